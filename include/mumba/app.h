@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: Apache-2.0
+// The Mumba C++ SDK: an app daemon in a few lines.
+//
+//   int main(int argc, char** argv) {
+//     mumba::App app(argc, argv);
+//     GreeterImpl greeter;                       // a generated gRPC service
+//     app.AddService(&greeter);
+//     app.Route("GET", "/greet", [](const mumba::RouteRequest& r) {
+//       return mumba::RouteResponse::Text("Hello, " + r.Param("name") + "!");
+//     });
+//     return app.Run();
+//   }
+//
+// Under the host, the daemon serves on the unix socket in MUMBA_APP_SOCKET. Started
+// by hand it serves on --socket PATH, or on /tmp/<program>-<uid>.sock, and says so.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace grpc {
+class Service;
+}
+
+namespace mumba {
+
+// A request for one of the app's routes, e.g. hello://greet?name=Ann arrives as
+// method "GET", path "/greet", query "name=Ann".
+struct RouteRequest {
+  std::string method;
+  std::string path;
+  std::string query;  // Still URL-encoded.
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+
+  // The URL-decoded value of query parameter `name`, or "" if absent.
+  std::string Param(std::string_view name) const;
+  // The first header called `name` (case-insensitive), or "".
+  std::string Header(std::string_view name) const;
+};
+
+struct RouteResponse {
+  int status = 200;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+
+  static RouteResponse Text(std::string body, int status = 200);
+  static RouteResponse Json(std::string json, int status = 200);
+};
+
+using RouteHandler = std::function<RouteResponse(const RouteRequest&)>;
+
+class App {
+ public:
+  // Reads the environment the host provides and the command line (--socket PATH,
+  // --help). Blocks SIGTERM/SIGINT in the calling thread so Run can wait for them:
+  // construct the App before starting threads of your own.
+  App(int argc, char** argv);
+  ~App();
+  App(const App&) = delete;
+  App& operator=(const App&) = delete;
+
+  // Serves `service` (borrowed; it must outlive Run). Call before Run.
+  void AddService(grpc::Service* service);
+
+  // Answers requests for `path` ("/greet", or a prefix "/files/*") with `method`
+  // ("GET", ... or "*" for any). Handlers may run on several threads at once.
+  // Paths nobody handles get 404. Call before Run.
+  void Route(std::string method, std::string path, RouteHandler handler);
+
+  // Serves until SIGTERM or SIGINT (or Shutdown), then finishes the calls in
+  // flight and returns 0. Returns non-zero, with a message on stderr, if it
+  // cannot listen.
+  int Run();
+
+  // Makes Run return. Thread-safe; may be called from a handler.
+  void Shutdown();
+
+  // "mumba://..." under the host; "" when started by hand.
+  const std::string& id() const;
+  const std::string& name() const;
+  // Where the app may keep files (MUMBA_APP_DATA, or ./data by hand).
+  const std::filesystem::path& data_dir() const;
+  // The unix socket the daemon serves on.
+  const std::filesystem::path& socket() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace mumba

@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "broker/daemon_client.h"
+
+#include <chrono>
+
+namespace mumba {
+namespace {
+constexpr auto kCallTimeout = std::chrono::seconds(60);
+
+grpc::ByteBuffer ToBuffer(const std::string& bytes) {
+  // An empty message is still one (empty) slice: an empty ByteBuffer must not be sent.
+  grpc::Slice slice(bytes.data(), bytes.size());
+  return grpc::ByteBuffer(&slice, 1);
+}
+
+std::string FromBuffer(const grpc::ByteBuffer& buffer) {
+  std::vector<grpc::Slice> slices;
+  std::string out;
+  if (!buffer.Dump(&slices).ok()) return out;
+  for (const auto& s : slices) out.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  return out;
+}
+}  // namespace
+
+std::shared_ptr<DaemonClient::Entry> DaemonClient::EntryFor(const std::string& socket) {
+  std::lock_guard lock(mu_);
+  auto& e = entries_[socket];
+  if (!e) {
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 20);
+    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 20);
+    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 200);
+    e = std::make_shared<Entry>();
+    e->channel = grpc::CreateCustomChannel("unix:" + socket, grpc::InsecureChannelCredentials(), args);
+    e->generic = std::make_unique<grpc::GenericStub>(e->channel);
+    e->routes = mumba::app::v1::Routes::NewStub(e->channel);
+  }
+  return e;
+}
+
+std::shared_ptr<grpc::Channel> DaemonClient::ChannelFor(const std::string& socket) {
+  return EntryFor(socket)->channel;
+}
+
+void DaemonClient::Forget(const std::string& socket) {
+  std::lock_guard lock(mu_);
+  entries_.erase(socket);
+}
+
+void DaemonClient::CallUnary(const std::string& socket, const std::string& method,
+                             std::string request,
+                             std::function<void(grpc::Status, std::string)> done) {
+  struct Call {
+    std::shared_ptr<Entry> entry;
+    grpc::ClientContext ctx;
+    grpc::ByteBuffer request;
+    grpc::ByteBuffer reply;
+    std::function<void(grpc::Status, std::string)> done;
+  };
+  auto call = std::make_shared<Call>();
+  call->entry = EntryFor(socket);
+  call->request = ToBuffer(request);
+  call->done = std::move(done);
+  call->ctx.set_deadline(std::chrono::system_clock::now() + kCallTimeout);
+  call->ctx.set_wait_for_ready(true);
+  call->entry->generic->UnaryCall(&call->ctx, method, grpc::StubOptions(), &call->request,
+                                  &call->reply, [call](grpc::Status s) {
+                                    call->done(s, s.ok() ? FromBuffer(call->reply) : std::string());
+                                  });
+}
+
+void DaemonClient::Route(const std::string& socket, const mumba::app::v1::RouteRequest& request,
+                         std::function<void(grpc::Status, mumba::app::v1::RouteResponse)> done) {
+  struct Call {
+    std::shared_ptr<Entry> entry;
+    grpc::ClientContext ctx;
+    mumba::app::v1::RouteRequest request;
+    mumba::app::v1::RouteResponse reply;
+    std::function<void(grpc::Status, mumba::app::v1::RouteResponse)> done;
+  };
+  auto call = std::make_shared<Call>();
+  call->entry = EntryFor(socket);
+  call->request = request;
+  call->done = std::move(done);
+  call->ctx.set_deadline(std::chrono::system_clock::now() + kCallTimeout);
+  call->ctx.set_wait_for_ready(true);
+  call->entry->routes->async()->Handle(&call->ctx, &call->request, &call->reply,
+                                       [call](grpc::Status s) { call->done(s, std::move(call->reply)); });
+}
+
+}  // namespace mumba

@@ -1,0 +1,80 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "broker/transcoder.h"
+
+#include <algorithm>
+
+#include <google/protobuf/util/json_util.h>
+
+#include "bundle/bundle.h"
+
+namespace mumba {
+
+Transcoder::~Transcoder() = default;
+
+Expected<std::shared_ptr<const Transcoder>> Transcoder::Load(
+    const std::filesystem::path& descriptor_set, std::vector<std::string> services) {
+  std::shared_ptr<Transcoder> t(new Transcoder());
+  if (!services.empty() || std::filesystem::exists(descriptor_set)) {
+    auto pool = LoadDescriptorPool(descriptor_set);
+    if (!pool.ok()) return pool.status();
+    t->pool_ = std::move(*pool);
+    t->factory_ = std::make_unique<google::protobuf::DynamicMessageFactory>(t->pool_.get());
+  }
+  t->services_ = std::move(services);
+  return std::shared_ptr<const Transcoder>(std::move(t));
+}
+
+Expected<const google::protobuf::MethodDescriptor*> Transcoder::FindMethod(
+    const std::string& name) const {
+  auto slash = name.find('/');
+  if (slash == std::string::npos || slash == 0 || slash + 1 == name.size()) {
+    return InvalidArgument("method '" + name + "' must look like package.Service/Method");
+  }
+  std::string service = name.substr(0, slash);
+  std::string method = name.substr(slash + 1);
+  if (std::find(services_.begin(), services_.end(), service) == services_.end()) {
+    std::string list;
+    for (const auto& s : services_) list += (list.empty() ? "" : ", ") + s;
+    return NotFound("service " + service + " is not exported by this app" +
+                    (list.empty() ? " (it exports none)" : " (exports: " + list + ")"));
+  }
+  const auto* sd = pool_ ? pool_->FindServiceByName(service) : nullptr;
+  if (!sd) return NotFound("service " + service + " is not in the app's descriptor set");
+  const auto* md = sd->FindMethodByName(method);
+  if (!md) return NotFound("service " + service + " has no method " + method);
+  if (md->client_streaming() || md->server_streaming()) {
+    return Unimplemented(name + " is a streaming method; only unary methods can be called this way");
+  }
+  return md;
+}
+
+Expected<std::string> Transcoder::RequestFromJson(const google::protobuf::MethodDescriptor* method,
+                                                  const std::string& json) const {
+  std::unique_ptr<google::protobuf::Message> msg(factory_->GetPrototype(method->input_type())->New());
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = false;
+  auto st = google::protobuf::util::JsonStringToMessage(json.empty() ? "{}" : json, msg.get(),
+                                                        options);
+  if (!st.ok()) {
+    return InvalidArgument("request does not fit " + method->input_type()->full_name() + ": " +
+                           std::string(st.message()));
+  }
+  return msg->SerializeAsString();
+}
+
+Expected<std::string> Transcoder::ResponseToJson(const google::protobuf::MethodDescriptor* method,
+                                                 const std::string& bytes) const {
+  std::unique_ptr<google::protobuf::Message> msg(
+      factory_->GetPrototype(method->output_type())->New());
+  if (!msg->ParseFromString(bytes)) {
+    return Internal("the daemon's reply is not a valid " + method->output_type()->full_name());
+  }
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  std::string out;
+  auto st = google::protobuf::util::MessageToJsonString(*msg, &out, options);
+  if (!st.ok()) return Internal("cannot print reply as JSON: " + std::string(st.message()));
+  return out;
+}
+
+}  // namespace mumba

@@ -1,0 +1,35 @@
+// SPDX-License-Identifier: Apache-2.0
+// Checks on a bundle folder, and the copy used to stage installs.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+
+#include <google/protobuf/descriptor.h>
+
+#include "bundle/manifest.h"
+#include "mumba/status.h"
+
+namespace mumba {
+
+// The compiled descriptor set every bundle that exports services carries.
+inline constexpr const char* kDescriptorSetPath = "proto/api.binpb";
+
+// Refuses anything below `root` that is not a regular file, a folder, or a
+// relative symlink that resolves inside `root`. The error names the path.
+Status CheckBundleTree(const std::filesystem::path& root);
+
+// The whole check an install runs: manifest, tree, daemon command present and
+// executable, UI entry and icon present, every exported service in the
+// descriptor set. Returns the parsed manifest.
+Expected<Manifest> ValidateBundle(const std::filesystem::path& root);
+
+// Copies the tree at `src` to `dst` (which must not exist), keeping modes;
+// symlinks are copied as links after the same checks as CheckBundleTree.
+Status CopyBundleTree(const std::filesystem::path& src, const std::filesystem::path& dst);
+
+// Loads a FileDescriptorSet file into a new pool.
+Expected<std::unique_ptr<google::protobuf::DescriptorPool>> LoadDescriptorPool(
+    const std::filesystem::path& file);
+
+}  // namespace mumba

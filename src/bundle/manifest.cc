@@ -1,0 +1,305 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "bundle/manifest.h"
+
+#include <algorithm>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include <toml++/toml.h>
+
+#include "common/files.h"
+#include "common/keys.h"
+
+namespace mumba {
+namespace {
+
+class ManifestReader {
+ public:
+  explicit ManifestReader(std::string_view file) : file_(file) {}
+
+  Status Error(const toml::node* node, std::string_view field, const std::string& what) const {
+    std::ostringstream out;
+    out << file_;
+    if (node && node->source().begin.line > 0) out << ":" << node->source().begin.line;
+    out << ": " << field << ": " << what;
+    return InvalidArgument(out.str());
+  }
+
+  Status CheckKeys(const toml::table& table, std::string_view where,
+                   std::initializer_list<std::string_view> allowed) const {
+    for (auto&& [key, node] : table) {
+      if (std::find(allowed.begin(), allowed.end(), key.str()) == allowed.end()) {
+        std::string field = where.empty() ? std::string(key.str())
+                                          : std::string(where) + "." + std::string(key.str());
+        std::string list;
+        for (auto a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+        return Error(&node, field, "unknown key (allowed here: " + list + ")");
+      }
+    }
+    return Status();
+  }
+
+  // Reads an optional string; `out` is left alone when absent.
+  Status String(const toml::table& t, std::string_view key, std::string_view field,
+                std::string& out, bool required) const {
+    const toml::node* n = t.get(key);
+    if (!n) return required ? Error(&t, field, "missing (required)") : Status();
+    if (!n->is_string()) return Error(n, field, "must be a string");
+    out = n->as_string()->get();
+    return Status();
+  }
+
+  Status StringList(const toml::table& t, std::string_view key, std::string_view field,
+                    std::vector<std::string>& out) const {
+    const toml::node* n = t.get(key);
+    if (!n) return Status();
+    const toml::array* arr = n->as_array();
+    if (!arr) return Error(n, field, "must be an array of strings");
+    for (auto&& item : *arr) {
+      if (!item.is_string()) return Error(&item, field, "must be an array of strings");
+      out.push_back(item.as_string()->get());
+    }
+    return Status();
+  }
+
+  Status Bool(const toml::table& t, std::string_view key, std::string_view field,
+              bool& out) const {
+    const toml::node* n = t.get(key);
+    if (!n) return Status();
+    if (!n->is_boolean()) return Error(n, field, "must be true or false");
+    out = n->as_boolean()->get();
+    return Status();
+  }
+
+  const toml::table* SubTable(const toml::table& t, std::string_view key, Status& st,
+                              bool required) const {
+    const toml::node* n = t.get(key);
+    if (!n) {
+      if (required) st = Error(&t, key, "missing section [" + std::string(key) + "]");
+      return nullptr;
+    }
+    if (!n->is_table()) {
+      st = Error(n, key, "must be a table ([" + std::string(key) + "])");
+      return nullptr;
+    }
+    return n->as_table();
+  }
+
+  const toml::node* Node(const toml::table& t, std::string_view key) const { return t.get(key); }
+
+ private:
+  std::string file_;
+};
+
+bool IsServiceName(std::string_view s) {
+  static const std::regex re(R"([A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+)");
+  return std::regex_match(s.begin(), s.end(), re);
+}
+
+bool IsRoutePath(std::string_view p) {
+  if (p.empty() || p[0] != '/') return false;
+  if (p.find_first_of("?# \t\r\n") != std::string_view::npos) return false;
+  auto star = p.find('*');
+  if (star != std::string_view::npos && (star != p.size() - 1 || p[star - 1] != '/')) return false;
+  return true;
+}
+
+bool IsStoreName(std::string_view s) {
+  static const std::regex re(R"([a-z0-9][a-z0-9_-]{0,62})");
+  return std::regex_match(s.begin(), s.end(), re);
+}
+
+}  // namespace
+
+bool RouteDecl::Matches(std::string_view method, std::string_view request_path) const {
+  if (!methods.empty() && std::find(methods.begin(), methods.end(), method) == methods.end()) {
+    return false;
+  }
+  if (path.ends_with("/*")) {
+    std::string_view prefix(path.data(), path.size() - 1);  // keeps the '/'
+    return request_path.starts_with(prefix) ||
+           request_path == std::string_view(path.data(), path.size() - 2);
+  }
+  return request_path == path;
+}
+
+const RouteDecl* Manifest::FindRoute(std::string_view method, std::string_view path) const {
+  for (const auto& r : routes) {
+    if (r.Matches(method, path)) return &r;
+  }
+  return nullptr;
+}
+
+bool IsValidAppName(std::string_view name) {
+  if (name.empty() || name.size() > 63) return false;
+  if (name.front() == '-' || name.back() == '-') return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+  });
+}
+
+bool IsValidSemver(std::string_view v) {
+  static const std::regex re(
+      R"((0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?)");
+  return std::regex_match(v.begin(), v.end(), re);
+}
+
+bool IsSafeRelativePath(std::string_view p) {
+  if (p.empty() || p.front() == '/' || p.find('\\') != std::string_view::npos) return false;
+  if (p.find('\0') != std::string_view::npos) return false;
+  size_t start = 0;
+  while (start <= p.size()) {
+    size_t end = p.find('/', start);
+    if (end == std::string_view::npos) end = p.size();
+    std::string_view part = p.substr(start, end - start);
+    if (part.empty() || part == "." || part == "..") return false;
+    start = end + 1;
+  }
+  return true;
+}
+
+Expected<Manifest> ParseManifest(std::string_view text, std::string_view file_name) {
+  ManifestReader r(file_name);
+  toml::table root;
+  try {
+    root = toml::parse(text, file_name);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream out;
+    out << file_name << ":" << e.source().begin.line << ": not valid TOML: " << e.description();
+    return InvalidArgument(out.str());
+  }
+
+  MUMBA_TRY(r.CheckKeys(root, "", {"id", "name", "version", "description", "icon", "daemon",
+                                   "ui", "routes", "exports", "permissions", "storage"}));
+  Manifest m;
+  MUMBA_TRY(r.String(root, "id", "id", m.id, true));
+  auto id = NormalizeAddress(m.id);
+  if (!id.ok()) return r.Error(root.get("id"), "id", id.status().message());
+  m.id = *id;
+
+  MUMBA_TRY(r.String(root, "name", "name", m.name, true));
+  if (!IsValidAppName(m.name)) {
+    return r.Error(root.get("name"), "name",
+                   "'" + m.name + "' must be a lowercase DNS label (a-z, 0-9 and '-', 1-63 "
+                   "characters, not starting or ending with '-')");
+  }
+  if (m.name == "mumba" || m.name == "home") {
+    return r.Error(root.get("name"), "name", "'" + m.name + "' is reserved by the host");
+  }
+  MUMBA_TRY(r.String(root, "version", "version", m.version, true));
+  if (!IsValidSemver(m.version)) {
+    return r.Error(root.get("version"), "version",
+                   "'" + m.version + "' is not a semantic version (MAJOR.MINOR.PATCH)");
+  }
+  MUMBA_TRY(r.String(root, "description", "description", m.description, false));
+  if (m.description.size() > 1000) {
+    return r.Error(root.get("description"), "description", "longer than 1000 characters");
+  }
+  MUMBA_TRY(r.String(root, "icon", "icon", m.icon, false));
+  if (!m.icon.empty() && !IsSafeRelativePath(m.icon)) {
+    return r.Error(root.get("icon"), "icon", "'" + m.icon + "' must be a relative path inside the bundle");
+  }
+
+  Status st;
+  const toml::table* daemon = r.SubTable(root, "daemon", st, true);
+  if (!daemon) return st;
+  MUMBA_TRY(r.CheckKeys(*daemon, "daemon", {"command", "args"}));
+  MUMBA_TRY(r.String(*daemon, "command", "daemon.command", m.daemon_command, true));
+  if (!IsSafeRelativePath(m.daemon_command)) {
+    return r.Error(daemon->get("command"), "daemon.command",
+                   "'" + m.daemon_command + "' must be a relative path inside the bundle (e.g. bin/" +
+                       m.name + ")");
+  }
+  MUMBA_TRY(r.StringList(*daemon, "args", "daemon.args", m.daemon_args));
+
+  if (const toml::table* ui = r.SubTable(root, "ui", st, false)) {
+    MUMBA_TRY(r.CheckKeys(*ui, "ui", {"entry"}));
+    MUMBA_TRY(r.String(*ui, "entry", "ui.entry", m.ui_entry, true));
+    if (!IsSafeRelativePath(m.ui_entry)) {
+      return r.Error(ui->get("entry"), "ui.entry",
+                     "'" + m.ui_entry + "' must be a relative path inside the bundle");
+    }
+  }
+  MUMBA_TRY(st);
+
+  if (const toml::node* routes = root.get("routes")) {
+    const toml::array* arr = routes->as_array();
+    if (!arr || !arr->is_array_of_tables()) {
+      return r.Error(routes, "routes", "must be an array of tables ([[routes]])");
+    }
+    for (auto&& item : *arr) {
+      const toml::table& t = *item.as_table();
+      MUMBA_TRY(r.CheckKeys(t, "routes", {"path", "methods"}));
+      RouteDecl route;
+      MUMBA_TRY(r.String(t, "path", "routes.path", route.path, true));
+      if (!IsRoutePath(route.path)) {
+        return r.Error(t.get("path"), "routes.path",
+                       "'" + route.path + "' must start with '/' and may end in '/*'");
+      }
+      MUMBA_TRY(r.StringList(t, "methods", "routes.methods", route.methods));
+      static const std::set<std::string> kMethods = {"GET", "HEAD", "POST", "PUT",
+                                                     "PATCH", "DELETE", "OPTIONS"};
+      for (const auto& method : route.methods) {
+        if (!kMethods.count(method)) {
+          return r.Error(t.get("methods"), "routes.methods", "'" + method + "' is not an HTTP method");
+        }
+      }
+      m.routes.push_back(std::move(route));
+    }
+  }
+
+  if (const toml::table* ex = r.SubTable(root, "exports", st, false)) {
+    MUMBA_TRY(r.CheckKeys(*ex, "exports", {"services"}));
+    MUMBA_TRY(r.StringList(*ex, "services", "exports.services", m.services));
+    for (const auto& s : m.services) {
+      if (!IsServiceName(s)) {
+        return r.Error(ex->get("services"), "exports.services",
+                       "'" + s + "' is not a fully qualified service name (package.Service)");
+      }
+    }
+  }
+  MUMBA_TRY(st);
+
+  if (const toml::table* p = r.SubTable(root, "permissions", st, false)) {
+    MUMBA_TRY(r.CheckKeys(*p, "permissions", {"call", "network", "peers"}));
+    MUMBA_TRY(r.StringList(*p, "call", "permissions.call", m.permissions.call));
+    MUMBA_TRY(r.Bool(*p, "network", "permissions.network", m.permissions.network));
+    MUMBA_TRY(r.Bool(*p, "peers", "permissions.peers", m.permissions.peers));
+  }
+  MUMBA_TRY(st);
+
+  if (const toml::table* s = r.SubTable(root, "storage", st, false)) {
+    MUMBA_TRY(r.CheckKeys(*s, "storage", {"kv", "sql", "schema_version"}));
+    MUMBA_TRY(r.StringList(*s, "kv", "storage.kv", m.storage.kv));
+    MUMBA_TRY(r.StringList(*s, "sql", "storage.sql", m.storage.sql));
+    for (const auto* list : {&m.storage.kv, &m.storage.sql}) {
+      for (const auto& n : *list) {
+        if (!IsStoreName(n)) {
+          return r.Error(s, list == &m.storage.kv ? "storage.kv" : "storage.sql",
+                         "'" + n + "' must be 1-63 of a-z, 0-9, '_' and '-'");
+        }
+      }
+    }
+    if (const toml::node* v = s->get("schema_version")) {
+      if (!v->is_integer() || v->as_integer()->get() < 0) {
+        return r.Error(v, "storage.schema_version", "must be a non-negative integer");
+      }
+      m.storage.schema_version = static_cast<int>(v->as_integer()->get());
+    }
+  }
+  MUMBA_TRY(st);
+  return m;
+}
+
+Expected<Manifest> LoadManifest(const std::filesystem::path& bundle_dir) {
+  auto file = bundle_dir / "mumba.toml";
+  if (!std::filesystem::is_regular_file(file)) {
+    return InvalidArgument(file.string() + ": missing (a bundle needs a mumba.toml manifest)");
+  }
+  auto text = ReadFile(file);
+  if (!text.ok()) return text.status();
+  return ParseManifest(*text, file.string());
+}
+
+}  // namespace mumba

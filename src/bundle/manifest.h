@@ -1,0 +1,82 @@
+// SPDX-License-Identifier: Apache-2.0
+// The app manifest, mumba.toml. Example:
+//
+//   id = "mumba://<52 base32 chars>"
+//   name = "hello"
+//   version = "0.1.0"
+//   description = "Says hello"
+//   [daemon]
+//   command = "bin/hello"
+//   [ui]
+//   entry = "ui/index.html"
+//   [[routes]]
+//   path = "/greet"
+//   methods = ["GET"]
+//   [exports]
+//   services = ["hello.v1.Greeter"]
+//
+// Unknown keys are errors, so a typo never silently drops a setting.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "mumba/status.h"
+
+namespace mumba {
+
+struct RouteDecl {
+  std::string path;                  // "/greet", or a prefix "/api/*".
+  std::vector<std::string> methods;  // Upper case; empty means any method.
+
+  bool Matches(std::string_view method, std::string_view request_path) const;
+};
+
+struct Permissions {
+  std::vector<std::string> call;  // Addresses or "address/package.Service" it may call.
+  bool network = false;
+  bool peers = false;
+};
+
+struct StorageDecl {
+  std::vector<std::string> kv;
+  std::vector<std::string> sql;
+  int schema_version = 0;
+};
+
+struct Manifest {
+  std::string id;  // Canonical "mumba://<52>".
+  std::string name;
+  std::string version;
+  std::string description;
+  std::string daemon_command;  // Relative to the bundle root.
+  std::vector<std::string> daemon_args;
+  std::string ui_entry;  // Relative to the bundle root; may be empty.
+  std::string icon;      // Relative to the bundle root; may be empty.
+  std::vector<RouteDecl> routes;
+  std::vector<std::string> services;  // Fully qualified, e.g. "hello.v1.Greeter".
+  Permissions permissions;
+  StorageDecl storage;
+
+  // The declared route that serves (method, path), or nullptr.
+  const RouteDecl* FindRoute(std::string_view method, std::string_view path) const;
+};
+
+// Parses manifest text. `file_name` is used in messages: "mumba.toml:4: name: ...".
+Expected<Manifest> ParseManifest(std::string_view text, std::string_view file_name);
+
+// Reads and parses <bundle_dir>/mumba.toml.
+Expected<Manifest> LoadManifest(const std::filesystem::path& bundle_dir);
+
+// A lowercase DNS label: 1-63 of [a-z0-9-], not starting or ending with '-'.
+bool IsValidAppName(std::string_view name);
+
+// MAJOR.MINOR.PATCH with optional -prerelease and +build parts.
+bool IsValidSemver(std::string_view version);
+
+// A relative path with no "..", no empty or "." parts and no backslashes.
+bool IsSafeRelativePath(std::string_view path);
+
+}  // namespace mumba

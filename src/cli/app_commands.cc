@@ -1,0 +1,234 @@
+// SPDX-License-Identifier: Apache-2.0
+// mumba install | uninstall | list | start | stop | restart | status | logs
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <thread>
+
+#include "cli/cli.h"
+
+namespace mumba::cli {
+namespace hv1 = mumba::host::v1;
+
+namespace {
+
+std::string Ago(int64_t ms) {
+  if (ms <= 0) return "-";
+  time_t t = ms / 1000;
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", std::localtime(&t));
+  return buf;
+}
+
+void PrintStatus(const hv1::AppInfo& a) {
+  std::printf("%s %s\n", a.name().c_str(), a.version().c_str());
+  std::printf("  id          %s\n", a.id().c_str());
+  if (!a.description().empty()) std::printf("  description %s\n", a.description().c_str());
+  std::printf("  state       %s%s\n", a.state().c_str(), a.enabled() ? "" : " (not started at boot)");
+  if (a.pid()) std::printf("  pid         %d\n", a.pid());
+  if (a.started_at_ms()) std::printf("  started     %s\n", Ago(a.started_at_ms()).c_str());
+  std::printf("  restarts    %d\n", a.restarts());
+  if (!a.last_exit().empty()) std::printf("  last exit   %s\n", a.last_exit().c_str());
+  if (!a.error().empty()) std::printf("  error       %s\n", a.error().c_str());
+  for (const auto& s : a.services()) std::printf("  service     %s\n", s.c_str());
+  for (const auto& r : a.routes()) std::printf("  route       %s\n", r.c_str());
+  std::printf("  socket      %s\n", a.socket().c_str());
+  std::printf("  installed   %s in %s\n", Ago(a.installed_at_ms()).c_str(), a.install_dir().c_str());
+  std::printf("  data        %s\n", a.data_dir().c_str());
+  std::printf("  log         %s\n", a.log_file().c_str());
+}
+
+// Runs one AppRef method (start, stop, ...) and prints the resulting state.
+using AppRefMethod = grpc::Status (hv1::Control::Stub::*)(grpc::ClientContext*, const hv1::AppRef&,
+                                                          hv1::AppInfo*);
+
+int RunAppRef(const Context& ctx, const std::string& app, AppRefMethod method, const char* verb) {
+  auto stub = ConnectHost(ctx);
+  if (!stub.ok()) return Fail(stub.status());
+  grpc::ClientContext c;
+  hv1::AppRef ref;
+  ref.set_app(app);
+  hv1::AppInfo info;
+  auto s = ((**stub).*method)(&c, ref, &info);
+  if (!s.ok()) return Fail(s);
+  std::printf("%s %s (%s)\n", verb, info.name().c_str(), info.state().c_str());
+  return 0;
+}
+
+int FollowLog(const std::filesystem::path& file, int lines, bool follow) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in && !follow) {
+    std::printf("(no output yet: %s)\n", file.c_str());
+    return 0;
+  }
+  if (in) {
+    std::vector<std::string> tail;
+    std::string line;
+    while (std::getline(in, line)) {
+      tail.push_back(line);
+      if (lines > 0 && static_cast<int>(tail.size()) > lines) tail.erase(tail.begin());
+    }
+    for (const auto& l : tail) std::printf("%s\n", l.c_str());
+    std::fflush(stdout);
+  }
+  if (!follow) return 0;
+  // Follow: read what is appended; reopen when the file is rotated or replaced.
+  std::streamoff offset = 0;
+  ino_t inode = 0;
+  struct stat st{};
+  if (::stat(file.c_str(), &st) == 0) {
+    offset = st.st_size;
+    inode = st.st_ino;
+  }
+  for (;;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    if (::stat(file.c_str(), &st) != 0) continue;
+    if (st.st_ino != inode || st.st_size < offset) {
+      inode = st.st_ino;
+      offset = 0;
+    }
+    if (st.st_size == offset) continue;
+    std::ifstream f(file, std::ios::binary);
+    f.seekg(offset);
+    std::string chunk((std::istreambuf_iterator<char>(f)), {});
+    offset += static_cast<std::streamoff>(chunk.size());
+    std::fwrite(chunk.data(), 1, chunk.size(), stdout);
+    std::fflush(stdout);
+  }
+}
+
+}  // namespace
+
+void AddAppCommands(CLI::App& app, Context& ctx) {
+  static std::string target;
+  static bool json = false;
+
+  auto* install = app.add_subcommand(
+      "install", "Install an app from an app folder (built first) or from a bundle folder");
+  static std::string install_dir;
+  install->add_option("DIR", install_dir, "App folder (has CMakeLists.txt) or bundle folder (has bin/)")
+      ->required();
+  OnRun(install, [&ctx] {
+    std::filesystem::path dir = std::filesystem::absolute(install_dir).lexically_normal();
+    if (!std::filesystem::is_directory(dir)) return Fail(NotFound(dir.string() + " is not a folder"));
+    std::filesystem::path bundle = dir;
+    if (std::filesystem::exists(dir / "CMakeLists.txt")) {
+      auto built = BuildApp(dir, dir / "build", true);
+      if (!built.ok()) return Fail(built.status());
+      bundle = *built;
+    }
+    auto stub = ConnectHost(ctx);
+    if (!stub.ok()) return Fail(stub.status());
+    grpc::ClientContext c;
+    hv1::InstallRequest req;
+    req.set_bundle_dir(bundle.string());
+    hv1::InstallResponse resp;
+    auto s = (*stub)->Install(&c, req, &resp);
+    if (!s.ok()) return Fail(s);
+    std::printf("%s %s %s (%s)\n", resp.replaced() ? "updated" : "installed", resp.app().name().c_str(),
+                resp.app().version().c_str(), resp.app().id().c_str());
+    return 0;
+  });
+
+  auto* uninstall = app.add_subcommand("uninstall", "Stop and remove an app (its data is kept unless --purge)");
+  static bool purge = false;
+  uninstall->add_option("APP", target, "App name or id")->required();
+  uninstall->add_flag("--purge", purge, "Also delete the app's data");
+  OnRun(uninstall, [&ctx] {
+    auto stub = ConnectHost(ctx);
+    if (!stub.ok()) return Fail(stub.status());
+    grpc::ClientContext c;
+    hv1::UninstallRequest req;
+    req.set_app(target);
+    req.set_purge(purge);
+    hv1::UninstallResponse resp;
+    auto s = (*stub)->Uninstall(&c, req, &resp);
+    if (!s.ok()) return Fail(s);
+    std::printf("uninstalled %s%s\n", target.c_str(), purge ? " and deleted its data" : "");
+    return 0;
+  });
+
+  auto* list = app.add_subcommand("list", "List installed apps and their state");
+  list->add_flag("--json", json, "Machine-readable output");
+  OnRun(list, [&ctx] {
+    auto stub = ConnectHost(ctx);
+    if (!stub.ok()) return Fail(stub.status());
+    grpc::ClientContext c;
+    hv1::ListResponse resp;
+    auto s = (*stub)->List(&c, {}, &resp);
+    if (!s.ok()) return Fail(s);
+    if (json) {
+      std::printf("%s\n", ToJson(resp).c_str());
+      return 0;
+    }
+    if (resp.apps().empty()) {
+      std::printf("no apps installed (mumba install DIR)\n");
+      return 0;
+    }
+    std::printf("%-20s %-12s %-9s %-8s %s\n", "NAME", "VERSION", "STATE", "PID", "ID");
+    for (const auto& a : resp.apps()) {
+      std::printf("%-20s %-12s %-9s %-8s %s\n", a.name().c_str(), a.version().c_str(), a.state().c_str(),
+                  a.pid() ? std::to_string(a.pid()).c_str() : "-", a.id().c_str());
+    }
+    return 0;
+  });
+
+  struct Verb {
+    const char* name;
+    const char* help;
+    AppRefMethod method;
+    const char* done;
+  };
+  static const Verb kVerbs[] = {
+      {"start", "Start an app's daemon; it is started again whenever the host starts", &hv1::Control::Stub::Start, "started"},
+      {"stop", "Stop an app's daemon; it stays stopped across host restarts", &hv1::Control::Stub::Stop, "stopped"},
+      {"restart", "Stop and start an app's daemon", &hv1::Control::Stub::Restart, "restarted"},
+  };
+  for (const auto& v : kVerbs) {
+    auto* sub = app.add_subcommand(v.name, v.help);
+    sub->add_option("APP", target, "App name or id")->required();
+    OnRun(sub, [&ctx, &v] { return RunAppRef(ctx, target, v.method, v.done); });
+  }
+
+  auto* status = app.add_subcommand("status", "Show an app's state, pid, restarts and paths");
+  status->add_option("APP", target, "App name or id")->required();
+  status->add_flag("--json", json, "Machine-readable output");
+  OnRun(status, [&ctx] {
+    auto stub = ConnectHost(ctx);
+    if (!stub.ok()) return Fail(stub.status());
+    grpc::ClientContext c;
+    hv1::AppRef ref;
+    ref.set_app(target);
+    hv1::AppInfo info;
+    auto s = (*stub)->Status(&c, ref, &info);
+    if (!s.ok()) return Fail(s);
+    if (json) std::printf("%s\n", ToJson(info).c_str());
+    else PrintStatus(info);
+    return 0;
+  });
+
+  auto* logs = app.add_subcommand("logs", "Print an app daemon's output (stdout and stderr)");
+  static bool follow = false;
+  static int lines = 100;
+  logs->add_option("APP", target, "App name or id")->required();
+  logs->add_flag("-f,--follow", follow, "Keep printing new output until interrupted");
+  logs->add_option("-n,--lines", lines, "How many of the last lines to print (0 = all)")
+      ->default_val(100);
+  OnRun(logs, [&ctx] {
+    auto stub = ConnectHost(ctx);
+    if (!stub.ok()) return Fail(stub.status());
+    grpc::ClientContext c;
+    hv1::AppRef ref;
+    ref.set_app(target);
+    hv1::AppInfo info;
+    auto s = (*stub)->Status(&c, ref, &info);
+    if (!s.ok()) return Fail(s);
+    return FollowLog(info.log_file(), lines, follow);
+  });
+}
+
+}  // namespace mumba::cli

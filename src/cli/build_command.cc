@@ -1,0 +1,157 @@
+// SPDX-License-Identifier: Apache-2.0
+// mumba build DIR: compiles an app folder and assembles its bundle.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "bundle/bundle.h"
+#include "bundle/manifest.h"
+#include "cli/cli.h"
+#include "common/files.h"
+
+namespace fs = std::filesystem;
+
+namespace mumba::cli {
+namespace {
+
+// Runs argv, its output going to our stderr (or nowhere when quiet, except on
+// failure, when the captured output is printed). Returns the exit code.
+int RunTool(const std::vector<std::string>& argv, bool quiet, const fs::path& log) {
+  pid_t pid = ::fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    if (quiet) {
+      FILE* f = std::fopen(log.c_str(), "a");
+      if (f) {
+        ::dup2(fileno(f), 1);
+        ::dup2(fileno(f), 2);
+      }
+    } else {
+      ::dup2(2, 1);
+    }
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    ::execvp(args[0], args.data());
+    std::fprintf(stderr, "cannot run %s\n", args[0]);
+    ::_exit(127);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+fs::path MumbaCMakeDir() {
+  for (const auto& candidate : {ExecutableDir() / ".." / "lib" / "cmake" / "Mumba"}) {
+    if (fs::exists(candidate / "MumbaConfig.cmake")) return fs::weakly_canonical(candidate);
+  }
+  return {};
+}
+
+Status CopyIfExists(const fs::path& from, const fs::path& to) {
+  if (!fs::exists(from)) return Status();
+  return CopyBundleTree(from, to);
+}
+
+}  // namespace
+
+Expected<fs::path> BuildApp(const fs::path& app_dir, fs::path build_dir, bool quiet) {
+  MUMBA_ASSIGN_OR_RETURN(Manifest m, LoadManifest(app_dir));
+  if (!fs::exists(app_dir / "CMakeLists.txt")) {
+    return InvalidArgument(app_dir.string() + " has no CMakeLists.txt (mumba new creates one)");
+  }
+  fs::path cmake_dir = MumbaCMakeDir();
+  if (cmake_dir.empty()) return FailedPrecondition("cannot find Mumba's CMake package beside " + ExecutableDir().string());
+  std::error_code ec;
+  fs::create_directories(build_dir, ec);
+  fs::path log = build_dir / "build.log";
+  if (quiet) fs::remove(log, ec);
+  auto failed = [&](const std::string& step) {
+    std::string msg = step + " failed for " + app_dir.string();
+    if (quiet) {
+      auto text = ReadFile(log);
+      if (text.ok()) std::fprintf(stderr, "%s", text->c_str());
+      msg += " (output above, also in " + log.string() + ")";
+    }
+    return FailedPrecondition(msg);
+  };
+  if (!fs::exists(build_dir / "CMakeCache.txt")) {
+    if (!quiet) std::fprintf(stderr, "configuring %s\n", app_dir.c_str());
+    if (RunTool({"cmake", "-S", app_dir.string(), "-B", build_dir.string(), "-G", "Ninja",
+                 "-DCMAKE_BUILD_TYPE=Release", "-DMumba_DIR=" + cmake_dir.string()},
+                quiet, log) != 0) {
+      return failed("cmake configure");
+    }
+  }
+  if (!quiet) std::fprintf(stderr, "building %s\n", app_dir.c_str());
+  if (RunTool({"cmake", "--build", build_dir.string()}, quiet, log) != 0) return failed("build");
+
+  // Assemble into a fresh folder, then swap it in, so a failed build never
+  // leaves a half-updated bundle behind.
+  fs::path bundle = build_dir / "bundle";
+  fs::path next = build_dir / ("bundle.tmp-" + RandomSuffix());
+  fs::create_directories(next, ec);
+  auto cleanup = [&](Status st) {
+    fs::remove_all(next, ec);
+    return st;
+  };
+  fs::copy_file(app_dir / "mumba.toml", next / "mumba.toml", ec);
+  if (ec) return cleanup(Internal("cannot copy mumba.toml: " + ec.message()));
+  fs::path daemon = build_dir / m.daemon_command;
+  if (!fs::exists(daemon)) {
+    return cleanup(InvalidArgument("mumba.toml: daemon.command: the build produced no " + daemon.string() +
+                                   " (mumba_app(NAME ...) writes bin/NAME)"));
+  }
+  fs::create_directories((next / m.daemon_command).parent_path(), ec);
+  fs::copy_file(daemon, next / m.daemon_command, ec);
+  if (ec) return cleanup(Internal("cannot copy the daemon: " + ec.message()));
+  for (const char* sub : {"ui", "data", "proto"}) {
+    if (Status st = CopyIfExists(app_dir / sub, next / sub); !st.ok()) return cleanup(st);
+  }
+  if (!m.icon.empty() && fs::exists(app_dir / m.icon) && !fs::exists(next / m.icon)) {
+    fs::create_directories((next / m.icon).parent_path(), ec);
+    fs::copy_file(app_dir / m.icon, next / m.icon, ec);
+  }
+  std::vector<std::string> protos;
+  if (fs::exists(app_dir / "proto")) {
+    for (const auto& e : fs::recursive_directory_iterator(app_dir / "proto")) {
+      if (e.path().extension() == ".proto") protos.push_back(fs::relative(e.path(), app_dir / "proto").string());
+    }
+  }
+  std::sort(protos.begin(), protos.end());
+  if (!protos.empty()) {
+    std::vector<std::string> argv = {"protoc", "--proto_path=" + (app_dir / "proto").string(),
+                                     "--include_imports",
+                                     "--descriptor_set_out=" + (next / kDescriptorSetPath).string()};
+    argv.insert(argv.end(), protos.begin(), protos.end());
+    if (RunTool(argv, quiet, log) != 0) return cleanup(failed("protoc"));
+  }
+  auto valid = ValidateBundle(next);
+  if (!valid.ok()) return cleanup(valid.status());
+  fs::path old = build_dir / ("bundle.old-" + RandomSuffix());
+  if (fs::exists(bundle)) fs::rename(bundle, old, ec);
+  fs::rename(next, bundle, ec);
+  if (ec) return cleanup(Internal("cannot move the bundle into place: " + ec.message()));
+  fs::remove_all(old, ec);
+  return bundle;
+}
+
+void AddBuildCommand(CLI::App& app, Context&) {
+  auto* cmd = app.add_subcommand(
+      "build", "Build an app folder and assemble its bundle (manifest, bin/, ui/, proto/ with "
+               "api.binpb, data/) into BUILD_DIR/bundle");
+  static std::string dir, build_dir;
+  cmd->add_option("DIR", dir, "App folder (has mumba.toml and CMakeLists.txt)")->required();
+  cmd->add_option("--build-dir", build_dir, "Where to build (default: DIR/build)");
+  OnRun(cmd, [] {
+    fs::path app_dir = fs::absolute(dir).lexically_normal();
+    fs::path out = build_dir.empty() ? app_dir / "build" : fs::absolute(build_dir).lexically_normal();
+    auto bundle = BuildApp(app_dir, out, false);
+    if (!bundle.ok()) return Fail(bundle.status());
+    std::printf("%s\n", bundle->c_str());
+    return 0;
+  });
+}
+
+}  // namespace mumba::cli

@@ -1,0 +1,134 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <thread>
+
+#include <google/protobuf/util/json_util.h>
+
+#include "cli/cli.h"
+#include "common/grpc_status.h"
+
+namespace mumba::cli {
+
+std::filesystem::path Context::Home() const {
+  if (!home_flag.empty()) return std::filesystem::absolute(home_flag).lexically_normal();
+  return DefaultHome();
+}
+
+std::unique_ptr<mumba::host::v1::Control::Stub> HostStub(const HomeLayout& layout) {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 20);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 20);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 200);
+  auto channel = grpc::CreateCustomChannel("unix:" + layout.socket().string(),
+                                           grpc::InsecureChannelCredentials(), args);
+  return mumba::host::v1::Control::NewStub(channel);
+}
+
+bool HostAnswers(const HomeLayout& layout, std::chrono::milliseconds timeout) {
+  if (!std::filesystem::exists(layout.socket())) return false;
+  auto stub = HostStub(layout);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + timeout);
+  mumba::host::v1::HostStatusRequest req;
+  mumba::host::v1::HostStatusResponse resp;
+  return stub->HostStatus(&ctx, req, &resp).ok();
+}
+
+namespace {
+
+std::string LastLines(const std::filesystem::path& file, int n) {
+  std::ifstream in(file);
+  std::vector<std::string> lines;
+  std::string line;
+  while (std::getline(in, line)) {
+    lines.push_back(line);
+    if (static_cast<int>(lines.size()) > n) lines.erase(lines.begin());
+  }
+  std::string out;
+  for (const auto& l : lines) out += (out.empty() ? "" : "\n") + l;
+  return out;
+}
+
+}  // namespace
+
+Status EnsureHost(const HomeLayout& layout) {
+  if (HostAnswers(layout, std::chrono::milliseconds(1000))) return Status();
+  auto exe = ExecutableDir() / "mumba-host";
+  if (::access(exe.c_str(), X_OK) != 0) {
+    return Unavailable("no host is running and " + exe.string() + " is missing");
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(layout.logs_dir(), ec);
+  if (ec) return Unavailable("cannot create " + layout.logs_dir().string() + ": " + ec.message());
+  auto log = layout.host_log();
+  auto start_offset = std::filesystem::exists(log) ? std::filesystem::file_size(log) : 0;
+
+  pid_t pid = ::fork();
+  if (pid < 0) return Unavailable("cannot start the host: fork failed");
+  if (pid == 0) {
+    ::setsid();
+    int null_fd = ::open("/dev/null", O_RDONLY);
+    int log_fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    if (null_fd >= 0) ::dup2(null_fd, 0);
+    if (log_fd >= 0) {
+      ::dup2(log_fd, 1);
+      ::dup2(log_fd, 2);
+    }
+    std::string home = layout.home.string();
+    ::execl(exe.c_str(), "mumba-host", "--home", home.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  while (std::chrono::steady_clock::now() < deadline) {
+    int status = 0;
+    if (::waitpid(pid, &status, WNOHANG) == pid) {
+      // It exited: show why, from what it wrote to its log in this attempt.
+      std::ifstream in(log);
+      in.seekg(static_cast<std::streamoff>(start_offset));
+      std::string tail((std::istreambuf_iterator<char>(in)), {});
+      while (!tail.empty() && (tail.back() == '\n' || tail.back() == '\r')) tail.pop_back();
+      auto nl = tail.rfind('\n');
+      std::string last = nl == std::string::npos ? tail : tail.substr(nl + 1);
+      if (last.starts_with("mumba-host: ")) last = last.substr(12);
+      return Unavailable("the host did not start" + (last.empty() ? std::string() : ": " + last));
+    }
+    if (HostAnswers(layout, std::chrono::milliseconds(200))) return Status();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return Unavailable("the host did not answer within 15 s; see " + log.string() + ":\n" +
+                     LastLines(log, 5));
+}
+
+Expected<std::unique_ptr<mumba::host::v1::Control::Stub>> ConnectHost(const Context& ctx) {
+  auto layout = ctx.Layout();
+  MUMBA_TRY(EnsureHost(layout));
+  return HostStub(layout);
+}
+
+int Fail(const Status& status) {
+  std::fprintf(stderr, "mumba: %s\n", status.message().c_str());
+  return 1;
+}
+
+int Fail(const grpc::Status& status) {
+  if (status.error_code() == grpc::StatusCode::UNAVAILABLE && status.error_message().empty()) {
+    return Fail(Unavailable("the host is not answering"));
+  }
+  return Fail(FromGrpc(status));
+}
+
+std::string ToJson(const google::protobuf::Message& message) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  options.always_print_primitive_fields = true;
+  std::string out;
+  (void)google::protobuf::util::MessageToJsonString(message, &out, options);
+  return out;
+}
+
+}  // namespace mumba::cli

@@ -1,0 +1,94 @@
+// SPDX-License-Identifier: Apache-2.0
+// mumba host start | status | stop
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <thread>
+
+#include "cli/cli.h"
+
+namespace mumba::cli {
+namespace hv1 = mumba::host::v1;
+
+namespace {
+// True once no process holds the host's lock (it has fully exited).
+bool LockIsFree(const HomeLayout& layout) {
+  int fd = ::open(layout.lock_file().c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) return true;
+  bool free = ::flock(fd, LOCK_EX | LOCK_NB) == 0;
+  ::close(fd);
+  return free;
+}
+}  // namespace
+
+void AddHostCommands(CLI::App& app, Context& ctx) {
+  auto* host = app.add_subcommand("host", "Start, inspect or stop the host of $MUMBA_HOME");
+  host->require_subcommand(1);
+
+  auto* start = host->add_subcommand("start", "Start the host in the background; returns once it answers");
+  OnRun(start, [&ctx] {
+    auto layout = ctx.Layout();
+    bool was_running = HostAnswers(layout, std::chrono::milliseconds(1000));
+    if (Status st = EnsureHost(layout); !st.ok()) return Fail(st);
+    grpc::ClientContext c;
+    hv1::HostStatusResponse resp;
+    auto s = HostStub(layout)->HostStatus(&c, {}, &resp);
+    if (!s.ok()) return Fail(s);
+    std::printf("host %s on %s (pid %d)\n", was_running ? "already running" : "started",
+                layout.home.c_str(), resp.pid());
+    return 0;
+  });
+
+  auto* status = host->add_subcommand("status", "Show whether the host runs, and what it runs");
+  static bool json = false;
+  status->add_flag("--json", json, "Machine-readable output");
+  OnRun(status, [&ctx] {
+    auto layout = ctx.Layout();
+    if (!HostAnswers(layout, std::chrono::milliseconds(1000))) {
+      if (json) std::printf("{\"running\":false,\"home\":\"%s\"}\n", layout.home.c_str());
+      else std::printf("no host is running on %s\n", layout.home.c_str());
+      return 3;
+    }
+    grpc::ClientContext c;
+    hv1::HostStatusResponse resp;
+    auto s = HostStub(layout)->HostStatus(&c, {}, &resp);
+    if (!s.ok()) return Fail(s);
+    if (json) {
+      std::string out = ToJson(resp);
+      out.insert(1, "\"running\":true,");
+      std::printf("%s\n", out.c_str());
+      return 0;
+    }
+    std::printf("host running on %s\n  pid      %d\n  version  %s\n  uptime   %.1f s\n"
+                "  socket   %s\n  apps     %d installed, %d running\n",
+                resp.home().c_str(), resp.pid(), resp.version().c_str(), resp.uptime_ms() / 1000.0,
+                layout.socket().c_str(), resp.apps_installed(), resp.apps_running());
+    return 0;
+  });
+
+  auto* stop = host->add_subcommand("stop", "Stop the host and every app it runs (they start again with it)");
+  OnRun(stop, [&ctx] {
+    auto layout = ctx.Layout();
+    if (!HostAnswers(layout, std::chrono::milliseconds(1000))) {
+      std::printf("no host is running on %s\n", layout.home.c_str());
+      return 0;
+    }
+    grpc::ClientContext c;
+    hv1::StopHostResponse resp;
+    auto s = HostStub(layout)->StopHost(&c, {}, &resp);
+    if (!s.ok()) return Fail(s);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (!std::filesystem::exists(layout.socket()) && LockIsFree(layout)) {
+        std::printf("host stopped\n");
+        return 0;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return Fail(DeadlineExceeded("the host did not stop within 30 s"));
+  });
+}
+
+}  // namespace mumba::cli

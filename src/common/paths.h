@@ -1,0 +1,33 @@
+// SPDX-License-Identifier: Apache-2.0
+// The layout of a host's home. Everything a host owns lives under MUMBA_HOME, so
+// several hosts with different homes run side by side on one machine.
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+namespace mumba {
+
+// $MUMBA_HOME, else $XDG_DATA_HOME/mumba, else ~/.local/share/mumba. Absolute.
+std::filesystem::path DefaultHome();
+
+struct HomeLayout {
+  explicit HomeLayout(std::filesystem::path home);
+
+  std::filesystem::path home;
+  std::filesystem::path socket() const { return home / "host.sock"; }
+  std::filesystem::path lock_file() const { return home / "host.lock"; }
+  std::filesystem::path registry() const { return home / "registry.db"; }
+  std::filesystem::path apps_dir() const { return home / "apps"; }
+  std::filesystem::path staging_dir() const { return home / "apps" / ".staging"; }
+  std::filesystem::path data_dir() const { return home / "data"; }
+  std::filesystem::path logs_dir() const { return home / "logs"; }
+  std::filesystem::path run_dir() const { return home / "run"; }
+  std::filesystem::path keys_dir() const { return home / "keys"; }
+  std::filesystem::path host_log() const { return logs_dir() / "host.log"; }
+};
+
+// The folder holding the running executable (build/bin or <prefix>/bin).
+std::filesystem::path ExecutableDir();
+
+}  // namespace mumba

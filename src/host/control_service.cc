@@ -1,0 +1,244 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "host/control_service.h"
+
+#include <unistd.h>
+
+#include "broker/route_url.h"
+#include "common/grpc_status.h"
+
+namespace mumba {
+
+namespace hv1 = mumba::host::v1;
+namespace av1 = mumba::app::v1;
+
+namespace {
+
+void FillInfo(const AppView& v, hv1::AppInfo* out) {
+  out->set_id(v.record.id);
+  out->set_name(v.record.name);
+  out->set_version(v.record.version);
+  out->set_description(v.record.description);
+  out->set_state(DaemonStateName(v.daemon.state));
+  out->set_enabled(v.record.enabled);
+  out->set_pid(v.daemon.pid);
+  out->set_restarts(v.daemon.restarts);
+  out->set_last_exit(v.daemon.last_exit);
+  out->set_socket(v.socket.string());
+  out->set_install_dir(v.record.install_dir);
+  out->set_data_dir(v.data_dir.string());
+  out->set_log_file(v.log_file.string());
+  out->set_installed_at_ms(v.record.installed_at_ms);
+  out->set_started_at_ms(v.daemon.started_at_ms);
+  out->set_error(v.daemon.error);
+  if (v.manifest) {
+    for (const auto& s : v.manifest->services) out->add_services(s);
+    for (const auto& r : v.manifest->routes) {
+      std::string methods;
+      for (const auto& m : r.methods) methods += (methods.empty() ? "" : ",") + m;
+      out->add_routes((methods.empty() ? "*" : methods) + " " + r.path);
+    }
+  }
+}
+
+// Finishes `reactor` with the result of `fn`, which fills the response on success.
+template <typename Fn>
+void Finish(grpc::ServerUnaryReactor* reactor, Fn&& fn) {
+  reactor->Finish(ToGrpc(fn()));
+}
+
+}  // namespace
+
+ControlService::ControlService(Host* host, std::function<void()> request_stop)
+    : host_(host), request_stop_(std::move(request_stop)) {}
+
+ControlService::Reactor* ControlService::HostStatus(ServerContext* ctx,
+                                                    const hv1::HostStatusRequest*,
+                                                    hv1::HostStatusResponse* resp) {
+  auto apps = host_->List();
+  resp->set_pid(::getpid());
+  resp->set_version(MUMBA_VERSION);
+  resp->set_home(host_->layout().home.string());
+  resp->set_uptime_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::steady_clock::now() - host_->started())
+                          .count());
+  resp->set_apps_installed(static_cast<int>(apps.size()));
+  int running = 0;
+  for (const auto& a : apps) running += a.daemon.state == DaemonState::kRunning;
+  resp->set_apps_running(running);
+  auto* r = ctx->DefaultReactor();
+  r->Finish(grpc::Status::OK);
+  return r;
+}
+
+ControlService::Reactor* ControlService::StopHost(ServerContext* ctx, const hv1::StopHostRequest*,
+                                                  hv1::StopHostResponse*) {
+  auto* r = ctx->DefaultReactor();
+  r->Finish(grpc::Status::OK);
+  request_stop_();
+  return r;
+}
+
+ControlService::Reactor* ControlService::Install(ServerContext* ctx, const hv1::InstallRequest* req,
+                                                 hv1::InstallResponse* resp) {
+  auto* r = ctx->DefaultReactor();
+  work_.Post([this, r, req, resp] {
+    Finish(r, [&]() -> mumba::Status {
+      MUMBA_ASSIGN_OR_RETURN(auto result, host_->Install(req->bundle_dir()));
+      FillInfo(result.app, resp->mutable_app());
+      resp->set_replaced(result.replaced);
+      return {};
+    });
+  });
+  return r;
+}
+
+ControlService::Reactor* ControlService::Uninstall(ServerContext* ctx,
+                                                   const hv1::UninstallRequest* req,
+                                                   hv1::UninstallResponse*) {
+  auto* r = ctx->DefaultReactor();
+  work_.Post([this, r, req] { Finish(r, [&] { return host_->Uninstall(req->app(), req->purge()); }); });
+  return r;
+}
+
+ControlService::Reactor* ControlService::List(ServerContext* ctx, const hv1::ListRequest*,
+                                              hv1::ListResponse* resp) {
+  for (const auto& v : host_->List()) FillInfo(v, resp->add_apps());
+  auto* r = ctx->DefaultReactor();
+  r->Finish(grpc::Status::OK);
+  return r;
+}
+
+ControlService::Reactor* ControlService::Status(ServerContext* ctx, const hv1::AppRef* req,
+                                                hv1::AppInfo* resp) {
+  auto* r = ctx->DefaultReactor();
+  Finish(r, [&]() -> mumba::Status {
+    MUMBA_ASSIGN_OR_RETURN(auto v, host_->Describe(req->app()));
+    FillInfo(v, resp);
+    return {};
+  });
+  return r;
+}
+
+ControlService::Reactor* ControlService::Start(ServerContext* ctx, const hv1::AppRef* req,
+                                               hv1::AppInfo* resp) {
+  auto* r = ctx->DefaultReactor();
+  work_.Post([this, r, req, resp] {
+    Finish(r, [&]() -> mumba::Status {
+      MUMBA_ASSIGN_OR_RETURN(auto v, host_->Start(req->app()));
+      FillInfo(v, resp);
+      return {};
+    });
+  });
+  return r;
+}
+
+ControlService::Reactor* ControlService::Stop(ServerContext* ctx, const hv1::AppRef* req,
+                                              hv1::AppInfo* resp) {
+  auto* r = ctx->DefaultReactor();
+  work_.Post([this, r, req, resp] {
+    Finish(r, [&]() -> mumba::Status {
+      MUMBA_ASSIGN_OR_RETURN(auto v, host_->Stop(req->app()));
+      FillInfo(v, resp);
+      return {};
+    });
+  });
+  return r;
+}
+
+ControlService::Reactor* ControlService::Restart(ServerContext* ctx, const hv1::AppRef* req,
+                                                 hv1::AppInfo* resp) {
+  auto* r = ctx->DefaultReactor();
+  work_.Post([this, r, req, resp] {
+    Finish(r, [&]() -> mumba::Status {
+      MUMBA_ASSIGN_OR_RETURN(auto v, host_->Restart(req->app()));
+      FillInfo(v, resp);
+      return {};
+    });
+  });
+  return r;
+}
+
+namespace {
+
+// Runs `then` with the running app: at once on this thread when it already runs
+// (the common, fast path), or on `work` after starting it.
+void WithRunningApp(Host* host, WorkQueue& work, const std::string& ref,
+                    std::function<void(Expected<RunningApp>)> then) {
+  auto running = host->IfRunning(ref);
+  if (running.ok() || running.status().code() != Code::kFailedPrecondition) {
+    then(std::move(running));
+    return;
+  }
+  work.Post([host, ref, then = std::move(then)] { then(host->EnsureRunning(ref)); });
+}
+
+}  // namespace
+
+ControlService::Reactor* ControlService::Call(ServerContext* ctx, const hv1::CallRequest* req,
+                                              hv1::CallResponse* resp) {
+  auto* r = ctx->DefaultReactor();
+  WithRunningApp(host_, work_, req->app(), [this, r, req, resp](Expected<RunningApp> app) {
+    if (!app.ok()) return r->Finish(ToGrpc(app.status()));
+    auto method = app->transcoder->FindMethod(req->method());
+    if (!method.ok()) return r->Finish(ToGrpc(method.status().WithContext(app->name)));
+    auto request = app->transcoder->RequestFromJson(*method, req->json());
+    if (!request.ok()) return r->Finish(ToGrpc(request.status()));
+    auto transcoder = app->transcoder;
+    const auto* md = *method;
+    host_->daemons().CallUnary(
+        app->socket, "/" + md->service()->full_name() + "/" + md->name(), std::move(*request),
+        [r, resp, transcoder, md](grpc::Status s, std::string reply) {
+          if (!s.ok()) return r->Finish(s);
+          auto json = transcoder->ResponseToJson(md, reply);
+          if (!json.ok()) return r->Finish(ToGrpc(json.status()));
+          resp->set_json(std::move(*json));
+          r->Finish(grpc::Status::OK);
+        });
+  });
+  return r;
+}
+
+ControlService::Reactor* ControlService::Route(ServerContext* ctx, const hv1::RouteCallRequest* req,
+                                               av1::RouteResponse* resp) {
+  auto* r = ctx->DefaultReactor();
+  auto url = ParseRouteUrl(req->url());
+  if (!url.ok()) {
+    r->Finish(ToGrpc(url.status()));
+    return r;
+  }
+  WithRunningApp(host_, work_, url->app, [this, r, req, resp, url = *url](Expected<RunningApp> app) {
+    if (!app.ok()) return r->Finish(ToGrpc(app.status()));
+    av1::RouteRequest route = req->request();
+    if (route.method().empty()) route.set_method("GET");
+    route.set_path(url.path);
+    route.set_query(url.query);
+    if (!app->manifest->FindRoute(route.method(), route.path())) {
+      std::string declared;
+      for (const auto& d : app->manifest->routes) declared += (declared.empty() ? "" : ", ") + d.path;
+      return r->Finish(ToGrpc(NotFound(app->name + " has no route " + route.method() + " " +
+                                       route.path() +
+                                       (declared.empty() ? " (it declares none)" : " (declared: " + declared + ")"))));
+    }
+    host_->daemons().Route(app->socket, route, [r, resp](grpc::Status s, av1::RouteResponse reply) {
+      if (!s.ok()) return r->Finish(s);
+      *resp = std::move(reply);
+      r->Finish(grpc::Status::OK);
+    });
+  });
+  return r;
+}
+
+ControlService::Reactor* ControlService::Connect(ServerContext* ctx, const hv1::AppRef* req,
+                                                 hv1::ConnectResponse* resp) {
+  auto* r = ctx->DefaultReactor();
+  WithRunningApp(host_, work_, req->app(), [this, r, resp](Expected<RunningApp> app) {
+    if (!app.ok()) return r->Finish(ToGrpc(app.status()));
+    resp->set_socket(app->socket);
+    auto view = host_->Describe(app->id);
+    if (view.ok()) FillInfo(*view, resp->mutable_app());
+    r->Finish(grpc::Status::OK);
+  });
+  return r;
+}
+
+}  // namespace mumba

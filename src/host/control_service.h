@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: Apache-2.0
+// mumba.host.v1.Control over gRPC: a thin adapter from requests to Host calls.
+#pragma once
+
+#include <functional>
+#include <memory>
+
+#include "common/work_queue.h"
+#include "host/host.h"
+#include "mumba/host/v1/control.grpc.pb.h"
+
+namespace mumba {
+
+class ControlService final : public mumba::host::v1::Control::CallbackService {
+ public:
+  // `host` is borrowed and must outlive the service. `request_stop` is called
+  // (once, from a gRPC thread) when a client asks the host to stop.
+  ControlService(Host* host, std::function<void()> request_stop);
+
+  using ServerContext = grpc::CallbackServerContext;
+  using Reactor = grpc::ServerUnaryReactor;
+
+  Reactor* HostStatus(ServerContext* ctx, const mumba::host::v1::HostStatusRequest* req,
+                      mumba::host::v1::HostStatusResponse* resp) override;
+  Reactor* StopHost(ServerContext* ctx, const mumba::host::v1::StopHostRequest* req,
+                    mumba::host::v1::StopHostResponse* resp) override;
+  Reactor* Install(ServerContext* ctx, const mumba::host::v1::InstallRequest* req,
+                   mumba::host::v1::InstallResponse* resp) override;
+  Reactor* Uninstall(ServerContext* ctx, const mumba::host::v1::UninstallRequest* req,
+                     mumba::host::v1::UninstallResponse* resp) override;
+  Reactor* List(ServerContext* ctx, const mumba::host::v1::ListRequest* req,
+                mumba::host::v1::ListResponse* resp) override;
+  Reactor* Status(ServerContext* ctx, const mumba::host::v1::AppRef* req,
+                  mumba::host::v1::AppInfo* resp) override;
+  Reactor* Start(ServerContext* ctx, const mumba::host::v1::AppRef* req,
+                 mumba::host::v1::AppInfo* resp) override;
+  Reactor* Stop(ServerContext* ctx, const mumba::host::v1::AppRef* req,
+                mumba::host::v1::AppInfo* resp) override;
+  Reactor* Restart(ServerContext* ctx, const mumba::host::v1::AppRef* req,
+                   mumba::host::v1::AppInfo* resp) override;
+  Reactor* Call(ServerContext* ctx, const mumba::host::v1::CallRequest* req,
+                mumba::host::v1::CallResponse* resp) override;
+  Reactor* Route(ServerContext* ctx, const mumba::host::v1::RouteCallRequest* req,
+                 mumba::app::v1::RouteResponse* resp) override;
+  Reactor* Connect(ServerContext* ctx, const mumba::host::v1::AppRef* req,
+                   mumba::host::v1::ConnectResponse* resp) override;
+
+ private:
+  Host* host_;
+  std::function<void()> request_stop_;
+  WorkQueue work_{4};
+};
+
+}  // namespace mumba

@@ -1,0 +1,374 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "host/host.h"
+
+#include <future>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "bundle/bundle.h"
+#include "common/files.h"
+#include "common/keys.h"
+
+namespace fs = std::filesystem;
+
+namespace mumba {
+namespace {
+
+std::string KeyPart(const std::string& id) { return id.substr(kAddressScheme.size()); }
+
+void RemoveTree(const fs::path& p) {
+  std::error_code ec;
+  fs::remove_all(p, ec);
+  if (ec) spdlog::warn("cannot remove {}: {}", p.string(), ec.message());
+}
+
+}  // namespace
+
+Expected<std::unique_ptr<Host>> Host::Create(HostOptions options) {
+  HomeLayout layout(options.home);
+  for (const auto& dir : {layout.apps_dir(), layout.staging_dir(), layout.data_dir(),
+                          layout.logs_dir(), layout.run_dir()}) {
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) return Internal("cannot create " + dir.string() + ": " + ec.message());
+  }
+  // sockaddr_un holds 108 bytes; daemon sockets are run/<16 chars>.sock.
+  if ((layout.run_dir() / "0123456789abcdef.sock").string().size() >= 100) {
+    return InvalidArgument("MUMBA_HOME " + options.home.string() +
+                           " is too long a path for unix sockets (keep it under 70 characters)");
+  }
+  MUMBA_ASSIGN_OR_RETURN(auto registry, Registry::Open(layout.registry()));
+  std::unique_ptr<Host> host(new Host(std::move(options), std::move(registry)));
+  host->SweepStaging();
+  MUMBA_TRY(host->LoadAll());
+  return host;
+}
+
+Host::Host(HostOptions options, std::unique_ptr<Registry> registry)
+    : options_(std::move(options)),
+      layout_(options_.home),
+      registry_(std::move(registry)),
+      supervisor_(Supervisor::Create(options_.supervisor)),
+      started_(std::chrono::steady_clock::now()) {}
+
+Host::~Host() { Shutdown(); }
+
+void Host::Shutdown() {
+  if (supervisor_) supervisor_->StopAll();
+}
+
+void Host::SweepStaging() {
+  // Whatever an interrupted install left behind is not installed: remove it.
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(layout_.staging_dir(), ec)) RemoveTree(e.path());
+  // App folders the registry does not know are leftovers of an interrupted install.
+  std::map<std::string, bool> known;
+  for (const auto& r : registry_->List()) known[KeyPart(r.id)] = true;
+  for (const auto& e : fs::directory_iterator(layout_.apps_dir(), ec)) {
+    auto name = e.path().filename().string();
+    if (name.starts_with(".")) continue;
+    if (!known.count(name)) RemoveTree(e.path());
+  }
+}
+
+Expected<Host::Loaded> Host::Load(const AppRecord& record) const {
+  Loaded app;
+  app.record = record;
+  auto manifest = LoadManifest(record.install_dir);
+  if (!manifest.ok()) return manifest.status();
+  app.manifest = std::make_shared<const Manifest>(std::move(*manifest));
+  auto transcoder =
+      Transcoder::Load(fs::path(record.install_dir) / kDescriptorSetPath, app.manifest->services);
+  if (!transcoder.ok()) return transcoder.status();
+  app.transcoder = *transcoder;
+  return app;
+}
+
+Status Host::LoadAll() {
+  std::lock_guard lock(mu_);
+  for (const auto& r : registry_->List()) {
+    auto app = Load(r);
+    if (!app.ok()) {
+      spdlog::error("installed app {} ({}) cannot be loaded: {}", r.name, r.id, app.status().message());
+      continue;
+    }
+    apps_[r.id] = std::move(*app);
+  }
+  return Status();
+}
+
+void Host::StartEnabledApps() {
+  std::vector<Loaded> enabled;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [id, app] : apps_) {
+      if (app.record.enabled) enabled.push_back(app);
+    }
+  }
+  std::vector<std::thread> starters;
+  for (const auto& app : enabled) {
+    starters.emplace_back([this, app] {
+      auto lock = OpLock(app.record.id);
+      std::lock_guard guard(*lock);
+      Status st = StartLocked(app);
+      if (!st.ok()) spdlog::error("cannot start {}: {}", app.record.name, st.message());
+    });
+  }
+  for (auto& t : starters) t.join();
+}
+
+fs::path Host::SocketFor(const std::string& id) const {
+  return layout_.run_dir() / (KeyPart(id).substr(0, 16) + ".sock");
+}
+
+DaemonSpec Host::SpecFor(const Loaded& app) const {
+  DaemonSpec spec;
+  spec.id = app.record.id;
+  spec.name = app.record.name;
+  fs::path dir = app.record.install_dir;
+  spec.executable = dir / app.manifest->daemon_command;
+  spec.args = app.manifest->daemon_args;
+  spec.working_dir = dir;
+  spec.socket = SocketFor(app.record.id);
+  spec.log_file = layout_.logs_dir() / (app.record.name + "-" + KeyPart(app.record.id).substr(0, 8) + ".log");
+  fs::path data = layout_.data_dir() / KeyPart(app.record.id);
+  spec.env = {
+      {"MUMBA_APP_ID", app.record.id},
+      {"MUMBA_APP_NAME", app.record.name},
+      {"MUMBA_APP_VERSION", app.record.version},
+      {"MUMBA_APP_SOCKET", spec.socket.string()},
+      {"MUMBA_HOST_SOCKET", layout_.socket().string()},
+      {"MUMBA_APP_DATA", data.string()},
+      {"MUMBA_APP_DIR", dir.string()},
+  };
+  return spec;
+}
+
+AppView Host::ViewOf(const Loaded& app) const {
+  AppView v;
+  v.record = app.record;
+  v.manifest = app.manifest;
+  v.daemon = supervisor_->Get(app.record.id);
+  v.socket = SocketFor(app.record.id);
+  v.data_dir = layout_.data_dir() / KeyPart(app.record.id);
+  v.log_file = SpecFor(app).log_file;
+  return v;
+}
+
+std::shared_ptr<std::mutex> Host::OpLock(const std::string& id) {
+  std::lock_guard lock(mu_);
+  auto& m = op_locks_[id];
+  if (!m) m = std::make_shared<std::mutex>();
+  return m;
+}
+
+Expected<Host::Loaded> Host::Find(const std::string& ref) const {
+  if (ref.empty()) return InvalidArgument("no app given");
+  std::lock_guard lock(mu_);
+  if (LooksLikeAddress(ref)) {
+    auto address = NormalizeAddress(ref);
+    if (!address.ok()) return address.status();
+    auto it = apps_.find(*address);
+    if (it == apps_.end()) return NotFound("app " + *address + " is not installed");
+    return it->second;
+  }
+  const Loaded* found = nullptr;
+  std::string ids;
+  for (const auto& [id, app] : apps_) {
+    if (app.record.name != ref) continue;
+    ids += " " + id;
+    if (found) {
+      return FailedPrecondition("more than one app is named '" + ref + "'; use its id:" + ids);
+    }
+    found = &app;
+  }
+  if (!found) return NotFound("app '" + ref + "' is not installed (see mumba list)");
+  return *found;
+}
+
+Expected<InstallResult> Host::Install(const fs::path& source) {
+  if (!source.is_absolute()) return InvalidArgument("bundle path must be absolute: " + source.string());
+  auto checked = ValidateBundle(source);
+  if (!checked.ok()) return checked.status();
+  fs::path staging = layout_.staging_dir() / RandomSuffix();
+  Status st = CopyBundleTree(source, staging);
+  if (st.ok()) {
+    auto again = ValidateBundle(staging);  // The source may have changed under us.
+    if (!again.ok()) st = again.status();
+    else if (again->id != checked->id) st = InvalidArgument("bundle changed while being installed");
+  }
+  if (!st.ok()) {
+    RemoveTree(staging);
+    return st;
+  }
+  const Manifest& m = *checked;
+  auto lock = OpLock(m.id);
+  std::lock_guard guard(*lock);
+
+  std::optional<Loaded> previous;
+  {
+    std::lock_guard l(mu_);
+    if (auto it = apps_.find(m.id); it != apps_.end()) previous = it->second;
+  }
+  bool was_running = false;
+  if (previous) {
+    auto d = supervisor_->Get(m.id);
+    was_running = d.state == DaemonState::kRunning || d.state == DaemonState::kStarting ||
+                  d.state == DaemonState::kBackoff;
+    if (was_running) (void)supervisor_->Stop(m.id);
+  }
+
+  fs::path app_dir = layout_.apps_dir() / KeyPart(m.id);
+  fs::path final_dir = app_dir / m.version;
+  fs::path trash;
+  std::error_code ec;
+  fs::create_directories(app_dir, ec);
+  if (fs::exists(final_dir)) {
+    trash = layout_.staging_dir() / (RandomSuffix() + ".old");
+    fs::rename(final_dir, trash, ec);
+  }
+  if (!ec) fs::rename(staging, final_dir, ec);
+  if (ec) {
+    if (!trash.empty()) fs::rename(trash, final_dir, ec);
+    RemoveTree(staging);
+    return Internal("cannot move the bundle into place: " + ec.message());
+  }
+
+  AppRecord record;
+  record.id = m.id;
+  record.name = m.name;
+  record.version = m.version;
+  record.description = m.description;
+  record.install_dir = final_dir.string();
+  record.enabled = previous ? previous->record.enabled : false;
+  record.installed_at_ms = NowMs();
+  auto loaded = Load(record);
+  if (loaded.ok()) st = registry_->Put(record);
+  else st = loaded.status();
+  if (!st.ok()) {
+    RemoveTree(final_dir);
+    if (!trash.empty()) fs::rename(trash, final_dir, ec);
+    if (previous && was_running) (void)StartLocked(*previous);
+    return st;
+  }
+  if (!trash.empty()) RemoveTree(trash);
+  // Keep the previous version's files (a later rollback needs them), drop older ones.
+  for (const auto& e : fs::directory_iterator(app_dir, ec)) {
+    auto v = e.path().filename().string();
+    if (v != m.version && !(previous && v == previous->record.version)) RemoveTree(e.path());
+  }
+  {
+    std::lock_guard l(mu_);
+    apps_[m.id] = *loaded;
+  }
+  spdlog::info("installed {} {} ({})", m.name, m.version, m.id);
+  InstallResult result;
+  result.replaced = previous.has_value();
+  if (was_running) {
+    Status started = StartLocked(*loaded);
+    if (!started.ok()) spdlog::error("{} {} does not start: {}", m.name, m.version, started.message());
+  }
+  result.app = ViewOf(*loaded);
+  return result;
+}
+
+Status Host::Uninstall(const std::string& ref, bool purge) {
+  MUMBA_ASSIGN_OR_RETURN(Loaded app, Find(ref));
+  auto lock = OpLock(app.record.id);
+  std::lock_guard guard(*lock);
+  MUMBA_TRY(supervisor_->Stop(app.record.id));
+  MUMBA_TRY(registry_->Remove(app.record.id));
+  {
+    std::lock_guard l(mu_);
+    apps_.erase(app.record.id);
+  }
+  daemons_.Forget(SocketFor(app.record.id).string());
+  RemoveTree(layout_.apps_dir() / KeyPart(app.record.id));
+  if (purge) RemoveTree(layout_.data_dir() / KeyPart(app.record.id));
+  spdlog::info("uninstalled {} ({}){}", app.record.name, app.record.id, purge ? ", data purged" : "");
+  return Status();
+}
+
+Status Host::StartLocked(const Loaded& app) {
+  std::error_code ec;
+  fs::create_directories(layout_.data_dir() / KeyPart(app.record.id), ec);
+  return supervisor_->Start(SpecFor(app));
+}
+
+Expected<AppView> Host::Start(const std::string& ref) {
+  MUMBA_ASSIGN_OR_RETURN(Loaded app, Find(ref));
+  auto lock = OpLock(app.record.id);
+  std::lock_guard guard(*lock);
+  MUMBA_TRY(registry_->SetEnabled(app.record.id, true));
+  {
+    std::lock_guard l(mu_);
+    if (auto it = apps_.find(app.record.id); it != apps_.end()) it->second.record.enabled = true;
+  }
+  app.record.enabled = true;
+  MUMBA_TRY(StartLocked(app));
+  return ViewOf(app);
+}
+
+Expected<AppView> Host::Stop(const std::string& ref) {
+  MUMBA_ASSIGN_OR_RETURN(Loaded app, Find(ref));
+  auto lock = OpLock(app.record.id);
+  std::lock_guard guard(*lock);
+  MUMBA_TRY(registry_->SetEnabled(app.record.id, false));
+  {
+    std::lock_guard l(mu_);
+    if (auto it = apps_.find(app.record.id); it != apps_.end()) it->second.record.enabled = false;
+  }
+  app.record.enabled = false;
+  MUMBA_TRY(supervisor_->Stop(app.record.id));
+  return ViewOf(app);
+}
+
+Expected<AppView> Host::Restart(const std::string& ref) {
+  MUMBA_ASSIGN_OR_RETURN(Loaded app, Find(ref));
+  {
+    auto lock = OpLock(app.record.id);
+    std::lock_guard guard(*lock);
+    MUMBA_TRY(supervisor_->Stop(app.record.id));
+  }
+  return Start(ref);
+}
+
+Expected<AppView> Host::Describe(const std::string& ref) const {
+  MUMBA_ASSIGN_OR_RETURN(Loaded app, Find(ref));
+  return ViewOf(app);
+}
+
+std::vector<AppView> Host::List() const {
+  std::vector<Loaded> apps;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [id, app] : apps_) apps.push_back(app);
+  }
+  std::vector<AppView> out;
+  for (const auto& a : apps) out.push_back(ViewOf(a));
+  std::sort(out.begin(), out.end(), [](const AppView& a, const AppView& b) {
+    return std::tie(a.record.name, a.record.id) < std::tie(b.record.name, b.record.id);
+  });
+  return out;
+}
+
+Expected<RunningApp> Host::IfRunning(const std::string& ref) const {
+  MUMBA_ASSIGN_OR_RETURN(Loaded app, Find(ref));
+  auto d = supervisor_->Get(app.record.id);
+  if (d.state != DaemonState::kRunning) {
+    return FailedPrecondition(app.record.name + " is " + DaemonStateName(d.state));
+  }
+  return RunningApp{app.record.id, app.record.name, SocketFor(app.record.id).string(),
+                    app.manifest, app.transcoder};
+}
+
+Expected<RunningApp> Host::EnsureRunning(const std::string& ref) {
+  auto running = IfRunning(ref);
+  if (running.ok() || running.status().code() != Code::kFailedPrecondition) return running;
+  auto started = Start(ref);
+  if (!started.ok()) return started.status();
+  return IfRunning(ref);
+}
+
+}  // namespace mumba

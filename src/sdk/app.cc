@@ -1,0 +1,224 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "mumba/app.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+
+#include <grpcpp/grpcpp.h>
+
+#include "mumba/app/v1/routes.grpc.pb.h"
+
+namespace mumba {
+namespace {
+
+std::string UrlDecode(std::string_view in) {
+  std::string out;
+  for (size_t i = 0; i < in.size(); ++i) {
+    char c = in[i];
+    if (c == '+') {
+      out += ' ';
+    } else if (c == '%' && i + 2 < in.size() + 0 && std::isxdigit(static_cast<unsigned char>(in[i + 1])) &&
+               std::isxdigit(static_cast<unsigned char>(in[i + 2]))) {
+      out += static_cast<char>(std::stoi(std::string(in.substr(i + 1, 2)), nullptr, 16));
+      i += 2;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+bool PathMatches(const std::string& pattern, const std::string& path) {
+  if (pattern.size() >= 2 && pattern.ends_with("/*")) {
+    std::string_view prefix(pattern.data(), pattern.size() - 1);
+    return path.starts_with(prefix) || path == pattern.substr(0, pattern.size() - 2);
+  }
+  return pattern == path;
+}
+
+struct RouteEntry {
+  std::string method;
+  std::string path;
+  RouteHandler handler;
+};
+
+class RoutesService final : public mumba::app::v1::Routes::Service {
+ public:
+  explicit RoutesService(const std::vector<RouteEntry>* routes) : routes_(routes) {}
+
+  grpc::Status Handle(grpc::ServerContext*, const mumba::app::v1::RouteRequest* req,
+                      mumba::app::v1::RouteResponse* resp) override {
+    RouteRequest r;
+    r.method = req->method();
+    r.path = req->path();
+    r.query = req->query();
+    for (const auto& h : req->headers()) r.headers.emplace_back(h.name(), h.value());
+    r.body = req->body();
+    for (const auto& route : *routes_) {
+      if ((route.method == "*" || route.method == r.method) && PathMatches(route.path, r.path)) {
+        RouteResponse out;
+        try {
+          out = route.handler(r);
+        } catch (const std::exception& e) {
+          out = RouteResponse::Text(std::string("handler failed: ") + e.what() + "\n", 500);
+        }
+        resp->set_status(out.status);
+        for (auto& [k, v] : out.headers) {
+          auto* h = resp->add_headers();
+          h->set_name(k);
+          h->set_value(v);
+        }
+        resp->set_body(std::move(out.body));
+        return grpc::Status::OK;
+      }
+    }
+    resp->set_status(404);
+    resp->set_body("no route for " + r.method + " " + r.path + "\n");
+    return grpc::Status::OK;
+  }
+
+ private:
+  const std::vector<RouteEntry>* routes_;
+};
+
+std::string EnvOr(const char* name, std::string fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? std::string(v) : std::move(fallback);
+}
+
+}  // namespace
+
+std::string RouteRequest::Param(std::string_view name) const {
+  std::string_view q = query;
+  while (!q.empty()) {
+    auto amp = q.find('&');
+    std::string_view pair = q.substr(0, amp);
+    auto eq = pair.find('=');
+    if (UrlDecode(pair.substr(0, eq)) == name) {
+      return eq == std::string_view::npos ? "" : UrlDecode(pair.substr(eq + 1));
+    }
+    if (amp == std::string_view::npos) break;
+    q.remove_prefix(amp + 1);
+  }
+  return "";
+}
+
+std::string RouteRequest::Header(std::string_view name) const {
+  for (const auto& [k, v] : headers) {
+    if (k.size() == name.size() &&
+        std::equal(k.begin(), k.end(), name.begin(), [](char a, char b) {
+          return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+        })) {
+      return v;
+    }
+  }
+  return "";
+}
+
+RouteResponse RouteResponse::Text(std::string body, int status) {
+  return {status, {{"content-type", "text/plain; charset=utf-8"}}, std::move(body)};
+}
+
+RouteResponse RouteResponse::Json(std::string json, int status) {
+  return {status, {{"content-type", "application/json"}}, std::move(json)};
+}
+
+struct App::Impl {
+  std::string id;
+  std::string name;
+  std::filesystem::path data_dir;
+  std::filesystem::path socket;
+  std::vector<grpc::Service*> services;
+  std::vector<RouteEntry> routes;
+  std::unique_ptr<grpc::Server> server;
+  std::atomic<bool> shutdown{false};
+  sigset_t signals;
+};
+
+App::App(int argc, char** argv) : impl_(std::make_unique<Impl>()) {
+  sigemptyset(&impl_->signals);
+  sigaddset(&impl_->signals, SIGTERM);
+  sigaddset(&impl_->signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &impl_->signals, nullptr);
+
+  std::string program = argc > 0 ? std::filesystem::path(argv[0]).filename().string() : "app";
+  std::string socket_arg;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--socket" && i + 1 < argc) {
+      socket_arg = argv[++i];
+    } else if (a.starts_with("--socket=")) {
+      socket_arg = a.substr(9);
+    } else if (a == "--help" || a == "-h") {
+      std::printf("usage: %s [--socket PATH]\n"
+                  "A Mumba app daemon. Under mumba-host it serves on $MUMBA_APP_SOCKET;\n"
+                  "by hand on --socket PATH (default /tmp/%s-%d.sock).\n",
+                  program.c_str(), program.c_str(), static_cast<int>(::getuid()));
+      std::exit(0);
+    }
+  }
+  impl_->id = EnvOr("MUMBA_APP_ID", "");
+  impl_->name = EnvOr("MUMBA_APP_NAME", program);
+  impl_->data_dir = EnvOr("MUMBA_APP_DATA", (std::filesystem::current_path() / "data").string());
+  if (!socket_arg.empty()) {
+    impl_->socket = socket_arg;
+  } else {
+    impl_->socket = EnvOr("MUMBA_APP_SOCKET",
+                          "/tmp/" + program + "-" + std::to_string(::getuid()) + ".sock");
+  }
+}
+
+App::~App() = default;
+
+void App::AddService(grpc::Service* service) { impl_->services.push_back(service); }
+
+void App::Route(std::string method, std::string path, RouteHandler handler) {
+  impl_->routes.push_back({std::move(method), std::move(path), std::move(handler)});
+}
+
+int App::Run() {
+  RoutesService routes(&impl_->routes);
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::ServerBuilder builder;
+  std::error_code ec;
+  std::filesystem::remove(impl_->socket, ec);
+  builder.AddListeningPort("unix:" + impl_->socket.string(), grpc::InsecureServerCredentials());
+  builder.RegisterService(&routes);
+  for (auto* s : impl_->services) builder.RegisterService(s);
+  impl_->server = builder.BuildAndStart();
+  if (!impl_->server) {
+    std::fprintf(stderr, "%s: cannot serve on unix:%s\n", impl_->name.c_str(), impl_->socket.c_str());
+    return 1;
+  }
+  if (impl_->id.empty()) {
+    std::fprintf(stderr, "%s: serving on unix:%s\n", impl_->name.c_str(), impl_->socket.c_str());
+  }
+  // The only way to stop is a signal (Shutdown() sends one), so the waiter
+  // always ends the server and can always be joined.
+  std::thread waiter([this] {
+    int sig = 0;
+    sigwait(&impl_->signals, &sig);
+    impl_->shutdown = true;
+    impl_->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  });
+  impl_->server->Wait();
+  waiter.join();
+  std::filesystem::remove(impl_->socket, ec);
+  return 0;
+}
+
+void App::Shutdown() {
+  if (!impl_->shutdown.exchange(true)) ::kill(::getpid(), SIGTERM);
+}
+
+const std::string& App::id() const { return impl_->id; }
+const std::string& App::name() const { return impl_->name; }
+const std::filesystem::path& App::data_dir() const { return impl_->data_dir; }
+const std::filesystem::path& App::socket() const { return impl_->socket; }
+
+}  // namespace mumba

@@ -1,0 +1,35 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "supervisor/restart_policy.h"
+
+#include <algorithm>
+
+namespace mumba {
+namespace {
+class RealClock final : public Clock {
+ public:
+  time_point Now() const override { return std::chrono::steady_clock::now(); }
+};
+}  // namespace
+
+const Clock& Clock::Real() {
+  static const RealClock clock;
+  return clock;
+}
+
+std::optional<std::chrono::milliseconds> RestartPolicy::OnFailure(Clock::time_point now,
+                                                                  Clock::time_point started) {
+  if (now - started >= options_.stable_after) next_backoff_ = std::chrono::milliseconds(0);
+  failures_.push_back(now);
+  while (!failures_.empty() && now - failures_.front() > options_.window) failures_.pop_front();
+  if (static_cast<int>(failures_.size()) >= options_.max_failures) return std::nullopt;
+  next_backoff_ = next_backoff_.count() == 0 ? options_.initial_backoff
+                                             : std::min(next_backoff_ * 2, options_.max_backoff);
+  return next_backoff_;
+}
+
+void RestartPolicy::Reset() {
+  failures_.clear();
+  next_backoff_ = std::chrono::milliseconds(0);
+}
+
+}  // namespace mumba
