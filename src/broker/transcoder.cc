@@ -56,8 +56,11 @@ Expected<std::string> Transcoder::RequestFromJson(const google::protobuf::Method
   auto st = google::protobuf::util::JsonStringToMessage(json.empty() ? "{}" : json, msg.get(),
                                                         options);
   if (!st.ok()) {
+    // The parser's message may go on to quote the input with a caret; keep line one.
+    std::string why(st.message());
+    why = why.substr(0, why.find('\n'));
     return InvalidArgument("request does not fit " + method->input_type()->full_name() + ": " +
-                           std::string(st.message()));
+                           why);
   }
   return msg->SerializeAsString();
 }

@@ -22,7 +22,8 @@ bool IsInside(const fs::path& root, const fs::path& p) {
 
 // Checks one entry; `rel` is its path relative to the root, for messages.
 Status CheckEntry(const fs::path& root, const fs::directory_entry& entry) {
-  auto rel = fs::relative(entry.path(), root).string();
+  // lexically: fs::relative would follow the very symlink being checked.
+  auto rel = entry.path().lexically_relative(root).string();
   auto st = entry.symlink_status();
   if (fs::is_symlink(st)) {
     std::error_code ec;
