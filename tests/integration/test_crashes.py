@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+import time
 import unittest
 
 from harness import Home, alive, copy_bundle, edit_manifest, wait_for
@@ -108,6 +109,42 @@ class CrashTest(unittest.TestCase):
         s = home.status("hello")
         self.assertEqual(s["state"], "failed")
         self.assertFalse(alive(s["pid"]))
+
+    def wrapped_hello(self, home, script_body, run='exec "$(dirname "$0")/hello" "$@"'):
+        """Installs hello behind a shell wrapper that runs `script_body`, then `run`."""
+        bundle = copy_bundle(self)
+        script = os.path.join(bundle, "bin", "wrapper")
+        with open(script, "w") as f:
+            f.write("#!/bin/sh\n" + script_body + "\n" + run + "\n")
+        os.chmod(script, 0o755)
+        edit_manifest(bundle, 'command = "bin/hello"', 'command = "bin/wrapper"')
+        home.run("install", bundle, check=True)
+        home.run("start", "hello", check=True)
+        return home.status("hello")["pid"]
+
+    def test_stop_kills_a_daemon_that_ignores_sigterm(self):
+        home = Home(self)
+        # The wrapper ignores SIGTERM and outlives hello, so only SIGKILL ends it.
+        pid = self.wrapped_hello(home, "trap '' TERM",
+                                 run='"$(dirname "$0")/hello" "$@"\nsleep 600')
+        started = time.monotonic()
+        home.run("stop", "hello", check=True)
+        took = time.monotonic() - started
+        self.assertFalse(alive(pid))
+        self.assertGreaterEqual(took, 4.0)  # The 5 s grace period was given...
+        self.assertLess(took, 15.0)         # ...and then SIGKILL.
+        self.assertEqual(home.status("hello")["state"], "stopped")
+
+    def test_stop_ends_the_whole_process_group(self):
+        home = Home(self)
+        pid = self.wrapped_hello(home, "sleep 600 &\necho $! > \"$MUMBA_APP_DATA/child.pid\"")
+        with open(os.path.join(home.status("hello")["data_dir"], "child.pid")) as f:
+            child = int(f.read())
+        home.pids.add(child)
+        self.assertTrue(alive(child))
+        home.run("stop", "hello", check=True)
+        wait_for(lambda: not alive(child), 5, what="the daemon's child to be ended")
+        self.assertFalse(alive(pid))
 
 
 if __name__ == "__main__":
