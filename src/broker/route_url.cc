@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "broker/route_url.h"
 
+#include "bundle/manifest.h"
 #include "common/keys.h"
 
 namespace mumba {
@@ -27,6 +28,10 @@ Expected<RouteUrl> ParseRouteUrl(std::string_view url) {
     out.app = *address;
     rest = slash == std::string_view::npos ? std::string_view() : rest.substr(slash);
   } else {
+    if (!IsValidAppName(scheme)) {
+      return InvalidArgument("'" + std::string(url) + "': '" + scheme +
+                             "' is not an app name (a-z, 0-9 and '-')");
+    }
     out.app = scheme;
   }
   while (rest.starts_with("/")) rest.remove_prefix(1);

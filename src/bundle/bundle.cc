@@ -149,7 +149,9 @@ Status CopyBundleTree(const fs::path& src, const fs::path& dst) {
   for (fs::recursive_directory_iterator it(src, fs::directory_options::none, ec), end;
        it != end; it.increment(ec)) {
     if (ec) break;
-    auto rel = fs::relative(it->path(), src);
+    // Lexically: fs::relative would follow a symlink and copy it to where its
+    // target is, not where the link is.
+    auto rel = it->path().lexically_relative(src);
     auto target = dst / rel;
     auto st = it->symlink_status();
     if (fs::is_symlink(st)) {

@@ -225,7 +225,8 @@ Expected<Manifest> ParseManifest(std::string_view text, std::string_view file_na
 
   if (const toml::node* routes = root.get("routes")) {
     const toml::array* arr = routes->as_array();
-    if (!arr || !arr->is_array_of_tables()) {
+    // An empty array is "no routes"; toml++ does not count it as an array of tables.
+    if (!arr || (!arr->empty() && !arr->is_array_of_tables())) {
       return r.Error(routes, "routes", "must be an array of tables ([[routes]])");
     }
     for (auto&& item : *arr) {
@@ -250,12 +251,41 @@ Expected<Manifest> ParseManifest(std::string_view text, std::string_view file_na
   }
 
   if (const toml::table* ex = r.SubTable(root, "exports", st, false)) {
-    MUMBA_TRY(r.CheckKeys(*ex, "exports", {"services"}));
+    MUMBA_TRY(r.CheckKeys(*ex, "exports", {"services", "stores"}));
     MUMBA_TRY(r.StringList(*ex, "services", "exports.services", m.services));
     for (const auto& s : m.services) {
       if (!IsServiceName(s)) {
         return r.Error(ex->get("services"), "exports.services",
                        "'" + s + "' is not a fully qualified service name (package.Service)");
+      }
+    }
+    if (const toml::node* stores = ex->get("stores")) {
+      const toml::array* arr = stores->as_array();
+      if (!arr || !arr->is_array_of_tables()) {
+        return r.Error(stores, "exports.stores", "must be an array of tables ([[exports.stores]])");
+      }
+      for (auto&& item : *arr) {
+        const toml::table& t = *item.as_table();
+        MUMBA_TRY(r.CheckKeys(t, "exports.stores", {"kind", "db", "readers"}));
+        StoreExportDecl e;
+        MUMBA_TRY(r.String(t, "kind", "exports.stores.kind", e.kind, true));
+        if (e.kind != "kv" && e.kind != "sql" && e.kind != "files") {
+          return r.Error(t.get("kind"), "exports.stores.kind", "'" + e.kind + "' must be kv, sql or files");
+        }
+        MUMBA_TRY(r.String(t, "db", "exports.stores.db", e.db, e.kind != "files"));
+        if (e.kind != "files" && !IsStoreName(e.db)) {
+          return r.Error(t.get("db"), "exports.stores.db", "'" + e.db + "' must be 1-63 of a-z, 0-9, '_' and '-'");
+        }
+        MUMBA_TRY(r.StringList(t, "readers", "exports.stores.readers", e.readers));
+        for (auto& reader : e.readers) {
+          auto address = NormalizeAddress(reader);
+          if (!address.ok()) {
+            return r.Error(t.get("readers"), "exports.stores.readers",
+                           "'" + reader + "' is not an app id (mumba://...): " + address.status().message());
+          }
+          reader = *address;
+        }
+        m.store_exports.push_back(std::move(e));
       }
     }
   }
@@ -264,6 +294,23 @@ Expected<Manifest> ParseManifest(std::string_view text, std::string_view file_na
   if (const toml::table* p = r.SubTable(root, "permissions", st, false)) {
     MUMBA_TRY(r.CheckKeys(*p, "permissions", {"call", "network", "peers"}));
     MUMBA_TRY(r.StringList(*p, "call", "permissions.call", m.permissions.call));
+    // An entry that names no address would never match a callee, so a typo would
+    // silently grant nothing: refuse it, and keep the address in canonical form.
+    for (auto& entry : m.permissions.call) {
+      std::string_view e = entry;
+      size_t key_start = e.starts_with(kAddressScheme) ? kAddressScheme.size() : 0;
+      size_t slash = e.find('/', key_start);
+      auto address = NormalizeAddress(e.substr(0, slash));
+      bool service_ok = slash == std::string_view::npos || IsServiceName(e.substr(slash + 1));
+      if (!address.ok() || !service_ok) {
+        return r.Error(p->get("call"), "permissions.call",
+                       "'" + entry + "' must be an app address (mumba://...) or " +
+                           "address/package.Service");
+      }
+      std::string canonical = *address;
+      if (slash != std::string_view::npos) canonical += e.substr(slash);
+      entry = std::move(canonical);
+    }
     MUMBA_TRY(r.Bool(*p, "network", "permissions.network", m.permissions.network));
     MUMBA_TRY(r.Bool(*p, "peers", "permissions.peers", m.permissions.peers));
   }

@@ -46,6 +46,13 @@ struct StorageDecl {
   int schema_version = 0;
 };
 
+// A store the app lets other apps read (never write): [[exports.stores]].
+struct StoreExportDecl {
+  std::string kind;  // "kv", "sql" or "files".
+  std::string db;    // The database name; empty for files.
+  std::vector<std::string> readers;  // App ids ("mumba://...") allowed to read it.
+};
+
 struct Manifest {
   std::string id;  // Canonical "mumba://<52>".
   std::string name;
@@ -57,6 +64,7 @@ struct Manifest {
   std::string icon;      // Relative to the bundle root; may be empty.
   std::vector<RouteDecl> routes;
   std::vector<std::string> services;  // Fully qualified, e.g. "hello.v1.Greeter".
+  std::vector<StoreExportDecl> store_exports;
   Permissions permissions;
   StorageDecl storage;
 

@@ -24,6 +24,19 @@ std::string Ago(int64_t ms) {
   return buf;
 }
 
+std::string HumanBytes(uint64_t n) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(n);
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
+  return buf;
+}
+
 void PrintStatus(const hv1::AppInfo& a) {
   std::printf("%s %s\n", a.name().c_str(), a.version().c_str());
   std::printf("  id          %s\n", a.id().c_str());
@@ -40,6 +53,13 @@ void PrintStatus(const hv1::AppInfo& a) {
   std::printf("  installed   %s in %s\n", Ago(a.installed_at_ms()).c_str(), a.install_dir().c_str());
   std::printf("  data        %s\n", a.data_dir().c_str());
   std::printf("  log         %s\n", a.log_file().c_str());
+  std::printf("  stores      %s\n", a.stores_dir().c_str());
+  if (a.quota_bytes() > 0) {
+    std::printf("  storage     %s of %s (%.1f%%)\n", HumanBytes(a.storage_bytes()).c_str(),
+                HumanBytes(a.quota_bytes()).c_str(), 100.0 * a.storage_bytes() / a.quota_bytes());
+  } else {
+    std::printf("  storage     %s (no quota)\n", HumanBytes(a.storage_bytes()).c_str());
+  }
 }
 
 // Runs one AppRef method (start, stop, ...) and prints the resulting state.

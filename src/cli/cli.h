@@ -32,6 +32,12 @@ bool HostAnswers(const HomeLayout& layout, std::chrono::milliseconds timeout);
 // A stub on the host's socket (starting the host first when none answers).
 Expected<std::unique_ptr<mumba::host::v1::Control::Stub>> ConnectHost(const Context& ctx);
 
+// A channel to the host's socket (starting the host first when none answers).
+Expected<std::shared_ptr<grpc::Channel>> ConnectHostChannel(const Context& ctx);
+
+// A channel to the socket without starting anything.
+std::shared_ptr<grpc::Channel> HostChannel(const HomeLayout& layout);
+
 // A stub on the socket without starting anything.
 std::unique_ptr<mumba::host::v1::Control::Stub> HostStub(const HomeLayout& layout);
 
@@ -61,5 +67,6 @@ void AddAppCommands(CLI::App& app, Context& ctx);
 void AddCallCommands(CLI::App& app, Context& ctx);
 void AddNewCommand(CLI::App& app, Context& ctx);
 void AddBuildCommand(CLI::App& app, Context& ctx);
+void AddStorageCommands(CLI::App& app, Context& ctx);
 
 }  // namespace mumba::cli

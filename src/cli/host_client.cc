@@ -19,14 +19,19 @@ std::filesystem::path Context::Home() const {
   return DefaultHome();
 }
 
-std::unique_ptr<mumba::host::v1::Control::Stub> HostStub(const HomeLayout& layout) {
+std::shared_ptr<grpc::Channel> HostChannel(const HomeLayout& layout) {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 20);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 20);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 200);
-  auto channel = grpc::CreateCustomChannel("unix:" + layout.socket().string(),
-                                           grpc::InsecureChannelCredentials(), args);
-  return mumba::host::v1::Control::NewStub(channel);
+  args.SetMaxReceiveMessageSize(32 << 20);
+  args.SetMaxSendMessageSize(32 << 20);
+  return grpc::CreateCustomChannel("unix:" + layout.socket().string(),
+                                   grpc::InsecureChannelCredentials(), args);
+}
+
+std::unique_ptr<mumba::host::v1::Control::Stub> HostStub(const HomeLayout& layout) {
+  return mumba::host::v1::Control::NewStub(HostChannel(layout));
 }
 
 bool HostAnswers(const HomeLayout& layout, std::chrono::milliseconds timeout) {
@@ -108,6 +113,12 @@ Expected<std::unique_ptr<mumba::host::v1::Control::Stub>> ConnectHost(const Cont
   auto layout = ctx.Layout();
   MUMBA_TRY(EnsureHost(layout));
   return HostStub(layout);
+}
+
+Expected<std::shared_ptr<grpc::Channel>> ConnectHostChannel(const Context& ctx) {
+  auto layout = ctx.Layout();
+  MUMBA_TRY(EnsureHost(layout));
+  return HostChannel(layout);
 }
 
 int Fail(const Status& status) {

@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   mumba::cli::AddBuildCommand(app, ctx);
   mumba::cli::AddAppCommands(app, ctx);
   mumba::cli::AddCallCommands(app, ctx);
+  mumba::cli::AddStorageCommands(app, ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

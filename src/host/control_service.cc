@@ -30,6 +30,9 @@ void FillInfo(const AppView& v, hv1::AppInfo* out) {
   out->set_installed_at_ms(v.record.installed_at_ms);
   out->set_started_at_ms(v.daemon.started_at_ms);
   out->set_error(v.daemon.error);
+  out->set_stores_dir(v.stores_dir.string());
+  out->set_storage_bytes(v.storage_bytes);
+  out->set_quota_bytes(v.quota_bytes);
   if (v.manifest) {
     for (const auto& s : v.manifest->services) out->add_services(s);
     for (const auto& r : v.manifest->routes) {

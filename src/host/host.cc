@@ -4,6 +4,7 @@
 #include <future>
 #include <thread>
 
+#include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
 #include "bundle/bundle.h"
@@ -38,24 +39,139 @@ Expected<std::unique_ptr<Host>> Host::Create(HostOptions options) {
     return InvalidArgument("MUMBA_HOME " + options.home.string() +
                            " is too long a path for unix sockets (keep it under 70 characters)");
   }
+  MUMBA_ASSIGN_OR_RETURN(HostConfig config, HostConfig::Load(layout.config()));
   MUMBA_ASSIGN_OR_RETURN(auto registry, Registry::Open(layout.registry()));
-  std::unique_ptr<Host> host(new Host(std::move(options), std::move(registry)));
+  std::unique_ptr<Host> host(new Host(std::move(options), std::move(config), std::move(registry)));
   host->SweepStaging();
   MUMBA_TRY(host->LoadAll());
   return host;
 }
 
-Host::Host(HostOptions options, std::unique_ptr<Registry> registry)
+Host::Host(HostOptions options, HostConfig config, std::unique_ptr<Registry> registry)
     : options_(std::move(options)),
+      config_(std::move(config)),
       layout_(options_.home),
       registry_(std::move(registry)),
       supervisor_(Supervisor::Create(options_.supervisor)),
+      stores_(std::make_unique<StoreManager>(layout_.stores_dir(), this)),
       started_(std::chrono::steady_clock::now()) {}
 
 Host::~Host() { Shutdown(); }
 
 void Host::Shutdown() {
   if (supervisor_) supervisor_->StopAll();
+  std::map<std::string, std::unique_ptr<AppEndpoint>> endpoints;
+  {
+    std::lock_guard lock(endpoints_mu_);
+    endpoints.swap(endpoints_);
+  }
+}
+
+Host::AppEndpoint::~AppEndpoint() {
+  if (server) server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  std::error_code ec;
+  fs::remove(socket, ec);
+}
+
+Expected<fs::path> Host::EnsureEndpoint(const std::string& id) {
+  std::lock_guard lock(endpoints_mu_);
+  auto& ep = endpoints_[id];
+  if (ep) return ep->socket;
+  auto fresh = std::make_unique<AppEndpoint>();
+  fresh->socket = HostSocketFor(id);
+  std::error_code ec;
+  fs::remove(fresh->socket, ec);
+  fresh->storage = std::make_unique<StorageServices>(stores_.get(), StoreCaller{id});
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("unix:" + fresh->socket.string(), grpc::InsecureServerCredentials());
+  builder.RegisterService(&fresh->storage->kv);
+  builder.RegisterService(&fresh->storage->sql);
+  builder.RegisterService(&fresh->storage->files);
+  builder.SetMaxReceiveMessageSize(32 << 20);
+  builder.SetMaxSendMessageSize(32 << 20);
+  fresh->server = builder.BuildAndStart();
+  if (!fresh->server) {
+    endpoints_.erase(id);
+    return Unavailable("cannot listen on " + fresh->socket.string());
+  }
+  ep = std::move(fresh);
+  return ep->socket;
+}
+
+void Host::DropEndpoint(const std::string& id) {
+  std::unique_ptr<AppEndpoint> ep;
+  {
+    std::lock_guard lock(endpoints_mu_);
+    auto it = endpoints_.find(id);
+    if (it == endpoints_.end()) return;
+    ep = std::move(it->second);
+    endpoints_.erase(it);
+  }
+}
+
+Expected<std::string> Host::ResolveApp(const std::string& ref) const {
+  MUMBA_ASSIGN_OR_RETURN(Loaded app, Find(ref));
+  return app.record.id;
+}
+
+bool Host::ExportsTo(const std::string& owner_id, StoreKind kind, const std::string& db,
+                     const std::string& reader_id) const {
+  std::lock_guard lock(mu_);
+  auto it = apps_.find(owner_id);
+  if (it == apps_.end()) return false;
+  for (const auto& e : it->second.manifest->store_exports) {
+    if (e.kind != StoreKindName(kind)) continue;
+    if (kind != StoreKind::kFiles && e.db != db) continue;
+    for (const auto& r : e.readers) {
+      if (r == reader_id) return true;
+    }
+  }
+  return false;
+}
+
+uint64_t Host::QuotaFor(const std::string& app_id) const {
+  std::string name;
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = apps_.find(app_id); it != apps_.end()) name = it->second.record.name;
+  }
+  return config_.QuotaFor(app_id, name);
+}
+
+Status Host::PrepareSql(const Manifest& m, const fs::path& bundle_dir) {
+  fs::path setup = bundle_dir / "data" / "setup.sql";
+  fs::path migrations = bundle_dir / "data" / "migrations";
+  std::error_code ec;
+  if (!fs::exists(setup, ec) && !fs::exists(migrations, ec)) return Status();
+  std::string db = m.storage.sql.empty() ? "main" : m.storage.sql.front();
+  int64_t target = m.storage.schema_version > 0 ? m.storage.schema_version : 1;
+  MUMBA_ASSIGN_OR_RETURN(std::shared_ptr<SqlStore> store, stores_->SqlForHost(m.id, db));
+  MUMBA_ASSIGN_OR_RETURN(int64_t current, store->SchemaVersion());
+  if (current == 0) {
+    if (!fs::exists(setup, ec)) return Status();
+    MUMBA_ASSIGN_OR_RETURN(std::string script, ReadFile(setup));
+    Status st = store->Migrate(script, target);
+    if (!st.ok()) return InvalidArgument("data/setup.sql: " + st.message());
+    spdlog::info("{}: sql database '{}' set up at schema version {}", m.name, db, target);
+    return Status();
+  }
+  if (current > target) {
+    return FailedPrecondition("the sql database '" + db + "' is at schema version " +
+                              std::to_string(current) + ", newer than this bundle's " +
+                              std::to_string(target));
+  }
+  for (int64_t v = current + 1; v <= target; ++v) {
+    fs::path step = migrations / (std::to_string(v) + ".sql");
+    if (!fs::exists(step, ec)) {
+      return InvalidArgument("no data/migrations/" + std::to_string(v) + ".sql to bring the sql database '" +
+                             db + "' from schema version " + std::to_string(v - 1));
+    }
+    MUMBA_ASSIGN_OR_RETURN(std::string script, ReadFile(step));
+    Status st = store->Migrate(script, v);
+    if (!st.ok()) return InvalidArgument("data/migrations/" + std::to_string(v) + ".sql: " + st.message());
+    spdlog::info("{}: sql database '{}' migrated to schema version {}", m.name, db, v);
+  }
+  return Status();
 }
 
 void Host::SweepStaging() {
@@ -122,6 +238,10 @@ fs::path Host::SocketFor(const std::string& id) const {
   return layout_.run_dir() / (KeyPart(id).substr(0, 16) + ".sock");
 }
 
+fs::path Host::HostSocketFor(const std::string& id) const {
+  return layout_.run_dir() / (KeyPart(id).substr(0, 16) + ".host.sock");
+}
+
 DaemonSpec Host::SpecFor(const Loaded& app) const {
   DaemonSpec spec;
   spec.id = app.record.id;
@@ -138,7 +258,7 @@ DaemonSpec Host::SpecFor(const Loaded& app) const {
       {"MUMBA_APP_NAME", app.record.name},
       {"MUMBA_APP_VERSION", app.record.version},
       {"MUMBA_APP_SOCKET", spec.socket.string()},
-      {"MUMBA_HOST_SOCKET", layout_.socket().string()},
+      {"MUMBA_HOST_SOCKET", HostSocketFor(app.record.id).string()},
       {"MUMBA_APP_DATA", data.string()},
       {"MUMBA_APP_DIR", dir.string()},
   };
@@ -153,6 +273,9 @@ AppView Host::ViewOf(const Loaded& app) const {
   v.socket = SocketFor(app.record.id);
   v.data_dir = layout_.data_dir() / KeyPart(app.record.id);
   v.log_file = SpecFor(app).log_file;
+  v.stores_dir = stores_->AppRoot(app.record.id);
+  v.storage_bytes = stores_->UsedBytes(app.record.id);
+  v.quota_bytes = QuotaFor(app.record.id);
   return v;
 }
 
@@ -217,6 +340,14 @@ Expected<InstallResult> Host::Install(const fs::path& source) {
     was_running = d.state == DaemonState::kRunning || d.state == DaemonState::kStarting ||
                   d.state == DaemonState::kBackoff;
     if (was_running) (void)supervisor_->Stop(m.id);
+  }
+
+  // The database moves to the new schema while no daemon uses it; a failed step
+  // rolls back, and the previous version goes on as it was.
+  if (Status sql = PrepareSql(m, staging); !sql.ok()) {
+    RemoveTree(staging);
+    if (previous && was_running) (void)StartLocked(*previous);
+    return sql;
   }
 
   fs::path app_dir = layout_.apps_dir() / KeyPart(m.id);
@@ -284,8 +415,14 @@ Status Host::Uninstall(const std::string& ref, bool purge) {
     apps_.erase(app.record.id);
   }
   daemons_.Forget(SocketFor(app.record.id).string());
+  DropEndpoint(app.record.id);
   RemoveTree(layout_.apps_dir() / KeyPart(app.record.id));
-  if (purge) RemoveTree(layout_.data_dir() / KeyPart(app.record.id));
+  if (purge) {
+    RemoveTree(layout_.data_dir() / KeyPart(app.record.id));
+    MUMBA_TRY(stores_->Purge(app.record.id));
+  } else {
+    stores_->Close(app.record.id);
+  }
   spdlog::info("uninstalled {} ({}){}", app.record.name, app.record.id, purge ? ", data purged" : "");
   return Status();
 }
@@ -293,6 +430,7 @@ Status Host::Uninstall(const std::string& ref, bool purge) {
 Status Host::StartLocked(const Loaded& app) {
   std::error_code ec;
   fs::create_directories(layout_.data_dir() / KeyPart(app.record.id), ec);
+  MUMBA_TRY(EnsureEndpoint(app.record.id).status());
   return supervisor_->Start(SpecFor(app));
 }
 

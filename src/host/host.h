@@ -15,9 +15,16 @@
 #include "broker/transcoder.h"
 #include "bundle/manifest.h"
 #include "common/paths.h"
+#include "host/config.h"
 #include "host/registry.h"
 #include "mumba/status.h"
+#include "storage/storage_service.h"
+#include "storage/store_manager.h"
 #include "supervisor/supervisor.h"
+
+namespace grpc {
+class Server;
+}
 
 namespace mumba {
 
@@ -34,6 +41,9 @@ struct AppView {
   std::filesystem::path socket;
   std::filesystem::path data_dir;
   std::filesystem::path log_file;
+  std::filesystem::path stores_dir;
+  uint64_t storage_bytes = 0;  // Used by the app's stores now.
+  uint64_t quota_bytes = 0;    // 0 = no limit.
 };
 
 // What a call or route needs to reach a running daemon.
@@ -51,9 +61,10 @@ struct InstallResult {
 };
 
 // Thread-safe. Methods that start or stop daemons block until that is done.
-class Host {
+class Host final : public AppDirectory {
  public:
-  // Opens the registry and loads every installed app; starts no daemon yet.
+  // Reads config.toml, opens the registry and loads every installed app; starts no
+  // daemon yet.
   static Expected<std::unique_ptr<Host>> Create(HostOptions options);
   ~Host();
 
@@ -78,11 +89,19 @@ class Host {
   Expected<RunningApp> EnsureRunning(const std::string& ref);
 
   DaemonClient& daemons() { return daemons_; }
+  StoreManager& stores() { return *stores_; }
+  const HostConfig& config() const { return config_; }
   const HomeLayout& layout() const { return layout_; }
   std::chrono::steady_clock::time_point started() const { return started_; }
 
   // Stops every daemon, keeping the record of which ones should run at boot.
   void Shutdown();
+
+  // AppDirectory, for the store manager.
+  Expected<std::string> ResolveApp(const std::string& ref) const override;
+  bool ExportsTo(const std::string& owner_id, StoreKind kind, const std::string& db,
+                 const std::string& reader_id) const override;
+  uint64_t QuotaFor(const std::string& app_id) const override;
 
  private:
   struct Loaded {
@@ -91,27 +110,47 @@ class Host {
     std::shared_ptr<const Transcoder> transcoder;
   };
 
-  Host(HostOptions options, std::unique_ptr<Registry> registry);
+  // The socket an app's daemon reaches the host on: the host knows every call
+  // arriving there comes from that app.
+  struct AppEndpoint {
+    std::filesystem::path socket;
+    std::unique_ptr<StorageServices> storage;
+    std::unique_ptr<grpc::Server> server;
+    ~AppEndpoint();
+  };
+
+  Host(HostOptions options, HostConfig config, std::unique_ptr<Registry> registry);
+  Expected<std::filesystem::path> EnsureEndpoint(const std::string& id);
+  void DropEndpoint(const std::string& id);
+  // Runs the bundle's data/setup.sql on a new database, or its migrations up to the
+  // manifest's schema version on an existing one.
+  Status PrepareSql(const Manifest& m, const std::filesystem::path& bundle_dir);
   Status LoadAll();
   Expected<Loaded> Load(const AppRecord& record) const;
   Expected<Loaded> Find(const std::string& ref) const;
   DaemonSpec SpecFor(const Loaded& app) const;
   AppView ViewOf(const Loaded& app) const;
   std::filesystem::path SocketFor(const std::string& id) const;
+  std::filesystem::path HostSocketFor(const std::string& id) const;
   std::shared_ptr<std::mutex> OpLock(const std::string& id);
   Status StartLocked(const Loaded& app);
   void SweepStaging();
 
   HostOptions options_;
+  HostConfig config_;
   HomeLayout layout_;
   std::unique_ptr<Registry> registry_;
   std::unique_ptr<Supervisor> supervisor_;
   DaemonClient daemons_;
+  std::unique_ptr<StoreManager> stores_;
   std::chrono::steady_clock::time_point started_;
 
   mutable std::mutex mu_;
   std::map<std::string, Loaded> apps_;                        // By id.
   std::map<std::string, std::shared_ptr<std::mutex>> op_locks_;  // By id.
+
+  std::mutex endpoints_mu_;
+  std::map<std::string, std::unique_ptr<AppEndpoint>> endpoints_;  // By id.
 };
 
 }  // namespace mumba

@@ -99,6 +99,13 @@ int main(int argc, char** argv) {
   grpc::ServerBuilder builder;
   builder.AddListeningPort("unix:" + layout.socket().string(), grpc::InsecureServerCredentials());
   builder.RegisterService(&control);
+  // The owner reaches every app's stores here (`mumba kv/sql/files`).
+  mumba::StorageServices storage(&(*host)->stores(), mumba::StoreCaller{});
+  builder.RegisterService(&storage.kv);
+  builder.RegisterService(&storage.sql);
+  builder.RegisterService(&storage.files);
+  builder.SetMaxReceiveMessageSize(32 << 20);
+  builder.SetMaxSendMessageSize(32 << 20);
   mode_t old_mask = ::umask(077);  // The socket is born 0600.
   auto server = builder.BuildAndStart();
   ::umask(old_mask);

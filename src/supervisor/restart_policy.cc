@@ -18,7 +18,12 @@ const Clock& Clock::Real() {
 
 std::optional<std::chrono::milliseconds> RestartPolicy::OnFailure(Clock::time_point now,
                                                                   Clock::time_point started) {
-  if (now - started >= options_.stable_after) next_backoff_ = std::chrono::milliseconds(0);
+  if (now - started >= options_.stable_after) {
+    // It was healthy for a while: earlier crashes say nothing about this one, so
+    // it starts again with the shortest backoff and the full allowance of failures.
+    failures_.clear();
+    next_backoff_ = std::chrono::milliseconds(0);
+  }
   failures_.push_back(now);
   while (!failures_.empty() && now - failures_.front() > options_.window) failures_.pop_front();
   if (static_cast<int>(failures_.size()) >= options_.max_failures) return std::nullopt;

@@ -23,7 +23,7 @@ struct RestartPolicyOptions {
   // The first restart waits this long; each further one waits twice as long.
   std::chrono::milliseconds initial_backoff{100};
   std::chrono::milliseconds max_backoff{10'000};
-  // A daemon that ran at least this long before exiting resets the backoff.
+  // A daemon that ran at least this long before exiting resets the backoff and the failure count.
   std::chrono::milliseconds stable_after{10'000};
 };
 

@@ -1,0 +1,67 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "host/config.h"
+
+#include <toml++/toml.h>
+
+namespace mumba {
+namespace {
+
+std::string Where(const std::filesystem::path& file, const toml::node& node) {
+  return file.string() + ":" + std::to_string(node.source().begin.line) + ": ";
+}
+
+Expected<uint64_t> Bytes(const std::filesystem::path& file, const toml::node& node,
+                         const std::string& key) {
+  auto v = node.value<int64_t>();
+  if (!v || *v < 0) return InvalidArgument(Where(file, node) + key + ": must be a number of bytes >= 0");
+  return static_cast<uint64_t>(*v);
+}
+
+}  // namespace
+
+Expected<HostConfig> HostConfig::Load(const std::filesystem::path& file) {
+  HostConfig config;
+  std::error_code ec;
+  if (!std::filesystem::exists(file, ec)) return config;
+  toml::table root;
+  try {
+    root = toml::parse_file(file.string());
+  } catch (const toml::parse_error& e) {
+    return InvalidArgument(file.string() + ":" + std::to_string(e.source().begin.line) + ": " +
+                           std::string(e.description()));
+  }
+  for (const auto& [key, node] : root) {
+    std::string k(key.str());
+    if (k == "storage" && node.is_table()) {
+      for (const auto& [skey, snode] : *node.as_table()) {
+        if (skey.str() != "quota_bytes") {
+          return InvalidArgument(Where(file, snode) + "storage." + std::string(skey.str()) + ": unknown key");
+        }
+        MUMBA_ASSIGN_OR_RETURN(config.quota_bytes, Bytes(file, snode, "storage.quota_bytes"));
+      }
+    } else if (k == "apps" && node.is_table()) {
+      for (const auto& [app, anode] : *node.as_table()) {
+        std::string name = "apps." + std::string(app.str());
+        if (!anode.is_table()) return InvalidArgument(Where(file, anode) + name + ": must be a table");
+        for (const auto& [akey, v] : *anode.as_table()) {
+          if (akey.str() != "quota_bytes") {
+            return InvalidArgument(Where(file, v) + name + "." + std::string(akey.str()) + ": unknown key");
+          }
+          MUMBA_ASSIGN_OR_RETURN(config.app_quota_bytes[std::string(app.str())],
+                                 Bytes(file, v, name + ".quota_bytes"));
+        }
+      }
+    } else {
+      return InvalidArgument(Where(file, node) + k + ": unknown key (known: storage, apps)");
+    }
+  }
+  return config;
+}
+
+uint64_t HostConfig::QuotaFor(const std::string& id, const std::string& name) const {
+  if (auto it = app_quota_bytes.find(id); it != app_quota_bytes.end()) return it->second;
+  if (auto it = app_quota_bytes.find(name); it != app_quota_bytes.end()) return it->second;
+  return quota_bytes;
+}
+
+}  // namespace mumba

@@ -1,0 +1,652 @@
+// SPDX-License-Identifier: Apache-2.0
+// SqlStore on SQLite in WAL mode: one write connection behind a mutex, and a small
+// pool of read-only connections so Query, SchemaVersion, UsedBytes, CopyTo and
+// IntegrityCheck read a committed snapshot beside a running write.
+//
+// App SQL is prepared with an authorizer armed (StatementGuard) that refuses what
+// would break the store's promises: transaction control (each call is already one
+// transaction), ATTACH/DETACH (a store is one file in one folder) and PRAGMAs that
+// change durability, journaling, locking or foreign keys.
+#include "storage/sql_store.h"
+
+#include <sqlite3.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <mutex>
+#include <string_view>
+#include <system_error>
+#include <utility>
+
+namespace mumba {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr const char* kDatabaseFileName = "db.sqlite";
+constexpr int kBusyTimeoutMs = 5000;
+// Idle read connections kept open; more are opened while many reads run at once.
+constexpr size_t kMaxIdleReaders = 4;
+
+// Maps a SQLite result code onto Mumba's canonical codes. Errors in what the caller
+// sent (syntax, constraints, types, sizes) are INVALID_ARGUMENT, as the header says.
+Code CodeFor(int rc) {
+  switch (rc & 0xff) {
+    case SQLITE_ERROR:
+    case SQLITE_CONSTRAINT:
+    case SQLITE_MISMATCH:
+    case SQLITE_RANGE:
+    case SQLITE_TOOBIG:
+    case SQLITE_AUTH:
+      return Code::kInvalidArgument;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return Code::kUnavailable;
+    case SQLITE_FULL:
+      return Code::kResourceExhausted;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      return Code::kDataLoss;
+    case SQLITE_READONLY:
+      return Code::kFailedPrecondition;
+    case SQLITE_INTERRUPT:
+      return Code::kCancelled;
+    case SQLITE_PERM:
+    case SQLITE_CANTOPEN:
+      return Code::kPermissionDenied;
+    default:
+      return Code::kInternal;
+  }
+}
+
+// "<context>: <SQLite's message for db>", with the code mapped from `rc`.
+Status SqliteError(sqlite3* db, int rc, const std::string& context) {
+  const char* message = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  std::string text = context.empty() ? message : context + ": " + message;
+  return Status(CodeFor(rc), std::move(text));
+}
+
+// The authorizer's state for one connection. Armed only while app SQL is prepared,
+// so the store's own BEGIN, COMMIT and PRAGMAs pass untouched.
+struct StatementGuard {
+  bool armed = false;
+  bool allow_savepoints = false;  // Nesting inside Execute's transaction is fine.
+  std::string refusal;            // Why the last prepare was refused, if it was.
+};
+
+// PRAGMAs app SQL may read but not set: they are the store's own configuration.
+constexpr const char* kStorePragmas[] = {
+    "journal_mode", "synchronous",  "foreign_keys",         "locking_mode",
+    "busy_timeout", "query_only",   "writable_schema",      "temp_store_directory",
+    "mmap_size",    "data_store_directory",
+};
+
+int Authorize(void* context, int action, const char* arg1, const char* arg2,
+              const char* /*database*/, const char* /*trigger*/) {
+  auto* guard = static_cast<StatementGuard*>(context);
+  if (!guard->armed) return SQLITE_OK;
+  switch (action) {
+    case SQLITE_TRANSACTION:
+      guard->refusal = std::string(arg1 != nullptr ? arg1 : "BEGIN") +
+                       " is not allowed: each call already runs as one transaction";
+      return SQLITE_DENY;
+    case SQLITE_SAVEPOINT:
+      if (guard->allow_savepoints) return SQLITE_OK;
+      guard->refusal = "SAVEPOINT and RELEASE are not allowed in a read-only query";
+      return SQLITE_DENY;
+    case SQLITE_ATTACH:
+    case SQLITE_DETACH:
+      guard->refusal = "ATTACH and DETACH are not allowed: a store holds one database";
+      return SQLITE_DENY;
+    case SQLITE_PRAGMA:
+      if (arg1 == nullptr || arg2 == nullptr) return SQLITE_OK;  // Reading is fine.
+      for (const char* name : kStorePragmas) {
+        if (sqlite3_stricmp(arg1, name) == 0) {
+          guard->refusal = std::string("PRAGMA ") + name + " is set by the store and cannot be changed";
+          return SQLITE_DENY;
+        }
+      }
+      return SQLITE_OK;
+    default:
+      return SQLITE_OK;
+  }
+}
+
+// One SQLite connection and its authorizer state. Heap-allocated so the guard's
+// address, registered with SQLite, stays put.
+struct Connection {
+  sqlite3* db = nullptr;
+  StatementGuard guard;
+
+  Connection() = default;
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+  ~Connection() { sqlite3_close_v2(db); }
+};
+
+struct StatementDeleter {
+  void operator()(sqlite3_stmt* stmt) const { sqlite3_finalize(stmt); }
+};
+using StatementPtr = std::unique_ptr<sqlite3_stmt, StatementDeleter>;
+
+// Runs SQL of the store's own (no rows wanted), with the guard disarmed.
+Status ExecInternal(sqlite3* db, const char* sql) {
+  int rc = sqlite3_exec(db, sql, nullptr, nullptr, nullptr);
+  if (rc != SQLITE_OK) return SqliteError(db, rc, sql);
+  return Status::Ok();
+}
+
+// Runs a one-row statement of the store's own and returns its first column.
+Expected<StatementPtr> StepOneRow(sqlite3* db, const char* sql) {
+  sqlite3_stmt* raw = nullptr;
+  int rc = sqlite3_prepare_v3(db, sql, -1, 0, &raw, nullptr);
+  StatementPtr stmt(raw);
+  if (rc != SQLITE_OK) return SqliteError(db, rc, sql);
+  rc = sqlite3_step(stmt.get());
+  if (rc != SQLITE_ROW) {
+    if (rc == SQLITE_DONE) return Internal(std::string(sql) + ": returned no row");
+    return SqliteError(db, rc, sql);
+  }
+  return stmt;
+}
+
+Expected<int64_t> QueryInt(sqlite3* db, const char* sql) {
+  MUMBA_ASSIGN_OR_RETURN(StatementPtr stmt, StepOneRow(db, sql));
+  return static_cast<int64_t>(sqlite3_column_int64(stmt.get(), 0));
+}
+
+Expected<std::string> QueryText(sqlite3* db, const char* sql) {
+  MUMBA_ASSIGN_OR_RETURN(StatementPtr stmt, StepOneRow(db, sql));
+  const unsigned char* text = sqlite3_column_text(stmt.get(), 0);
+  return std::string(text != nullptr ? reinterpret_cast<const char*>(text) : "");
+}
+
+// Opens `file` and applies what every connection of a store shares: the busy
+// timeout, defensive mode and the authorizer.
+Expected<std::unique_ptr<Connection>> OpenConnection(const fs::path& file, bool read_only) {
+  auto conn = std::make_unique<Connection>();
+  int flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW |
+              (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  int rc = sqlite3_open_v2(file.c_str(), &conn->db, flags, nullptr);
+  if (rc != SQLITE_OK) return SqliteError(conn->db, rc, "open " + file.string());
+  sqlite3_extended_result_codes(conn->db, 1);
+  sqlite3_busy_timeout(conn->db, kBusyTimeoutMs);
+  // Defensive mode stops ordinary SQL from deliberately corrupting the file.
+  sqlite3_db_config(conn->db, SQLITE_DBCONFIG_DEFENSIVE, 1, nullptr);
+  sqlite3_set_authorizer(conn->db, Authorize, &conn->guard);
+  return conn;
+}
+
+// Approximate in-memory size of a value, for max_result_bytes and batch_bytes.
+uint64_t ApproximateBytes(const SqlValue& value) {
+  if (const auto* text = std::get_if<std::string>(&value)) return 8 + text->size();
+  if (const auto* blob = std::get_if<SqlBlob>(&value)) return 8 + blob->bytes.size();
+  return 8;
+}
+
+uint64_t ApproximateBytes(const SqlRowValues& row) {
+  uint64_t bytes = 16;
+  for (const SqlValue& value : row) bytes += ApproximateBytes(value);
+  return bytes;
+}
+
+SqlValue ColumnValue(sqlite3_stmt* stmt, int column) {
+  switch (sqlite3_column_type(stmt, column)) {
+    case SQLITE_INTEGER:
+      return static_cast<int64_t>(sqlite3_column_int64(stmt, column));
+    case SQLITE_FLOAT:
+      return sqlite3_column_double(stmt, column);
+    case SQLITE_TEXT: {
+      // Fetch the pointer before the size: the conversion may change the size.
+      const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt, column));
+      int size = sqlite3_column_bytes(stmt, column);
+      return text != nullptr ? std::string(text, size) : std::string();
+    }
+    case SQLITE_BLOB: {
+      const auto* blob = static_cast<const char*>(sqlite3_column_blob(stmt, column));
+      int size = sqlite3_column_bytes(stmt, column);
+      return SqlBlob{blob != nullptr ? std::string(blob, size) : std::string()};
+    }
+    default:
+      return std::monostate{};
+  }
+}
+
+SqlRowValues ReadRow(sqlite3_stmt* stmt) {
+  int count = sqlite3_column_count(stmt);
+  SqlRowValues row;
+  row.reserve(count);
+  for (int i = 0; i < count; ++i) row.push_back(ColumnValue(stmt, i));
+  return row;
+}
+
+std::vector<std::string> ColumnNames(sqlite3_stmt* stmt) {
+  int count = sqlite3_column_count(stmt);
+  std::vector<std::string> names;
+  names.reserve(count);
+  for (int i = 0; i < count; ++i) {
+    const char* name = sqlite3_column_name(stmt, i);
+    names.emplace_back(name != nullptr ? name : "");
+  }
+  return names;
+}
+
+// Binds `params` by position after checking their number. Text and blobs are bound
+// without copying: the caller keeps `params` alive until the statement is done.
+Status BindParams(sqlite3* db, sqlite3_stmt* stmt, const std::vector<SqlValue>& params,
+                  const std::string& label) {
+  int expected = sqlite3_bind_parameter_count(stmt);
+  if (static_cast<size_t>(expected) != params.size()) {
+    return InvalidArgument(label + " expects " + std::to_string(expected) + " parameters, got " +
+                           std::to_string(params.size()));
+  }
+  for (int i = 0; i < expected; ++i) {
+    const SqlValue& value = params[i];
+    int position = i + 1;
+    int rc = SQLITE_OK;
+    if (const auto* integer = std::get_if<int64_t>(&value)) {
+      rc = sqlite3_bind_int64(stmt, position, *integer);
+    } else if (const auto* real = std::get_if<double>(&value)) {
+      rc = sqlite3_bind_double(stmt, position, *real);
+    } else if (const auto* text = std::get_if<std::string>(&value)) {
+      rc = sqlite3_bind_text64(stmt, position, text->data(), text->size(), SQLITE_STATIC, SQLITE_UTF8);
+    } else if (const auto* blob = std::get_if<SqlBlob>(&value)) {
+      rc = blob->bytes.empty()
+               ? sqlite3_bind_zeroblob(stmt, position, 0)
+               : sqlite3_bind_blob64(stmt, position, blob->bytes.data(), blob->bytes.size(), SQLITE_STATIC);
+    } else {
+      rc = sqlite3_bind_null(stmt, position);
+    }
+    if (rc != SQLITE_OK) {
+      return SqliteError(db, rc, label + ", parameter " + std::to_string(position));
+    }
+  }
+  return Status::Ok();
+}
+
+Status CheckSqlText(const std::string& sql, const std::string& label) {
+  if (sql.find('\0') != std::string::npos) return InvalidArgument(label + ": SQL text contains a NUL byte");
+  if (sql.size() > static_cast<size_t>(INT_MAX)) return InvalidArgument(label + ": SQL text is too long");
+  return Status::Ok();
+}
+
+// Prepares the next statement of app SQL in [*cursor, end) with the guard armed,
+// and advances *cursor past it. Yields a null statement at the end of the text.
+Expected<StatementPtr> PrepareNext(Connection& conn, const char** cursor, const char* end,
+                                   bool allow_savepoints, const std::string& label) {
+  while (*cursor < end) {
+    conn.guard.armed = true;
+    conn.guard.allow_savepoints = allow_savepoints;
+    conn.guard.refusal.clear();
+    sqlite3_stmt* raw = nullptr;
+    const char* tail = nullptr;
+    int rc = sqlite3_prepare_v3(conn.db, *cursor, static_cast<int>(end - *cursor), 0, &raw, &tail);
+    conn.guard.armed = false;
+    StatementPtr stmt(raw);
+    if (rc != SQLITE_OK) {
+      if (!conn.guard.refusal.empty()) return InvalidArgument(label + ": " + conn.guard.refusal);
+      return SqliteError(conn.db, rc, label);
+    }
+    if (tail == nullptr || tail <= *cursor) tail = end;
+    *cursor = tail;
+    if (stmt != nullptr) return stmt;
+    // Only whitespace, comments or ';' so far: look further.
+  }
+  return StatementPtr();
+}
+
+// Moves the rows of a step loop somewhere: into an outcome or a batch callback.
+// Returns false to stop stepping (not an error).
+using RowSink = std::function<Expected<bool>(SqlRowValues&& row)>;
+
+// Steps `stmt` to the end, handing each row to `sink`.
+Status StepAll(sqlite3* db, sqlite3_stmt* stmt, const std::string& label, const RowSink& sink) {
+  for (;;) {
+    int rc = sqlite3_step(stmt);
+    if (rc == SQLITE_DONE) return Status::Ok();
+    if (rc != SQLITE_ROW) return SqliteError(db, rc, label);
+    MUMBA_ASSIGN_OR_RETURN(bool more, sink(ReadRow(stmt)));
+    if (!more) return Status::Ok();
+  }
+}
+
+class SqlStoreImpl;
+
+// A read connection borrowed from the pool; returns it when destroyed.
+class ReaderLease {
+ public:
+  ReaderLease(SqlStoreImpl* store, std::unique_ptr<Connection> conn)
+      : store_(store), conn_(std::move(conn)) {}
+  ReaderLease(ReaderLease&& other) noexcept = default;
+  ReaderLease& operator=(ReaderLease&&) = delete;
+  ~ReaderLease();
+
+  Connection& operator*() const { return *conn_; }
+  Connection* operator->() const { return conn_.get(); }
+
+ private:
+  SqlStoreImpl* store_;
+  std::unique_ptr<Connection> conn_;
+};
+
+class SqlStoreImpl final : public SqlStore {
+ public:
+  SqlStoreImpl(fs::path file, bool read_only) : file_(std::move(file)), read_only_(read_only) {}
+
+  ~SqlStoreImpl() override {
+    // Readers first, so the writer's close can checkpoint and remove the WAL.
+    idle_readers_.clear();
+    writer_.reset();
+  }
+
+  Status Init() {
+    MUMBA_ASSIGN_OR_RETURN(writer_, OpenConnection(file_, read_only_));
+    sqlite3* db = writer_->db;
+    if (!read_only_) {
+      MUMBA_ASSIGN_OR_RETURN(std::string mode, QueryText(db, "PRAGMA journal_mode=WAL"));
+      if (sqlite3_stricmp(mode.c_str(), "wal") != 0) {
+        return FailedPrecondition(file_.string() + ": cannot use WAL mode (journal mode is " + mode + ")");
+      }
+      MUMBA_TRY(ExecInternal(db, "PRAGMA synchronous=FULL"));
+    }
+    MUMBA_TRY(ExecInternal(db, "PRAGMA foreign_keys=ON"));
+    // Reads the schema, so a file that is not a database fails here and not later.
+    MUMBA_TRY(QueryInt(db, "SELECT count(*) FROM sqlite_schema").status().WithContext(file_.string()));
+    // One reader up front, so a store whose reads cannot work fails to open.
+    MUMBA_ASSIGN_OR_RETURN(ReaderLease reader, LeaseReader());
+    return Status::Ok();
+  }
+
+  Expected<std::vector<SqlStatementOutcome>> Execute(const std::vector<SqlStatementSpec>& statements,
+                                                     uint64_t max_result_bytes) override {
+    std::lock_guard<std::mutex> lock(write_mu_);
+    std::vector<SqlStatementOutcome> outcomes;
+    outcomes.reserve(statements.size());
+    uint64_t result_bytes = 0;
+    Status st = InTransaction([&]() -> Status {
+      for (size_t i = 0; i < statements.size(); ++i) {
+        SqlStatementOutcome outcome;
+        MUMBA_TRY(RunSpec(statements[i], "statement " + std::to_string(i + 1), &outcome, &result_bytes,
+                          max_result_bytes));
+        outcomes.push_back(std::move(outcome));
+      }
+      return Status::Ok();
+    });
+    if (!st.ok()) return st;
+    return outcomes;
+  }
+
+  Status Query(const SqlStatementSpec& statement, const BatchFn& on_batch, uint64_t batch_bytes) override {
+    if (!on_batch) return InvalidArgument("Query needs a batch callback");
+    const std::string label = "query";
+    MUMBA_TRY(CheckSqlText(statement.sql, label));
+    MUMBA_ASSIGN_OR_RETURN(ReaderLease reader, LeaseReader());
+    const char* cursor = statement.sql.data();
+    const char* end = cursor + statement.sql.size();
+    MUMBA_ASSIGN_OR_RETURN(StatementPtr stmt, PrepareNext(*reader, &cursor, end, false, label));
+    if (stmt == nullptr) return InvalidArgument("query: no SQL statement to run");
+    MUMBA_ASSIGN_OR_RETURN(StatementPtr next, PrepareNext(*reader, &cursor, end, false, label));
+    if (next != nullptr) return InvalidArgument("query: Query runs one SQL statement at a time");
+    if (!sqlite3_stmt_readonly(stmt.get())) {
+      return InvalidArgument("Query runs read-only statements; use Execute");
+    }
+    MUMBA_TRY(BindParams(reader->db, stmt.get(), statement.params, label));
+
+    const std::vector<std::string> columns = ColumnNames(stmt.get());
+    std::vector<SqlRowValues> batch;
+    uint64_t bytes = 0;
+    bool delivered = false;
+    bool stopped = false;
+    MUMBA_TRY(StepAll(reader->db, stmt.get(), label, [&](SqlRowValues&& row) -> Expected<bool> {
+      bytes += ApproximateBytes(row);
+      batch.push_back(std::move(row));
+      if (bytes < batch_bytes) return true;
+      delivered = true;
+      bool more = on_batch(columns, std::move(batch));
+      batch.clear();
+      bytes = 0;
+      stopped = !more;
+      return more;
+    }));
+    // The rest, or the one (empty) batch an empty result still gets.
+    if (!stopped && (!batch.empty() || !delivered)) on_batch(columns, std::move(batch));
+    return Status::Ok();
+  }
+
+  Expected<int64_t> SchemaVersion() override {
+    MUMBA_ASSIGN_OR_RETURN(ReaderLease reader, LeaseReader());
+    return QueryInt(reader->db, "PRAGMA user_version");
+  }
+
+  Status Migrate(const std::string& script, int64_t version) override {
+    // PRAGMA user_version is a signed 32-bit field of the database header.
+    if (version < INT32_MIN || version > INT32_MAX) {
+      return InvalidArgument("schema version " + std::to_string(version) + " does not fit in 32 bits");
+    }
+    std::lock_guard<std::mutex> lock(write_mu_);
+    if (read_only_) return FailedPrecondition("the SQL store is open read-only");
+    return InTransaction([&]() -> Status {
+      SqlStatementSpec spec{script, {}};
+      MUMBA_TRY(RunSpec(spec, "migration to version " + std::to_string(version), nullptr, nullptr, 0));
+      std::string set_version = "PRAGMA user_version = " + std::to_string(version);
+      return ExecInternal(writer_->db, set_version.c_str());
+    });
+  }
+
+  Status LimitSize(uint64_t max_bytes) override {
+    if (read_only_) return Status::Ok();
+    std::lock_guard<std::mutex> lock(write_mu_);
+    MUMBA_ASSIGN_OR_RETURN(int64_t page_size, QueryInt(writer_->db, "PRAGMA page_size"));
+    // SQLite's own ceiling when uncapped.
+    uint64_t pages = max_bytes == 0 ? 4294967294ull
+                                    : std::max<uint64_t>(1, max_bytes / static_cast<uint64_t>(page_size));
+    std::string pragma = "PRAGMA max_page_count = " + std::to_string(pages);
+    MUMBA_TRY(QueryInt(writer_->db, pragma.c_str()).status());
+    return Status::Ok();
+  }
+
+  uint64_t UsedBytes() override {
+    auto reader = LeaseReader();
+    if (!reader.ok()) return 0;
+    auto pages = QueryInt((*reader)->db, "PRAGMA page_count");
+    auto page_size = QueryInt((*reader)->db, "PRAGMA page_size");
+    if (!pages.ok() || !page_size.ok()) return 0;
+    return static_cast<uint64_t>(*pages) * static_cast<uint64_t>(*page_size);
+  }
+
+  Status CopyTo(const fs::path& dest) override {
+    std::error_code ec;
+    if (fs::exists(dest, ec)) {
+      if (!fs::is_directory(dest, ec)) return FailedPrecondition(dest.string() + " is not a directory");
+      if (!fs::is_empty(dest, ec)) return FailedPrecondition(dest.string() + " is not empty");
+    } else {
+      MUMBA_TRY(MakePrivateDirectory(dest));
+    }
+    const fs::path dest_file = dest / kDatabaseFileName;
+    Status st = Backup(dest_file);
+    if (!st.ok()) {
+      // Leave the folder empty again rather than holding half a copy.
+      for (const char* suffix : {"", "-journal", "-wal", "-shm"}) {
+        fs::remove(dest_file.string() + suffix, ec);
+      }
+    }
+    return st;
+  }
+
+  Status IntegrityCheck() override {
+    MUMBA_ASSIGN_OR_RETURN(ReaderLease reader, LeaseReader());
+    sqlite3_stmt* raw = nullptr;
+    int rc = sqlite3_prepare_v3(reader->db, "PRAGMA integrity_check", -1, 0, &raw, nullptr);
+    StatementPtr stmt(raw);
+    if (rc != SQLITE_OK) return SqliteError(reader->db, rc, "integrity check");
+    std::string report;
+    Status st = StepAll(reader->db, stmt.get(), "integrity check", [&](SqlRowValues&& row) -> Expected<bool> {
+      const auto* line = row.empty() ? nullptr : std::get_if<std::string>(&row[0]);
+      if (!report.empty()) report += "; ";
+      report += line != nullptr ? *line : "?";
+      return true;
+    });
+    // A check that cannot even read the file (SQLITE_CORRUPT) maps to DATA_LOSS too.
+    if (!st.ok()) return st;
+    if (report == "ok") return Status::Ok();
+    for (char& c : report) {
+      if (c == '\n' || c == '\r') c = ' ';
+    }
+    return Status(Code::kDataLoss, "integrity check failed: " + report);
+  }
+
+  static Status MakePrivateDirectory(const fs::path& dir) {
+    std::error_code ec;
+    if (dir.has_parent_path()) fs::create_directories(dir.parent_path(), ec);
+    if (ec) return Status(Code::kPermissionDenied, "create " + dir.parent_path().string() + ": " + ec.message());
+    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+      return Status(Code::kPermissionDenied, "create " + dir.string() + ": " + std::strerror(errno));
+    }
+    if (!fs::is_directory(dir, ec)) return FailedPrecondition(dir.string() + " is not a directory");
+    return Status::Ok();
+  }
+
+ private:
+  friend class ReaderLease;
+
+  Expected<ReaderLease> LeaseReader() {
+    {
+      std::lock_guard<std::mutex> lock(readers_mu_);
+      if (!idle_readers_.empty()) {
+        std::unique_ptr<Connection> conn = std::move(idle_readers_.back());
+        idle_readers_.pop_back();
+        return ReaderLease(this, std::move(conn));
+      }
+    }
+    MUMBA_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, OpenConnection(file_, /*read_only=*/true));
+    return ReaderLease(this, std::move(conn));
+  }
+
+  void ReturnReader(std::unique_ptr<Connection> conn) {
+    // A reader left inside a transaction would pin an old snapshot: drop it.
+    if (conn == nullptr || !sqlite3_get_autocommit(conn->db)) return;
+    std::lock_guard<std::mutex> lock(readers_mu_);
+    if (idle_readers_.size() < kMaxIdleReaders) idle_readers_.push_back(std::move(conn));
+  }
+
+  // Runs `body` between BEGIN and COMMIT on the writer, rolling back when it or
+  // the COMMIT fails. Requires write_mu_.
+  Status InTransaction(const std::function<Status()>& body) {
+    sqlite3* db = writer_->db;
+    // A read-only store cannot take the write lock; a deferred BEGIN reads.
+    MUMBA_TRY(ExecInternal(db, read_only_ ? "BEGIN" : "BEGIN IMMEDIATE"));
+    Status st = body();
+    if (st.ok()) st = ExecInternal(db, "COMMIT");
+    // SQLite may already have rolled back (e.g. INSERT OR ROLLBACK, disk full).
+    if (!st.ok() && !sqlite3_get_autocommit(db)) {
+      Status rolled_back = ExecInternal(db, "ROLLBACK");
+      (void)rolled_back;  // The first error is the one worth reporting.
+    }
+    return st;
+  }
+
+  // Runs every SQL statement in `spec` on the writer, inside the open transaction.
+  // With `outcome` null the rows are dropped (a migration script).
+  Status RunSpec(const SqlStatementSpec& spec, const std::string& label, SqlStatementOutcome* outcome,
+                 uint64_t* result_bytes, uint64_t max_result_bytes) {
+    MUMBA_TRY(CheckSqlText(spec.sql, label));
+    Connection& conn = *writer_;
+    sqlite3* db = conn.db;
+    if (outcome != nullptr) sqlite3_set_last_insert_rowid(db, 0);
+    const char* cursor = spec.sql.data();
+    const char* end = cursor + spec.sql.size();
+    bool ran_any = false;
+    for (;;) {
+      MUMBA_ASSIGN_OR_RETURN(StatementPtr stmt, PrepareNext(conn, &cursor, end, true, label));
+      if (stmt == nullptr) break;
+      ran_any = true;
+      if (!spec.params.empty()) {
+        // Parameters belong to one statement; more would make their positions ambiguous.
+        MUMBA_ASSIGN_OR_RETURN(StatementPtr next, PrepareNext(conn, &cursor, end, true, label));
+        if (next != nullptr) {
+          return InvalidArgument(label + " has parameters, so it must hold a single SQL statement");
+        }
+      }
+      if (read_only_ && !sqlite3_stmt_readonly(stmt.get())) {
+        return FailedPrecondition(label + ": the SQL store is open read-only");
+      }
+      MUMBA_TRY(BindParams(db, stmt.get(), spec.params, label));
+
+      if (outcome != nullptr && outcome->columns.empty()) outcome->columns = ColumnNames(stmt.get());
+      const int64_t total_before = sqlite3_total_changes64(db);
+      MUMBA_TRY(StepAll(db, stmt.get(), label, [&](SqlRowValues&& row) -> Expected<bool> {
+        if (outcome == nullptr) return true;
+        *result_bytes += ApproximateBytes(row);
+        if (*result_bytes > max_result_bytes) {
+          return ResourceExhausted(label + ": the result is larger than " + std::to_string(max_result_bytes) +
+                                   " bytes");
+        }
+        outcome->rows.push_back(std::move(row));
+        return true;
+      }));
+      // sqlite3_changes64 keeps the count of the last INSERT/UPDATE/DELETE, so it
+      // only counts when this statement changed something.
+      if (outcome != nullptr && sqlite3_total_changes64(db) != total_before) {
+        outcome->changes += sqlite3_changes64(db);
+      }
+    }
+    if (!ran_any && !spec.params.empty()) {
+      return InvalidArgument(label + " expects 0 parameters, got " + std::to_string(spec.params.size()));
+    }
+    if (outcome != nullptr) outcome->last_insert_rowid = sqlite3_last_insert_rowid(db);
+    return Status::Ok();
+  }
+
+  // Copies a snapshot of the database into the new file `dest_file` in one backup
+  // step, from a reader so writes go on meanwhile.
+  Status Backup(const fs::path& dest_file) {
+    MUMBA_ASSIGN_OR_RETURN(ReaderLease reader, LeaseReader());
+    MUMBA_ASSIGN_OR_RETURN(std::unique_ptr<Connection> dest, OpenConnection(dest_file, /*read_only=*/false));
+    MUMBA_TRY(ExecInternal(dest->db, "PRAGMA synchronous=FULL"));
+    sqlite3_backup* backup = sqlite3_backup_init(dest->db, "main", reader->db, "main");
+    if (backup == nullptr) return SqliteError(dest->db, sqlite3_errcode(dest->db), "backup");
+    int rc = sqlite3_backup_step(backup, -1);
+    int finish_rc = sqlite3_backup_finish(backup);
+    if (rc != SQLITE_DONE) return SqliteError(nullptr, rc, "backup to " + dest_file.string());
+    if (finish_rc != SQLITE_OK) return SqliteError(dest->db, finish_rc, "backup to " + dest_file.string());
+    // The copy is a store of its own, so it uses the same journal mode.
+    MUMBA_ASSIGN_OR_RETURN(std::string mode, QueryText(dest->db, "PRAGMA journal_mode=WAL"));
+    if (sqlite3_stricmp(mode.c_str(), "wal") != 0) {
+      return FailedPrecondition(dest_file.string() + ": cannot use WAL mode (journal mode is " + mode + ")");
+    }
+    return Status::Ok();
+  }
+
+  const fs::path file_;
+  const bool read_only_;
+
+  std::mutex write_mu_;  // Guards the use of writer_.
+  std::unique_ptr<Connection> writer_;
+
+  std::mutex readers_mu_;  // Guards idle_readers_.
+  std::vector<std::unique_ptr<Connection>> idle_readers_;
+};
+
+ReaderLease::~ReaderLease() {
+  if (conn_ != nullptr) store_->ReturnReader(std::move(conn_));
+}
+
+}  // namespace
+
+Expected<std::unique_ptr<SqlStore>> SqlStore::Open(const std::filesystem::path& dir, bool read_only) {
+  if (sqlite3_threadsafe() == 0) return Internal("SQLite was built without thread support");
+  const fs::path file = dir / kDatabaseFileName;
+  if (read_only) {
+    std::error_code ec;
+    if (!fs::exists(file, ec)) return NotFound("no SQL database at " + file.string());
+  } else {
+    MUMBA_TRY(SqlStoreImpl::MakePrivateDirectory(dir));
+  }
+  auto store = std::make_unique<SqlStoreImpl>(file, read_only);
+  MUMBA_TRY(store->Init());
+  return std::unique_ptr<SqlStore>(std::move(store));
+}
+
+}  // namespace mumba

@@ -1,0 +1,365 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "storage/storage_service.h"
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+
+#include "common/grpc_status.h"
+
+namespace mumba {
+
+namespace sv1 = mumba::storage::v1;
+
+namespace {
+
+constexpr size_t kFileChunk = 64u << 10;
+constexpr size_t kWatchBacklog = 10000;  // Events a slow watcher may fall behind.
+
+std::string DbOf(const sv1::StoreRef& ref) { return ref.db().empty() ? "main" : ref.db(); }
+
+// ---- SQL values between protobuf and the engine. ----
+SqlValue FromProto(const sv1::SqlValue& v) {
+  switch (v.value_case()) {
+    case sv1::SqlValue::kInteger: return v.integer();
+    case sv1::SqlValue::kReal: return v.real();
+    case sv1::SqlValue::kText: return v.text();
+    case sv1::SqlValue::kBlob: return SqlBlob{v.blob()};
+    default: return std::monostate{};
+  }
+}
+
+void ToProto(const SqlValue& v, sv1::SqlValue* out) {
+  if (auto* i = std::get_if<int64_t>(&v)) out->set_integer(*i);
+  else if (auto* d = std::get_if<double>(&v)) out->set_real(*d);
+  else if (auto* s = std::get_if<std::string>(&v)) out->set_text(*s);
+  else if (auto* b = std::get_if<SqlBlob>(&v)) out->set_blob(b->bytes);
+  else out->set_null(true);
+}
+
+SqlStatementSpec SpecOf(const sv1::SqlStatement& s) {
+  SqlStatementSpec spec{s.sql(), {}};
+  for (const auto& p : s.params()) spec.params.push_back(FromProto(p));
+  return spec;
+}
+
+void RowsToProto(std::vector<SqlRowValues>&& rows, google::protobuf::RepeatedPtrField<sv1::SqlRow>* out) {
+  out->Reserve(static_cast<int>(rows.size()));
+  for (auto& row : rows) {
+    auto* r = out->Add();
+    for (const auto& v : row) ToProto(v, r->add_values());
+  }
+}
+
+void FileToProto(const FileEntry& e, sv1::FileInfo* out) {
+  out->set_path(e.path);
+  out->set_is_dir(e.is_dir);
+  out->set_size(e.size);
+  out->set_modified_ms(e.modified_ms);
+}
+
+}  // namespace
+
+// ---------------------------------- Kv ----------------------------------
+
+grpc::Status KvService::Get(grpc::ServerContext*, const sv1::KvGetRequest* req,
+                            sv1::KvGetResponse* resp) {
+  auto grant = stores_->Kv(caller_, req->store().app(), DbOf(req->store()), false);
+  if (!grant.ok()) return ToGrpc(grant.status());
+  auto value = grant->store->Get(req->key());
+  if (!value.ok()) return ToGrpc(value.status());
+  if (value->has_value()) {
+    resp->set_found(true);
+    resp->set_value(std::move(**value));
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status KvService::GetStream(
+    grpc::ServerContext*, grpc::ServerReaderWriter<sv1::KvGetResponse, sv1::KvGetRequest>* stream) {
+  sv1::KvGetRequest req;
+  // The store of the previous request, reused while requests name the same one.
+  std::string last_app, last_db;
+  std::shared_ptr<KvStore> store;
+  while (stream->Read(&req)) {
+    std::string db = DbOf(req.store());
+    if (!store || req.store().app() != last_app || db != last_db) {
+      auto grant = stores_->Kv(caller_, req.store().app(), db, false);
+      if (!grant.ok()) return ToGrpc(grant.status());
+      store = grant->store;
+      last_app = req.store().app();
+      last_db = db;
+    }
+    auto value = store->Get(req.key());
+    if (!value.ok()) return ToGrpc(value.status());
+    sv1::KvGetResponse resp;
+    if (value->has_value()) {
+      resp.set_found(true);
+      resp.set_value(std::move(**value));
+    }
+    if (!stream->Write(resp)) break;
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status KvService::Write(grpc::ServerContext*, const sv1::KvWriteRequest* req,
+                              sv1::KvWriteResponse*) {
+  auto grant = stores_->Kv(caller_, req->store().app(), DbOf(req->store()), true);
+  if (!grant.ok()) return ToGrpc(grant.status());
+  std::vector<KvMutation> batch;
+  batch.reserve(req->ops_size());
+  uint64_t bytes = 0;
+  for (const auto& op : req->ops()) {
+    KvMutation m;
+    m.kind = op.kind() == sv1::KvOp::DELETE ? KvMutation::Kind::kDelete : KvMutation::Kind::kPut;
+    m.key = op.key();
+    if (m.kind == KvMutation::Kind::kPut) m.value = op.value();
+    bytes += m.key.size() + m.value.size();
+    batch.push_back(std::move(m));
+  }
+  if (Status q = stores_->CheckQuota(grant->app_id, bytes); !q.ok()) return ToGrpc(q);
+  auto seq = grant->store->Write(batch);
+  return ToGrpc(seq.status());
+}
+
+grpc::Status KvService::Scan(grpc::ServerContext*, const sv1::KvScanRequest* req,
+                             sv1::KvScanResponse* resp) {
+  auto grant = stores_->Kv(caller_, req->store().app(), DbOf(req->store()), false);
+  if (!grant.ok()) return ToGrpc(grant.status());
+  KvScanOptions o;
+  o.prefix = req->prefix();
+  o.start = req->start();
+  o.end = req->end();
+  o.cursor = req->cursor();
+  o.limit = req->limit();
+  o.keys_only = req->keys_only();
+  auto result = grant->store->Scan(o);
+  if (!result.ok()) return ToGrpc(result.status());
+  resp->mutable_pairs()->Reserve(static_cast<int>(result->entries.size()));
+  for (auto& e : result->entries) {
+    auto* p = resp->add_pairs();
+    p->set_key(std::move(e.key));
+    p->set_value(std::move(e.value));
+  }
+  resp->set_next_cursor(std::move(result->next_cursor));
+  return grpc::Status::OK;
+}
+
+grpc::Status KvService::Watch(grpc::ServerContext* ctx, const sv1::KvWatchRequest* req,
+                              grpc::ServerWriter<sv1::KvEvent>* writer) {
+  auto grant = stores_->Kv(caller_, req->store().app(), DbOf(req->store()), false);
+  if (!grant.ok()) return ToGrpc(grant.status());
+  // The store calls the watcher on its writing thread; events wait here for the
+  // stream, which may be slower.
+  struct Queue {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<sv1::KvEvent> events;
+    bool overflow = false;
+  };
+  auto q = std::make_shared<Queue>();
+  uint64_t handle = grant->store->Watch(req->prefix(), [q](const KvMutation& m, uint64_t seq) {
+    std::lock_guard lock(q->mu);
+    if (q->events.size() >= kWatchBacklog) {
+      q->overflow = true;
+    } else {
+      sv1::KvEvent e;
+      e.mutable_op()->set_kind(m.kind == KvMutation::Kind::kDelete ? sv1::KvOp::DELETE : sv1::KvOp::PUT);
+      e.mutable_op()->set_key(m.key);
+      e.mutable_op()->set_value(m.value);
+      e.set_sequence(seq);
+      q->events.push_back(std::move(e));
+    }
+    q->cv.notify_one();
+  });
+  // Headers go out at once, so the client knows the watch is in place.
+  writer->SendInitialMetadata();
+  grpc::Status result = grpc::Status::OK;
+  while (!ctx->IsCancelled()) {
+    std::deque<sv1::KvEvent> batch;
+    {
+      std::unique_lock lock(q->mu);
+      q->cv.wait_for(lock, std::chrono::milliseconds(200),
+                     [&] { return !q->events.empty() || q->overflow; });
+      if (q->overflow) {
+        result = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                              "the watcher fell more than " + std::to_string(kWatchBacklog) +
+                                  " events behind; watch again and rescan");
+        break;
+      }
+      batch.swap(q->events);
+    }
+    bool ok = true;
+    for (auto& e : batch) {
+      if (!writer->Write(e)) {
+        ok = false;
+        break;
+      }
+    }
+    if (!ok) break;
+  }
+  grant->store->Unwatch(handle);
+  return result;
+}
+
+grpc::Status KvService::List(grpc::ServerContext*, const sv1::KvListRequest* req,
+                             sv1::KvListResponse* resp) {
+  auto names = stores_->List(caller_, req->store().app(), StoreKind::kKv);
+  if (!names.ok()) return ToGrpc(names.status());
+  for (auto& n : *names) resp->add_databases(std::move(n));
+  return grpc::Status::OK;
+}
+
+// ---------------------------------- Sql ----------------------------------
+
+grpc::Status SqlService::Execute(grpc::ServerContext*, const sv1::SqlExecuteRequest* req,
+                                 sv1::SqlExecuteResponse* resp) {
+  auto grant = stores_->Sql(caller_, req->store().app(), DbOf(req->store()), true);
+  if (!grant.ok()) return ToGrpc(grant.status());
+  std::vector<SqlStatementSpec> specs;
+  uint64_t bytes = 0;
+  for (const auto& s : req->statements()) {
+    specs.push_back(SpecOf(s));
+    bytes += s.ByteSizeLong();
+  }
+  if (specs.empty()) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "no statement given");
+  if (Status q = stores_->CheckQuota(grant->app_id, bytes); !q.ok()) return ToGrpc(q);
+  // The database may grow only into what is left of the app's quota; SQLite then
+  // refuses the write that would pass it and rolls the transaction back.
+  uint64_t headroom = stores_->Headroom(grant->app_id);
+  uint64_t cap = headroom == UINT64_MAX ? 0 : grant->store->UsedBytes() + headroom;
+  if (Status limit = grant->store->LimitSize(cap); !limit.ok()) return ToGrpc(limit);
+  auto outcomes = grant->store->Execute(specs);
+  if (!outcomes.ok() && outcomes.status().code() == Code::kResourceExhausted) {
+    return ToGrpc(ResourceExhausted("over the storage quota: " + outcomes.status().message()));
+  }
+  if (!outcomes.ok()) return ToGrpc(outcomes.status());
+  for (auto& o : *outcomes) {
+    auto* r = resp->add_results();
+    for (auto& c : o.columns) r->add_columns(std::move(c));
+    RowsToProto(std::move(o.rows), r->mutable_rows());
+    r->set_changes(o.changes);
+    r->set_last_insert_rowid(o.last_insert_rowid);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status SqlService::Query(grpc::ServerContext* ctx, const sv1::SqlQueryRequest* req,
+                               grpc::ServerWriter<sv1::SqlQueryBatch>* writer) {
+  auto grant = stores_->Sql(caller_, req->store().app(), DbOf(req->store()), false);
+  if (!grant.ok()) return ToGrpc(grant.status());
+  bool first = true;
+  Status st = grant->store->Query(
+      SpecOf(req->statement()),
+      [&](const std::vector<std::string>& columns, std::vector<SqlRowValues>&& rows) {
+        sv1::SqlQueryBatch batch;
+        if (first) {
+          for (const auto& c : columns) batch.add_columns(c);
+          first = false;
+        }
+        RowsToProto(std::move(rows), batch.mutable_rows());
+        return !ctx->IsCancelled() && writer->Write(batch);
+      });
+  return ToGrpc(st);
+}
+
+grpc::Status SqlService::List(grpc::ServerContext*, const sv1::SqlListRequest* req,
+                              sv1::SqlListResponse* resp) {
+  auto names = stores_->List(caller_, req->store().app(), StoreKind::kSql);
+  if (!names.ok()) return ToGrpc(names.status());
+  for (auto& n : *names) resp->add_databases(std::move(n));
+  return grpc::Status::OK;
+}
+
+// ---------------------------------- Files ----------------------------------
+
+grpc::Status FilesService::Put(grpc::ServerContext*, grpc::ServerReader<sv1::FilePutChunk>* reader,
+                               sv1::FileInfo* resp) {
+  sv1::FilePutChunk chunk;
+  if (!reader->Read(&chunk)) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "empty upload: the first message names the file");
+  }
+  auto grant = stores_->Files(caller_, chunk.store().app(), true);
+  if (!grant.ok()) return ToGrpc(grant.status());
+  auto writer = grant->store->Create(chunk.path());
+  if (!writer.ok()) return ToGrpc(writer.status());
+  // The file being replaced frees its size when the new one lands.
+  uint64_t replaced = 0;
+  if (auto old = grant->store->Stat(chunk.path()); old.ok() && !old->is_dir) replaced = old->size;
+  uint64_t headroom = stores_->Headroom(grant->app_id);
+  if (headroom != UINT64_MAX) headroom += replaced;
+  do {
+    if (!chunk.data().empty()) {
+      if ((*writer)->written() + chunk.data().size() > headroom) {
+        return ToGrpc(ResourceExhausted("over the storage quota writing '" + chunk.path() +
+                                        "' (" + std::to_string(headroom) + " bytes left)"));
+      }
+      if (Status st = (*writer)->Append(chunk.data()); !st.ok()) return ToGrpc(st);
+    }
+  } while (reader->Read(&chunk));
+  auto entry = (*writer)->Commit();
+  stores_->FilesChanged(grant->app_id);
+  if (!entry.ok()) return ToGrpc(entry.status());
+  FileToProto(*entry, resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status FilesService::Get(grpc::ServerContext* ctx, const sv1::FilePathRequest* req,
+                               grpc::ServerWriter<sv1::FileChunk>* writer) {
+  auto grant = stores_->Files(caller_, req->store().app(), false);
+  if (!grant.ok()) return ToGrpc(grant.status());
+  auto reader = grant->store->OpenRead(req->path());
+  if (!reader.ok()) return ToGrpc(reader.status());
+  sv1::FileChunk chunk;
+  for (;;) {
+    auto data = (*reader)->Read(kFileChunk);
+    if (!data.ok()) return ToGrpc(data.status());
+    if (data->empty()) break;
+    chunk.set_data(std::move(*data));
+    if (ctx->IsCancelled() || !writer->Write(chunk)) break;
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status FilesService::List(grpc::ServerContext*, const sv1::FilePathRequest* req,
+                                sv1::FileListResponse* resp) {
+  auto grant = stores_->Files(caller_, req->store().app(), false);
+  if (!grant.ok()) return ToGrpc(grant.status());
+  auto entries = grant->store->List(req->path());
+  if (!entries.ok()) return ToGrpc(entries.status());
+  for (const auto& e : *entries) FileToProto(e, resp->add_entries());
+  return grpc::Status::OK;
+}
+
+grpc::Status FilesService::Stat(grpc::ServerContext*, const sv1::FilePathRequest* req,
+                                sv1::FileInfo* resp) {
+  auto grant = stores_->Files(caller_, req->store().app(), false);
+  if (!grant.ok()) return ToGrpc(grant.status());
+  auto entry = grant->store->Stat(req->path());
+  if (!entry.ok()) return ToGrpc(entry.status());
+  FileToProto(*entry, resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status FilesService::Delete(grpc::ServerContext*, const sv1::FilePathRequest* req,
+                                  sv1::FileDeleteResponse*) {
+  auto grant = stores_->Files(caller_, req->store().app(), true);
+  if (!grant.ok()) return ToGrpc(grant.status());
+  Status st = grant->store->Delete(req->path());
+  stores_->FilesChanged(grant->app_id);
+  return ToGrpc(st);
+}
+
+grpc::Status FilesService::Move(grpc::ServerContext*, const sv1::FileMoveRequest* req,
+                                sv1::FileInfo* resp) {
+  auto grant = stores_->Files(caller_, req->store().app(), true);
+  if (!grant.ok()) return ToGrpc(grant.status());
+  auto entry = grant->store->Move(req->from(), req->to());
+  stores_->FilesChanged(grant->app_id);
+  if (!entry.ok()) return ToGrpc(entry.status());
+  FileToProto(*entry, resp);
+  return grpc::Status::OK;
+}
+
+}  // namespace mumba
