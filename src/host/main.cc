@@ -57,6 +57,9 @@ int main(int argc, char** argv) {
       home.empty() ? mumba::DefaultHome() : std::filesystem::absolute(home).lexically_normal();
   mumba::HomeLayout layout(home_dir);
   std::error_code ec;
+  // Everything the host creates is its owner's alone: sockets are born 0600 (so only
+  // the owner can connect), stores and logs 0600.
+  ::umask(077);
   std::filesystem::create_directories(home_dir, ec);
   if (ec) {
     std::fprintf(stderr, "mumba-host: cannot create %s: %s\n", home_dir.c_str(), ec.message().c_str());
@@ -106,9 +109,7 @@ int main(int argc, char** argv) {
   builder.RegisterService(&storage.files);
   builder.SetMaxReceiveMessageSize(32 << 20);
   builder.SetMaxSendMessageSize(32 << 20);
-  mode_t old_mask = ::umask(077);  // The socket is born 0600.
   auto server = builder.BuildAndStart();
-  ::umask(old_mask);
   if (!server) {
     std::fprintf(stderr, "mumba-host: cannot listen on %s\n", layout.socket().c_str());
     return 1;
