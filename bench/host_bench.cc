@@ -1,0 +1,929 @@
+// SPDX-License-Identifier: Apache-2.0
+// mumba-bench: what the host costs, each figure printed beside its baseline.
+//
+// In one run it makes a throw-away MUMBA_HOME, starts mumba-host on it, builds and
+// installs apps/hello, starts it, and measures
+//   (a) unary hello.v1.Greeter/SayHello throughput and latency, with 1 and with N
+//       client threads: straight to the daemon's socket (the baseline), relayed by
+//       the host (Control.Call, JSON transcoded to protobuf), and through the
+//       Connect handoff (ask the host once for the socket, then call directly);
+//   (b) start to SERVING: Control.Start on the stopped app, against fork/exec of
+//       the installed bin/hello by hand and polling its health service;
+//   (c) resident memory (VmRSS) of the idle host and of the hello daemon.
+// The table goes to stdout, progress to stderr.
+//
+// Whatever happens (error, SIGINT, SIGTERM, SIGHUP) the bench stops the host it
+// started and every process it or the host spawned, by PID, and removes the home.
+// Exit status: 0 when the bench ran, whatever the targets say; 1 when it could not
+// run; 128 + the signal when stopped by one.
+//
+// Errors inside this one file are exceptions (BenchError), caught in main; nothing
+// here is a library.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <climits>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "mumba/host/v1/control.grpc.pb.h"
+
+extern char** environ;
+
+namespace {
+
+namespace fs = std::filesystem;
+namespace hv1 = mumba::host::v1;
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+constexpr char kAppName[] = "hello";
+constexpr char kSayHelloPath[] = "/hello.v1.Greeter/SayHello";  // For the daemon itself.
+constexpr char kSayHelloMethod[] = "hello.v1.Greeter/SayHello";  // For Control.Call.
+constexpr char kRequestJson[] = R"({"name":"Ann"})";
+// HelloRequest{name: "Ann"} on the wire: field 1, length-delimited, 3 bytes. The
+// bench needs none of hello's generated code.
+const std::string kRequestBytes("\x0a\x03" "Ann", 5);
+constexpr char kGreeting[] = "Hello, Ann!";
+
+struct Options {
+  double seconds = 3.0;  // Measured time of each load figure.
+  double warmup = 0.5;   // Unmeasured load before it.
+  int clients = 8;       // Threads of the concurrent load figures.
+  int reps = 10;         // Start-up repetitions of each kind.
+};
+
+// The bench itself failed (as opposed to a figure missing its target).
+struct BenchError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+[[noreturn]] void Fail(const std::string& what) { throw BenchError(what); }
+
+void Progress(const char* format, ...) __attribute__((format(printf, 1, 2)));
+void Progress(const char* format, ...) {
+  std::va_list args;
+  va_start(args, format);
+  std::fprintf(stderr, "mumba-bench: ");
+  std::vfprintf(stderr, format, args);
+  std::fprintf(stderr, "\n");
+  va_end(args);
+}
+
+double Micros(Clock::duration d) { return std::chrono::duration<double, std::micro>(d).count(); }
+double Millis(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+std::chrono::system_clock::time_point DeadlineIn(std::chrono::milliseconds d) {
+  return std::chrono::system_clock::now() + d;
+}
+
+// ---- Processes the bench is responsible for. ----
+
+// Everything that must be undone at the end, shared by main and the signal thread.
+// Guarded by `mu`; `closed` turns later spawns into errors, so nothing escapes a
+// cleanup that has begun.
+struct Session {
+  std::mutex mu;
+  bool closed = false;
+  fs::path home;                 // The throw-away MUMBA_HOME, removed at the end.
+  pid_t host = 0;                // mumba-host, a child of ours.
+  std::vector<pid_t> children;   // Other children not yet reaped (the build, hello by hand).
+  std::vector<pid_t> daemons;    // Daemons the host spawned (not our children).
+};
+Session g_session;
+
+// Starts `argv` (argv[0] a path) with stdin from /dev/null and stdout and stderr
+// appended to `log`, in `cwd` when given, with the environment minus MUMBA_*
+// variables. The child gets SIGTERM if the bench dies. Call from the main thread
+// only (the death signal follows the thread that forked).
+pid_t Spawn(const std::vector<std::string>& argv, const fs::path& log, const fs::path& cwd,
+            bool is_host) {
+  // Everything the child uses is prepared before fork: after it, only
+  // async-signal-safe calls are allowed there.
+  std::vector<std::string> args_s = argv;
+  std::vector<char*> args;
+  for (auto& a : args_s) args.push_back(a.data());
+  args.push_back(nullptr);
+  std::vector<char*> env;
+  for (char** e = environ; *e; ++e) {
+    if (std::strncmp(*e, "MUMBA_", 6) != 0) env.push_back(*e);
+  }
+  env.push_back(nullptr);
+  std::string log_s = log.string();
+  std::string cwd_s = cwd.string();
+
+  std::lock_guard lock(g_session.mu);
+  if (g_session.closed) Fail("interrupted");
+  pid_t parent = ::getpid();
+  pid_t pid = ::fork();
+  if (pid < 0) Fail(std::string("fork: ") + std::strerror(errno));
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != parent) ::_exit(127);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    int in = ::open("/dev/null", O_RDONLY);
+    int out = ::open(log_s.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    if (in >= 0) ::dup2(in, 0);
+    if (out >= 0) {
+      ::dup2(out, 1);
+      ::dup2(out, 2);
+    }
+    ::close_range(3, UINT_MAX, 0);
+    if (!cwd_s.empty() && ::chdir(cwd_s.c_str()) != 0) ::_exit(127);
+    ::execve(args[0], args.data(), env.data());
+    ::_exit(127);
+  }
+  if (is_host) {
+    g_session.host = pid;
+  } else {
+    g_session.children.push_back(pid);
+  }
+  return pid;
+}
+
+// Reaps child `pid` if it ends within `timeout`; returns its wait status then.
+std::optional<int> WaitFor(pid_t pid, Clock::duration timeout) {
+  auto deadline = Clock::now() + timeout;
+  for (;;) {
+    int status = 0;
+    pid_t r = ::waitpid(pid, &status, WNOHANG);
+    if (r == pid) return status;
+    if (r < 0 && errno != EINTR) return 0;  // Already reaped (by a cleanup).
+    if (Clock::now() >= deadline) return std::nullopt;
+    std::this_thread::sleep_for(1ms);
+  }
+}
+
+// Ends child `pid`: SIGTERM, then SIGKILL after `grace`. Caller holds g_session.mu.
+void EndChildLocked(pid_t pid, Clock::duration grace) {
+  ::kill(pid, SIGTERM);
+  if (!WaitFor(pid, grace)) {
+    ::kill(pid, SIGKILL);
+    (void)WaitFor(pid, 5s);
+  }
+  std::erase(g_session.children, pid);
+}
+
+void EndChild(pid_t pid) {
+  std::lock_guard lock(g_session.mu);
+  EndChildLocked(pid, 3s);
+}
+
+// The child ended by itself and was reaped: forget it.
+void Forget(pid_t pid) {
+  std::lock_guard lock(g_session.mu);
+  std::erase(g_session.children, pid);
+  if (g_session.host == pid) g_session.host = 0;
+}
+
+void NoteDaemon(pid_t pid) {
+  if (pid <= 0) return;
+  std::lock_guard lock(g_session.mu);
+  if (std::find(g_session.daemons.begin(), g_session.daemons.end(), pid) == g_session.daemons.end()) {
+    g_session.daemons.push_back(pid);
+  }
+}
+
+std::unique_ptr<hv1::Control::Stub> HostStub(const fs::path& home);
+
+// Stops the host (StopHost, or SIGTERM when `from_signal`; SIGKILL if it does not
+// end within 10 s), kills whatever the host or the bench started that is still
+// there, and removes the home. Idempotent; safe from the signal thread.
+void Cleanup(bool from_signal) {
+  std::lock_guard lock(g_session.mu);
+  if (g_session.closed) return;
+  g_session.closed = true;
+  if (g_session.host > 0) {
+    bool asked = false;
+    if (!from_signal) {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(DeadlineIn(2s));
+      hv1::StopHostResponse resp;
+      asked = HostStub(g_session.home)->StopHost(&ctx, {}, &resp).ok();
+    }
+    if (!asked) ::kill(g_session.host, SIGTERM);
+    if (!WaitFor(g_session.host, 10s)) {
+      Progress("host pid %d did not stop within 10 s; killing it", g_session.host);
+      ::kill(g_session.host, SIGKILL);
+      (void)WaitFor(g_session.host, 5s);
+    }
+    g_session.host = 0;
+  }
+  // The host stops its daemons; anything left is killed, but only if the PID still
+  // names a program installed under our home (PIDs are reused).
+  for (pid_t pid : g_session.daemons) {
+    std::error_code ec;
+    auto exe = fs::read_symlink("/proc/" + std::to_string(pid) + "/exe", ec).string();
+    if (!ec && !g_session.home.empty() && exe.starts_with(g_session.home.string() + "/")) {
+      Progress("daemon pid %d outlived the host; killing it", pid);
+      ::kill(pid, SIGKILL);
+    }
+  }
+  g_session.daemons.clear();
+  for (pid_t pid : std::vector<pid_t>(g_session.children)) EndChildLocked(pid, 2s);
+  if (!g_session.home.empty()) {
+    std::error_code ec;
+    fs::remove_all(g_session.home, ec);
+    if (ec) Progress("cannot remove %s: %s", g_session.home.c_str(), ec.message().c_str());
+  }
+}
+
+// ---- Small helpers. ----
+
+// Resident memory of a process, from /proc/PID/status, in KiB: all of it (VmRSS),
+// and the part that is its own (RssAnon) rather than pages of files such as shared
+// libraries, which other processes may share.
+struct Memory {
+  long rss_kib = 0;
+  long anon_kib = 0;
+};
+
+Memory MemoryOf(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  Memory m;
+  bool found = false;
+  while (std::getline(in, line)) {
+    if (line.starts_with("VmRSS:")) {
+      m.rss_kib = std::strtol(line.c_str() + 6, nullptr, 10);
+      found = true;
+    } else if (line.starts_with("RssAnon:")) {
+      m.anon_kib = std::strtol(line.c_str() + 8, nullptr, 10);
+    }
+  }
+  if (!found) Fail("cannot read VmRSS of pid " + std::to_string(pid));
+  return m;
+}
+
+std::string Tail(const fs::path& file, int lines) {
+  std::ifstream in(file);
+  std::vector<std::string> kept;
+  std::string line;
+  while (std::getline(in, line)) {
+    kept.push_back(line);
+    if (static_cast<int>(kept.size()) > lines) kept.erase(kept.begin());
+  }
+  std::string out;
+  for (const auto& l : kept) out += "    " + l + "\n";
+  return out;
+}
+
+grpc::ChannelArguments ChannelArgs() {
+  grpc::ChannelArguments args;
+  // A connection of its own per channel, as separate client processes would have
+  // (gRPC otherwise shares one connection between equal channels).
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 1);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 20);
+  return args;
+}
+
+std::shared_ptr<grpc::Channel> UnixChannel(const fs::path& socket) {
+  return grpc::CreateCustomChannel("unix:" + socket.string(), grpc::InsecureChannelCredentials(),
+                                   ChannelArgs());
+}
+
+std::unique_ptr<hv1::Control::Stub> HostStub(const fs::path& home) {
+  return hv1::Control::NewStub(UnixChannel(home / "host.sock"));
+}
+
+std::string Describe(const grpc::Status& s) {
+  return "code " + std::to_string(s.error_code()) + ": " + s.error_message();
+}
+
+// One Control RPC that must succeed.
+template <typename Request, typename Response>
+Response Control(hv1::Control::Stub& stub,
+                 grpc::Status (hv1::Control::Stub::*method)(grpc::ClientContext*, const Request&,
+                                                            Response*),
+                 const Request& request, const char* what, std::chrono::milliseconds timeout = 60s) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(DeadlineIn(timeout));
+  Response response;
+  grpc::Status s = (stub.*method)(&ctx, request, &response);
+  if (!s.ok()) Fail(std::string("Control.") + what + " failed: " + Describe(s));
+  return response;
+}
+
+hv1::AppRef Ref(const std::string& app) {
+  hv1::AppRef ref;
+  ref.set_app(app);
+  return ref;
+}
+
+// ---- (a) Unary load. ----
+
+// One client thread's way of calling SayHello. Not thread-safe: one per thread.
+class Caller {
+ public:
+  virtual ~Caller() = default;
+  // True if the greeting came back; otherwise false and `error` says why.
+  virtual bool Call(std::string* error) = 0;
+};
+
+// Straight to the daemon: a GenericStub with the raw bytes of HelloRequest, waited
+// for on a completion queue of its own (what a synchronous stub does inside).
+class DirectCaller final : public Caller {
+ public:
+  explicit DirectCaller(const fs::path& socket) : stub_(UnixChannel(socket)) {
+    grpc::Slice slice(kRequestBytes);
+    request_ = grpc::ByteBuffer(&slice, 1);
+  }
+  ~DirectCaller() override {
+    cq_.Shutdown();
+    void* tag;
+    bool ok;
+    while (cq_.Next(&tag, &ok)) {
+    }
+  }
+
+  bool Call(std::string* error) override {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(DeadlineIn(10s));
+    grpc::ByteBuffer reply;
+    grpc::Status status;
+    auto rpc = stub_.PrepareUnaryCall(&ctx, kSayHelloPath, request_, &cq_);
+    rpc->StartCall();
+    rpc->Finish(&reply, &status, this);
+    void* tag = nullptr;
+    bool ok = false;
+    if (!cq_.Next(&tag, &ok) || tag != this) {
+      *error = "completion queue failed";
+      return false;
+    }
+    if (!status.ok()) {
+      *error = Describe(status);
+      return false;
+    }
+    if (!checked_) {
+      // HelloReply{message: "Hello, Ann!"}: checked once, it costs nothing later.
+      std::vector<grpc::Slice> slices;
+      std::string bytes;
+      if (reply.Dump(&slices).ok()) {
+        for (const auto& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+      }
+      std::string expected = std::string("\x0a") + static_cast<char>(std::strlen(kGreeting)) + kGreeting;
+      if (bytes != expected) {
+        *error = "unexpected reply bytes from the daemon";
+        return false;
+      }
+      checked_ = true;
+    }
+    return true;
+  }
+
+ private:
+  grpc::GenericStub stub_;
+  grpc::CompletionQueue cq_;
+  grpc::ByteBuffer request_;
+  bool checked_ = false;
+};
+
+// Relayed by the host: Control.Call with the request as JSON.
+class RelayCaller final : public Caller {
+ public:
+  explicit RelayCaller(const fs::path& home) : stub_(HostStub(home)) {
+    request_.set_app(kAppName);
+    request_.set_method(kSayHelloMethod);
+    request_.set_json(kRequestJson);
+  }
+
+  bool Call(std::string* error) override {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(DeadlineIn(10s));
+    hv1::CallResponse response;
+    grpc::Status status = stub_->Call(&ctx, request_, &response);
+    if (!status.ok()) {
+      *error = Describe(status);
+      return false;
+    }
+    if (!checked_) {
+      if (response.json().find(kGreeting) == std::string::npos) {
+        *error = "unexpected reply from Control.Call: " + response.json();
+        return false;
+      }
+      checked_ = true;
+    }
+    return true;
+  }
+
+ private:
+  std::unique_ptr<hv1::Control::Stub> stub_;
+  hv1::CallRequest request_;
+  bool checked_ = false;
+};
+
+// The handoff: Control.Connect once (timed), then straight to the socket it names.
+class HandoffCaller final : public Caller {
+ public:
+  explicit HandoffCaller(const fs::path& home) {
+    auto stub = HostStub(home);
+    auto t0 = Clock::now();
+    auto resp = Control(*stub, &hv1::Control::Stub::Connect, Ref(kAppName), "Connect");
+    connect_time_ = Clock::now() - t0;
+    if (resp.socket().empty()) Fail("Control.Connect returned no socket");
+    direct_ = std::make_unique<DirectCaller>(resp.socket());
+  }
+
+  bool Call(std::string* error) override { return direct_->Call(error); }
+  Clock::duration connect_time() const { return connect_time_; }
+
+ private:
+  std::unique_ptr<DirectCaller> direct_;
+  Clock::duration connect_time_{};
+};
+
+struct LoadResult {
+  uint64_t calls = 0;
+  uint64_t errors = 0;
+  std::string first_error;
+  double seconds = 0;  // Measured time, summed over the slices.
+  std::vector<double> latencies_us;
+  double calls_per_s = 0;
+  double p50_us = 0;
+  double p99_us = 0;
+};
+
+double Percentile(std::vector<double>& v, double p) {
+  if (v.empty()) return 0;
+  size_t k = std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())));
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
+  return v[k];
+}
+
+// Runs each caller on a thread of its own, as fast as it goes, for `duration`.
+// With `into`, every call's latency and the time taken are added to it.
+void Drive(std::vector<std::unique_ptr<Caller>>& callers, Clock::duration duration, LoadResult* into) {
+  struct PerThread {
+    std::vector<double> latencies_us;
+    uint64_t errors = 0;
+    std::string first_error;
+    Clock::time_point last_end{};
+  };
+  std::vector<PerThread> results(callers.size());
+  // All threads begin together, once they all exist.
+  const auto from = Clock::now() + 2ms;
+  const auto until = from + duration;
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < callers.size(); ++i) {
+    threads.emplace_back([&, i] {
+      PerThread& r = results[i];
+      r.latencies_us.reserve(static_cast<size_t>(std::chrono::duration<double>(duration).count() * 40000));
+      r.last_end = from;
+      std::string error;
+      std::this_thread::sleep_until(from);
+      for (;;) {
+        auto t0 = Clock::now();
+        if (t0 >= until) break;
+        bool ok = callers[i]->Call(&error);
+        auto t1 = Clock::now();
+        r.last_end = t1;
+        if (ok) {
+          r.latencies_us.push_back(Micros(t1 - t0));
+        } else if (r.errors++ == 0) {
+          r.first_error = error;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  if (!into) return;
+  Clock::time_point last = from;
+  for (auto& r : results) {
+    into->latencies_us.insert(into->latencies_us.end(), r.latencies_us.begin(), r.latencies_us.end());
+    into->calls += r.latencies_us.size();
+    into->errors += r.errors;
+    if (into->first_error.empty()) into->first_error = r.first_error;
+    last = std::max(last, r.last_end);
+  }
+  into->seconds += std::chrono::duration<double>(last - from).count();
+}
+
+void Finalize(LoadResult* r) {
+  if (r->calls == 0 || r->seconds <= 0) {
+    Fail("no call succeeded under load" + (r->first_error.empty() ? "" : ": " + r->first_error));
+  }
+  r->calls_per_s = static_cast<double>(r->calls) / r->seconds;
+  r->p50_us = Percentile(r->latencies_us, 0.50);
+  r->p99_us = Percentile(r->latencies_us, 0.99);
+  r->latencies_us = {};
+}
+
+// ---- (b) Start-up. ----
+
+// Control.Start on the stopped app (it returns once the daemon reports SERVING),
+// then Control.Stop. Returns the time Start took.
+Clock::duration TimeHostStart(hv1::Control::Stub& stub) {
+  auto t0 = Clock::now();
+  auto info = Control(stub, &hv1::Control::Stub::Start, Ref(kAppName), "Start");
+  auto took = Clock::now() - t0;
+  NoteDaemon(info.pid());
+  if (info.state() != "running") Fail("Control.Start returned state " + info.state());
+  auto stopped = Control(stub, &hv1::Control::Stub::Stop, Ref(kAppName), "Stop");
+  if (stopped.state() != "stopped") Fail("Control.Stop returned state " + stopped.state());
+  return took;
+}
+
+bool HealthServing(const fs::path& socket) {
+  auto stub = grpc::health::v1::Health::NewStub(UnixChannel(socket));
+  grpc::ClientContext ctx;
+  ctx.set_wait_for_ready(true);
+  ctx.set_deadline(DeadlineIn(1s));
+  grpc::health::v1::HealthCheckRequest req;
+  grpc::health::v1::HealthCheckResponse resp;
+  return stub->Check(&ctx, req, &resp).ok() &&
+         resp.status() == grpc::health::v1::HealthCheckResponse::SERVING;
+}
+
+// What a user would do without the host: fork/exec the daemon with --socket, wait
+// for the socket, ask the health service until SERVING. Returns that time; if
+// `memory` is given, also the daemon's idle memory 300 ms later. Then ends it.
+Clock::duration TimeHandStart(const fs::path& exe, const fs::path& socket, const fs::path& log,
+                              Memory* memory = nullptr) {
+  std::error_code ec;
+  fs::remove(socket, ec);
+  auto t0 = Clock::now();
+  pid_t pid = Spawn({exe.string(), "--socket", socket.string()}, log, exe.parent_path().parent_path(),
+                    false);
+  auto deadline = t0 + 10s;
+  for (;;) {
+    if (auto st = WaitFor(pid, 0s)) {
+      Forget(pid);
+      Fail(exe.string() + " exited during start-up (status " + std::to_string(*st) + "):\n" + Tail(log, 5));
+    }
+    if (Clock::now() > deadline) {
+      EndChild(pid);
+      Fail(exe.string() + " was not SERVING within 10 s");
+    }
+    if (fs::exists(socket, ec) && HealthServing(socket)) break;
+    std::this_thread::sleep_for(100us);
+  }
+  auto took = Clock::now() - t0;
+  if (memory) {
+    std::this_thread::sleep_for(300ms);
+    *memory = MemoryOf(pid);
+  }
+  EndChild(pid);
+  return took;
+}
+
+struct StartStats {
+  double median_ms = 0;
+  double min_ms = 0;
+  double max_ms = 0;
+};
+
+StartStats Summarize(std::vector<double> ms) {
+  std::sort(ms.begin(), ms.end());
+  size_t n = ms.size();
+  double median = n % 2 ? ms[n / 2] : (ms[n / 2 - 1] + ms[n / 2]) / 2;
+  return {median, ms.front(), ms.back()};
+}
+
+// ---- The run. ----
+
+struct Verdicts {
+  int pass = 0;
+  int miss = 0;
+  const char* operator()(bool ok) {
+    ++(ok ? pass : miss);
+    return ok ? "PASS" : "MISS";
+  }
+};
+
+Options ParseOptions(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&]() -> double {
+      if (i + 1 >= argc) Fail(a + " needs a value");
+      char* end = nullptr;
+      double v = std::strtod(argv[++i], &end);
+      if (!end || *end || v <= 0) Fail(a + " needs a positive number");
+      return v;
+    };
+    if (a == "--seconds") {
+      o.seconds = value();
+    } else if (a == "--warmup") {
+      o.warmup = value();
+    } else if (a == "--clients") {
+      o.clients = static_cast<int>(value());
+    } else if (a == "--reps") {
+      o.reps = static_cast<int>(value());
+    } else if (a == "--help" || a == "-h") {
+      std::printf(
+          "usage: mumba-bench [--seconds S] [--warmup S] [--clients N] [--reps N]\n"
+          "Starts a host on a temporary MUMBA_HOME, installs apps/hello and prints the host's\n"
+          "costs beside their baselines: relayed and handed-off SayHello calls against direct\n"
+          "ones (S seconds each after a warm-up, 1 and N client threads), Control.Start against\n"
+          "fork/exec by hand (median of N), and the resident memory of host and daemon.\n"
+          "Defaults: --seconds 3 --warmup 0.5 --clients 8 --reps 10.\n");
+      std::exit(0);
+    } else {
+      Fail("unknown argument " + a + " (see --help)");
+    }
+  }
+  if (o.clients < 1 || o.reps < 1) Fail("--clients and --reps need a whole number of at least 1");
+  return o;
+}
+
+fs::path MakeHome() {
+  // Daemon sockets live in <home>/run/: keep the path short (sockaddr_un is 108 bytes).
+  std::string base = "/tmp";
+  if (const char* t = std::getenv("TMPDIR"); t && *t && std::strlen(t) < 40) base = t;
+  std::string templ = base + "/mumba-bench-XXXXXX";
+  if (!::mkdtemp(templ.data())) Fail("mkdtemp " + templ + ": " + std::strerror(errno));
+  return fs::path(templ);
+}
+
+int Run(const Options& options) {
+  std::error_code ec;
+  const fs::path bin_dir = fs::read_symlink("/proc/self/exe").parent_path();
+  const fs::path host_exe = bin_dir / "mumba-host";
+  const fs::path cli_exe = bin_dir / "mumba";
+  const fs::path app_src = fs::path(MUMBA_SOURCE_DIR) / "apps" / kAppName;
+  // The app is built out of the source tree, in the bench's own build folder, and
+  // reused by later runs (the CLI rebuilds it when the SDK changes).
+  const fs::path app_build = bin_dir.parent_path() / "bench" / "hello-build";
+  for (const auto& exe : {host_exe, cli_exe}) {
+    if (::access(exe.c_str(), X_OK) != 0) Fail(exe.string() + " is missing (run ninja -C build)");
+  }
+  if (!fs::exists(app_src / "mumba.toml")) Fail(app_src.string() + " has no mumba.toml");
+
+  {
+    std::lock_guard lock(g_session.mu);
+    g_session.home = MakeHome();
+  }
+  const fs::path home = g_session.home;
+  const fs::path logs = home / "logs";
+  fs::create_directories(logs);
+  Progress("home %s", home.c_str());
+
+  // Host.
+  auto t_host = Clock::now();
+  pid_t host_pid = Spawn({host_exe.string(), "--home", home.string()}, logs / "host.log", {}, true);
+  auto stub = HostStub(home);
+  for (;;) {
+    if (auto st = WaitFor(host_pid, 0s)) {
+      Forget(host_pid);
+      Fail("mumba-host exited at start (status " + std::to_string(*st) + "):\n" + Tail(logs / "host.log", 5));
+    }
+    if (Clock::now() - t_host > 15s) Fail("mumba-host did not answer within 15 s");
+    grpc::ClientContext ctx;
+    ctx.set_deadline(DeadlineIn(200ms));
+    hv1::HostStatusResponse resp;
+    if (fs::exists(home / "host.sock", ec) && stub->HostStatus(&ctx, {}, &resp).ok()) {
+      if (resp.pid() != host_pid) Fail("the host answering is not the one the bench started");
+      break;
+    }
+    std::this_thread::sleep_for(5ms);
+  }
+  Progress("host pid %d answers after %.1f ms", host_pid, Millis(Clock::now() - t_host));
+  std::this_thread::sleep_for(300ms);
+  const Memory host_mem_fresh = MemoryOf(host_pid);
+
+  // Build and install hello.
+  Progress("building %s in %s", app_src.c_str(), app_build.c_str());
+  pid_t build_pid = Spawn({cli_exe.string(), "build", app_src.string(), "--build-dir", app_build.string()},
+                          logs / "build.log", {}, false);
+  auto build_status = WaitFor(build_pid, 600s);
+  if (!build_status) {
+    EndChild(build_pid);
+    Fail("building hello took over 10 minutes");
+  }
+  Forget(build_pid);
+  if (!WIFEXITED(*build_status) || WEXITSTATUS(*build_status) != 0) {
+    Fail("mumba build failed:\n" + Tail(logs / "build.log", 20));
+  }
+  hv1::InstallRequest install;
+  install.set_bundle_dir((app_build / "bundle").string());
+  auto installed = Control(*stub, &hv1::Control::Stub::Install, install, "Install");
+  auto info = Control(*stub, &hv1::Control::Stub::Start, Ref(kAppName), "Start");
+  NoteDaemon(info.pid());
+  if (info.state() != "running") Fail("hello is " + info.state() + " after Control.Start");
+  const fs::path daemon_exe = fs::path(installed.app().install_dir()) / "bin" / kAppName;
+  Progress("hello %s installed and running (pid %d, socket %s)", installed.app().version().c_str(),
+           info.pid(), info.socket().c_str());
+  std::this_thread::sleep_for(300ms);
+  const Memory host_mem_app = MemoryOf(host_pid);
+  const Memory hello_mem_idle = MemoryOf(info.pid());
+
+  // (a) Load, with 1 client and then N: direct, relayed and handed off. Each path
+  // warms up once; then the measured time is cut into slices of about half a
+  // second, the paths taking turns, so that whatever else the machine does hits
+  // all three alike.
+  const int rounds = std::max(1, static_cast<int>(options.seconds / 0.5 + 0.5));
+  constexpr const char* kPaths[] = {"direct", "relay", "handoff"};
+  struct LoadRow {
+    int clients;
+    int path;  // Index into kPaths.
+    LoadResult result;
+    double connect_us = 0;  // Handoff only: median time of the one Control.Connect.
+  };
+  std::vector<LoadRow> rows;
+  std::vector<int> client_counts = {1};
+  if (options.clients != 1) client_counts.push_back(options.clients);
+  for (int clients : client_counts) {
+    Progress("load: %d client%s, %.1f s per path after %.1f s warm-up, in %d interleaved slices", clients,
+             clients == 1 ? "" : "s", options.seconds, options.warmup, rounds);
+    std::vector<std::unique_ptr<Caller>> callers[3];
+    std::vector<double> connect_us;
+    for (int i = 0; i < clients; ++i) {
+      callers[0].push_back(std::make_unique<DirectCaller>(info.socket()));
+      callers[1].push_back(std::make_unique<RelayCaller>(home));
+      auto handoff = std::make_unique<HandoffCaller>(home);
+      connect_us.push_back(Micros(handoff->connect_time()));
+      callers[2].push_back(std::move(handoff));
+    }
+    LoadResult results[3];
+    for (int p = 0; p < 3; ++p) {
+      for (auto& c : callers[p]) {
+        std::string error;
+        if (!c->Call(&error)) Fail(std::string("first ") + kPaths[p] + " call failed: " + error);
+      }
+      Drive(callers[p], std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options.warmup)),
+            nullptr);
+    }
+    const auto slice = std::chrono::duration_cast<Clock::duration>(
+        std::chrono::duration<double>(options.seconds / rounds));
+    for (int round = 0; round < rounds; ++round) {
+      for (int k = 0; k < 3; ++k) {
+        int p = (round + k) % 3;
+        Drive(callers[p], slice, &results[p]);
+      }
+    }
+    for (int p = 0; p < 3; ++p) {
+      Finalize(&results[p]);
+      rows.push_back({clients, p, std::move(results[p]), p == 2 ? Percentile(connect_us, 0.5) : 0});
+    }
+  }
+  std::this_thread::sleep_for(300ms);
+  const Memory host_mem_after = MemoryOf(host_pid);
+  const Memory hello_mem_after = MemoryOf(info.pid());
+
+  // (b) Start-up, host and by hand interleaved so drift hits both alike; one
+  // unrecorded round first warms caches.
+  Progress("start-up: %d x Control.Start/Stop and %d x fork/exec by hand", options.reps, options.reps);
+  Control(*stub, &hv1::Control::Stub::Stop, Ref(kAppName), "Stop");
+  const fs::path hand_socket = home / "run" / "by-hand.sock";
+  const fs::path hand_log = logs / "hello-by-hand.log";
+  (void)TimeHostStart(*stub);
+  (void)TimeHandStart(daemon_exe, hand_socket, hand_log);
+  std::vector<double> host_ms, hand_ms;
+  Memory hand_mem_idle;
+  for (int i = 0; i < options.reps; ++i) {
+    host_ms.push_back(Millis(TimeHostStart(*stub)));
+    hand_ms.push_back(Millis(TimeHandStart(daemon_exe, hand_socket, hand_log,
+                                           i == options.reps - 1 ? &hand_mem_idle : nullptr)));
+  }
+  StartStats host_start = Summarize(host_ms);
+  StartStats hand_start = Summarize(hand_ms);
+  std::this_thread::sleep_for(300ms);
+  const Memory host_mem_end = MemoryOf(host_pid);
+
+  // The table.
+  Verdicts verdict;
+  std::printf("\nmumba-bench: the host's costs beside their baselines\n");
+  std::printf("  %u CPUs, gRPC %s, unix sockets, home %s\n", std::thread::hardware_concurrency(),
+              grpc::Version().c_str(), home.c_str());
+  std::printf("  load: %.1f s per figure after %.1f s warm-up, the three paths taking turns in %d slices;\n"
+              "  one thread per client, each with its own channel and its own connection\n\n",
+              options.seconds, options.warmup, rounds);
+
+  std::printf("(a) unary hello.v1.Greeter/SayHello                  calls/s    p50 us    p99 us  vs direct  target    result\n");
+  for (const auto& row : rows) {
+    const LoadResult* direct = nullptr;
+    for (const auto& r : rows) {
+      if (r.clients == row.clients && r.path == 0) direct = &r.result;
+    }
+    const char* labels[] = {"direct on the daemon's socket", "through the host: Control.Call (JSON)",
+                            "Connect handoff, then direct"};
+    std::string who = row.path == 0 ? std::to_string(row.clients) + (row.clients == 1 ? " client" : " clients") : "";
+    double ratio = row.result.calls_per_s / direct->calls_per_s;
+    std::printf("  %-9s %-39s %9.0f %9.1f %9.1f %9.2fx", who.c_str(), labels[row.path], row.result.calls_per_s,
+                row.result.p50_us, row.result.p99_us, ratio);
+    if (row.path == 0) {
+      std::printf("  (baseline)\n");
+    } else {
+      std::printf("  >= 0.50x  %s\n", verdict(ratio >= 0.5));
+    }
+  }
+  for (const auto& row : rows) {
+    if (row.connect_us > 0) {
+      std::printf("  Connect handoff, %d client%s: each client's one Control.Connect (fresh channel) took %.0f us, median\n",
+                  row.clients, row.clients == 1 ? "" : "s", row.connect_us);
+    }
+    if (row.result.errors) {
+      std::printf("  %s, %d client%s: %llu failed calls, first: %s\n", kPaths[row.path], row.clients,
+                  row.clients == 1 ? "" : "s", static_cast<unsigned long long>(row.result.errors),
+                  row.result.first_error.c_str());
+    }
+  }
+
+  std::printf("\n(b) start to SERVING, median of %-3d                median ms    min ms    max ms    vs hand  target    result\n",
+              options.reps);
+  std::printf("  %-49s %9.2f %9.2f %9.2f %9.2fx  (baseline)\n", "fork/exec bin/hello --socket, poll health",
+              hand_start.median_ms, hand_start.min_ms, hand_start.max_ms, 1.0);
+  double start_ratio = host_start.median_ms / hand_start.median_ms;
+  std::printf("  %-49s %9.2f %9.2f %9.2f %9.2fx  <= 1.20x  %s\n", "through the host: Control.Start (Stop between)",
+              host_start.median_ms, host_start.min_ms, host_start.max_ms, start_ratio, verdict(start_ratio <= 1.2));
+
+  auto mb = [](long kib) { return static_cast<double>(kib) / 1024.0; };
+  std::printf("\n(c) resident memory                                  VmRSS MB   anon MB  baseline (VmRSS)       target    result\n");
+  auto host_row = [&](const char* label, const Memory& m) {
+    std::printf("  %-49s %9.1f %9.1f  %-21s  <= 25 MB  %s\n", label, mb(m.rss_kib), mb(m.anon_kib), "-",
+                verdict(mb(m.rss_kib) <= 25));
+  };
+  host_row("mumba-host, idle, nothing installed", host_mem_fresh);
+  host_row("mumba-host, idle, hello running", host_mem_app);
+  host_row("mumba-host, idle after the load runs", host_mem_after);
+  host_row("mumba-host, idle after the start-up runs", host_mem_end);
+  char by_hand[64];
+  std::snprintf(by_hand, sizeof by_hand, "by hand, idle: %.1f", mb(hand_mem_idle.rss_kib));
+  auto daemon_row = [&](const char* label, const Memory& m) {
+    std::printf("  %-49s %9.1f %9.1f  %-21s  <= 8 MB   %s\n", label, mb(m.rss_kib), mb(m.anon_kib), by_hand,
+                verdict(mb(m.rss_kib) <= 8));
+  };
+  daemon_row("hello under the host, idle", hello_mem_idle);
+  daemon_row("hello under the host, after the load runs", hello_mem_after);
+  std::printf("  (hello by hand, idle: %.1f MB anon)\n", mb(hand_mem_idle.anon_kib));
+
+  std::printf("\ntargets: %d PASS, %d MISS\n", verdict.pass, verdict.miss);
+  std::fflush(stdout);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Stop signals go to one thread, which cleans up; every other thread (gRPC's
+  // included, created later) inherits the block. SIGINT and SIGHUP keep the
+  // disposition they came with (a shell ignores SIGINT in background jobs, nohup
+  // ignores SIGHUP, and an ignored signal never reaches sigwait); SIGTERM is
+  // always taken.
+  ::signal(SIGTERM, SIG_DFL);
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+  std::thread([stop_signals] {
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    Progress("signal %d: stopping what the bench started", sig);
+    Cleanup(true);
+    std::_Exit(128 + sig);
+  }).detach();
+
+  int rc = 1;
+  auto t0 = Clock::now();
+  try {
+    Options options = ParseOptions(argc, argv);
+    rc = Run(options);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "mumba-bench: error: %s\n", e.what());
+    fs::path host_log = g_session.home / "logs" / "host.log";
+    if (!g_session.home.empty() && fs::exists(host_log)) {
+      std::fprintf(stderr, "mumba-bench: the host's log ends with:\n%s", Tail(host_log, 10).c_str());
+    }
+    rc = 1;
+  }
+  try {
+    Cleanup(false);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "mumba-bench: error while cleaning up: %s\n", e.what());
+    rc = 1;
+  }
+  if (!g_session.home.empty()) {
+    Progress("done in %.1f s; host stopped, home removed", std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  return rc;
+}
