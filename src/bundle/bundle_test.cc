@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Bundle checks on real folders: nothing in a bundle may lead outside it, an
 // install refuses what cannot run, and the staged copy is exact.
+#include "common/temp_dir.h"
 #include "bundle/bundle.h"
 
 #include <sys/stat.h>
@@ -25,24 +26,6 @@ namespace {
 constexpr const char* kAddress = "mumba://onyo2dloppshki2aljfvcquct7fqvmfhtzfdbwkzerbfymogzwna";
 
 // A folder under /tmp that is removed, with everything in it, at the end.
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/mumba-bundle-test-XXXXXX";
-    const char* made = ::mkdtemp(tmpl);
-    if (!made) std::abort();
-    path_ = made;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
 void Write(const fs::path& file, const std::string& contents, fs::perms mode = fs::perms(0644)) {
   fs::create_directories(file.parent_path());
   std::ofstream(file, std::ios::binary) << contents;

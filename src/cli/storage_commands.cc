@@ -93,10 +93,29 @@ sv1::SqlValue ParamOf(const std::string& text) {
   return v;
 }
 
-template <typename Stub>
-Expected<std::unique_ptr<typename Stub::Stub>> Connect(const Context& ctx) {
+template <typename Service>
+Expected<std::unique_ptr<typename Service::Stub>> Connect(const Context& ctx) {
   MUMBA_ASSIGN_OR_RETURN(auto channel, ConnectHostChannel(ctx));
-  return Stub::NewStub(channel);
+  return Service::NewStub(channel);
+}
+
+// Calls one unary method of the host's `Service`; on error prints it and returns 1.
+template <typename Service, typename Request, typename Response>
+int Unary(const Context& ctx,
+          grpc::Status (Service::Stub::*method)(grpc::ClientContext*, const Request&, Response*),
+          const Request& request, Response* response) {
+  auto stub = Connect<Service>(ctx);
+  if (!stub.ok()) return Fail(stub.status());
+  grpc::ClientContext c;
+  if (auto s = ((**stub).*method)(&c, request, response); !s.ok()) return Fail(s);
+  return 0;
+}
+
+sv1::FilePathRequest FilePath(const std::string& app, const std::string& path) {
+  sv1::FilePathRequest req;
+  req.mutable_store()->set_app(app);
+  req.set_path(path);
+  return req;
 }
 
 }  // namespace
@@ -119,14 +138,11 @@ void AddStorageCommands(CLI::App& app, Context& ctx) {
   auto* get = kv->add_subcommand("get", "Print the value of KEY (exit 1 if absent)");
   get->add_option("KEY", key, "The key")->required();
   OnRun(get, [&ctx, store_of] {
-    auto stub = Connect<sv1::Kv>(ctx);
-    if (!stub.ok()) return Fail(stub.status());
-    grpc::ClientContext c;
     sv1::KvGetRequest req;
     store_of(req.mutable_store());
     req.set_key(key);
     sv1::KvGetResponse resp;
-    if (auto s = (*stub)->Get(&c, req, &resp); !s.ok()) return Fail(s);
+    if (int rc = Unary<sv1::Kv>(ctx, &sv1::Kv::Stub::Get, req, &resp)) return rc;
     if (!resp.found()) return Fail(NotFound("no key '" + key + "' in " + kv_app + "/" + kv_db));
     PrintRaw(resp.value());
     return 0;
@@ -136,9 +152,6 @@ void AddStorageCommands(CLI::App& app, Context& ctx) {
   put->add_option("KEY", key, "The key")->required();
   put->add_option("VALUE", value, "The value")->required();
   OnRun(put, [&ctx, store_of] {
-    auto stub = Connect<sv1::Kv>(ctx);
-    if (!stub.ok()) return Fail(stub.status());
-    grpc::ClientContext c;
     sv1::KvWriteRequest req;
     store_of(req.mutable_store());
     auto* op = req.add_ops();
@@ -146,24 +159,19 @@ void AddStorageCommands(CLI::App& app, Context& ctx) {
     op->set_key(key);
     op->set_value(ReadArg(value));
     sv1::KvWriteResponse resp;
-    if (auto s = (*stub)->Write(&c, req, &resp); !s.ok()) return Fail(s);
-    return 0;
+    return Unary<sv1::Kv>(ctx, &sv1::Kv::Stub::Write, req, &resp);
   });
 
   auto* del = kv->add_subcommand("del", "Delete KEY (no error if absent)");
   del->add_option("KEY", key, "The key")->required();
   OnRun(del, [&ctx, store_of] {
-    auto stub = Connect<sv1::Kv>(ctx);
-    if (!stub.ok()) return Fail(stub.status());
-    grpc::ClientContext c;
     sv1::KvWriteRequest req;
     store_of(req.mutable_store());
     auto* op = req.add_ops();
     op->set_kind(sv1::KvOp::DELETE);
     op->set_key(key);
     sv1::KvWriteResponse resp;
-    if (auto s = (*stub)->Write(&c, req, &resp); !s.ok()) return Fail(s);
-    return 0;
+    return Unary<sv1::Kv>(ctx, &sv1::Kv::Stub::Write, req, &resp);
   });
 
   auto* scan = kv->add_subcommand("scan", "List keys and values in order, as KEY<TAB>VALUE lines");
@@ -199,13 +207,10 @@ void AddStorageCommands(CLI::App& app, Context& ctx) {
 
   auto* dbs = kv->add_subcommand("dbs", "List the app's key-value databases");
   OnRun(dbs, [&ctx] {
-    auto stub = Connect<sv1::Kv>(ctx);
-    if (!stub.ok()) return Fail(stub.status());
-    grpc::ClientContext c;
     sv1::KvListRequest req;
     req.mutable_store()->set_app(kv_app);
     sv1::KvListResponse resp;
-    if (auto s = (*stub)->List(&c, req, &resp); !s.ok()) return Fail(s);
+    if (int rc = Unary<sv1::Kv>(ctx, &sv1::Kv::Stub::List, req, &resp)) return rc;
     for (const auto& d : resp.databases()) std::printf("%s\n", d.c_str());
     return 0;
   });
@@ -225,9 +230,6 @@ void AddStorageCommands(CLI::App& app, Context& ctx) {
                   "NULL as null, anything else as text");
   sql->add_flag("--json", sql_json, "One JSON object per statement: columns, rows, changes");
   OnRun(sql, [&ctx] {
-    auto stub = Connect<sv1::Sql>(ctx);
-    if (!stub.ok()) return Fail(stub.status());
-    grpc::ClientContext c;
     sv1::SqlExecuteRequest req;
     req.mutable_store()->set_app(sql_app);
     req.mutable_store()->set_db(sql_db);
@@ -235,7 +237,7 @@ void AddStorageCommands(CLI::App& app, Context& ctx) {
     st->set_sql(ReadArg(sql_text));
     for (const auto& p : params) *st->add_params() = ParamOf(p);
     sv1::SqlExecuteResponse resp;
-    if (auto s = (*stub)->Execute(&c, req, &resp); !s.ok()) return Fail(s);
+    if (int rc = Unary<sv1::Sql>(ctx, &sv1::Sql::Stub::Execute, req, &resp)) return rc;
     for (const auto& r : resp.results()) {
       if (sql_json) {
         nlohmann::json rows = nlohmann::json::array();
@@ -274,14 +276,10 @@ void AddStorageCommands(CLI::App& app, Context& ctx) {
   auto* ls = files->add_subcommand("ls", "List a folder of the app's files (default: the top)");
   ls->add_option("DIR", dir, "Folder, e.g. photos/2026");
   OnRun(ls, [&ctx] {
-    auto stub = Connect<sv1::Files>(ctx);
-    if (!stub.ok()) return Fail(stub.status());
-    grpc::ClientContext c;
-    sv1::FilePathRequest req;
-    req.mutable_store()->set_app(files_app);
-    req.set_path(dir);
     sv1::FileListResponse resp;
-    if (auto s = (*stub)->List(&c, req, &resp); !s.ok()) return Fail(s);
+    if (int rc = Unary<sv1::Files>(ctx, &sv1::Files::Stub::List, FilePath(files_app, dir), &resp)) {
+      return rc;
+    }
     for (const auto& e : resp.entries()) {
       std::string name = e.path().substr(e.path().rfind('/') + 1);
       if (e.is_dir()) std::printf("%12s  %s/\n", "-", Printable(name).c_str());
@@ -340,10 +338,7 @@ void AddStorageCommands(CLI::App& app, Context& ctx) {
     auto stub = Connect<sv1::Files>(ctx);
     if (!stub.ok()) return Fail(stub.status());
     grpc::ClientContext c;
-    sv1::FilePathRequest req;
-    req.mutable_store()->set_app(files_app);
-    req.set_path(src);
-    auto reader = (*stub)->Get(&c, req);
+    auto reader = (*stub)->Get(&c, FilePath(files_app, src));
     // Write beside the destination and rename at the end, so a failed copy leaves
     // any existing file alone.
     std::string tmp = dst == "-" ? "" : dst + ".mumba-part";
@@ -375,31 +370,20 @@ void AddStorageCommands(CLI::App& app, Context& ctx) {
   auto* rm = files->add_subcommand("rm", "Remove a file or an empty folder of the app");
   rm->add_option("APP_PATH", src, "The app's file or folder")->required();
   OnRun(rm, [&ctx] {
-    auto stub = Connect<sv1::Files>(ctx);
-    if (!stub.ok()) return Fail(stub.status());
-    grpc::ClientContext c;
-    sv1::FilePathRequest req;
-    req.mutable_store()->set_app(files_app);
-    req.set_path(src);
     sv1::FileDeleteResponse resp;
-    if (auto s = (*stub)->Delete(&c, req, &resp); !s.ok()) return Fail(s);
-    return 0;
+    return Unary<sv1::Files>(ctx, &sv1::Files::Stub::Delete, FilePath(files_app, src), &resp);
   });
 
   auto* mv = files->add_subcommand("mv", "Rename a file or folder of the app");
   mv->add_option("FROM", src, "Current path")->required();
   mv->add_option("TO", dst, "New path")->required();
   OnRun(mv, [&ctx] {
-    auto stub = Connect<sv1::Files>(ctx);
-    if (!stub.ok()) return Fail(stub.status());
-    grpc::ClientContext c;
     sv1::FileMoveRequest req;
     req.mutable_store()->set_app(files_app);
     req.set_from(src);
     req.set_to(dst);
     sv1::FileInfo resp;
-    if (auto s = (*stub)->Move(&c, req, &resp); !s.ok()) return Fail(s);
-    return 0;
+    return Unary<sv1::Files>(ctx, &sv1::Files::Stub::Move, req, &resp);
   });
 }
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // App identities: addresses derived from keys, their one canonical spelling,
 // and the key store's file modes.
+#include "common/temp_dir.h"
 #include "common/keys.h"
 
 #include <sodium.h>
@@ -21,24 +22,6 @@ namespace {
 
 constexpr const char* kKey = "onyo2dloppshki2aljfvcquct7fqvmfhtzfdbwkzerbfymogzwna";
 const std::string kAddress = std::string("mumba://") + kKey;
-
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/mumba-keys-test-XXXXXX";
-    const char* made = ::mkdtemp(tmpl);
-    if (!made) std::abort();
-    path_ = made;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 std::string Upper(std::string s) {
   for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));

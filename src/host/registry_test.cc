@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The registry on a real SQLite file: what the host writes must be there after a
 // restart, and lookups by name or address must find the right app.
+#include "common/temp_dir.h"
 #include "host/registry.h"
 
 #include <sqlite3.h>
@@ -20,24 +21,6 @@ constexpr const char* kKeyA = "onyo2dloppshki2aljfvcquct7fqvmfhtzfdbwkzerbfymogz
 constexpr const char* kKeyB = "aaaqeayeaudaocajbifqydiob4ibceqtcqkrmfyydenbwha5dypq";
 const std::string kIdA = std::string("mumba://") + kKeyA;
 const std::string kIdB = std::string("mumba://") + kKeyB;
-
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/mumba-registry-test-XXXXXX";
-    const char* made = ::mkdtemp(tmpl);
-    if (!made) std::abort();
-    path_ = made;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 AppRecord Record(const std::string& id, const std::string& name, const std::string& version) {
   AppRecord r;

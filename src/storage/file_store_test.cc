@@ -2,6 +2,7 @@
 // The file tree engine: whole-file round trips, atomic replace, the path check,
 // symlinks planted by someone else, folder semantics, crash leftovers, usage
 // accounting and read-only stores.
+#include "common/temp_dir.h"
 #include "storage/file_store.h"
 
 #include <fcntl.h>
@@ -23,24 +24,6 @@ namespace fs = std::filesystem;
 
 namespace mumba {
 namespace {
-
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/mumba-file-store-test-XXXXXX";
-    const char* made = ::mkdtemp(tmpl);
-    if (!made) std::abort();
-    path_ = made;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 std::string RandomBytes(size_t n, uint32_t seed) {
   std::mt19937 rng(seed);

@@ -2,6 +2,7 @@
 // The LMDB key-value store: round trips, batch atomicity and limits, scans and
 // paging, watchers, durability across reopening, read-only use, a full map,
 // concurrent readers and copies.
+#include "common/temp_dir.h"
 #include "storage/kv_store.h"
 
 #include <stdlib.h>
@@ -21,24 +22,6 @@ namespace fs = std::filesystem;
 
 namespace mumba {
 namespace {
-
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/mumba-kv-test-XXXXXX";
-    const char* made = ::mkdtemp(tmpl);
-    if (!made) std::abort();
-    path_ = made;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 KvMutation Put(std::string key, std::string value) {
   return KvMutation{KvMutation::Kind::kPut, std::move(key), std::move(value)};

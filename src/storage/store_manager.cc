@@ -78,42 +78,38 @@ Expected<std::shared_ptr<Store>> OpenIn(std::shared_ptr<Store>& slot, const fs::
 
 }  // namespace
 
+template <typename Store>
+Expected<std::shared_ptr<Store>> StoreManager::OpenDatabase(
+    std::map<std::string, std::shared_ptr<Store>> AppStores::*databases, StoreKind kind,
+    const std::string& app_id, const std::string& db, bool create, const std::string& where) {
+  std::lock_guard lock(mu_);
+  auto& open = open_[app_id].*databases;
+  auto store = OpenIn(open[db], AppRoot(app_id) / StoreKindName(kind) / db, create,
+                      std::string(StoreKindName(kind)) + " database '" + db + "' in " + where);
+  if (!store.ok()) open.erase(db);
+  return store;
+}
+
 Expected<StoreGrant<KvStore>> StoreManager::Kv(const StoreCaller& caller, const std::string& app_ref,
                                                const std::string& db, bool write) {
   MUMBA_ASSIGN_OR_RETURN(std::string id, Authorize(caller, app_ref, StoreKind::kKv, db, write));
-  std::lock_guard lock(mu_);
-  auto& slot = open_[id].kv[db];
-  auto store = OpenIn(slot, AppRoot(id) / "kv" / db, write,
-                      "kv database '" + db + "' in " + (app_ref.empty() ? "this app" : app_ref));
-  if (!store.ok()) {
-    open_[id].kv.erase(db);
-    return store.status();
-  }
-  return StoreGrant<KvStore>{*store, id, write};
+  MUMBA_ASSIGN_OR_RETURN(auto store, OpenDatabase(&AppStores::kv, StoreKind::kKv, id, db, write,
+                                                  app_ref.empty() ? "this app" : app_ref));
+  return StoreGrant<KvStore>{store, id, write};
 }
 
 Expected<StoreGrant<SqlStore>> StoreManager::Sql(const StoreCaller& caller, const std::string& app_ref,
                                                  const std::string& db, bool write) {
   MUMBA_ASSIGN_OR_RETURN(std::string id, Authorize(caller, app_ref, StoreKind::kSql, db, write));
-  std::lock_guard lock(mu_);
-  auto& slot = open_[id].sql[db];
-  auto store = OpenIn(slot, AppRoot(id) / "sql" / db, write,
-                      "sql database '" + db + "' in " + (app_ref.empty() ? "this app" : app_ref));
-  if (!store.ok()) {
-    open_[id].sql.erase(db);
-    return store.status();
-  }
-  return StoreGrant<SqlStore>{*store, id, write};
+  MUMBA_ASSIGN_OR_RETURN(auto store, OpenDatabase(&AppStores::sql, StoreKind::kSql, id, db, write,
+                                                  app_ref.empty() ? "this app" : app_ref));
+  return StoreGrant<SqlStore>{store, id, write};
 }
 
 Expected<std::shared_ptr<SqlStore>> StoreManager::SqlForHost(const std::string& app_id,
                                                              const std::string& db) {
   if (!IsValidStoreName(db)) return InvalidArgument("bad database name '" + db + "'");
-  std::lock_guard lock(mu_);
-  auto& slot = open_[app_id].sql[db];
-  auto store = OpenIn(slot, AppRoot(app_id) / "sql" / db, true, "sql database '" + db + "'");
-  if (!store.ok()) open_[app_id].sql.erase(db);
-  return store;
+  return OpenDatabase(&AppStores::sql, StoreKind::kSql, app_id, db, true, app_id);
 }
 
 Expected<StoreGrant<FileStore>> StoreManager::Files(const StoreCaller& caller,

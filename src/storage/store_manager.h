@@ -100,6 +100,12 @@ class StoreManager {
     std::shared_ptr<FileStore> files;
     int64_t files_bytes = -1;  // Cached; -1 = measure again.
   };
+  // The open database `db` of kind `kind` of the app, opening (and with `create`,
+  // creating) it first; `where` names the app in messages.
+  template <typename Store>
+  Expected<std::shared_ptr<Store>> OpenDatabase(
+      std::map<std::string, std::shared_ptr<Store>> AppStores::*databases, StoreKind kind,
+      const std::string& app_id, const std::string& db, bool create, const std::string& where);
   // Resolves the app and checks the caller's access; returns the app id.
   Expected<std::string> Authorize(const StoreCaller& caller, const std::string& app_ref,
                                   StoreKind kind, const std::string& db, bool write) const;
