@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Bundle checks on real folders: nothing in a bundle may lead outside it, an
 // install refuses what cannot run, and the staged copy is exact.
-#include "common/temp_dir.h"
 #include "bundle/bundle.h"
 
 #include <sys/stat.h>
@@ -17,6 +16,7 @@
 #include <string>
 
 #include "common/files.h"
+#include "common/temp_dir.h"
 
 namespace fs = std::filesystem;
 

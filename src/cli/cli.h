@@ -68,5 +68,6 @@ void AddCallCommands(CLI::App& app, Context& ctx);
 void AddNewCommand(CLI::App& app, Context& ctx);
 void AddBuildCommand(CLI::App& app, Context& ctx);
 void AddStorageCommands(CLI::App& app, Context& ctx);
+void AddKeysCommand(CLI::App& app, Context& ctx);
 
 }  // namespace mumba::cli

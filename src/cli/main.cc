@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   mumba::cli::AddAppCommands(app, ctx);
   mumba::cli::AddCallCommands(app, ctx);
   mumba::cli::AddStorageCommands(app, ctx);
+  mumba::cli::AddKeysCommand(app, ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

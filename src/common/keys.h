@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "mumba/status.h"
 
@@ -37,5 +38,17 @@ bool LooksLikeAddress(std::string_view text);
 
 // Writes the secret key as <keys_dir>/<52 chars>.key. Fails if one exists.
 Status SaveKeyPair(const std::filesystem::path& keys_dir, const KeyPair& pair);
+
+// The key pair of `address` from <keys_dir>. NOT_FOUND (saying how to import it) if
+// the key store does not hold it; DATA_LOSS if the file does not match the address.
+Expected<KeyPair> LoadKeyPair(const std::filesystem::path& keys_dir, std::string_view address);
+
+// The addresses whose secret keys are in <keys_dir>, sorted.
+std::vector<std::string> ListKeys(const std::filesystem::path& keys_dir);
+
+// A key pair as one line of text, "mumba-secret-key:<base32 of the 32-byte seed>",
+// and back. The text is a secret: whoever has it can publish as the app.
+std::string ExportKeyPair(const KeyPair& pair);
+Expected<KeyPair> ImportKeyPair(std::string_view text);
 
 }  // namespace mumba

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // App identities: addresses derived from keys, their one canonical spelling,
 // and the key store's file modes.
-#include "common/temp_dir.h"
 #include "common/keys.h"
 
 #include <sodium.h>
@@ -14,6 +13,7 @@
 
 #include "common/base32.h"
 #include "common/files.h"
+#include "common/temp_dir.h"
 
 namespace fs = std::filesystem;
 
@@ -145,6 +145,42 @@ TEST(KeysTest, SaveKeyPairTightensAnExistingFolder) {
   fs::permissions(keys, fs::perms(0755));
   ASSERT_TRUE(SaveKeyPair(keys, GenerateKeyPair()).ok());
   EXPECT_EQ(fs::status(keys).permissions(), fs::perms::owner_all);
+}
+
+TEST(KeysTest, LoadKeyPairFindsWhatWasSaved) {
+  TempDir tmp;
+  KeyPair pair = GenerateKeyPair();
+  std::string address = AddressOf(pair.public_key);
+  ASSERT_TRUE(SaveKeyPair(tmp.path(), pair).ok());
+  auto loaded = LoadKeyPair(tmp.path(), address);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+  EXPECT_EQ(loaded->secret_key, pair.secret_key);
+  EXPECT_EQ(loaded->public_key, pair.public_key);
+  EXPECT_EQ(ListKeys(tmp.path()), std::vector<std::string>{address});
+
+  auto missing = LoadKeyPair(tmp.path(), AddressOf(GenerateKeyPair().public_key));
+  EXPECT_EQ(missing.status().code(), Code::kNotFound);
+  EXPECT_NE(missing.status().message().find("mumba keys import"), std::string::npos);
+}
+
+TEST(KeysTest, LoadKeyPairRefusesAFileOfAnotherKey) {
+  TempDir tmp;
+  KeyPair a = GenerateKeyPair(), b = GenerateKeyPair();
+  std::string a_file = AddressOf(a.public_key).substr(8) + ".key";
+  ASSERT_TRUE(WriteFileAtomic(tmp.path() / a_file, std::string(b.secret_key.begin(), b.secret_key.end()), 0600).ok());
+  EXPECT_EQ(LoadKeyPair(tmp.path(), AddressOf(a.public_key)).status().code(), Code::kDataLoss);
+}
+
+TEST(KeysTest, ExportImportRoundTrip) {
+  KeyPair pair = GenerateKeyPair();
+  std::string text = ExportKeyPair(pair);
+  EXPECT_TRUE(text.starts_with("mumba-secret-key:"));
+  auto back = ImportKeyPair(text + "\n");
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  EXPECT_EQ(back->secret_key, pair.secret_key);
+  EXPECT_EQ(back->public_key, pair.public_key);
+  EXPECT_FALSE(ImportKeyPair("hello").ok());
+  EXPECT_FALSE(ImportKeyPair("mumba-secret-key:abc").ok());
 }
 
 }  // namespace

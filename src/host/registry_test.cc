@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The registry on a real SQLite file: what the host writes must be there after a
 // restart, and lookups by name or address must find the right app.
-#include "common/temp_dir.h"
 #include "host/registry.h"
+#include "common/temp_dir.h"
 
 #include <sqlite3.h>
 #include <stdlib.h>

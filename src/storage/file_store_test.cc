@@ -2,8 +2,8 @@
 // The file tree engine: whole-file round trips, atomic replace, the path check,
 // symlinks planted by someone else, folder semantics, crash leftovers, usage
 // accounting and read-only stores.
-#include "common/temp_dir.h"
 #include "storage/file_store.h"
+#include "common/temp_dir.h"
 
 #include <fcntl.h>
 #include <stdlib.h>

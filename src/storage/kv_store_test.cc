@@ -2,8 +2,8 @@
 // The LMDB key-value store: round trips, batch atomicity and limits, scans and
 // paging, watchers, durability across reopening, read-only use, a full map,
 // concurrent readers and copies.
-#include "common/temp_dir.h"
 #include "storage/kv_store.h"
+#include "common/temp_dir.h"
 
 #include <stdlib.h>
 #include <sys/stat.h>
