@@ -14,7 +14,8 @@ namespace sv1 = mumba::storage::v1;
 
 namespace {
 
-constexpr size_t kFileChunk = 64u << 10;
+// Large chunks: each message costs a syscall pair and a copy on both sides.
+constexpr size_t kFileChunk = 1u << 20;
 constexpr size_t kWatchBacklog = 10000;  // Events a slow watcher may fall behind.
 
 std::string DbOf(const sv1::StoreRef& ref) { return ref.db().empty() ? "main" : ref.db(); }
