@@ -13,6 +13,7 @@
 //
 // Under the host, the daemon serves on the unix socket in MUMBA_APP_SOCKET. Started
 // by hand it serves on --socket PATH, or on /tmp/<program>-<uid>.sock, and says so.
+// The app's storage (App::Kv, App::Sql, App::Files) is described in storage.h.
 #pragma once
 
 #include <filesystem>
@@ -22,6 +23,8 @@
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "mumba/storage.h"
 
 namespace grpc {
 class Service;
@@ -88,6 +91,18 @@ class App {
   const std::filesystem::path& data_dir() const;
   // The unix socket the daemon serves on.
   const std::filesystem::path& socket() const;
+
+  // Handles to the app's storage, kept by the host (see mumba/storage.h): the
+  // key-value database `db`, the SQL database `db` and the file tree. With `app`
+  // (another app's name or id) they reach that app's store instead, read-only,
+  // which works only where its manifest exports that store to this app.
+  // Databases are created by their first write. Never fails: calls on a handle
+  // report errors, and when the app was started by hand (no MUMBA_HOST_SOCKET)
+  // every call returns UNAVAILABLE. All handles share one connection to the host,
+  // made on first use. Thread-safe; may be called before, during or after Run.
+  mumba::Kv Kv(std::string db = "main", std::string app = "");
+  mumba::Sql Sql(std::string db = "main", std::string app = "");
+  mumba::Files Files(std::string app = "");
 
  private:
   struct Impl;

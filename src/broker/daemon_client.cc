@@ -30,6 +30,8 @@ std::shared_ptr<DaemonClient::Entry> DaemonClient::EntryFor(const std::string& s
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 20);
     args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 20);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 200);
+    args.SetMaxReceiveMessageSize(32 << 20);  // As the host's own API: big route bodies.
+    args.SetMaxSendMessageSize(32 << 20);
     e = std::make_shared<Entry>();
     e->channel = grpc::CreateCustomChannel("unix:" + socket, grpc::InsecureChannelCredentials(), args);
     e->generic = std::make_unique<grpc::GenericStub>(e->channel);

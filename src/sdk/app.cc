@@ -7,11 +7,13 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
 #include <thread>
 
 #include <grpcpp/grpcpp.h>
 
 #include "mumba/app/v1/routes.grpc.pb.h"
+#include "host_connection.h"
 
 namespace mumba {
 namespace {
@@ -138,6 +140,14 @@ struct App::Impl {
   std::unique_ptr<grpc::Server> server;
   std::atomic<bool> shutdown{false};
   sigset_t signals;
+  std::string host_socket;  // MUMBA_HOST_SOCKET; empty when started by hand.
+  std::once_flag host_once;
+  std::shared_ptr<const sdk_internal::HostConnection> host;
+
+  const std::shared_ptr<const sdk_internal::HostConnection>& Host() {
+    std::call_once(host_once, [this] { host = sdk_internal::HostConnection::Connect(host_socket); });
+    return host;
+  }
 };
 
 App::App(int argc, char** argv) : impl_(std::make_unique<Impl>()) {
@@ -164,6 +174,7 @@ App::App(int argc, char** argv) : impl_(std::make_unique<Impl>()) {
   }
   impl_->id = EnvOr("MUMBA_APP_ID", "");
   impl_->name = EnvOr("MUMBA_APP_NAME", program);
+  impl_->host_socket = EnvOr("MUMBA_HOST_SOCKET", "");
   impl_->data_dir = EnvOr("MUMBA_APP_DATA", (std::filesystem::current_path() / "data").string());
   if (!socket_arg.empty()) {
     impl_->socket = socket_arg;
@@ -188,6 +199,9 @@ int App::Run() {
   std::error_code ec;
   std::filesystem::remove(impl_->socket, ec);
   builder.AddListeningPort("unix:" + impl_->socket.string(), grpc::InsecureServerCredentials());
+  // The host forwards route requests and calls of up to 32 MiB; take them all.
+  builder.SetMaxReceiveMessageSize(32 << 20);
+  builder.SetMaxSendMessageSize(32 << 20);
   builder.RegisterService(&routes);
   for (auto* s : impl_->services) builder.RegisterService(s);
   impl_->server = builder.BuildAndStart();
@@ -220,5 +234,15 @@ const std::string& App::id() const { return impl_->id; }
 const std::string& App::name() const { return impl_->name; }
 const std::filesystem::path& App::data_dir() const { return impl_->data_dir; }
 const std::filesystem::path& App::socket() const { return impl_->socket; }
+
+mumba::Kv App::Kv(std::string db, std::string app) {
+  return mumba::Kv(impl_->Host(), std::move(db), std::move(app));
+}
+
+mumba::Sql App::Sql(std::string db, std::string app) {
+  return mumba::Sql(impl_->Host(), std::move(db), std::move(app));
+}
+
+mumba::Files App::Files(std::string app) { return mumba::Files(impl_->Host(), std::move(app)); }
 
 }  // namespace mumba

@@ -275,7 +275,7 @@ grpc::Status SqlService::List(grpc::ServerContext*, const sv1::SqlListRequest* r
 
 // ---------------------------------- Files ----------------------------------
 
-grpc::Status FilesService::Put(grpc::ServerContext*, grpc::ServerReader<sv1::FilePutChunk>* reader,
+grpc::Status FilesService::Put(grpc::ServerContext* ctx, grpc::ServerReader<sv1::FilePutChunk>* reader,
                                sv1::FileInfo* resp) {
   sv1::FilePutChunk chunk;
   if (!reader->Read(&chunk)) {
@@ -283,22 +283,28 @@ grpc::Status FilesService::Put(grpc::ServerContext*, grpc::ServerReader<sv1::Fil
   }
   auto grant = stores_->Files(caller_, chunk.store().app(), true);
   if (!grant.ok()) return ToGrpc(grant.status());
-  auto writer = grant->store->Create(chunk.path());
+  const std::string path = chunk.path();
+  auto writer = grant->store->Create(path);
   if (!writer.ok()) return ToGrpc(writer.status());
   // The file being replaced frees its size when the new one lands.
   uint64_t replaced = 0;
-  if (auto old = grant->store->Stat(chunk.path()); old.ok() && !old->is_dir) replaced = old->size;
+  if (auto old = grant->store->Stat(path); old.ok() && !old->is_dir) replaced = old->size;
   uint64_t headroom = stores_->Headroom(grant->app_id);
   if (headroom != UINT64_MAX) headroom += replaced;
   do {
     if (!chunk.data().empty()) {
       if ((*writer)->written() + chunk.data().size() > headroom) {
-        return ToGrpc(ResourceExhausted("over the storage quota writing '" + chunk.path() +
+        return ToGrpc(ResourceExhausted("over the storage quota writing '" + path +
                                         "' (" + std::to_string(headroom) + " bytes left)"));
       }
       if (Status st = (*writer)->Append(chunk.data()); !st.ok()) return ToGrpc(st);
     }
   } while (reader->Read(&chunk));
+  // A client that gave up did not send the whole file: keep the old one (the
+  // writer's destructor removes the partial copy).
+  if (ctx->IsCancelled()) {
+    return grpc::Status(grpc::StatusCode::CANCELLED, "upload of '" + path + "' cancelled");
+  }
   auto entry = (*writer)->Commit();
   stores_->FilesChanged(grant->app_id);
   if (!entry.ok()) return ToGrpc(entry.status());

@@ -48,8 +48,9 @@ Expected<std::string> StoreManager::Authorize(const StoreCaller& caller, const s
   }
   MUMBA_ASSIGN_OR_RETURN(std::string id, apps_->ResolveApp(app_ref));
   if (caller.owner() || id == caller.app_id) return id;
-  std::string what = std::string(StoreKindName(kind)) +
-                     (kind == StoreKind::kFiles ? "" : " database '" + db + "'") + " of " + app_ref;
+  std::string what = kind == StoreKind::kFiles
+                         ? "file tree of " + app_ref
+                         : std::string(StoreKindName(kind)) + " database '" + db + "' of " + app_ref;
   if (!apps_->ExportsTo(id, kind, db, caller.app_id)) {
     return PermissionDenied("the " + what + " is not exported to this app");
   }

@@ -1,0 +1,40 @@
+// SPDX-License-Identifier: Apache-2.0
+// The app's one connection to the host's storage API (MUMBA_HOST_SOCKET), shared by
+// every storage handle of the app. Internal to the SDK.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include <grpcpp/grpcpp.h>
+
+#include "mumba/status.h"
+#include "mumba/storage/v1/storage.grpc.pb.h"
+
+namespace mumba::sdk_internal {
+
+// Immutable once made, so handles share it across threads without locks (gRPC
+// channels and stubs are thread-safe).
+struct HostConnection {
+  // A channel to `socket`; with an empty `socket` (started by hand) there is no
+  // channel and every call answers Unreachable().
+  static std::shared_ptr<const HostConnection> Connect(const std::string& socket);
+
+  // OK when calls can be made; UNAVAILABLE when started by hand.
+  Status Usable() const;
+  // The Status of a failed call, with a word on where the host was looked for
+  // when it could not be reached.
+  Status FromGrpc(const grpc::Status& status) const;
+
+  std::string socket;
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<mumba::storage::v1::Kv::Stub> kv;
+  std::unique_ptr<mumba::storage::v1::Sql::Stub> sql;
+  std::unique_ptr<mumba::storage::v1::Files::Stub> files;
+};
+
+// How long a single (non-streaming) request may take.
+inline constexpr std::chrono::seconds kCallTimeout{60};
+
+}  // namespace mumba::sdk_internal
