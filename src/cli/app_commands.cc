@@ -128,11 +128,22 @@ void AddAppCommands(CLI::App& app, Context& ctx) {
   static bool json = false;
 
   auto* install = app.add_subcommand(
-      "install", "Install an app from an app folder (built first) or from a bundle folder");
+      "install", "Install an app from its address (mumba://...: fetched over BitTorrent), from an "
+                 "app folder (built first) or from a bundle folder");
   static std::string install_dir;
-  install->add_option("DIR", install_dir, "App folder (has CMakeLists.txt) or bundle folder (has bin/)")
+  static bool yes = false, install_json = false;
+  install->add_option("SOURCE", install_dir,
+                      "mumba://ADDRESS, app folder (has CMakeLists.txt) or bundle folder (has bin/)")
       ->required();
+  install->add_flag("-y,--yes", yes, "Do not ask before installing from the network");
+  install->add_flag("--json", install_json, "Progress of a network install as JSON lines");
+  static int install_timeout = 20;
+  install->add_option("--timeout", install_timeout, "Seconds to look for the address in the DHT")
+      ->default_val(20);
   OnRun(install, [&ctx] {
+    if (install_dir.starts_with("mumba://")) {
+      return InstallFromNetwork(ctx, install_dir, yes, install_json, install_timeout);
+    }
     std::filesystem::path dir = std::filesystem::absolute(install_dir).lexically_normal();
     if (!std::filesystem::is_directory(dir)) return Fail(NotFound(dir.string() + " is not a folder"));
     std::filesystem::path bundle = dir;

@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <grpcpp/grpcpp.h>
@@ -23,8 +24,9 @@ struct Context {
   HomeLayout Layout() const { return HomeLayout(Home()); }
 };
 
-// Starts the host on `layout` unless one answers; returns once it answers.
-Status EnsureHost(const HomeLayout& layout);
+// Starts the host on `layout` (with `host_args` added to mumba-host's command
+// line) unless one answers; returns once it answers.
+Status EnsureHost(const HomeLayout& layout, const std::vector<std::string>& host_args = {});
 
 // True if a host answers on `layout` within `timeout`.
 bool HostAnswers(const HomeLayout& layout, std::chrono::milliseconds timeout);
@@ -69,5 +71,9 @@ void AddNewCommand(CLI::App& app, Context& ctx);
 void AddBuildCommand(CLI::App& app, Context& ctx);
 void AddStorageCommands(CLI::App& app, Context& ctx);
 void AddKeysCommand(CLI::App& app, Context& ctx);
+void AddP2pCommands(CLI::App& app, Context& ctx);
+// `mumba install mumba://ADDRESS`: the network half of `mumba install`.
+int InstallFromNetwork(const Context& ctx, const std::string& address, bool yes, bool json,
+                       int timeout_s);
 
 }  // namespace mumba::cli

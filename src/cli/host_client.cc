@@ -61,7 +61,7 @@ std::string LastLines(const std::filesystem::path& file, int n) {
 
 }  // namespace
 
-Status EnsureHost(const HomeLayout& layout) {
+Status EnsureHost(const HomeLayout& layout, const std::vector<std::string>& host_args) {
   if (HostAnswers(layout, std::chrono::milliseconds(1000))) return Status();
   auto exe = ExecutableDir() / "mumba-host";
   if (::access(exe.c_str(), X_OK) != 0) {
@@ -84,8 +84,12 @@ Status EnsureHost(const HomeLayout& layout) {
       ::dup2(log_fd, 1);
       ::dup2(log_fd, 2);
     }
-    std::string home = layout.home.string();
-    ::execl(exe.c_str(), "mumba-host", "--home", home.c_str(), static_cast<char*>(nullptr));
+    std::vector<std::string> args = {"mumba-host", "--home", layout.home.string()};
+    args.insert(args.end(), host_args.begin(), host_args.end());
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execv(exe.c_str(), argv.data());
     ::_exit(127);
   }
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);

@@ -28,10 +28,25 @@ void AddHostCommands(CLI::App& app, Context& ctx) {
   host->require_subcommand(1);
 
   auto* start = host->add_subcommand("start", "Start the host in the background; returns once it answers");
-  OnRun(start, [&ctx] {
+  static std::string listen, bootstrap;
+  start->add_option("--listen", listen,
+                    "Where BitTorrent and the DHT listen, IP:PORT (default: [p2p] listen in "
+                    "config.toml, else 0.0.0.0:6881)");
+  start->add_option("--bootstrap", bootstrap,
+                    "DHT nodes to join through, HOST:PORT,... ('' for none; default: [p2p] "
+                    "bootstrap in config.toml, else the public Mainline DHT routers)");
+  OnRun(start, [&ctx, start] {
     auto layout = ctx.Layout();
     bool was_running = HostAnswers(layout, std::chrono::milliseconds(1000));
-    if (Status st = EnsureHost(layout); !st.ok()) return Fail(st);
+    std::vector<std::string> host_args;
+    if (!listen.empty()) host_args.insert(host_args.end(), {"--listen", listen});
+    if (start->get_option("--bootstrap")->count() > 0) {
+      host_args.insert(host_args.end(), {"--bootstrap", bootstrap});
+    }
+    if (was_running && !host_args.empty()) {
+      std::fprintf(stderr, "mumba: the host already runs; --listen/--bootstrap apply when it starts\n");
+    }
+    if (Status st = EnsureHost(layout, host_args); !st.ok()) return Fail(st);
     grpc::ClientContext c;
     hv1::HostStatusResponse resp;
     auto s = HostStub(layout)->HostStatus(&c, {}, &resp);

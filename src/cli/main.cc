@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   mumba::cli::AddCallCommands(app, ctx);
   mumba::cli::AddStorageCommands(app, ctx);
   mumba::cli::AddKeysCommand(app, ctx);
+  mumba::cli::AddP2pCommands(app, ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "host/config.h"
 
+#include <algorithm>
+
 #include <toml++/toml.h>
 
 namespace mumba {
@@ -39,6 +41,38 @@ Expected<HostConfig> HostConfig::Load(const std::filesystem::path& file) {
         }
         MUMBA_ASSIGN_OR_RETURN(config.quota_bytes, Bytes(file, snode, "storage.quota_bytes"));
       }
+    } else if (k == "p2p" && node.is_table()) {
+      P2pConfig& p = config.p2p;
+      p.start_with_host = true;
+      for (const auto& [pkey, v] : *node.as_table()) {
+        std::string name = "p2p." + std::string(pkey.str());
+        if (pkey.str() == "listen") {
+          if (!v.is_string()) return InvalidArgument(Where(file, v) + name + ": must be \"IP:PORT\"");
+          p.listen = *v.value<std::string>();
+        } else if (pkey.str() == "bootstrap") {
+          const toml::array* arr = v.as_array();
+          if (!arr) return InvalidArgument(Where(file, v) + name + ": must be a list of \"HOST:PORT\"");
+          p.bootstrap.clear();
+          for (const auto& item : *arr) {
+            if (!item.is_string()) return InvalidArgument(Where(file, item) + name + ": must be a list of \"HOST:PORT\"");
+            p.bootstrap.push_back(*item.value<std::string>());
+          }
+        } else if (pkey.str() == "seed") {
+          if (!v.is_boolean()) return InvalidArgument(Where(file, v) + name + ": must be true or false");
+          p.seed = *v.value<bool>();
+        } else if (pkey.str() == "upload_rate_limit" || pkey.str() == "download_rate_limit" ||
+                   pkey.str() == "update_interval_s") {
+          MUMBA_ASSIGN_OR_RETURN(uint64_t n, Bytes(file, v, name));
+          int value = static_cast<int>(std::min<uint64_t>(n, 1u << 30));
+          if (pkey.str() == "upload_rate_limit") p.upload_rate_limit = value;
+          else if (pkey.str() == "download_rate_limit") p.download_rate_limit = value;
+          else p.update_interval_s = value;
+        } else {
+          return InvalidArgument(Where(file, v) + name +
+                                 ": unknown key (known: listen, bootstrap, seed, upload_rate_limit, "
+                                 "download_rate_limit, update_interval_s)");
+        }
+      }
     } else if (k == "apps" && node.is_table()) {
       for (const auto& [app, anode] : *node.as_table()) {
         std::string name = "apps." + std::string(app.str());
@@ -52,7 +86,7 @@ Expected<HostConfig> HostConfig::Load(const std::filesystem::path& file) {
         }
       }
     } else {
-      return InvalidArgument(Where(file, node) + k + ": unknown key (known: storage, apps)");
+      return InvalidArgument(Where(file, node) + k + ": unknown key (known: storage, p2p, apps)");
     }
   }
   return config;

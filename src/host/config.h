@@ -6,20 +6,47 @@
 //
 //   [apps.notes]                  # per app, by name or id ("mumba://...")
 //   quota_bytes = 52428800
+//
+//   [p2p]
+//   listen = "0.0.0.0:6881"       # BitTorrent and DHT, IP:PORT (port 0: any)
+//   bootstrap = ["router.bittorrent.com:6881", ...]   # DHT nodes to join through
+//   seed = true                   # seed the bundles of apps installed from the network
+//   upload_rate_limit = 0         # bytes/s, 0 = none
+//   download_rate_limit = 0
+//   update_interval_s = 3600      # how often to look for new versions (0 = never)
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "mumba/status.h"
 
 namespace mumba {
 
+// The public Mainline DHT routers: the default for users, never for tests.
+inline const std::vector<std::string> kPublicDhtRouters = {
+    "router.bittorrent.com:6881", "dht.transmissionbt.com:6881", "router.utorrent.com:6881",
+    "dht.libtorrent.org:25401"};
+
+struct P2pConfig {
+  std::string listen = "0.0.0.0:6881";
+  std::vector<std::string> bootstrap = kPublicDhtRouters;
+  bool seed = true;
+  int upload_rate_limit = 0;
+  int download_rate_limit = 0;
+  int update_interval_s = 3600;
+  // Start the node with the host (the config has a [p2p] table, or the host was
+  // given --listen/--bootstrap); otherwise it starts when first needed.
+  bool start_with_host = false;
+};
+
 struct HostConfig {
   uint64_t quota_bytes = 1ull << 30;
   std::map<std::string, uint64_t> app_quota_bytes;  // By app name or id.
+  P2pConfig p2p;
 
   // Reads `file`; a missing file gives the defaults. Unknown keys and wrong types
   // are INVALID_ARGUMENT naming the file, line and key.

@@ -5,15 +5,15 @@
 
 #include "broker/route_url.h"
 #include "common/grpc_status.h"
+#include "host/distribution.h"
+#include "host/distribution_service.h"
 
 namespace mumba {
 
 namespace hv1 = mumba::host::v1;
 namespace av1 = mumba::app::v1;
 
-namespace {
-
-void FillInfo(const AppView& v, hv1::AppInfo* out) {
+void FillAppInfo(const AppView& v, hv1::AppInfo* out) {
   out->set_id(v.record.id);
   out->set_name(v.record.name);
   out->set_version(v.record.version);
@@ -43,6 +43,8 @@ void FillInfo(const AppView& v, hv1::AppInfo* out) {
   }
 }
 
+namespace {
+
 // Finishes `reactor` with the result of `fn`, which fills the response on success.
 template <typename Fn>
 void Finish(grpc::ServerUnaryReactor* reactor, Fn&& fn) {
@@ -68,6 +70,12 @@ ControlService::Reactor* ControlService::HostStatus(ServerContext* ctx,
   int running = 0;
   for (const auto& a : apps) running += a.daemon.state == DaemonState::kRunning;
   resp->set_apps_running(running);
+  P2pStatus p2p = host_->distribution().NodeStatus();
+  resp->set_p2p_listen(p2p.listen);
+  resp->set_dht_nodes(p2p.dht_nodes);
+  resp->set_torrents(p2p.torrents);
+  resp->set_upload_rate(p2p.upload_rate);
+  resp->set_download_rate(p2p.download_rate);
   auto* r = ctx->DefaultReactor();
   r->Finish(grpc::Status::OK);
   return r;
@@ -87,7 +95,7 @@ ControlService::Reactor* ControlService::Install(ServerContext* ctx, const hv1::
   work_.Post([this, r, req, resp] {
     Finish(r, [&]() -> mumba::Status {
       MUMBA_ASSIGN_OR_RETURN(auto result, host_->Install(req->bundle_dir()));
-      FillInfo(result.app, resp->mutable_app());
+      FillAppInfo(result.app, resp->mutable_app());
       resp->set_replaced(result.replaced);
       return {};
     });
@@ -105,7 +113,7 @@ ControlService::Reactor* ControlService::Uninstall(ServerContext* ctx,
 
 ControlService::Reactor* ControlService::List(ServerContext* ctx, const hv1::ListRequest*,
                                               hv1::ListResponse* resp) {
-  for (const auto& v : host_->List()) FillInfo(v, resp->add_apps());
+  for (const auto& v : host_->List()) FillAppInfo(v, resp->add_apps());
   auto* r = ctx->DefaultReactor();
   r->Finish(grpc::Status::OK);
   return r;
@@ -116,7 +124,7 @@ ControlService::Reactor* ControlService::Status(ServerContext* ctx, const hv1::A
   auto* r = ctx->DefaultReactor();
   Finish(r, [&]() -> mumba::Status {
     MUMBA_ASSIGN_OR_RETURN(auto v, host_->Describe(req->app()));
-    FillInfo(v, resp);
+    FillAppInfo(v, resp);
     return {};
   });
   return r;
@@ -128,7 +136,7 @@ ControlService::Reactor* ControlService::Start(ServerContext* ctx, const hv1::Ap
   work_.Post([this, r, req, resp] {
     Finish(r, [&]() -> mumba::Status {
       MUMBA_ASSIGN_OR_RETURN(auto v, host_->Start(req->app()));
-      FillInfo(v, resp);
+      FillAppInfo(v, resp);
       return {};
     });
   });
@@ -141,7 +149,7 @@ ControlService::Reactor* ControlService::Stop(ServerContext* ctx, const hv1::App
   work_.Post([this, r, req, resp] {
     Finish(r, [&]() -> mumba::Status {
       MUMBA_ASSIGN_OR_RETURN(auto v, host_->Stop(req->app()));
-      FillInfo(v, resp);
+      FillAppInfo(v, resp);
       return {};
     });
   });
@@ -154,7 +162,7 @@ ControlService::Reactor* ControlService::Restart(ServerContext* ctx, const hv1::
   work_.Post([this, r, req, resp] {
     Finish(r, [&]() -> mumba::Status {
       MUMBA_ASSIGN_OR_RETURN(auto v, host_->Restart(req->app()));
-      FillInfo(v, resp);
+      FillAppInfo(v, resp);
       return {};
     });
   });
@@ -238,7 +246,7 @@ ControlService::Reactor* ControlService::Connect(ServerContext* ctx, const hv1::
     if (!app.ok()) return r->Finish(ToGrpc(app.status()));
     resp->set_socket(app->socket);
     auto view = host_->Describe(app->id);
-    if (view.ok()) FillInfo(*view, resp->mutable_app());
+    if (view.ok()) FillAppInfo(*view, resp->mutable_app());
     r->Finish(grpc::Status::OK);
   });
   return r;

@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "bundle/bundle.h"
+#include "host/distribution.h"
 #include "common/files.h"
 #include "common/keys.h"
 
@@ -40,6 +41,9 @@ Expected<std::unique_ptr<Host>> Host::Create(HostOptions options) {
                            " is too long a path for unix sockets (keep it under 70 characters)");
   }
   MUMBA_ASSIGN_OR_RETURN(HostConfig config, HostConfig::Load(layout.config()));
+  if (options.p2p_listen) config.p2p.listen = *options.p2p_listen;
+  if (options.p2p_bootstrap) config.p2p.bootstrap = *options.p2p_bootstrap;
+  if (options.p2p_listen || options.p2p_bootstrap) config.p2p.start_with_host = true;
   MUMBA_ASSIGN_OR_RETURN(auto registry, Registry::Open(layout.registry()));
   std::unique_ptr<Host> host(new Host(std::move(options), std::move(config), std::move(registry)));
   host->SweepStaging();
@@ -54,11 +58,14 @@ Host::Host(HostOptions options, HostConfig config, std::unique_ptr<Registry> reg
       registry_(std::move(registry)),
       supervisor_(Supervisor::Create(options_.supervisor)),
       stores_(std::make_unique<StoreManager>(layout_.stores_dir(), this)),
+      distribution_(std::make_unique<Distribution>(this, config_.p2p, layout_.home / "p2p",
+                                                   layout_.keys_dir(), layout_.staging_dir())),
       started_(std::chrono::steady_clock::now()) {}
 
 Host::~Host() { Shutdown(); }
 
 void Host::Shutdown() {
+  distribution_.reset();
   if (supervisor_) supervisor_->StopAll();
   std::map<std::string, std::unique_ptr<AppEndpoint>> endpoints;
   {
@@ -416,6 +423,7 @@ Status Host::Uninstall(const std::string& ref, bool purge) {
   }
   daemons_.Forget(SocketFor(app.record.id).string());
   DropEndpoint(app.record.id);
+  if (distribution_) distribution_->Forget(app.record.id);
   RemoveTree(layout_.apps_dir() / KeyPart(app.record.id));
   if (purge) {
     RemoveTree(layout_.data_dir() / KeyPart(app.record.id));

@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,10 +28,17 @@ class Server;
 }
 
 namespace mumba {
+class Distribution;
+}
+
+namespace mumba {
 
 struct HostOptions {
   std::filesystem::path home;
   SupervisorOptions supervisor;
+  // Override config.toml's [p2p] listen and bootstrap when set.
+  std::optional<std::string> p2p_listen;
+  std::optional<std::vector<std::string>> p2p_bootstrap;
 };
 
 // An installed app as the host sees it right now.
@@ -90,11 +98,14 @@ class Host final : public AppDirectory {
 
   DaemonClient& daemons() { return daemons_; }
   StoreManager& stores() { return *stores_; }
+  Registry& registry() { return *registry_; }
+  Distribution& distribution() { return *distribution_; }
   const HostConfig& config() const { return config_; }
   const HomeLayout& layout() const { return layout_; }
   std::chrono::steady_clock::time_point started() const { return started_; }
 
-  // Stops every daemon, keeping the record of which ones should run at boot.
+  // Stops every daemon, keeping the record of which ones should run at boot, and
+  // the BitTorrent node.
   void Shutdown();
 
   // AppDirectory, for the store manager.
@@ -143,6 +154,7 @@ class Host final : public AppDirectory {
   std::unique_ptr<Supervisor> supervisor_;
   DaemonClient daemons_;
   std::unique_ptr<StoreManager> stores_;
+  std::unique_ptr<Distribution> distribution_;
   std::chrono::steady_clock::time_point started_;
 
   mutable std::mutex mu_;

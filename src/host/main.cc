@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <mutex>
+#include <sstream>
 #include <thread>
 
 #include <CLI/CLI.hpp>
@@ -18,6 +19,8 @@
 #include "common/files.h"
 #include "common/paths.h"
 #include "host/control_service.h"
+#include "host/distribution.h"
+#include "host/distribution_service.h"
 #include "host/host.h"
 
 namespace {
@@ -50,6 +53,10 @@ int main(int argc, char** argv) {
                "$MUMBA_HOME/host.sock. Normally started by `mumba host start`."};
   std::string home;
   cli.add_option("--home", home, "State folder (default: $MUMBA_HOME, else $XDG_DATA_HOME/mumba)");
+  std::string listen, bootstrap;
+  cli.add_option("--listen", listen, "BitTorrent and DHT address IP:PORT (overrides [p2p] listen)");
+  auto* bootstrap_opt = cli.add_option(
+      "--bootstrap", bootstrap, "DHT nodes HOST:PORT,... ('' for none; overrides [p2p] bootstrap)");
   cli.set_version_flag("--version", MUMBA_VERSION);
   CLI11_PARSE(cli, argc, argv);
 
@@ -81,7 +88,17 @@ int main(int argc, char** argv) {
   spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
   spdlog::info("mumba-host {} starting on {} (pid {})", MUMBA_VERSION, home_dir.string(), ::getpid());
 
-  auto host = mumba::Host::Create({home_dir, {}});
+  mumba::HostOptions options{home_dir, {}};
+  if (!listen.empty()) options.p2p_listen = listen;
+  if (bootstrap_opt->count() > 0) {
+    std::vector<std::string> nodes;
+    std::stringstream in(bootstrap);
+    for (std::string node; std::getline(in, node, ',');) {
+      if (!node.empty()) nodes.push_back(node);
+    }
+    options.p2p_bootstrap = nodes;
+  }
+  auto host = mumba::Host::Create(options);
   if (!host.ok()) {
     std::fprintf(stderr, "mumba-host: %s\n", host.status().message().c_str());
     return 1;
@@ -103,6 +120,8 @@ int main(int argc, char** argv) {
   builder.AddListeningPort("unix:" + layout.socket().string(), grpc::InsecureServerCredentials());
   builder.RegisterService(&control);
   // The owner reaches every app's stores here (`mumba kv/sql/files`).
+  mumba::DistributionService distribution(host->get());
+  builder.RegisterService(&distribution);
   mumba::StorageServices storage(&(*host)->stores(), mumba::StoreCaller{});
   builder.RegisterService(&storage.kv);
   builder.RegisterService(&storage.sql);
@@ -125,7 +144,10 @@ int main(int argc, char** argv) {
   });
   signals.detach();
 
-  std::thread boot([&] { (*host)->StartEnabledApps(); });
+  std::thread boot([&] {
+    (*host)->StartEnabledApps();
+    (*host)->distribution().Start();
+  });
 
   {
     std::unique_lock lock(mu);

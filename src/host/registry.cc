@@ -66,7 +66,15 @@ Expected<std::unique_ptr<Registry>> Registry::Open(const std::filesystem::path& 
       " enabled INTEGER NOT NULL DEFAULT 0,"
       " installed_at INTEGER NOT NULL)"));
   MUMBA_TRY(reg->Exec("CREATE INDEX IF NOT EXISTS apps_by_name ON apps(name)"));
-  MUMBA_TRY(reg->Exec("PRAGMA user_version=1"));
+  MUMBA_TRY(reg->Exec(
+      "CREATE TABLE IF NOT EXISTS p2p ("
+      " id TEXT PRIMARY KEY,"
+      " seq INTEGER NOT NULL,"
+      " info_hash TEXT NOT NULL,"
+      " info_hash_v2 TEXT NOT NULL,"
+      " version TEXT NOT NULL,"
+      " published INTEGER NOT NULL DEFAULT 0)"));
+  MUMBA_TRY(reg->Exec("PRAGMA user_version=2"));
   return reg;
 }
 
@@ -131,6 +139,62 @@ std::vector<AppRecord> Registry::List() const {
   Stmt s(db_, (std::string("SELECT ") + kColumns + " FROM apps ORDER BY name, id").c_str());
   std::vector<AppRecord> out;
   while (sqlite3_step(s.get()) == SQLITE_ROW) out.push_back(ReadRow(s));
+  return out;
+}
+
+Status Registry::PutP2p(const P2pRecord& r) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_,
+         "INSERT INTO p2p (id, seq, info_hash, info_hash_v2, version, published) "
+         "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(id) DO UPDATE SET seq=?2, info_hash=?3, "
+         "info_hash_v2=?4, version=?5, published=?6");
+  if (!s.ok()) return Internal(std::string("registry: ") + sqlite3_errmsg(db_));
+  s.Bind(1, r.id);
+  s.Bind(2, r.seq);
+  s.Bind(3, r.info_hash);
+  s.Bind(4, r.info_hash_v2);
+  s.Bind(5, r.version);
+  s.Bind(6, static_cast<int64_t>(r.published));
+  if (sqlite3_step(s.get()) != SQLITE_DONE) return Internal(std::string("registry: ") + sqlite3_errmsg(db_));
+  return Status();
+}
+
+Status Registry::RemoveP2p(const std::string& id) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, "DELETE FROM p2p WHERE id = ?1");
+  s.Bind(1, id);
+  if (sqlite3_step(s.get()) != SQLITE_DONE) return Internal(std::string("registry: ") + sqlite3_errmsg(db_));
+  return Status();
+}
+
+namespace {
+constexpr const char* kP2pColumns = "id, seq, info_hash, info_hash_v2, version, published";
+
+P2pRecord ReadP2pRow(Stmt& s) {
+  P2pRecord r;
+  r.id = s.Text(0);
+  r.seq = sqlite3_column_int64(s.get(), 1);
+  r.info_hash = s.Text(2);
+  r.info_hash_v2 = s.Text(3);
+  r.version = s.Text(4);
+  r.published = sqlite3_column_int64(s.get(), 5) != 0;
+  return r;
+}
+}  // namespace
+
+Expected<P2pRecord> Registry::GetP2p(const std::string& id) const {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, (std::string("SELECT ") + kP2pColumns + " FROM p2p WHERE id = ?1").c_str());
+  s.Bind(1, id);
+  if (sqlite3_step(s.get()) == SQLITE_ROW) return ReadP2pRow(s);
+  return NotFound(id + " was never published or fetched here");
+}
+
+std::vector<P2pRecord> Registry::ListP2p() const {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, (std::string("SELECT ") + kP2pColumns + " FROM p2p ORDER BY id").c_str());
+  std::vector<P2pRecord> out;
+  while (sqlite3_step(s.get()) == SQLITE_ROW) out.push_back(ReadP2pRow(s));
   return out;
 }
 

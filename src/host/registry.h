@@ -25,6 +25,17 @@ struct AppRecord {
   int64_t installed_at_ms = 0;
 };
 
+// How an app travels over BitTorrent: the newest mutable item this host knows of
+// for it and the bundle it points at.
+struct P2pRecord {
+  std::string id;
+  int64_t seq = 0;            // Never goes down.
+  std::string info_hash;      // v1, hex.
+  std::string info_hash_v2;   // hex.
+  std::string version;        // The version that item points at.
+  bool published = false;     // This host published it (it holds the key).
+};
+
 // Thread-safe; every write is one durable transaction.
 class Registry {
  public:
@@ -37,6 +48,12 @@ class Registry {
   Status SetEnabled(const std::string& id, bool enabled);
   Expected<AppRecord> Get(const std::string& id) const;
   std::vector<AppRecord> List() const;
+
+  Status PutP2p(const P2pRecord& record);
+  Status RemoveP2p(const std::string& id);
+  // NOT_FOUND when the app never travelled over BitTorrent here.
+  Expected<P2pRecord> GetP2p(const std::string& id) const;
+  std::vector<P2pRecord> ListP2p() const;
 
   // By address (either form) or by name. NOT_FOUND if none; FAILED_PRECONDITION
   // if two apps share the name (the message lists their ids).

@@ -1,0 +1,381 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "host/distribution.h"
+
+#include <spdlog/spdlog.h>
+
+#include "bundle/manifest.h"
+#include "common/base32.h"
+#include "common/files.h"
+#include "common/keys.h"
+
+namespace fs = std::filesystem;
+
+namespace mumba {
+namespace {
+
+constexpr auto kPublishLookup = std::chrono::seconds(3);
+constexpr auto kPutTimeout = std::chrono::seconds(15);
+constexpr auto kUpdateLookup = std::chrono::seconds(15);
+constexpr auto kUpdateFetch = std::chrono::minutes(30);
+
+std::string ToHex(std::string_view raw) {
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : raw) {
+    out += digits[c >> 4];
+    out += digits[c & 15];
+  }
+  return out;
+}
+
+Expected<std::string> FromHex(std::string_view hex) {
+  if (hex.size() % 2) return InvalidArgument("odd-length hex");
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  for (size_t i = 0; i < hex.size(); i += 2) {
+    int hi = nibble(hex[i]), lo = nibble(hex[i + 1]);
+    if (hi < 0 || lo < 0) return InvalidArgument("bad hex");
+    out += static_cast<char>(hi * 16 + lo);
+  }
+  return out;
+}
+
+std::string MagnetOf(const ResolvedApp& a) {
+  std::string m = "magnet:?xt=urn:btih:" + a.info_hash;
+  if (!a.info_hash_v2.empty()) m += "&xt=urn:btmh:1220" + a.info_hash_v2;
+  return m + "&dn=" + BundleTorrentName(a.name, a.version);
+}
+
+void Emit(const DistributionEventFn& fn, DistributionEvent::Phase phase, const ResolvedApp& item) {
+  if (!fn) return;
+  DistributionEvent e;
+  e.phase = phase;
+  e.item = item;
+  fn(e);
+}
+
+}  // namespace
+
+std::string BundleTorrentName(const std::string& name, const std::string& version) {
+  return "mumba-" + name + "-" + version;
+}
+
+Distribution::Distribution(Host* host, P2pConfig config, fs::path state_dir, fs::path keys_dir,
+                           fs::path staging_dir)
+    : host_(host),
+      config_(std::move(config)),
+      state_dir_(std::move(state_dir)),
+      keys_dir_(std::move(keys_dir)),
+      staging_dir_(std::move(staging_dir)) {}
+
+Distribution::~Distribution() {
+  {
+    std::lock_guard lock(stop_mu_);
+    stopping_ = true;
+  }
+  stop_cv_.notify_all();
+  if (updater_.joinable()) updater_.join();
+  if (joiner_.joinable()) joiner_.join();
+  std::lock_guard lock(node_mu_);
+  node_.reset();
+}
+
+Expected<P2pNode*> Distribution::Node() {
+  std::lock_guard lock(node_mu_);
+  if (node_) return node_.get();
+  P2pOptions o;
+  o.listen = config_.listen;
+  o.bootstrap = config_.bootstrap;
+  o.state_dir = state_dir_;
+  o.upload_rate_limit = config_.upload_rate_limit;
+  o.download_rate_limit = config_.download_rate_limit;
+  auto node = P2pNode::Create(o);
+  if (!node.ok()) return node.status().WithContext("cannot start BitTorrent on " + config_.listen);
+  node_ = std::move(*node);
+  if (!config_.bootstrap.empty()) joiner_ = std::thread([this] { KeepJoined(); });
+  auto st = node_->Status();
+  spdlog::info("p2p: listening on {}, {} bootstrap node(s)", st.listen, config_.bootstrap.size());
+  return node_.get();
+}
+
+P2pStatus Distribution::NodeStatus() const {
+  std::lock_guard lock(node_mu_);
+  return node_ ? node_->Status() : P2pStatus{};
+}
+
+void Distribution::Start() {
+  if (config_.start_with_host) {
+    if (auto node = Node(); !node.ok()) spdlog::error("p2p: {}", node.status().message());
+  }
+  auto records = host_->registry().ListP2p();
+  if (records.empty()) return;  // Nothing travelled over the network: stay silent.
+  std::thread([this, records] {
+    if (!config_.seed) return;
+    for (const auto& r : records) {
+      auto app = host_->Describe(r.id);
+      if (!app.ok()) continue;
+      if (Status st = SeedInstalled(*app); !st.ok()) {
+        spdlog::warn("p2p: cannot seed {}: {}", app->record.name, st.message());
+      }
+    }
+  }).detach();
+  if (config_.update_interval_s > 0) updater_ = std::thread([this] { UpdateLoop(); });
+}
+
+void Distribution::KeepJoined() {
+  // Every second for the first half minute, then every minute.
+  auto started = std::chrono::steady_clock::now();
+  for (;;) {
+    auto age = std::chrono::steady_clock::now() - started;
+    auto pause = age < std::chrono::seconds(30) ? std::chrono::seconds(1) : std::chrono::seconds(60);
+    {
+      std::unique_lock lock(stop_mu_);
+      if (stop_cv_.wait_for(lock, pause, [this] { return stopping_; })) return;
+    }
+    P2pNode* node = nullptr;
+    {
+      std::lock_guard lock(node_mu_);
+      node = node_.get();
+    }
+    if (!node) return;
+    for (const auto& b : config_.bootstrap) (void)node->AddDhtNode(b);
+  }
+}
+
+void Distribution::UpdateLoop() {
+  for (;;) {
+    {
+      std::unique_lock lock(stop_mu_);
+      if (stop_cv_.wait_for(lock, std::chrono::seconds(config_.update_interval_s),
+                            [this] { return stopping_; })) {
+        return;
+      }
+    }
+    for (const auto& r : host_->registry().ListP2p()) {
+      if (r.published) continue;  // Its publisher is the newest source of it.
+      auto updated = Update(r.id, nullptr);
+      if (!updated.ok()) spdlog::warn("p2p: update of {} failed: {}", r.id, updated.status().message());
+    }
+  }
+}
+
+Status Distribution::SeedInstalled(const AppView& app) {
+  if (!config_.seed) return Status();
+  MUMBA_ASSIGN_OR_RETURN(P2pNode * node, Node());
+  auto seeded = node->Seed(app.record.install_dir,
+                           BundleTorrentName(app.record.name, app.record.version));
+  return seeded.status();
+}
+
+Expected<PublishResult> Distribution::Publish(const std::string& app_ref) {
+  std::lock_guard lock(publish_mu_);
+  MUMBA_ASSIGN_OR_RETURN(AppView app, host_->Describe(app_ref));
+  const std::string& id = app.record.id;
+  MUMBA_ASSIGN_OR_RETURN(KeyPair keys, LoadKeyPair(keys_dir_, id));
+  MUMBA_ASSIGN_OR_RETURN(P2pNode * node, Node());
+  // Publishing seeds even when seeding of fetched apps is off: someone must serve it.
+  MUMBA_ASSIGN_OR_RETURN(TorrentRef torrent,
+                         node->Seed(app.record.install_dir,
+                                    BundleTorrentName(app.record.name, app.record.version)));
+  int64_t seq = 0;
+  if (auto known = host_->registry().GetP2p(id); known.ok()) seq = known->seq;
+  if (auto current = node->GetMutable(keys.public_key, kPublishLookup); current.ok()) {
+    seq = std::max(seq, current->seq);
+  }
+  ++seq;
+
+  ResolvedApp item;
+  item.address = id;
+  item.name = app.record.name;
+  item.version = app.record.version;
+  item.seq = seq;
+  item.size = torrent.total_size;
+  item.info_hash = torrent.info_hash_v1;
+  item.info_hash_v2 = torrent.info_hash_v2;
+  item.magnet = torrent.magnet;
+
+  MUMBA_ASSIGN_OR_RETURN(std::string ih, FromHex(torrent.info_hash_v1));
+  MUMBA_ASSIGN_OR_RETURN(std::string ih2, FromHex(torrent.info_hash_v2));
+  std::map<std::string, std::string> fields = {
+      {"ih", ih},  // BEP 46: the v1 info-hash, raw.
+      {"v2", ih2},
+      {"name", item.name},
+      {"version", item.version},
+      {"size", std::to_string(item.size)},
+  };
+  Status put = node->PutMutable(keys, fields, seq, kPutTimeout);
+  if (!put.ok()) spdlog::warn("p2p: no DHT node stored {} seq {}: {}", id, seq, put.message());
+  MUMBA_TRY(host_->registry().PutP2p(
+      {id, seq, torrent.info_hash_v1, torrent.info_hash_v2, item.version, true}));
+  spdlog::info("p2p: published {} {} as {} seq {}", item.name, item.version, id, seq);
+  return PublishResult{item, put.ok()};
+}
+
+Expected<ResolvedApp> Distribution::ResolveItem(const std::string& address,
+                                                std::chrono::milliseconds timeout) {
+  MUMBA_ASSIGN_OR_RETURN(std::string canonical, NormalizeAddress(address));
+  auto key = Base32Decode(canonical.substr(kAddressScheme.size()));
+  if (!key.ok() || key->size() != 32) return InvalidArgument("bad address " + address);
+  std::array<uint8_t, 32> pk{};
+  std::copy(key->begin(), key->end(), pk.begin());
+  MUMBA_ASSIGN_OR_RETURN(P2pNode * node, Node());
+  auto found = node->GetMutable(pk, timeout);
+  if (!found.ok()) {
+    if (found.status().code() == Code::kNotFound) {
+      return NotFound("no one serves " + canonical + " (looked in the DHT for " +
+                      std::to_string(timeout.count() / 1000.0).substr(0, 4) + " s; " +
+                      std::to_string(node->Status().dht_nodes) + " DHT nodes known)");
+    }
+    return found.status();
+  }
+  const auto& f = found->fields;
+  auto field = [&](const char* k) {
+    auto it = f.find(k);
+    return it == f.end() ? std::string() : it->second;
+  };
+  ResolvedApp item;
+  item.address = canonical;
+  item.seq = found->seq;
+  item.name = field("name");
+  item.version = field("version");
+  item.size = std::strtoull(field("size").c_str(), nullptr, 10);
+  std::string ih = field("ih"), ih2 = field("v2");
+  if (ih.size() != 20) return InvalidArgument(canonical + " points at no bundle (its item has no 20-byte ih)");
+  item.info_hash = ToHex(ih);
+  if (ih2.size() == 32) item.info_hash_v2 = ToHex(ih2);
+  if (!IsValidAppName(item.name) || !IsValidSemver(item.version)) {
+    return InvalidArgument(canonical + " points at a bundle with a bad name or version");
+  }
+  item.magnet = MagnetOf(item);
+  return item;
+}
+
+Expected<ResolvedApp> Distribution::Resolve(const std::string& address,
+                                            std::chrono::milliseconds timeout) {
+  return ResolveItem(address, timeout);
+}
+
+Expected<AppView> Distribution::Fetch(const std::string& address, std::chrono::milliseconds timeout,
+                                      int64_t min_seq, const DistributionEventFn& on_event) {
+  std::lock_guard lock(publish_mu_);
+  auto start = std::chrono::steady_clock::now();
+  Emit(on_event, DistributionEvent::Phase::kResolving, {});
+  MUMBA_ASSIGN_OR_RETURN(ResolvedApp item,
+                         ResolveItem(address, std::min<std::chrono::milliseconds>(timeout, std::chrono::seconds(20))));
+  if (item.seq < min_seq) {
+    return FailedPrecondition(item.address + " offers seq " + std::to_string(item.seq) +
+                              ", not newer than the " + std::to_string(min_seq - 1) + " installed");
+  }
+  Emit(on_event, DistributionEvent::Phase::kResolved, item);
+
+  MUMBA_ASSIGN_OR_RETURN(P2pNode * node, Node());
+  fs::path dest = staging_dir_ / ("fetch-" + RandomSuffix());
+  auto left = timeout - std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::steady_clock::now() - start);
+  if (left < std::chrono::seconds(1)) left = std::chrono::seconds(1);
+  auto folder = node->Fetch(item.info_hash, item.info_hash_v2, dest, left,
+                            [&](const FetchProgress& p) {
+                              if (!on_event) return;
+                              DistributionEvent e;
+                              e.phase = DistributionEvent::Phase::kDownloading;
+                              e.item = item;
+                              e.progress = p;
+                              on_event(e);
+                            });
+  // Whatever happens next, the download folder goes.
+  struct Cleanup {
+    fs::path dir;
+    ~Cleanup() {
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+    }
+  } cleanup{dest};
+  if (!folder.ok()) return folder.status().WithContext("fetching " + item.name + " " + item.version);
+
+  // The bundle must be the app the address names: a publisher can only point its
+  // own address at its own app.
+  MUMBA_ASSIGN_OR_RETURN(Manifest m, LoadManifest(*folder));
+  if (m.id != item.address) {
+    return PermissionDenied("refused: the bundle found at " + item.address + " says it is app " + m.id);
+  }
+  if (m.name != item.name || m.version != item.version) {
+    return PermissionDenied("refused: the bundle found at " + item.address + " is " + m.name + " " +
+                            m.version + ", not the " + item.name + " " + item.version + " announced");
+  }
+  Emit(on_event, DistributionEvent::Phase::kInstalling, item);
+  MUMBA_ASSIGN_OR_RETURN(InstallResult installed, host_->Install(*folder));
+  bool published = false;
+  if (auto known = host_->registry().GetP2p(item.address); known.ok()) published = known->published;
+  MUMBA_TRY(host_->registry().PutP2p(
+      {item.address, item.seq, item.info_hash, item.info_hash_v2, item.version, published}));
+  if (Status st = SeedInstalled(installed.app); !st.ok()) {
+    spdlog::warn("p2p: cannot seed {}: {}", item.name, st.message());
+  }
+  spdlog::info("p2p: installed {} {} from {} seq {}", item.name, item.version, item.address, item.seq);
+  if (on_event) {
+    DistributionEvent e;
+    e.phase = DistributionEvent::Phase::kDone;
+    e.item = item;
+    e.app = installed.app;
+    on_event(e);
+  }
+  return installed.app;
+}
+
+Expected<AppView> Distribution::Update(const std::string& app_ref, const DistributionEventFn& on_event) {
+  MUMBA_ASSIGN_OR_RETURN(AppView app, host_->Describe(app_ref));
+  auto known = host_->registry().GetP2p(app.record.id);
+  if (!known.ok()) {
+    return FailedPrecondition(app.record.name + " was not installed from the network (mumba install " +
+                              app.record.id + " does that)");
+  }
+  Emit(on_event, DistributionEvent::Phase::kResolving, {});
+  MUMBA_ASSIGN_OR_RETURN(ResolvedApp item, ResolveItem(app.record.id, kUpdateLookup));
+  if (item.seq <= known->seq) {
+    if (on_event) {
+      DistributionEvent e;
+      e.phase = DistributionEvent::Phase::kUpToDate;
+      e.item = item;
+      e.app = app;
+      on_event(e);
+    }
+    return app;
+  }
+  return Fetch(app.record.id, kUpdateFetch, known->seq + 1, on_event);
+}
+
+Expected<std::pair<AppView, std::string>> Distribution::Rollback(const std::string& app_ref) {
+  std::lock_guard lock(publish_mu_);
+  MUMBA_ASSIGN_OR_RETURN(AppView app, host_->Describe(app_ref));
+  fs::path current = app.record.install_dir;
+  fs::path previous;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(current.parent_path(), ec)) {
+    if (e.is_directory() && e.path() != current && IsValidSemver(e.path().filename().string())) {
+      previous = e.path();
+    }
+  }
+  if (previous.empty()) {
+    return FailedPrecondition("no earlier version of " + app.record.name + " is kept here");
+  }
+  MUMBA_ASSIGN_OR_RETURN(InstallResult back, host_->Install(previous));
+  spdlog::info("rolled {} back from {} to {}", app.record.name, app.record.version, back.app.record.version);
+  return std::make_pair(back.app, app.record.version);
+}
+
+void Distribution::Forget(const std::string& app_id) {
+  auto known = host_->registry().GetP2p(app_id);
+  if (!known.ok()) return;
+  {
+    std::lock_guard lock(node_mu_);
+    if (node_) (void)node_->StopSeeding(known->info_hash);
+  }
+  (void)host_->registry().RemoveP2p(app_id);
+}
+
+}  // namespace mumba

@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: Apache-2.0
+// Apps over BitTorrent, as the host does it: publish an installed app under its
+// permanent address, resolve an address, install or update from the network, roll
+// back, and seed what came from the network. The BitTorrent node starts only when
+// first needed, so a host that never publishes or fetches sends nothing.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "host/config.h"
+#include "host/host.h"
+#include "mumba/status.h"
+#include "p2p/p2p_node.h"
+
+namespace mumba {
+
+// What a mutable item says about an app: where its newest bundle is.
+struct ResolvedApp {
+  std::string address;
+  std::string name;
+  std::string version;
+  int64_t seq = 0;
+  uint64_t size = 0;
+  std::string info_hash;     // v1, hex.
+  std::string info_hash_v2;  // hex.
+  std::string magnet;
+};
+
+struct PublishResult {
+  ResolvedApp item;
+  bool stored_in_dht = false;
+};
+
+struct DistributionEvent {
+  enum class Phase { kResolving, kResolved, kDownloading, kInstalling, kDone, kUpToDate };
+  Phase phase = Phase::kResolving;
+  ResolvedApp item;
+  FetchProgress progress;
+  AppView app;  // Set for kDone and kUpToDate.
+};
+using DistributionEventFn = std::function<void(const DistributionEvent&)>;
+
+// Thread-safe. Every method may block on the network, within its timeout.
+class Distribution {
+ public:
+  // `host` is borrowed and must outlive this object. State (DHT, torrents) lives in
+  // `state_dir`; secret keys are read from `keys_dir`; downloads land in `staging_dir`.
+  Distribution(Host* host, P2pConfig config, std::filesystem::path state_dir,
+               std::filesystem::path keys_dir, std::filesystem::path staging_dir);
+  ~Distribution();
+
+  // Starts seeding the apps that came from the network or were published here (if
+  // seeding is on), and the periodic update check. Returns at once.
+  void Start();
+
+  // Publishes installed app `app_ref`: seeds its bundle and puts a new mutable item
+  // (seq one above the highest known) signed with the app's key. NOT_FOUND when the
+  // key is not in the key store.
+  Expected<PublishResult> Publish(const std::string& app_ref);
+
+  // Looks `address` up in the DHT. NOT_FOUND (with how long it looked) if no one
+  // serves it.
+  Expected<ResolvedApp> Resolve(const std::string& address, std::chrono::milliseconds timeout);
+
+  // Resolves, downloads, verifies (piece hashes; the manifest's id must be the
+  // address) and installs the app; then seeds it. Refuses an item whose seq is
+  // below `min_seq`. Nothing is installed on any error.
+  Expected<AppView> Fetch(const std::string& address, std::chrono::milliseconds timeout,
+                          int64_t min_seq, const DistributionEventFn& on_event);
+
+  // Installs the newest version of an app that came from the network, if its
+  // address now points at a higher seq than the one installed (kUpToDate if not).
+  Expected<AppView> Update(const std::string& app_ref, const DistributionEventFn& on_event);
+
+  // Goes back to the version installed before the current one. Returns the app and
+  // the version it left.
+  Expected<std::pair<AppView, std::string>> Rollback(const std::string& app_ref);
+
+  // Stops seeding an app that is being uninstalled and forgets it.
+  void Forget(const std::string& app_id);
+
+  // The node's state; empty `listen` when it has not started.
+  P2pStatus NodeStatus() const;
+
+ private:
+  Expected<P2pNode*> Node();
+  Expected<ResolvedApp> ResolveItem(const std::string& address, std::chrono::milliseconds timeout);
+  Status SeedInstalled(const AppView& app);
+  void UpdateLoop();
+  // Joins the bootstrap nodes again and again: nodes that were down when this one
+  // started (peers starting at the same moment) are reached once they are up.
+  void KeepJoined();
+
+  Host* host_;
+  P2pConfig config_;
+  std::filesystem::path state_dir_;
+  std::filesystem::path keys_dir_;
+  std::filesystem::path staging_dir_;
+
+  mutable std::mutex node_mu_;
+  std::unique_ptr<P2pNode> node_;
+
+  std::mutex publish_mu_;  // One publish or fetch of an app at a time.
+
+  std::mutex stop_mu_;
+  std::condition_variable stop_cv_;
+  bool stopping_ = false;
+  std::thread updater_;
+  std::thread joiner_;
+};
+
+// "mumba-<name>-<version>": the torrent name of a bundle, the same on every host so
+// that every copy of a version has the same info-hashes.
+std::string BundleTorrentName(const std::string& name, const std::string& version);
+
+}  // namespace mumba

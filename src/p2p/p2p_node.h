@@ -1,0 +1,125 @@
+// SPDX-License-Identifier: Apache-2.0
+// The host's BitTorrent node: one libtorrent session that seeds and fetches bundles
+// as hybrid (v1+v2) torrents and keeps apps' permanent addresses in the DHT as
+// BEP 44 mutable items laid out as BEP 46 describes.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/keys.h"
+#include "mumba/status.h"
+
+namespace mumba {
+
+struct P2pOptions {
+  // Where BitTorrent and the DHT listen, "IP:PORT" (port 0 picks one). Users get
+  // "0.0.0.0:0"; tests give "127.0.0.1:0" (a literal IP: on 0.0.0.0/lo a loopback
+  // node gets no DHT).
+  std::string listen = "0.0.0.0:0";
+  // DHT nodes to join through, "HOST:PORT". Empty means no DHT traffic at all until
+  // AddDhtNode. The host passes the public Mainline routers only for users.
+  std::vector<std::string> bootstrap;
+  // Holds the node's DHT state and what it seeds; survives restarts.
+  std::filesystem::path state_dir;
+  int upload_rate_limit = 0;    // Bytes/s; 0 = unlimited.
+  int download_rate_limit = 0;  // Bytes/s; 0 = unlimited.
+};
+
+// A torrent made of a folder.
+struct TorrentRef {
+  std::string info_hash_v1;  // 40 hex chars.
+  std::string info_hash_v2;  // 64 hex chars (the full SHA-256 hash).
+  std::string magnet;        // magnet:?xt=urn:btih:...&xt=urn:btmh:1220...&dn=NAME
+  uint64_t total_size = 0;
+  std::string name;          // The torrent's top folder name.
+};
+
+// A BEP 44 mutable item: a bencoded dictionary signed by `public_key`.
+struct MutableItem {
+  std::array<uint8_t, 32> public_key{};
+  int64_t seq = 0;
+  // The dictionary's string values by key (BEP 46: "ih" holds the 20-byte v1
+  // info-hash, raw). Mumba adds "v2" (32 raw bytes), "name", "version", "size".
+  std::map<std::string, std::string> fields;
+};
+
+struct FetchProgress {
+  uint64_t done = 0;   // Verified bytes.
+  uint64_t total = 0;  // 0 until the metadata arrived.
+  int peers = 0;
+  double rate = 0;     // Bytes/s, recent.
+};
+
+struct P2pStatus {
+  std::string listen;  // The address actually listened on, "IP:PORT".
+  int dht_nodes = 0;
+  int torrents = 0;
+  int seeding = 0;
+  double upload_rate = 0;    // Bytes/s.
+  double download_rate = 0;  // Bytes/s.
+};
+
+// Thread-safe; every method may block for network work, never longer than its
+// timeout.
+//
+// The return types say `mumba::Status` because the member `Status()` below hides
+// the type inside the class (GCC rejects the unqualified name: "changes meaning").
+class P2pNode {
+ public:
+  virtual ~P2pNode() = default;
+
+  // Starts the session and waits until it listens. INVALID_ARGUMENT for a bad
+  // listen address; UNAVAILABLE if it cannot listen.
+  static Expected<std::unique_ptr<P2pNode>> Create(P2pOptions options);
+
+  // Joins the DHT through `host:port` (also fine after Create).
+  virtual mumba::Status AddDhtNode(const std::string& host_port) = 0;
+
+  // Makes a hybrid torrent named `name` of the files in folder `dir` (every file
+  // under it, in a fixed order, no creation date: the same files and name always
+  // give the same info-hashes, whatever the folder is called) and seeds it from
+  // `dir`, announcing it in the DHT. Seeding again is a no-op. The folder must not
+  // change while seeded.
+  virtual Expected<TorrentRef> Seed(const std::filesystem::path& dir, const std::string& name) = 0;
+  // Stops seeding (the files stay).
+  virtual mumba::Status StopSeeding(const std::string& info_hash_v1) = 0;
+  // Torrents seeded now, by v1 info-hash.
+  virtual std::vector<TorrentRef> Seeding() const = 0;
+
+  // Signs `fields` (bencoded as a dictionary of strings) with `key` and puts it in
+  // the DHT under the key's public key (no salt) with sequence number `seq`. Waits
+  // until the put was stored on at least one node or `timeout` passed
+  // (DEADLINE_EXCEEDED).
+  virtual mumba::Status PutMutable(const KeyPair& key, const std::map<std::string, std::string>& fields,
+                            int64_t seq, std::chrono::milliseconds timeout) = 0;
+  // Looks up the item of `public_key`; returns the highest sequence number seen
+  // with a valid signature (libtorrent checks it). NOT_FOUND if the DHT had none
+  // within `timeout`.
+  virtual Expected<MutableItem> GetMutable(const std::array<uint8_t, 32>& public_key,
+                                           std::chrono::milliseconds timeout) = 0;
+
+  // Downloads the torrent with these info-hashes (peers found through the DHT)
+  // into `dest`/<torrent name>, verifying every piece, and returns that folder. The
+  // torrent leaves the session once complete (the host seeds the installed copy
+  // with Seed, which gives the same info-hashes). DEADLINE_EXCEEDED when it is not
+  // complete within `timeout`; the partial download is removed on any error.
+  // `progress` is called about every 200 ms from the calling thread.
+  virtual Expected<std::filesystem::path> Fetch(const std::string& info_hash_v1,
+                                                const std::string& info_hash_v2,
+                                                const std::filesystem::path& dest,
+                                                std::chrono::milliseconds timeout,
+                                                const std::function<void(const FetchProgress&)>& progress) = 0;
+
+  virtual P2pStatus Status() const = 0;
+};
+
+}  // namespace mumba
