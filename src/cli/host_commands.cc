@@ -80,6 +80,13 @@ void AddHostCommands(CLI::App& app, Context& ctx) {
                 "  socket   %s\n  apps     %d installed, %d running\n",
                 resp.home().c_str(), resp.pid(), resp.version().c_str(), resp.uptime_ms() / 1000.0,
                 layout.socket().c_str(), resp.apps_installed(), resp.apps_running());
+    if (resp.p2p_listen().empty()) {
+      std::printf("  p2p      not started (starts when first needed)\n");
+    } else {
+      std::printf("  p2p      %s, %d DHT nodes, %d torrents, up %.1f kB/s, down %.1f kB/s\n",
+                  resp.p2p_listen().c_str(), resp.dht_nodes(), resp.torrents(),
+                  resp.upload_rate() / 1000, resp.download_rate() / 1000);
+    }
     return 0;
   });
 
