@@ -7,6 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/install-deps.sh
+# WebTorrent (pinned, from npm) for the interop test; a no-op when up to date.
+bash tests/interop/install.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMUMBA_BUILD_TESTS=ON
 cmake --build build
 cd build
