@@ -81,6 +81,12 @@ Distribution::~Distribution() {
   stop_cv_.notify_all();
   if (updater_.joinable()) updater_.join();
   if (joiner_.joinable()) joiner_.join();
+  std::vector<std::thread> seeders;
+  {
+    std::lock_guard lock(stop_mu_);
+    seeders.swap(seeders_);
+  }
+  for (auto& t : seeders) t.join();
   std::lock_guard lock(node_mu_);
   node_.reset();
 }
@@ -308,13 +314,17 @@ Expected<AppView> Distribution::Fetch(const std::string& address, std::chrono::m
                             m.version + ", not the " + item.name + " " + item.version + " announced");
   }
   Emit(on_event, DistributionEvent::Phase::kInstalling, item);
-  MUMBA_ASSIGN_OR_RETURN(InstallResult installed, host_->Install(*folder));
+  MUMBA_ASSIGN_OR_RETURN(InstallResult installed, host_->InstallStaged(*folder));
   bool published = false;
   if (auto known = host_->registry().GetP2p(item.address); known.ok()) published = known->published;
   MUMBA_TRY(host_->registry().PutP2p(
       {item.address, item.seq, item.info_hash, item.info_hash_v2, item.version, published}));
-  if (Status st = SeedInstalled(installed.app); !st.ok()) {
-    spdlog::warn("p2p: cannot seed {}: {}", item.name, st.message());
+  // Seeding hashes the bundle again; the app is installed already, so do it after.
+  {
+    std::lock_guard lock(stop_mu_);
+    seeders_.emplace_back([this, app = installed.app, name = item.name] {
+      if (Status st = SeedInstalled(app); !st.ok()) spdlog::warn("p2p: cannot seed {}: {}", name, st.message());
+    });
   }
   spdlog::info("p2p: installed {} {} from {} seq {}", item.name, item.version, item.address, item.seq);
   if (on_event) {

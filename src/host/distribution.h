@@ -13,6 +13,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "host/config.h"
 #include "host/host.h"
@@ -114,6 +115,7 @@ class Distribution {
   bool stopping_ = false;
   std::thread updater_;
   std::thread joiner_;
+  std::vector<std::thread> seeders_;  // Seeding fetched apps after they are installed.
 };
 
 // "mumba-<name>-<version>": the torrent name of a bundle, the same on every host so

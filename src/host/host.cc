@@ -317,13 +317,23 @@ Expected<Host::Loaded> Host::Find(const std::string& ref) const {
   return *found;
 }
 
-Expected<InstallResult> Host::Install(const fs::path& source) {
+Expected<InstallResult> Host::Install(const fs::path& source) { return InstallFrom(source, false); }
+
+Expected<InstallResult> Host::InstallStaged(const fs::path& staged) {
+  if (staged.parent_path().parent_path() != layout_.staging_dir() &&
+      staged.parent_path() != layout_.staging_dir()) {
+    return InvalidArgument(staged.string() + " is not in the host's staging folder");
+  }
+  return InstallFrom(staged, true);
+}
+
+Expected<InstallResult> Host::InstallFrom(const fs::path& source, bool owned) {
   if (!source.is_absolute()) return InvalidArgument("bundle path must be absolute: " + source.string());
   auto checked = ValidateBundle(source);
   if (!checked.ok()) return checked.status();
-  fs::path staging = layout_.staging_dir() / RandomSuffix();
-  Status st = CopyBundleTree(source, staging);
-  if (st.ok()) {
+  fs::path staging = owned ? source : layout_.staging_dir() / RandomSuffix();
+  Status st = owned ? Status() : CopyBundleTree(source, staging);
+  if (st.ok() && !owned) {
     auto again = ValidateBundle(staging);  // The source may have changed under us.
     if (!again.ok()) st = again.status();
     else if (again->id != checked->id) st = InvalidArgument("bundle changed while being installed");

@@ -83,6 +83,9 @@ class Host final : public AppDirectory {
   // and renames it into place, then records it. On any error nothing changes. A
   // running app being upgraded is restarted on the new version.
   Expected<InstallResult> Install(const std::filesystem::path& bundle_dir);
+  // The same for a bundle the host already owns in its staging folder (a fetched
+  // download): it is renamed into place instead of copied.
+  Expected<InstallResult> InstallStaged(const std::filesystem::path& staged_dir);
   Status Uninstall(const std::string& ref, bool purge);
 
   Expected<AppView> Start(const std::string& ref);
@@ -145,6 +148,7 @@ class Host final : public AppDirectory {
   std::filesystem::path HostSocketFor(const std::string& id) const;
   std::shared_ptr<std::mutex> OpLock(const std::string& id);
   Status StartLocked(const Loaded& app);
+  Expected<InstallResult> InstallFrom(const std::filesystem::path& source, bool owned);
   void SweepStaging();
 
   HostOptions options_;

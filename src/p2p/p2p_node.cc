@@ -55,8 +55,10 @@ constexpr auto kRemoveTimeout = std::chrono::seconds(5);
 constexpr auto kCheckTimeout = std::chrono::seconds(10);
 constexpr auto kProgressInterval = std::chrono::milliseconds(200);
 // A downloader with no peers (or none that sent the metadata) asks the DHT
-// again this often.
-constexpr auto kReannounceInterval = std::chrono::milliseconds(1000);
+// again after 250 ms (its first lookup may have raced the seed's announce), then
+// backs off to every 4 s (a lookup in the public DHT takes seconds).
+constexpr auto kFirstReannounce = std::chrono::milliseconds(250);
+constexpr auto kMaxReannounce = std::chrono::milliseconds(4000);
 // BEP 44: the bencoded "v" of an item is at most 1000 bytes.
 constexpr size_t kMaxItemValueBytes = 1000;
 constexpr const char* kDhtStateFile = "dht_state";
@@ -305,6 +307,10 @@ class P2pNodeImpl final : public P2pNode {
 lt::settings_pack P2pNodeImpl::Settings(const std::string& listen) const {
   lt::settings_pack s;
   s.set_str(lt::settings_pack::listen_interfaces, listen);
+  // A hybrid piece needs SHA-1 and SHA-256; one thread caps a download near
+  // 240 MB/s here.
+  s.set_int(lt::settings_pack::hashing_threads,
+            static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
   // The port asked for or an error: by default libtorrent quietly tries the next
   // ten ports and then one the OS picks.
   s.set_int(lt::settings_pack::max_retry_port_bind, 0);
@@ -374,7 +380,9 @@ mumba::Status P2pNodeImpl::Start(const std::string& listen_ip) {
         params.dht_state.nodes.clear();
         params.dht_state.nodes6.clear();
       }
-      // A damaged state file only costs the node its old DHT identity.
+      // A damaged state file only costs the node its saved contacts. (The saved
+      // node id is reused only when the socket already knows its external
+      // address; on loopback or behind NAT libtorrent picks a new random id.)
     }
   }
   session_ = std::make_unique<lt::session>(std::move(params));
@@ -415,7 +423,14 @@ mumba::Status P2pNodeImpl::Start(const std::string& listen_ip) {
 
 void P2pNodeImpl::PumpAlerts() {
   std::vector<lt::alert*> alerts;
+  auto next_stats = std::chrono::steady_clock::now();
   while (!stop_) {
+    // Stats once a second keep dht_nodes_ fresh, which is what re-announces seeds
+    // when the routing table grows (see the session_stats_alert case).
+    if (std::chrono::steady_clock::now() >= next_stats) {
+      session_->post_session_stats();
+      next_stats = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    }
     session_->wait_for_alert(lt::milliseconds(100));
     session_->pop_alerts(&alerts);
     if (alerts.empty()) continue;
@@ -477,7 +492,16 @@ void P2pNodeImpl::Dispatch(lt::alert* a) {
   } else if (auto* ss = lt::alert_cast<lt::session_stats_alert>(a)) {
     static const int kDhtNodes = lt::find_metric_idx("dht.dht_nodes");
     auto counters = ss->counters();
-    if (kDhtNodes >= 0) dht_nodes_ = static_cast<int>(counters[kDhtNodes]);
+    if (kDhtNodes >= 0) {
+      int nodes = static_cast<int>(counters[kDhtNodes]);
+      // A seed announced while the routing table was empty (the node just started,
+      // or its peers were not up yet) reached nobody, and libtorrent's own next
+      // announce is minutes away: announce again whenever the table grows.
+      if (nodes > dht_nodes_) {
+        for (auto& [hash, seed] : seeds_) seed.handle.force_dht_announce();
+      }
+      dht_nodes_ = nodes;
+    }
     ++stats_generation_;
   } else if (auto* fin = lt::alert_cast<lt::torrent_finished_alert>(a)) {
     ForTorrent(fin->handle.info_hashes(), [](TorrentEvents& e) { e.finished = true; });
@@ -668,6 +692,8 @@ Expected<TorrentRef> P2pNodeImpl::Seed(const fs::path& dir, const std::string& n
   // are first served). Not auto-managed and not paused: a paused torrent makes
   // the session refuse incoming peers, who then wait 60 s to retry.
   atp.flags = lt::torrent_flags::seed_mode | lt::torrent_flags::duplicate_is_error;
+  // Every piece was hashed just now: do not hash it again when first served.
+  atp.verified_pieces.resize(ti->num_pieces(), true);
   const lt::info_hash_t ih = ti->info_hashes();
   auto events = WatchTorrent(ih);
   lt::torrent_handle h = session_->add_torrent(std::move(atp), lec);
@@ -677,6 +703,8 @@ Expected<TorrentRef> P2pNodeImpl::Seed(const fs::path& dir, const std::string& n
     // load); the next one it makes on its own is up to 15 minutes away.
     std::unique_lock lock(mu_);
     cv_.wait_for(lock, kCheckTimeout, [&] { return events->checked; });
+    lock.unlock();
+    h.force_dht_announce();
   }
   UnwatchTorrent(ih, events);
   if (lec == lt::errors::duplicate_torrent) {
@@ -686,7 +714,6 @@ Expected<TorrentRef> P2pNodeImpl::Seed(const fs::path& dir, const std::string& n
     return FailedPrecondition("torrent " + ref.info_hash_v1 + " is being fetched by this node");
   }
   if (lec) return Internal("cannot seed " + dir.string() + ": " + lec.message());
-  h.force_dht_announce();
   std::lock_guard lock(mu_);
   seeds_[ref.info_hash_v1] = SeedEntry{ref, h};
   return ref;
@@ -855,7 +882,8 @@ Expected<fs::path> P2pNodeImpl::Fetch(const std::string& info_hash_v1, const std
   };
 
   FetchProgress last;
-  auto last_announce = Clock::now();
+  auto reannounce_gap = std::chrono::duration_cast<Clock::duration>(kFirstReannounce);
+  auto next_announce = Clock::now() + reannounce_gap;
   while (true) {
     lt::torrent_status st = h.status();
     if (st.errc) return fail(Unavailable("fetching " + label + " failed: " + st.errc.message()));
@@ -874,12 +902,16 @@ Expected<fs::path> P2pNodeImpl::Fetch(const std::string& info_hash_v1, const std
       return fail(DeadlineExceeded("fetching " + label + " got " + std::to_string(last.done) + " of " +
                                    std::to_string(last.total) + " bytes within " + std::string(secs) + " s"));
     }
-    if ((st.num_peers == 0 || !st.has_metadata) && now - last_announce >= kReannounceInterval) {
+    const bool searching = st.num_peers == 0 || !st.has_metadata;
+    if (searching && now >= next_announce) {
       h.force_dht_announce();
-      last_announce = now;
+      reannounce_gap = std::min<Clock::duration>(reannounce_gap * 2, kMaxReannounce);
+      next_announce = now + reannounce_gap;
     }
+    auto wake = std::min(deadline, now + kProgressInterval);
+    if (searching) wake = std::min(wake, next_announce);
     std::unique_lock lock(mu_);
-    cv_.wait_until(lock, std::min(deadline, now + kProgressInterval), [&] { return events->finished; });
+    cv_.wait_until(lock, wake, [&] { return events->finished; });
   }
 
   // "Finished" means every piece passed its hash check, which libtorrent does
