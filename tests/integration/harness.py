@@ -6,8 +6,10 @@ fail. Every wait is bounded. Nothing here talks to anything but unix sockets.
 """
 import json
 import os
+import random
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -19,6 +21,21 @@ HOST = os.path.join(BIN, "mumba-host")
 HELLO_BUNDLE = os.environ.get("MUMBA_HELLO_BUNDLE", "")
 SOURCE_DIR = os.environ.get("MUMBA_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "../.."))
 COMMAND_TIMEOUT = 60
+
+
+def free_ports(n):
+    """n ports free on 127.0.0.1 for both TCP and UDP (BitTorrent and the DHT)."""
+    ports = set()
+    while len(ports) < n:
+        port = random.randint(20000, 45000)
+        try:
+            for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+                with socket.socket(socket.AF_INET, kind) as s:
+                    s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        ports.add(port)
+    return sorted(ports)
 
 
 def wait_for(predicate, timeout, interval=0.05, what="condition"):

@@ -7,28 +7,11 @@ loopback.
 """
 import json
 import os
-import random
-import socket
 import unittest
 
-from harness import Home, copy_bundle, edit_manifest, wait_for
+from harness import free_ports, Home, copy_bundle, edit_manifest, wait_for
 
 HELLO_METHOD = "hello.v1.Greeter/SayHello"
-
-
-def free_ports(n):
-    """n ports free on 127.0.0.1 for both TCP and UDP (BitTorrent and the DHT)."""
-    ports = set()
-    while len(ports) < n:
-        port = random.randint(20000, 45000)
-        try:
-            for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
-                with socket.socket(socket.AF_INET, kind) as s:
-                    s.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        ports.add(port)
-    return sorted(ports)
 
 
 class Swarm:

@@ -16,33 +16,17 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 import unittest
 
-from harness import SOURCE_DIR, Home, alive, copy_bundle, edit_manifest
+from harness import free_ports, SOURCE_DIR, Home, alive, copy_bundle, edit_manifest
 
 INTEROP_DIR = os.path.abspath(os.path.join(SOURCE_DIR, "tests", "interop"))
 FETCH = os.path.join(INTEROP_DIR, "fetch.mjs")
 FETCH_TIMEOUT = 60  # Seconds fetch.mjs gives WebTorrent; it measured ~3.5 s here.
 INSTALL_HINT = "run tests/interop/install.sh (it installs Node.js if needed and WebTorrent with npm ci)"
-
-
-def free_ports(n):
-    """n ports free on 127.0.0.1 for both TCP and UDP (BitTorrent and the DHT)."""
-    ports = set()
-    while len(ports) < n:
-        port = random.randint(20000, 45000)
-        try:
-            for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
-                with socket.socket(socket.AF_INET, kind) as s:
-                    s.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        ports.add(port)
-    return sorted(ports)
 
 
 def install_digest():
