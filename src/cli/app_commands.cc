@@ -137,9 +137,11 @@ void AddAppCommands(CLI::App& app, Context& ctx) {
       ->required();
   install->add_flag("-y,--yes", yes, "Do not ask before installing from the network");
   install->add_flag("--json", install_json, "Progress of a network install as JSON lines");
-  static int install_timeout = 20;
-  install->add_option("--timeout", install_timeout, "Seconds to look for the address in the DHT")
-      ->default_val(20);
+  static int install_timeout = 0;
+  install->add_option("--timeout", install_timeout,
+                      "Give up a network install after this many seconds (default: 20 s to find "
+                      "the address, then no limit while it downloads)")
+      ->default_val(0);
   OnRun(install, [&ctx] {
     if (install_dir.starts_with("mumba://")) {
       return InstallFromNetwork(ctx, install_dir, yes, install_json, install_timeout);

@@ -135,7 +135,7 @@ int InstallFromNetwork(const Context& ctx, const std::string& address, bool yes,
     grpc::ClientContext c;
     hv1::ResolveRequest req;
     req.set_address(address);
-    req.set_timeout_ms(timeout_s * 1000);
+    req.set_timeout_ms((timeout_s > 0 ? timeout_s : 20) * 1000);
     if (auto s = (*stub)->Resolve(&c, req, &item); !s.ok()) return Fail(s);
   }
   if (!json) {
@@ -156,6 +156,7 @@ int InstallFromNetwork(const Context& ctx, const std::string& address, bool yes,
   hv1::FetchRequest req;
   req.set_address(address);
   req.set_min_seq(item.seq());  // Never less than what was shown.
+  if (timeout_s > 0) req.set_timeout_ms(timeout_s * 1000);
   auto reader = (*stub)->Fetch(&c, req);
   hv1::InstallEvent last;
   if (int rc = Follow(reader.get(), json, &last)) return rc;

@@ -32,6 +32,7 @@
 #include <libtorrent/kademlia/ed25519.hpp>
 #include <libtorrent/kademlia/item.hpp>
 #include <libtorrent/session.hpp>
+#include <libtorrent/extensions/smart_ban.hpp>
 #include <libtorrent/session_params.hpp>
 #include <libtorrent/session_stats.hpp>
 #include <libtorrent/settings_pack.hpp>
@@ -386,6 +387,10 @@ mumba::Status P2pNodeImpl::Start(const std::string& listen_ip) {
     }
   }
   session_ = std::make_unique<lt::session>(std::move(params));
+  // Smart ban: when a piece fails its hash check, ban only the peer whose blocks
+  // were wrong (known once the piece is fetched again), not every peer that sent a
+  // block of it, so a download heals from honest peers around a corrupt one.
+  session_->add_extension(&lt::create_smart_ban_plugin);
   if (options_.upload_rate_limit > 0 || options_.download_rate_limit > 0) {
     // libtorrent puts peers on local networks (loopback, 10/8, 192.168/16, ...)
     // in a class of their own that no rate limit applies to. A node given a

@@ -1,0 +1,328 @@
+# SPDX-License-Identifier: Apache-2.0
+"""What a host refuses from the network, proved with real hosts and a dishonest peer.
+
+Hosts listen on 127.0.0.1 and bootstrap only from each other; mumba-p2p-tool
+(tests/tools/p2p_tool.cc) joins the same private DHT as a node of its own and plays
+the attacker: forged BEP 44 items, items that point at another app's bundle, corrupt
+pieces, bundles that try to leave their folder. Run through netns.sh, the module
+lives in a network namespace that holds nothing but loopback.
+
+A refusal is one clear line on stderr, with nothing installed (`mumba list` empty)
+and nothing left in apps/.staging.
+"""
+import filecmp
+import json
+import os
+import random
+import re
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+from harness import BIN, Home, alive, copy_bundle, edit_manifest, wait_for
+
+TOOL = next((p for p in (os.path.join(BIN, "mumba-p2p-tool"), os.path.join(BIN, "tests", "mumba-p2p-tool"))
+             if os.path.exists(p)), None)
+BUNDLE_NAME = "mumba-hello-0.1.0"  # The torrent name hosts give hello 0.1.0.
+# An install that should take a second or two gets this long before the test
+# calls it stuck (bounded: a stuck host fetch would otherwise run for 30 min).
+INSTALL_WALL = 20
+
+
+def free_ports(n):
+    """n ports free on 127.0.0.1 for both TCP and UDP (BitTorrent and the DHT)."""
+    ports = set()
+    while len(ports) < n:
+        port = random.randint(20000, 45000)
+        try:
+            for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+                with socket.socket(socket.AF_INET, kind) as s:
+                    s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        ports.add(port)
+    return sorted(ports)
+
+
+class Swarm:
+    """Hosts that know each other's DHT addresses and nobody else's.
+
+    `configs` maps a host's index to extra config.toml text (e.g. a [p2p] rate limit).
+    """
+
+    def __init__(self, test, n, configs=None):
+        self.ports = free_ports(n)
+        self.homes = [self.start(test, i, (configs or {}).get(i)) for i in range(n)]
+
+    def start(self, test, i, config=None):
+        home = Home(test)
+        if config:
+            with open(os.path.join(home.path, "config.toml"), "w") as f:
+                f.write(config)
+        others = ",".join(f"127.0.0.1:{p}" for j, p in enumerate(self.ports) if j != i)
+        home.run("host", "start", "--listen", f"127.0.0.1:{self.ports[i]}", "--bootstrap", others,
+                 check=True)
+        return home
+
+    def bootstrap(self):
+        return ",".join(f"127.0.0.1:{p}" for p in self.ports)
+
+
+class Tool:
+    """mumba-p2p-tool processes joined to a swarm, each ended by PID at cleanup."""
+
+    def __init__(self, test, swarm):
+        if not TOOL:
+            raise unittest.SkipTest(f"mumba-p2p-tool is not built in {BIN}")
+        self.bootstrap = swarm.bootstrap()
+        self.procs = []
+        self.logs = tempfile.mkdtemp(prefix="mt-", dir="/tmp")
+        test.addCleanup(self.cleanup)
+
+    def start(self, *args):
+        """Starts a command that runs until stopped; returns (process, its first JSON line)."""
+        argv = [TOOL, "--listen", "127.0.0.1:0", "--bootstrap", self.bootstrap, "--timeout", "10", *args]
+        log = open(os.path.join(self.logs, f"{len(self.procs)}.log"), "w+")
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log, text=True)
+        self.procs.append((proc, log))
+        ready, _, _ = select.select([proc.stdout], [], [], 30)
+        line = proc.stdout.readline() if ready else ""
+        if not line:
+            raise AssertionError(f"mumba-p2p-tool {' '.join(args)} printed nothing: {self.stop(proc)}")
+        return proc, json.loads(line)
+
+    def put(self, *args):
+        """Puts an item and stays in the DHT, answering lookups with it (a node that
+        left would hold every later lookup up to libtorrent's 15 s query timeout)."""
+        return self.start("put", "--hold", *args)
+
+    def said(self, proc):
+        """What `proc` has said on stderr so far (it keeps running: a node that left
+        would slow the swarm's lookups down)."""
+        for p, log in self.procs:
+            if p is proc:
+                log.flush()
+                with open(log.name) as f:
+                    return f.read()
+        return ""
+
+    def stop(self, proc):
+        """Ends `proc` (SIGTERM, then SIGKILL) and returns what it said on stderr."""
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        for p, log in self.procs:
+            if p is proc:
+                log.seek(0)
+                return log.read()
+        return ""
+
+    def cleanup(self):
+        for proc, log in self.procs:
+            self.stop(proc)
+            proc.stdout.close()
+            log.close()
+        shutil.rmtree(self.logs, ignore_errors=True)
+
+
+def new_key(test):
+    """A fresh address and the path of its secret key, in a home of our own (no host)."""
+    home = Home(test)
+    address = home.run("keys", "new", check=True).stdout.strip()
+    return address, os.path.join(home.path, "keys", address[len("mumba://"):] + ".key")
+
+
+def app_bundle(test, address, version="0.1.0"):
+    """A copy of the hello bundle whose id is `address`."""
+    bundle = copy_bundle(test)
+    with open(os.path.join(bundle, "mumba.toml")) as f:
+        old_id = f.read().split('id = "', 1)[1].split('"', 1)[0]
+    edit_manifest(bundle, old_id, address)
+    if version != "0.1.0":
+        edit_manifest(bundle, 'version = "0.1.0"', f'version = "{version}"')
+    return bundle
+
+
+def item_args(ref, name="hello", version="0.1.0"):
+    """`put` arguments pointing at torrent `ref` (from publish or the tool's seed)."""
+    return ["--ih", ref["info_hash"], "--v2", ref["info_hash_v2"], "--name", name, "--version", version,
+            "--size", str(ref["size"])]
+
+
+def files_of(root):
+    out = set()
+    for d, dirs, names in os.walk(root):
+        for n in names + [x for x in dirs if os.path.islink(os.path.join(d, x))]:
+            out.add(os.path.relpath(os.path.join(d, n), root))
+    return out
+
+
+class RefusalTest(unittest.TestCase):
+    def assert_nothing_installed(self, home):
+        self.assertEqual(home.json("list")["apps"], [])
+        self.assertEqual(os.listdir(os.path.join(home.path, "apps", ".staging")), [])
+
+    def kill_host(self, home):
+        """A host stuck in a fetch does not stop (its Fetch RPC ignores cancellation):
+        end it by PID so that cleanup does not wait for it."""
+        pid = home.host_pid()
+        if pid:
+            os.kill(pid, signal.SIGKILL)
+            wait_for(lambda: not alive(pid), 10, what=f"host {pid} to die")
+
+    def install(self, home, address, *args):
+        """`mumba install ADDRESS --yes ARGS`, bounded by INSTALL_WALL seconds."""
+        try:
+            return home.run("install", address, "--yes", *args, timeout=INSTALL_WALL)
+        except subprocess.TimeoutExpired as e:
+            self.kill_host(home)
+            out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
+            last = out.strip().splitlines()[-1:] or ["(no event)"]
+            self.fail(f"mumba install {address} {' '.join(args)} still ran after {INSTALL_WALL} s; "
+                      f"last event: {last[0]}")
+
+    def install_refused(self, home, address, *needles, timeout=5):
+        """`mumba install ADDRESS` fails with one line holding `needles`; nothing installed."""
+        p = self.install(home, address, "--timeout", str(timeout))
+        self.assertNotEqual(p.returncode, 0, p.stdout)
+        lines = [l for l in p.stderr.strip().splitlines()
+                 if not l.startswith(("resolving ", "downloaded ", "found "))]
+        self.assertEqual(len(lines), 1, p.stderr)
+        for needle in needles:
+            self.assertIn(needle, lines[0])
+        self.assert_nothing_installed(home)
+        return lines[0]
+
+    def test_forged_items_are_refused(self):
+        swarm = Swarm(self, 3)
+        a, _, c = swarm.homes
+        tool = Tool(self, swarm)
+        victim, _ = new_key(self)
+        _, attacker_key = new_key(self)
+        # What the forger wants installed: a real, seeded bundle that even claims the
+        # victim's id, so that only the item's signature stands in the way.
+        _, bundle = tool.start("seed", "--dir", app_bundle(self, victim), "--name", BUNDLE_NAME)
+        forger, put = tool.put("--address", victim, "--sign-with-file", attacker_key, "--seq", "7",
+                               *item_args(bundle))
+        self.assertTrue(put["forged"])
+        self.assertGreaterEqual(put["dht_nodes"], 2, put)
+        self.assertEqual(put["stored_on"], 0, "honest DHT nodes stored an item signed with the wrong key")
+
+        p = c.run("info", victim, "--timeout", "3", check=False)
+        self.assertIn("no one serves", p.stderr)
+        self.install_refused(c, victim, "no one serves " + victim, timeout=3)
+        # The forger itself answered C's lookups with the item: C saw it and dropped
+        # it for its signature.
+        self.assertIn("answered a lookup with the planted item", tool.said(forger))
+
+        # A forged item with a higher seq does not shadow the honest one.
+        x = a.run("keys", "new", check=True).stdout.strip()
+        a.run("publish", app_bundle(self, x), "--json", check=True)
+        _, evil = tool.start("seed", "--dir", app_bundle(self, x, "6.6.6"), "--name", "mumba-hello-6.6.6")
+        _, put = tool.put("--address", x, "--sign-with-file", attacker_key, "--seq", "99",
+                          *item_args(evil, version="6.6.6"))
+        self.assertEqual(put["stored_on"], 0, put)
+        info = json.loads(c.run("info", x, "--json", "--timeout", "5", check=True).stdout)
+        self.assertEqual((info["version"], str(info["seq"])), ("0.1.0", "1"))
+
+    def test_item_pointing_at_another_app_is_refused(self):
+        swarm = Swarm(self, 3)
+        a, _, c = swarm.homes
+        tool = Tool(self, swarm)
+        x = a.run("keys", "new", check=True).stdout.strip()
+        item = json.loads(a.run("publish", app_bundle(self, x), "--json", check=True).stdout)
+        # A properly signed item under another key K that points at X's bundle.
+        k, k_key = new_key(self)
+        _, put = tool.put("--key-file", k_key, "--seq", "1", *item_args(item))
+        self.assertFalse(put["forged"])
+        self.assertGreaterEqual(put["stored_on"], 1, put)
+        line = self.install_refused(c, k, "refused", f"says it is app {x}")
+        self.assertIn(k, line)
+
+    @unittest.skip("known gap (issue 4 stays open): with a corrupt and an honest seeder the "
+                   "download stalls with 0 peers, even with libtorrent's smart-ban plugin; "
+                   "only-corrupt seeders do fail cleanly (test below)")
+    def test_corrupt_pieces_are_healed_from_an_honest_peer(self):
+        # The honest publisher uploads at 4 MB/s, so C surely takes blocks from both.
+        swarm = Swarm(self, 3, {0: "[p2p]\nupload_rate_limit = 4000000\n"})
+        a, _, c = swarm.homes
+        tool = Tool(self, swarm)
+        x = a.run("keys", "new", check=True).stdout.strip()
+        original = app_bundle(self, x)
+        corrupt, ref = tool.start("seed-corrupt", "--dir", original, "--name", BUNDLE_NAME)
+        item = json.loads(a.run("publish", original, "--json", check=True).stdout)
+        # The tool serves the very torrent the host published, with bad bytes.
+        self.assertEqual((ref["info_hash"], ref["info_hash_v2"]), (item["info_hash"], item["info_hash_v2"]))
+
+        p = self.install(c, x, "--json")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(json.loads(p.stdout.splitlines()[-1])["phase"], "done")
+        installed = os.path.join(c.path, "apps", x[len("mumba://"):], "0.1.0")
+        self.assertEqual(files_of(original), files_of(installed))
+        for rel in files_of(original):
+            self.assertTrue(filecmp.cmp(os.path.join(original, rel), os.path.join(installed, rel),
+                                        shallow=False), rel)
+        said = tool.stop(corrupt)
+        sent = re.search(r"sent (\d+) corrupt blocks", said)
+        self.assertTrue(sent and int(sent.group(1)) > 0, f"the corrupt peer uploaded nothing: {said}")
+
+    def test_only_corrupt_peers_fail_within_the_timeout(self):
+        swarm = Swarm(self, 3)
+        _, _, c = swarm.homes
+        tool = Tool(self, swarm)
+        k, k_key = new_key(self)
+        _, ref = tool.start("seed-corrupt", "--dir", app_bundle(self, k), "--name", BUNDLE_NAME)
+        tool.put("--key-file", k_key, "--seq", "1", *item_args(ref))
+        self.install_refused(c, k, "fetching hello 0.1.0", timeout=5)
+
+    def test_bundles_escaping_their_folder_are_refused(self):
+        swarm = Swarm(self, 3)
+        _, _, c = swarm.homes
+        tool = Tool(self, swarm)
+        # The daemon's command points out of the bundle.
+        k, k_key = new_key(self)
+        bundle = app_bundle(self, k)
+        edit_manifest(bundle, 'command = "bin/hello"', 'command = "../../bin/sh"')
+        _, ref = tool.start("seed", "--dir", bundle, "--name", BUNDLE_NAME)
+        tool.put("--key-file", k_key, "--seq", "1", *item_args(ref))
+        self.install_refused(c, k, "daemon.command", "../../bin/sh")
+
+        # A symlink to /etc/passwd travels in the torrent (a BEP 47 symlink entry).
+        k2, k2_key = new_key(self)
+        bundle = app_bundle(self, k2)
+        os.symlink("/etc/passwd", os.path.join(bundle, "ui", "passwd"))
+        _, ref = tool.start("seed", "--symlinks", "--dir", bundle, "--name", BUNDLE_NAME)
+        tool.put("--key-file", k2_key, "--seq", "1", *item_args(ref))
+        p = self.install(c, k2, "--timeout", "5")
+        if p.returncode != 0:
+            lines = [l for l in p.stderr.strip().splitlines() if not l.startswith(("resolving ", "downloaded "))]
+            self.assertEqual(len(lines), 1, p.stderr)
+            self.assert_nothing_installed(c)
+            return
+        # libtorrent 2.0.8 rewrites a symlink that leaves the torrent (it arrives as
+        # an empty file), so the host may install the bundle: then nothing in it may
+        # lead out of its folder or carry what the link pointed at.
+        installed = os.path.realpath(os.path.join(c.path, "apps", k2[len("mumba://"):], "0.1.0"))
+        for rel in files_of(installed):
+            full = os.path.join(installed, rel)
+            target = os.path.realpath(full)
+            self.assertTrue(target == installed or target.startswith(installed + os.sep),
+                            f"{rel} leads to {target}")
+        with open("/etc/passwd", "rb") as f:
+            secret = f.read()
+        with open(os.path.join(installed, "ui", "passwd"), "rb") as f:
+            self.assertNotEqual(f.read(), secret)
+        self.assertEqual(os.listdir(os.path.join(c.path, "apps", ".staging")), [])
+
+
+if __name__ == "__main__":
+    unittest.main()
