@@ -13,18 +13,16 @@ and nothing left in apps/.staging.
 import filecmp
 import json
 import os
-import random
 import re
 import select
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 import unittest
 
-from harness import BIN, Home, alive, copy_bundle, edit_manifest, wait_for
+from harness import BIN, Home, alive, copy_bundle, edit_manifest, free_ports, wait_for
 
 TOOL = next((p for p in (os.path.join(BIN, "mumba-p2p-tool"), os.path.join(BIN, "tests", "mumba-p2p-tool"))
              if os.path.exists(p)), None)
@@ -32,21 +30,6 @@ BUNDLE_NAME = "mumba-hello-0.1.0"  # The torrent name hosts give hello 0.1.0.
 # An install that should take a second or two gets this long before the test
 # calls it stuck (bounded: a stuck host fetch would otherwise run for 30 min).
 INSTALL_WALL = 20
-
-
-def free_ports(n):
-    """n ports free on 127.0.0.1 for both TCP and UDP (BitTorrent and the DHT)."""
-    ports = set()
-    while len(ports) < n:
-        port = random.randint(20000, 45000)
-        try:
-            for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
-                with socket.socket(socket.AF_INET, kind) as s:
-                    s.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        ports.add(port)
-    return sorted(ports)
 
 
 class Swarm:
@@ -248,9 +231,16 @@ class RefusalTest(unittest.TestCase):
         line = self.install_refused(c, k, "refused", f"says it is app {x}")
         self.assertIn(k, line)
 
-    @unittest.skip("known gap (issue 4 stays open): with a corrupt and an honest seeder the "
-                   "download stalls with 0 peers, even with libtorrent's smart-ban plugin; "
-                   "only-corrupt seeders do fail cleanly (test below)")
+    # libtorrent's smart_ban plugin (in session_params' default plugins, and added
+    # again in P2pNode::Start) finds the peer that sent a bad block by IP alone
+    # (torrent::find_peers(address)). Here every peer is 127.0.0.1 (as are peers
+    # behind one NAT), so it bans the honest seeder with the corrupt one and the
+    # download stalls at 0 peers. Hybrid torrents do not need it: v2 block hashes
+    # ban the right peer. Without smart_ban this test passes; remove the skip then
+    # (P2pNode::Fetch should also clear and resume a torrent_inconsistent_hashes
+    # error: the corrupt peer raises it in about 1 run in 8).
+    @unittest.skip("known gap (issue 4): smart_ban bans the honest 127.0.0.1 seeder along with the "
+                   "corrupt one and the download stalls with 0 peers (see the comment above)")
     def test_corrupt_pieces_are_healed_from_an_honest_peer(self):
         # The honest publisher uploads at 4 MB/s, so C surely takes blocks from both.
         swarm = Swarm(self, 3, {0: "[p2p]\nupload_rate_limit = 4000000\n"})
