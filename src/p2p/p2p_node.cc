@@ -32,7 +32,8 @@
 #include <libtorrent/kademlia/ed25519.hpp>
 #include <libtorrent/kademlia/item.hpp>
 #include <libtorrent/session.hpp>
-#include <libtorrent/extensions/smart_ban.hpp>
+#include <libtorrent/extensions/ut_metadata.hpp>
+#include <libtorrent/extensions/ut_pex.hpp>
 #include <libtorrent/session_params.hpp>
 #include <libtorrent/session_stats.hpp>
 #include <libtorrent/settings_pack.hpp>
@@ -358,6 +359,10 @@ lt::settings_pack P2pNodeImpl::Settings(const std::string& listen) const {
 
 mumba::Status P2pNodeImpl::Start(const std::string& listen_ip) {
   lt::session_params params(Settings(options_.listen));
+  // No smart_ban: it finds the sender of a bad block by IP alone, so on loopback
+  // (or behind one NAT) it bans the honest seeder with the corrupt one and the
+  // download stalls. A hybrid torrent's v2 block hashes already name the bad peer.
+  params.extensions.clear();  // ut_metadata and ut_pex are added back below.
   if (!options_.state_dir.empty()) {
     std::error_code ec;
     fs::create_directories(options_.state_dir, ec);
@@ -387,10 +392,8 @@ mumba::Status P2pNodeImpl::Start(const std::string& listen_ip) {
     }
   }
   session_ = std::make_unique<lt::session>(std::move(params));
-  // Smart ban: when a piece fails its hash check, ban only the peer whose blocks
-  // were wrong (known once the piece is fetched again), not every peer that sent a
-  // block of it, so a download heals from honest peers around a corrupt one.
-  session_->add_extension(&lt::create_smart_ban_plugin);
+  session_->add_extension(&lt::create_ut_metadata_plugin);
+  session_->add_extension(&lt::create_ut_pex_plugin);
   if (options_.upload_rate_limit > 0 || options_.download_rate_limit > 0) {
     // libtorrent puts peers on local networks (loopback, 10/8, 192.168/16, ...)
     // in a class of their own that no rate limit applies to. A node given a
@@ -891,7 +894,16 @@ Expected<fs::path> P2pNodeImpl::Fetch(const std::string& info_hash_v1, const std
   auto next_announce = Clock::now() + reannounce_gap;
   while (true) {
     lt::torrent_status st = h.status();
-    if (st.errc) return fail(Unavailable("fetching " + label + " failed: " + st.errc.message()));
+    if (st.errc) {
+      // A corrupt peer can make libtorrent see v1 and v2 hashes disagree; the
+      // torrent is fine, so go on with the honest peers until the deadline.
+      if (st.errc.message().find("v1 and v2 hashes") != std::string::npos) {
+        h.clear_error();
+        h.resume();
+      } else {
+        return fail(Unavailable("fetching " + label + " failed: " + st.errc.message()));
+      }
+    }
     last.total = st.has_metadata ? static_cast<uint64_t>(st.total_wanted) : 0;
     last.done = static_cast<uint64_t>(st.total_wanted_done);
     last.peers = st.num_peers;

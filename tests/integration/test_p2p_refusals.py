@@ -239,8 +239,6 @@ class RefusalTest(unittest.TestCase):
     # ban the right peer. Without smart_ban this test passes; remove the skip then
     # (P2pNode::Fetch should also clear and resume a torrent_inconsistent_hashes
     # error: the corrupt peer raises it in about 1 run in 8).
-    @unittest.skip("known gap (issue 4): smart_ban bans the honest 127.0.0.1 seeder along with the "
-                   "corrupt one and the download stalls with 0 peers (see the comment above)")
     def test_corrupt_pieces_are_healed_from_an_honest_peer(self):
         # The honest publisher uploads at 4 MB/s, so C surely takes blocks from both.
         swarm = Swarm(self, 3, {0: "[p2p]\nupload_rate_limit = 4000000\n"})
