@@ -222,8 +222,8 @@ Expected<PublishResult> Distribution::Publish(const std::string& app_ref) {
   return PublishResult{item, put.ok()};
 }
 
-Expected<ResolvedApp> Distribution::ResolveItem(const std::string& address,
-                                                std::chrono::milliseconds timeout) {
+Expected<ResolvedApp> Distribution::Resolve(const std::string& address,
+                                            std::chrono::milliseconds timeout) {
   MUMBA_ASSIGN_OR_RETURN(std::string canonical, NormalizeAddress(address));
   auto key = Base32Decode(canonical.substr(kAddressScheme.size()));
   if (!key.ok() || key->size() != 32) return InvalidArgument("bad address " + address);
@@ -261,18 +261,13 @@ Expected<ResolvedApp> Distribution::ResolveItem(const std::string& address,
   return item;
 }
 
-Expected<ResolvedApp> Distribution::Resolve(const std::string& address,
-                                            std::chrono::milliseconds timeout) {
-  return ResolveItem(address, timeout);
-}
-
 Expected<AppView> Distribution::Fetch(const std::string& address, std::chrono::milliseconds timeout,
                                       int64_t min_seq, const DistributionEventFn& on_event) {
   std::lock_guard lock(publish_mu_);
   auto start = std::chrono::steady_clock::now();
   Emit(on_event, DistributionEvent::Phase::kResolving, {});
   MUMBA_ASSIGN_OR_RETURN(ResolvedApp item,
-                         ResolveItem(address, std::min<std::chrono::milliseconds>(timeout, std::chrono::seconds(20))));
+                         Resolve(address, std::min<std::chrono::milliseconds>(timeout, std::chrono::seconds(20))));
   if (item.seq < min_seq) {
     return FailedPrecondition(item.address + " offers seq " + std::to_string(item.seq) +
                               ", not newer than the " + std::to_string(min_seq - 1) + " installed");
@@ -345,7 +340,7 @@ Expected<AppView> Distribution::Update(const std::string& app_ref, const Distrib
                               app.record.id + " does that)");
   }
   Emit(on_event, DistributionEvent::Phase::kResolving, {});
-  MUMBA_ASSIGN_OR_RETURN(ResolvedApp item, ResolveItem(app.record.id, kUpdateLookup));
+  MUMBA_ASSIGN_OR_RETURN(ResolvedApp item, Resolve(app.record.id, kUpdateLookup));
   if (item.seq <= known->seq) {
     if (on_event) {
       DistributionEvent e;

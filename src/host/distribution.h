@@ -92,7 +92,6 @@ class Distribution {
 
  private:
   Expected<P2pNode*> Node();
-  Expected<ResolvedApp> ResolveItem(const std::string& address, std::chrono::milliseconds timeout);
   Status SeedInstalled(const AppView& app);
   void UpdateLoop();
   // Joins the bootstrap nodes again and again: nodes that were down when this one
