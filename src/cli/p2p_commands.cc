@@ -240,6 +240,7 @@ void AddP2pCommands(CLI::App& app, Context& ctx) {
     std::printf("  publisher   %s\n", resp.publisher().c_str());
     std::printf("  size        %s\n", Size(resp.size()).c_str());
     std::printf("  seq         %" PRId64 "\n", static_cast<int64_t>(resp.seq()));
+    if (resp.seeders() >= 0) std::printf("  seeders     %d\n", resp.seeders());
     std::printf("  info-hash   %s\n", resp.info_hash().c_str());
     std::printf("  magnet      %s\n", resp.magnet().c_str());
     return 0;

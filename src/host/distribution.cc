@@ -51,13 +51,16 @@ std::string MagnetOf(const ResolvedApp& a) {
   return m + "&dn=" + BundleTorrentName(a.name, a.version);
 }
 
-void Emit(const DistributionEventFn& fn, DistributionEvent::Phase phase, const ResolvedApp& item) {
-  if (!fn) return;
+// False when the listener says stop.
+bool Emit(const DistributionEventFn& fn, DistributionEvent::Phase phase, const ResolvedApp& item) {
+  if (!fn) return true;
   DistributionEvent e;
   e.phase = phase;
   e.item = item;
-  fn(e);
+  return fn(e);
 }
+
+Status Cancelled(const std::string& what) { return Status(Code::kCancelled, what + " was cancelled"); }
 
 }  // namespace
 
@@ -261,33 +264,45 @@ Expected<ResolvedApp> Distribution::Resolve(const std::string& address,
   return item;
 }
 
+Expected<int> Distribution::CountSeeders(const ResolvedApp& item, std::chrono::milliseconds timeout) {
+  MUMBA_ASSIGN_OR_RETURN(P2pNode * node, Node());
+  return node->CountPeers(item.info_hash, timeout);
+}
+
+bool Distribution::Stopping() {
+  std::lock_guard lock(stop_mu_);
+  return stopping_;
+}
+
 Expected<AppView> Distribution::Fetch(const std::string& address, std::chrono::milliseconds timeout,
                                       int64_t min_seq, const DistributionEventFn& on_event) {
   std::lock_guard lock(publish_mu_);
   auto start = std::chrono::steady_clock::now();
-  Emit(on_event, DistributionEvent::Phase::kResolving, {});
+  if (!Emit(on_event, DistributionEvent::Phase::kResolving, {})) return Cancelled("installing " + address);
   MUMBA_ASSIGN_OR_RETURN(ResolvedApp item,
                          Resolve(address, std::min<std::chrono::milliseconds>(timeout, std::chrono::seconds(20))));
   if (item.seq < min_seq) {
     return FailedPrecondition(item.address + " offers seq " + std::to_string(item.seq) +
                               ", not newer than the " + std::to_string(min_seq - 1) + " installed");
   }
-  Emit(on_event, DistributionEvent::Phase::kResolved, item);
+  if (!Emit(on_event, DistributionEvent::Phase::kResolved, item) || Stopping()) {
+    return Cancelled("installing " + item.name);
+  }
 
   MUMBA_ASSIGN_OR_RETURN(P2pNode * node, Node());
   fs::path dest = staging_dir_ / ("fetch-" + RandomSuffix());
   auto left = timeout - std::chrono::duration_cast<std::chrono::milliseconds>(
                             std::chrono::steady_clock::now() - start);
   if (left < std::chrono::seconds(1)) left = std::chrono::seconds(1);
-  auto folder = node->Fetch(item.info_hash, item.info_hash_v2, dest, left,
-                            [&](const FetchProgress& p) {
-                              if (!on_event) return;
-                              DistributionEvent e;
-                              e.phase = DistributionEvent::Phase::kDownloading;
-                              e.item = item;
-                              e.progress = p;
-                              on_event(e);
-                            });
+  auto folder = node->Fetch(item.info_hash, item.info_hash_v2, dest, left, [&](const FetchProgress& p) {
+    if (Stopping()) return false;
+    if (!on_event) return true;
+    DistributionEvent e;
+    e.phase = DistributionEvent::Phase::kDownloading;
+    e.item = item;
+    e.progress = p;
+    return on_event(e);
+  });
   // Whatever happens next, the download folder goes.
   struct Cleanup {
     fs::path dir;
@@ -300,7 +315,9 @@ Expected<AppView> Distribution::Fetch(const std::string& address, std::chrono::m
 
   // The bundle must be the app the address names: a publisher can only point its
   // own address at its own app.
-  MUMBA_ASSIGN_OR_RETURN(Manifest m, LoadManifest(*folder));
+  auto loaded = LoadManifest(*folder);
+  if (!loaded.ok()) return loaded.status().WithContext("the bundle found at " + item.address);
+  const Manifest& m = *loaded;
   if (m.id != item.address) {
     return PermissionDenied("refused: the bundle found at " + item.address + " says it is app " + m.id);
   }
@@ -308,7 +325,7 @@ Expected<AppView> Distribution::Fetch(const std::string& address, std::chrono::m
     return PermissionDenied("refused: the bundle found at " + item.address + " is " + m.name + " " +
                             m.version + ", not the " + item.name + " " + item.version + " announced");
   }
-  Emit(on_event, DistributionEvent::Phase::kInstalling, item);
+  if (!Emit(on_event, DistributionEvent::Phase::kInstalling, item)) return Cancelled("installing " + item.name);
   MUMBA_ASSIGN_OR_RETURN(InstallResult installed, host_->InstallStaged(*folder));
   bool published = false;
   if (auto known = host_->registry().GetP2p(item.address); known.ok()) published = known->published;
@@ -339,7 +356,7 @@ Expected<AppView> Distribution::Update(const std::string& app_ref, const Distrib
     return FailedPrecondition(app.record.name + " was not installed from the network (mumba install " +
                               app.record.id + " does that)");
   }
-  Emit(on_event, DistributionEvent::Phase::kResolving, {});
+  if (!Emit(on_event, DistributionEvent::Phase::kResolving, {})) return Cancelled("updating " + app.record.name);
   MUMBA_ASSIGN_OR_RETURN(ResolvedApp item, Resolve(app.record.id, kUpdateLookup));
   if (item.seq <= known->seq) {
     if (on_event) {

@@ -46,7 +46,8 @@ struct DistributionEvent {
   FetchProgress progress;
   AppView app;  // Set for kDone and kUpToDate.
 };
-using DistributionEventFn = std::function<void(const DistributionEvent&)>;
+// Told of every step of long work; returning false stops it (CANCELLED).
+using DistributionEventFn = std::function<bool(const DistributionEvent&)>;
 
 // Thread-safe. Every method may block on the network, within its timeout.
 class Distribution {
@@ -70,9 +71,14 @@ class Distribution {
   // serves it.
   Expected<ResolvedApp> Resolve(const std::string& address, std::chrono::milliseconds timeout);
 
+  // How many peers the DHT names for a resolved app's bundle (looks for at most
+  // `timeout`).
+  Expected<int> CountSeeders(const ResolvedApp& item, std::chrono::milliseconds timeout);
+
   // Resolves, downloads, verifies (piece hashes; the manifest's id must be the
   // address) and installs the app; then seeds it. Refuses an item whose seq is
-  // below `min_seq`. Nothing is installed on any error.
+  // below `min_seq`. Nothing is installed on any error, nor when `on_event` says
+  // stop or the host is stopping.
   Expected<AppView> Fetch(const std::string& address, std::chrono::milliseconds timeout,
                           int64_t min_seq, const DistributionEventFn& on_event);
 
@@ -92,6 +98,7 @@ class Distribution {
 
  private:
   Expected<P2pNode*> Node();
+  bool Stopping();
   Status SeedInstalled(const AppView& app);
   void UpdateLoop();
   // Joins the bootstrap nodes again and again: nodes that were down when this one

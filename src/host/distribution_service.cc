@@ -11,6 +11,9 @@ namespace {
 
 constexpr auto kDefaultResolve = std::chrono::seconds(20);
 constexpr auto kDefaultFetch = std::chrono::minutes(30);
+// Peers answer a DHT get_peers within milliseconds on a LAN and seconds on the
+// Internet; the count is only shown, so it may miss a slow one.
+constexpr auto kSeedersLookup = std::chrono::seconds(3);
 
 void FillItem(const ResolvedApp& a, hv1::ResolveResponse* out) {
   out->set_address(a.address);
@@ -25,9 +28,11 @@ void FillItem(const ResolvedApp& a, hv1::ResolveResponse* out) {
   out->set_seeders(-1);
 }
 
-// Streams events to the client as the work goes on.
-DistributionEventFn Streamer(grpc::ServerWriter<hv1::InstallEvent>* writer) {
-  return [writer](const DistributionEvent& e) {
+// Streams events to the client as the work goes on; the work stops when the
+// client has gone or cancelled, or the server is shutting down.
+DistributionEventFn Streamer(grpc::ServerContext* ctx, grpc::ServerWriter<hv1::InstallEvent>* writer) {
+  return [ctx, writer](const DistributionEvent& e) {
+    if (ctx->IsCancelled()) return false;
     hv1::InstallEvent out;
     switch (e.phase) {
       case DistributionEvent::Phase::kResolving: out.set_phase(hv1::InstallEvent::RESOLVING); break;
@@ -43,7 +48,7 @@ DistributionEventFn Streamer(grpc::ServerWriter<hv1::InstallEvent>* writer) {
     out.set_peers(e.progress.peers);
     out.set_rate(e.progress.rate);
     if (!e.app.record.id.empty()) FillAppInfo(e.app, out.mutable_app());
-    writer->Write(out);
+    return writer->Write(out);
   };
 }
 
@@ -81,19 +86,21 @@ grpc::Status DistributionService::Resolve(grpc::ServerContext*, const hv1::Resol
   auto item = host_->distribution().Resolve(req->address(), Or(req->timeout_ms(), kDefaultResolve));
   if (!item.ok()) return ToGrpc(item.status());
   FillItem(*item, resp);
+  auto seeders = host_->distribution().CountSeeders(*item, kSeedersLookup);
+  if (seeders.ok()) resp->set_seeders(*seeders);
   return grpc::Status::OK;
 }
 
-grpc::Status DistributionService::Fetch(grpc::ServerContext*, const hv1::FetchRequest* req,
+grpc::Status DistributionService::Fetch(grpc::ServerContext* ctx, const hv1::FetchRequest* req,
                                         grpc::ServerWriter<hv1::InstallEvent>* writer) {
   auto app = host_->distribution().Fetch(req->address(), Or(req->timeout_ms(), kDefaultFetch),
-                                         req->min_seq(), Streamer(writer));
+                                         req->min_seq(), Streamer(ctx, writer));
   return ToGrpc(app.status());
 }
 
-grpc::Status DistributionService::Update(grpc::ServerContext*, const hv1::AppRef* req,
+grpc::Status DistributionService::Update(grpc::ServerContext* ctx, const hv1::AppRef* req,
                                          grpc::ServerWriter<hv1::InstallEvent>* writer) {
-  auto app = host_->distribution().Update(req->app(), Streamer(writer));
+  auto app = host_->distribution().Update(req->app(), Streamer(ctx, writer));
   return ToGrpc(app.status());
 }
 

@@ -211,6 +211,11 @@ struct PutWaiter {
   std::atomic<int64_t> previous_seq{-1};
 };
 
+struct PeersWaiter {
+  std::set<std::string> peers;  // "IP:port".
+  Clock::time_point last_new{};
+};
+
 struct GetWaiter {
   std::optional<MutableItem> best;
   bool done = false;
@@ -255,7 +260,8 @@ class P2pNodeImpl final : public P2pNode {
 
   Expected<fs::path> Fetch(const std::string& info_hash_v1, const std::string& info_hash_v2,
                            const fs::path& dest, std::chrono::milliseconds timeout,
-                           const std::function<void(const FetchProgress&)>& progress) override;
+                           const std::function<bool(const FetchProgress&)>& progress) override;
+  Expected<int> CountPeers(const std::string& info_hash_v1, std::chrono::milliseconds timeout) override;
 
   P2pStatus Status() const override;
 
@@ -301,6 +307,7 @@ class P2pNodeImpl final : public P2pNode {
   std::map<std::string, SeedEntry> seeds_;                                      // By v1 hex.
   std::multimap<std::string, std::shared_ptr<PutWaiter>> put_waiters_;          // By public key.
   std::multimap<std::string, std::shared_ptr<GetWaiter>> get_waiters_;          // By public key.
+  std::multimap<std::string, std::shared_ptr<PeersWaiter>> peers_waiters_;      // By raw v1 hash.
   std::multimap<std::string, std::shared_ptr<TorrentEvents>> torrent_waiters_;  // By TorrentKeys.
   uint64_t stats_generation_ = 0;
   int dht_nodes_ = 0;
@@ -353,6 +360,7 @@ lt::settings_pack P2pNodeImpl::Settings(const std::string& listen) const {
   }
   s.set_int(lt::settings_pack::alert_mask, lt::alert_category::error | lt::alert_category::status |
                                                lt::alert_category::storage | lt::alert_category::dht |
+                                               lt::alert_category::dht_operation |
                                                lt::alert_category::port_mapping);
   return s;
 }
@@ -496,6 +504,16 @@ void P2pNodeImpl::Dispatch(lt::alert* a) {
       auto& w = *it->second;
       if (item && (!w.best || w.best->seq < item->seq)) w.best = item;
       if (m->authoritative) w.done = true;
+    }
+  } else if (auto* gp = lt::alert_cast<lt::dht_get_peers_reply_alert>(a)) {
+    auto [begin, end] = peers_waiters_.equal_range(gp->info_hash.to_string());
+    if (begin == end) return;
+    auto peers = gp->peers();
+    for (auto it = begin; it != end; ++it) {
+      for (const auto& ep : peers) {
+        std::string key = ep.address().to_string() + ":" + std::to_string(ep.port());
+        if (it->second->peers.insert(key).second) it->second->last_new = Clock::now();
+      }
     }
   } else if (auto* ss = lt::alert_cast<lt::session_stats_alert>(a)) {
     static const int kDhtNodes = lt::find_metric_idx("dht.dht_nodes");
@@ -839,7 +857,7 @@ Expected<MutableItem> P2pNodeImpl::GetMutable(const std::array<uint8_t, 32>& pub
 
 Expected<fs::path> P2pNodeImpl::Fetch(const std::string& info_hash_v1, const std::string& info_hash_v2,
                                       const fs::path& dest, std::chrono::milliseconds timeout,
-                                      const std::function<void(const FetchProgress&)>& progress) {
+                                      const std::function<bool(const FetchProgress&)>& progress) {
   const auto start = Clock::now();
   const auto deadline = start + timeout;
   lt::info_hash_t ih;
@@ -890,6 +908,7 @@ Expected<fs::path> P2pNodeImpl::Fetch(const std::string& info_hash_v1, const std
   };
 
   FetchProgress last;
+  bool checked_files = false;
   auto reannounce_gap = std::chrono::duration_cast<Clock::duration>(kFirstReannounce);
   auto next_announce = Clock::now() + reannounce_gap;
   while (true) {
@@ -904,12 +923,26 @@ Expected<fs::path> P2pNodeImpl::Fetch(const std::string& info_hash_v1, const std
         return fail(Unavailable("fetching " + label + " failed: " + st.errc.message()));
       }
     }
+    if (st.has_metadata && !checked_files) {
+      checked_files = true;
+      if (auto ti = h.torrent_file()) {
+        const lt::file_storage& files = ti->files();
+        for (lt::file_index_t i : files.file_range()) {
+          if (files.file_flags(i) & lt::file_storage::flag_symlink) {
+            return fail(DataLoss("torrent " + label + " holds a symlink (" + files.file_path(i) +
+                                 "); bundles may not"));
+          }
+        }
+      }
+    }
     last.total = st.has_metadata ? static_cast<uint64_t>(st.total_wanted) : 0;
     last.done = static_cast<uint64_t>(st.total_wanted_done);
     last.peers = st.num_peers;
     last.rate = st.download_payload_rate;
-    if (st.has_metadata && st.is_finished) break;
-    if (progress) progress(last);
+    // total_wanted_done counts only pieces that passed their hash check. After a
+    // cleared error libtorrent may hold every piece and never post "finished".
+    if (st.has_metadata && (st.is_finished || (last.total > 0 && last.done == last.total))) break;
+    if (progress && !progress(last)) return fail(mumba::Status(Code::kCancelled, "fetching " + label + " was cancelled"));
     auto now = Clock::now();
     if (now >= deadline) {
       char secs[32];
@@ -964,6 +997,34 @@ Expected<fs::path> P2pNodeImpl::Fetch(const std::string& info_hash_v1, const std
   last.done = last.total;
   if (progress) progress(last);
   return target;
+}
+
+Expected<int> P2pNodeImpl::CountPeers(const std::string& info_hash_v1, std::chrono::milliseconds timeout) {
+  constexpr auto kQuiet = std::chrono::milliseconds(500);
+  lt::sha1_hash ih;
+  if (!FromHex(info_hash_v1, 20, ih.data())) {
+    return InvalidArgument("'" + info_hash_v1 + "' is not a 40-char hex v1 info-hash");
+  }
+  const auto start = Clock::now();
+  const auto deadline = start + timeout;
+  auto waiter = std::make_shared<PeersWaiter>();
+  const std::string key = ih.to_string();
+  std::unique_lock lock(mu_);
+  auto entry = peers_waiters_.emplace(key, waiter);
+  lock.unlock();
+  session_->dht_get_peers(ih);
+  lock.lock();
+  // Until the answers have been quiet for kQuiet (counting from the start, for
+  // a torrent no one announced), or the deadline.
+  while (true) {
+    auto quiet_until = std::max(start, waiter->last_new) + kQuiet;
+    auto until = std::min(deadline, quiet_until);
+    if (Clock::now() >= until) break;
+    cv_.wait_until(lock, until);
+  }
+  int n = static_cast<int>(waiter->peers.size());
+  peers_waiters_.erase(entry);
+  return n;
 }
 
 P2pStatus P2pNodeImpl::Status() const {

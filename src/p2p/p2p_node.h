@@ -112,12 +112,19 @@ class P2pNode {
   // torrent leaves the session once complete (the host seeds the installed copy
   // with Seed, which gives the same info-hashes). DEADLINE_EXCEEDED when it is not
   // complete within `timeout`; the partial download is removed on any error.
-  // `progress` is called about every 200 ms from the calling thread.
+  // `progress` is called about every 200 ms from the calling thread; returning
+  // false stops the fetch (CANCELLED, nothing left behind). A torrent holding
+  // symlinks is refused (DATA_LOSS) as soon as its metadata arrives.
   virtual Expected<std::filesystem::path> Fetch(const std::string& info_hash_v1,
                                                 const std::string& info_hash_v2,
                                                 const std::filesystem::path& dest,
                                                 std::chrono::milliseconds timeout,
-                                                const std::function<void(const FetchProgress&)>& progress) = 0;
+                                                const std::function<bool(const FetchProgress&)>& progress) = 0;
+
+  // Asks the DHT who announced the torrent and returns how many distinct peers
+  // (IP:port) it named within `timeout`. Answers trickle in with no end marker,
+  // so the count is final 500 ms after the last new peer (or at `timeout`).
+  virtual Expected<int> CountPeers(const std::string& info_hash_v1, std::chrono::milliseconds timeout) = 0;
 
   virtual P2pStatus Status() const = 0;
 };

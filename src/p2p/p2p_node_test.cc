@@ -325,6 +325,7 @@ TEST_F(P2pNetworkTest, FetchesByInfoHashesAloneAndFromWhoeverSeeds) {
       c_->Fetch(ref->info_hash_v1, ref->info_hash_v2, tmp_.path() / "c", 10s, [&](const FetchProgress& p) {
         ++calls;
         last = p;
+        return true;
       });
   ASSERT_TRUE(fetched.ok()) << fetched.status().message() << " (peers seen: " << most_peers << ")";
   EXPECT_EQ(*fetched, tmp_.path() / "c/bundle");
@@ -383,7 +384,10 @@ TEST_F(P2pNetworkTest, AnIncompleteFetchLeavesNothingBehind) {
   ASSERT_TRUE(slow.ok()) << slow.status().message();
   FetchProgress last;
   auto r = (*slow)->Fetch(ref->info_hash_v1, ref->info_hash_v2, tmp_.path() / "dest", 3s,
-                          [&](const FetchProgress& p) { last = p; });
+                          [&](const FetchProgress& p) {
+                            last = p;
+                            return true;
+                          });
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), Code::kDeadlineExceeded);
   EXPECT_NE(r.status().message().find("bytes within 3.0 s"), std::string::npos) << r.status().message();
@@ -391,6 +395,55 @@ TEST_F(P2pNetworkTest, AnIncompleteFetchLeavesNothingBehind) {
   EXPECT_LT(last.done, last.total);
   EXPECT_TRUE(fs::is_empty(tmp_.path() / "dest"));
   EXPECT_EQ((*slow)->Status().torrents, 0);
+}
+
+TEST_F(P2pNetworkTest, AFetchStopsWhenItsCallerCancels) {
+  MakeBundle(tmp_.path() / "src");
+  auto ref = a_->Seed(tmp_.path() / "src", "bundle");
+  ASSERT_TRUE(ref.ok()) << ref.status().message();
+  P2pOptions options;
+  options.listen = "127.0.0.1:0";
+  options.bootstrap = {a_->Status().listen, b_->Status().listen};
+  options.download_rate_limit = 500 * 1000;
+  auto slow = P2pNode::Create(options);
+  ASSERT_TRUE(slow.ok()) << slow.status().message();
+  const auto start = Clock::now();
+  uint64_t done = 0;
+  // The caller gives up once some bytes arrived: well before the 20 s timeout.
+  auto r = (*slow)->Fetch(ref->info_hash_v1, ref->info_hash_v2, tmp_.path() / "dest", 20s,
+                          [&](const FetchProgress& p) {
+                            done = p.done;
+                            return p.done == 0;
+                          });
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kCancelled) << r.status().message();
+  EXPECT_GT(done, 0u);
+  EXPECT_LT(Seconds(Clock::now() - start), 15.0);
+  EXPECT_TRUE(fs::is_empty(tmp_.path() / "dest"));
+  EXPECT_EQ((*slow)->Status().torrents, 0);
+}
+
+TEST_F(P2pNetworkTest, CountPeersCountsTheSeedersTheDhtKnows) {
+  MakeBundle(tmp_.path() / "src");
+  auto ref = a_->Seed(tmp_.path() / "src", "bundle");
+  ASSERT_TRUE(ref.ok()) << ref.status().message();
+  // B fetches a copy and seeds it too: two seeders.
+  auto got = b_->Fetch(ref->info_hash_v1, ref->info_hash_v2, tmp_.path() / "b", 15s, nullptr);
+  ASSERT_TRUE(got.ok()) << got.status().message();
+  ASSERT_TRUE(b_->Seed(*got, "bundle").ok());
+  int n = 0;
+  // Announces reach the DHT a moment after seeding starts.
+  for (auto until = Clock::now() + 10s; Clock::now() < until && n < 2;) {
+    auto counted = c_->CountPeers(ref->info_hash_v1, 3s);
+    ASSERT_TRUE(counted.ok()) << counted.status().message();
+    n = *counted;
+  }
+  EXPECT_EQ(n, 2);
+  // No one announced these hashes.
+  auto none = c_->CountPeers(std::string(40, 'a'), 2s);
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(*none, 0);
+  EXPECT_EQ(c_->CountPeers("nothex", 1s).status().code(), Code::kInvalidArgument);
 }
 
 // A session that is not a P2pNode, playing a forger on the same private DHT.

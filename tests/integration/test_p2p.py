@@ -65,6 +65,7 @@ class P2pTest(unittest.TestCase):
 
         info = json.loads(c.run("info", address, "--json", check=True).stdout)
         self.assertEqual((info["name"], info["version"], info["seq"]), ("hello", "0.1.0", "1"))
+        self.assertEqual(info["seeders"], 1)  # A, the publisher
         self.assertEqual(c.json("list")["apps"], [])  # info installs nothing
 
         # C installs by the address alone, starts it and calls it.
@@ -73,6 +74,9 @@ class P2pTest(unittest.TestCase):
         c.run("start", "hello", check=True)
         self.assertTrue(greet(c))
         b.run("install", address, "--yes", check=True)
+        # Every host that installed it seeds it.
+        wait_for(lambda: json.loads(a.run("info", address, "--json").stdout or "{}").get("seeders") == 3,
+                 20, what="A, B and C to seed it")
 
         # With the publisher gone, a host that joins later gets it from B and C.
         a.run("host", "stop", check=True)

@@ -239,8 +239,6 @@ class RefusalTest(unittest.TestCase):
     # ban the right peer. Without smart_ban this test passes; remove the skip then
     # (P2pNode::Fetch should also clear and resume a torrent_inconsistent_hashes
     # error: the corrupt peer raises it in about 1 run in 8).
-    @unittest.skip("flaky (issue 4 stays open): with smart_ban off it heals in most runs, but "
-                   "sometimes stalls with every piece received and the torrent never finishing")
     def test_corrupt_pieces_are_healed_from_an_honest_peer(self):
         # The honest publisher uploads at 4 MB/s, so C surely takes blocks from both.
         swarm = Swarm(self, 3, {0: "[p2p]\nupload_rate_limit = 4000000\n"})
@@ -264,6 +262,49 @@ class RefusalTest(unittest.TestCase):
         said = tool.stop(corrupt)
         sent = re.search(r"sent (\d+) corrupt blocks", said)
         self.assertTrue(sent and int(sent.group(1)) > 0, f"the corrupt peer uploaded nothing: {said}")
+
+    def test_an_install_stops_when_its_client_or_the_host_goes(self):
+        # A serves at 300 kB/s: the 24 MB hello bundle would take over a minute.
+        swarm = Swarm(self, 3, {0: "[p2p]\nupload_rate_limit = 300000\n"})
+        a, _, c = swarm.homes
+        x = a.run("keys", "new", check=True).stdout.strip()
+        a.run("publish", app_bundle(self, x), check=True)
+
+        def start_install():
+            proc = subprocess.Popen([os.path.join(BIN, "mumba"), "install", x, "--yes", "--json"],
+                                    env=c.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            def end():
+                if proc.poll() is None:
+                    proc.kill()
+                proc.communicate(timeout=10)  # Reaps it and closes its pipes.
+            self.addCleanup(end)
+            deadline = time.monotonic() + INSTALL_WALL
+            while time.monotonic() < deadline:
+                ready, _, _ = select.select([proc.stdout], [], [], 1)
+                line = proc.stdout.readline() if ready else ""
+                if line and json.loads(line).get("done", 0) > 0:
+                    return proc
+                if proc.poll() is not None:
+                    self.fail(f"install ended early: {proc.stderr.read()}")
+            self.fail("no bytes arrived within the wall")
+
+        def torrents(home):
+            return home.json("host", "status").get("torrents", 0)
+
+        # The client goes away (Ctrl-C): the host drops the download.
+        proc = start_install()
+        proc.send_signal(signal.SIGINT)
+        proc.wait(10)
+        wait_for(lambda: torrents(c) == 0, 10, what="C to drop the download")
+        self.assert_nothing_installed(c)
+
+        # The host stops in the middle of a download: it does so promptly.
+        proc = start_install()
+        started = time.monotonic()
+        c.run("host", "stop", check=True)
+        self.assertLess(time.monotonic() - started, 8)
+        self.assertNotEqual(proc.wait(10), 0)
+        self.assert_nothing_installed(c)
 
     def test_only_corrupt_peers_fail_within_the_timeout(self):
         swarm = Swarm(self, 3)
