@@ -104,6 +104,12 @@ class App {
   mumba::Sql Sql(std::string db = "main", std::string app = "");
   mumba::Files Files(std::string app = "");
 
+  // Sends event `name` with `json` (any JSON value; "" means null) to every page of
+  // this app that listens with mumba.on(name, fn) in mumba.js. Returns how many pages
+  // were listening; INVALID_ARGUMENT for an empty name or data that is not JSON,
+  // UNAVAILABLE when started by hand. Thread-safe; does not wait for the pages.
+  Expected<int> Emit(std::string_view name, std::string_view json = "");
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;

@@ -80,6 +80,9 @@ void AddHostCommands(CLI::App& app, Context& ctx) {
                 "  socket   %s\n  apps     %d installed, %d running\n",
                 resp.home().c_str(), resp.pid(), resp.version().c_str(), resp.uptime_ms() / 1000.0,
                 layout.socket().c_str(), resp.apps_installed(), resp.apps_running());
+    if (resp.gateway_port() > 0) {
+      std::printf("  gateway  http://<app>.localhost:%d/\n", resp.gateway_port());
+    }
     if (resp.p2p_listen().empty()) {
       std::printf("  p2p      not started (starts when first needed)\n");
     } else {

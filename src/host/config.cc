@@ -73,6 +73,17 @@ Expected<HostConfig> HostConfig::Load(const std::filesystem::path& file) {
                                  "download_rate_limit, update_interval_s)");
         }
       }
+    } else if (k == "gateway" && node.is_table()) {
+      for (const auto& [gkey, v] : *node.as_table()) {
+        if (gkey.str() != "port") {
+          return InvalidArgument(Where(file, v) + "gateway." + std::string(gkey.str()) + ": unknown key (known: port)");
+        }
+        auto port = v.value<int64_t>();
+        if (!port || *port < 0 || *port > 65535) {
+          return InvalidArgument(Where(file, v) + "gateway.port: must be a port number 0-65535");
+        }
+        config.gateway_port = static_cast<int>(*port);
+      }
     } else if (k == "apps" && node.is_table()) {
       for (const auto& [app, anode] : *node.as_table()) {
         std::string name = "apps." + std::string(app.str());
@@ -86,7 +97,7 @@ Expected<HostConfig> HostConfig::Load(const std::filesystem::path& file) {
         }
       }
     } else {
-      return InvalidArgument(Where(file, node) + k + ": unknown key (known: storage, p2p, apps)");
+      return InvalidArgument(Where(file, node) + k + ": unknown key (known: storage, p2p, gateway, apps)");
     }
   }
   return config;

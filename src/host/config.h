@@ -14,6 +14,10 @@
 //   upload_rate_limit = 0         # bytes/s, 0 = none
 //   download_rate_limit = 0
 //   update_interval_s = 3600      # how often to look for new versions (0 = never)
+//
+//   [gateway]
+//   port = 0                      # apps' pages on http://<app>.localhost:PORT/ (127.0.0.1
+//                                 # only); 0 = pick one once and keep it (gateway.port)
 #pragma once
 
 #include <cstdint>
@@ -47,6 +51,7 @@ struct HostConfig {
   uint64_t quota_bytes = 1ull << 30;
   std::map<std::string, uint64_t> app_quota_bytes;  // By app name or id.
   P2pConfig p2p;
+  int gateway_port = 0;
 
   // Reads `file`; a missing file gives the defaults. Unknown keys and wrong types
   // are INVALID_ARGUMENT naming the file, line and key.

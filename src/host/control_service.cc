@@ -7,6 +7,7 @@
 #include "common/grpc_status.h"
 #include "host/distribution.h"
 #include "host/distribution_service.h"
+#include "gateway/gateway.h"
 
 namespace mumba {
 
@@ -76,6 +77,7 @@ ControlService::Reactor* ControlService::HostStatus(ServerContext* ctx,
   resp->set_torrents(p2p.torrents);
   resp->set_upload_rate(p2p.upload_rate);
   resp->set_download_rate(p2p.download_rate);
+  if (Gateway* gw = host_->gateway()) resp->set_gateway_port(gw->port());
   auto* r = ctx->DefaultReactor();
   r->Finish(grpc::Status::OK);
   return r;
@@ -169,21 +171,6 @@ ControlService::Reactor* ControlService::Restart(ServerContext* ctx, const hv1::
   return r;
 }
 
-namespace {
-
-// Runs `then` with the running app: at once on this thread when it already runs
-// (the common, fast path), or on `work` after starting it.
-void WithRunningApp(Host* host, WorkQueue& work, const std::string& ref,
-                    std::function<void(Expected<RunningApp>)> then) {
-  auto running = host->IfRunning(ref);
-  if (running.ok() || running.status().code() != Code::kFailedPrecondition) {
-    then(std::move(running));
-    return;
-  }
-  work.Post([host, ref, then = std::move(then)] { then(host->EnsureRunning(ref)); });
-}
-
-}  // namespace
 
 ControlService::Reactor* ControlService::Call(ServerContext* ctx, const hv1::CallRequest* req,
                                               hv1::CallResponse* resp) {

@@ -9,6 +9,7 @@
 
 #include "bundle/bundle.h"
 #include "host/distribution.h"
+#include "host/ui.h"
 #include "common/files.h"
 #include "common/keys.h"
 
@@ -65,6 +66,8 @@ Host::Host(HostOptions options, HostConfig config, std::unique_ptr<Registry> reg
 Host::~Host() { Shutdown(); }
 
 void Host::Shutdown() {
+  // The gateway object stays until the host goes: events may still arrive.
+  if (gateway_) gateway_->Stop();
   distribution_.reset();
   if (supervisor_) supervisor_->StopAll();
   std::map<std::string, std::unique_ptr<AppEndpoint>> endpoints;
@@ -94,6 +97,8 @@ Expected<fs::path> Host::EnsureEndpoint(const std::string& id) {
   builder.RegisterService(&fresh->storage->kv);
   builder.RegisterService(&fresh->storage->sql);
   builder.RegisterService(&fresh->storage->files);
+  fresh->events = std::make_unique<EventsService>(this, id);
+  builder.RegisterService(fresh->events.get());
   builder.SetMaxReceiveMessageSize(32 << 20);
   builder.SetMaxSendMessageSize(32 << 20);
   fresh->server = builder.BuildAndStart();
@@ -114,6 +119,25 @@ void Host::DropEndpoint(const std::string& id) {
     ep = std::move(it->second);
     endpoints_.erase(it);
   }
+}
+
+void WithRunningApp(Host* host, WorkQueue& work, const std::string& ref,
+                    std::function<void(Expected<RunningApp>)> then) {
+  auto running = host->IfRunning(ref);
+  if (running.ok() || running.status().code() != Code::kFailedPrecondition) {
+    then(std::move(running));
+    return;
+  }
+  work.Post([host, ref, then = std::move(then)] { then(host->EnsureRunning(ref)); });
+}
+
+Status Host::StartGateway() {
+  if (gateway_) return {};
+  gateway_backend_ = std::make_unique<HostGatewayBackend>(this);
+  MUMBA_ASSIGN_OR_RETURN(gateway_, mumba::StartGateway(config_.gateway_port, layout_.home / "gateway.port",
+                                                       gateway_backend_.get()));
+  spdlog::info("gateway on http://<app>.localhost:{}/", gateway_->port());
+  return {};
 }
 
 Expected<std::string> Host::ResolveApp(const std::string& ref) const {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -16,6 +17,7 @@
 #include "broker/transcoder.h"
 #include "bundle/manifest.h"
 #include "common/paths.h"
+#include "common/work_queue.h"
 #include "host/config.h"
 #include "host/registry.h"
 #include "mumba/status.h"
@@ -29,6 +31,9 @@ class Server;
 
 namespace mumba {
 class Distribution;
+class EventsService;
+class Gateway;
+class HostGatewayBackend;
 }
 
 namespace mumba {
@@ -99,6 +104,11 @@ class Host final : public AppDirectory {
   // The app's daemon, starting it first if needed (blocks while it starts).
   Expected<RunningApp> EnsureRunning(const std::string& ref);
 
+  // Serves every app's pages on the gateway (config.toml [gateway] port).
+  Status StartGateway();
+  // The gateway, or nullptr before StartGateway.
+  Gateway* gateway() const { return gateway_.get(); }
+
   DaemonClient& daemons() { return daemons_; }
   StoreManager& stores() { return *stores_; }
   Registry& registry() { return *registry_; }
@@ -129,6 +139,7 @@ class Host final : public AppDirectory {
   struct AppEndpoint {
     std::filesystem::path socket;
     std::unique_ptr<StorageServices> storage;
+    std::unique_ptr<EventsService> events;
     std::unique_ptr<grpc::Server> server;
     ~AppEndpoint();
   };
@@ -159,6 +170,8 @@ class Host final : public AppDirectory {
   DaemonClient daemons_;
   std::unique_ptr<StoreManager> stores_;
   std::unique_ptr<Distribution> distribution_;
+  std::unique_ptr<HostGatewayBackend> gateway_backend_;
+  std::unique_ptr<Gateway> gateway_;
   std::chrono::steady_clock::time_point started_;
 
   mutable std::mutex mu_;
@@ -168,5 +181,10 @@ class Host final : public AppDirectory {
   std::mutex endpoints_mu_;
   std::map<std::string, std::unique_ptr<AppEndpoint>> endpoints_;  // By id.
 };
+
+// Runs `then` with the running app `ref`: at once on this thread when it runs
+// already (the fast path), or on `work` after starting it (starting blocks).
+void WithRunningApp(Host* host, WorkQueue& work, const std::string& ref,
+                    std::function<void(Expected<RunningApp>)> then);
 
 }  // namespace mumba

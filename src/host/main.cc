@@ -104,6 +104,11 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  if (auto st = (*host)->StartGateway(); !st.ok()) {
+    std::fprintf(stderr, "mumba-host: %s\n", st.message().c_str());
+    return 1;
+  }
+
   std::mutex mu;
   std::condition_variable cv;
   bool stop = false;

@@ -939,9 +939,12 @@ Expected<fs::path> P2pNodeImpl::Fetch(const std::string& info_hash_v1, const std
     last.done = static_cast<uint64_t>(st.total_wanted_done);
     last.peers = st.num_peers;
     last.rate = st.download_payload_rate;
-    // total_wanted_done counts only pieces that passed their hash check. After a
-    // cleared error libtorrent may hold every piece and never post "finished".
-    if (st.has_metadata && (st.is_finished || (last.total > 0 && last.done == last.total))) break;
+    // total_wanted_done counts only pieces that passed their hash check (and, with a
+    // corrupt peer around, sometimes pad bytes too: it can exceed total_wanted).
+    // After a cleared error libtorrent may hold every piece and never post
+    // "finished", so holding them all is complete.
+    if (st.has_metadata && (st.is_finished || (last.total > 0 && last.done >= last.total))) break;
+    if (last.total > 0) last.done = std::min(last.done, last.total);
     if (progress && !progress(last)) return fail(mumba::Status(Code::kCancelled, "fetching " + label + " was cancelled"));
     auto now = Clock::now();
     if (now >= deadline) {

@@ -245,4 +245,17 @@ mumba::Sql App::Sql(std::string db, std::string app) {
 
 mumba::Files App::Files(std::string app) { return mumba::Files(impl_->Host(), std::move(app)); }
 
+Expected<int> App::Emit(std::string_view name, std::string_view json) {
+  const auto& host = impl_->Host();
+  MUMBA_TRY(host->Usable());
+  mumba::ui::v1::EmitRequest req;
+  req.set_event(std::string(name));
+  req.set_json(std::string(json));
+  mumba::ui::v1::EmitResponse resp;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + sdk_internal::kCallTimeout);
+  MUMBA_TRY(host->FromGrpc(host->events->Emit(&ctx, req, &resp)));
+  return resp.listeners();
+}
+
 }  // namespace mumba

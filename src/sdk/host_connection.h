@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// The app's one connection to the host's storage API (MUMBA_HOST_SOCKET), shared by
-// every storage handle of the app. Internal to the SDK.
+// The app's one connection to the host (MUMBA_HOST_SOCKET): storage and events,
+// shared by every handle of the app. Internal to the SDK.
 #pragma once
 
 #include <chrono>
@@ -11,6 +11,7 @@
 
 #include "mumba/status.h"
 #include "mumba/storage/v1/storage.grpc.pb.h"
+#include "mumba/ui/v1/events.grpc.pb.h"
 
 namespace mumba::sdk_internal {
 
@@ -32,6 +33,7 @@ struct HostConnection {
   std::unique_ptr<mumba::storage::v1::Kv::Stub> kv;
   std::unique_ptr<mumba::storage::v1::Sql::Stub> sql;
   std::unique_ptr<mumba::storage::v1::Files::Stub> files;
+  std::unique_ptr<mumba::ui::v1::Events::Stub> events;
 };
 
 // How long a single (non-streaming) request may take.

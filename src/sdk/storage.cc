@@ -39,6 +39,7 @@ std::shared_ptr<const HostConnection> HostConnection::Connect(const std::string&
   c->kv = mumba::storage::v1::Kv::NewStub(c->channel);
   c->sql = mumba::storage::v1::Sql::NewStub(c->channel);
   c->files = mumba::storage::v1::Files::NewStub(c->channel);
+  c->events = mumba::ui::v1::Events::NewStub(c->channel);
   return c;
 }
 

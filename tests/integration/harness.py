@@ -152,7 +152,7 @@ def copy_bundle(test, src=None):
     if not (src or HELLO_BUNDLE):
         raise unittest.SkipTest("MUMBA_HELLO_BUNDLE is not set (run through ctest)")
     root = tempfile.mkdtemp(prefix="mb-", dir="/tmp")
-    test.addCleanup(shutil.rmtree, root, True)
+    (test.addClassCleanup if isinstance(test, type) else test.addCleanup)(shutil.rmtree, root, True)
     dst = os.path.join(root, "bundle")
     shutil.copytree(src or HELLO_BUNDLE, dst, symlinks=True)
     return dst

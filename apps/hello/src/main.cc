@@ -1,4 +1,6 @@
-// The hello daemon: serves hello.v1.Greeter and the route /greet.
+// The hello daemon: serves hello.v1.Greeter and the route /greet, and tells its
+// pages about every greeting (the "greeted" event, shown by ui/index.html).
+#include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
 #include <mumba/app.h>
 
@@ -11,18 +13,28 @@ std::string Greeting(const std::string& name) {
 }
 
 class Greeter final : public hello::v1::Greeter::Service {
+ public:
+  explicit Greeter(mumba::App* app) : app_(app) {}
+
   grpc::Status SayHello(grpc::ServerContext*, const hello::v1::HelloRequest* request,
                         hello::v1::HelloReply* reply) override {
     reply->set_message(Greeting(request->name()));
+    // Pages listening with mumba.on("greeted", ...) see it; with none, or when
+    // started by hand, nobody does, and that is fine.
+    std::string json;
+    if (google::protobuf::util::MessageToJsonString(*reply, &json).ok()) (void)app_->Emit("greeted", json);
     return grpc::Status::OK;
   }
+
+ private:
+  mumba::App* app_;
 };
 
 }  // namespace
 
 int main(int argc, char** argv) {
   mumba::App app(argc, argv);
-  Greeter greeter;
+  Greeter greeter(&app);
   app.AddService(&greeter);
   app.Route("GET", "/greet", [](const mumba::RouteRequest& request) {
     return mumba::RouteResponse::Text(Greeting(request.Param("name")));

@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: Apache-2.0
+// The host's HTTP/WebSocket gateway: every app at its own origin on 127.0.0.1.
+//
+//   GET  /...                          static files of the bundle's ui/ ("/" is the
+//                                      manifest's ui entry), ETag and If-None-Match
+//   ANY  <declared route>              the app's daemon answers (Routes.Handle)
+//   GET  /_mumba/mumba.js              the page's client module
+//   POST /_mumba/call/<Service>/<Method>   JSON call of an exported method
+//   GET  /_mumba/events (WebSocket)    events the daemon emits, as JSON text frames
+//
+// Requests whose Host is not <app>.localhost:<port> are refused (DNS rebinding), and
+// a page of one app cannot use another app's routes, calls or events.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "mumba/app/v1/routes.pb.h"
+#include "mumba/status.h"
+
+namespace mumba {
+
+struct Manifest;
+
+// An app as the gateway needs it.
+struct GatewayApp {
+  std::string id;  // Canonical "mumba://<52>".
+  std::string name;
+  std::filesystem::path ui_dir;  // The bundle's ui/ folder (may not exist).
+  std::string ui_entry;          // URL path "/" serves, relative to ui_dir; may be empty.
+  std::shared_ptr<const Manifest> manifest;
+};
+
+// What the gateway asks of the host. Implementations are thread-safe; callbacks may
+// run on any thread, exactly once.
+class GatewayBackend {
+ public:
+  virtual ~GatewayBackend() = default;
+  // The app `label` (a name or a 52-char id) names; NOT_FOUND otherwise.
+  virtual Expected<GatewayApp> FindApp(const std::string& label) = 0;
+  // Has the app's daemon (started if needed) answer a declared route.
+  virtual void Route(const std::string& app_id, mumba::app::v1::RouteRequest request,
+                     std::function<void(Expected<mumba::app::v1::RouteResponse>)> done) = 0;
+  // Calls an exported method ("pkg.Service/Method") with a JSON request; the reply is JSON.
+  virtual void Call(const std::string& app_id, const std::string& method, std::string json,
+                    std::function<void(Expected<std::string>)> done) = 0;
+};
+
+struct GatewayOptions {
+  int port = 0;  // On 127.0.0.1; 0 picks a free one.
+  int threads = 2;
+  GatewayBackend* backend = nullptr;  // Borrowed; must outlive the gateway.
+};
+
+class Gateway {
+ public:
+  virtual ~Gateway() = default;
+  // Listens and serves on its own threads. UNAVAILABLE when the port is taken.
+  static Expected<std::unique_ptr<Gateway>> Start(GatewayOptions options);
+
+  virtual int port() const = 0;
+  // Sends `{"event": name, "data": <json>}` to every events socket of the app's
+  // pages. `json` must be valid JSON. Thread-safe; never blocks on a slow page.
+  virtual void Emit(const std::string& app_id, const std::string& name, const std::string& json) = 0;
+  // How many pages listen for the app's events now.
+  virtual int Listeners(const std::string& app_id) const = 0;
+  // Closes every connection and joins the threads. Called by the destructor too.
+  virtual void Stop() = 0;
+};
+
+// The text of /_mumba/mumba.js.
+const std::string& MumbaJs();
+
+}  // namespace mumba

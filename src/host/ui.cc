@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "host/ui.h"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "common/files.h"
+#include "common/grpc_status.h"
+#include "host/host.h"
+
+namespace mumba {
+
+namespace fs = std::filesystem;
+namespace av1 = mumba::app::v1;
+
+Expected<GatewayApp> HostGatewayBackend::FindApp(const std::string& label) {
+  auto app = host_->Describe(label);
+  if (!app.ok()) return NotFound("no app '" + label + "' is installed here");
+  GatewayApp out;
+  out.id = app->record.id;
+  out.name = app->record.name;
+  out.manifest = app->manifest;
+  out.ui_dir = fs::path(app->record.install_dir) / "ui";
+  const std::string& entry = app->manifest->ui_entry;
+  if (entry.rfind("ui/", 0) == 0) out.ui_entry = entry.substr(3);
+  return out;
+}
+
+
+void HostGatewayBackend::Route(const std::string& app_id, av1::RouteRequest request,
+                               std::function<void(Expected<av1::RouteResponse>)> done) {
+  WithRunningApp(host_, work_, app_id,
+                 [this, request = std::move(request), done = std::move(done)](Expected<RunningApp> app) mutable {
+                   if (!app.ok()) return done(app.status());
+                   host_->daemons().Route(app->socket, request, [done](grpc::Status s, av1::RouteResponse reply) {
+                     if (!s.ok()) return done(FromGrpc(s));
+                     done(std::move(reply));
+                   });
+                 });
+}
+
+void HostGatewayBackend::Call(const std::string& app_id, const std::string& method, std::string json,
+                              std::function<void(Expected<std::string>)> done) {
+  WithRunningApp(host_, work_, app_id,
+                 [this, method, json = std::move(json), done = std::move(done)](Expected<RunningApp> app) {
+                   if (!app.ok()) return done(app.status());
+                   auto md = app->transcoder->FindMethod(method);
+                   if (!md.ok()) return done(md.status().WithContext(app->name));
+                   auto request = app->transcoder->RequestFromJson(*md, json);
+                   if (!request.ok()) return done(request.status());
+                   auto transcoder = app->transcoder;
+                   const auto* m = *md;
+                   host_->daemons().CallUnary(
+                       app->socket, "/" + m->service()->full_name() + "/" + m->name(), std::move(*request),
+                       [done, transcoder, m](grpc::Status s, std::string reply) {
+                         if (!s.ok()) return done(FromGrpc(s));
+                         done(transcoder->ResponseToJson(m, reply));
+                       });
+                 });
+}
+
+Expected<std::unique_ptr<Gateway>> StartGateway(int configured_port, const fs::path& port_file,
+                                                GatewayBackend* backend) {
+  GatewayOptions o;
+  o.backend = backend;
+  o.port = configured_port;
+  if (configured_port == 0) {
+    if (auto recorded = ReadFile(port_file); recorded.ok()) {
+      int port = std::atoi(recorded->c_str());
+      if (port > 0 && port < 65536) {
+        o.port = port;
+        if (auto gw = Gateway::Start(o); gw.ok()) return gw;
+        spdlog::warn("gateway: port {} used last time is taken; picking another", port);
+      }
+    }
+    o.port = 0;
+  }
+  MUMBA_ASSIGN_OR_RETURN(auto gw, Gateway::Start(o));
+  if (configured_port == 0) {
+    if (Status st = WriteFileAtomic(port_file, std::to_string(gw->port()) + "\n"); !st.ok()) {
+      spdlog::warn("gateway: cannot record its port: {}", st.message());
+    }
+  }
+  return gw;
+}
+
+grpc::Status EventsService::Emit(grpc::ServerContext*, const mumba::ui::v1::EmitRequest* req,
+                                 mumba::ui::v1::EmitResponse* resp) {
+  if (req->event().empty() || req->event().size() > 128) {
+    return ToGrpc(InvalidArgument("an event needs a name of 1-128 characters"));
+  }
+  std::string json = req->json().empty() ? "null" : req->json();
+  if (!nlohmann::json::accept(json)) {
+    return ToGrpc(InvalidArgument("the data of event '" + req->event() + "' is not JSON"));
+  }
+  Gateway* gw = host_->gateway();
+  if (!gw) return ToGrpc(Unavailable("the host runs no gateway"));
+  resp->set_listeners(gw->Listeners(app_id_));
+  gw->Emit(app_id_, req->event(), json);
+  return grpc::Status::OK;
+}
+
+}  // namespace mumba

@@ -1,0 +1,85 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Apps' pages in real headless Chromium, served by the gateway.
+
+Chromium is driven by tests/integration/cdp.py over its DevTools pipe (no port).
+`*.localhost` resolves to loopback inside Chromium with no DNS, so every page
+lives at its app's own origin, as it does for users.
+"""
+import json
+import os
+import time
+import unittest
+
+from cdp import Browser
+from harness import Home, copy_bundle, edit_manifest
+
+HELLO_METHOD = "hello.v1.Greeter/SayHello"
+EVENTS = "document.querySelectorAll('#events li').length"
+
+
+class BrowserTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.home = Home(cls)
+        cls.home.install_hello()
+        cls.home.run("start", "hello", check=True)
+        cls.port = cls.home.json("host", "status")["gateway_port"]
+        # A second app: hello's bundle under another name and id.
+        other = cls.home.run("keys", "new", check=True).stdout.strip()
+        bundle = copy_bundle(cls)
+        with open(os.path.join(bundle, "mumba.toml")) as f:
+            old_id = f.read().split('id = "', 1)[1].split('"', 1)[0]
+        edit_manifest(bundle, old_id, other)
+        edit_manifest(bundle, 'name = "hello"', 'name = "other"')
+        cls.home.run("install", bundle, check=True)
+
+    def setUp(self):
+        self.browser = Browser(self)
+
+    def url(self, app, path="/"):
+        return f"http://{app}.localhost:{self.port}{path}"
+
+    def open_hello(self):
+        page = self.browser.new_page(self.url("hello"))
+        page.wait_for("document.body.dataset.ready === 'true'", what="hello's page to connect its events")
+        return page
+
+    def test_the_page_calls_the_daemon_and_shows_its_events(self):
+        page = self.open_hello()
+        self.assertEqual(page.eval("document.title"), "hello")
+        self.assertEqual(page.eval("location.origin"), f"http://hello.localhost:{self.port}")
+        page.eval("document.getElementById('name').value = 'Ann'; document.getElementById('greet').click()")
+        page.wait_for("document.getElementById('reply').textContent === 'Hello, Ann!'", what="the reply")
+        # The daemon emitted "greeted" for that call, and the page listed it.
+        page.wait_for(f"{EVENTS} === 1", what="the greeted event")
+        # A call from elsewhere (the CLI) is announced to the page too.
+        self.home.run("call", "hello", HELLO_METHOD, '{"name":"Cli"}', check=True)
+        page.wait_for("[...document.querySelectorAll('#events li')].some(li => li.textContent === 'Hello, Cli!')",
+                      what="the event of the CLI's call")
+        # mumba.route from the page.
+        text = page.eval("import('/_mumba/mumba.js').then(m => m.route('hello://greet?name=Rt')).then(r => r.text())")
+        self.assertEqual(text, "Hello, Rt!")
+        png = page.screenshot()
+        self.assertTrue(png.startswith(b"\x89PNG\r\n\x1a\n"))
+
+    def test_another_apps_page_is_refused(self):
+        hello = self.open_hello()
+        other = self.browser.new_page(self.url("other"))
+        self.assertEqual(other.eval("document.title"), "hello")  # Same files, its own origin.
+        before = hello.eval(EVENTS)
+        # other's page tries hello's call (no-cors: the browser sends it, the host must refuse).
+        other.eval(f"""fetch('{self.url("hello", "/_mumba/call/" + HELLO_METHOD)}',
+                         {{method: 'POST', mode: 'no-cors', body: '{{"name":"Mallory"}}'}}).catch(() => null)""")
+        other.eval(f"fetch('{self.url('hello', '/greet?name=Mallory')}', {{mode: 'no-cors'}}).catch(() => null)")
+        # mumba.js itself refuses another app's route.
+        refused = other.eval("import('/_mumba/mumba.js').then(m => m.route('hello://greet')).then(() => 'sent', e => e.code)")
+        self.assertEqual(refused, "PERMISSION_DENIED")
+        time.sleep(1)
+        self.assertEqual(hello.eval(EVENTS), before, "hello's daemon ran a call from another app's page")
+        # hello's own page still may.
+        hello.eval("document.getElementById('name').value = 'Own'; document.getElementById('greet').click()")
+        hello.wait_for(f"{EVENTS} === {before + 1}", what="the page's own call")
+
+
+if __name__ == "__main__":
+    unittest.main()
