@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   mumba::cli::AddStorageCommands(app, ctx);
   mumba::cli::AddKeysCommand(app, ctx);
   mumba::cli::AddP2pCommands(app, ctx);
+  mumba::cli::AddWindowCommands(app, ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

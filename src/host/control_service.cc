@@ -8,6 +8,7 @@
 #include "host/distribution.h"
 #include "host/distribution_service.h"
 #include "gateway/gateway.h"
+#include "host/windows.h"
 
 namespace mumba {
 
@@ -235,6 +236,72 @@ ControlService::Reactor* ControlService::Connect(ServerContext* ctx, const hv1::
     auto view = host_->Describe(app->id);
     if (view.ok()) FillAppInfo(*view, resp->mutable_app());
     r->Finish(grpc::Status::OK);
+  });
+  return r;
+}
+
+namespace {
+
+void FillWindowInfo(const WindowView& v, hv1::WindowInfo* out) {
+  out->set_id(v.id);
+  out->set_app_id(v.app_id);
+  out->set_app_name(v.app_name);
+  out->set_url(v.url);
+  out->set_title(v.title);
+  out->set_headless(v.headless);
+  out->set_browser_pid(v.browser_pid);
+  out->set_first_paint_ms(v.first_paint.count());
+}
+
+}  // namespace
+
+ControlService::Reactor* ControlService::Launch(ServerContext* ctx, const hv1::LaunchRequest* req,
+                                                hv1::WindowInfo* resp) {
+  auto* r = ctx->DefaultReactor();
+  work_.Post([this, r, req, resp] {
+    Finish(r, [&]() -> mumba::Status {
+      MUMBA_ASSIGN_OR_RETURN(WindowView v, host_->Launch(req->app(), req->path(), req->headless()));
+      FillWindowInfo(v, resp);
+      return {};
+    });
+  });
+  return r;
+}
+
+ControlService::Reactor* ControlService::ListWindows(ServerContext* ctx, const hv1::ListWindowsRequest* req,
+                                                     hv1::ListWindowsResponse* resp) {
+  auto* r = ctx->DefaultReactor();
+  std::string app_id;
+  if (!req->app().empty()) {
+    auto id = host_->ResolveApp(req->app());
+    if (!id.ok()) {
+      r->Finish(ToGrpc(id.status()));
+      return r;
+    }
+    app_id = *id;
+  }
+  for (const auto& w : host_->windows().List(app_id)) FillWindowInfo(w, resp->add_windows());
+  r->Finish(grpc::Status::OK);
+  return r;
+}
+
+ControlService::Reactor* ControlService::CloseWindow(ServerContext* ctx, const hv1::CloseWindowRequest* req,
+                                                     hv1::CloseWindowResponse* resp) {
+  auto* r = ctx->DefaultReactor();
+  work_.Post([this, r, req, resp] {
+    Finish(r, [&]() -> mumba::Status {
+      // A window id, or an app whose windows all close.
+      if (auto st = host_->windows().Close(req->window()); st.ok()) {
+        resp->set_closed(1);
+        return {};
+      } else if (st.code() != Code::kNotFound) {
+        return st;
+      }
+      auto id = host_->ResolveApp(req->window());
+      if (!id.ok()) return NotFound("no window or app '" + req->window() + "'");
+      resp->set_closed(host_->windows().CloseApp(*id));
+      return {};
+    });
   });
   return r;
 }

@@ -44,6 +44,12 @@ class ControlService final : public mumba::host::v1::Control::CallbackService {
                  mumba::app::v1::RouteResponse* resp) override;
   Reactor* Connect(ServerContext* ctx, const mumba::host::v1::AppRef* req,
                    mumba::host::v1::ConnectResponse* resp) override;
+  Reactor* Launch(ServerContext* ctx, const mumba::host::v1::LaunchRequest* req,
+                  mumba::host::v1::WindowInfo* resp) override;
+  Reactor* ListWindows(ServerContext* ctx, const mumba::host::v1::ListWindowsRequest* req,
+                       mumba::host::v1::ListWindowsResponse* resp) override;
+  Reactor* CloseWindow(ServerContext* ctx, const mumba::host::v1::CloseWindowRequest* req,
+                       mumba::host::v1::CloseWindowResponse* resp) override;
 
  private:
   Host* host_;

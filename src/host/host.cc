@@ -9,7 +9,10 @@
 
 #include "bundle/bundle.h"
 #include "host/distribution.h"
+#include "host/automation_service.h"
 #include "host/ui.h"
+#include "host/windows.h"
+#include "shell/chromium.h"
 #include "common/files.h"
 #include "common/keys.h"
 
@@ -61,13 +64,16 @@ Host::Host(HostOptions options, HostConfig config, std::unique_ptr<Registry> reg
       stores_(std::make_unique<StoreManager>(layout_.stores_dir(), this)),
       distribution_(std::make_unique<Distribution>(this, config_.p2p, layout_.home / "p2p",
                                                    layout_.keys_dir(), layout_.staging_dir())),
+      windows_(std::make_unique<Windows>(layout_.home / "profiles", layout_.logs_dir())),
       started_(std::chrono::steady_clock::now()) {}
 
 Host::~Host() { Shutdown(); }
 
 void Host::Shutdown() {
+  stopping_ = true;
   // The gateway object stays until the host goes: events may still arrive.
   if (gateway_) gateway_->Stop();
+  if (windows_) windows_->CloseAll();
   distribution_.reset();
   if (supervisor_) supervisor_->StopAll();
   std::map<std::string, std::unique_ptr<AppEndpoint>> endpoints;
@@ -99,6 +105,8 @@ Expected<fs::path> Host::EnsureEndpoint(const std::string& id) {
   builder.RegisterService(&fresh->storage->files);
   fresh->events = std::make_unique<EventsService>(this, id);
   builder.RegisterService(fresh->events.get());
+  fresh->automation = std::make_unique<AutomationService>(this, id);
+  builder.RegisterService(fresh->automation.get());
   builder.SetMaxReceiveMessageSize(32 << 20);
   builder.SetMaxSendMessageSize(32 << 20);
   fresh->server = builder.BuildAndStart();
@@ -138,6 +146,20 @@ Status Host::StartGateway() {
                                                        gateway_backend_.get()));
   spdlog::info("gateway on http://<app>.localhost:{}/", gateway_->port());
   return {};
+}
+
+Expected<std::string> Host::OriginOf(const std::string& ref) const {
+  if (!gateway_) return FailedPrecondition("the host runs no gateway");
+  MUMBA_ASSIGN_OR_RETURN(Loaded app, Find(ref));
+  return "http://" + app.record.name + ".localhost:" + std::to_string(gateway_->port());
+}
+
+Expected<WindowView> Host::Launch(const std::string& ref, const std::string& path, bool force_headless) {
+  MUMBA_ASSIGN_OR_RETURN(Loaded app, Find(ref));
+  if (app.manifest->ui_entry.empty()) return FailedPrecondition(app.record.name + " has no UI (its manifest has no [ui])");
+  MUMBA_ASSIGN_OR_RETURN(std::string origin, OriginOf(app.record.id));
+  const bool headless = force_headless || shell::ShouldRunHeadless();
+  return windows_->Open(app.record.id, app.record.name, origin, path, headless);
 }
 
 Expected<std::string> Host::ResolveApp(const std::string& ref) const {
@@ -457,6 +479,7 @@ Status Host::Uninstall(const std::string& ref, bool purge) {
   }
   daemons_.Forget(SocketFor(app.record.id).string());
   DropEndpoint(app.record.id);
+  windows_->CloseApp(app.record.id);
   if (distribution_) distribution_->Forget(app.record.id);
   RemoveTree(layout_.apps_dir() / KeyPart(app.record.id));
   if (purge) {

@@ -3,6 +3,7 @@
 // how requests arrive.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <filesystem>
@@ -31,7 +32,10 @@ class Server;
 
 namespace mumba {
 class Distribution;
+class AutomationService;
 class EventsService;
+class Windows;
+struct WindowView;
 class Gateway;
 class HostGatewayBackend;
 }
@@ -108,6 +112,16 @@ class Host final : public AppDirectory {
   Status StartGateway();
   // The gateway, or nullptr before StartGateway.
   Gateway* gateway() const { return gateway_.get(); }
+  // "http://<name>.localhost:<port>": where the app's pages live. FAILED_PRECONDITION
+  // without a gateway.
+  Expected<std::string> OriginOf(const std::string& ref) const;
+
+  // Opens `path` of the app in a new window of its Chromium. Headless when
+  // `force_headless` or when the host has no display.
+  Expected<WindowView> Launch(const std::string& ref, const std::string& path, bool force_headless);
+  Windows& windows() { return *windows_; }
+  // True once Shutdown began: long-running calls (event streams) end.
+  bool stopping() const { return stopping_; }
 
   DaemonClient& daemons() { return daemons_; }
   StoreManager& stores() { return *stores_; }
@@ -140,6 +154,7 @@ class Host final : public AppDirectory {
     std::filesystem::path socket;
     std::unique_ptr<StorageServices> storage;
     std::unique_ptr<EventsService> events;
+    std::unique_ptr<AutomationService> automation;
     std::unique_ptr<grpc::Server> server;
     ~AppEndpoint();
   };
@@ -172,6 +187,8 @@ class Host final : public AppDirectory {
   std::unique_ptr<Distribution> distribution_;
   std::unique_ptr<HostGatewayBackend> gateway_backend_;
   std::unique_ptr<Gateway> gateway_;
+  std::unique_ptr<Windows> windows_;
+  std::atomic<bool> stopping_{false};
   std::chrono::steady_clock::time_point started_;
 
   mutable std::mutex mu_;

@@ -1,0 +1,221 @@
+// SPDX-License-Identifier: Apache-2.0
+// mumba launch APP [PATH] | mumba windows [APP] | mumba close WINDOW|APP | mumba shim [--remove] APP
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <thread>
+
+#include "bundle/manifest.h"
+#include "cli/cli.h"
+
+namespace mumba::cli {
+namespace hv1 = mumba::host::v1;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr char kShimMarker[] = "# mumba shim:";
+
+std::atomic<bool> g_interrupted{false};
+
+void OnInterrupt(int) { g_interrupted = true; }
+
+void PrintWindow(const hv1::WindowInfo& w) {
+  std::printf("%s  %-12s %s%s  %s\n", w.id().c_str(), w.app_name().c_str(), w.url().c_str(),
+              w.headless() ? " (headless)" : "", w.title().c_str());
+}
+
+bool WindowOpen(hv1::Control::Stub* stub, const std::string& id) {
+  grpc::ClientContext c;
+  c.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  hv1::ListWindowsRequest req;
+  hv1::ListWindowsResponse resp;
+  if (!stub->ListWindows(&c, req, &resp).ok()) return false;  // The host is gone, and the window with it.
+  for (const auto& w : resp.windows()) {
+    if (w.id() == id) return true;
+  }
+  return false;
+}
+
+// Waits while window `id` is open; Ctrl-C (or SIGTERM) closes it.
+int WaitForWindow(hv1::Control::Stub* stub, const std::string& id) {
+  struct sigaction sa {};
+  sa.sa_handler = OnInterrupt;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGHUP, &sa, nullptr);
+  while (!g_interrupted && WindowOpen(stub, id)) {
+    for (int i = 0; i < 5 && !g_interrupted; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  if (g_interrupted) {
+    grpc::ClientContext c;
+    c.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    hv1::CloseWindowRequest req;
+    req.set_window(id);
+    hv1::CloseWindowResponse resp;
+    (void)stub->CloseWindow(&c, req, &resp);
+  }
+  return 0;
+}
+
+fs::path HomeDir() {
+  const char* home = std::getenv("HOME");
+  return home && *home ? fs::path(home) : fs::path("/");
+}
+
+fs::path ApplicationsDir() {
+  const char* data = std::getenv("XDG_DATA_HOME");
+  return (data && *data ? fs::path(data) : HomeDir() / ".local/share") / "applications";
+}
+
+// True when `path` does not exist or is a shim we wrote.
+bool OursOrFree(const fs::path& path) {
+  std::error_code ec;
+  if (!fs::exists(fs::symlink_status(path, ec))) return true;
+  std::ifstream in(path);
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  return text.find(kShimMarker) != std::string::npos;
+}
+
+std::string ShellQuote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+}  // namespace
+
+void AddWindowCommands(CLI::App& app, Context& ctx) {
+  static std::string target, path;
+  static bool headless = false, wait = false, json = false;
+
+  auto* launch = app.add_subcommand(
+      "launch", "Open an app's UI in its own Chromium window (headless when there is no display)");
+  launch->add_option("APP", target, "App name or id")->required();
+  launch->add_option("PATH", path, "A page of the app, e.g. /settings.html (default: its UI entry)");
+  launch->add_flag("--headless", headless, "No visible window, even with a display");
+  launch->add_flag("--wait", wait, "Stay until the window closes; Ctrl-C closes it");
+  launch->add_flag("--json", json, "Machine-readable output");
+  OnRun(launch, [&ctx] {
+    auto stub = ConnectHost(ctx);
+    if (!stub.ok()) return Fail(stub.status());
+    grpc::ClientContext c;
+    hv1::LaunchRequest req;
+    req.set_app(target);
+    req.set_path(path);
+    req.set_headless(headless);
+    hv1::WindowInfo w;
+    if (auto s = (*stub)->Launch(&c, req, &w); !s.ok()) return Fail(s);
+    if (json) {
+      std::printf("%s\n", ToJson(w).c_str());
+    } else {
+      std::printf("opened %s in window %s%s (%.2f s)\n", w.url().c_str(), w.id().c_str(),
+                  w.headless() ? ", headless" : "", w.first_paint_ms() / 1000.0);
+    }
+    std::fflush(stdout);
+    return wait ? WaitForWindow(stub->get(), w.id()) : 0;
+  });
+
+  static std::string windows_app;
+  auto* windows = app.add_subcommand("windows", "List the app windows the host has open");
+  windows->add_option("APP", windows_app, "Only this app's windows");
+  windows->add_flag("--json", json, "Machine-readable output");
+  OnRun(windows, [&ctx] {
+    auto stub = ConnectHost(ctx);
+    if (!stub.ok()) return Fail(stub.status());
+    grpc::ClientContext c;
+    hv1::ListWindowsRequest req;
+    req.set_app(windows_app);
+    hv1::ListWindowsResponse resp;
+    if (auto s = (*stub)->ListWindows(&c, req, &resp); !s.ok()) return Fail(s);
+    if (json) {
+      std::printf("%s\n", ToJson(resp).c_str());
+    } else if (resp.windows().empty()) {
+      std::printf("no windows are open\n");
+    } else {
+      for (const auto& w : resp.windows()) PrintWindow(w);
+    }
+    return 0;
+  });
+
+  static std::string close_target;
+  auto* close = app.add_subcommand("close", "Close a window (by id, see `mumba windows`) or every window of an app");
+  close->add_option("WINDOW", close_target, "A window id, or an app name or id")->required();
+  OnRun(close, [&ctx] {
+    auto stub = ConnectHost(ctx);
+    if (!stub.ok()) return Fail(stub.status());
+    grpc::ClientContext c;
+    hv1::CloseWindowRequest req;
+    req.set_window(close_target);
+    hv1::CloseWindowResponse resp;
+    if (auto s = (*stub)->CloseWindow(&c, req, &resp); !s.ok()) return Fail(s);
+    std::printf("closed %d window%s\n", resp.closed(), resp.closed() == 1 ? "" : "s");
+    return 0;
+  });
+
+  static bool remove = false;
+  static std::string shim_app;
+  auto* shim = app.add_subcommand(
+      "shim", "Write a launcher for an app into ~/.local/bin and a .desktop entry, so it starts like any program");
+  shim->add_option("APP", shim_app, "App name or id")->required();
+  shim->add_flag("--remove", remove, "Remove the launcher and the .desktop entry instead");
+  OnRun(shim, [&ctx] {
+    auto stub = ConnectHost(ctx);
+    if (!stub.ok()) return Fail(stub.status());
+    grpc::ClientContext c;
+    hv1::AppRef ref;
+    ref.set_app(shim_app);
+    hv1::AppInfo info;
+    if (auto s = (*stub)->Status(&c, ref, &info); !s.ok()) return Fail(s);
+    const fs::path bin = HomeDir() / ".local/bin" / info.name();
+    const fs::path desktop = ApplicationsDir() / ("mumba-" + info.name() + ".desktop");
+    for (const auto& p : {bin, desktop}) {
+      if (!OursOrFree(p)) return Fail(AlreadyExists(p.string() + " exists and is not a Mumba shim; left alone"));
+    }
+    std::error_code ec;
+    if (remove) {
+      int removed = fs::remove(bin, ec) + fs::remove(desktop, ec);
+      std::printf("removed %d file%s of %s's shim\n", removed, removed == 1 ? "" : "s", info.name().c_str());
+      return 0;
+    }
+    auto self = fs::read_symlink("/proc/self/exe", ec);
+    if (ec) return Fail(Internal("cannot tell where mumba is: " + ec.message()));
+    fs::create_directories(bin.parent_path(), ec);
+    fs::create_directories(desktop.parent_path(), ec);
+    {
+      std::ofstream out(bin, std::ios::trunc);
+      out << "#!/bin/sh\n"
+          << kShimMarker << " " << info.name() << " (" << info.id() << ")\n"
+          << "# Asks the Mumba host to open the app's window and lives as long as it; Ctrl-C closes it.\n"
+          << "MUMBA_HOME=" << ShellQuote(ctx.Home().string()) << " exec " << ShellQuote(self.string())
+          << " launch " << ShellQuote(info.id()) << " --wait \"$@\"\n";
+      if (!out) return Fail(Unavailable("cannot write " + bin.string()));
+    }
+    ::chmod(bin.c_str(), 0755);
+    std::string icon;
+    if (auto m = LoadManifest(info.install_dir()); m.ok() && !m->icon.empty()) {
+      icon = (fs::path(info.install_dir()) / m->icon).string();
+    }
+    {
+      std::ofstream out(desktop, std::ios::trunc);
+      out << "[Desktop Entry]\n"
+          << kShimMarker << " " << info.name() << " (" << info.id() << ")\n"
+          << "Type=Application\n"
+          << "Name=" << info.name() << "\n"
+          << "Comment=" << info.description() << "\n"
+          << "Exec=" << bin.string() << "\n"
+          << (icon.empty() ? "" : "Icon=" + icon + "\n") << "Terminal=false\n"
+          << "Categories=Network;\n";
+      if (!out) return Fail(Unavailable("cannot write " + desktop.string()));
+    }
+    std::printf("wrote %s\nwrote %s\n", bin.c_str(), desktop.c_str());
+    return 0;
+  });
+}
+
+}  // namespace mumba::cli

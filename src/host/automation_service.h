@@ -1,0 +1,39 @@
+// SPDX-License-Identifier: Apache-2.0
+// mumba.ui.v1.Automation for one app, on its host socket: the app's daemon drives
+// its own windows (and only those) through the host's DevTools connections.
+#pragma once
+
+#include <string>
+
+#include "mumba/ui/v1/automation.grpc.pb.h"
+
+namespace mumba {
+
+class Host;
+
+class AutomationService final : public mumba::ui::v1::Automation::Service {
+ public:
+  AutomationService(Host* host, std::string app_id) : host_(host), app_id_(std::move(app_id)) {}
+
+  using ServerContext = grpc::ServerContext;
+  grpc::Status ListWindows(ServerContext*, const mumba::ui::v1::ListWindowsRequest*,
+                           mumba::ui::v1::ListWindowsResponse*) override;
+  grpc::Status OpenWindow(ServerContext*, const mumba::ui::v1::OpenWindowRequest*, mumba::ui::v1::Window*) override;
+  grpc::Status CloseWindow(ServerContext*, const mumba::ui::v1::WindowRequest*, mumba::ui::v1::Done*) override;
+  grpc::Status Navigate(ServerContext*, const mumba::ui::v1::NavigateRequest*, mumba::ui::v1::Window*) override;
+  grpc::Status Evaluate(ServerContext*, const mumba::ui::v1::EvaluateRequest*,
+                        mumba::ui::v1::EvaluateResponse*) override;
+  grpc::Status Query(ServerContext*, const mumba::ui::v1::QueryRequest*, mumba::ui::v1::QueryResponse*) override;
+  grpc::Status Change(ServerContext*, const mumba::ui::v1::ChangeRequest*, mumba::ui::v1::ChangeResponse*) override;
+  grpc::Status Input(ServerContext*, const mumba::ui::v1::InputRequest*, mumba::ui::v1::Done*) override;
+  grpc::Status Screenshot(ServerContext*, const mumba::ui::v1::ScreenshotRequest*,
+                          mumba::ui::v1::ScreenshotResponse*) override;
+  grpc::Status Events(ServerContext*, const mumba::ui::v1::EventsRequest*,
+                      grpc::ServerWriter<mumba::ui::v1::PageEvent>*) override;
+
+ private:
+  Host* host_;
+  std::string app_id_;
+};
+
+}  // namespace mumba

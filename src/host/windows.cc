@@ -1,0 +1,329 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "host/windows.h"
+
+#include <spdlog/spdlog.h>
+
+#include "shell/cdp_connection.h"
+#include "shell/chromium.h"
+#include "shell/page.h"
+#include "shell/runtime.h"
+#include "shell/target.h"
+
+namespace mumba {
+
+namespace fs = std::filesystem;
+namespace uv1 = mumba::ui::v1;
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// The page calls window.mumba.notify(value); the host hears it as this binding.
+constexpr char kNotifyBinding[] = "__mumbaNotify";
+constexpr char kNotifyScript[] =
+    "window.mumba = Object.assign(window.mumba || {}, {notify: (value) => "
+    "globalThis.__mumbaNotify(JSON.stringify(value === undefined ? null : value))});";
+
+std::string Str(const json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+// console.log("a", 1) -> "a 1".
+std::string ConsoleText(const json& args) {
+  std::string out;
+  if (!args.is_array()) return out;
+  for (const auto& a : args) {
+    if (!out.empty()) out += " ";
+    if (a.contains("value")) {
+      const auto& v = a["value"];
+      out += v.is_string() ? v.get<std::string>() : v.dump();
+    } else {
+      out += Str(a, "description");
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Windows::Windows(fs::path profiles_dir, fs::path logs_dir)
+    : profiles_dir_(std::move(profiles_dir)), logs_dir_(std::move(logs_dir)) {}
+
+Windows::~Windows() { CloseAll(); }
+
+Expected<std::shared_ptr<Windows::Browser>> Windows::BrowserFor(const std::string& app_id,
+                                                               const std::string& app_name, bool headless) {
+  Reap();
+  {
+    std::lock_guard lock(mu_);
+    auto it = browsers_.find(app_id);
+    if (it != browsers_.end()) return it->second;
+  }
+  shell::LaunchOptions o;
+  // One profile per app: its cookies and storage never mix with another app's.
+  o.user_data_dir = profiles_dir_ / app_id.substr(app_id.size() - 52, 16);
+  o.headless = headless;
+  o.log_path = logs_dir_ / ("chromium-" + app_name + ".log");
+  MUMBA_ASSIGN_OR_RETURN(std::unique_ptr<shell::CdpConnection> cdp, shell::LaunchChromium(o));
+  auto b = std::make_shared<Browser>();
+  b->app_id = app_id;
+  b->app_name = app_name;
+  b->headless = headless;
+  b->cdp = std::move(cdp);
+  b->subscription = b->cdp->Subscribe(
+      [this, app_id](const std::string& method, const json& params, const std::string& session) {
+        OnEvent(app_id, method, params, session);
+      });
+  // Target events tell when a user closes a window, or its title or URL changes.
+  if (auto r = b->cdp->Call("Target.setDiscoverTargets", {{"discover", true}}); !r.ok()) {
+    b->cdp->Close();
+    return r.status().WithContext("cannot watch " + app_name + "'s windows");
+  }
+  std::lock_guard lock(mu_);
+  browsers_[app_id] = b;
+  spdlog::info("windows: started Chromium for {} (pid {}, {})", app_name, b->cdp->pid(),
+               headless ? "headless" : "with windows");
+  return b;
+}
+
+Expected<WindowView> Windows::Open(const std::string& app_id, const std::string& app_name,
+                                   const std::string& origin, const std::string& path, bool headless) {
+  const auto start = Clock::now();
+  if (!path.empty() && path[0] != '/') return InvalidArgument("a window opens a path of the app: '" + path + "'");
+  std::shared_ptr<Browser> b;
+  {
+    std::lock_guard open(open_mu_);
+    MUMBA_ASSIGN_OR_RETURN(b, BrowserFor(app_id, app_name, headless));
+  }
+  auto* cdp = b->cdp.get();
+  json params = {{"url", "about:blank"}};
+  if (!b->headless) params["newWindow"] = true;
+  MUMBA_ASSIGN_OR_RETURN(json created, cdp->Call("Target.createTarget", params));
+  const std::string target = Str(created, "targetId");
+  shell::TargetClient targets(cdp);
+  MUMBA_ASSIGN_OR_RETURN(std::string session, targets.AttachToTarget(target));
+  {
+    std::lock_guard lock(mu_);
+    b->windows[target] = Window{session, "about:blank", ""};
+  }
+  auto fail = [&](Status st) -> Expected<WindowView> {
+    (void)targets.CloseTarget(target);
+    return st;
+  };
+  shell::RuntimeClient runtime(cdp, session);
+  if (Status st = runtime.Enable(); !st.ok()) return fail(st);
+  if (Status st = runtime.AddBinding(kNotifyBinding); !st.ok()) return fail(st);
+  if (auto r = cdp->Call("Page.addScriptToEvaluateOnNewDocument", {{"source", kNotifyScript}}, session); !r.ok()) {
+    return fail(r.status());
+  }
+  shell::PageClient page(cdp, session);
+  const std::string url = origin + (path.empty() ? "/" : path);
+  if (Status st = page.Navigate(url); !st.ok()) return fail(st.WithContext("cannot load " + url));
+  // Two animation frames after load: the page has been painted at least once.
+  (void)runtime.Evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))");
+
+  // The browser's start page is not a window of the app.
+  if (auto all = targets.GetTargets(); all.ok()) {
+    std::lock_guard lock(mu_);
+    for (const auto& t : *all) {
+      if (t.type == "page" && !b->windows.count(t.target_id) && t.url == "about:blank") {
+        (void)cdp->Call("Target.closeTarget", {{"targetId", t.target_id}}, "", std::chrono::seconds(2));
+      }
+    }
+  }
+  WindowView v;
+  v.id = target;
+  v.app_id = app_id;
+  v.app_name = app_name;
+  v.url = url;
+  v.headless = b->headless;
+  v.browser_pid = b->cdp->pid();
+  if (auto title = runtime.Evaluate("document.title"); title.ok() && title->is_string()) v.title = *title;
+  {
+    std::lock_guard lock(mu_);
+    if (auto w = b->windows.find(target); w != b->windows.end()) {
+      w->second.url = url;
+      if (!v.title.empty()) w->second.title = v.title;
+    }
+  }
+  v.first_paint = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+  return v;
+}
+
+std::vector<WindowView> Windows::List(const std::string& app_id) {
+  Reap();
+  std::vector<WindowView> out;
+  std::lock_guard lock(mu_);
+  for (const auto& [id, b] : browsers_) {
+    if (!app_id.empty() && id != app_id) continue;
+    for (const auto& [target, w] : b->windows) {
+      WindowView v;
+      v.id = target;
+      v.app_id = b->app_id;
+      v.app_name = b->app_name;
+      v.url = w.url;
+      v.title = w.title;
+      v.headless = b->headless;
+      v.browser_pid = b->cdp->pid();
+      out.push_back(std::move(v));
+    }
+  }
+  return out;
+}
+
+Status Windows::Close(const std::string& window_id, const std::string& app_id) {
+  std::shared_ptr<Browser> b;
+  bool last = false;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [id, candidate] : browsers_) {
+      if (candidate->windows.count(window_id) && (app_id.empty() || app_id == id)) b = candidate;
+    }
+    if (!b) return NotFound("no window " + window_id);
+    last = b->windows.size() == 1;
+  }
+  if (last) {
+    EndBrowser(b);
+    return {};
+  }
+  shell::TargetClient targets(b->cdp.get());
+  Status st = targets.CloseTarget(window_id);
+  std::lock_guard lock(mu_);
+  b->windows.erase(window_id);
+  return st.code() == Code::kNotFound ? Status() : st;
+}
+
+int Windows::CloseApp(const std::string& app_id) {
+  std::shared_ptr<Browser> b;
+  {
+    std::lock_guard lock(mu_);
+    auto it = browsers_.find(app_id);
+    if (it == browsers_.end()) return 0;
+    b = it->second;
+  }
+  int n;
+  {
+    std::lock_guard lock(mu_);
+    n = static_cast<int>(b->windows.size());
+  }
+  EndBrowser(b);
+  return n;
+}
+
+void Windows::CloseAll() {
+  std::vector<std::shared_ptr<Browser>> all;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [id, b] : browsers_) all.push_back(b);
+  }
+  for (auto& b : all) EndBrowser(b);
+}
+
+void Windows::EndBrowser(const std::shared_ptr<Browser>& b) {
+  b->cdp->Unsubscribe(b->subscription);
+  b->cdp->Close();
+  std::lock_guard lock(mu_);
+  for (const auto& [target, w] : b->windows) {
+    uv1::PageEvent e;
+    e.set_window(target);
+    e.set_kind(uv1::PageEvent::CLOSED);
+    Publish(b->app_id, e);
+  }
+  b->windows.clear();
+  auto it = browsers_.find(b->app_id);
+  if (it != browsers_.end() && it->second == b) browsers_.erase(it);
+}
+
+void Windows::Reap() {
+  std::vector<std::shared_ptr<Browser>> gone;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [id, b] : browsers_) {
+      if (!b->cdp->alive()) gone.push_back(b);
+    }
+  }
+  for (auto& b : gone) {
+    spdlog::info("windows: Chromium of {} ended ({})", b->app_name, b->cdp->exit_description());
+    EndBrowser(b);
+  }
+}
+
+Expected<WindowSession> Windows::Session(const std::string& window_id, const std::string& app_id) {
+  std::lock_guard lock(mu_);
+  auto it = browsers_.find(app_id);
+  if (it == browsers_.end() || !it->second->windows.count(window_id)) {
+    return NotFound("no window " + window_id + " of this app");
+  }
+  return WindowSession{it->second->cdp, it->second->windows[window_id].session_id};
+}
+
+int Windows::Subscribe(const std::string& app_id, PageEventFn fn) {
+  std::lock_guard lock(mu_);
+  int id = next_subscriber_++;
+  subscribers_[id] = Subscriber{app_id, std::move(fn)};
+  return id;
+}
+
+void Windows::Unsubscribe(int id) {
+  std::lock_guard lock(mu_);
+  subscribers_.erase(id);
+}
+
+void Windows::Publish(const std::string& app_id, const uv1::PageEvent& e) {
+  for (const auto& [id, s] : subscribers_) {
+    if (s.app_id == app_id) s.fn(e);
+  }
+}
+
+void Windows::OnEvent(const std::string& app_id, const std::string& method, const json& params,
+                      const std::string& session) {
+  std::lock_guard lock(mu_);
+  auto bit = browsers_.find(app_id);
+  if (bit == browsers_.end()) return;
+  Browser& b = *bit->second;
+  uv1::PageEvent e;
+  if (method == "Target.targetDestroyed") {
+    const std::string target = Str(params, "targetId");
+    if (!b.windows.erase(target)) return;
+    e.set_window(target);
+    e.set_kind(uv1::PageEvent::CLOSED);
+    return Publish(app_id, e);
+  }
+  if (method == "Target.targetInfoChanged") {
+    const json& info = params.value("targetInfo", json::object());
+    auto w = b.windows.find(Str(info, "targetId"));
+    if (w == b.windows.end()) return;
+    w->second.url = Str(info, "url");
+    // Until the page names itself Chromium calls it by its URL: keep the real title.
+    std::string title = Str(info, "title");
+    const std::string& url = w->second.url;
+    if (!title.empty() && url.find("://" + title) == std::string::npos) w->second.title = title;
+    return;
+  }
+  // The rest belong to a window's session.
+  std::string window;
+  for (const auto& [target, w] : b.windows) {
+    if (w.session_id == session) window = target;
+  }
+  if (window.empty()) return;
+  e.set_window(window);
+  if (method == "Runtime.consoleAPICalled") {
+    e.set_kind(uv1::PageEvent::CONSOLE);
+    e.set_level(Str(params, "type"));
+    e.set_text(ConsoleText(params.value("args", json::array())));
+  } else if (method == "Runtime.bindingCalled" && Str(params, "name") == kNotifyBinding) {
+    e.set_kind(uv1::PageEvent::NOTIFY);
+    e.set_json(Str(params, "payload"));
+  } else if (method == "Page.frameNavigated") {
+    const json& frame = params.value("frame", json::object());
+    if (frame.contains("parentId")) return;  // Only the main frame.
+    e.set_kind(uv1::PageEvent::NAVIGATED);
+    e.set_url(Str(frame, "url"));
+  } else {
+    return;
+  }
+  Publish(app_id, e);
+}
+
+}  // namespace mumba
