@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "mumba/storage.h"
+#include "mumba/ui.h"
 
 namespace grpc {
 class Service;
@@ -109,6 +110,13 @@ class App {
   // were listening; INVALID_ARGUMENT for an empty name or data that is not JSON,
   // UNAVAILABLE when started by hand. Thread-safe; does not wait for the pages.
   Expected<int> Emit(std::string_view name, std::string_view json = "");
+
+  // The app's open windows (see mumba/ui.h); OpenWindow opens another on `path`
+  // of the app's origin and returns once it has loaded. OnPageEvent calls `fn` for
+  // the events of every window of the app until the subscription is destroyed.
+  Expected<std::vector<mumba::Window>> Windows();
+  Expected<mumba::Window> OpenWindow(std::string_view path = "/");
+  Expected<std::unique_ptr<mumba::EventSubscription>> OnPageEvent(std::function<void(const mumba::PageEvent&)> fn);
 
  private:
   struct Impl;

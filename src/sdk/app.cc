@@ -245,6 +245,36 @@ mumba::Sql App::Sql(std::string db, std::string app) {
 
 mumba::Files App::Files(std::string app) { return mumba::Files(impl_->Host(), std::move(app)); }
 
+Expected<std::vector<mumba::Window>> App::Windows() {
+  const auto& host = impl_->Host();
+  MUMBA_TRY(host->Usable());
+  mumba::ui::v1::ListWindowsRequest req;
+  mumba::ui::v1::ListWindowsResponse resp;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + sdk_internal::kCallTimeout);
+  MUMBA_TRY(host->FromGrpc(host->automation->ListWindows(&ctx, req, &resp)));
+  std::vector<mumba::Window> out;
+  for (const auto& w : resp.windows()) out.push_back(mumba::Window(host, w.id(), w.url(), w.title()));
+  return out;
+}
+
+Expected<mumba::Window> App::OpenWindow(std::string_view path) {
+  const auto& host = impl_->Host();
+  MUMBA_TRY(host->Usable());
+  mumba::ui::v1::OpenWindowRequest req;
+  req.set_path(std::string(path));
+  mumba::ui::v1::Window resp;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + sdk_internal::kCallTimeout);
+  MUMBA_TRY(host->FromGrpc(host->automation->OpenWindow(&ctx, req, &resp)));
+  return mumba::Window(host, resp.id(), resp.url(), resp.title());
+}
+
+Expected<std::unique_ptr<mumba::EventSubscription>> App::OnPageEvent(
+    std::function<void(const mumba::PageEvent&)> fn) {
+  return sdk_internal::UiAccess::Subscribe(impl_->Host(), "", std::move(fn));
+}
+
 Expected<int> App::Emit(std::string_view name, std::string_view json) {
   const auto& host = impl_->Host();
   MUMBA_TRY(host->Usable());

@@ -10,7 +10,9 @@
 #include <grpcpp/grpcpp.h>
 
 #include "mumba/status.h"
+#include "mumba/ui.h"
 #include "mumba/storage/v1/storage.grpc.pb.h"
+#include "mumba/ui/v1/automation.grpc.pb.h"
 #include "mumba/ui/v1/events.grpc.pb.h"
 
 namespace mumba::sdk_internal {
@@ -34,6 +36,14 @@ struct HostConnection {
   std::unique_ptr<mumba::storage::v1::Sql::Stub> sql;
   std::unique_ptr<mumba::storage::v1::Files::Stub> files;
   std::unique_ptr<mumba::ui::v1::Events::Stub> events;
+  std::unique_ptr<mumba::ui::v1::Automation::Stub> automation;
+};
+
+// Makes page-event subscriptions for App and Window.
+struct UiAccess {
+  static Expected<std::unique_ptr<EventSubscription>> Subscribe(const std::shared_ptr<const HostConnection>& host,
+                                                                const std::string& window,
+                                                                std::function<void(const PageEvent&)> fn);
 };
 
 // How long a single (non-streaming) request may take.

@@ -40,6 +40,7 @@ std::shared_ptr<const HostConnection> HostConnection::Connect(const std::string&
   c->sql = mumba::storage::v1::Sql::NewStub(c->channel);
   c->files = mumba::storage::v1::Files::NewStub(c->channel);
   c->events = mumba::ui::v1::Events::NewStub(c->channel);
+  c->automation = mumba::ui::v1::Automation::NewStub(c->channel);
   return c;
 }
 

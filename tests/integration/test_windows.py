@@ -1,0 +1,232 @@
+# SPDX-License-Identifier: Apache-2.0
+"""App windows: `mumba launch/windows/close/shim`, and the Automation API a daemon
+uses to drive its own windows (through tests/apps/ui_probe, whose routes call the
+SDK). Chromium runs headless: these machines have no display.
+"""
+import json
+import os
+import signal
+import struct
+import subprocess
+import tempfile
+import shutil
+import time
+import unittest
+from urllib.parse import urlencode
+
+from harness import BIN, Home, alive, wait_for
+
+UI_PROBE_BUNDLE = os.environ.get("MUMBA_UI_PROBE_BUNDLE", "")
+
+
+def windows(home, app=None):
+    return home.json("windows", *([app] if app else [])).get("windows", [])
+
+
+class WindowsTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        if not shutil.which("chromium"):
+            raise unittest.SkipTest("chromium is not installed (apt-get install chromium)")
+        if not UI_PROBE_BUNDLE:
+            raise unittest.SkipTest("MUMBA_UI_PROBE_BUNDLE is not set (run through ctest)")
+        cls.home = Home(cls)
+        cls.home.install_hello()
+        cls.home.run("install", UI_PROBE_BUNDLE, check=True)
+        cls.home.run("start", "ui-probe", check=True)
+
+    def tearDown(self):
+        self.home.run("close", "hello")
+        self.home.run("close", "ui-probe")
+
+    def probe(self, method, route, **params):
+        """A route of ui-probe: (status, body)."""
+        url = "ui-probe://probe/" + route + ("?" + urlencode(params) if params else "")
+        p = self.home.run("route", "-i", "-X", method, url)
+        head, _, body = p.stdout.partition("\n\n")
+        first = head.split("\n", 1)[0].strip()
+        if not first.isdigit():
+            return 0, p.stderr
+        return int(first), body
+
+    def launch(self, app, *args):
+        return json.loads(self.home.run("launch", app, "--headless", "--json", *args, check=True).stdout)
+
+    def test_launch_list_and_close(self):
+        first = self.launch("hello")
+        self.assertTrue(first["url"].startswith("http://hello.localhost:"))
+        self.assertEqual(first["title"], "hello")
+        self.assertTrue(first["headless"])
+        self.assertTrue(alive(first["browser_pid"]))
+        second = self.launch("hello", "/index.html")
+        # One Chromium (one profile) per app, holding both windows.
+        self.assertEqual(second["browser_pid"], first["browser_pid"])
+        listed = {w["id"]: w for w in windows(self.home, "hello")}
+        self.assertEqual(set(listed), {first["id"], second["id"]})
+        out = self.home.run("windows", check=True).stdout
+        self.assertIn(first["id"], out)
+
+        self.assertIn("closed 1 window", self.home.run("close", first["id"], check=True).stdout)
+        self.assertEqual([w["id"] for w in windows(self.home, "hello")], [second["id"]])
+        self.home.run("close", "hello", check=True)
+        self.assertEqual(windows(self.home, "hello"), [])
+        # The app's last window took its browser with it.
+        wait_for(lambda: not alive(first["browser_pid"]), 10, what="hello's Chromium to end")
+        p = self.home.run("close", "no-such-window", check=False)
+        self.assertIn("no window or app", p.stderr)
+
+    def test_a_browser_that_dies_leaves_no_windows_and_is_not_restarted(self):
+        w = self.launch("hello")
+        os.killpg(w["browser_pid"], signal.SIGKILL)
+        wait_for(lambda: windows(self.home, "hello") == [], 10, what="the window to go")
+        time.sleep(1)
+        self.assertEqual(windows(self.home, "hello"), [])
+
+    def test_the_daemon_drives_its_window(self):
+        w = self.launch("ui-probe")
+        status, body = self.probe("GET", "windows")
+        self.assertEqual(status, 200, body)
+        self.assertEqual([x["id"] for x in json.loads(body)], [w["id"]])
+
+        status, body = self.probe("GET", "eval", w=w["id"], js="document.title")
+        self.assertEqual((status, json.loads(body)), (200, "ui-probe"))
+        status, body = self.probe("GET", "eval", w=w["id"], js="Promise.resolve(6 * 7)")
+        self.assertEqual(json.loads(body), 42)
+        status, body = self.probe("GET", "eval", w=w["id"], js="nope.nope")
+        self.assertNotEqual(status, 200)
+        self.assertIn("nope", body)
+
+        status, body = self.probe("GET", "query", w=w["id"], sel="#heading")
+        nodes = json.loads(body)
+        self.assertEqual(len(nodes), 1)
+        self.assertEqual(nodes[0]["text"], "Probe")
+        self.assertEqual(nodes[0]["attrs"], {"id": "heading", "class": "big"})
+        self.assertTrue(nodes[0]["html"].startswith("<h1"))
+
+        # Changes are visible to the page itself.
+        self.assertEqual(self.probe("POST", "set-text", w=w["id"], sel="#status", text="set natively"), (200, "1"))
+        self.assertEqual(json.loads(self.probe("GET", "eval", w=w["id"],
+                                               js="document.getElementById('status').textContent")[1]), "set natively")
+        self.assertEqual(self.probe("POST", "set-attr", w=w["id"], sel="#heading", name="data-x", value="7"), (200, "1"))
+        self.assertEqual(json.loads(self.probe("GET", "eval", w=w["id"], js="document.getElementById('heading').dataset.x")[1]), "7")
+        self.assertEqual(self.probe("POST", "remove", w=w["id"], sel=".item"), (200, "2"))
+        self.assertEqual(json.loads(self.probe("GET", "eval", w=w["id"], js="document.querySelectorAll('.item').length")[1]), 0)
+        self.assertEqual(self.probe("POST", "set-html", w=w["id"], sel="h1", html="<h2 id='new'>New</h2>"), (200, "1"))
+        self.assertEqual(json.loads(self.probe("GET", "query", w=w["id"], sel="#new")[1])[0]["text"], "New")
+
+        # Input as a user gives it: the button's onclick runs and notifies the daemon.
+        self.assertEqual(self.probe("POST", "click", w=w["id"], sel="#button"), (200, "ok"))
+        self.assertEqual(json.loads(self.probe("GET", "eval", w=w["id"],
+                                               js="document.getElementById('status').textContent")[1]), "clicked")
+        self.probe("GET", "eval", w=w["id"], js="document.getElementById('field').focus()")
+        self.assertEqual(self.probe("POST", "type", w=w["id"], text="abc"), (200, "ok"))
+        self.assertIn("abc", json.loads(self.probe("GET", "eval", w=w["id"],
+                                                   js="document.getElementById('field').value")[1]))
+
+        # A screenshot is a real PNG of the page's size.
+        p = subprocess.run([os.path.join(BIN, "mumba"), "route", f"ui-probe://probe/screenshot?w={w['id']}"],
+                           env=self.home.env, capture_output=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        png = p.stdout
+        self.assertTrue(png.startswith(b"\x89PNG\r\n\x1a\n"), png[:16])
+        width, height = struct.unpack(">II", png[16:24])
+        self.assertGreater(width, 100)
+        self.assertGreater(height, 100)
+
+        # Navigation stays on the app's origin.
+        self.assertEqual(self.probe("POST", "navigate", w=w["id"], path="/second.html"), (200, "ok"))
+        self.assertEqual(json.loads(self.probe("GET", "eval", w=w["id"], js="document.getElementById('where').textContent")[1]),
+                         "second page")
+        status, body = self.probe("POST", "navigate", w=w["id"], path="http://hello.localhost:1/")
+        self.assertEqual(status, 400, body)
+
+        # The events the daemon saw: console output, the page's notify, navigation.
+        def events():
+            return [json.loads(l) for l in self.probe("GET", "events")[1].splitlines() if l.strip()]
+        wait_for(lambda: any(e["kind"] == "notify" and json.loads(e["json"]) == {"clicked": True} for e in events()),
+                 10, what="the notify event")
+        seen = events()
+        self.assertTrue(any(e["kind"] == "console" and e["text"] == "probe page 42" for e in seen), seen)
+        self.assertTrue(any(e["kind"] == "navigated" and e["url"].endswith("/second.html") for e in seen), seen)
+
+        self.assertEqual(self.probe("POST", "close", w=w["id"]), (200, "ok"))
+        self.assertEqual(windows(self.home, "ui-probe"), [])
+        wait_for(lambda: any(e["kind"] == "closed" and e["window"] == w["id"] for e in events()), 10,
+                 what="the closed event")
+
+    def test_a_daemon_reaches_only_its_own_windows(self):
+        hello = self.launch("hello")
+        mine = self.launch("ui-probe")
+        status, body = self.probe("GET", "raw-eval", w=hello["id"], js="document.title")
+        self.assertEqual(status, 404, body)
+        status, body = self.probe("GET", "raw-eval", w=mine["id"], js="document.title")
+        self.assertEqual((status, json.loads(body)), (200, "ui-probe"))
+        # Its own list holds only its own windows.
+        self.assertEqual([x["id"] for x in json.loads(self.probe("GET", "windows")[1])], [mine["id"]])
+
+    def test_the_daemon_opens_a_window(self):
+        status, body = self.probe("POST", "open", path="/second.html")
+        self.assertEqual(status, 200, body)
+        listed = windows(self.home, "ui-probe")
+        self.assertEqual([w["id"] for w in listed], [body.strip()])
+        self.assertTrue(listed[0]["url"].endswith("/second.html"))
+
+    def test_the_shim_launches_and_closes_a_window(self):
+        fake_home = tempfile.mkdtemp(prefix="mhome-", dir="/tmp")
+        self.addCleanup(shutil.rmtree, fake_home, True)
+        env = dict(self.home.env, HOME=fake_home)
+        env.pop("XDG_DATA_HOME", None)
+        env.pop("DISPLAY", None)
+        env.pop("WAYLAND_DISPLAY", None)
+        p = subprocess.run([os.path.join(BIN, "mumba"), "shim", "hello"], env=env, capture_output=True,
+                           text=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        shim = os.path.join(fake_home, ".local/bin/hello")
+        desktop = os.path.join(fake_home, ".local/share/applications/mumba-hello.desktop")
+        self.assertTrue(os.access(shim, os.X_OK))
+        with open(desktop) as f:
+            entry = f.read()
+        self.assertIn(f"Exec={shim}", entry)
+        self.assertIn("Name=hello", entry)
+
+        # The shim alone (no MUMBA_HOME in its environment) opens the window and stays.
+        env_shim = {k: v for k, v in env.items() if k != "MUMBA_HOME"}
+        proc = subprocess.Popen([shim], env=env_shim, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            wait_for(lambda: len(windows(self.home, "hello")) == 1, 30, what="the shim's window")
+            time.sleep(0.5)
+            self.assertIsNone(proc.poll())
+            proc.send_signal(signal.SIGINT)
+            self.assertEqual(proc.wait(15), 0)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.communicate(timeout=10)
+        wait_for(lambda: windows(self.home, "hello") == [], 10, what="Ctrl-C to close the window")
+
+        # A file that is not a shim is left alone.
+        p = subprocess.run([os.path.join(BIN, "mumba"), "shim", "--remove", "hello"], env=env,
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertFalse(os.path.exists(shim) or os.path.exists(desktop))
+        os.makedirs(os.path.dirname(shim), exist_ok=True)
+        with open(shim, "w") as f:
+            f.write("#!/bin/sh\necho mine\n")
+        p = subprocess.run([os.path.join(BIN, "mumba"), "shim", "hello"], env=env, capture_output=True,
+                           text=True, timeout=30)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("not a Mumba shim", p.stderr)
+
+
+class MissingChromiumTest(unittest.TestCase):
+    def test_a_missing_chromium_names_the_package(self):
+        home = Home(self)
+        home.env["MUMBA_CHROMIUM"] = "/nonexistent/chromium"
+        home.install_hello()
+        p = home.run("launch", "hello", check=False)
+        self.assertIn("apt-get install chromium", p.stderr)
+        self.assertEqual(windows(home), [])
+
+
+if __name__ == "__main__":
+    unittest.main()
