@@ -2,7 +2,9 @@
 #include "broker/transcoder.h"
 
 #include <algorithm>
+#include <functional>
 
+#include <google/protobuf/descriptor.pb.h>
 #include <google/protobuf/util/json_util.h>
 
 #include "bundle/bundle.h"
@@ -20,6 +22,26 @@ Expected<std::shared_ptr<const Transcoder>> Transcoder::Load(
     t->pool_ = std::move(*pool);
     t->factory_ = std::make_unique<google::protobuf::DynamicMessageFactory>(t->pool_.get());
   }
+  t->services_ = std::move(services);
+  return std::shared_ptr<const Transcoder>(std::move(t));
+}
+
+Expected<std::shared_ptr<const Transcoder>> Transcoder::FromCompiled(
+    const std::vector<const google::protobuf::FileDescriptor*>& files, std::vector<std::string> services) {
+  std::shared_ptr<Transcoder> t(new Transcoder());
+  t->pool_ = std::make_unique<google::protobuf::DescriptorPool>();
+  // Imports first: a pool builds a file only once everything it imports is in it.
+  std::function<Status(const google::protobuf::FileDescriptor*)> add =
+      [&](const google::protobuf::FileDescriptor* f) -> Status {
+    if (t->pool_->FindFileByName(f->name())) return {};
+    for (int i = 0; i < f->dependency_count(); ++i) MUMBA_TRY(add(f->dependency(i)));
+    google::protobuf::FileDescriptorProto proto;
+    f->CopyTo(&proto);
+    if (!t->pool_->BuildFile(proto)) return Internal("cannot rebuild the descriptors of " + f->name());
+    return {};
+  };
+  for (const auto* f : files) MUMBA_TRY(add(f));
+  t->factory_ = std::make_unique<google::protobuf::DynamicMessageFactory>(t->pool_.get());
   t->services_ = std::move(services);
   return std::shared_ptr<const Transcoder>(std::move(t));
 }

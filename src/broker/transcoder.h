@@ -21,6 +21,12 @@ class Transcoder {
   static Expected<std::shared_ptr<const Transcoder>> Load(const std::filesystem::path& descriptor_set,
                                                           std::vector<std::string> services);
 
+  // The same for services compiled into this program: `files` (with everything
+  // they import) are copied into the transcoder's own pool. For the host's own
+  // API, which its home app calls like any app's.
+  static Expected<std::shared_ptr<const Transcoder>> FromCompiled(
+      const std::vector<const google::protobuf::FileDescriptor*>& files, std::vector<std::string> services);
+
   // "hello.v1.Greeter/SayHello" -> the method, or NOT_FOUND / UNIMPLEMENTED naming
   // what is missing. Only unary methods of exported services are found.
   Expected<const google::protobuf::MethodDescriptor*> FindMethod(const std::string& name) const;

@@ -50,6 +50,7 @@ http::status HttpStatusFor(Code code) {
     case Code::kInvalidArgument: return http::status::bad_request;
     case Code::kNotFound: return http::status::not_found;
     case Code::kPermissionDenied: return http::status::forbidden;
+    case Code::kUnauthenticated: return http::status::unauthorized;
     case Code::kUnimplemented: return http::status::not_implemented;
     case Code::kFailedPrecondition: return http::status::conflict;
     case Code::kResourceExhausted: return http::status::payload_too_large;
@@ -297,6 +298,65 @@ void HttpSession::OnRead(beast::error_code ec) {
   gw_->Handle(shared_from_this(), parser_->release(), &stream_);
 }
 
+bool SameSecret(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;  // Constant time: the secret is not guessed byte by byte.
+  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+constexpr std::string_view kSecretCookie = "mumba_secret";
+
+bool HasSecretCookie(const Request& req, const std::string& secret) {
+  for (const auto& f : req) {
+    if (f.name() != http::field::cookie) continue;
+    std::string_view cookies(f.value().data(), f.value().size());
+    while (!cookies.empty()) {
+      auto semi = cookies.find(';');
+      std::string_view c = cookies.substr(0, semi);
+      while (!c.empty() && c.front() == ' ') c.remove_prefix(1);
+      if (c.size() > kSecretCookie.size() && c.substr(0, kSecretCookie.size()) == kSecretCookie &&
+          c[kSecretCookie.size()] == '=' && SameSecret(c.substr(kSecretCookie.size() + 1), secret)) {
+        return true;
+      }
+      if (semi == std::string_view::npos) break;
+      cookies.remove_prefix(semi + 1);
+    }
+  }
+  return false;
+}
+
+// The value of query parameter `name` (percent-decoded), or "".
+std::string QueryParam(const std::string& query, const std::string& name) {
+  size_t pos = 0;
+  while (pos <= query.size()) {
+    size_t amp = query.find('&', pos);
+    std::string pair = query.substr(pos, amp == std::string::npos ? std::string::npos : amp - pos);
+    if (pair.rfind(name + "=", 0) == 0) {
+      std::string out;
+      return PercentDecode(pair.substr(name.size() + 1), &out) ? out : std::string();
+    }
+    if (amp == std::string::npos) break;
+    pos = amp + 1;
+  }
+  return {};
+}
+
+StringResponse Login(const Request& req, const std::string& query, const std::string& secret) {
+  if (!SameSecret(QueryParam(query, "token"), secret)) {
+    return ErrorResponse(req, PermissionDenied("wrong token"));
+  }
+  std::string next = QueryParam(query, "next");
+  // Only a path of this origin: never a redirect elsewhere.
+  if (next.empty() || next[0] != '/' || next.rfind("//", 0) == 0 || next.find('\\') != std::string::npos) next = "/";
+  StringResponse res = TextResponse(req, http::status::see_other, "");
+  res.set(http::field::location, next);
+  res.set(http::field::set_cookie,
+          std::string(kSecretCookie) + "=" + secret + "; Path=/; HttpOnly; SameSite=Strict");
+  res.set(http::field::cache_control, "no-store");
+  return res;
+}
+
 // Hop-by-hop and framing headers a daemon may not set.
 bool IsFramingHeader(std::string name) {
   for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -315,6 +375,13 @@ void GatewayImpl::Handle(const std::shared_ptr<HttpSession>& session, Request re
   const auto qmark = target.find('?');
   const std::string path = target.substr(0, qmark);
   const std::string query = qmark == std::string::npos ? "" : target.substr(qmark + 1);
+  if (!app->secret.empty()) {
+    if (path == "/_mumba/login") return session->Send(Login(req, query, app->secret));
+    if (!HasSecretCookie(req, app->secret)) {
+      return session->Send(ErrorResponse(
+          req, Status(Code::kUnauthenticated, app->name + " opens only from `mumba launch " + app->name + "`")));
+    }
+  }
   const bool same_origin = IsSameOriginRequest(host, std::string(req[http::field::origin]),
                                                  std::string(req["Sec-Fetch-Site"]));
   auto refuse_foreign = [&] {
@@ -360,7 +427,9 @@ void GatewayImpl::Handle(const std::shared_ptr<HttpSession>& session, Request re
   const std::string method(req.method_string());
   std::string decoded;
   if (!PercentDecode(path, &decoded)) decoded = path;
-  if (app->manifest && app->manifest->FindRoute(method, decoded)) {
+  const bool routed = app->manifest ? app->manifest->FindRoute(method, decoded) != nullptr
+                                    : !app->route_prefix.empty() && decoded.rfind(app->route_prefix, 0) == 0;
+  if (routed) {
     if (!same_origin) return refuse_foreign();
     av1::RouteRequest route;
     route.set_method(method);

@@ -7,6 +7,7 @@
 //   GET  /_mumba/mumba.js              the page's client module
 //   POST /_mumba/call/<Service>/<Method>   JSON call of an exported method
 //   GET  /_mumba/events (WebSocket)    events the daemon emits, as JSON text frames
+//   GET  /_mumba/login?token=T&next=P  for an app with a secret (home): sets its cookie
 //
 // Requests whose Host is not <app>.localhost:<port> are refused (DNS rebinding), and
 // a page of one app cannot use another app's routes, calls or events.
@@ -30,7 +31,14 @@ struct GatewayApp {
   std::string name;
   std::filesystem::path ui_dir;  // The bundle's ui/ folder (may not exist).
   std::string ui_entry;          // URL path "/" serves, relative to ui_dir; may be empty.
-  std::shared_ptr<const Manifest> manifest;
+  std::shared_ptr<const Manifest> manifest;  // Its routes go to the backend's Route.
+  // Without a manifest, paths under this prefix ("/api/") go to Route instead.
+  std::string route_prefix;
+  // When set, every request must carry the cookie mumba_secret=<secret>, which
+  // GET /_mumba/login?token=<secret>&next=/PATH sets (HttpOnly, SameSite=Strict)
+  // before redirecting to PATH. For the host's home app: 127.0.0.1 is open to every
+  // local user, and home drives the whole host.
+  std::string secret;
 };
 
 // What the gateway asks of the host. Implementations are thread-safe; callbacks may

@@ -10,6 +10,7 @@
 #include "bundle/bundle.h"
 #include "host/distribution.h"
 #include "host/automation_service.h"
+#include "host/home.h"
 #include "host/ui.h"
 #include "host/windows.h"
 #include "shell/chromium.h"
@@ -141,6 +142,7 @@ void WithRunningApp(Host* host, WorkQueue& work, const std::string& ref,
 
 Status Host::StartGateway() {
   if (gateway_) return {};
+  MUMBA_ASSIGN_OR_RETURN(home_, HomeApp::Create(this));
   gateway_backend_ = std::make_unique<HostGatewayBackend>(this);
   MUMBA_ASSIGN_OR_RETURN(gateway_, mumba::StartGateway(config_.gateway_port, layout_.home / "gateway.port",
                                                        gateway_backend_.get()));
@@ -155,10 +157,19 @@ Expected<std::string> Host::OriginOf(const std::string& ref) const {
 }
 
 Expected<WindowView> Host::Launch(const std::string& ref, const std::string& path, bool force_headless) {
+  const bool headless = force_headless || shell::ShouldRunHeadless();
+  if (ref == "home" && home_ && gateway_) {
+    // The window logs in with the secret, then shows the page asked for.
+    std::string next = path.empty() ? "/" : path;
+    std::string login = "/_mumba/login?token=" + home_->token() + "&next=" + next;
+    auto w = windows_->Open("home", "home", "http://home.localhost:" + std::to_string(gateway_->port()), login,
+                            headless);
+    if (w.ok()) w->url = "http://home.localhost:" + std::to_string(gateway_->port()) + next;
+    return w;
+  }
   MUMBA_ASSIGN_OR_RETURN(Loaded app, Find(ref));
   if (app.manifest->ui_entry.empty()) return FailedPrecondition(app.record.name + " has no UI (its manifest has no [ui])");
   MUMBA_ASSIGN_OR_RETURN(std::string origin, OriginOf(app.record.id));
-  const bool headless = force_headless || shell::ShouldRunHeadless();
   return windows_->Open(app.record.id, app.record.name, origin, path, headless);
 }
 

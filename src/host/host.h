@@ -37,6 +37,7 @@ class EventsService;
 class Windows;
 struct WindowView;
 class Gateway;
+class HomeApp;
 class HostGatewayBackend;
 }
 
@@ -120,6 +121,8 @@ class Host final : public AppDirectory {
   // `force_headless` or when the host has no display.
   Expected<WindowView> Launch(const std::string& ref, const std::string& path, bool force_headless);
   Windows& windows() { return *windows_; }
+  // The host's home app, or nullptr before StartGateway.
+  HomeApp* home() const { return home_.get(); }
   // True once Shutdown began: long-running calls (event streams) end.
   bool stopping() const { return stopping_; }
 
@@ -188,6 +191,7 @@ class Host final : public AppDirectory {
   std::unique_ptr<HostGatewayBackend> gateway_backend_;
   std::unique_ptr<Gateway> gateway_;
   std::unique_ptr<Windows> windows_;
+  std::unique_ptr<HomeApp> home_;
   std::atomic<bool> stopping_{false};
   std::chrono::steady_clock::time_point started_;
 

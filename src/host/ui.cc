@@ -6,6 +6,7 @@
 
 #include "common/files.h"
 #include "common/grpc_status.h"
+#include "host/home.h"
 #include "host/host.h"
 
 namespace mumba {
@@ -14,6 +15,7 @@ namespace fs = std::filesystem;
 namespace av1 = mumba::app::v1;
 
 Expected<GatewayApp> HostGatewayBackend::FindApp(const std::string& label) {
+  if (label == "home" && host_->home()) return host_->home()->View();
   auto app = host_->Describe(label);
   if (!app.ok()) return NotFound("no app '" + label + "' is installed here");
   GatewayApp out;
@@ -29,6 +31,7 @@ Expected<GatewayApp> HostGatewayBackend::FindApp(const std::string& label) {
 
 void HostGatewayBackend::Route(const std::string& app_id, av1::RouteRequest request,
                                std::function<void(Expected<av1::RouteResponse>)> done) {
+  if (app_id == "home" && host_->home()) return host_->home()->Route(std::move(request), std::move(done));
   WithRunningApp(host_, work_, app_id,
                  [this, request = std::move(request), done = std::move(done)](Expected<RunningApp> app) mutable {
                    if (!app.ok()) return done(app.status());
@@ -41,6 +44,7 @@ void HostGatewayBackend::Route(const std::string& app_id, av1::RouteRequest requ
 
 void HostGatewayBackend::Call(const std::string& app_id, const std::string& method, std::string json,
                               std::function<void(Expected<std::string>)> done) {
+  if (app_id == "home" && host_->home()) return host_->home()->Call(method, std::move(json), std::move(done));
   WithRunningApp(host_, work_, app_id,
                  [this, method, json = std::move(json), done = std::move(done)](Expected<RunningApp> app) {
                    if (!app.ok()) return done(app.status());

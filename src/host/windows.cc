@@ -62,7 +62,8 @@ Expected<std::shared_ptr<Windows::Browser>> Windows::BrowserFor(const std::strin
   }
   shell::LaunchOptions o;
   // One profile per app: its cookies and storage never mix with another app's.
-  o.user_data_dir = profiles_dir_ / app_id.substr(app_id.size() - 52, 16);
+  const bool address = app_id.rfind("mumba://", 0) == 0 && app_id.size() > 24;
+  o.user_data_dir = profiles_dir_ / (address ? app_id.substr(8, 16) : app_id);
   o.headless = headless;
   o.log_path = logs_dir_ / ("chromium-" + app_name + ".log");
   MUMBA_ASSIGN_OR_RETURN(std::unique_ptr<shell::CdpConnection> cdp, shell::LaunchChromium(o));
@@ -140,10 +141,12 @@ Expected<WindowView> Windows::Open(const std::string& app_id, const std::string&
   v.headless = b->headless;
   v.browser_pid = b->cdp->pid();
   if (auto title = runtime.Evaluate("document.title"); title.ok() && title->is_string()) v.title = *title;
+  // Where the page ended up (a login redirects): the URL asked for may hold a secret.
+  if (auto href = runtime.Evaluate("location.href"); href.ok() && href->is_string()) v.url = *href;
   {
     std::lock_guard lock(mu_);
     if (auto w = b->windows.find(target); w != b->windows.end()) {
-      w->second.url = url;
+      w->second.url = v.url;
       if (!v.title.empty()) w->second.title = v.title;
     }
   }

@@ -1,5 +1,6 @@
-// The hello daemon: serves hello.v1.Greeter and the route /greet, and tells its
-// pages about every greeting (the "greeted" event, shown by ui/index.html).
+// The hello daemon: serves hello.v1.Greeter and the route /greet, tells its pages
+// about every greeting (the "greeted" event, shown by ui/index.html), and changes
+// its own windows' DOM from native code when a page asks (window.mumba.notify).
 #include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
 #include <mumba/app.h>
@@ -38,6 +39,17 @@ int main(int argc, char** argv) {
   app.AddService(&greeter);
   app.Route("GET", "/greet", [](const mumba::RouteRequest& request) {
     return mumba::RouteResponse::Text(Greeting(request.Param("name")));
+  });
+  // A page in a window the host opened (`mumba launch hello`) calls
+  // window.mumba.notify({want: "native"}); the daemon answers by writing into
+  // that window's DOM through the host's automation API.
+  auto pages = app.OnPageEvent([&app](const mumba::PageEvent& e) {
+    if (e.kind != mumba::PageEvent::Kind::kNotify || e.json.find("\"native\"") == std::string::npos) return;
+    auto windows = app.Windows();
+    if (!windows.ok()) return;
+    for (const auto& w : *windows) {
+      if (w.id() == e.window) (void)w.Query("#native").SetText("Written by the hello daemon, in C++.");
+    }
   });
   return app.Run();
 }

@@ -1,0 +1,184 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "host/home.h"
+
+#include <unistd.h>
+
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+#include <sodium.h>
+#include <spdlog/spdlog.h>
+
+#include "common/files.h"
+#include "common/grpc_status.h"
+#include "host/distribution.h"
+#include "host/host.h"
+#include "mumba/host/v1/control.pb.h"
+#include "mumba/host/v1/distribution.pb.h"
+
+namespace mumba {
+
+namespace fs = std::filesystem;
+namespace av1 = mumba::app::v1;
+using json = nlohmann::json;
+
+namespace {
+
+constexpr char kHomeId[] = "home";
+
+av1::RouteResponse Reply(int status, const json& body) {
+  av1::RouteResponse r;
+  r.set_status(status);
+  auto* h = r.add_headers();
+  h->set_name("Content-Type");
+  h->set_value("application/json");
+  r.set_body(body.dump());
+  return r;
+}
+
+std::string Param(const std::string& query, const std::string& name) {
+  size_t pos = 0;
+  while (pos <= query.size()) {
+    size_t amp = query.find('&', pos);
+    std::string pair = query.substr(pos, amp == std::string::npos ? std::string::npos : amp - pos);
+    if (pair.rfind(name + "=", 0) == 0) {
+      std::string v = pair.substr(name.size() + 1), out;
+      for (size_t i = 0; i < v.size(); ++i) {
+        if (v[i] == '+') {
+          out += ' ';
+        } else if (v[i] == '%' && i + 2 < v.size()) {
+          out += static_cast<char>(std::stoi(v.substr(i + 1, 2), nullptr, 16));
+          i += 2;
+        } else {
+          out += v[i];
+        }
+      }
+      return out;
+    }
+    if (amp == std::string::npos) break;
+    pos = amp + 1;
+  }
+  return {};
+}
+
+const char* PhaseName(DistributionEvent::Phase p) {
+  switch (p) {
+    case DistributionEvent::Phase::kResolving: return "resolving";
+    case DistributionEvent::Phase::kResolved: return "resolved";
+    case DistributionEvent::Phase::kDownloading: return "downloading";
+    case DistributionEvent::Phase::kInstalling: return "installing";
+    case DistributionEvent::Phase::kDone: return "done";
+    case DistributionEvent::Phase::kUpToDate: return "up-to-date";
+  }
+  return "?";
+}
+
+}  // namespace
+
+fs::path HomeUiDir() {
+  std::error_code ec;
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  return exe.parent_path().parent_path() / "share" / "mumba" / "home";
+}
+
+Expected<std::unique_ptr<HomeApp>> HomeApp::Create(Host* host) {
+  const fs::path file = host->layout().home / "home.token";
+  std::string token;
+  if (auto saved = ReadFile(file); saved.ok()) {
+    token = *saved;
+    while (!token.empty() && (token.back() == '\n' || token.back() == ' ')) token.pop_back();
+  }
+  if (token.size() < 32) {
+    unsigned char raw[32];
+    randombytes_buf(raw, sizeof raw);
+    token.clear();
+    static constexpr char kDigits[] = "0123456789abcdef";
+    for (unsigned char b : raw) {
+      token += kDigits[b >> 4];
+      token += kDigits[b & 15];
+    }
+    MUMBA_TRY(WriteFileAtomic(file, token + "\n", 0600));
+  }
+  MUMBA_ASSIGN_OR_RETURN(
+      auto transcoder,
+      Transcoder::FromCompiled({mumba::host::v1::HostStatusRequest::descriptor()->file(),
+                                mumba::host::v1::ResolveRequest::descriptor()->file()},
+                               {"mumba.host.v1.Control", "mumba.host.v1.Distribution"}));
+  return std::unique_ptr<HomeApp>(new HomeApp(host, token, HomeUiDir(), std::move(transcoder)));
+}
+
+GatewayApp HomeApp::View() const {
+  GatewayApp app;
+  app.id = kHomeId;
+  app.name = "home";
+  app.ui_dir = ui_dir_;
+  app.ui_entry = "index.html";
+  app.secret = token_;
+  app.route_prefix = "/api/";
+  return app;
+}
+
+void HomeApp::Call(const std::string& method, std::string body, std::function<void(Expected<std::string>)> done) {
+  auto md = transcoder_->FindMethod(method);
+  if (!md.ok()) return done(md.status().WithContext("home"));
+  auto request = transcoder_->RequestFromJson(*md, body);
+  if (!request.ok()) return done(request.status());
+  auto transcoder = transcoder_;
+  const auto* m = *md;
+  host_->daemons().CallUnary(host_->layout().socket().string(),
+                             "/" + m->service()->full_name() + "/" + m->name(), std::move(*request),
+                             [done, transcoder, m](grpc::Status s, std::string reply) {
+                               if (!s.ok()) return done(FromGrpc(s));
+                               done(transcoder->ResponseToJson(m, reply));
+                             });
+}
+
+void HomeApp::Route(av1::RouteRequest request, std::function<void(Expected<av1::RouteResponse>)> done) {
+  if (request.path() == "/api/logs" && request.method() == "GET") return done(Logs(request));
+  if (request.path() == "/api/install" && request.method() == "POST") return done(Install(request));
+  done(NotFound("home has no route " + request.method() + " " + request.path()));
+}
+
+av1::RouteResponse HomeApp::Logs(const av1::RouteRequest& request) {
+  auto app = host_->Describe(Param(request.query(), "app"));
+  if (!app.ok()) return Reply(404, {{"error", app.status().message()}});
+  int lines = std::atoi(Param(request.query(), "lines").c_str());
+  if (lines <= 0 || lines > 5000) lines = 200;
+  std::ifstream in(app->log_file, std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  size_t start = text.size();
+  for (int n = 0; n <= lines && start > 0;) {
+    --start;
+    if (text[start] == '\n' && ++n > lines) {
+      ++start;
+      break;
+    }
+  }
+  return Reply(200, {{"app", app->record.name}, {"log", text.substr(start)}});
+}
+
+av1::RouteResponse HomeApp::Install(const av1::RouteRequest& request) {
+  const std::string address = Param(request.query(), "address");
+  if (address.empty()) return Reply(400, {{"error", "install needs ?address=mumba://..."}});
+  // The page follows it through "install" events (mumba.on("install", ...)).
+  installs_.Post([this, address] {
+    auto emit = [this, address](json e) {
+      e["address"] = address;
+      if (Gateway* gw = host_->gateway()) gw->Emit(kHomeId, "install", e.dump());
+    };
+    auto app = host_->distribution().Fetch(address, std::chrono::minutes(30), 0, [&](const DistributionEvent& e) {
+      json j{{"phase", PhaseName(e.phase)}, {"done", e.progress.done}, {"total", e.progress.total},
+             {"peers", e.progress.peers}, {"rate", e.progress.rate}};
+      if (!e.item.name.empty()) {
+        j["name"] = e.item.name;
+        j["version"] = e.item.version;
+      }
+      emit(j);
+      return !host_->stopping();
+    });
+    if (!app.ok()) emit({{"phase", "failed"}, {"error", app.status().message()}});
+  });
+  return Reply(202, {{"started", address}});
+}
+
+}  // namespace mumba

@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: Apache-2.0
+// The host's own home app at http://home.localhost:<port>/: installed apps and
+// their state, start/stop/launch/uninstall, install by address with progress, logs.
+// Its page is made like any app's (gateway, mumba.js); its "daemon" is the host:
+// mumba.call reaches the host's Control and Distribution APIs on host.sock, and two
+// routes (/api/install, /api/logs) are answered in-process. Because it drives the
+// whole host, it opens only with the secret in $MUMBA_HOME/home.token, which
+// `mumba launch home` hands to its window as a cookie.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "broker/transcoder.h"
+#include "common/work_queue.h"
+#include "gateway/gateway.h"
+
+namespace mumba {
+
+class Host;
+
+class HomeApp {
+ public:
+  // Reads (or creates, 0600) the token; finds the UI next to the host's executable.
+  static Expected<std::unique_ptr<HomeApp>> Create(Host* host);
+
+  GatewayApp View() const;
+  const std::string& token() const { return token_; }
+  // The path a window opens first: it logs in, then shows the home page.
+  std::string LoginPath() const { return "/_mumba/login?token=" + token_ + "&next=/"; }
+
+  void Route(mumba::app::v1::RouteRequest request, std::function<void(Expected<mumba::app::v1::RouteResponse>)> done);
+  void Call(const std::string& method, std::string json, std::function<void(Expected<std::string>)> done);
+
+ private:
+  HomeApp(Host* host, std::string token, std::filesystem::path ui_dir, std::shared_ptr<const Transcoder> transcoder)
+      : host_(host), token_(std::move(token)), ui_dir_(std::move(ui_dir)), transcoder_(std::move(transcoder)) {}
+  mumba::app::v1::RouteResponse Logs(const mumba::app::v1::RouteRequest& request);
+  mumba::app::v1::RouteResponse Install(const mumba::app::v1::RouteRequest& request);
+
+  Host* host_;
+  std::string token_;
+  std::filesystem::path ui_dir_;
+  std::shared_ptr<const Transcoder> transcoder_;
+  WorkQueue installs_{1};  // Network installs the page started, one at a time.
+};
+
+// The home app's files: <dir of the host's executable>/../share/mumba/home.
+std::filesystem::path HomeUiDir();
+
+}  // namespace mumba
