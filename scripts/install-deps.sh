@@ -12,7 +12,7 @@ PACKAGES=(
   libboost-dev libtorrent-rasterbar-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   procps python3 iproute2
-  chromium fonts-liberation
+  chromium fonts-liberation xvfb
 )
 
 missing=()

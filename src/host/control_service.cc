@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include "broker/json_call.h"
 #include "broker/route_url.h"
 #include "common/grpc_status.h"
 #include "host/distribution.h"
@@ -178,21 +179,15 @@ ControlService::Reactor* ControlService::Call(ServerContext* ctx, const hv1::Cal
   auto* r = ctx->DefaultReactor();
   WithRunningApp(host_, work_, req->app(), [this, r, req, resp](Expected<RunningApp> app) {
     if (!app.ok()) return r->Finish(ToGrpc(app.status()));
-    auto method = app->transcoder->FindMethod(req->method());
-    if (!method.ok()) return r->Finish(ToGrpc(method.status().WithContext(app->name)));
-    auto request = app->transcoder->RequestFromJson(*method, req->json());
-    if (!request.ok()) return r->Finish(ToGrpc(request.status()));
-    auto transcoder = app->transcoder;
-    const auto* md = *method;
-    host_->daemons().CallUnary(
-        app->socket, "/" + md->service()->full_name() + "/" + md->name(), std::move(*request),
-        [r, resp, transcoder, md](grpc::Status s, std::string reply) {
-          if (!s.ok()) return r->Finish(s);
-          auto json = transcoder->ResponseToJson(md, reply);
-          if (!json.ok()) return r->Finish(ToGrpc(json.status()));
-          resp->set_json(std::move(*json));
-          r->Finish(grpc::Status::OK);
-        });
+    if (auto method = app->transcoder->FindMethod(req->method()); !method.ok()) {
+      return r->Finish(ToGrpc(method.status().WithContext(app->name)));
+    }
+    CallJson(host_->daemons(), app->socket, app->transcoder, req->method(), req->json(),
+             [r, resp](Expected<std::string> reply) {
+               if (!reply.ok()) return r->Finish(ToGrpc(reply.status()));
+               resp->set_json(std::move(*reply));
+               r->Finish(grpc::Status::OK);
+             });
   });
   return r;
 }

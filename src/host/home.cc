@@ -9,6 +9,7 @@
 #include <sodium.h>
 #include <spdlog/spdlog.h>
 
+#include "broker/json_call.h"
 #include "common/files.h"
 #include "common/grpc_status.h"
 #include "host/distribution.h"
@@ -119,18 +120,7 @@ GatewayApp HomeApp::View() const {
 }
 
 void HomeApp::Call(const std::string& method, std::string body, std::function<void(Expected<std::string>)> done) {
-  auto md = transcoder_->FindMethod(method);
-  if (!md.ok()) return done(md.status().WithContext("home"));
-  auto request = transcoder_->RequestFromJson(*md, body);
-  if (!request.ok()) return done(request.status());
-  auto transcoder = transcoder_;
-  const auto* m = *md;
-  host_->daemons().CallUnary(host_->layout().socket().string(),
-                             "/" + m->service()->full_name() + "/" + m->name(), std::move(*request),
-                             [done, transcoder, m](grpc::Status s, std::string reply) {
-                               if (!s.ok()) return done(FromGrpc(s));
-                               done(transcoder->ResponseToJson(m, reply));
-                             });
+  CallJson(host_->daemons(), host_->layout().socket().string(), transcoder_, method, body, std::move(done));
 }
 
 void HomeApp::Route(av1::RouteRequest request, std::function<void(Expected<av1::RouteResponse>)> done) {

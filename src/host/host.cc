@@ -143,7 +143,7 @@ void WithRunningApp(Host* host, WorkQueue& work, const std::string& ref,
 Status Host::StartGateway() {
   if (gateway_) return {};
   MUMBA_ASSIGN_OR_RETURN(home_, HomeApp::Create(this));
-  gateway_backend_ = std::make_unique<HostGatewayBackend>(this);
+  MUMBA_ASSIGN_OR_RETURN(gateway_backend_, HostGatewayBackend::Create(this));
   MUMBA_ASSIGN_OR_RETURN(gateway_, mumba::StartGateway(config_.gateway_port, layout_.home / "gateway.port",
                                                        gateway_backend_.get()));
   spdlog::info("gateway on http://<app>.localhost:{}/", gateway_->port());

@@ -111,6 +111,10 @@ class Host final : public AppDirectory {
 
   // Serves every app's pages on the gateway (config.toml [gateway] port).
   Status StartGateway();
+  // The socket the app's daemon reaches the host on (made if needed): its storage,
+  // events and automation, scoped to that app.
+  Expected<std::filesystem::path> AppHostSocket(const std::string& id) { return EnsureEndpoint(id); }
+
   // The gateway, or nullptr before StartGateway.
   Gateway* gateway() const { return gateway_.get(); }
   // "http://<name>.localhost:<port>": where the app's pages live. FAILED_PRECONDITION

@@ -4,15 +4,25 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "broker/json_call.h"
 #include "common/files.h"
 #include "common/grpc_status.h"
 #include "host/home.h"
 #include "host/host.h"
+#include "mumba/storage/v1/storage.pb.h"
 
 namespace mumba {
 
 namespace fs = std::filesystem;
 namespace av1 = mumba::app::v1;
+
+Expected<std::unique_ptr<HostGatewayBackend>> HostGatewayBackend::Create(Host* host) {
+  MUMBA_ASSIGN_OR_RETURN(auto storage,
+                         Transcoder::FromCompiled({mumba::storage::v1::StoreRef::descriptor()->file()},
+                                                  {"mumba.storage.v1.Kv", "mumba.storage.v1.Sql",
+                                                   "mumba.storage.v1.Files"}));
+  return std::unique_ptr<HostGatewayBackend>(new HostGatewayBackend(host, std::move(storage)));
+}
 
 Expected<GatewayApp> HostGatewayBackend::FindApp(const std::string& label) {
   if (label == "home" && host_->home()) return host_->home()->View();
@@ -45,21 +55,19 @@ void HostGatewayBackend::Route(const std::string& app_id, av1::RouteRequest requ
 void HostGatewayBackend::Call(const std::string& app_id, const std::string& method, std::string json,
                               std::function<void(Expected<std::string>)> done) {
   if (app_id == "home" && host_->home()) return host_->home()->Call(method, std::move(json), std::move(done));
+  if (method.rfind("mumba.storage.v1.", 0) == 0) {
+    // The page's own storage: on the app's host socket, which answers for that app.
+    auto socket = host_->AppHostSocket(app_id);
+    if (!socket.ok()) return done(socket.status());
+    return CallJson(host_->daemons(), socket->string(), storage_, method, json, std::move(done));
+  }
   WithRunningApp(host_, work_, app_id,
-                 [this, method, json = std::move(json), done = std::move(done)](Expected<RunningApp> app) {
+                 [this, method, json = std::move(json), done = std::move(done)](Expected<RunningApp> app) mutable {
                    if (!app.ok()) return done(app.status());
-                   auto md = app->transcoder->FindMethod(method);
-                   if (!md.ok()) return done(md.status().WithContext(app->name));
-                   auto request = app->transcoder->RequestFromJson(*md, json);
-                   if (!request.ok()) return done(request.status());
-                   auto transcoder = app->transcoder;
-                   const auto* m = *md;
-                   host_->daemons().CallUnary(
-                       app->socket, "/" + m->service()->full_name() + "/" + m->name(), std::move(*request),
-                       [done, transcoder, m](grpc::Status s, std::string reply) {
-                         if (!s.ok()) return done(FromGrpc(s));
-                         done(transcoder->ResponseToJson(m, reply));
-                       });
+                   if (auto md = app->transcoder->FindMethod(method); !md.ok()) {
+                     return done(md.status().WithContext(app->name));
+                   }
+                   CallJson(host_->daemons(), app->socket, app->transcoder, method, json, std::move(done));
                  });
 }
 

@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "broker/transcoder.h"
 #include "common/work_queue.h"
 #include "gateway/gateway.h"
 #include "mumba/status.h"
@@ -18,7 +19,10 @@ class Host;
 // Serves the gateway's requests from the host's apps. Thread-safe.
 class HostGatewayBackend final : public GatewayBackend {
  public:
-  explicit HostGatewayBackend(Host* host) : host_(host), work_(2) {}
+  // `host` is borrowed. Pages reach their app's storage through mumba.call on
+  // mumba.storage.v1 methods (unary ones), answered on the app's host socket with
+  // exactly the access its daemon has.
+  static Expected<std::unique_ptr<HostGatewayBackend>> Create(Host* host);
   Expected<GatewayApp> FindApp(const std::string& label) override;
   void Route(const std::string& app_id, mumba::app::v1::RouteRequest request,
              std::function<void(Expected<mumba::app::v1::RouteResponse>)> done) override;
@@ -26,7 +30,10 @@ class HostGatewayBackend final : public GatewayBackend {
             std::function<void(Expected<std::string>)> done) override;
 
  private:
+  HostGatewayBackend(Host* host, std::shared_ptr<const Transcoder> storage)
+      : host_(host), storage_(std::move(storage)), work_(2) {}
   Host* host_;
+  std::shared_ptr<const Transcoder> storage_;
   WorkQueue work_;  // Starts daemons that are not running yet, off the gateway's threads.
 };
 

@@ -1,6 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "host/windows.h"
 
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <set>
+#include <thread>
+
 #include <spdlog/spdlog.h>
 
 #include "shell/cdp_connection.h"
@@ -8,6 +18,8 @@
 #include "shell/page.h"
 #include "shell/runtime.h"
 #include "shell/target.h"
+
+extern "C" char** environ;
 
 namespace mumba {
 
@@ -71,6 +83,7 @@ Expected<std::shared_ptr<Windows::Browser>> Windows::BrowserFor(const std::strin
   b->app_id = app_id;
   b->app_name = app_name;
   b->headless = headless;
+  b->profile = o.user_data_dir;
   b->cdp = std::move(cdp);
   b->subscription = b->cdp->Subscribe(
       [this, app_id](const std::string& method, const json& params, const std::string& session) {
@@ -98,10 +111,14 @@ Expected<WindowView> Windows::Open(const std::string& app_id, const std::string&
     MUMBA_ASSIGN_OR_RETURN(b, BrowserFor(app_id, app_name, headless));
   }
   auto* cdp = b->cdp.get();
-  json params = {{"url", "about:blank"}};
-  if (!b->headless) params["newWindow"] = true;
-  MUMBA_ASSIGN_OR_RETURN(json created, cdp->Call("Target.createTarget", params));
-  const std::string target = Str(created, "targetId");
+  const std::string url = origin + (path.empty() ? "/" : path);
+  std::string target;
+  if (b->headless) {
+    MUMBA_ASSIGN_OR_RETURN(json created, cdp->Call("Target.createTarget", {{"url", "about:blank"}}));
+    target = Str(created, "targetId");
+  } else {
+    MUMBA_ASSIGN_OR_RETURN(target, OpenAppWindow(*b, url));
+  }
   shell::TargetClient targets(cdp);
   MUMBA_ASSIGN_OR_RETURN(std::string session, targets.AttachToTarget(target));
   {
@@ -119,7 +136,7 @@ Expected<WindowView> Windows::Open(const std::string& app_id, const std::string&
     return fail(r.status());
   }
   shell::PageClient page(cdp, session);
-  const std::string url = origin + (path.empty() ? "/" : path);
+  // Loaded (again) now that the binding and the notify script are in place.
   if (Status st = page.Navigate(url); !st.ok()) return fail(st.WithContext("cannot load " + url));
   // Two animation frames after load: the page has been painted at least once.
   (void)runtime.Evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))");
@@ -152,6 +169,51 @@ Expected<WindowView> Windows::Open(const std::string& app_id, const std::string&
   }
   v.first_paint = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
   return v;
+}
+
+Expected<std::string> Windows::OpenAppWindow(const Browser& b, const std::string& url) {
+  shell::TargetClient targets(b.cdp.get());
+  std::set<std::string> before;
+  MUMBA_ASSIGN_OR_RETURN(auto existing, targets.GetTargets());
+  for (const auto& t : existing) before.insert(t.target_id);
+  // DevTools opens only tabs with a URL bar. Chromium started again on the same
+  // profile with --app hands that to the running browser (its profile's singleton),
+  // which opens an app window, and exits.
+  MUMBA_ASSIGN_OR_RETURN(fs::path chromium, shell::FindChromium());
+  std::vector<std::string> args = {chromium.string()};
+  if (::geteuid() == 0) args.push_back("--no-sandbox");
+  args.push_back("--user-data-dir=" + b.profile.string());
+  args.push_back("--app=" + url);
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t io;
+  posix_spawn_file_actions_init(&io);
+  posix_spawn_file_actions_addopen(&io, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&io, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&io, 2, "/dev/null", O_WRONLY, 0);
+  pid_t pid = 0;
+  int rc = posix_spawn(&pid, argv[0], &io, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&io);
+  if (rc != 0) return Unavailable("cannot run " + chromium.string() + ": " + std::strerror(rc));
+  const auto deadline = Clock::now() + std::chrono::seconds(15);
+  bool reaped = false;
+  std::string found;
+  while (Clock::now() < deadline && found.empty()) {
+    if (!reaped) reaped = ::waitpid(pid, nullptr, WNOHANG) == pid;
+    if (auto now = targets.GetTargets(); now.ok()) {
+      for (const auto& t : *now) {
+        if (t.type == "page" && !before.count(t.target_id)) found = t.target_id;
+      }
+    }
+    if (found.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (!reaped) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+  }
+  if (found.empty()) return DeadlineExceeded("Chromium opened no window for " + url + " within 15 s");
+  return found;
 }
 
 std::vector<WindowView> Windows::List(const std::string& app_id) {

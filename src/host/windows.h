@@ -83,6 +83,7 @@ class Windows {
     std::string app_id;
     std::string app_name;
     bool headless = false;
+    std::filesystem::path profile;
     std::shared_ptr<shell::CdpConnection> cdp;
     int subscription = 0;
     std::map<std::string, Window> windows;  // By target id.
@@ -90,6 +91,9 @@ class Windows {
 
   Expected<std::shared_ptr<Browser>> BrowserFor(const std::string& app_id, const std::string& app_name,
                                                 bool headless);
+  // A window in app mode (no URL bar) on `url`, for a browser with a display; returns
+  // its target id.
+  Expected<std::string> OpenAppWindow(const Browser& b, const std::string& url);
   void OnEvent(const std::string& app_id, const std::string& method, const nlohmann::json& params,
                const std::string& session_id);
   void Publish(const std::string& app_id, const mumba::ui::v1::PageEvent& e);  // mu_ held.

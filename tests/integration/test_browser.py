@@ -80,6 +80,29 @@ class BrowserTest(unittest.TestCase):
         hello.eval("document.getElementById('name').value = 'Own'; document.getElementById('greet').click()")
         hello.wait_for(f"{EVENTS} === {before + 1}", what="the page's own call")
 
+    def test_the_page_uses_its_apps_storage(self):
+        page = self.open_hello()
+        m = "import('/_mumba/mumba.js')"
+        self.assertIsNone(page.eval(f"{m}.then(m => m.kv.get('theme'))"))
+        page.eval(f"{m}.then(m => m.kv.put('theme', 'dark ☾'))")
+        self.assertEqual(page.eval(f"{m}.then(m => m.kv.get('theme'))"), "dark ☾")
+        # The same store the daemon and the owner see.
+        self.assertEqual(self.home.run("kv", "hello", "get", "theme", check=True).stdout.strip(), "dark ☾")
+        self.home.run("kv", "hello", "put", "from-cli", "yes", check=True)
+        self.assertEqual(page.eval(f"{m}.then(m => m.kv.scan('from'))"), [["from-cli", "yes"]])
+
+        result = page.eval(f"""{m}.then(async m => {{
+            await m.sql.execute('CREATE TABLE IF NOT EXISTS notes (id INTEGER PRIMARY KEY, body TEXT)');
+            const ins = await m.sql.execute('INSERT INTO notes (body) VALUES (?)', ['first']);
+            const sel = await m.sql.execute('SELECT id, body FROM notes WHERE id = ?', [ins.lastInsertRowid]);
+            return [ins.changes, sel.columns, sel.rows];
+        }})""")
+        self.assertEqual(result, [1, ["id", "body"], [[1, "first"]]])
+        # Another app's store is out of reach unless that app exports it to this one.
+        refused = page.eval(f"""{m}.then(m => m.call('mumba.storage.v1.Kv/Get', {{store: {{app: 'other', db: 'main'}}, key: btoa('x')}}))
+                                .then(() => 'read', e => e.code)""")
+        self.assertEqual(refused, "PERMISSION_DENIED")
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -218,6 +218,34 @@ class WindowsTest(unittest.TestCase):
         self.assertIn("not a Mumba shim", p.stderr)
 
 
+class DisplayTest(unittest.TestCase):
+    """With a display (Xvfb here), windows are real app windows (--app: no URL bar)."""
+
+    def test_windows_open_on_a_display(self):
+        if not shutil.which("Xvfb") or not shutil.which("chromium"):
+            raise unittest.SkipTest("needs Xvfb and chromium")
+        display = f":{100 + os.getpid() % 400}"
+        xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        def stop_xvfb():
+            xvfb.terminate()
+            xvfb.wait(10)
+        self.addCleanup(stop_xvfb)
+        wait_for(lambda: os.path.exists(f"/tmp/.X11-unix/X{display[1:]}"), 10, what="Xvfb")
+        home = Home(self)
+        home.env["DISPLAY"] = display
+        home.install_hello()
+        first = json.loads(home.run("launch", "hello", "--json", check=True).stdout)
+        self.assertFalse(first["headless"])
+        self.assertEqual(first["title"], "hello")
+        second = json.loads(home.run("launch", "hello", "/index.html", "--json", check=True).stdout)
+        self.assertEqual(second["browser_pid"], first["browser_pid"])
+        # Only the app's windows: the browser's start window was closed.
+        self.assertEqual({w["id"] for w in windows(home, "hello")}, {first["id"], second["id"]})
+        home.run("close", "hello", check=True)
+        wait_for(lambda: not alive(first["browser_pid"]), 10, what="the browser to end")
+
+
 class MissingChromiumTest(unittest.TestCase):
     def test_a_missing_chromium_names_the_package(self):
         home = Home(self)
