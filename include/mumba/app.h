@@ -59,6 +59,30 @@ struct RouteResponse {
 
 using RouteHandler = std::function<RouteResponse(const RouteRequest&)>;
 
+// The body of a streamed route's request, read in chunks as it arrives.
+class RouteBodyReader {
+ public:
+  virtual ~RouteBodyReader() = default;
+  // Puts the next chunk of the body (up to about 64 KiB) in `chunk`; false at the
+  // end of the body, or when the caller went away.
+  virtual bool Read(std::string* chunk) = 0;
+};
+
+// Where a streamed route's reply goes: its head once, then its body in chunks.
+class RouteResponseWriter {
+ public:
+  virtual ~RouteResponseWriter() = default;
+  // Sends the status and headers. Call it at most once, before Write; a handler that
+  // writes without it answers 200 with no headers.
+  virtual bool WriteHead(int status, const std::vector<std::pair<std::string, std::string>>& headers) = 0;
+  // Sends one chunk of the body; false when the caller went away (stop writing).
+  virtual bool Write(std::string_view chunk) = 0;
+};
+
+// Handles a route whose bodies stream; `head.body` is always empty.
+using StreamRouteHandler =
+    std::function<void(const RouteRequest& head, RouteBodyReader& body, RouteResponseWriter& reply)>;
+
 class App {
  public:
   // Reads the environment the host provides and the command line (--socket PATH,
@@ -76,6 +100,10 @@ class App {
   // ("GET", ... or "*" for any). Handlers may run on several threads at once.
   // Paths nobody handles get 404. Call before Run.
   void Route(std::string method, std::string path, RouteHandler handler);
+  // Like Route, for bodies too large to hold whole (uploads, downloads, media): the
+  // handler reads the request body and writes the reply in chunks, and pages reach it
+  // through the gateway without either being buffered. Call before Run.
+  void StreamRoute(std::string method, std::string path, StreamRouteHandler handler);
 
   // Serves until SIGTERM or SIGINT (or Shutdown), then finishes the calls in
   // flight and returns 0. Returns non-zero, with a message on stderr, if it

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <deque>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -19,6 +20,7 @@
 
 #include "bundle/manifest.h"
 #include "gateway/origin.h"
+#include "gateway/route_relay.h"
 #include "gateway/static_files.h"
 
 namespace mumba {
@@ -139,6 +141,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->Read(); });
   }
 
+  // The connection, for a route relay that borrows it.
+  gateway_internal::RelayConnection Lend();
+
   template <typename Body>
   void Send(http::response<Body> res) {
     net::dispatch(stream_.get_executor(), [self = shared_from_this(), res = std::move(res)]() mutable {
@@ -156,12 +161,20 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
  private:
   void Read();
+  void OnHeader(beast::error_code ec);
+  void ReadBody();
   void OnRead(beast::error_code ec);
+  void Close() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  }
 
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::empty_body>> header_;
   std::optional<http::request_parser<http::string_body>> parser_;
   GatewayImpl* gw_;
+  friend class GatewayImpl;
 };
 
 class GatewayImpl final : public Gateway {
@@ -229,6 +242,12 @@ class GatewayImpl final : public Gateway {
     threads_.clear();
   }
 
+  // The route request a header names, when it is a declared route of an app that
+  // the request may use (host, origin): its body streams to the daemon. Otherwise
+  // nullopt, and the request is read whole and answered by Handle.
+  std::optional<std::pair<std::string, av1::RouteRequest>> StreamedRoute(const http::request_header<>& h);
+  GatewayBackend* backend() const { return options_.backend; }
+
   // Answers one request; `session` gets exactly one response (or becomes a WebSocket).
   void Handle(const std::shared_ptr<HttpSession>& session, Request req, beast::tcp_stream* stream);
 
@@ -275,10 +294,74 @@ StringResponse ErrorResponse(const Request& req, const Status& st) {
 }
 
 void HttpSession::Read() {
-  parser_.emplace();
-  parser_->body_limit(kMaxBodyBytes);
-  parser_->header_limit(64 * 1024);
+  header_.emplace();
+  header_->header_limit(64 * 1024);
+  // Beast checks a Content-Length against the limit as the header ends; the limit
+  // that applies is decided once the request is known (streamed routes have none).
+  // (Not boost::none: Boost 1.74 compares lengths against an empty optional as
+  // against 0, refusing every body.)
+  header_->body_limit(std::numeric_limits<std::uint64_t>::max());
   stream_.expires_after(kIdleTimeout);
+  http::async_read_header(stream_, buffer_, *header_,
+                          [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
+}
+
+gateway_internal::RelayConnection HttpSession::Lend() {
+  auto self = shared_from_this();
+  gateway_internal::RelayConnection c;
+  c.stream = &stream_;
+  c.buffer = &buffer_;
+  c.done = [self](bool keep_alive) {
+    if (keep_alive) {
+      self->Read();
+    } else {
+      self->Close();
+    }
+  };
+  c.fail = [self](const Status& st) {
+    Request req;
+    req.version(11);
+    req.keep_alive(false);
+    self->Send(ErrorResponse(req, st));
+  };
+  return c;
+}
+
+void HttpSession::OnHeader(beast::error_code ec) {
+  if (ec) return Close();
+  // A client that waits for leave to send its body gets it before the body is read.
+  const bool expects_continue = beast::iequals(header_->get()[http::field::expect], "100-continue");
+  auto proceed = [self = shared_from_this()] {
+    auto route = self->gw_->StreamedRoute(self->header_->get());
+    if (!route) return self->ReadBody();
+    // The daemon answers as the body streams in; the stream's time limits are the
+    // call's, not the idle timeout's.
+    self->stream_.expires_never();
+    self->gw_->backend()->DaemonChannel(
+        route->first, [self, head = std::move(route->second)](Expected<std::shared_ptr<grpc::Channel>> channel) mutable {
+          net::post(self->stream_.get_executor(), [self, head = std::move(head), channel = std::move(channel)]() mutable {
+            if (!channel.ok()) return self->Lend().fail(channel.status());
+            gateway_internal::RelayRoute(self->Lend(), std::move(*self->header_), std::move(head), *channel);
+          });
+        });
+  };
+  if (!expects_continue) return proceed();
+  auto cont = std::make_shared<http::response<http::empty_body>>(http::status::continue_, 11);
+  http::async_write(stream_, *cont, [self = shared_from_this(), cont, proceed](beast::error_code ec, size_t) {
+    if (ec) return self->Close();
+    proceed();
+  });
+}
+
+void HttpSession::ReadBody() {
+  if (auto length = header_->content_length(); length && *length > kMaxBodyBytes) {
+    Request req;
+    req.version(11);
+    req.keep_alive(false);
+    return Send(TextResponse(req, http::status::payload_too_large, "body too large\n"));
+  }
+  parser_.emplace(std::move(*header_));
+  parser_->body_limit(kMaxBodyBytes);
   http::async_read(stream_, buffer_, *parser_,
                    [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
 }
@@ -307,7 +390,7 @@ bool SameSecret(std::string_view a, std::string_view b) {
 
 constexpr std::string_view kSecretCookie = "mumba_secret";
 
-bool HasSecretCookie(const Request& req, const std::string& secret) {
+bool HasSecretCookie(const http::request_header<>& req, const std::string& secret) {
   for (const auto& f : req) {
     if (f.name() != http::field::cookie) continue;
     std::string_view cookies(f.value().data(), f.value().size());
@@ -362,6 +445,34 @@ bool IsFramingHeader(std::string name) {
   for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return name == "connection" || name == "transfer-encoding" || name == "content-length" ||
          name == "keep-alive" || name == "upgrade" || name == "server";
+}
+
+std::optional<std::pair<std::string, av1::RouteRequest>> GatewayImpl::StreamedRoute(const http::request_header<>& h) {
+  const std::string host(h[http::field::host]);
+  auto label = AppLabelFromHost(host, port_);
+  if (!label.ok()) return std::nullopt;
+  auto app = options_.backend->FindApp(*label);
+  if (!app.ok() || !app->manifest) return std::nullopt;
+  if (!app->secret.empty() && !HasSecretCookie(h, app->secret)) return std::nullopt;
+  if (!IsSameOriginRequest(host, std::string(h[http::field::origin]), std::string(h["Sec-Fetch-Site"]))) {
+    return std::nullopt;
+  }
+  const std::string target(h.target());
+  const auto qmark = target.find('?');
+  std::string decoded;
+  if (!PercentDecode(target.substr(0, qmark), &decoded)) return std::nullopt;
+  const std::string method(h.method_string());
+  if (!app->manifest->FindRoute(method, decoded)) return std::nullopt;
+  av1::RouteRequest route;
+  route.set_method(method);
+  route.set_path(decoded);
+  route.set_query(qmark == std::string::npos ? "" : target.substr(qmark + 1));
+  for (const auto& f : h) {
+    auto* hd = route.add_headers();
+    hd->set_name(std::string(f.name_string()));
+    hd->set_value(std::string(f.value()));
+  }
+  return std::make_pair(app->id, std::move(route));
 }
 
 void GatewayImpl::Handle(const std::shared_ptr<HttpSession>& session, Request req, beast::tcp_stream* stream) {

@@ -3,7 +3,8 @@
 //
 //   GET  /...                          static files of the bundle's ui/ ("/" is the
 //                                      manifest's ui entry), ETag and If-None-Match
-//   ANY  <declared route>              the app's daemon answers (Routes.Handle)
+//   ANY  <declared route>              the app's daemon answers (Routes.Stream: both
+//                                      bodies stream, neither is held whole)
 //   GET  /_mumba/mumba.js              the page's client module
 //   POST /_mumba/call/<Service>/<Method>   JSON call of an exported method
 //   GET  /_mumba/events (WebSocket)    events the daemon emits, as JSON text frames
@@ -17,6 +18,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+
+#include <grpcpp/channel.h>
 
 #include "mumba/app/v1/routes.pb.h"
 #include "mumba/status.h"
@@ -51,6 +54,10 @@ class GatewayBackend {
   // Has the app's daemon (started if needed) answer a declared route.
   virtual void Route(const std::string& app_id, mumba::app::v1::RouteRequest request,
                      std::function<void(Expected<mumba::app::v1::RouteResponse>)> done) = 0;
+  // A channel to the app's daemon (started if needed), on which the gateway streams
+  // route bodies (mumba.app.v1.Routes/Stream).
+  virtual void DaemonChannel(const std::string& app_id,
+                             std::function<void(Expected<std::shared_ptr<grpc::Channel>>)> done) = 0;
   // Calls an exported method ("pkg.Service/Method") with a JSON request; the reply is JSON.
   virtual void Call(const std::string& app_id, const std::string& method, std::string json,
                     std::function<void(Expected<std::string>)> done) = 0;

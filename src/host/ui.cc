@@ -71,6 +71,14 @@ void HostGatewayBackend::Call(const std::string& app_id, const std::string& meth
                  });
 }
 
+void HostGatewayBackend::DaemonChannel(const std::string& app_id,
+                                       std::function<void(Expected<std::shared_ptr<grpc::Channel>>)> done) {
+  WithRunningApp(host_, work_, app_id, [this, done = std::move(done)](Expected<RunningApp> app) {
+    if (!app.ok()) return done(app.status());
+    done(host_->daemons().ChannelFor(app->socket));
+  });
+}
+
 Expected<std::unique_ptr<Gateway>> StartGateway(int configured_port, const fs::path& port_file,
                                                 GatewayBackend* backend) {
   GatewayOptions o;

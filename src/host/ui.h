@@ -28,6 +28,8 @@ class HostGatewayBackend final : public GatewayBackend {
              std::function<void(Expected<mumba::app::v1::RouteResponse>)> done) override;
   void Call(const std::string& app_id, const std::string& method, std::string json,
             std::function<void(Expected<std::string>)> done) override;
+  void DaemonChannel(const std::string& app_id,
+                     std::function<void(Expected<std::shared_ptr<grpc::Channel>>)> done) override;
 
  private:
   HostGatewayBackend(Host* host, std::shared_ptr<const Transcoder> storage)

@@ -46,45 +46,205 @@ bool PathMatches(const std::string& pattern, const std::string& path) {
 struct RouteEntry {
   std::string method;
   std::string path;
-  RouteHandler handler;
+  RouteHandler handler;               // One of these two.
+  StreamRouteHandler stream_handler;
 };
 
-class RoutesService final : public mumba::app::v1::Routes::Service {
+namespace av1 = mumba::app::v1;
+
+constexpr size_t kChunkBytes = 64 * 1024;
+
+RouteRequest HeadOf(const av1::RouteRequest& req) {
+  RouteRequest r;
+  r.method = req.method();
+  r.path = req.path();
+  r.query = req.query();
+  for (const auto& h : req.headers()) r.headers.emplace_back(h.name(), h.value());
+  return r;
+}
+
+void FillHead(int status, const std::vector<std::pair<std::string, std::string>>& headers, av1::RouteResponse* out) {
+  out->set_status(status);
+  for (const auto& [k, v] : headers) {
+    auto* h = out->add_headers();
+    h->set_name(k);
+    h->set_value(v);
+  }
+}
+
+// The body of a unary request, handed to a streaming handler as one chunk.
+class WholeBody final : public RouteBodyReader {
+ public:
+  explicit WholeBody(std::string body) : body_(std::move(body)) {}
+  bool Read(std::string* chunk) override {
+    if (done_ || body_.empty()) return false;
+    done_ = true;
+    *chunk = std::move(body_);
+    return true;
+  }
+
+ private:
+  std::string body_;
+  bool done_ = false;
+};
+
+// A streaming handler's reply, gathered for a unary caller.
+class GatheredReply final : public RouteResponseWriter {
+ public:
+  explicit GatheredReply(av1::RouteResponse* out) : out_(out) {}
+  bool WriteHead(int status, const std::vector<std::pair<std::string, std::string>>& headers) override {
+    if (head_) return false;
+    head_ = true;
+    FillHead(status, headers, out_);
+    return true;
+  }
+  bool Write(std::string_view chunk) override {
+    if (!head_) WriteHead(200, {});
+    out_->mutable_body()->append(chunk);
+    return true;
+  }
+
+ private:
+  av1::RouteResponse* out_;
+  bool head_ = false;
+};
+
+using RouteStream = grpc::ServerReaderWriter<av1::RouteStreamResponse, av1::RouteStreamRequest>;
+
+class StreamBody final : public RouteBodyReader {
+ public:
+  explicit StreamBody(RouteStream* stream) : stream_(stream) {}
+  bool Read(std::string* chunk) override {
+    av1::RouteStreamRequest msg;
+    while (!done_ && stream_->Read(&msg)) {
+      if (msg.part_case() == av1::RouteStreamRequest::kData) {
+        *chunk = std::move(*msg.mutable_data());
+        return true;
+      }
+    }
+    done_ = true;
+    return false;
+  }
+  // Reads what the handler left unread, so that the caller may finish sending.
+  std::string Rest() {
+    std::string all, chunk;
+    while (Read(&chunk)) all += chunk;
+    return all;
+  }
+
+ private:
+  RouteStream* stream_;
+  bool done_ = false;
+};
+
+class StreamReply final : public RouteResponseWriter {
+ public:
+  explicit StreamReply(RouteStream* stream) : stream_(stream) {}
+  bool WriteHead(int status, const std::vector<std::pair<std::string, std::string>>& headers) override {
+    if (head_) return false;
+    head_ = true;
+    av1::RouteStreamResponse msg;
+    FillHead(status, headers, msg.mutable_head());
+    return ok_ = ok_ && stream_->Write(msg);
+  }
+  bool Write(std::string_view chunk) override {
+    if (!head_) WriteHead(200, {});
+    for (size_t at = 0; ok_ && at < chunk.size(); at += kChunkBytes) {
+      av1::RouteStreamResponse msg;
+      msg.set_data(std::string(chunk.substr(at, kChunkBytes)));
+      ok_ = stream_->Write(msg);
+    }
+    return ok_;
+  }
+  bool head() const { return head_; }
+
+ private:
+  RouteStream* stream_;
+  bool head_ = false;
+  bool ok_ = true;
+};
+
+class RoutesService final : public av1::Routes::Service {
  public:
   explicit RoutesService(const std::vector<RouteEntry>* routes) : routes_(routes) {}
 
-  grpc::Status Handle(grpc::ServerContext*, const mumba::app::v1::RouteRequest* req,
-                      mumba::app::v1::RouteResponse* resp) override {
-    RouteRequest r;
-    r.method = req->method();
-    r.path = req->path();
-    r.query = req->query();
-    for (const auto& h : req->headers()) r.headers.emplace_back(h.name(), h.value());
-    r.body = req->body();
-    for (const auto& route : *routes_) {
-      if ((route.method == "*" || route.method == r.method) && PathMatches(route.path, r.path)) {
-        RouteResponse out;
-        try {
-          out = route.handler(r);
-        } catch (const std::exception& e) {
-          out = RouteResponse::Text(std::string("handler failed: ") + e.what() + "\n", 500);
-        }
-        resp->set_status(out.status);
-        for (auto& [k, v] : out.headers) {
-          auto* h = resp->add_headers();
-          h->set_name(k);
-          h->set_value(v);
-        }
-        resp->set_body(std::move(out.body));
-        return grpc::Status::OK;
-      }
+  grpc::Status Handle(grpc::ServerContext*, const av1::RouteRequest* req, av1::RouteResponse* resp) override {
+    RouteRequest r = HeadOf(*req);
+    const RouteEntry* route = Find(r);
+    if (!route) {
+      FillHead(404, {}, resp);
+      resp->set_body("no route for " + r.method + " " + r.path + "\n");
+      return grpc::Status::OK;
     }
-    resp->set_status(404);
-    resp->set_body("no route for " + r.method + " " + r.path + "\n");
+    if (route->stream_handler) {
+      WholeBody body(req->body());
+      GatheredReply reply(resp);
+      RunStream(*route, r, body, reply);
+      if (resp->status() == 0) resp->set_status(200);
+      return grpc::Status::OK;
+    }
+    r.body = req->body();
+    RouteResponse out = RunWhole(*route, r);
+    FillHead(out.status, out.headers, resp);
+    resp->set_body(std::move(out.body));
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Stream(grpc::ServerContext*, RouteStream* stream) override {
+    av1::RouteStreamRequest first;
+    if (!stream->Read(&first) || first.part_case() != av1::RouteStreamRequest::kHead) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "a route stream starts with its head");
+    }
+    RouteRequest r = HeadOf(first.head());
+    StreamBody body(stream);
+    StreamReply reply(stream);
+    const RouteEntry* route = Find(r);
+    if (!route) {
+      (void)body.Rest();
+      reply.WriteHead(404, {{"content-type", "text/plain; charset=utf-8"}});
+      reply.Write("no route for " + r.method + " " + r.path + "\n");
+      return grpc::Status::OK;
+    }
+    if (route->stream_handler) {
+      RunStream(*route, r, body, reply);
+      if (!reply.head()) reply.WriteHead(200, {});
+      return grpc::Status::OK;
+    }
+    r.body = body.Rest();
+    RouteResponse out = RunWhole(*route, r);
+    reply.WriteHead(out.status, out.headers);
+    reply.Write(out.body);
     return grpc::Status::OK;
   }
 
  private:
+  const RouteEntry* Find(const RouteRequest& r) const {
+    for (const auto& route : *routes_) {
+      if ((route.method == "*" || route.method == r.method) && PathMatches(route.path, r.path)) return &route;
+    }
+    return nullptr;
+  }
+
+  static RouteResponse RunWhole(const RouteEntry& route, const RouteRequest& r) {
+    try {
+      return route.handler(r);
+    } catch (const std::exception& e) {
+      return RouteResponse::Text(std::string("handler failed: ") + e.what() + "\n", 500);
+    }
+  }
+
+  static void RunStream(const RouteEntry& route, const RouteRequest& r, RouteBodyReader& body,
+                        RouteResponseWriter& reply) {
+    try {
+      route.stream_handler(r, body, reply);
+    } catch (const std::exception& e) {
+      // Only a reply not begun can still say so.
+      if (reply.WriteHead(500, {{"content-type", "text/plain; charset=utf-8"}})) {
+        reply.Write(std::string("handler failed: ") + e.what() + "\n");
+      }
+    }
+  }
+
   const std::vector<RouteEntry>* routes_;
 };
 
@@ -189,7 +349,11 @@ App::~App() = default;
 void App::AddService(grpc::Service* service) { impl_->services.push_back(service); }
 
 void App::Route(std::string method, std::string path, RouteHandler handler) {
-  impl_->routes.push_back({std::move(method), std::move(path), std::move(handler)});
+  impl_->routes.push_back({std::move(method), std::move(path), std::move(handler), nullptr});
+}
+
+void App::StreamRoute(std::string method, std::string path, StreamRouteHandler handler) {
+  impl_->routes.push_back({std::move(method), std::move(path), nullptr, std::move(handler)});
 }
 
 int App::Run() {

@@ -196,6 +196,98 @@ class GatewayTest(unittest.TestCase):
             ws.close()
 
 
+def fnv1a64(chunks):
+    h = 1469598103934665603
+    n = 0
+    for chunk in chunks:
+        n += len(chunk)
+        for c in chunk:
+            h = ((h ^ c) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
+    return n, h
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
+
+
+class StreamedRoutesTest(unittest.TestCase):
+    """Route bodies stream through the gateway: big uploads and downloads are never
+    held whole by the host (its memory stays flat) and arrive intact."""
+
+    @classmethod
+    def setUpClass(cls):
+        bundle = os.environ.get("MUMBA_UI_PROBE_BUNDLE", "")
+        if not bundle:
+            raise unittest.SkipTest("MUMBA_UI_PROBE_BUNDLE is not set (run through ctest)")
+        cls.home = Home(cls)
+        cls.home.run("install", bundle, check=True)
+        cls.home.run("start", "ui-probe", check=True)
+        cls.gw = Gateway(cls.home)
+        cls.host_pid = cls.home.json("host", "status")["pid"]
+
+    def connect(self):
+        conn = http.client.HTTPConnection("127.0.0.1", self.gw.port, timeout=60)
+        self.addCleanup(conn.close)
+        return conn
+
+    def test_a_large_download_streams(self):
+        mib = 256
+        conn = self.connect()
+        conn.request("GET", f"/probe/bytes?mb={mib}", headers={"Host": f"ui-probe.localhost:{self.gw.port}"})
+        res = conn.getresponse()
+        self.assertEqual(res.status, 200)
+        self.assertEqual(res.getheader("Transfer-Encoding"), "chunked")
+        before = rss_kb(self.host_pid)
+        got, peak, expected = 0, before, bytes(i % 251 for i in range(251)) * 4
+        while True:
+            chunk = res.read(1 << 20)
+            if not chunk:
+                break
+            # Spot-check the pattern where a chunk starts.
+            start = got % 251
+            self.assertEqual(chunk[:16], expected[start:start + 16])
+            got += len(chunk)
+            peak = max(peak, rss_kb(self.host_pid))
+        self.assertEqual(got, mib << 20)
+        # The host never held the body: its memory grew by far less than 256 MiB.
+        self.assertLess(peak - before, 64 * 1024, f"host RSS grew {peak - before} kB")
+        # The connection serves the next request.
+        conn.request("GET", "/probe/bytes?mb=1", headers={"Host": f"ui-probe.localhost:{self.gw.port}"})
+        self.assertEqual(len(conn.getresponse().read()), 1 << 20)
+
+    def test_a_large_upload_streams(self):
+        host = {"Host": f"ui-probe.localhost:{self.gw.port}"}
+        size = 200 << 20
+        block = b"\x5a" * (1 << 20)
+        conn = self.connect()
+        before = rss_kb(self.host_pid)
+        conn.request("POST", "/probe/sink", body=iter([block] * (size >> 20)),
+                     headers={**host, "Content-Length": str(size)})
+        res = conn.getresponse()
+        reply = res.read().decode()
+        self.assertEqual(res.status, 200, reply)
+        self.assertEqual(int(reply.split()[0]), size)
+        # The host never held the body.
+        self.assertLess(rss_kb(self.host_pid) - before, 64 * 1024)
+        # The bytes arrive intact, in order.
+        data = os.urandom(2 << 20)
+        conn.request("POST", "/probe/sink", body=data, headers=host)
+        self.assertEqual(conn.getresponse().read().decode(), "%d %016x" % fnv1a64([data]))
+        # A chunked upload (no Content-Length) streams too.
+        conn.request("POST", "/probe/sink", body=iter([b"abc", b"defg"]), encode_chunked=True, headers=host)
+        self.assertEqual(conn.getresponse().read().decode(), "7 %016x" % fnv1a64([b"abcdefg"])[1])
+
+    def test_a_body_too_large_for_a_call_is_refused(self):
+        # Refused from its header alone, before any of the body is sent.
+        conn = self.connect()
+        conn.putrequest("POST", "/_mumba/call/x.Y/Z", skip_host=True)
+        conn.putheader("Host", f"ui-probe.localhost:{self.gw.port}")
+        conn.putheader("Content-Length", str((64 << 20) + 1))
+        conn.endheaders()
+        self.assertEqual(conn.getresponse().status, 413)
+
+
 class GatewayConfigTest(unittest.TestCase):
     def test_a_configured_port_is_used_and_a_bad_one_refused(self):
         home = Home(self)

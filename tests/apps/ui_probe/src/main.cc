@@ -10,9 +10,13 @@
 //   GET  /probe/screenshot?w=ID               image/png
 //   POST /probe/close?w=ID
 //   GET  /probe/events                        every page event seen since start, as JSON lines
+//   POST /probe/sink                          streamed: reads the body, answers "<bytes> <fnv1a64 hex>"
+//   GET  /probe/bytes?mb=N                    streamed: N MiB of bytes i % 251
 //   GET  /probe/raw-eval?w=ID&js=EXPR         Automation.Evaluate on any window id, bypassing
 //                                             the SDK: the host alone must refuse other apps' windows
 #include <cstdio>
+#include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <mutex>
 #include <string>
@@ -186,6 +190,33 @@ int main(int argc, char** argv) {
     std::string out;
     for (const auto& e : events) out += e + "\n";
     return RouteResponse::Text(out);
+  });
+  // Streamed bodies: neither end is ever held whole, here or in the host.
+  app.StreamRoute("POST", "/probe/sink", [](const RouteRequest&, mumba::RouteBodyReader& body,
+                                            mumba::RouteResponseWriter& reply) {
+    uint64_t n = 0, hash = 1469598103934665603ull;
+    std::string chunk;
+    while (body.Read(&chunk)) {
+      n += chunk.size();
+      for (unsigned char c : chunk) hash = (hash ^ c) * 1099511628211ull;
+    }
+    char out[64];
+    std::snprintf(out, sizeof out, "%llu %016llx", static_cast<unsigned long long>(n),
+                  static_cast<unsigned long long>(hash));
+    reply.WriteHead(200, {{"content-type", "text/plain"}});
+    reply.Write(out);
+  });
+  app.StreamRoute("GET", "/probe/bytes", [](const RouteRequest& r, mumba::RouteBodyReader&,
+                                            mumba::RouteResponseWriter& reply) {
+    const uint64_t total = std::strtoull(r.Param("mb").c_str(), nullptr, 10) << 20;
+    reply.WriteHead(200, {{"content-type", "application/octet-stream"}});
+    std::string chunk(256 * 1024, '\0');
+    for (uint64_t at = 0; at < total;) {
+      size_t n = static_cast<size_t>(std::min<uint64_t>(chunk.size(), total - at));
+      for (size_t i = 0; i < n; ++i) chunk[i] = static_cast<char>((at + i) % 251);
+      if (!reply.Write(std::string_view(chunk.data(), n))) return;  // The caller went away.
+      at += n;
+    }
   });
   app.Route("GET", "/probe/raw-eval", [](const RouteRequest& r) {
     const char* socket = std::getenv("MUMBA_HOST_SOCKET");

@@ -1,0 +1,218 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "gateway/route_relay.h"
+
+#include <boost/asio.hpp>
+
+#include "common/grpc_status.h"
+#include "mumba/app/v1/routes.grpc.pb.h"
+
+namespace mumba::gateway_internal {
+namespace {
+
+namespace net = boost::asio;
+namespace av1 = mumba::app::v1;
+
+constexpr size_t kChunkBytes = 64 * 1024;
+// Uploads have no size limit of their own here: they stream.
+constexpr uint64_t kMaxStreamedBody = uint64_t{1} << 40;
+
+bool IsFramingHeader(std::string name) {
+  for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return name == "connection" || name == "transfer-encoding" || name == "content-length" ||
+         name == "keep-alive" || name == "upgrade" || name == "server";
+}
+
+// Both directions run at once: the gRPC reactor's callbacks hand work to the
+// connection's strand, where every Beast operation happens. Two holds keep the
+// call open while the strand may still start a write (W) or a read (R).
+class Relay final : public grpc::ClientBidiReactor<av1::RouteStreamRequest, av1::RouteStreamResponse>,
+                    public std::enable_shared_from_this<Relay> {
+ public:
+  Relay(RelayConnection conn, http::request_parser<http::empty_body>&& header, av1::RouteRequest head,
+        std::shared_ptr<grpc::Channel> channel)
+      : conn_(std::move(conn)), parser_(std::move(header)), head_(std::move(head)), channel_(std::move(channel)),
+        stub_(av1::Routes::NewStub(channel_)) {}
+
+  void Start() {
+    self_ = shared_from_this();
+    keep_alive_ = parser_.get().keep_alive();
+    parser_.body_limit(kMaxStreamedBody);
+    stub_->async()->Stream(&ctx_, this);
+    *out_.mutable_head() = head_;
+    AddMultipleHolds(2);
+    StartWrite(&out_);
+    StartRead(&in_);
+    StartCall();
+  }
+
+  // ---- Upload: HTTP body -> gRPC data. ----
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      // The daemon ended the call before taking the whole body: the rest of it is
+      // never read, so the connection cannot carry another request.
+      OnStrand([this] {
+        upload_complete_ = false;
+        EndWrites(false);
+      });
+      return;
+    }
+    OnStrand([this] { ReadBody(); });
+  }
+
+  void ReadBody() {
+    if (parser_.is_done()) return EndWrites(true);
+    parser_.get().body().data = chunk_;
+    parser_.get().body().size = sizeof chunk_;
+    http::async_read(*conn_.stream, *conn_.buffer, parser_, [this, self = self_](beast::error_code ec, size_t) {
+      if (ec == http::error::need_buffer) ec = {};
+      if (ec) {
+        aborted_ = true;
+        ctx_.TryCancel();
+        return EndWrites(false);
+      }
+      size_t n = sizeof chunk_ - parser_.get().body().size;
+      if (n == 0) return ReadBody();
+      out_.set_data(chunk_, n);
+      StartWrite(&out_);
+    });
+  }
+
+  void EndWrites(bool complete) {
+    if (writes_ended_) return;
+    writes_ended_ = true;
+    upload_complete_ = complete;
+    if (complete) {
+      StartWritesDone();  // Releases hold W when done.
+    } else {
+      RemoveHold();
+    }
+  }
+
+  void OnWritesDoneDone(bool) override { RemoveHold(); }
+
+  // ---- Download: gRPC head/data -> HTTP head and chunks. ----
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      RemoveHold();  // R: the daemon has said all it will.
+      return;
+    }
+    OnStrand([this] {
+      if (aborted_) return Abort();
+      if (!head_sent_) return SendHead();
+      SendChunk();
+    });
+  }
+
+  void SendHead() {
+    head_sent_ = true;
+    const av1::RouteResponse* h = in_.part_case() == av1::RouteStreamResponse::kHead ? &in_.head() : nullptr;
+    int status = h && h->status() ? h->status() : 200;
+    res_.result(static_cast<http::status>(status));
+    res_.version(11);
+    res_.set(http::field::server, "mumba");
+    if (h) {
+      for (const auto& hd : h->headers()) {
+        if (!IsFramingHeader(hd.name())) res_.insert(hd.name(), hd.value());
+      }
+    }
+    if (res_[http::field::content_type].empty()) res_.set(http::field::content_type, "text/plain; charset=utf-8");
+    res_.chunked(true);
+    res_.keep_alive(keep_alive_);
+    res_.body().data = nullptr;
+    res_.body().more = true;
+    sr_.emplace(res_);
+    const bool data_too = in_.part_case() == av1::RouteStreamResponse::kData;
+    http::async_write_header(*conn_.stream, *sr_, [this, self = self_, data_too](beast::error_code ec, size_t) {
+      if (ec) return Abort();
+      if (data_too) return SendChunk();
+      StartRead(&in_);
+    });
+  }
+
+  void SendChunk() {
+    if (in_.part_case() != av1::RouteStreamResponse::kData || in_.data().empty()) {
+      StartRead(&in_);
+      return;
+    }
+    res_.body().data = in_.mutable_data()->data();
+    res_.body().size = in_.data().size();
+    res_.body().more = true;
+    http::async_write(*conn_.stream, *sr_, [this, self = self_](beast::error_code ec, size_t) {
+      if (ec == http::error::need_buffer) ec = {};
+      if (ec) return Abort();
+      StartRead(&in_);
+    });
+  }
+
+  // The client went away: cancel the call. The read started here fails at once,
+  // and its OnReadDone releases hold R.
+  void Abort() {
+    aborted_ = true;
+    ctx_.TryCancel();
+    StartRead(&in_);
+  }
+
+  // ---- The end. ----
+  void OnDone(const grpc::Status& status) override {
+    OnStrand([this, status] {
+      if (!head_sent_) {
+        Status st = status.ok() ? Internal("the app ended the route without an answer") : FromGrpc(status);
+        if (aborted_) {
+          conn_.done(false);
+        } else {
+          // The request body may be partly unread: the error closes the connection.
+          conn_.fail(st);
+        }
+        self_.reset();
+        return;
+      }
+      if (aborted_ || !status.ok()) {
+        // A reply cut short: only closing the connection tells the client.
+        conn_.done(false);
+        self_.reset();
+        return;
+      }
+      res_.body().data = nullptr;
+      res_.body().more = false;
+      http::async_write(*conn_.stream, *sr_, [this, self = self_](beast::error_code ec, size_t) {
+        conn_.done(!ec && keep_alive_ && upload_complete_);
+        self_.reset();
+      });
+    });
+  }
+
+ private:
+  template <typename F>
+  void OnStrand(F&& f) {
+    net::post(conn_.stream->get_executor(), [self = self_, f = std::forward<F>(f)]() mutable { f(); });
+  }
+
+  RelayConnection conn_;
+  http::request_parser<http::buffer_body> parser_;
+  av1::RouteRequest head_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<av1::Routes::Stub> stub_;
+  grpc::ClientContext ctx_;
+  av1::RouteStreamRequest out_;
+  av1::RouteStreamResponse in_;
+  char chunk_[kChunkBytes];
+  http::response<http::buffer_body> res_;
+  std::optional<http::response_serializer<http::buffer_body>> sr_;
+  std::shared_ptr<Relay> self_;  // Until OnDone's work on the strand is over.
+  // Strand state.
+  bool keep_alive_ = true;
+  bool head_sent_ = false;
+  bool writes_ended_ = false;
+  bool upload_complete_ = false;
+  bool aborted_ = false;
+};
+
+}  // namespace
+
+void RelayRoute(RelayConnection connection, http::request_parser<http::empty_body>&& header,
+                av1::RouteRequest head, std::shared_ptr<grpc::Channel> channel) {
+  auto relay = std::make_shared<Relay>(std::move(connection), std::move(header), std::move(head), std::move(channel));
+  relay->Start();
+}
+
+}  // namespace mumba::gateway_internal
