@@ -40,13 +40,25 @@ class Relay final : public grpc::ClientBidiReactor<av1::RouteStreamRequest, av1:
     stub_->async()->Stream(&ctx_, this);
     *out_.mutable_head() = head_;
     AddMultipleHolds(2);
-    StartWrite(&out_);
+    if (parser_.is_done()) {
+      // No body (a GET): the head goes with the half-close, one message.
+      writes_ended_ = true;
+      upload_complete_ = true;
+      last_write_ = true;
+      StartWriteLast(&out_, grpc::WriteOptions());
+    } else {
+      StartWrite(&out_);
+    }
     StartRead(&in_);
     StartCall();
   }
 
   // ---- Upload: HTTP body -> gRPC data. ----
   void OnWriteDone(bool ok) override {
+    if (last_write_) {
+      RemoveHold();  // W: that was the only write.
+      return;
+    }
     if (!ok) {
       // The daemon ended the call before taking the whole body: the rest of it is
       // never read, so the connection cannot carry another request.
@@ -104,8 +116,21 @@ class Relay final : public grpc::ClientBidiReactor<av1::RouteStreamRequest, av1:
   }
 
   void SendHead() {
+    if (in_.part_case() == av1::RouteStreamResponse::kHead && !in_.head().body().empty() && !whole_) {
+      // A reply known whole travels in its head: it goes out with a Content-Length,
+      // in one write, once the call has ended (the read below finds the end).
+      whole_ = std::make_unique<av1::RouteResponse>(std::move(*in_.mutable_head()));
+      StartRead(&in_);
+      return;
+    }
     head_sent_ = true;
-    const av1::RouteResponse* h = in_.part_case() == av1::RouteStreamResponse::kHead ? &in_.head() : nullptr;
+    if (whole_) {
+      // More came after all: stream the head, then the body so far with this chunk.
+      std::string first = std::move(*whole_->mutable_body());
+      if (in_.part_case() == av1::RouteStreamResponse::kData) first += in_.data();
+      in_.set_data(std::move(first));
+    }
+    const av1::RouteResponse* h = whole_ ? whole_.get() : in_.part_case() == av1::RouteStreamResponse::kHead ? &in_.head() : nullptr;
     int status = h && h->status() ? h->status() : 200;
     res_.result(static_cast<http::status>(status));
     res_.version(11);
@@ -155,6 +180,7 @@ class Relay final : public grpc::ClientBidiReactor<av1::RouteStreamRequest, av1:
   // ---- The end. ----
   void OnDone(const grpc::Status& status) override {
     OnStrand([this, status] {
+      if (!head_sent_ && whole_ && status.ok() && !aborted_) return SendWhole();
       if (!head_sent_) {
         Status st = status.ok() ? Internal("the app ended the route without an answer") : FromGrpc(status);
         if (aborted_) {
@@ -205,6 +231,28 @@ class Relay final : public grpc::ClientBidiReactor<av1::RouteStreamRequest, av1:
   bool writes_ended_ = false;
   bool upload_complete_ = false;
   bool aborted_ = false;
+  bool last_write_ = false;  // Set before the call starts, read on gRPC threads after.
+  std::unique_ptr<av1::RouteResponse> whole_;  // A reply that came whole, until the call ends.
+  http::response<http::string_body> whole_res_;
+
+  void SendWhole() {
+    whole_res_.result(static_cast<http::status>(whole_->status() ? whole_->status() : 200));
+    whole_res_.version(11);
+    whole_res_.set(http::field::server, "mumba");
+    for (const auto& hd : whole_->headers()) {
+      if (!IsFramingHeader(hd.name())) whole_res_.insert(hd.name(), hd.value());
+    }
+    if (whole_res_[http::field::content_type].empty()) {
+      whole_res_.set(http::field::content_type, "text/plain; charset=utf-8");
+    }
+    whole_res_.keep_alive(keep_alive_);
+    whole_res_.body() = std::move(*whole_->mutable_body());
+    whole_res_.prepare_payload();
+    http::async_write(*conn_.stream, whole_res_, [this, self = self_](beast::error_code ec, size_t) {
+      conn_.done(!ec && keep_alive_ && upload_complete_);
+      self_.reset();
+    });
+  }
 };
 
 }  // namespace

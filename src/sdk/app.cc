@@ -53,6 +53,8 @@ struct RouteEntry {
 namespace av1 = mumba::app::v1;
 
 constexpr size_t kChunkBytes = 64 * 1024;
+// A whole reply up to this size travels in one message.
+constexpr size_t kWholeReplyBytes = 1024 * 1024;
 
 RouteRequest HeadOf(const av1::RouteRequest& req) {
   RouteRequest r;
@@ -157,6 +159,11 @@ class StreamReply final : public RouteResponseWriter {
     return ok_;
   }
   bool head() const { return head_; }
+  // The body after a head sent by the caller.
+  void WriteBody(std::string_view body) {
+    head_ = true;
+    Write(body);
+  }
 
  private:
   RouteStream* stream_;
@@ -212,8 +219,15 @@ class RoutesService final : public av1::Routes::Service {
     }
     r.body = body.Rest();
     RouteResponse out = RunWhole(*route, r);
-    reply.WriteHead(out.status, out.headers);
-    reply.Write(out.body);
+    // Known whole: one message, sent with the call's end.
+    av1::RouteStreamResponse msg;
+    FillHead(out.status, out.headers, msg.mutable_head());
+    if (out.body.size() <= kWholeReplyBytes) {
+      msg.mutable_head()->set_body(std::move(out.body));
+      stream->WriteLast(msg, grpc::WriteOptions());
+      return grpc::Status::OK;
+    }
+    if (stream->Write(msg)) reply.WriteBody(out.body);
     return grpc::Status::OK;
   }
 
