@@ -108,6 +108,10 @@ class Window {
   Status Click(std::string_view selector) const;
   // Types `text` into the focused element.
   Status Type(std::string_view text) const;
+  // Presses one key as a user would (keydown, keypress, keyup): "Enter", "Tab",
+  // "Escape", "Backspace", "Delete", "ArrowLeft"/"Right"/"Up"/"Down", "Home", "End",
+  // "PageUp", "PageDown", "Space", or one printable character.
+  Status Press(std::string_view key) const;
   // A PNG of what the window shows.
   Expected<std::string> Screenshot() const;
   Status Close() const;

@@ -409,21 +409,6 @@ bool HasSecretCookie(const http::request_header<>& req, const std::string& secre
   return false;
 }
 
-// The value of query parameter `name` (percent-decoded), or "".
-std::string QueryParam(const std::string& query, const std::string& name) {
-  size_t pos = 0;
-  while (pos <= query.size()) {
-    size_t amp = query.find('&', pos);
-    std::string pair = query.substr(pos, amp == std::string::npos ? std::string::npos : amp - pos);
-    if (pair.rfind(name + "=", 0) == 0) {
-      std::string out;
-      return PercentDecode(pair.substr(name.size() + 1), &out) ? out : std::string();
-    }
-    if (amp == std::string::npos) break;
-    pos = amp + 1;
-  }
-  return {};
-}
 
 StringResponse Login(const Request& req, const std::string& query, const std::string& secret) {
   if (!SameSecret(QueryParam(query, "token"), secret)) {

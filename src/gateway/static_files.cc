@@ -33,6 +33,23 @@ bool PercentDecode(std::string_view in, std::string* out) {
   return true;
 }
 
+std::string QueryParam(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    const size_t amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    if (pair.size() > name.size() && pair.substr(0, name.size()) == name && pair[name.size()] == '=') {
+      std::string value(pair.substr(name.size() + 1)), out;
+      for (auto& c : value) {
+        if (c == '+') c = ' ';
+      }
+      return PercentDecode(value, &out) ? out : std::string();
+    }
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return {};
+}
+
 std::string MimeTypeFor(const fs::path& file) {
   static const std::array<std::pair<const char*, const char*>, 24> kTypes = {{
       {".html", "text/html; charset=utf-8"},

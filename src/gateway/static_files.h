@@ -31,4 +31,8 @@ std::string MimeTypeFor(const std::filesystem::path& file);
 // Percent-decodes `in`; false for a malformed escape.
 bool PercentDecode(std::string_view in, std::string* out);
 
+// The decoded value of query parameter `name` ("a=1&b=x%20y", with '+' as a space),
+// or "" when it is absent or malformed.
+std::string QueryParam(std::string_view query, std::string_view name);
+
 }  // namespace mumba

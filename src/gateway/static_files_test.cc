@@ -70,3 +70,18 @@ TEST(MimeTypeTest, KnownAndUnknownExtensions) {
 
 }  // namespace
 }  // namespace mumba
+
+namespace mumba {
+namespace {
+
+TEST(QueryParamTest, FindsDecodesAndMisses) {
+  EXPECT_EQ(QueryParam("a=1&next=%2Fx%20y&b=", "next"), "/x y");
+  EXPECT_EQ(QueryParam("a=1&b=two+words", "b"), "two words");
+  EXPECT_EQ(QueryParam("ab=1&a=2", "a"), "2");
+  EXPECT_EQ(QueryParam("a=1", "b"), "");
+  EXPECT_EQ(QueryParam("a=%zz", "a"), "");
+  EXPECT_EQ(QueryParam("", "a"), "");
+}
+
+}  // namespace
+}  // namespace mumba

@@ -137,7 +137,8 @@ grpc::Status AutomationService::Input(ServerContext*, const uv1::InputRequest* r
       }
       case uv1::InputRequest::kClickAt: return input.Click(req->click_at().x(), req->click_at().y());
       case uv1::InputRequest::kTypeText: return input.InsertText(req->type_text());
-      default: return InvalidArgument("an input needs one of click_selector, click_at, type_text");
+      case uv1::InputRequest::kPressKey: return input.PressKey(req->press_key());
+      default: return InvalidArgument("an input needs one of click_selector, click_at, type_text, press_key");
     }
   });
 }

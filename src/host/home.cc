@@ -12,6 +12,7 @@
 #include "broker/json_call.h"
 #include "common/files.h"
 #include "common/grpc_status.h"
+#include "gateway/static_files.h"
 #include "host/distribution.h"
 #include "host/host.h"
 #include "mumba/host/v1/control.pb.h"
@@ -37,30 +38,6 @@ av1::RouteResponse Reply(int status, const json& body) {
   return r;
 }
 
-std::string Param(const std::string& query, const std::string& name) {
-  size_t pos = 0;
-  while (pos <= query.size()) {
-    size_t amp = query.find('&', pos);
-    std::string pair = query.substr(pos, amp == std::string::npos ? std::string::npos : amp - pos);
-    if (pair.rfind(name + "=", 0) == 0) {
-      std::string v = pair.substr(name.size() + 1), out;
-      for (size_t i = 0; i < v.size(); ++i) {
-        if (v[i] == '+') {
-          out += ' ';
-        } else if (v[i] == '%' && i + 2 < v.size()) {
-          out += static_cast<char>(std::stoi(v.substr(i + 1, 2), nullptr, 16));
-          i += 2;
-        } else {
-          out += v[i];
-        }
-      }
-      return out;
-    }
-    if (amp == std::string::npos) break;
-    pos = amp + 1;
-  }
-  return {};
-}
 
 const char* PhaseName(DistributionEvent::Phase p) {
   switch (p) {
@@ -130,9 +107,9 @@ void HomeApp::Route(av1::RouteRequest request, std::function<void(Expected<av1::
 }
 
 av1::RouteResponse HomeApp::Logs(const av1::RouteRequest& request) {
-  auto app = host_->Describe(Param(request.query(), "app"));
+  auto app = host_->Describe(QueryParam(request.query(), "app"));
   if (!app.ok()) return Reply(404, {{"error", app.status().message()}});
-  int lines = std::atoi(Param(request.query(), "lines").c_str());
+  int lines = std::atoi(QueryParam(request.query(), "lines").c_str());
   if (lines <= 0 || lines > 5000) lines = 200;
   std::ifstream in(app->log_file, std::ios::binary);
   std::string text((std::istreambuf_iterator<char>(in)), {});
@@ -148,7 +125,7 @@ av1::RouteResponse HomeApp::Logs(const av1::RouteRequest& request) {
 }
 
 av1::RouteResponse HomeApp::Install(const av1::RouteRequest& request) {
-  const std::string address = Param(request.query(), "address");
+  const std::string address = QueryParam(request.query(), "address");
   if (address.empty()) return Reply(400, {{"error", "install needs ?address=mumba://..."}});
   // The page follows it through "install" events (mumba.on("install", ...)).
   installs_.Post([this, address] {

@@ -309,6 +309,15 @@ class P2pNetworkTest : public ::testing::Test {
     Report("DHT of 3 nodes formed (create+join)", Millis(Clock::now() - start), "ms");
   }
 
+  // A fourth node joined through A and B that downloads at most 500 kB/s.
+  Expected<std::unique_ptr<P2pNode>> SlowNode() {
+    P2pOptions options;
+    options.listen = "127.0.0.1:0";
+    options.bootstrap = {a_->Status().listen, b_->Status().listen};
+    options.download_rate_limit = 500 * 1000;
+    return P2pNode::Create(options);
+  }
+
   std::unique_ptr<P2pNode> a_, b_, c_;
   TempDir tmp_{"p2p-net"};
 };
@@ -376,11 +385,7 @@ TEST_F(P2pNetworkTest, AnIncompleteFetchLeavesNothingBehind) {
   ASSERT_TRUE(ref.ok()) << ref.status().message();
   // A node limited to 500 kB/s (the limit holds on loopback too) cannot get
   // 5.2 MB within 3 s.
-  P2pOptions options;
-  options.listen = "127.0.0.1:0";
-  options.bootstrap = {a_->Status().listen, b_->Status().listen};
-  options.download_rate_limit = 500 * 1000;
-  auto slow = P2pNode::Create(options);
+  auto slow = SlowNode();
   ASSERT_TRUE(slow.ok()) << slow.status().message();
   FetchProgress last;
   auto r = (*slow)->Fetch(ref->info_hash_v1, ref->info_hash_v2, tmp_.path() / "dest", 3s,
@@ -401,11 +406,7 @@ TEST_F(P2pNetworkTest, AFetchStopsWhenItsCallerCancels) {
   MakeBundle(tmp_.path() / "src");
   auto ref = a_->Seed(tmp_.path() / "src", "bundle");
   ASSERT_TRUE(ref.ok()) << ref.status().message();
-  P2pOptions options;
-  options.listen = "127.0.0.1:0";
-  options.bootstrap = {a_->Status().listen, b_->Status().listen};
-  options.download_rate_limit = 500 * 1000;
-  auto slow = P2pNode::Create(options);
+  auto slow = SlowNode();
   ASSERT_TRUE(slow.ok()) << slow.status().message();
   const auto start = Clock::now();
   uint64_t done = 0;

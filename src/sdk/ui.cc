@@ -175,6 +175,14 @@ Status Window::Type(std::string_view text) const {
   return Invoke(host_, &uv1::Automation::Stub::Input, req, &resp);
 }
 
+Status Window::Press(std::string_view key) const {
+  uv1::InputRequest req;
+  req.set_window(id_);
+  req.set_press_key(std::string(key));
+  uv1::Done resp;
+  return Invoke(host_, &uv1::Automation::Stub::Input, req, &resp);
+}
+
 Expected<std::string> Window::Screenshot() const {
   uv1::ScreenshotRequest req;
   req.set_window(id_);

@@ -26,6 +26,11 @@ class InputClient {
   // Inserts `text` into the focused element as an IME would: input events fire,
   // key events do not.
   Status InsertText(const std::string& text);
+  // Presses and releases one key, with the keydown/keypress/keyup events a user's
+  // key gives: a named key ("Enter", "Tab", "Escape", "Backspace", "Delete",
+  // "ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown", "Home", "End", "PageUp",
+  // "PageDown", "Space") or one printable ASCII character. INVALID_ARGUMENT otherwise.
+  Status PressKey(const std::string& key);
 
  private:
   CdpConnection* cdp_;

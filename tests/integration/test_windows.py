@@ -122,6 +122,13 @@ class WindowsTest(unittest.TestCase):
         self.assertEqual(self.probe("POST", "type", w=w["id"], text="abc"), (200, "ok"))
         self.assertIn("abc", json.loads(self.probe("GET", "eval", w=w["id"],
                                                    js="document.getElementById('field').value")[1]))
+        # Keys pressed one by one reach the page's key handlers.
+        for key in ["x", "Backspace", "Enter"]:
+            self.assertEqual(self.probe("POST", "press", w=w["id"], key=key), (200, "ok"))
+        self.assertEqual(json.loads(self.probe("GET", "eval", w=w["id"],
+                                               js="document.getElementById('keys').textContent")[1]),
+                         "x,Backspace,Enter,")
+        self.assertEqual(self.probe("POST", "press", w=w["id"], key="NoSuchKey")[0], 400)
 
         # A screenshot is a real PNG of the page's size.
         p = subprocess.run([os.path.join(BIN, "mumba"), "route", f"ui-probe://probe/screenshot?w={w['id']}"],

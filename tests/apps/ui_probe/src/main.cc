@@ -6,7 +6,8 @@
 //   GET  /probe/eval?w=ID&js=EXPR             the value as JSON
 //   GET  /probe/query?w=ID&sel=SEL            [{"html":..,"text":..,"attrs":{..}}]
 //   POST /probe/set-text|set-html|set-attr|remove?w=ID&sel=SEL[&text=|&html=|&name=&value=]
-//   POST /probe/click?w=ID&sel=SEL | /probe/type?w=ID&text=T | /probe/navigate?w=ID&path=P
+//   POST /probe/click?w=ID&sel=SEL | /probe/type?w=ID&text=T | /probe/press?w=ID&key=K
+//   POST /probe/navigate?w=ID&path=P
 //   GET  /probe/screenshot?w=ID               image/png
 //   POST /probe/close?w=ID
 //   GET  /probe/events                        every page event seen since start, as JSON lines
@@ -166,6 +167,10 @@ int main(int argc, char** argv) {
   app.Route("POST", "/probe/type", [&](const RouteRequest& r) {
     auto w = window(r);
     return w.ok() ? done(w->Type(r.Param("text"))) : Error(w.status());
+  });
+  app.Route("POST", "/probe/press", [&](const RouteRequest& r) {
+    auto w = window(r);
+    return w.ok() ? done(w->Press(r.Param("key"))) : Error(w.status());
   });
   app.Route("POST", "/probe/navigate", [&](const RouteRequest& r) {
     auto w = window(r);
