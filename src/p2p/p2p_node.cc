@@ -61,6 +61,8 @@ constexpr auto kProgressInterval = std::chrono::milliseconds(200);
 // backs off to every 4 s (a lookup in the public DHT takes seconds).
 constexpr auto kFirstReannounce = std::chrono::milliseconds(250);
 constexpr auto kMaxReannounce = std::chrono::milliseconds(4000);
+// How long a lookup goes on after its first valid item, for a newer one.
+constexpr auto kSettleAfterFirstItem = std::chrono::milliseconds(1000);
 // BEP 44: the bencoded "v" of an item is at most 1000 bytes.
 constexpr size_t kMaxItemValueBytes = 1000;
 constexpr const char* kDhtStateFile = "dht_state";
@@ -219,6 +221,7 @@ struct PeersWaiter {
 struct GetWaiter {
   std::optional<MutableItem> best;
   bool done = false;
+  std::optional<Clock::time_point> first_found;
 };
 
 // Owns the session and the thread that pumps its alerts. Callers block on cv_
@@ -503,6 +506,7 @@ void P2pNodeImpl::Dispatch(lt::alert* a) {
     for (auto it = begin; it != end; ++it) {
       auto& w = *it->second;
       if (item && (!w.best || w.best->seq < item->seq)) w.best = item;
+      if (item && !w.first_found) w.first_found = Clock::now();
       if (m->authoritative) w.done = true;
     }
   } else if (auto* gp = lt::alert_cast<lt::dht_get_peers_reply_alert>(a)) {
@@ -838,7 +842,13 @@ Expected<MutableItem> P2pNodeImpl::GetMutable(const std::array<uint8_t, 32>& pub
   std::optional<MutableItem> best;
   {
     std::unique_lock lock(mu_);
-    cv_.wait_until(lock, deadline, [&] { return waiter->done; });
+    for (;;) {
+      if (waiter->done) break;
+      auto until = deadline;
+      if (waiter->first_found) until = std::min(until, *waiter->first_found + kSettleAfterFirstItem);
+      if (Clock::now() >= until) break;
+      cv_.wait_until(lock, until);
+    }
     best = waiter->best;
     auto [begin, end] = get_waiters_.equal_range(map_key);
     for (auto it = begin; it != end; ++it) {

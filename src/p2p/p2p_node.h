@@ -102,8 +102,11 @@ class P2pNode {
   virtual mumba::Status PutMutable(const KeyPair& key, const std::map<std::string, std::string>& fields,
                             int64_t seq, std::chrono::milliseconds timeout) = 0;
   // Looks up the item of `public_key`; returns the highest sequence number seen
-  // with a valid signature (libtorrent checks it). NOT_FOUND if the DHT had none
-  // within `timeout`.
+  // with a valid signature (libtorrent checks it) when the lookup ends, or 1 s
+  // after the first valid item arrived, whichever comes first: a lookup waits out
+  // every node that does not answer (15 s each on the real DHT), and a node that
+  // is still asked after that second rarely holds a newer item. NOT_FOUND if the
+  // DHT had none within `timeout`.
   virtual Expected<MutableItem> GetMutable(const std::array<uint8_t, 32>& public_key,
                                            std::chrono::milliseconds timeout) = 0;
 

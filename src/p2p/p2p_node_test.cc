@@ -5,7 +5,10 @@
 #include "p2p/p2p_node.h"
 
 #include <sodium.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -400,6 +403,34 @@ TEST_F(P2pNetworkTest, AnIncompleteFetchLeavesNothingBehind) {
   EXPECT_LT(last.done, last.total);
   EXPECT_TRUE(fs::is_empty(tmp_.path() / "dest"));
   EXPECT_EQ((*slow)->Status().torrents, 0);
+}
+
+TEST_F(P2pNetworkTest, ALookupDoesNotWaitForSilentNodes) {
+  KeyPair app = GenerateKeyPair();
+  std::map<std::string, std::string> v1 = {{"name", "hello"}, {"version", "1.0.0"}};
+  ASSERT_TRUE(a_->PutMutable(app, v1, 1, 5s).ok());
+  // B vanishes without a word, as a host that loses its network does: a UDP socket
+  // that never reads holds its port (a closed port would answer "unreachable").
+  const std::string b_listen = b_->Status().listen;
+  const int b_port = std::stoi(b_listen.substr(b_listen.rfind(':') + 1));
+  b_.reset();
+  int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(b_port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0) << std::strerror(errno);
+  const auto start = Clock::now();
+  auto got = c_->GetMutable(app.public_key, 20s);
+  const double took = Seconds(Clock::now() - start);
+  ::close(fd);
+  ASSERT_TRUE(got.ok()) << got.status().message();
+  EXPECT_EQ(got->fields, v1);
+  // The lookup itself waits for B until libtorrent gives up on it (15 s); the
+  // answer comes about a second after A's item arrived.
+  EXPECT_LT(took, 5.0);
+  Report("BEP 44 get with a silent node", took * 1000, "ms");
 }
 
 TEST_F(P2pNetworkTest, AFetchStopsWhenItsCallerCancels) {
