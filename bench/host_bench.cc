@@ -17,8 +17,7 @@
 // Exit status: 0 when the bench ran, whatever the targets say; 1 when it could not
 // run; 128 + the signal when stopped by one.
 //
-// Errors inside this one file are exceptions (BenchError), caught in main; nothing
-// here is a library.
+// Errors are exceptions (BenchError, bench_util.h), caught in main.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -48,16 +47,14 @@
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
+#include "bench_util.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "mumba/host/v1/control.grpc.pb.h"
 
-extern char** environ;
-
 namespace {
 
-namespace fs = std::filesystem;
+using namespace mumba::bench;
 namespace hv1 = mumba::host::v1;
-using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
 constexpr char kAppName[] = "hello";
@@ -76,30 +73,6 @@ struct Options {
   int reps = 10;         // Start-up repetitions of each kind.
 };
 
-// The bench itself failed (as opposed to a figure missing its target).
-struct BenchError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-[[noreturn]] void Fail(const std::string& what) { throw BenchError(what); }
-
-void Progress(const char* format, ...) __attribute__((format(printf, 1, 2)));
-void Progress(const char* format, ...) {
-  std::va_list args;
-  va_start(args, format);
-  std::fprintf(stderr, "mumba-bench: ");
-  std::vfprintf(stderr, format, args);
-  std::fprintf(stderr, "\n");
-  va_end(args);
-}
-
-double Micros(Clock::duration d) { return std::chrono::duration<double, std::micro>(d).count(); }
-double Millis(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
-
-std::chrono::system_clock::time_point DeadlineIn(std::chrono::milliseconds d) {
-  return std::chrono::system_clock::now() + d;
-}
-
 // ---- Processes the bench is responsible for. ----
 
 // Everything that must be undone at the end, shared by main and the signal thread.
@@ -115,49 +88,13 @@ struct Session {
 };
 Session g_session;
 
-// Starts `argv` (argv[0] a path) with stdin from /dev/null and stdout and stderr
-// appended to `log`, in `cwd` when given, with the environment minus MUMBA_*
-// variables. The child gets SIGTERM if the bench dies. Call from the main thread
-// only (the death signal follows the thread that forked).
+// Starts `argv` (SpawnChild) with stdout and stderr appended to `log`, in `cwd`
+// when given, and registers it. Call from the main thread only.
 pid_t Spawn(const std::vector<std::string>& argv, const fs::path& log, const fs::path& cwd,
             bool is_host) {
-  // Everything the child uses is prepared before fork: after it, only
-  // async-signal-safe calls are allowed there.
-  std::vector<std::string> args_s = argv;
-  std::vector<char*> args;
-  for (auto& a : args_s) args.push_back(a.data());
-  args.push_back(nullptr);
-  std::vector<char*> env;
-  for (char** e = environ; *e; ++e) {
-    if (std::strncmp(*e, "MUMBA_", 6) != 0) env.push_back(*e);
-  }
-  env.push_back(nullptr);
-  std::string log_s = log.string();
-  std::string cwd_s = cwd.string();
-
   std::lock_guard lock(g_session.mu);
   if (g_session.closed) Fail("interrupted");
-  pid_t parent = ::getpid();
-  pid_t pid = ::fork();
-  if (pid < 0) Fail(std::string("fork: ") + std::strerror(errno));
-  if (pid == 0) {
-    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (::getppid() != parent) ::_exit(127);
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    int in = ::open("/dev/null", O_RDONLY);
-    int out = ::open(log_s.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-    if (in >= 0) ::dup2(in, 0);
-    if (out >= 0) {
-      ::dup2(out, 1);
-      ::dup2(out, 2);
-    }
-    ::close_range(3, UINT_MAX, 0);
-    if (!cwd_s.empty() && ::chdir(cwd_s.c_str()) != 0) ::_exit(127);
-    ::execve(args[0], args.data(), env.data());
-    ::_exit(127);
-  }
+  pid_t pid = SpawnChild(argv, {.log = log, .cwd = cwd});
   if (is_host) {
     g_session.host = pid;
   } else {
@@ -166,30 +103,13 @@ pid_t Spawn(const std::vector<std::string>& argv, const fs::path& log, const fs:
   return pid;
 }
 
-// Reaps child `pid` if it ends within `timeout`; returns its wait status then.
-std::optional<int> WaitFor(pid_t pid, Clock::duration timeout) {
-  auto deadline = Clock::now() + timeout;
-  for (;;) {
-    int status = 0;
-    pid_t r = ::waitpid(pid, &status, WNOHANG);
-    if (r == pid) return status;
-    if (r < 0 && errno != EINTR) return 0;  // Already reaped (by a cleanup).
-    if (Clock::now() >= deadline) return std::nullopt;
-    std::this_thread::sleep_for(1ms);
-  }
-}
-
 // Ends child `pid`: SIGTERM, then SIGKILL after `grace`. Caller holds g_session.mu.
 void EndChildLocked(pid_t pid, Clock::duration grace) {
-  ::kill(pid, SIGTERM);
-  if (!WaitFor(pid, grace)) {
-    ::kill(pid, SIGKILL);
-    (void)WaitFor(pid, 5s);
-  }
+  EndChild(pid, grace);
   std::erase(g_session.children, pid);
 }
 
-void EndChild(pid_t pid) {
+void EndOurChild(pid_t pid) {
   std::lock_guard lock(g_session.mu);
   EndChildLocked(pid, 3s);
 }
@@ -237,9 +157,7 @@ void Cleanup(bool from_signal) {
   // The host stops its daemons; anything left is killed, but only if the PID still
   // names a program installed under our home (PIDs are reused).
   for (pid_t pid : g_session.daemons) {
-    std::error_code ec;
-    auto exe = fs::read_symlink("/proc/" + std::to_string(pid) + "/exe", ec).string();
-    if (!ec && !g_session.home.empty() && exe.starts_with(g_session.home.string() + "/")) {
+    if (RunsProgramUnder(pid, g_session.home)) {
       Progress("daemon pid %d outlived the host; killing it", pid);
       ::kill(pid, SIGKILL);
     }
@@ -278,19 +196,6 @@ Memory MemoryOf(pid_t pid) {
   }
   if (!found) Fail("cannot read VmRSS of pid " + std::to_string(pid));
   return m;
-}
-
-std::string Tail(const fs::path& file, int lines) {
-  std::ifstream in(file);
-  std::vector<std::string> kept;
-  std::string line;
-  while (std::getline(in, line)) {
-    kept.push_back(line);
-    if (static_cast<int>(kept.size()) > lines) kept.erase(kept.begin());
-  }
-  std::string out;
-  for (const auto& l : kept) out += "    " + l + "\n";
-  return out;
 }
 
 grpc::ChannelArguments ChannelArgs() {
@@ -470,13 +375,6 @@ struct LoadResult {
   double p99_us = 0;
 };
 
-double Percentile(std::vector<double>& v, double p) {
-  if (v.empty()) return 0;
-  size_t k = std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())));
-  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
-  return v[k];
-}
-
 // Runs each caller on a thread of its own, as fast as it goes, for `duration`.
 // With `into`, every call's latency and the time taken are added to it.
 void Drive(std::vector<std::unique_ptr<Caller>>& callers, Clock::duration duration, LoadResult* into) {
@@ -531,7 +429,7 @@ void Finalize(LoadResult* r) {
   }
   r->calls_per_s = static_cast<double>(r->calls) / r->seconds;
   r->p50_us = Percentile(r->latencies_us, 0.50);
-  r->p99_us = Percentile(r->latencies_us, 0.99);
+  r->p99_us = Percentile(std::move(r->latencies_us), 0.99);
   r->latencies_us = {};
 }
 
@@ -578,7 +476,7 @@ Clock::duration TimeHandStart(const fs::path& exe, const fs::path& socket, const
       Fail(exe.string() + " exited during start-up (status " + std::to_string(*st) + "):\n" + Tail(log, 5));
     }
     if (Clock::now() > deadline) {
-      EndChild(pid);
+      EndOurChild(pid);
       Fail(exe.string() + " was not SERVING within 10 s");
     }
     if (fs::exists(socket, ec) && HealthServing(socket)) break;
@@ -589,21 +487,8 @@ Clock::duration TimeHandStart(const fs::path& exe, const fs::path& socket, const
     std::this_thread::sleep_for(300ms);
     *memory = MemoryOf(pid);
   }
-  EndChild(pid);
+  EndOurChild(pid);
   return took;
-}
-
-struct StartStats {
-  double median_ms = 0;
-  double min_ms = 0;
-  double max_ms = 0;
-};
-
-StartStats Summarize(std::vector<double> ms) {
-  std::sort(ms.begin(), ms.end());
-  size_t n = ms.size();
-  double median = n % 2 ? ms[n / 2] : (ms[n / 2 - 1] + ms[n / 2]) / 2;
-  return {median, ms.front(), ms.back()};
 }
 
 // ---- The run. ----
@@ -657,14 +542,12 @@ fs::path MakeHome() {
   // Daemon sockets live in <home>/run/: keep the path short (sockaddr_un is 108 bytes).
   std::string base = "/tmp";
   if (const char* t = std::getenv("TMPDIR"); t && *t && std::strlen(t) < 40) base = t;
-  std::string templ = base + "/mumba-bench-XXXXXX";
-  if (!::mkdtemp(templ.data())) Fail("mkdtemp " + templ + ": " + std::strerror(errno));
-  return fs::path(templ);
+  return MakeTempDir(base + "/mumba-bench-");
 }
 
 int Run(const Options& options) {
   std::error_code ec;
-  const fs::path bin_dir = fs::read_symlink("/proc/self/exe").parent_path();
+  const fs::path bin_dir = BinDir();
   const fs::path host_exe = bin_dir / "mumba-host";
   const fs::path cli_exe = bin_dir / "mumba";
   const fs::path app_src = fs::path(MUMBA_SOURCE_DIR) / "apps" / kAppName;
@@ -714,7 +597,7 @@ int Run(const Options& options) {
                           logs / "build.log", {}, false);
   auto build_status = WaitFor(build_pid, 600s);
   if (!build_status) {
-    EndChild(build_pid);
+    EndOurChild(build_pid);
     Fail("building hello took over 10 minutes");
   }
   Forget(build_pid);
@@ -802,8 +685,8 @@ int Run(const Options& options) {
     hand_ms.push_back(Millis(TimeHandStart(daemon_exe, hand_socket, hand_log,
                                            i == options.reps - 1 ? &hand_mem_idle : nullptr)));
   }
-  StartStats host_start = Summarize(host_ms);
-  StartStats hand_start = Summarize(hand_ms);
+  Spread host_start = Summarize(host_ms);
+  Spread hand_start = Summarize(hand_ms);
   std::this_thread::sleep_for(300ms);
   const Memory host_mem_end = MemoryOf(host_pid);
 
@@ -849,10 +732,10 @@ int Run(const Options& options) {
   std::printf("\n(b) start to SERVING, median of %-3d                median ms    min ms    max ms    vs hand  target    result\n",
               options.reps);
   std::printf("  %-49s %9.2f %9.2f %9.2f %9.2fx  (baseline)\n", "fork/exec bin/hello --socket, poll health",
-              hand_start.median_ms, hand_start.min_ms, hand_start.max_ms, 1.0);
-  double start_ratio = host_start.median_ms / hand_start.median_ms;
+              hand_start.median, hand_start.min, hand_start.max, 1.0);
+  double start_ratio = host_start.median / hand_start.median;
   std::printf("  %-49s %9.2f %9.2f %9.2f %9.2fx  <= 1.20x  %s\n", "through the host: Control.Start (Stop between)",
-              host_start.median_ms, host_start.min_ms, host_start.max_ms, start_ratio, verdict(start_ratio <= 1.2));
+              host_start.median, host_start.min, host_start.max, start_ratio, verdict(start_ratio <= 1.2));
 
   auto mb = [](long kib) { return static_cast<double>(kib) / 1024.0; };
   std::printf("\n(c) resident memory                                  VmRSS MB   anon MB  baseline (VmRSS)       target    result\n");
@@ -882,26 +765,8 @@ int Run(const Options& options) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Stop signals go to one thread, which cleans up; every other thread (gRPC's
-  // included, created later) inherits the block. SIGINT and SIGHUP keep the
-  // disposition they came with (a shell ignores SIGINT in background jobs, nohup
-  // ignores SIGHUP, and an ignored signal never reaches sigwait); SIGTERM is
-  // always taken.
-  ::signal(SIGTERM, SIG_DFL);
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  ::signal(SIGPIPE, SIG_IGN);
-  std::thread([stop_signals] {
-    int sig = 0;
-    sigwait(&stop_signals, &sig);
-    Progress("signal %d: stopping what the bench started", sig);
-    Cleanup(true);
-    std::_Exit(128 + sig);
-  }).detach();
+  SetProgramName("mumba-bench");
+  HandleStopSignals([] { Cleanup(true); });
 
   int rc = 1;
   auto t0 = Clock::now();

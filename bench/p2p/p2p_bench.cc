@@ -24,8 +24,7 @@
 // bench ran, whatever the targets say; 1 when it could not run; 128 + the signal
 // when stopped by one.
 //
-// Errors inside this one file are exceptions (BenchError), caught in main; nothing
-// here is a library.
+// Errors are exceptions (BenchError, bench_util.h), caught in main.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -65,16 +64,15 @@
 #include <libtorrent/settings_pack.hpp>
 #include <nlohmann/json.hpp>
 
+#include "bench_util.h"
 #include "common/keys.h"
 #include "p2p/p2p_node.h"
 
-extern char** environ;
-
 namespace {
 
-namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
+using namespace mumba::bench;
 using namespace std::chrono_literals;
+using Row = TableRow;
 
 struct Options {
   uint64_t megabytes = 200;  // Size of the random file in the bundle (MB = 10^6 bytes).
@@ -86,26 +84,6 @@ struct Options {
   bool skip_dht = false;
   bool verbose = false;      // Install events and host logs on stderr.
 };
-
-// The bench itself failed (as opposed to a figure missing its target).
-struct BenchError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-[[noreturn]] void Fail(const std::string& what) { throw BenchError(what); }
-
-void Progress(const char* format, ...) __attribute__((format(printf, 1, 2)));
-void Progress(const char* format, ...) {
-  std::va_list args;
-  va_start(args, format);
-  std::fprintf(stderr, "mumba-p2p-bench: ");
-  std::vfprintf(stderr, format, args);
-  std::fprintf(stderr, "\n");
-  va_end(args);
-}
-
-double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
-double Millis(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
 // ---- Processes and files the bench is responsible for. ----
 
@@ -121,27 +99,9 @@ struct Session {
 };
 Session g_session;
 
-// Reaps child `pid` if it ends within `timeout`; returns its wait status then.
-std::optional<int> WaitFor(pid_t pid, Clock::duration timeout) {
-  auto deadline = Clock::now() + timeout;
-  for (;;) {
-    int status = 0;
-    pid_t r = ::waitpid(pid, &status, WNOHANG);
-    if (r == pid) return status;
-    if (r < 0 && errno != EINTR) return 0;  // Already reaped (by a cleanup).
-    if (Clock::now() >= deadline) return std::nullopt;
-    std::this_thread::sleep_for(1ms);
-  }
-}
-
 // Ends child `pid`: SIGTERM, then SIGKILL after `grace`. Caller holds g_session.mu.
 void EndChildLocked(pid_t pid, Clock::duration grace) {
-  ::kill(pid, SIGTERM);
-  if (!WaitFor(pid, grace)) {
-    Progress("pid %d did not stop within %.0f s of SIGTERM; killing it", pid, Seconds(grace));
-    ::kill(pid, SIGKILL);
-    (void)WaitFor(pid, 5s);
-  }
+  EndChild(pid, grace);
   std::erase(g_session.children, pid);
   std::erase(g_session.hosts, pid);
 }
@@ -152,47 +112,15 @@ void Forget(pid_t pid) {
   std::erase(g_session.hosts, pid);
 }
 
-// Starts `argv` (argv[0] a path) with stdin from /dev/null, stderr appended to
-// `log`, stdout to a pipe whose read end is returned in *stdout_fd (or to `log`
-// when stdout_fd is null), with the environment minus MUMBA_* variables. The child
-// gets SIGTERM if the bench dies. Call from the main thread only (the death signal
-// follows the thread that forked).
+// Starts `argv` (SpawnChild) with stderr appended to `log` and stdout to a pipe
+// whose read end is returned in *stdout_fd (or to `log` when stdout_fd is null),
+// and registers it. Call from the main thread only.
 pid_t Spawn(const std::vector<std::string>& argv, const fs::path& log, int* stdout_fd, bool is_host) {
-  // Everything the child uses is prepared before fork: after it, only
-  // async-signal-safe calls are allowed there.
-  std::vector<std::string> args_s = argv;
-  std::vector<char*> args;
-  for (auto& a : args_s) args.push_back(a.data());
-  args.push_back(nullptr);
-  std::vector<char*> env;
-  for (char** e = environ; *e; ++e) {
-    if (std::strncmp(*e, "MUMBA_", 6) != 0) env.push_back(*e);
-  }
-  env.push_back(nullptr);
-  std::string log_s = log.string();
   int pipe_fds[2] = {-1, -1};
   if (stdout_fd && ::pipe2(pipe_fds, O_CLOEXEC) != 0) Fail(std::string("pipe: ") + std::strerror(errno));
-
   std::lock_guard lock(g_session.mu);
   if (g_session.closed) Fail("interrupted");
-  pid_t parent = ::getpid();
-  pid_t pid = ::fork();
-  if (pid < 0) Fail(std::string("fork: ") + std::strerror(errno));
-  if (pid == 0) {
-    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (::getppid() != parent) ::_exit(127);
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    int in = ::open("/dev/null", O_RDONLY);
-    int out = ::open(log_s.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-    if (in >= 0) ::dup2(in, 0);
-    if (out >= 0) ::dup2(out, 2);
-    ::dup2(pipe_fds[1] >= 0 ? pipe_fds[1] : out, 1);
-    ::close_range(3, UINT_MAX, 0);
-    ::execve(args[0], args.data(), env.data());
-    ::_exit(127);
-  }
+  pid_t pid = SpawnChild(argv, {.log = log, .stdout_fd = pipe_fds[1]});
   if (stdout_fd) {
     ::close(pipe_fds[1]);
     *stdout_fd = pipe_fds[0];
@@ -297,13 +225,6 @@ void Cleanup() {
 
 // ---- Small helpers. ----
 
-fs::path BinDir() {
-  std::error_code ec;
-  fs::path self = fs::read_symlink("/proc/self/exe", ec);
-  if (ec) Fail("cannot find this executable: " + ec.message());
-  return self.parent_path();
-}
-
 fs::path Which(const std::string& program) {
   const char* path = std::getenv("PATH");
   std::string dirs = path ? path : "/usr/bin:/bin";
@@ -318,28 +239,10 @@ fs::path Which(const std::string& program) {
   Fail(program + " is not on PATH");
 }
 
-std::string ReadText(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
 void WriteText(const fs::path& file, const std::string& text) {
   std::ofstream out(file, std::ios::binary | std::ios::trunc);
   out << text;
   if (!out) Fail("cannot write " + file.string());
-}
-
-std::string Tail(const fs::path& file, int lines) {
-  std::ifstream in(file);
-  std::vector<std::string> kept;
-  std::string line;
-  while (std::getline(in, line)) {
-    kept.push_back(line);
-    if (static_cast<int>(kept.size()) > lines) kept.erase(kept.begin());
-  }
-  std::string out;
-  for (const auto& l : kept) out += "    " + l + "\n";
-  return out;
 }
 
 // Writes `bytes` of xoshiro256** output: incompressible, reproducible, and much
@@ -412,42 +315,10 @@ int FreePort(std::mt19937& rng, const std::vector<int>& taken) {
   Fail("no free port on 127.0.0.1");
 }
 
-template <typename T>
-T Percentile(std::vector<T> v, double p) {
-  if (v.empty()) return T{};
-  std::sort(v.begin(), v.end());
-  size_t i = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
-  return v[std::min(i, v.size() - 1)];
-}
-
 // ---- The table. ----
 
-struct Row {
-  std::string figure;
-  std::string value;
-  std::string baseline;  // What the value is compared with, with its figure.
-  std::string ratio;
-  std::string target;
-  std::string verdict;   // "yes", "NO" or "".
-};
-
-std::string Fmt(const char* format, ...) __attribute__((format(printf, 1, 2)));
-std::string Fmt(const char* format, ...) {
-  char buf[256];
-  std::va_list args;
-  va_start(args, format);
-  std::vsnprintf(buf, sizeof buf, format, args);
-  va_end(args);
-  return buf;
-}
-
 void PrintRows(const std::vector<Row>& rows) {
-  std::printf("%-46s %12s  %-30s %7s  %-16s %s\n", "figure", "mumba", "baseline", "ratio", "target", "met");
-  std::printf("%s\n", std::string(124, '-').c_str());
-  for (const auto& r : rows) {
-    std::printf("%-46s %12s  %-30s %7s  %-16s %s\n", r.figure.c_str(), r.value.c_str(), r.baseline.c_str(),
-                r.ratio.c_str(), r.target.c_str(), r.verdict.c_str());
-  }
+  PrintTable(rows, {.figure = 46, .value = 12, .baseline = 30, .target = 16});
 }
 
 // ---- Part 1: install of a big bundle between two hosts. ----
@@ -666,7 +537,7 @@ InstallFigures BenchInstall(const Options& o) {
   std::string address = Run(Cli(a, {"keys", "new"}), 20s).Stdout();
   address.erase(address.find_last_not_of(" \n") + 1);
   if (!address.starts_with("mumba://")) Fail("keys new printed '" + address + "'");
-  std::string manifest = ReadText(bundle / "mumba.toml");
+  std::string manifest = ReadFile(bundle / "mumba.toml");
   auto at = manifest.find("id = \"");
   if (at == std::string::npos) Fail("no id in the hello manifest");
   auto end = manifest.find('"', at + 6);
@@ -1097,25 +968,8 @@ Options ParseOptions(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Stop signals go to one thread, which cleans up; every other thread (libtorrent's
-  // included, created later) inherits the block. SIGINT and SIGHUP keep the
-  // disposition they came with (an ignored signal never reaches sigwait); SIGTERM
-  // is always taken.
-  ::signal(SIGTERM, SIG_DFL);
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  ::signal(SIGPIPE, SIG_IGN);
-  std::thread([stop_signals] {
-    int sig = 0;
-    sigwait(&stop_signals, &sig);
-    Progress("signal %d: stopping what the bench started", sig);
-    Cleanup();
-    std::_Exit(128 + sig);
-  }).detach();
+  SetProgramName("mumba-p2p-bench");
+  HandleStopSignals([] { Cleanup(); });
 
   int rc = 1;
   auto t0 = Clock::now();
@@ -1123,11 +977,8 @@ int main(int argc, char** argv) {
     Options o = ParseOptions(argc, argv);
     g_bin = BinDir();
     {
-      // Short: unix socket paths under the homes are limited to 108 bytes.
-      std::string tmpl = "/tmp/mpb-XXXXXX";
-      if (!::mkdtemp(tmpl.data())) Fail(std::string("mkdtemp: ") + std::strerror(errno));
       std::lock_guard lock(g_session.mu);
-      g_session.root = tmpl;
+      g_session.root = MakeTempDir("/tmp/mpb-");
     }
     std::optional<InstallFigures> inst;
     std::optional<DhtFigures> dht;

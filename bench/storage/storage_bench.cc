@@ -26,8 +26,7 @@
 // Exit status: 0 when the bench ran, whatever the targets say; 1 when it could not
 // run; 128 + the signal when stopped by one.
 //
-// Errors inside this one file are exceptions (BenchError), caught in main; nothing
-// here is a library.
+// Errors are exceptions (BenchError, bench_util.h), caught in main.
 #include <fcntl.h>
 #include <lmdb.h>
 #include <signal.h>
@@ -58,20 +57,18 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "bench_util.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "mumba/host/v1/control.grpc.pb.h"
 #include "mumba/storage/v1/storage.grpc.pb.h"
 #include "storage/kv_store.h"
 #include "storage/sql_store.h"
 
-extern char** environ;
-
 namespace {
 
-namespace fs = std::filesystem;
+using namespace mumba::bench;
 namespace sv1 = mumba::storage::v1;
 namespace hv1 = mumba::host::v1;
-using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
 constexpr char kApp[] = "hello";
@@ -94,29 +91,6 @@ struct Options {
   fs::path bundle = MUMBA_HELLO_BUNDLE;
 };
 
-// The bench itself failed (as opposed to a figure missing its target).
-struct BenchError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-[[noreturn]] void Fail(const std::string& what) { throw BenchError(what); }
-
-void Progress(const char* format, ...) __attribute__((format(printf, 1, 2)));
-void Progress(const char* format, ...) {
-  std::va_list args;
-  va_start(args, format);
-  std::fprintf(stderr, "mumba-storage-bench: ");
-  std::vfprintf(stderr, format, args);
-  std::fprintf(stderr, "\n");
-  va_end(args);
-}
-
-double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
-
-std::chrono::system_clock::time_point DeadlineIn(std::chrono::milliseconds d) {
-  return std::chrono::system_clock::now() + d;
-}
-
 std::string Describe(const grpc::Status& s) {
   return "code " + std::to_string(s.error_code()) + ": " + s.error_message();
 }
@@ -131,142 +105,27 @@ void Check(const mumba::Status& s, const char* what) {
 
 // ---- Processes the bench is responsible for. ----
 
-// Everything that must be undone at the end, shared by main and the signal thread.
-// Guarded by `mu`; `closed` makes later starts errors, so nothing escapes a cleanup
-// that has begun.
+// Everything that must be undone at the end, shared by main and the signal thread:
+// the host (through the CLI) and the throw-away home. `cleanup_mu` is held for a
+// whole cleanup, so a signal arriving during one waits for it instead of exiting
+// half way.
 struct Session {
-  std::mutex mu;
-  bool closed = false;
-  fs::path home;                // The throw-away MUMBA_HOME, removed at the end.
-  fs::path cli;                 // bin/mumba beside the bench.
-  pid_t host = 0;               // mumba-host: started by the CLI, not our child.
-  pid_t cli_child = 0;          // A CLI run in progress, our child.
-  std::vector<pid_t> daemons;   // Daemons the host spawned.
+  std::mutex cleanup_mu;
+  CliHost host;   // On the home; the CLI writes its output there too.
+  fs::path home;  // The throw-away MUMBA_HOME, removed at the end. Set once, first.
 };
 Session g_session;
-
-// Whether `pid` is alive and runs a program whose path satisfies `matches`.
-bool Runs(pid_t pid, const std::function<bool(const std::string&)>& matches) {
-  if (pid <= 0) return false;
-  std::error_code ec;
-  auto exe = fs::read_symlink("/proc/" + std::to_string(pid) + "/exe", ec).string();
-  return !ec && matches(exe);
-}
-
-bool IsHost(pid_t pid) {
-  return Runs(pid, [](const std::string& exe) { return fs::path(exe).filename() == "mumba-host"; });
-}
-
-// Runs `mumba --home H ARGS...` with stdout and stderr into `log`, the environment
-// minus MUMBA_* variables, and waits up to `timeout`. Returns its output; fails when
-// it does not exit 0. Caller holds g_session.mu only when `locked`.
-std::string RunCli(const std::vector<std::string>& args, Clock::duration timeout, bool locked = false) {
-  std::vector<std::string> argv_s = {g_session.cli.string(), "--home", g_session.home.string()};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::vector<char*> env;
-  for (char** e = environ; *e; ++e) {
-    if (std::strncmp(*e, "MUMBA_", 6) != 0) env.push_back(*e);
-  }
-  env.push_back(nullptr);
-  fs::path log = g_session.home / "cli.log";
-  std::string log_s = log.string();
-  std::string what = "mumba";
-  for (const auto& a : args) what += " " + a;
-
-  std::unique_lock lock(g_session.mu, std::defer_lock);
-  if (!locked) lock.lock();
-  if (g_session.closed && !locked) Fail("interrupted");
-  pid_t pid = ::fork();
-  if (pid < 0) Fail(std::string("fork: ") + std::strerror(errno));
-  if (pid == 0) {
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    int in = ::open("/dev/null", O_RDONLY);
-    int out = ::open(log_s.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (in >= 0) ::dup2(in, 0);
-    if (out >= 0) {
-      ::dup2(out, 1);
-      ::dup2(out, 2);
-    }
-    ::close_range(3, UINT_MAX, 0);
-    ::execve(argv[0], argv.data(), env.data());
-    ::_exit(127);
-  }
-  g_session.cli_child = pid;
-  if (!locked) lock.unlock();
-
-  auto deadline = Clock::now() + timeout;
-  int status = 0;
-  for (;;) {
-    pid_t r = ::waitpid(pid, &status, WNOHANG);
-    if (r == pid) break;
-    if (r < 0 && errno != EINTR) Fail(what + ": waitpid: " + std::strerror(errno));
-    if (Clock::now() >= deadline) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, &status, 0);
-      status = -1;
-      break;
-    }
-    std::this_thread::sleep_for(5ms);
-  }
-  if (!locked) lock.lock();
-  g_session.cli_child = 0;
-  if (!locked) lock.unlock();
-
-  std::ifstream in(log);
-  std::stringstream out;
-  out << in.rdbuf();
-  if (status == -1) Fail(what + " did not finish in time; it said:\n" + out.str());
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) Fail(what + " failed; it said:\n" + out.str());
-  return out.str();
-}
 
 // Stops the host (`mumba host stop`, or SIGTERM when `from_signal`; SIGKILL if it
 // has not ended 10 s later), kills what it left behind, and removes the home.
 // Idempotent; safe from the signal thread.
 void Cleanup(bool from_signal) {
-  std::lock_guard lock(g_session.mu);
-  if (g_session.closed) return;
-  g_session.closed = true;
-  if (g_session.cli_child > 0) {
-    ::kill(g_session.cli_child, SIGKILL);
-    ::waitpid(g_session.cli_child, nullptr, 0);
-    g_session.cli_child = 0;
-  }
-  if (g_session.host > 0) {
-    bool asked = false;
-    if (!from_signal) {
-      try {
-        RunCli({"host", "stop"}, 35s, /*locked=*/true);
-        asked = true;
-      } catch (const BenchError& e) {
-        Progress("%s", e.what());
-      }
-    }
-    if (!asked && IsHost(g_session.host)) ::kill(g_session.host, SIGTERM);
-    auto deadline = Clock::now() + 10s;
-    while (IsHost(g_session.host) && Clock::now() < deadline) std::this_thread::sleep_for(10ms);
-    if (IsHost(g_session.host)) {
-      Progress("host pid %d did not stop within 10 s; killing it", g_session.host);
-      ::kill(g_session.host, SIGKILL);
-    }
-    g_session.host = 0;
-  }
+  std::lock_guard cleanup(g_session.cleanup_mu);
+  if (!g_session.host.MarkClosed()) return;
+  g_session.host.StopHost(from_signal);
   // The host stops its daemons; anything left is killed, but only if the PID still
   // names a program installed under our home (PIDs are reused).
-  const std::string under = g_session.home.string() + "/";
-  for (pid_t pid : g_session.daemons) {
-    if (!g_session.home.empty() &&
-        Runs(pid, [&](const std::string& exe) { return exe.starts_with(under); })) {
-      Progress("daemon pid %d outlived the host; killing it", pid);
-      ::kill(pid, SIGKILL);
-    }
-  }
-  g_session.daemons.clear();
+  g_session.host.KillStrayDaemons();
   if (!g_session.home.empty()) {
     std::error_code ec;
     fs::remove_all(g_session.home, ec);
@@ -276,18 +135,9 @@ void Cleanup(bool from_signal) {
 
 // CPU seconds (user + system) process `pid` has used so far; -1 if unknown.
 double CpuSeconds(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  auto close = stat.rfind(')');
-  if (close == std::string::npos) return -1;
-  std::istringstream fields(stat.substr(close + 2));
-  std::string field;
-  // After the command come state (field 3) ... utime (14) and stime (15).
-  unsigned long utime = 0, stime = 0;
-  for (int i = 3; i <= 15 && fields >> field; ++i) {
-    if (i == 14) utime = std::stoul(field);
-    if (i == 15) stime = std::stoul(field);
-  }
+  std::vector<std::string> fields = StatFields(pid);
+  if (fields.size() < 13) return -1;
+  unsigned long utime = std::stoul(fields[11]), stime = std::stoul(fields[12]);
   return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
@@ -476,13 +326,8 @@ struct Row {
 };
 
 std::string Rate(double r, const std::string& unit) {
-  if (r < 0) return "-";
-  char buf[32];
-  if (unit == "MB/s") std::snprintf(buf, sizeof buf, "%.0f MB/s", r);
-  else if (r >= 1e6) std::snprintf(buf, sizeof buf, "%.2fM/s", r / 1e6);
-  else if (r >= 1e4) std::snprintf(buf, sizeof buf, "%.1fk/s", r / 1e3);
-  else std::snprintf(buf, sizeof buf, "%.0f/s", r);
-  return buf;
+  if (r >= 0 && unit == "MB/s") return Fmt("%.0f MB/s", r);
+  return PerSecond(r);
 }
 
 std::string Cores(double c) {
@@ -1193,16 +1038,7 @@ ProtoCost MeasureProtobuf() {
 
 pid_t StartHost() {
   Progress("starting a host on %s", g_session.home.c_str());
-  std::string said = RunCli({"host", "start"}, 60s);
-  auto at = said.find("(pid ");
-  if (at == std::string::npos) Fail("cannot find the host's pid in: " + said);
-  pid_t pid = static_cast<pid_t>(std::strtol(said.c_str() + at + 5, nullptr, 10));
-  {
-    std::lock_guard lock(g_session.mu);
-    g_session.host = pid;
-  }
-  if (!IsHost(pid)) Fail("pid " + std::to_string(pid) + " is not a mumba-host");
-  return pid;
+  return g_session.host.Start(60s);
 }
 
 // Remembers a running daemon of the app, so a cleanup can make sure it ended.
@@ -1213,18 +1049,7 @@ void NoteDaemon() {
   hv1::AppRef ref;
   ref.set_app(kApp);
   hv1::AppInfo info;
-  if (control->Status(&ctx, ref, &info).ok() && info.pid() > 0) {
-    std::lock_guard lock(g_session.mu);
-    g_session.daemons.push_back(info.pid());
-  }
-}
-
-// The first line of /proc/loadavg: how busy the machine was (other work skews every figure).
-std::string LoadAverage() {
-  std::ifstream in("/proc/loadavg");
-  std::string a, b, c;
-  in >> a >> b >> c;
-  return a + " " + b + " " + c;
+  if (control->Status(&ctx, ref, &info).ok()) g_session.host.NoteDaemon(info.pid());
 }
 
 void PrintReport(const Options& o, const KvResults& kv, const SqlResults& sql,
@@ -1324,28 +1149,22 @@ int Run(int argc, char** argv) {
   auto t0 = Clock::now();
   Options o = ParseOptions(argc, argv);
   const std::string load_before = LoadAverage();
-  fs::path self = fs::canonical("/proc/self/exe");
-  {
-    std::lock_guard lock(g_session.mu);
-    g_session.cli = self.parent_path() / "mumba";
-  }
-  if (!fs::exists(g_session.cli)) Fail("no mumba CLI beside the bench at " + g_session.cli.string());
+  const fs::path cli = BinDir() / "mumba";
+  if (!fs::exists(cli)) Fail("no mumba CLI beside the bench at " + cli.string());
   if (!fs::exists(o.bundle / "mumba.toml")) {
     Fail("no hello bundle at " + o.bundle.string() +
          " (build it: ctest --test-dir build -R build_hello_bundle, or pass --bundle)");
   }
   {
-    // Short, as the socket path inside must fit in 108 bytes.
-    char tmpl[] = "/tmp/msb-XXXXXX";
-    if (!::mkdtemp(tmpl)) Fail(std::string("mkdtemp: ") + std::strerror(errno));
-    std::lock_guard lock(g_session.mu);
-    g_session.home = tmpl;
+    std::lock_guard lock(g_session.cleanup_mu);
+    g_session.home = MakeTempDir("/tmp/msb-");
+    g_session.host.Configure(cli, g_session.home, g_session.home);
   }
   fs::create_directories(g_session.home / "direct");
 
   pid_t host = StartHost();
   Progress("installing %s", o.bundle.c_str());
-  RunCli({"install", o.bundle.string()}, 120s);
+  (void)g_session.host.Run({"install", o.bundle.string()}, 120s);
   NoteDaemon();
 
   KvResults kv = BenchKv(o, host);
@@ -1362,21 +1181,8 @@ int Run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Signals go to one thread, which cleans up; every other thread blocks them.
-  sigset_t stop;
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGINT);
-  sigaddset(&stop, SIGTERM);
-  sigaddset(&stop, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
-  ::signal(SIGPIPE, SIG_IGN);
-  std::thread([stop] {
-    int sig = 0;
-    sigwait(&stop, &sig);
-    Progress("signal %d: cleaning up", sig);
-    Cleanup(true);
-    std::_Exit(128 + sig);
-  }).detach();
+  SetProgramName("mumba-storage-bench");
+  HandleStopSignals([] { Cleanup(true); });
 
   try {
     return Run(argc, argv);

@@ -30,8 +30,7 @@
 // when the bench ran, whatever the targets say; 1 when it could not run; 128 + the
 // signal when stopped by one.
 //
-// Errors inside this one file are exceptions (BenchError), caught in main; nothing
-// here is a library.
+// Errors are exceptions (BenchError, bench_util.h), caught in main.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -66,6 +65,7 @@
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
+#include "bench_util.h"
 #include "mumba/app/v1/routes.grpc.pb.h"
 #include "shell/browser_process.h"
 #include "shell/cdp_connection.h"
@@ -74,16 +74,14 @@
 #include "shell/runtime.h"
 #include "shell/target.h"
 
-extern char** environ;
-
 namespace {
 
-namespace fs = std::filesystem;
+using namespace mumba::bench;
 namespace av1 = mumba::app::v1;
 namespace shell = mumba::shell;
 using json = nlohmann::json;
-using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
+using Row = TableRow;
 
 constexpr char kApp[] = "hello";
 constexpr char kRoutePath[] = "/greet";
@@ -103,44 +101,6 @@ struct Options {
   fs::path bundle;       // The hello bundle.
 };
 
-// The bench itself failed (as opposed to a figure missing its target).
-struct BenchError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-[[noreturn]] void Fail(const std::string& what) { throw BenchError(what); }
-
-void Progress(const char* format, ...) __attribute__((format(printf, 1, 2)));
-void Progress(const char* format, ...) {
-  std::va_list args;
-  va_start(args, format);
-  std::fprintf(stderr, "mumba-ui-bench: ");
-  std::vfprintf(stderr, format, args);
-  std::fprintf(stderr, "\n");
-  va_end(args);
-}
-
-std::string Fmt(const char* format, ...) __attribute__((format(printf, 1, 2)));
-std::string Fmt(const char* format, ...) {
-  std::va_list args, again;
-  va_start(args, format);
-  va_copy(again, args);
-  int n = std::vsnprintf(nullptr, 0, format, args);
-  va_end(args);
-  std::string out(n > 0 ? static_cast<size_t>(n) : 0, '\0');
-  std::vsnprintf(out.data(), out.size() + 1, format, again);
-  va_end(again);
-  return out;
-}
-
-double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
-double Millis(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
-double Micros(Clock::duration d) { return std::chrono::duration<double, std::micro>(d).count(); }
-
-Clock::duration SecondsToDuration(double s) {
-  return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
-}
-
 template <typename T>
 T Must(mumba::Expected<T> e, const std::string& what) {
   if (!e.ok()) Fail(what + ": " + e.status().message());
@@ -151,69 +111,7 @@ void Must(const mumba::Status& s, const std::string& what) {
   if (!s.ok()) Fail(what + ": " + s.message());
 }
 
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-std::string Tail(const fs::path& file, int lines) {
-  std::ifstream in(file);
-  std::vector<std::string> kept;
-  std::string line;
-  while (std::getline(in, line)) {
-    kept.push_back(line);
-    if (static_cast<int>(kept.size()) > lines) kept.erase(kept.begin());
-  }
-  std::string out;
-  for (const auto& l : kept) out += "    " + l + "\n";
-  return out;
-}
-
 // ---- /proc: processes, process groups and their memory. ----
-
-// Whether `pid` is alive and runs a program whose path satisfies `matches`.
-bool Runs(pid_t pid, const std::function<bool(const std::string&)>& matches) {
-  if (pid <= 0) return false;
-  std::error_code ec;
-  auto exe = fs::read_symlink("/proc/" + std::to_string(pid) + "/exe", ec).string();
-  return !ec && matches(exe);
-}
-
-// Whether `pid` is the mumba-host serving `home`. Judged by its command line, not
-// /proc/PID/exe: a rebuild of bin/mumba-host while the bench runs turns that link
-// into "... (deleted)".
-bool IsHost(pid_t pid, const fs::path& home) {
-  if (pid <= 0) return false;
-  std::string cmdline = ReadFile("/proc/" + std::to_string(pid) + "/cmdline");
-  std::vector<std::string> args;
-  for (size_t at = 0; at < cmdline.size();) {
-    size_t end = cmdline.find('\0', at);
-    if (end == std::string::npos) end = cmdline.size();
-    args.push_back(cmdline.substr(at, end - at));
-    at = end + 1;
-  }
-  if (args.empty() || fs::path(args[0]).filename() != "mumba-host") return false;
-  for (size_t i = 1; i < args.size(); ++i) {
-    if (args[i] == "--home=" + home.string() || (args[i] == "--home" && i + 1 < args.size() && args[i + 1] == home.string())) {
-      return true;
-    }
-  }
-  return false;
-}
-
-
-// The fields of /proc/PID/stat after the command: [0] is state (field 3).
-std::vector<std::string> StatFields(pid_t pid) {
-  std::string stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
-  auto close = stat.rfind(')');
-  if (close == std::string::npos || close + 2 > stat.size()) return {};
-  std::istringstream in(stat.substr(close + 2));
-  std::vector<std::string> fields;
-  for (std::string f; in >> f;) fields.push_back(f);
-  return fields;
-}
 
 // Every live process whose process group is `pgid`.
 std::vector<pid_t> GroupMembers(pid_t pgid) {
@@ -290,22 +188,22 @@ GroupMemory MemoryOfGroup(pid_t pgid) {
 
 // Everything that must be undone at the end, shared by main and the signal thread.
 // `mu` guards the fields; `cleanup_mu` is held for a whole cleanup, so a signal
-// arriving during one waits for it instead of exiting half way. `closed` turns
-// later starts into errors, so nothing escapes a cleanup that has begun.
+// arriving during one waits for it instead of exiting half way. Once `host` is
+// closed, later starts are errors, so nothing escapes a cleanup that has begun.
 struct Session {
   std::mutex cleanup_mu;
   std::mutex mu;
-  bool closed = false;
-  fs::path root;                 // /tmp/mub-XXXXXX: the home, the bench's profiles, logs.
+  fs::path root;                 // /tmp/mub-XXXXXX: the home, the bench's profiles, logs. Set once, first.
   fs::path home;                 // root/h: the throw-away MUMBA_HOME.
-  fs::path cli;                  // bin/mumba.
-  pid_t host = 0;                // mumba-host: started by the CLI, not our child.
-  pid_t cli_child = 0;           // A CLI run in progress, our child.
-  std::vector<pid_t> daemons;    // Daemons the host spawned.
+  CliHost host;                  // The host on `home`, started through the CLI.
   std::vector<pid_t> browsers;   // Process groups of every browser seen (the app's and ours).
   std::shared_ptr<shell::CdpConnection> plain;  // The bench's own browser, while it runs.
 };
 Session g_session;
+
+CliResult RunCli(const std::vector<std::string>& args, Clock::duration timeout) {
+  return g_session.host.Run(args, timeout);
+}
 
 void NoteBrowser(pid_t pgid) {
   if (pgid <= 0) return;
@@ -313,122 +211,6 @@ void NoteBrowser(pid_t pgid) {
   if (std::find(g_session.browsers.begin(), g_session.browsers.end(), pgid) == g_session.browsers.end()) {
     g_session.browsers.push_back(pgid);
   }
-}
-
-struct CliResult {
-  int status = 0;  // As waitpid gives it; -1 when it was killed for taking too long.
-  std::string out;
-  std::string err;
-  Clock::duration took{};  // From just before the spawn to its exit.
-};
-
-// Runs `mumba --home H ARGS...` with stdin from /dev/null, stdout and stderr into
-// files of the session's folder, the environment minus MUMBA_* variables, and
-// waits up to `timeout` for it (a pidfd, so the exit is seen at once). Unless
-// `may_fail`, fails when it does not exit 0. `from_cleanup` is set by Cleanup only.
-CliResult RunCli(const std::vector<std::string>& args, Clock::duration timeout, bool may_fail = false,
-                 bool from_cleanup = false) {
-  std::vector<std::string> argv_s = {g_session.cli.string(), "--home", g_session.home.string()};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::vector<char*> env;
-  for (char** e = environ; *e; ++e) {
-    if (std::strncmp(*e, "MUMBA_", 6) != 0) env.push_back(*e);
-  }
-  env.push_back(nullptr);
-  const fs::path out_path = g_session.root / "cli.out";
-  const fs::path err_path = g_session.root / "cli.err";
-  std::string what = "mumba";
-  for (const auto& a : args) what += " " + a;
-
-  posix_spawn_file_actions_t files;
-  posix_spawn_file_actions_init(&files);
-  posix_spawn_file_actions_addopen(&files, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&files, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  posix_spawn_file_actions_addopen(&files, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  // The bench blocks stop signals and ignores SIGPIPE; the CLI gets neither.
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none, defaults;
-  sigemptyset(&none);
-  sigemptyset(&defaults);
-  sigaddset(&defaults, SIGPIPE);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &defaults);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-
-  pid_t pid = 0;
-  int pidfd = -1;
-  Clock::time_point t0;
-  {
-    std::unique_lock lock(g_session.mu);
-    if (g_session.closed && !from_cleanup) Fail("interrupted");
-    t0 = Clock::now();
-    int rc = ::posix_spawn(&pid, argv[0], &files, &attr, argv.data(), env.data());
-    if (rc != 0) {
-      posix_spawn_file_actions_destroy(&files);
-      posix_spawnattr_destroy(&attr);
-      Fail(what + ": " + std::strerror(rc));
-    }
-    g_session.cli_child = pid;
-    // Our unreaped child: its pid cannot be reused before waitpid.
-    pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-  }
-  posix_spawn_file_actions_destroy(&files);
-  posix_spawnattr_destroy(&attr);
-
-  CliResult r;
-  bool exited = true;
-  if (pidfd >= 0) {
-    pollfd p{pidfd, POLLIN, 0};
-    const auto deadline = t0 + timeout;
-    for (;;) {
-      int left = static_cast<int>(std::max<int64_t>(
-          0, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count()));
-      int n = ::poll(&p, 1, left);
-      if (n > 0) break;
-      if (n == 0) {
-        exited = false;
-        break;
-      }
-      if (errno != EINTR) Fail(what + ": poll: " + std::strerror(errno));
-    }
-    r.took = Clock::now() - t0;
-    ::close(pidfd);
-  } else {
-    // No pidfd (a kernel before 5.3): poll waitpid.
-    auto deadline = t0 + timeout;
-    exited = false;
-    while (Clock::now() < deadline) {
-      if (::waitpid(pid, &r.status, WNOHANG) == pid) {
-        r.took = Clock::now() - t0;
-        exited = true;
-        pid = 0;
-        break;
-      }
-      std::this_thread::sleep_for(1ms);
-    }
-  }
-  if (!exited) {
-    ::kill(pid, SIGKILL);
-    ::waitpid(pid, nullptr, 0);
-    r.status = -1;
-  } else if (pid > 0) {
-    while (::waitpid(pid, &r.status, 0) < 0 && errno == EINTR) {
-    }
-  }
-  {
-    std::lock_guard lock(g_session.mu);
-    g_session.cli_child = 0;
-  }
-  r.out = ReadFile(out_path);
-  r.err = ReadFile(err_path);
-  if (r.status == -1) Fail(what + " did not finish in time; it said:\n" + r.out + r.err);
-  bool ok = WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0;
-  if (!ok && !may_fail) Fail(what + " failed; it said:\n" + r.out + r.err);
-  return r;
 }
 
 json ParseJson(const std::string& text, const std::string& what) {
@@ -476,44 +258,17 @@ void ClosePlainBrowser(bool hard) {
 // the signal thread (`from_signal`: no orderly goodbyes, which could block).
 void Cleanup(bool from_signal) {
   std::lock_guard cleanup(g_session.cleanup_mu);
-  pid_t host = 0;
-  fs::path root, home;
-  {
-    std::lock_guard lock(g_session.mu);
-    if (g_session.closed) return;
-    g_session.closed = true;
-    if (g_session.cli_child > 0) ::kill(g_session.cli_child, SIGKILL);
-    host = g_session.host;
-    root = g_session.root;
-    home = g_session.home;
-  }
+  if (!g_session.host.MarkClosed()) return;
+  const fs::path root = g_session.root;
   ClosePlainBrowser(from_signal);
-  if (host > 0) {
-    bool asked = false;
-    if (!from_signal && IsHost(host, home)) {
-      try {
-        RunCli({"host", "stop"}, 35s, false, /*from_cleanup=*/true);
-        asked = true;
-      } catch (const BenchError& e) {
-        Progress("%s", e.what());
-      }
-    }
-    if (!asked && IsHost(host, home)) ::kill(host, SIGTERM);
-    auto deadline = Clock::now() + 10s;
-    while (IsHost(host, home) && Clock::now() < deadline) std::this_thread::sleep_for(10ms);
-    if (IsHost(host, home)) {
-      Progress("host pid %d did not stop within 10 s; killing it", host);
-      ::kill(host, SIGKILL);
-    }
-  }
+  g_session.host.StopHost(from_signal);
   // The host closes the app's browser and stops its daemon; whatever is left is
   // killed, but only processes that name our folder (pids and groups are reused).
   const std::string under = root.string() + "/";
-  std::vector<pid_t> browsers, daemons;
+  std::vector<pid_t> browsers;
   {
     std::lock_guard lock(g_session.mu);
     browsers = g_session.browsers;
-    daemons = g_session.daemons;
   }
   auto ours = [&](pid_t pgid) {
     std::vector<pid_t> out;
@@ -529,12 +284,7 @@ void Cleanup(bool from_signal) {
         ::kill(pid, SIGKILL);
       }
     }
-    for (pid_t pid : daemons) {
-      if (Runs(pid, [&](const std::string& exe) { return exe.starts_with(under); })) {
-        Progress("daemon pid %d outlived the host; killing it", pid);
-        ::kill(pid, SIGKILL);
-      }
-    }
+    g_session.host.KillStrayDaemons();
     auto deadline = Clock::now() + 5s;
     for (pid_t pgid : browsers) {
       while (!ours(pgid).empty() && Clock::now() < deadline) std::this_thread::sleep_for(10ms);
@@ -551,10 +301,7 @@ void Cleanup(bool from_signal) {
 // Starts a plain headless Chromium with Mumba's flags on `profile`, as the host
 // starts an app's browser, and makes it the session's.
 shell::CdpConnection* LaunchPlainBrowser(const fs::path& profile) {
-  {
-    std::lock_guard lock(g_session.mu);
-    if (g_session.closed) Fail("interrupted");
-  }
+  if (g_session.host.closed()) Fail("interrupted");
   shell::LaunchOptions o;
   o.user_data_dir = profile;
   o.headless = true;
@@ -562,7 +309,7 @@ shell::CdpConnection* LaunchPlainBrowser(const fs::path& profile) {
   std::shared_ptr<shell::CdpConnection> b = Must(shell::LaunchChromium(o), "LaunchChromium");
   NoteBrowser(b->pid());
   std::lock_guard lock(g_session.mu);
-  if (g_session.closed) {
+  if (g_session.host.closed()) {
     // A cleanup began while it started, and cannot know of it.
     shell::SignalProcessGroup(b->pid(), SIGKILL);
     Fail("interrupted");
@@ -608,13 +355,6 @@ struct Load {
   double p50_us = 0;
   double p99_us = 0;
 };
-
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  size_t k = std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())));
-  return v[k];
-}
 
 void Finalize(Load* l, const char* what) {
   if (l->requests == 0 || l->seconds <= 0) Fail(std::string(what) + ": no request succeeded: " + l->error);
@@ -1015,45 +755,14 @@ double PlainLaunch(const fs::path& profile, const std::string& url) {
   return ms;
 }
 
-struct Spread {
-  double median = 0, min = 0, max = 0;
-};
-
-Spread Summarize(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  size_t n = v.size();
-  return {n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2, v.front(), v.back()};
-}
-
 // ---- The table. ----
 
-struct Row {
-  std::string figure;
-  std::string value;
-  std::string baseline;  // What the value is compared with, with its figure.
-  std::string ratio;
-  std::string target;
-  std::string verdict;  // "yes", "NO" or "".
-};
-
 void PrintRows(const std::vector<Row>& rows) {
-  std::printf("%-44s %14s  %-34s %7s  %-14s %s\n", "figure", "mumba", "baseline", "ratio", "target", "met");
-  std::printf("%s\n", std::string(124, '-').c_str());
-  for (const auto& r : rows) {
-    std::printf("%-44s %14s  %-34s %7s  %-14s %s\n", r.figure.c_str(), r.value.c_str(), r.baseline.c_str(),
-                r.ratio.c_str(), r.target.c_str(), r.verdict.c_str());
-  }
+  PrintTable(rows, {.figure = 44, .value = 14, .baseline = 34, .target = 14});
 }
 
-std::string Rate(double per_s) { return per_s >= 1e4 ? Fmt("%.1fk/s", per_s / 1e3) : Fmt("%.0f/s", per_s); }
+std::string Rate(double per_s) { return PerSecond(per_s); }
 std::string Mib(long kib) { return Fmt("%.0f MB", static_cast<double>(kib) / 1024.0); }
-
-std::string LoadAverage() {
-  std::ifstream in("/proc/loadavg");
-  std::string a, b, c;
-  in >> a >> b >> c;
-  return a + " " + b + " " + c;
-}
 
 // Everything one run measured.
 struct Results {
@@ -1067,8 +776,6 @@ struct Results {
   std::string load_before, load_after;
   double total_s = 0;
 };
-
-std::string Ratio(double a, double b) { return b > 0 ? Fmt("%.2fx", a / b) : "-"; }
 
 std::string List(const std::vector<double>& v) {
   std::string out;
@@ -1257,28 +964,18 @@ int Run(const Options& o) {
   }
   (void)Must(shell::FindChromium(), "Chromium");
   {
-    // Short: the daemon's socket under the home must fit in 108 bytes.
-    char tmpl[] = "/tmp/mub-XXXXXX";
-    if (!::mkdtemp(tmpl)) Fail(std::string("mkdtemp: ") + std::strerror(errno));
-    std::lock_guard lock(g_session.mu);
-    g_session.root = tmpl;
+    std::lock_guard lock(g_session.cleanup_mu);
+    g_session.root = MakeTempDir("/tmp/mub-");
     g_session.home = g_session.root / "h";
-    g_session.cli = o.bin_dir / "mumba";
+    g_session.host.Configure(o.bin_dir / "mumba", g_session.home, g_session.root);
   }
   const fs::path root = g_session.root;
 
   // The host, with hello installed and running.
   Progress("starting a host on %s", g_session.home.c_str());
-  {
-    // "host started on H (pid N)": known at once, so a cleanup stops it whatever fails next.
-    std::string said = RunCli({"host", "start"}, 60s).out;
-    auto at = said.find("(pid ");
-    if (at == std::string::npos) Fail("cannot find the host's pid in: " + said);
-    std::lock_guard lock(g_session.mu);
-    g_session.host = static_cast<pid_t>(std::strtol(said.c_str() + at + 5, nullptr, 10));
-  }
+  const pid_t host_pid = g_session.host.Start(60s);
   json host = ParseJson(RunCli({"host", "status", "--json"}, 30s).out, "mumba host status");
-  if (JsonInt(host, "pid") != g_session.host || !IsHost(g_session.host, g_session.home)) {
+  if (JsonInt(host, "pid") != host_pid) {
     Fail("the host answering is not the one the bench started: " + host.dump());
   }
   const int port = static_cast<int>(JsonInt(host, "gateway_port"));
@@ -1288,10 +985,7 @@ int Run(const Options& o) {
   (void)RunCli({"start", kApp}, 60s);
   json status = ParseJson(RunCli({"status", kApp, "--json"}, 30s).out, "mumba status");
   const fs::path socket = JsonString(status, "socket");
-  {
-    std::lock_guard lock(g_session.mu);
-    g_session.daemons.push_back(static_cast<pid_t>(JsonInt(status, "pid")));
-  }
+  g_session.host.NoteDaemon(static_cast<pid_t>(JsonInt(status, "pid")));
   if (socket.empty()) Fail("mumba status names no socket: " + status.dump());
   r.origin = Fmt("http://%s.localhost:%d", kApp, port);
   const std::string& origin = r.origin;
@@ -1369,27 +1063,10 @@ int Run(const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Stop signals go to one thread, which cleans up; every other thread (gRPC's and
-  // the DevTools reader's included, created later) inherits the block. SIGINT and
-  // SIGHUP keep the disposition they came with (an ignored signal never reaches
-  // sigwait); SIGTERM is always taken.
-  ::signal(SIGTERM, SIG_DFL);
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  ::signal(SIGPIPE, SIG_IGN);
+  SetProgramName("mumba-ui-bench");
   // LaunchChromium reports every start at info level; the bench says what it does itself.
   spdlog::set_level(spdlog::level::warn);
-  std::thread([stop_signals] {
-    int sig = 0;
-    sigwait(&stop_signals, &sig);
-    Progress("signal %d: stopping what the bench started", sig);
-    Cleanup(true);
-    std::_Exit(128 + sig);
-  }).detach();
+  HandleStopSignals([] { Cleanup(true); });
 
   int rc = 1;
   auto t0 = Clock::now();

@@ -229,6 +229,7 @@ void AddP2pCommands(CLI::App& app, Context& ctx) {
     hv1::ResolveRequest req;
     req.set_address(address);
     req.set_timeout_ms(info_timeout * 1000);
+    req.set_count_seeders(true);
     hv1::ResolveResponse resp;
     if (auto s = (*stub)->Resolve(&c, req, &resp); !s.ok()) return Fail(s);
     if (json) {

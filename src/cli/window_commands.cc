@@ -96,7 +96,7 @@ void AddWindowCommands(CLI::App& app, Context& ctx) {
 
   auto* launch = app.add_subcommand(
       "launch", "Open an app's UI in its own Chromium window (headless when there is no display)");
-  launch->add_option("APP", target, "App name or id")->required();
+  launch->add_option("APP", target, "App name or id, or `home` for the host's own home app")->required();
   launch->add_option("PATH", path, "A page of the app, e.g. /settings.html (default: its UI entry)");
   launch->add_flag("--headless", headless, "No visible window, even with a display");
   launch->add_flag("--wait", wait, "Stay until the window closes; Ctrl-C closes it");

@@ -86,8 +86,10 @@ grpc::Status DistributionService::Resolve(grpc::ServerContext*, const hv1::Resol
   auto item = host_->distribution().Resolve(req->address(), Or(req->timeout_ms(), kDefaultResolve));
   if (!item.ok()) return ToGrpc(item.status());
   FillItem(*item, resp);
-  auto seeders = host_->distribution().CountSeeders(*item, kSeedersLookup);
-  if (seeders.ok()) resp->set_seeders(*seeders);
+  if (req->count_seeders()) {
+    auto seeders = host_->distribution().CountSeeders(*item, kSeedersLookup);
+    if (seeders.ok()) resp->set_seeders(*seeders);
+  }
   return grpc::Status::OK;
 }
 

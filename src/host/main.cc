@@ -88,7 +88,8 @@ int main(int argc, char** argv) {
   spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
   spdlog::info("mumba-host {} starting on {} (pid {})", MUMBA_VERSION, home_dir.string(), ::getpid());
 
-  mumba::HostOptions options{home_dir, {}};
+  mumba::HostOptions options;
+  options.home = home_dir;
   if (!listen.empty()) options.p2p_listen = listen;
   if (bootstrap_opt->count() > 0) {
     std::vector<std::string> nodes;

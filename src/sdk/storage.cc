@@ -30,7 +30,10 @@ std::shared_ptr<const HostConnection> HostConnection::Connect(const std::string&
   grpc::ChannelArguments args;
   // The host may restart; come back quickly once its socket answers again.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 20);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 20);
+  // Also the time a connection attempt may take (gRPC's MIN_CONNECT_TIMEOUT):
+  // at 20 ms a loaded machine fails the handshake ("timed out before receiving
+  // SETTINGS frame"). Retries after a refused connect still follow the backoff.
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 5000);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 200);
   // As large as the host accepts: a KV value may be 16 MiB.
   args.SetMaxReceiveMessageSize(32 << 20);

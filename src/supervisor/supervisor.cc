@@ -306,7 +306,10 @@ class SupervisorImpl final : public Supervisor {
 
     grpc::ChannelArguments args;
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 10);
-    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 10);
+    // Also the time a connection attempt may take (gRPC's MIN_CONNECT_TIMEOUT):
+    // at 20 ms a loaded machine fails the handshake ("timed out before receiving
+    // SETTINGS frame"). Retries after a refused connect still follow the backoff.
+    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 5000);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 100);
     inst.channel = grpc::CreateCustomChannel("unix:" + inst.spec.socket.string(),
                                              grpc::InsecureChannelCredentials(), args);

@@ -87,7 +87,7 @@ $("lookup").addEventListener("submit", async (ev) => {
   $("found").hidden = true;
   $("install-status").textContent = "looking up...";
   try {
-    const item = await mumba.call("mumba.host.v1.Distribution/Resolve", {address: $("address").value.trim()});
+    const item = await mumba.call("mumba.host.v1.Distribution/Resolve", {address: $("address").value.trim(), count_seeders: true});
     const size = (Number(item.size) / 1e6).toFixed(1);
     $("found-text").textContent =
         `${item.name} ${item.version}, ${size} MB, published by ${item.publisher}` +
