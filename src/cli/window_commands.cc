@@ -42,13 +42,18 @@ bool WindowOpen(hv1::Control::Stub* stub, const std::string& id) {
   return false;
 }
 
-// Waits while window `id` is open; Ctrl-C (or SIGTERM) closes it.
-int WaitForWindow(hv1::Control::Stub* stub, const std::string& id) {
+// From now on Ctrl-C (SIGINT), SIGTERM and SIGHUP only set g_interrupted.
+void CatchInterrupts() {
   struct sigaction sa {};
   sa.sa_handler = OnInterrupt;
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
   sigaction(SIGHUP, &sa, nullptr);
+}
+
+// Waits while window `id` is open; an interrupt (caught since before the launch,
+// so one that came while the window opened counts too) closes it.
+int WaitForWindow(hv1::Control::Stub* stub, const std::string& id) {
   while (!g_interrupted && WindowOpen(stub, id)) {
     for (int i = 0; i < 5 && !g_interrupted; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
@@ -102,6 +107,7 @@ void AddWindowCommands(CLI::App& app, Context& ctx) {
   launch->add_flag("--wait", wait, "Stay until the window closes; Ctrl-C closes it");
   launch->add_flag("--json", json, "Machine-readable output");
   OnRun(launch, [&ctx] {
+    if (wait) CatchInterrupts();
     auto stub = ConnectHost(ctx);
     if (!stub.ok()) return Fail(stub.status());
     grpc::ClientContext c;

@@ -5,6 +5,7 @@ SDK). Chromium runs headless: these machines have no display.
 """
 import json
 import os
+import select
 import signal
 import struct
 import subprocess
@@ -200,7 +201,11 @@ class WindowsTest(unittest.TestCase):
         env_shim = {k: v for k, v in env.items() if k != "MUMBA_HOME"}
         proc = subprocess.Popen([shim], env=env_shim, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
-            wait_for(lambda: len(windows(self.home, "hello")) == 1, 30, what="the shim's window")
+            # It says so once the window has opened, and stays.
+            ready, _, _ = select.select([proc.stdout], [], [], 30)
+            self.assertTrue(ready, "the shim said nothing within 30 s")
+            self.assertIn("opened http://hello.localhost:", proc.stdout.readline())
+            self.assertEqual(len(windows(self.home, "hello")), 1)
             time.sleep(0.5)
             self.assertIsNone(proc.poll())
             proc.send_signal(signal.SIGINT)
