@@ -65,7 +65,9 @@ class P2pTest(unittest.TestCase):
 
         info = json.loads(c.run("info", address, "--json", check=True).stdout)
         self.assertEqual((info["name"], info["version"], info["seq"]), ("hello", "0.1.0", "1"))
-        self.assertEqual(info["seeders"], 1)  # A, the publisher
+        # A, the publisher, seeds; its announce may reach the DHT a moment after the item.
+        wait_for(lambda: json.loads(c.run("info", address, "--json").stdout or "{}").get("seeders") == 1,
+                 20, what="C to count A as a seeder")
         self.assertEqual(c.json("list")["apps"], [])  # info installs nothing
 
         # C installs by the address alone, starts it and calls it.
