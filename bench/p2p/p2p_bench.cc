@@ -67,6 +67,7 @@
 #include "bench_util.h"
 #include "common/keys.h"
 #include "p2p/p2p_node.h"
+#include "p2p/session_settings.h"
 
 namespace {
 
@@ -610,20 +611,9 @@ struct DhtFigures {
 
 constexpr auto kChurnTimeout = 20s;
 
-// The settings P2pNode gives a loopback node (src/p2p/p2p_node.cc), for the raw
-// libtorrent probe.
+// The settings P2pNode gives a loopback node, for the raw libtorrent probe.
 lt::settings_pack ProbeSettings() {
-  lt::settings_pack s;
-  s.set_str(lt::settings_pack::listen_interfaces, "127.0.0.1:0");
-  s.set_bool(lt::settings_pack::enable_dht, true);
-  s.set_str(lt::settings_pack::dht_bootstrap_nodes, "");
-  s.set_bool(lt::settings_pack::enable_lsd, false);
-  s.set_bool(lt::settings_pack::enable_upnp, false);
-  s.set_bool(lt::settings_pack::enable_natpmp, false);
-  s.set_int(lt::settings_pack::dht_upload_rate_limit, 1000000);
-  s.set_int(lt::settings_pack::dht_block_ratelimit, 100000);
-  s.set_bool(lt::settings_pack::dht_restrict_routing_ips, false);
-  s.set_bool(lt::settings_pack::dht_restrict_search_ips, false);
+  lt::settings_pack s = mumba::SessionSettings("127.0.0.1:0", /*loopback=*/true);
   s.set_int(lt::settings_pack::alert_mask, lt::alert_category::status | lt::alert_category::dht |
                                                lt::alert_category::error);
   return s;

@@ -3,6 +3,8 @@
 
 #include <chrono>
 
+#include "common/unix_channel.h"
+
 namespace mumba {
 namespace {
 constexpr auto kCallTimeout = std::chrono::seconds(60);
@@ -26,17 +28,9 @@ std::shared_ptr<DaemonClient::Entry> DaemonClient::EntryFor(const std::string& s
   std::lock_guard lock(mu_);
   auto& e = entries_[socket];
   if (!e) {
-    grpc::ChannelArguments args;
-    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 20);
-    // Also the time a connection attempt may take (gRPC's MIN_CONNECT_TIMEOUT):
-    // at 20 ms a loaded machine fails the handshake ("timed out before receiving
-    // SETTINGS frame"). Retries after a refused connect still follow the backoff.
-    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 5000);
-    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 200);
-    args.SetMaxReceiveMessageSize(32 << 20);  // As the host's own API: big route bodies.
-    args.SetMaxSendMessageSize(32 << 20);
     e = std::make_shared<Entry>();
-    e->channel = grpc::CreateCustomChannel("unix:" + socket, grpc::InsecureChannelCredentials(), args);
+    // As large as the host's own API: big route bodies.
+    e->channel = UnixChannel(socket, 20, 200, 32 << 20);
     e->generic = std::make_unique<grpc::GenericStub>(e->channel);
     e->routes = mumba::app::v1::Routes::NewStub(e->channel);
   }

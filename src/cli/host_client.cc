@@ -11,6 +11,7 @@
 
 #include "cli/cli.h"
 #include "common/grpc_status.h"
+#include "common/unix_channel.h"
 
 namespace mumba::cli {
 
@@ -20,17 +21,7 @@ std::filesystem::path Context::Home() const {
 }
 
 std::shared_ptr<grpc::Channel> HostChannel(const HomeLayout& layout) {
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 20);
-  // Also the time a connection attempt may take (gRPC's MIN_CONNECT_TIMEOUT):
-  // at 20 ms a loaded machine fails the handshake ("timed out before receiving
-  // SETTINGS frame"). Retries after a refused connect still follow the backoff.
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 5000);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 200);
-  args.SetMaxReceiveMessageSize(32 << 20);
-  args.SetMaxSendMessageSize(32 << 20);
-  return grpc::CreateCustomChannel("unix:" + layout.socket().string(),
-                                   grpc::InsecureChannelCredentials(), args);
+  return UnixChannel(layout.socket().string(), 20, 200, 32 << 20);
 }
 
 std::unique_ptr<mumba::host::v1::Control::Stub> HostStub(const HomeLayout& layout) {

@@ -425,12 +425,6 @@ StringResponse Login(const Request& req, const std::string& query, const std::st
   return res;
 }
 
-// Hop-by-hop and framing headers a daemon may not set.
-bool IsFramingHeader(std::string name) {
-  for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return name == "connection" || name == "transfer-encoding" || name == "content-length" ||
-         name == "keep-alive" || name == "upgrade" || name == "server";
-}
 
 std::optional<std::pair<std::string, av1::RouteRequest>> GatewayImpl::StreamedRoute(const http::request_header<>& h) {
   const std::string host(h[http::field::host]);
@@ -540,16 +534,10 @@ void GatewayImpl::Handle(const std::shared_ptr<HttpSession>& session, Request re
     options_.backend->Route(app->id, std::move(route),
                             [session, req = std::move(req)](Expected<av1::RouteResponse> reply) {
                               if (!reply.ok()) return session->Send(ErrorResponse(req, reply.status()));
-                              StringResponse res{static_cast<http::status>(reply->status() ? reply->status() : 200),
-                                                 req.version()};
-                              res.set(http::field::server, "mumba");
+                              StringResponse res;
+                              gateway_internal::SetReplyHead(res, &*reply);
+                              res.version(req.version());
                               res.keep_alive(req.keep_alive());
-                              for (const auto& h : reply->headers()) {
-                                if (!IsFramingHeader(h.name())) res.insert(h.name(), h.value());
-                              }
-                              if (res[http::field::content_type].empty()) {
-                                res.set(http::field::content_type, "text/plain; charset=utf-8");
-                              }
                               res.body() = std::move(*reply->mutable_body());
                               res.prepare_payload();
                               session->Send(std::move(res));

@@ -7,6 +7,12 @@
 #include "mumba/app/v1/routes.grpc.pb.h"
 
 namespace mumba::gateway_internal {
+bool IsFramingHeader(std::string name) {
+  for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return name == "connection" || name == "transfer-encoding" || name == "content-length" ||
+         name == "keep-alive" || name == "upgrade" || name == "server";
+}
+
 namespace {
 
 namespace net = boost::asio;
@@ -15,12 +21,6 @@ namespace av1 = mumba::app::v1;
 constexpr size_t kChunkBytes = 64 * 1024;
 // Uploads have no size limit of their own here: they stream.
 constexpr uint64_t kMaxStreamedBody = uint64_t{1} << 40;
-
-bool IsFramingHeader(std::string name) {
-  for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return name == "connection" || name == "transfer-encoding" || name == "content-length" ||
-         name == "keep-alive" || name == "upgrade" || name == "server";
-}
 
 // Both directions run at once: the gRPC reactor's callbacks hand work to the
 // connection's strand, where every Beast operation happens. Two holds keep the
@@ -131,16 +131,7 @@ class Relay final : public grpc::ClientBidiReactor<av1::RouteStreamRequest, av1:
       in_.set_data(std::move(first));
     }
     const av1::RouteResponse* h = whole_ ? whole_.get() : in_.part_case() == av1::RouteStreamResponse::kHead ? &in_.head() : nullptr;
-    int status = h && h->status() ? h->status() : 200;
-    res_.result(static_cast<http::status>(status));
-    res_.version(11);
-    res_.set(http::field::server, "mumba");
-    if (h) {
-      for (const auto& hd : h->headers()) {
-        if (!IsFramingHeader(hd.name())) res_.insert(hd.name(), hd.value());
-      }
-    }
-    if (res_[http::field::content_type].empty()) res_.set(http::field::content_type, "text/plain; charset=utf-8");
+    SetReplyHead(res_, h);
     res_.chunked(true);
     res_.keep_alive(keep_alive_);
     res_.body().data = nullptr;
@@ -236,15 +227,7 @@ class Relay final : public grpc::ClientBidiReactor<av1::RouteStreamRequest, av1:
   http::response<http::string_body> whole_res_;
 
   void SendWhole() {
-    whole_res_.result(static_cast<http::status>(whole_->status() ? whole_->status() : 200));
-    whole_res_.version(11);
-    whole_res_.set(http::field::server, "mumba");
-    for (const auto& hd : whole_->headers()) {
-      if (!IsFramingHeader(hd.name())) whole_res_.insert(hd.name(), hd.value());
-    }
-    if (whole_res_[http::field::content_type].empty()) {
-      whole_res_.set(http::field::content_type, "text/plain; charset=utf-8");
-    }
+    SetReplyHead(whole_res_, whole_.get());
     whole_res_.keep_alive(keep_alive_);
     whole_res_.body() = std::move(*whole_->mutable_body());
     whole_res_.prepare_payload();

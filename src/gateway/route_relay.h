@@ -31,6 +31,25 @@ struct RelayConnection {
   std::function<void(const Status&)> fail;
 };
 
+// Hop-by-hop and framing headers a daemon's reply may not set: the gateway frames
+// replies itself.
+bool IsFramingHeader(std::string name);
+
+// Puts the status and headers of a daemon's reply on `res` (200 for status 0;
+// framing headers dropped; text/plain when the daemon names no type).
+template <typename Body>
+void SetReplyHead(http::response<Body>& res, const mumba::app::v1::RouteResponse* head) {
+  res.result(static_cast<http::status>(head && head->status() ? head->status() : 200));
+  res.version(11);
+  res.set(http::field::server, "mumba");
+  if (head) {
+    for (const auto& h : head->headers()) {
+      if (!IsFramingHeader(h.name())) res.insert(h.name(), h.value());
+    }
+  }
+  if (res[http::field::content_type].empty()) res.set(http::field::content_type, "text/plain; charset=utf-8");
+}
+
 // Relays the request whose header `header` has read (its body not yet) to the
 // daemon on `channel`. `head` is the route request (method, path, query, headers).
 void RelayRoute(RelayConnection connection, http::request_parser<http::empty_body>&& header,

@@ -267,10 +267,8 @@ ControlService::Reactor* ControlService::ListWindows(ServerContext* ctx, const h
                                                      hv1::ListWindowsResponse* resp) {
   auto* r = ctx->DefaultReactor();
   std::string app_id;
-  if (req->app() == "home") {
-    app_id = "home";  // The host's own home app.
-  } else if (!req->app().empty()) {
-    auto id = host_->ResolveApp(req->app());
+  if (!req->app().empty()) {
+    auto id = host_->WindowOwner(req->app());
     if (!id.ok()) {
       r->Finish(ToGrpc(id.status()));
       return r;
@@ -294,7 +292,7 @@ ControlService::Reactor* ControlService::CloseWindow(ServerContext* ctx, const h
       } else if (st.code() != Code::kNotFound) {
         return st;
       }
-      auto id = req->window() == "home" ? Expected<std::string>(std::string("home")) : host_->ResolveApp(req->window());
+      auto id = host_->WindowOwner(req->window());
       if (!id.ok()) return NotFound("no window or app '" + req->window() + "'");
       resp->set_closed(host_->windows().CloseApp(*id));
       return {};

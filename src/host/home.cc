@@ -26,7 +26,6 @@ using json = nlohmann::json;
 
 namespace {
 
-constexpr char kHomeId[] = "home";
 
 av1::RouteResponse Reply(int status, const json& body) {
   av1::RouteResponse r;
@@ -87,8 +86,8 @@ Expected<std::unique_ptr<HomeApp>> HomeApp::Create(Host* host) {
 
 GatewayApp HomeApp::View() const {
   GatewayApp app;
-  app.id = kHomeId;
-  app.name = "home";
+  app.id = kHomeApp;
+  app.name = kHomeApp;
   app.ui_dir = ui_dir_;
   app.ui_entry = "index.html";
   app.secret = token_;
@@ -131,7 +130,7 @@ av1::RouteResponse HomeApp::Install(const av1::RouteRequest& request) {
   installs_.Post([this, address] {
     auto emit = [this, address](json e) {
       e["address"] = address;
-      if (Gateway* gw = host_->gateway()) gw->Emit(kHomeId, "install", e.dump());
+      if (Gateway* gw = host_->gateway()) gw->Emit(kHomeApp, "install", e.dump());
     };
     auto app = host_->distribution().Fetch(address, std::chrono::minutes(30), 0, [&](const DistributionEvent& e) {
       json j{{"phase", PhaseName(e.phase)}, {"done", e.progress.done}, {"total", e.progress.total},

@@ -20,6 +20,9 @@ namespace mumba {
 
 class Host;
 
+// The home app's name, its origin's label and its id among windows and pages.
+inline constexpr char kHomeApp[] = "home";
+
 class HomeApp {
  public:
   // Reads (or creates, 0600) the token; finds the UI next to the host's executable.
@@ -27,8 +30,8 @@ class HomeApp {
 
   GatewayApp View() const;
   const std::string& token() const { return token_; }
-  // The path a window opens first: it logs in, then shows the home page.
-  std::string LoginPath() const { return "/_mumba/login?token=" + token_ + "&next=/"; }
+  // The path a window opens first: it logs in, then shows `next`.
+  std::string LoginPath(const std::string& next) const { return "/_mumba/login?token=" + token_ + "&next=" + next; }
 
   void Route(mumba::app::v1::RouteRequest request, std::function<void(Expected<mumba::app::v1::RouteResponse>)> done);
   void Call(const std::string& method, std::string json, std::function<void(Expected<std::string>)> done);

@@ -156,16 +156,18 @@ Expected<std::string> Host::OriginOf(const std::string& ref) const {
   return "http://" + app.record.name + ".localhost:" + std::to_string(gateway_->port());
 }
 
+Expected<std::string> Host::WindowOwner(const std::string& ref) const {
+  if (ref == kHomeApp) return std::string(kHomeApp);
+  return ResolveApp(ref);
+}
+
 Expected<WindowView> Host::Launch(const std::string& ref, const std::string& path, bool force_headless) {
   const bool headless = force_headless || shell::ShouldRunHeadless();
-  if (ref == "home" && home_ && gateway_) {
-    // The window logs in with the secret, then shows the page asked for.
-    std::string next = path.empty() ? "/" : path;
-    std::string login = "/_mumba/login?token=" + home_->token() + "&next=" + next;
-    auto w = windows_->Open("home", "home", "http://home.localhost:" + std::to_string(gateway_->port()), login,
-                            headless);
-    if (w.ok()) w->url = "http://home.localhost:" + std::to_string(gateway_->port()) + next;
-    return w;
+  if (ref == kHomeApp && home_ && gateway_) {
+    // The window logs in with the secret, then shows the page asked for (Open
+    // reports where it ended up, without the secret).
+    return windows_->Open(kHomeApp, kHomeApp, "http://home.localhost:" + std::to_string(gateway_->port()),
+                          home_->LoginPath(path.empty() ? "/" : path), headless);
   }
   MUMBA_ASSIGN_OR_RETURN(Loaded app, Find(ref));
   if (app.manifest->ui_entry.empty()) return FailedPrecondition(app.record.name + " has no UI (its manifest has no [ui])");
@@ -546,6 +548,11 @@ Expected<AppView> Host::Restart(const std::string& ref) {
     MUMBA_TRY(supervisor_->Stop(app.record.id));
   }
   return Start(ref);
+}
+
+Expected<InstalledApp> Host::Lookup(const std::string& ref) const {
+  MUMBA_ASSIGN_OR_RETURN(Loaded app, Find(ref));
+  return InstalledApp{app.record, app.manifest};
 }
 
 Expected<AppView> Host::Describe(const std::string& ref) const {

@@ -64,6 +64,12 @@ struct AppView {
   uint64_t quota_bytes = 0;    // 0 = no limit.
 };
 
+// An installed app's record and manifest only.
+struct InstalledApp {
+  AppRecord record;
+  std::shared_ptr<const Manifest> manifest;
+};
+
 // What a call or route needs to reach a running daemon.
 struct RunningApp {
   std::string id;
@@ -102,6 +108,9 @@ class Host final : public AppDirectory {
   Expected<AppView> Stop(const std::string& ref);
   Expected<AppView> Restart(const std::string& ref);
   Expected<AppView> Describe(const std::string& ref) const;
+  // The same without the daemon's state and the storage use, which Describe
+  // measures on disk: for lookups made on every request, such as the gateway's.
+  Expected<InstalledApp> Lookup(const std::string& ref) const;
   std::vector<AppView> List() const;
 
   // The app's daemon if it is running now; FAILED_PRECONDITION otherwise. Never blocks.
@@ -120,6 +129,10 @@ class Host final : public AppDirectory {
   // "http://<name>.localhost:<port>": where the app's pages live. FAILED_PRECONDITION
   // without a gateway.
   Expected<std::string> OriginOf(const std::string& ref) const;
+
+  // The id windows of app `ref` are filed under: the app's id, or "home" for the
+  // host's home app.
+  Expected<std::string> WindowOwner(const std::string& ref) const;
 
   // Opens `path` of the app in a new window of its Chromium. Headless when
   // `force_headless` or when the host has no display.

@@ -25,8 +25,8 @@ Expected<std::unique_ptr<HostGatewayBackend>> HostGatewayBackend::Create(Host* h
 }
 
 Expected<GatewayApp> HostGatewayBackend::FindApp(const std::string& label) {
-  if (label == "home" && host_->home()) return host_->home()->View();
-  auto app = host_->Describe(label);
+  if (label == kHomeApp && host_->home()) return host_->home()->View();
+  auto app = host_->Lookup(label);
   if (!app.ok()) return NotFound("no app '" + label + "' is installed here");
   GatewayApp out;
   out.id = app->record.id;
@@ -41,7 +41,7 @@ Expected<GatewayApp> HostGatewayBackend::FindApp(const std::string& label) {
 
 void HostGatewayBackend::Route(const std::string& app_id, av1::RouteRequest request,
                                std::function<void(Expected<av1::RouteResponse>)> done) {
-  if (app_id == "home" && host_->home()) return host_->home()->Route(std::move(request), std::move(done));
+  if (app_id == kHomeApp && host_->home()) return host_->home()->Route(std::move(request), std::move(done));
   WithRunningApp(host_, work_, app_id,
                  [this, request = std::move(request), done = std::move(done)](Expected<RunningApp> app) mutable {
                    if (!app.ok()) return done(app.status());
@@ -54,7 +54,7 @@ void HostGatewayBackend::Route(const std::string& app_id, av1::RouteRequest requ
 
 void HostGatewayBackend::Call(const std::string& app_id, const std::string& method, std::string json,
                               std::function<void(Expected<std::string>)> done) {
-  if (app_id == "home" && host_->home()) return host_->home()->Call(method, std::move(json), std::move(done));
+  if (app_id == kHomeApp && host_->home()) return host_->home()->Call(method, std::move(json), std::move(done));
   if (method.rfind("mumba.storage.v1.", 0) == 0) {
     // The page's own storage: on the app's host socket, which answers for that app.
     auto socket = host_->AppHostSocket(app_id);

@@ -42,6 +42,7 @@
 #include <libtorrent/torrent_status.hpp>
 
 #include "common/files.h"
+#include "p2p/session_settings.h"
 
 namespace mumba {
 namespace {
@@ -317,50 +318,13 @@ class P2pNodeImpl final : public P2pNode {
 };
 
 lt::settings_pack P2pNodeImpl::Settings(const std::string& listen) const {
-  lt::settings_pack s;
-  s.set_str(lt::settings_pack::listen_interfaces, listen);
+  lt::settings_pack s = SessionSettings(listen, loopback_);
   // A hybrid piece needs SHA-1 and SHA-256; one thread caps a download near
   // 240 MB/s here.
   s.set_int(lt::settings_pack::hashing_threads,
             static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
-  // The port asked for or an error: by default libtorrent quietly tries the next
-  // ten ports and then one the OS picks.
-  s.set_int(lt::settings_pack::max_retry_port_bind, 0);
-  s.set_bool(lt::settings_pack::listen_system_port_fallback, false);
-  s.set_bool(lt::settings_pack::enable_dht, true);
-  // The default names public routers; we join only where told (options.bootstrap
-  // or AddDhtNode), and nodes given here would become routers that never enter
-  // the routing table anyway.
-  s.set_str(lt::settings_pack::dht_bootstrap_nodes, "");
-  // Multicast and router traffic: never wanted.
-  s.set_bool(lt::settings_pack::enable_lsd, false);
-  s.set_bool(lt::settings_pack::enable_upnp, false);
-  s.set_bool(lt::settings_pack::enable_natpmp, false);
-  // Without it a seeder accepts one downloader per IP, and on loopback (or behind
-  // one NAT) every peer has the same IP.
-  s.set_bool(lt::settings_pack::allow_multiple_connections_per_ip, true);
-  // The default 8000 B/s makes mutable puts time out. Never 0: libtorrent 2.0.8
-  // divides by it (SIGFPE).
-  s.set_int(lt::settings_pack::dht_upload_rate_limit, 1000000);
   s.set_int(lt::settings_pack::upload_rate_limit, std::max(0, options_.upload_rate_limit));
   s.set_int(lt::settings_pack::download_rate_limit, std::max(0, options_.download_rate_limit));
-  if (loopback_) {
-    // A private DHT on 127.0.0.1: every node has the same IP. The default
-    // block rate limit (5/s) bans 127.0.0.1 after ~50 messages, and the IP
-    // restrictions keep all but one loopback node out of routing tables and
-    // lookups. On public addresses the defaults protect the node and stay.
-    s.set_int(lt::settings_pack::dht_block_ratelimit, 100000);
-    s.set_bool(lt::settings_pack::dht_restrict_routing_ips, false);
-    s.set_bool(lt::settings_pack::dht_restrict_search_ips, false);
-    // uTP on loopback moves 14-19 MB/s against ~95 MB/s for TCP.
-    s.set_bool(lt::settings_pack::enable_outgoing_utp, false);
-    // A seed and a downloader that find each other in the DHT dial each other
-    // at once; between two 127.0.0.1 peers libtorrent's "duplicate peer-id"
-    // rule then drops both connections, and the peer is not retried for 60 s.
-    // Seeds here wait to be dialled, and a failed peer is retried after 1 s.
-    s.set_bool(lt::settings_pack::seeding_outgoing_connections, false);
-    s.set_int(lt::settings_pack::min_reconnect_time, 1);
-  }
   s.set_int(lt::settings_pack::alert_mask, lt::alert_category::error | lt::alert_category::status |
                                                lt::alert_category::storage | lt::alert_category::dht |
                                                lt::alert_category::dht_operation |

@@ -3,6 +3,7 @@
 // 127.0.0.1 forming a private DHT among themselves. Nothing leaves loopback: every
 // node listens on 127.0.0.1 and joins only through the others.
 #include "p2p/p2p_node.h"
+#include "p2p/session_settings.h"
 
 #include <sodium.h>
 #include <netinet/in.h>
@@ -482,17 +483,7 @@ TEST_F(P2pNetworkTest, CountPeersCountsTheSeedersTheDhtKnows) {
 class Forger {
  public:
   explicit Forger(const std::string& join) {
-    lt::settings_pack s;
-    s.set_str(lt::settings_pack::listen_interfaces, "127.0.0.1:0");
-    s.set_str(lt::settings_pack::dht_bootstrap_nodes, "");
-    s.set_bool(lt::settings_pack::enable_dht, true);
-    s.set_bool(lt::settings_pack::enable_lsd, false);
-    s.set_bool(lt::settings_pack::enable_upnp, false);
-    s.set_bool(lt::settings_pack::enable_natpmp, false);
-    s.set_int(lt::settings_pack::dht_block_ratelimit, 100000);
-    s.set_bool(lt::settings_pack::dht_restrict_routing_ips, false);
-    s.set_bool(lt::settings_pack::dht_restrict_search_ips, false);
-    s.set_int(lt::settings_pack::dht_upload_rate_limit, 1000000);
+    lt::settings_pack s = SessionSettings("127.0.0.1:0", /*loopback=*/true);
     s.set_int(lt::settings_pack::alert_mask, lt::alert_category::status | lt::alert_category::dht);
     session_ = std::make_unique<lt::session>(lt::session_params(s));
     bool udp = WaitForAlert([](lt::alert* a) {

@@ -14,6 +14,7 @@
 #include <random>
 #include <thread>
 
+#include "common/unix_channel.h"
 #include "host_connection.h"
 
 namespace mumba {
@@ -27,18 +28,9 @@ std::shared_ptr<const HostConnection> HostConnection::Connect(const std::string&
   auto c = std::make_shared<HostConnection>();
   c->socket = socket;
   if (socket.empty()) return c;
-  grpc::ChannelArguments args;
-  // The host may restart; come back quickly once its socket answers again.
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 20);
-  // Also the time a connection attempt may take (gRPC's MIN_CONNECT_TIMEOUT):
-  // at 20 ms a loaded machine fails the handshake ("timed out before receiving
-  // SETTINGS frame"). Retries after a refused connect still follow the backoff.
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 5000);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 200);
-  // As large as the host accepts: a KV value may be 16 MiB.
-  args.SetMaxReceiveMessageSize(32 << 20);
-  args.SetMaxSendMessageSize(32 << 20);
-  c->channel = grpc::CreateCustomChannel("unix:" + socket, grpc::InsecureChannelCredentials(), args);
+  // The host may restart: back quickly once its socket answers again. As large
+  // as the host accepts: a KV value may be 16 MiB.
+  c->channel = UnixChannel(socket, 20, 200, 32 << 20);
   c->kv = mumba::storage::v1::Kv::NewStub(c->channel);
   c->sql = mumba::storage::v1::Sql::NewStub(c->channel);
   c->files = mumba::storage::v1::Files::NewStub(c->channel);

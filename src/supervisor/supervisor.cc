@@ -18,6 +18,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/files.h"
+#include "common/unix_channel.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "supervisor/process.h"
 
@@ -304,15 +305,7 @@ class SupervisorImpl final : public Supervisor {
     Watch(inst.proc.pidfd, [this, id, gen] { OnExit(id, gen); });
     Watch(inst.proc.output_fd, [this, id, gen] { OnOutput(id, gen); });
 
-    grpc::ChannelArguments args;
-    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 10);
-    // Also the time a connection attempt may take (gRPC's MIN_CONNECT_TIMEOUT):
-    // at 20 ms a loaded machine fails the handshake ("timed out before receiving
-    // SETTINGS frame"). Retries after a refused connect still follow the backoff.
-    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 5000);
-    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 100);
-    inst.channel = grpc::CreateCustomChannel("unix:" + inst.spec.socket.string(),
-                                             grpc::InsecureChannelCredentials(), args);
+    inst.channel = UnixChannel(inst.spec.socket.string(), 10, 100);
     inst.health = grpc::health::v1::Health::NewStub(inst.channel);
     Probe(id, gen);
     After(options_.ready_timeout, [this, id, gen] {

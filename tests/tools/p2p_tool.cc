@@ -84,6 +84,7 @@
 #include "common/base32.h"
 #include "common/files.h"
 #include "common/keys.h"
+#include "p2p/session_settings.h"
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
@@ -383,26 +384,9 @@ std::vector<std::pair<std::string, int>> ParseNodes(const std::string& list) {
   return out;
 }
 
-// The settings P2pNode uses on loopback (see src/p2p/p2p_node.cc and
-// /work/shared/notes/dependencies.md for why each one is needed).
+// The settings P2pNode uses on loopback, with the alerts this tool reads.
 lt::settings_pack Settings(const std::string& listen) {
-  lt::settings_pack s;
-  s.set_str(lt::settings_pack::listen_interfaces, listen);
-  s.set_int(lt::settings_pack::max_retry_port_bind, 0);
-  s.set_bool(lt::settings_pack::listen_system_port_fallback, false);
-  s.set_bool(lt::settings_pack::enable_dht, true);
-  s.set_str(lt::settings_pack::dht_bootstrap_nodes, "");
-  s.set_bool(lt::settings_pack::enable_lsd, false);
-  s.set_bool(lt::settings_pack::enable_upnp, false);
-  s.set_bool(lt::settings_pack::enable_natpmp, false);
-  s.set_bool(lt::settings_pack::allow_multiple_connections_per_ip, true);
-  s.set_int(lt::settings_pack::dht_upload_rate_limit, 1000000);
-  s.set_int(lt::settings_pack::dht_block_ratelimit, 100000);
-  s.set_bool(lt::settings_pack::dht_restrict_routing_ips, false);
-  s.set_bool(lt::settings_pack::dht_restrict_search_ips, false);
-  s.set_bool(lt::settings_pack::enable_outgoing_utp, false);
-  s.set_bool(lt::settings_pack::seeding_outgoing_connections, false);
-  s.set_int(lt::settings_pack::min_reconnect_time, 1);
+  lt::settings_pack s = mumba::SessionSettings(listen, /*loopback=*/true);
   s.set_int(lt::settings_pack::alert_mask, lt::alert_category::error | lt::alert_category::status |
                                                lt::alert_category::storage | lt::alert_category::dht |
                                                lt::alert_category::peer);
