@@ -29,7 +29,6 @@ class HomeApp {
   static Expected<std::unique_ptr<HomeApp>> Create(Host* host);
 
   GatewayApp View() const;
-  const std::string& token() const { return token_; }
   // The path a window opens first: it logs in, then shows `next`.
   std::string LoginPath(const std::string& next) const { return "/_mumba/login?token=" + token_ + "&next=" + next; }
 
