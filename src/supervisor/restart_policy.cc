@@ -4,18 +4,6 @@
 #include <algorithm>
 
 namespace mumba {
-namespace {
-class RealClock final : public Clock {
- public:
-  time_point Now() const override { return std::chrono::steady_clock::now(); }
-};
-}  // namespace
-
-const Clock& Clock::Real() {
-  static const RealClock clock;
-  return clock;
-}
-
 std::optional<std::chrono::milliseconds> RestartPolicy::OnFailure(Clock::time_point now,
                                                                   Clock::time_point started) {
   if (now - started >= options_.stable_after) {

@@ -6,15 +6,9 @@
 #include <deque>
 #include <optional>
 
-namespace mumba {
+#include "platform/clock.h"
 
-class Clock {
- public:
-  using time_point = std::chrono::steady_clock::time_point;
-  virtual ~Clock() = default;
-  virtual time_point Now() const = 0;
-  static const Clock& Real();
-};
+namespace mumba {
 
 struct RestartPolicyOptions {
   // Give up (state "failed") after this many failures within `window`.

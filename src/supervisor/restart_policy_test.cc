@@ -2,6 +2,7 @@
 // The restart policy on a fake clock: how long a crashed daemon waits, when the
 // supervisor gives up, and what makes it forgive.
 #include "supervisor/restart_policy.h"
+#include "platform/fake_clock.h"
 
 #include <gtest/gtest.h>
 
@@ -12,15 +13,6 @@ namespace {
 
 using std::chrono::milliseconds;
 using std::chrono::seconds;
-
-class FakeClock final : public Clock {
- public:
-  time_point Now() const override { return now_; }
-  void Advance(milliseconds d) { now_ += d; }
-
- private:
-  time_point now_{seconds(1000)};
-};
 
 // Drives a policy like the supervisor does: the daemon starts, runs for
 // `ran_for`, exits; if the policy restarts it, the clock moves on by the backoff.

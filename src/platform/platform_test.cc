@@ -1,0 +1,80 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <fcntl.h>
+
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "platform/errno_status.h"
+#include "platform/fake_clock.h"
+#include "platform/hex.h"
+#include "platform/unique_fd.h"
+
+namespace mumba {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(HexTest, RoundTripsEveryByte) {
+  std::string all;
+  for (int i = 0; i < 256; ++i) all.push_back(static_cast<char>(i));
+  std::string hex = ToHex(all);
+  EXPECT_EQ(hex.substr(0, 8), "00010203");
+  EXPECT_EQ(hex.substr(hex.size() - 4), "feff");
+  EXPECT_EQ(FromHex(hex), all);
+  EXPECT_EQ(FromHex("ABcd"), std::string("\xab\xcd"));
+}
+
+TEST(HexTest, RefusesOddLengthAndNonDigits) {
+  EXPECT_FALSE(FromHex("abc").has_value());
+  EXPECT_FALSE(FromHex("zz").has_value());
+  EXPECT_FALSE(FromHex("0g").has_value());
+  EXPECT_EQ(FromHex(""), std::string());
+}
+
+TEST(ErrnoStatusTest, MapsOntoWhatTheCallerCanDo) {
+  EXPECT_EQ(ErrnoStatus(ENOENT, "open x").code(), Code::kNotFound);
+  EXPECT_EQ(ErrnoStatus(EEXIST, "x").code(), Code::kAlreadyExists);
+  EXPECT_EQ(ErrnoStatus(ENOTEMPTY, "x").code(), Code::kFailedPrecondition);
+  EXPECT_EQ(ErrnoStatus(ELOOP, "x").code(), Code::kInvalidArgument);
+  EXPECT_EQ(ErrnoStatus(EACCES, "x").code(), Code::kPermissionDenied);
+  EXPECT_EQ(ErrnoStatus(ENOSPC, "x").code(), Code::kResourceExhausted);
+  EXPECT_EQ(ErrnoStatus(EIO, "x").code(), Code::kInternal);
+  EXPECT_EQ(ErrnoStatus(ENOENT, "cannot open a").message(), "cannot open a: No such file or directory");
+}
+
+TEST(UniqueFdTest, ClosesOnceAndReleases) {
+  int raw = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(raw, 0);
+  {
+    UniqueFd fd(raw);
+    UniqueFd moved = std::move(fd);
+    EXPECT_FALSE(fd.valid());
+    EXPECT_EQ(moved.get(), raw);
+  }
+  EXPECT_EQ(::fcntl(raw, F_GETFD), -1);  // Closed with `moved`.
+  UniqueFd kept(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  int released = kept.Release();
+  EXPECT_FALSE(kept.valid());
+  EXPECT_GE(::fcntl(released, F_GETFD), 0);
+  ::close(released);
+}
+
+TEST(FakeClockTest, SleepEndsOnlyWhenAdvancedFarEnough) {
+  FakeClock clock;
+  auto start = clock.Now();
+  bool woke = false;
+  std::thread sleeper([&] {
+    clock.SleepFor(100ms);
+    woke = true;
+  });
+  clock.AwaitSleepers(1);
+  clock.Advance(60ms);
+  clock.Advance(40ms);
+  sleeper.join();
+  EXPECT_TRUE(woke);
+  EXPECT_EQ(clock.Now() - start, 100ms);
+}
+
+}  // namespace
+}  // namespace mumba

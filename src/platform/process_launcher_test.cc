@@ -1,0 +1,138 @@
+// SPDX-License-Identifier: Apache-2.0
+// The launcher's hygiene, checked on real processes (/bin/sh): what a child sees of
+// our descriptors, environment and process group.
+#include "platform/process_launcher.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+namespace mumba {
+namespace {
+
+// Everything the child wrote, until it closed its output.
+std::string ReadAll(int fd) {
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 10'000) <= 0) break;  // Bounded: a child that hangs fails the test.
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n > 0) {
+      out.append(buf, static_cast<size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EAGAIN) continue;
+    break;
+  }
+  return out;
+}
+
+struct Ran {
+  std::string output;
+  ProcessExit exit;
+};
+
+Ran RunShell(const std::string& script, LaunchSpec spec = {}) {
+  spec.executable = "/bin/sh";
+  spec.args = {"-c", script};
+  spec.capture_output = true;
+  auto launched = ProcessLauncher::System().Launch(spec);
+  EXPECT_TRUE(launched.ok()) << launched.status().message();
+  if (!launched.ok()) return {};
+  Ran ran;
+  ran.output = ReadAll(launched->output.get());
+  ran.exit = ProcessLauncher::System().Wait(launched->pid);
+  return ran;
+}
+
+TEST(ProcessLauncherTest, ChildGetsOnlyTheEnvironmentGiven) {
+  ::setenv("MUMBA_LAUNCHER_TEST_SECRET", "leak", 1);
+  LaunchSpec spec;
+  spec.env = {{"ONLY", "this"}, {"PATH", "/usr/bin:/bin"}};
+  Ran ran = RunShell("env | grep -v '^PWD=' | grep -v '^SHLVL=' | grep -v '^_=' | sort", spec);
+  EXPECT_EQ(ran.output, "ONLY=this\nPATH=/usr/bin:/bin\n");
+  ::unsetenv("MUMBA_LAUNCHER_TEST_SECRET");
+}
+
+TEST(ProcessLauncherTest, InheritedEnvironmentIsOnlyOnRequest) {
+  ::setenv("MUMBA_LAUNCHER_TEST_VALUE", "seen", 1);
+  LaunchSpec spec;
+  spec.env = InheritedEnvironment();
+  Ran ran = RunShell("echo \"$MUMBA_LAUNCHER_TEST_VALUE\"", spec);
+  EXPECT_EQ(ran.output, "seen\n");
+  ::unsetenv("MUMBA_LAUNCHER_TEST_VALUE");
+}
+
+TEST(ProcessLauncherTest, NoInheritedDescriptorSurvivesEvenWithoutCloseOnExec) {
+  int leaky = ::open("/dev/null", O_RDONLY);  // No O_CLOEXEC on purpose.
+  ASSERT_GE(leaky, 0);
+  Ran ran = RunShell("ls /proc/self/fd | sort -n | tr '\\n' ' '");
+  ::close(leaky);
+  // 0, 1, 2 and the descriptor ls opens to read the folder.
+  EXPECT_EQ(ran.output, "0 1 2 3 ");
+}
+
+TEST(ProcessLauncherTest, MapsDescriptorsOntoTheNumbersAsked) {
+  int p[2];
+  ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
+  LaunchSpec spec;
+  // Our write end, which is some other number here, becomes the child's 3.
+  spec.fds = {{3, p[1]}};
+  Ran ran = RunShell("echo through-three >&3", spec);
+  ::close(p[1]);
+  EXPECT_EQ(ran.exit.ExitCode(), 0);
+  EXPECT_EQ(ReadAll(p[0]), "through-three\n");
+  ::close(p[0]);
+}
+
+TEST(ProcessLauncherTest, ChildLeadsItsOwnProcessGroup) {
+  Ran ran = RunShell("ps -o pgid= -p $$ | tr -d ' '; echo $$");
+  auto nl = ran.output.find('\n');
+  ASSERT_NE(nl, std::string::npos);
+  EXPECT_EQ(ran.output.substr(0, nl) + "\n", ran.output.substr(nl + 1));
+}
+
+TEST(ProcessLauncherTest, ExecFailureSaysWhy) {
+  LaunchSpec spec;
+  spec.executable = "/nonexistent/daemon";
+  auto launched = ProcessLauncher::System().Launch(spec);
+  ASSERT_FALSE(launched.ok());
+  EXPECT_EQ(launched.status().code(), Code::kFailedPrecondition);
+  EXPECT_EQ(launched.status().message(),
+            "cannot run /nonexistent/daemon: No such file or directory");
+}
+
+TEST(ProcessLauncherTest, SearchesThePathOfTheGivenEnvironment) {
+  LaunchSpec spec;
+  spec.executable = "sh";
+  spec.search_path = true;
+  spec.args = {"-c", "exit 7"};
+  spec.env = {{"PATH", "/nonexistent:/bin"}};
+  auto launched = ProcessLauncher::System().Launch(spec);
+  ASSERT_TRUE(launched.ok()) << launched.status().message();
+  EXPECT_EQ(ProcessLauncher::System().Wait(launched->pid).ExitCode(), 7);
+}
+
+TEST(ProcessLauncherTest, DescribesHowAChildEnded) {
+  EXPECT_EQ(RunShell("exit 3").exit.Describe(), "exit code 3");
+  Ran killed = RunShell("kill -9 $$");
+  EXPECT_EQ(killed.exit.Describe(), "signal 9 (SIGKILL)");
+  EXPECT_EQ(killed.exit.ExitCode(), 137);
+}
+
+TEST(ProcessLauncherTest, ReapDoesNotBlockOnARunningChild) {
+  LaunchSpec spec;
+  spec.executable = "/bin/sh";
+  spec.args = {"-c", "exec sleep 30"};
+  auto launched = ProcessLauncher::System().Launch(spec);
+  ASSERT_TRUE(launched.ok());
+  EXPECT_FALSE(ProcessLauncher::System().Reap(launched->pid).has_value());
+  ProcessLauncher::System().SignalGroup(launched->pid, SIGKILL);
+  EXPECT_EQ(ProcessLauncher::System().Wait(launched->pid).Describe(), "signal 9 (SIGKILL)");
+}
+
+}  // namespace
+}  // namespace mumba
