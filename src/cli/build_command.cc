@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // mumba build DIR: compiles an app folder and assembles its bundle.
-#include <sys/wait.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -9,37 +9,32 @@
 #include "bundle/manifest.h"
 #include "cli/cli.h"
 #include "common/files.h"
+#include "platform/process_launcher.h"
+#include "platform/unique_fd.h"
 
 namespace fs = std::filesystem;
 
 namespace mumba::cli {
 namespace {
 
-// Runs argv, its output going to our stderr (or nowhere when quiet, except on
-// failure, when the captured output is printed). Returns the exit code.
+// Runs argv (looked up in PATH), its output going to our stderr (or, when quiet,
+// appended to `log`). Returns its exit code, or -1 when it cannot run.
 int RunTool(const std::vector<std::string>& argv, bool quiet, const fs::path& log) {
-  pid_t pid = ::fork();
-  if (pid < 0) return -1;
-  if (pid == 0) {
-    if (quiet) {
-      FILE* f = std::fopen(log.c_str(), "a");
-      if (f) {
-        ::dup2(fileno(f), 1);
-        ::dup2(fileno(f), 2);
-      }
-    } else {
-      ::dup2(2, 1);
-    }
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    ::execvp(args[0], args.data());
-    std::fprintf(stderr, "cannot run %s\n", args[0]);
-    ::_exit(127);
+  UniqueFd log_fd;
+  if (quiet) log_fd.Reset(::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+  const int out = log_fd ? log_fd.get() : 2;
+  LaunchSpec spec;
+  spec.executable = argv[0];
+  spec.search_path = true;
+  spec.args.assign(argv.begin() + 1, argv.end());
+  spec.env = InheritedEnvironment();
+  spec.fds = {{0, 0}, {1, out}, {2, out}};
+  auto launched = ProcessLauncher::System().Launch(spec);
+  if (!launched.ok()) {
+    std::fprintf(stderr, "%s\n", launched.status().message().c_str());
+    return -1;
   }
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return ProcessLauncher::System().Wait(launched->pid).ExitCode();
 }
 
 fs::path MumbaCMakeDir() {

@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <fcntl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -12,6 +11,8 @@
 #include "cli/cli.h"
 #include "common/grpc_status.h"
 #include "common/unix_channel.h"
+#include "platform/process_launcher.h"
+#include "platform/unique_fd.h"
 
 namespace mumba::cli {
 
@@ -67,29 +68,24 @@ Status EnsureHost(const HomeLayout& layout, const std::vector<std::string>& host
   auto log = layout.host_log();
   auto start_offset = std::filesystem::exists(log) ? std::filesystem::file_size(log) : 0;
 
-  pid_t pid = ::fork();
-  if (pid < 0) return Unavailable("cannot start the host: fork failed");
-  if (pid == 0) {
-    ::setsid();
-    int null_fd = ::open("/dev/null", O_RDONLY);
-    int log_fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-    if (null_fd >= 0) ::dup2(null_fd, 0);
-    if (log_fd >= 0) {
-      ::dup2(log_fd, 1);
-      ::dup2(log_fd, 2);
-    }
-    std::vector<std::string> args = {"mumba-host", "--home", layout.home.string()};
-    args.insert(args.end(), host_args.begin(), host_args.end());
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    ::execv(exe.c_str(), argv.data());
-    ::_exit(127);
-  }
+  // The host outlives this command: a session of its own, no parent-death
+  // signal, its output appended to its log.
+  UniqueFd log_fd(::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+  if (!log_fd) return Unavailable("cannot start the host: cannot open " + log.string());
+  LaunchSpec spec;
+  spec.executable = exe;
+  spec.args = {"--home", layout.home.string()};
+  spec.args.insert(spec.args.end(), host_args.begin(), host_args.end());
+  spec.env = InheritedEnvironment();
+  spec.fds = {{1, log_fd.get()}, {2, log_fd.get()}};
+  spec.new_session = true;
+  spec.parent_death_signal = 0;
+  auto launched = ProcessLauncher::System().Launch(spec);
+  if (!launched.ok()) return Unavailable("cannot start the host: " + launched.status().message());
+  const pid_t pid = launched->pid;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
   while (std::chrono::steady_clock::now() < deadline) {
-    int status = 0;
-    if (::waitpid(pid, &status, WNOHANG) == pid) {
+    if (ProcessLauncher::System().Reap(pid)) {
       // It exited: show why, from what it wrote to its log in this attempt.
       std::ifstream in(log);
       in.seekg(static_cast<std::streamoff>(start_offset));

@@ -6,7 +6,6 @@
 #include <mutex>
 
 #include "common/grpc_status.h"
-#include "host/host.h"
 #include "host/windows.h"
 #include "shell/cdp_connection.h"
 #include "shell/dom.h"
@@ -37,20 +36,20 @@ grpc::Status Run(F&& body) {
 
 grpc::Status AutomationService::ListWindows(ServerContext*, const uv1::ListWindowsRequest*,
                                             uv1::ListWindowsResponse* resp) {
-  for (const auto& w : host_->windows().List(app_id_)) FillWindow(w, resp->add_windows());
+  for (const auto& w : windows_.List(app_id_)) FillWindow(w, resp->add_windows());
   return grpc::Status::OK;
 }
 
 grpc::Status AutomationService::OpenWindow(ServerContext*, const uv1::OpenWindowRequest* req, uv1::Window* resp) {
   return Run([&]() -> Status {
-    MUMBA_ASSIGN_OR_RETURN(WindowView v, host_->Launch(app_id_, req->path(), /*force_headless=*/false));
+    MUMBA_ASSIGN_OR_RETURN(WindowView v, app_windows_.Launch(app_id_, req->path(), /*force_headless=*/false));
     FillWindow(v, resp);
     return {};
   });
 }
 
 grpc::Status AutomationService::CloseWindow(ServerContext*, const uv1::WindowRequest* req, uv1::Done*) {
-  return ToGrpc(host_->windows().Close(req->window(), app_id_));
+  return ToGrpc(windows_.Close(req->window(), app_id_));
 }
 
 grpc::Status AutomationService::Navigate(ServerContext*, const uv1::NavigateRequest* req, uv1::Window* resp) {
@@ -59,11 +58,11 @@ grpc::Status AutomationService::Navigate(ServerContext*, const uv1::NavigateRequ
     if (req->path().empty() || req->path()[0] != '/') {
       return InvalidArgument("navigate takes a path of the app's own origin, like /page.html");
     }
-    MUMBA_ASSIGN_OR_RETURN(WindowSession s, host_->windows().Session(req->window(), app_id_));
-    MUMBA_ASSIGN_OR_RETURN(std::string origin, host_->OriginOf(app_id_));
+    MUMBA_ASSIGN_OR_RETURN(WindowSession s, windows_.Session(req->window(), app_id_));
+    MUMBA_ASSIGN_OR_RETURN(std::string origin, app_windows_.OriginOf(app_id_));
     shell::PageClient page(s.cdp.get(), s.session_id);
     MUMBA_TRY(page.Navigate(origin + req->path()));
-    for (const auto& w : host_->windows().List(app_id_)) {
+    for (const auto& w : windows_.List(app_id_)) {
       if (w.id == req->window()) FillWindow(w, resp);
     }
     resp->set_url(origin + req->path());
@@ -74,7 +73,7 @@ grpc::Status AutomationService::Navigate(ServerContext*, const uv1::NavigateRequ
 grpc::Status AutomationService::Evaluate(ServerContext*, const uv1::EvaluateRequest* req,
                                          uv1::EvaluateResponse* resp) {
   return Run([&]() -> Status {
-    MUMBA_ASSIGN_OR_RETURN(WindowSession s, host_->windows().Session(req->window(), app_id_));
+    MUMBA_ASSIGN_OR_RETURN(WindowSession s, windows_.Session(req->window(), app_id_));
     shell::RuntimeClient runtime(s.cdp.get(), s.session_id);
     MUMBA_ASSIGN_OR_RETURN(nlohmann::json value, runtime.Evaluate(req->expression()));
     resp->set_json(value.dump());
@@ -84,7 +83,7 @@ grpc::Status AutomationService::Evaluate(ServerContext*, const uv1::EvaluateRequ
 
 grpc::Status AutomationService::Query(ServerContext*, const uv1::QueryRequest* req, uv1::QueryResponse* resp) {
   return Run([&]() -> Status {
-    MUMBA_ASSIGN_OR_RETURN(WindowSession s, host_->windows().Session(req->window(), app_id_));
+    MUMBA_ASSIGN_OR_RETURN(WindowSession s, windows_.Session(req->window(), app_id_));
     shell::DomClient dom(s.cdp.get(), s.session_id);
     MUMBA_ASSIGN_OR_RETURN(std::vector<int> nodes, dom.QuerySelectorAll(req->selector()));
     for (int id : nodes) {
@@ -102,7 +101,7 @@ grpc::Status AutomationService::Query(ServerContext*, const uv1::QueryRequest* r
 
 grpc::Status AutomationService::Change(ServerContext*, const uv1::ChangeRequest* req, uv1::ChangeResponse* resp) {
   return Run([&]() -> Status {
-    MUMBA_ASSIGN_OR_RETURN(WindowSession s, host_->windows().Session(req->window(), app_id_));
+    MUMBA_ASSIGN_OR_RETURN(WindowSession s, windows_.Session(req->window(), app_id_));
     shell::DomClient dom(s.cdp.get(), s.session_id);
     MUMBA_ASSIGN_OR_RETURN(std::vector<int> nodes, dom.QuerySelectorAll(req->selector()));
     for (int id : nodes) {
@@ -125,7 +124,7 @@ grpc::Status AutomationService::Change(ServerContext*, const uv1::ChangeRequest*
 
 grpc::Status AutomationService::Input(ServerContext*, const uv1::InputRequest* req, uv1::Done*) {
   return Run([&]() -> Status {
-    MUMBA_ASSIGN_OR_RETURN(WindowSession s, host_->windows().Session(req->window(), app_id_));
+    MUMBA_ASSIGN_OR_RETURN(WindowSession s, windows_.Session(req->window(), app_id_));
     shell::InputClient input(s.cdp.get(), s.session_id);
     switch (req->input_case()) {
       case uv1::InputRequest::kClickSelector: {
@@ -146,7 +145,7 @@ grpc::Status AutomationService::Input(ServerContext*, const uv1::InputRequest* r
 grpc::Status AutomationService::Screenshot(ServerContext*, const uv1::ScreenshotRequest* req,
                                            uv1::ScreenshotResponse* resp) {
   return Run([&]() -> Status {
-    MUMBA_ASSIGN_OR_RETURN(WindowSession s, host_->windows().Session(req->window(), app_id_));
+    MUMBA_ASSIGN_OR_RETURN(WindowSession s, windows_.Session(req->window(), app_id_));
     shell::PageClient page(s.cdp.get(), s.session_id);
     MUMBA_ASSIGN_OR_RETURN(std::string png, page.CaptureScreenshot());
     resp->set_png(std::move(png));
@@ -163,7 +162,7 @@ grpc::Status AutomationService::Events(ServerContext* ctx, const uv1::EventsRequ
   };
   auto q = std::make_shared<Queue>();
   const std::string only = req->window();
-  int sub = host_->windows().Subscribe(app_id_, [q, only](const uv1::PageEvent& e) {
+  int sub = windows_.Subscribe(app_id_, [q, only](const uv1::PageEvent& e) {
     if (!only.empty() && e.window() != only) return;
     std::lock_guard lock(q->mu);
     if (q->events.size() < 4096) q->events.push_back(e);
@@ -171,7 +170,7 @@ grpc::Status AutomationService::Events(ServerContext* ctx, const uv1::EventsRequ
   });
   // Tells the caller it is subscribed: events from now on will reach it.
   writer->SendInitialMetadata();
-  while (!ctx->IsCancelled() && !host_->stopping()) {
+  while (!ctx->IsCancelled() && !stopping_) {
     std::deque<uv1::PageEvent> batch;
     {
       std::unique_lock lock(q->mu);
@@ -182,9 +181,9 @@ grpc::Status AutomationService::Events(ServerContext* ctx, const uv1::EventsRequ
     for (const auto& e : batch) ok = ok && writer->Write(e);
     if (!ok) break;
     // Notices a browser that went away without a word (its windows are CLOSED).
-    if (batch.empty()) (void)host_->windows().List(app_id_);
+    if (batch.empty()) (void)windows_.List(app_id_);
   }
-  host_->windows().Unsubscribe(sub);
+  windows_.Unsubscribe(sub);
   return grpc::Status::OK;
 }
 

@@ -3,17 +3,22 @@
 // its own windows (and only those) through the host's DevTools connections.
 #pragma once
 
+#include <atomic>
 #include <string>
 
+#include "host/app_windows.h"
+#include "host/windows.h"
 #include "mumba/ui/v1/automation.grpc.pb.h"
 
 namespace mumba {
 
-class Host;
-
 class AutomationService final : public mumba::ui::v1::Automation::Service {
  public:
-  AutomationService(Host* host, std::string app_id) : host_(host), app_id_(std::move(app_id)) {}
+  // Everything is borrowed and must outlive the service; event streams end once
+  // `stopping` is true.
+  AutomationService(Windows& windows, AppWindows& app_windows, const std::atomic<bool>& stopping,
+                    std::string app_id)
+      : windows_(windows), app_windows_(app_windows), stopping_(stopping), app_id_(std::move(app_id)) {}
 
   using ServerContext = grpc::ServerContext;
   grpc::Status ListWindows(ServerContext*, const mumba::ui::v1::ListWindowsRequest*,
@@ -32,7 +37,9 @@ class AutomationService final : public mumba::ui::v1::Automation::Service {
                       grpc::ServerWriter<mumba::ui::v1::PageEvent>*) override;
 
  private:
-  Host* host_;
+  Windows& windows_;
+  AppWindows& app_windows_;
+  const std::atomic<bool>& stopping_;
   std::string app_id_;
 };
 

@@ -46,40 +46,55 @@ void FillAppInfo(const AppView& v, hv1::AppInfo* out) {
   }
 }
 
+ControlService::ControlService(Parts parts, std::function<void()> request_stop)
+    : parts_(std::move(parts)), request_stop_(std::move(request_stop)) {}
+
+template <typename Fn>
+ControlService::Reactor* ControlService::OnWorkQueue(ServerContext* ctx, Fn fn) {
+  auto* r = ctx->DefaultReactor();
+  work_.Post([r, fn = std::move(fn)]() mutable { r->Finish(ToGrpc(fn())); });
+  return r;
+}
+
+template <typename Fn>
+ControlService::Reactor* ControlService::AtOnce(ServerContext* ctx, Fn fn) {
+  auto* r = ctx->DefaultReactor();
+  r->Finish(ToGrpc(fn()));
+  return r;
+}
+
 namespace {
 
-// Finishes `reactor` with the result of `fn`, which fills the response on success.
-template <typename Fn>
-void Finish(grpc::ServerUnaryReactor* reactor, Fn&& fn) {
-  reactor->Finish(ToGrpc(fn()));
+// Fills `resp` with the app, or returns why there is none.
+mumba::Status AppInfoOf(Expected<AppView> view, hv1::AppInfo* resp) {
+  if (!view.ok()) return view.status();
+  FillAppInfo(*view, resp);
+  return {};
 }
 
 }  // namespace
 
-ControlService::ControlService(Host* host, std::function<void()> request_stop)
-    : host_(host), request_stop_(std::move(request_stop)) {}
-
 ControlService::Reactor* ControlService::HostStatus(ServerContext* ctx,
                                                     const hv1::HostStatusRequest*,
                                                     hv1::HostStatusResponse* resp) {
-  auto apps = host_->List();
+  auto apps = parts_.lifecycle.List();
   resp->set_pid(::getpid());
   resp->set_version(MUMBA_VERSION);
-  resp->set_home(host_->layout().home.string());
+  resp->set_home(parts_.layout.home.string());
   resp->set_uptime_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
-                          std::chrono::steady_clock::now() - host_->started())
+                          std::chrono::steady_clock::now() - parts_.started)
                           .count());
   resp->set_apps_installed(static_cast<int>(apps.size()));
   int running = 0;
   for (const auto& a : apps) running += a.daemon.state == DaemonState::kRunning;
   resp->set_apps_running(running);
-  P2pStatus p2p = host_->distribution().NodeStatus();
+  P2pStatus p2p = parts_.distribution.NodeStatus();
   resp->set_p2p_listen(p2p.listen);
   resp->set_dht_nodes(p2p.dht_nodes);
   resp->set_torrents(p2p.torrents);
   resp->set_upload_rate(p2p.upload_rate);
   resp->set_download_rate(p2p.download_rate);
-  if (Gateway* gw = host_->gateway()) resp->set_gateway_port(gw->port());
+  if (int port = parts_.gateway_port()) resp->set_gateway_port(port);
   auto* r = ctx->DefaultReactor();
   r->Finish(grpc::Status::OK);
   return r;
@@ -95,94 +110,56 @@ ControlService::Reactor* ControlService::StopHost(ServerContext* ctx, const hv1:
 
 ControlService::Reactor* ControlService::Install(ServerContext* ctx, const hv1::InstallRequest* req,
                                                  hv1::InstallResponse* resp) {
-  auto* r = ctx->DefaultReactor();
-  work_.Post([this, r, req, resp] {
-    Finish(r, [&]() -> mumba::Status {
-      MUMBA_ASSIGN_OR_RETURN(auto result, host_->Install(req->bundle_dir()));
-      FillAppInfo(result.app, resp->mutable_app());
-      resp->set_replaced(result.replaced);
-      return {};
-    });
+  return OnWorkQueue(ctx, [this, req, resp]() -> mumba::Status {
+    MUMBA_ASSIGN_OR_RETURN(auto result, parts_.installer.Install(req->bundle_dir()));
+    FillAppInfo(result.app, resp->mutable_app());
+    resp->set_replaced(result.replaced);
+    return {};
   });
-  return r;
 }
 
 ControlService::Reactor* ControlService::Uninstall(ServerContext* ctx,
                                                    const hv1::UninstallRequest* req,
                                                    hv1::UninstallResponse*) {
-  auto* r = ctx->DefaultReactor();
-  work_.Post([this, r, req] { Finish(r, [&] { return host_->Uninstall(req->app(), req->purge()); }); });
-  return r;
+  return OnWorkQueue(ctx, [this, req] { return parts_.installer.Uninstall(req->app(), req->purge()); });
 }
 
 ControlService::Reactor* ControlService::List(ServerContext* ctx, const hv1::ListRequest*,
                                               hv1::ListResponse* resp) {
-  for (const auto& v : host_->List()) FillAppInfo(v, resp->add_apps());
-  auto* r = ctx->DefaultReactor();
-  r->Finish(grpc::Status::OK);
-  return r;
+  for (const auto& v : parts_.lifecycle.List()) FillAppInfo(v, resp->add_apps());
+  return AtOnce(ctx, [] { return mumba::Status(); });
 }
 
 ControlService::Reactor* ControlService::Status(ServerContext* ctx, const hv1::AppRef* req,
                                                 hv1::AppInfo* resp) {
-  auto* r = ctx->DefaultReactor();
-  Finish(r, [&]() -> mumba::Status {
-    MUMBA_ASSIGN_OR_RETURN(auto v, host_->Describe(req->app()));
-    FillAppInfo(v, resp);
-    return {};
-  });
-  return r;
+  return AtOnce(ctx, [&] { return AppInfoOf(parts_.lifecycle.Describe(req->app()), resp); });
 }
 
 ControlService::Reactor* ControlService::Start(ServerContext* ctx, const hv1::AppRef* req,
                                                hv1::AppInfo* resp) {
-  auto* r = ctx->DefaultReactor();
-  work_.Post([this, r, req, resp] {
-    Finish(r, [&]() -> mumba::Status {
-      MUMBA_ASSIGN_OR_RETURN(auto v, host_->Start(req->app()));
-      FillAppInfo(v, resp);
-      return {};
-    });
-  });
-  return r;
+  return OnWorkQueue(ctx, [this, req, resp] { return AppInfoOf(parts_.lifecycle.Start(req->app()), resp); });
 }
 
 ControlService::Reactor* ControlService::Stop(ServerContext* ctx, const hv1::AppRef* req,
                                               hv1::AppInfo* resp) {
-  auto* r = ctx->DefaultReactor();
-  work_.Post([this, r, req, resp] {
-    Finish(r, [&]() -> mumba::Status {
-      MUMBA_ASSIGN_OR_RETURN(auto v, host_->Stop(req->app()));
-      FillAppInfo(v, resp);
-      return {};
-    });
-  });
-  return r;
+  return OnWorkQueue(ctx, [this, req, resp] { return AppInfoOf(parts_.lifecycle.Stop(req->app()), resp); });
 }
 
 ControlService::Reactor* ControlService::Restart(ServerContext* ctx, const hv1::AppRef* req,
                                                  hv1::AppInfo* resp) {
-  auto* r = ctx->DefaultReactor();
-  work_.Post([this, r, req, resp] {
-    Finish(r, [&]() -> mumba::Status {
-      MUMBA_ASSIGN_OR_RETURN(auto v, host_->Restart(req->app()));
-      FillAppInfo(v, resp);
-      return {};
-    });
-  });
-  return r;
+  return OnWorkQueue(ctx, [this, req, resp] { return AppInfoOf(parts_.lifecycle.Restart(req->app()), resp); });
 }
 
 
 ControlService::Reactor* ControlService::Call(ServerContext* ctx, const hv1::CallRequest* req,
                                               hv1::CallResponse* resp) {
   auto* r = ctx->DefaultReactor();
-  WithRunningApp(host_, work_, req->app(), [this, r, req, resp](Expected<RunningApp> app) {
+  WithRunningApp(parts_.lifecycle, work_, req->app(), [this, r, req, resp](Expected<RunningApp> app) {
     if (!app.ok()) return r->Finish(ToGrpc(app.status()));
     if (auto method = app->transcoder->FindMethod(req->method()); !method.ok()) {
       return r->Finish(ToGrpc(method.status().WithContext(app->name)));
     }
-    CallJson(host_->daemons(), app->socket, app->transcoder, req->method(), req->json(),
+    CallJson(parts_.daemons, app->socket, app->transcoder, req->method(), req->json(),
              [r, resp](Expected<std::string> reply) {
                if (!reply.ok()) return r->Finish(ToGrpc(reply.status()));
                resp->set_json(std::move(*reply));
@@ -200,7 +177,7 @@ ControlService::Reactor* ControlService::Route(ServerContext* ctx, const hv1::Ro
     r->Finish(ToGrpc(url.status()));
     return r;
   }
-  WithRunningApp(host_, work_, url->app, [this, r, req, resp, url = *url](Expected<RunningApp> app) {
+  WithRunningApp(parts_.lifecycle, work_, url->app, [this, r, req, resp, url = *url](Expected<RunningApp> app) {
     if (!app.ok()) return r->Finish(ToGrpc(app.status()));
     av1::RouteRequest route = req->request();
     if (route.method().empty()) route.set_method("GET");
@@ -213,7 +190,7 @@ ControlService::Reactor* ControlService::Route(ServerContext* ctx, const hv1::Ro
                                        route.path() +
                                        (declared.empty() ? " (it declares none)" : " (declared: " + declared + ")"))));
     }
-    host_->daemons().Route(app->socket, route, [r, resp](grpc::Status s, av1::RouteResponse reply) {
+    parts_.daemons.Route(app->socket, route, [r, resp](grpc::Status s, av1::RouteResponse reply) {
       if (!s.ok()) return r->Finish(s);
       *resp = std::move(reply);
       r->Finish(grpc::Status::OK);
@@ -225,10 +202,10 @@ ControlService::Reactor* ControlService::Route(ServerContext* ctx, const hv1::Ro
 ControlService::Reactor* ControlService::Connect(ServerContext* ctx, const hv1::AppRef* req,
                                                  hv1::ConnectResponse* resp) {
   auto* r = ctx->DefaultReactor();
-  WithRunningApp(host_, work_, req->app(), [this, r, resp](Expected<RunningApp> app) {
+  WithRunningApp(parts_.lifecycle, work_, req->app(), [this, r, resp](Expected<RunningApp> app) {
     if (!app.ok()) return r->Finish(ToGrpc(app.status()));
     resp->set_socket(app->socket);
-    auto view = host_->Describe(app->id);
+    auto view = parts_.lifecycle.Describe(app->id);
     if (view.ok()) FillAppInfo(*view, resp->mutable_app());
     r->Finish(grpc::Status::OK);
   });
@@ -252,53 +229,40 @@ void FillWindowInfo(const WindowView& v, hv1::WindowInfo* out) {
 
 ControlService::Reactor* ControlService::Launch(ServerContext* ctx, const hv1::LaunchRequest* req,
                                                 hv1::WindowInfo* resp) {
-  auto* r = ctx->DefaultReactor();
-  work_.Post([this, r, req, resp] {
-    Finish(r, [&]() -> mumba::Status {
-      MUMBA_ASSIGN_OR_RETURN(WindowView v, host_->Launch(req->app(), req->path(), req->headless()));
-      FillWindowInfo(v, resp);
-      return {};
-    });
+  return OnWorkQueue(ctx, [this, req, resp]() -> mumba::Status {
+    MUMBA_ASSIGN_OR_RETURN(WindowView v, parts_.app_windows.Launch(req->app(), req->path(), req->headless()));
+    FillWindowInfo(v, resp);
+    return {};
   });
-  return r;
 }
 
 ControlService::Reactor* ControlService::ListWindows(ServerContext* ctx, const hv1::ListWindowsRequest* req,
                                                      hv1::ListWindowsResponse* resp) {
-  auto* r = ctx->DefaultReactor();
-  std::string app_id;
-  if (!req->app().empty()) {
-    auto id = host_->WindowOwner(req->app());
-    if (!id.ok()) {
-      r->Finish(ToGrpc(id.status()));
-      return r;
+  return AtOnce(ctx, [&]() -> mumba::Status {
+    std::string app_id;
+    if (!req->app().empty()) {
+      MUMBA_ASSIGN_OR_RETURN(app_id, parts_.app_windows.WindowOwner(req->app()));
     }
-    app_id = *id;
-  }
-  for (const auto& w : host_->windows().List(app_id)) FillWindowInfo(w, resp->add_windows());
-  r->Finish(grpc::Status::OK);
-  return r;
+    for (const auto& w : parts_.windows.List(app_id)) FillWindowInfo(w, resp->add_windows());
+    return {};
+  });
 }
 
 ControlService::Reactor* ControlService::CloseWindow(ServerContext* ctx, const hv1::CloseWindowRequest* req,
                                                      hv1::CloseWindowResponse* resp) {
-  auto* r = ctx->DefaultReactor();
-  work_.Post([this, r, req, resp] {
-    Finish(r, [&]() -> mumba::Status {
-      // A window id, or an app whose windows all close.
-      if (auto st = host_->windows().Close(req->window()); st.ok()) {
-        resp->set_closed(1);
-        return {};
-      } else if (st.code() != Code::kNotFound) {
-        return st;
-      }
-      auto id = host_->WindowOwner(req->window());
-      if (!id.ok()) return NotFound("no window or app '" + req->window() + "'");
-      resp->set_closed(host_->windows().CloseApp(*id));
+  return OnWorkQueue(ctx, [this, req, resp]() -> mumba::Status {
+    // A window id, or an app whose windows all close.
+    if (auto st = parts_.windows.Close(req->window()); st.ok()) {
+      resp->set_closed(1);
       return {};
-    });
+    } else if (st.code() != Code::kNotFound) {
+      return st;
+    }
+    auto id = parts_.app_windows.WindowOwner(req->window());
+    if (!id.ok()) return NotFound("no window or app '" + req->window() + "'");
+    resp->set_closed(parts_.windows.CloseApp(*id));
+    return {};
   });
-  return r;
 }
 
 }  // namespace mumba

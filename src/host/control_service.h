@@ -1,21 +1,41 @@
 // SPDX-License-Identifier: Apache-2.0
-// mumba.host.v1.Control over gRPC: a thin adapter from requests to Host calls.
+// mumba.host.v1.Control over gRPC: a thin adapter from requests onto the host's
+// parts (installer, lifecycle, windows, distribution).
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 
+#include "broker/daemon_client.h"
+#include "common/paths.h"
 #include "common/work_queue.h"
-#include "host/host.h"
+#include "host/app_lifecycle.h"
+#include "host/app_windows.h"
+#include "host/distribution.h"
+#include "host/installer.h"
+#include "host/windows.h"
 #include "mumba/host/v1/control.grpc.pb.h"
 
 namespace mumba {
 
 class ControlService final : public mumba::host::v1::Control::CallbackService {
  public:
-  // `host` is borrowed and must outlive the service. `request_stop` is called
-  // (once, from a gRPC thread) when a client asks the host to stop.
-  ControlService(Host* host, std::function<void()> request_stop);
+  // The parts it serves from; all borrowed, they must outlive the service.
+  struct Parts {
+    const HomeLayout& layout;
+    Installer& installer;
+    AppLifecycle& lifecycle;
+    AppWindows& app_windows;
+    Windows& windows;
+    Distribution& distribution;
+    DaemonClient& daemons;
+    std::function<int()> gateway_port;  // 0 while no gateway serves.
+    std::chrono::steady_clock::time_point started;
+  };
+  // `request_stop` is called (once, from a gRPC thread) when a client asks the host
+  // to stop.
+  ControlService(Parts parts, std::function<void()> request_stop);
 
   using ServerContext = grpc::CallbackServerContext;
   using Reactor = grpc::ServerUnaryReactor;
@@ -52,7 +72,15 @@ class ControlService final : public mumba::host::v1::Control::CallbackService {
                        mumba::host::v1::CloseWindowResponse* resp) override;
 
  private:
-  Host* host_;
+  // Runs `fn` (it fills the response and returns the call's Status) on the work
+  // queue, off gRPC's threads, then finishes the call: for work that blocks.
+  template <typename Fn>
+  Reactor* OnWorkQueue(ServerContext* ctx, Fn fn);
+  // The same at once, for work that never blocks.
+  template <typename Fn>
+  Reactor* AtOnce(ServerContext* ctx, Fn fn);
+
+  Parts parts_;
   std::function<void()> request_stop_;
   WorkQueue work_{4};
 };

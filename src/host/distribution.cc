@@ -7,6 +7,7 @@
 #include "common/base32.h"
 #include "common/files.h"
 #include "common/keys.h"
+#include "platform/hex.h"
 
 namespace fs = std::filesystem;
 
@@ -18,31 +19,11 @@ constexpr auto kPutTimeout = std::chrono::seconds(15);
 constexpr auto kUpdateLookup = std::chrono::seconds(15);
 constexpr auto kUpdateFetch = std::chrono::minutes(30);
 
-std::string ToHex(std::string_view raw) {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : raw) {
-    out += digits[c >> 4];
-    out += digits[c & 15];
-  }
-  return out;
-}
-
-Expected<std::string> FromHex(std::string_view hex) {
-  if (hex.size() % 2) return InvalidArgument("odd-length hex");
-  auto nibble = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  std::string out;
-  for (size_t i = 0; i < hex.size(); i += 2) {
-    int hi = nibble(hex[i]), lo = nibble(hex[i + 1]);
-    if (hi < 0 || lo < 0) return InvalidArgument("bad hex");
-    out += static_cast<char>(hi * 16 + lo);
-  }
-  return out;
+// The bytes of a hex info-hash; INVALID_ARGUMENT when it is not hex.
+Expected<std::string> HashBytes(std::string_view hex) {
+  auto bytes = FromHex(hex);
+  if (!bytes) return InvalidArgument("bad hex");
+  return *bytes;
 }
 
 std::string MagnetOf(const ResolvedApp& a) {
@@ -68,9 +49,9 @@ std::string BundleTorrentName(const std::string& name, const std::string& versio
   return "mumba-" + name + "-" + version;
 }
 
-Distribution::Distribution(Host* host, P2pConfig config, fs::path state_dir, fs::path keys_dir,
+Distribution::Distribution(DistributionParts parts, P2pConfig config, fs::path state_dir, fs::path keys_dir,
                            fs::path staging_dir)
-    : host_(host),
+    : parts_(std::move(parts)),
       config_(std::move(config)),
       state_dir_(std::move(state_dir)),
       keys_dir_(std::move(keys_dir)),
@@ -103,7 +84,7 @@ Expected<P2pNode*> Distribution::Node() {
   o.state_dir = state_dir_;
   o.upload_rate_limit = config_.upload_rate_limit;
   o.download_rate_limit = config_.download_rate_limit;
-  auto node = P2pNode::Create(o);
+  auto node = parts_.make_node(o);
   if (!node.ok()) return node.status().WithContext("cannot start BitTorrent on " + config_.listen);
   node_ = std::move(*node);
   if (!config_.bootstrap.empty()) joiner_ = std::thread([this] { KeepJoined(); });
@@ -121,12 +102,12 @@ void Distribution::Start() {
   if (config_.start_with_host) {
     if (auto node = Node(); !node.ok()) spdlog::error("p2p: {}", node.status().message());
   }
-  auto records = host_->registry().ListP2p();
+  auto records = parts_.registry.ListP2p();
   if (records.empty()) return;  // Nothing travelled over the network: stay silent.
   std::thread([this, records] {
     if (!config_.seed) return;
     for (const auto& r : records) {
-      auto app = host_->Describe(r.id);
+      auto app = parts_.apps.Describe(r.id);
       if (!app.ok()) continue;
       if (Status st = SeedInstalled(*app); !st.ok()) {
         spdlog::warn("p2p: cannot seed {}: {}", app->record.name, st.message());
@@ -138,9 +119,9 @@ void Distribution::Start() {
 
 void Distribution::KeepJoined() {
   // Every second for the first half minute, then every minute.
-  auto started = std::chrono::steady_clock::now();
+  auto started = parts_.clock.Now();
   for (;;) {
-    auto age = std::chrono::steady_clock::now() - started;
+    auto age = parts_.clock.Now() - started;
     auto pause = age < std::chrono::seconds(30) ? std::chrono::seconds(1) : std::chrono::seconds(60);
     {
       std::unique_lock lock(stop_mu_);
@@ -165,7 +146,7 @@ void Distribution::UpdateLoop() {
         return;
       }
     }
-    for (const auto& r : host_->registry().ListP2p()) {
+    for (const auto& r : parts_.registry.ListP2p()) {
       if (r.published) continue;  // Its publisher is the newest source of it.
       auto updated = Update(r.id, nullptr);
       if (!updated.ok()) spdlog::warn("p2p: update of {} failed: {}", r.id, updated.status().message());
@@ -183,7 +164,7 @@ Status Distribution::SeedInstalled(const AppView& app) {
 
 Expected<PublishResult> Distribution::Publish(const std::string& app_ref) {
   std::lock_guard lock(publish_mu_);
-  MUMBA_ASSIGN_OR_RETURN(AppView app, host_->Describe(app_ref));
+  MUMBA_ASSIGN_OR_RETURN(AppView app, parts_.apps.Describe(app_ref));
   const std::string& id = app.record.id;
   MUMBA_ASSIGN_OR_RETURN(KeyPair keys, LoadKeyPair(keys_dir_, id));
   MUMBA_ASSIGN_OR_RETURN(P2pNode * node, Node());
@@ -192,7 +173,7 @@ Expected<PublishResult> Distribution::Publish(const std::string& app_ref) {
                          node->Seed(app.record.install_dir,
                                     BundleTorrentName(app.record.name, app.record.version)));
   int64_t seq = 0;
-  if (auto known = host_->registry().GetP2p(id); known.ok()) seq = known->seq;
+  if (auto known = parts_.registry.GetP2p(id); known.ok()) seq = known->seq;
   if (auto current = node->GetMutable(keys.public_key, kPublishLookup); current.ok()) {
     seq = std::max(seq, current->seq);
   }
@@ -208,8 +189,8 @@ Expected<PublishResult> Distribution::Publish(const std::string& app_ref) {
   item.info_hash_v2 = torrent.info_hash_v2;
   item.magnet = torrent.magnet;
 
-  MUMBA_ASSIGN_OR_RETURN(std::string ih, FromHex(torrent.info_hash_v1));
-  MUMBA_ASSIGN_OR_RETURN(std::string ih2, FromHex(torrent.info_hash_v2));
+  MUMBA_ASSIGN_OR_RETURN(std::string ih, HashBytes(torrent.info_hash_v1));
+  MUMBA_ASSIGN_OR_RETURN(std::string ih2, HashBytes(torrent.info_hash_v2));
   std::map<std::string, std::string> fields = {
       {"ih", ih},  // BEP 46: the v1 info-hash, raw.
       {"v2", ih2},
@@ -219,7 +200,7 @@ Expected<PublishResult> Distribution::Publish(const std::string& app_ref) {
   };
   Status put = node->PutMutable(keys, fields, seq, kPutTimeout);
   if (!put.ok()) spdlog::warn("p2p: no DHT node stored {} seq {}: {}", id, seq, put.message());
-  MUMBA_TRY(host_->registry().PutP2p(
+  MUMBA_TRY(parts_.registry.PutP2p(
       {id, seq, torrent.info_hash_v1, torrent.info_hash_v2, item.version, true}));
   spdlog::info("p2p: published {} {} as {} seq {}", item.name, item.version, id, seq);
   return PublishResult{item, put.ok()};
@@ -277,7 +258,7 @@ bool Distribution::Stopping() {
 Expected<AppView> Distribution::Fetch(const std::string& address, std::chrono::milliseconds timeout,
                                       int64_t min_seq, const DistributionEventFn& on_event) {
   std::lock_guard lock(publish_mu_);
-  auto start = std::chrono::steady_clock::now();
+  auto start = parts_.clock.Now();
   if (!Emit(on_event, DistributionEvent::Phase::kResolving, {})) return Cancelled("installing " + address);
   MUMBA_ASSIGN_OR_RETURN(ResolvedApp item,
                          Resolve(address, std::min<std::chrono::milliseconds>(timeout, std::chrono::seconds(20))));
@@ -292,7 +273,7 @@ Expected<AppView> Distribution::Fetch(const std::string& address, std::chrono::m
   MUMBA_ASSIGN_OR_RETURN(P2pNode * node, Node());
   fs::path dest = staging_dir_ / ("fetch-" + RandomSuffix());
   auto left = timeout - std::chrono::duration_cast<std::chrono::milliseconds>(
-                            std::chrono::steady_clock::now() - start);
+                            parts_.clock.Now() - start);
   if (left < std::chrono::seconds(1)) left = std::chrono::seconds(1);
   auto folder = node->Fetch(item.info_hash, item.info_hash_v2, dest, left, [&](const FetchProgress& p) {
     if (Stopping()) return false;
@@ -326,10 +307,10 @@ Expected<AppView> Distribution::Fetch(const std::string& address, std::chrono::m
                             m.version + ", not the " + item.name + " " + item.version + " announced");
   }
   if (!Emit(on_event, DistributionEvent::Phase::kInstalling, item)) return Cancelled("installing " + item.name);
-  MUMBA_ASSIGN_OR_RETURN(InstallResult installed, host_->InstallStaged(*folder));
+  MUMBA_ASSIGN_OR_RETURN(InstallResult installed, parts_.installer.InstallStaged(*folder));
   bool published = false;
-  if (auto known = host_->registry().GetP2p(item.address); known.ok()) published = known->published;
-  MUMBA_TRY(host_->registry().PutP2p(
+  if (auto known = parts_.registry.GetP2p(item.address); known.ok()) published = known->published;
+  MUMBA_TRY(parts_.registry.PutP2p(
       {item.address, item.seq, item.info_hash, item.info_hash_v2, item.version, published}));
   // Seeding hashes the bundle again; the app is installed already, so do it after.
   {
@@ -350,8 +331,8 @@ Expected<AppView> Distribution::Fetch(const std::string& address, std::chrono::m
 }
 
 Expected<AppView> Distribution::Update(const std::string& app_ref, const DistributionEventFn& on_event) {
-  MUMBA_ASSIGN_OR_RETURN(AppView app, host_->Describe(app_ref));
-  auto known = host_->registry().GetP2p(app.record.id);
+  MUMBA_ASSIGN_OR_RETURN(AppView app, parts_.apps.Describe(app_ref));
+  auto known = parts_.registry.GetP2p(app.record.id);
   if (!known.ok()) {
     return FailedPrecondition(app.record.name + " was not installed from the network (mumba install " +
                               app.record.id + " does that)");
@@ -373,7 +354,7 @@ Expected<AppView> Distribution::Update(const std::string& app_ref, const Distrib
 
 Expected<std::pair<AppView, std::string>> Distribution::Rollback(const std::string& app_ref) {
   std::lock_guard lock(publish_mu_);
-  MUMBA_ASSIGN_OR_RETURN(AppView app, host_->Describe(app_ref));
+  MUMBA_ASSIGN_OR_RETURN(AppView app, parts_.apps.Describe(app_ref));
   fs::path current = app.record.install_dir;
   fs::path previous;
   std::error_code ec;
@@ -385,19 +366,19 @@ Expected<std::pair<AppView, std::string>> Distribution::Rollback(const std::stri
   if (previous.empty()) {
     return FailedPrecondition("no earlier version of " + app.record.name + " is kept here");
   }
-  MUMBA_ASSIGN_OR_RETURN(InstallResult back, host_->Install(previous));
+  MUMBA_ASSIGN_OR_RETURN(InstallResult back, parts_.installer.Install(previous));
   spdlog::info("rolled {} back from {} to {}", app.record.name, app.record.version, back.app.record.version);
   return std::make_pair(back.app, app.record.version);
 }
 
 void Distribution::Forget(const std::string& app_id) {
-  auto known = host_->registry().GetP2p(app_id);
+  auto known = parts_.registry.GetP2p(app_id);
   if (!known.ok()) return;
   {
     std::lock_guard lock(node_mu_);
     if (node_) (void)node_->StopSeeding(known->info_hash);
   }
-  (void)host_->registry().RemoveP2p(app_id);
+  (void)parts_.registry.RemoveP2p(app_id);
 }
 
 }  // namespace mumba

@@ -15,10 +15,13 @@
 #include <thread>
 #include <vector>
 
+#include "host/app_lifecycle.h"
 #include "host/config.h"
-#include "host/host.h"
+#include "host/installer.h"
+#include "host/registry.h"
 #include "mumba/status.h"
 #include "p2p/p2p_node.h"
+#include "platform/clock.h"
 
 namespace mumba {
 
@@ -49,12 +52,24 @@ struct DistributionEvent {
 // Told of every step of long work; returning false stops it (CANCELLED).
 using DistributionEventFn = std::function<bool(const DistributionEvent&)>;
 
+// Starts the BitTorrent node; P2pNode::Create, or a fake in tests.
+using P2pNodeFactory = std::function<Expected<std::unique_ptr<P2pNode>>(P2pOptions)>;
+
+// The parts of the host distribution works with, all borrowed: they must outlive it.
+struct DistributionParts {
+  Installer& installer;    // Installs what was fetched, and rollbacks.
+  AppLifecycle& apps;      // What is installed, and its state.
+  Registry& registry;      // How each app travelled (its p2p records).
+  P2pNodeFactory make_node = P2pNode::Create;
+  const Clock& clock = Clock::Real();
+};
+
 // Thread-safe. Every method may block on the network, within its timeout.
 class Distribution {
  public:
-  // `host` is borrowed and must outlive this object. State (DHT, torrents) lives in
-  // `state_dir`; secret keys are read from `keys_dir`; downloads land in `staging_dir`.
-  Distribution(Host* host, P2pConfig config, std::filesystem::path state_dir,
+  // State (DHT, torrents) lives in `state_dir`; secret keys are read from
+  // `keys_dir`; downloads land in `staging_dir`.
+  Distribution(DistributionParts parts, P2pConfig config, std::filesystem::path state_dir,
                std::filesystem::path keys_dir, std::filesystem::path staging_dir);
   ~Distribution();
 
@@ -105,7 +120,7 @@ class Distribution {
   // started (peers starting at the same moment) are reached once they are up.
   void KeepJoined();
 
-  Host* host_;
+  DistributionParts parts_;
   P2pConfig config_;
   std::filesystem::path state_dir_;
   std::filesystem::path keys_dir_;

@@ -62,11 +62,11 @@ grpc::Status DistributionService::Publish(grpc::ServerContext*, const hv1::Publi
                                           hv1::PublishResponse* resp) {
   std::string app = req->app();
   if (!req->bundle_dir().empty()) {
-    auto installed = host_->Install(req->bundle_dir());
+    auto installed = installer_.Install(req->bundle_dir());
     if (!installed.ok()) return ToGrpc(installed.status());
     app = installed->app.record.id;
   }
-  auto published = host_->distribution().Publish(app);
+  auto published = distribution_.Publish(app);
   if (!published.ok()) return ToGrpc(published.status());
   const ResolvedApp& a = published->item;
   resp->set_address(a.address);
@@ -83,11 +83,11 @@ grpc::Status DistributionService::Publish(grpc::ServerContext*, const hv1::Publi
 
 grpc::Status DistributionService::Resolve(grpc::ServerContext*, const hv1::ResolveRequest* req,
                                           hv1::ResolveResponse* resp) {
-  auto item = host_->distribution().Resolve(req->address(), Or(req->timeout_ms(), kDefaultResolve));
+  auto item = distribution_.Resolve(req->address(), Or(req->timeout_ms(), kDefaultResolve));
   if (!item.ok()) return ToGrpc(item.status());
   FillItem(*item, resp);
   if (req->count_seeders()) {
-    auto seeders = host_->distribution().CountSeeders(*item, kSeedersLookup);
+    auto seeders = distribution_.CountSeeders(*item, kSeedersLookup);
     if (seeders.ok()) resp->set_seeders(*seeders);
   }
   return grpc::Status::OK;
@@ -95,20 +95,20 @@ grpc::Status DistributionService::Resolve(grpc::ServerContext*, const hv1::Resol
 
 grpc::Status DistributionService::Fetch(grpc::ServerContext* ctx, const hv1::FetchRequest* req,
                                         grpc::ServerWriter<hv1::InstallEvent>* writer) {
-  auto app = host_->distribution().Fetch(req->address(), Or(req->timeout_ms(), kDefaultFetch),
+  auto app = distribution_.Fetch(req->address(), Or(req->timeout_ms(), kDefaultFetch),
                                          req->min_seq(), Streamer(ctx, writer));
   return ToGrpc(app.status());
 }
 
 grpc::Status DistributionService::Update(grpc::ServerContext* ctx, const hv1::AppRef* req,
                                          grpc::ServerWriter<hv1::InstallEvent>* writer) {
-  auto app = host_->distribution().Update(req->app(), Streamer(ctx, writer));
+  auto app = distribution_.Update(req->app(), Streamer(ctx, writer));
   return ToGrpc(app.status());
 }
 
 grpc::Status DistributionService::Rollback(grpc::ServerContext*, const hv1::AppRef* req,
                                            hv1::RollbackResponse* resp) {
-  auto back = host_->distribution().Rollback(req->app());
+  auto back = distribution_.Rollback(req->app());
   if (!back.ok()) return ToGrpc(back.status());
   FillAppInfo(back->first, resp->mutable_app());
   resp->set_from_version(back->second);

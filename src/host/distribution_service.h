@@ -3,15 +3,16 @@
 #pragma once
 
 #include "host/distribution.h"
-#include "host/host.h"
+#include "host/installer.h"
 #include "mumba/host/v1/distribution.grpc.pb.h"
 
 namespace mumba {
 
 class DistributionService final : public mumba::host::v1::Distribution::Service {
  public:
-  // `host` is borrowed and must outlive the service.
-  explicit DistributionService(Host* host) : host_(host) {}
+  // Both are borrowed and must outlive the service.
+  DistributionService(Distribution& distribution, Installer& installer)
+      : distribution_(distribution), installer_(installer) {}
 
   grpc::Status Publish(grpc::ServerContext*, const mumba::host::v1::PublishRequest*,
                        mumba::host::v1::PublishResponse*) override;
@@ -25,7 +26,8 @@ class DistributionService final : public mumba::host::v1::Distribution::Service 
                         mumba::host::v1::RollbackResponse*) override;
 
  private:
-  Host* host_;
+  Distribution& distribution_;
+  Installer& installer_;
 };
 
 // Fills the control API's view of an app (shared with ControlService).

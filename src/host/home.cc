@@ -14,7 +14,8 @@
 #include "common/grpc_status.h"
 #include "gateway/static_files.h"
 #include "host/distribution.h"
-#include "host/host.h"
+#include "host/ui.h"
+#include "platform/hex.h"
 #include "mumba/host/v1/control.pb.h"
 #include "mumba/host/v1/distribution.pb.h"
 
@@ -58,22 +59,17 @@ fs::path HomeUiDir() {
   return exe.parent_path().parent_path() / "share" / "mumba" / "home";
 }
 
-Expected<std::unique_ptr<HomeApp>> HomeApp::Create(Host* host) {
-  const fs::path file = host->layout().home / "home.token";
+Expected<std::unique_ptr<HomeApp>> HomeApp::Create(Parts parts) {
+  const fs::path file = parts.home_dir / "home.token";
   std::string token;
   if (auto saved = ReadFile(file); saved.ok()) {
     token = *saved;
     while (!token.empty() && (token.back() == '\n' || token.back() == ' ')) token.pop_back();
   }
   if (token.size() < 32) {
-    unsigned char raw[32];
+    char raw[32];
     randombytes_buf(raw, sizeof raw);
-    token.clear();
-    static constexpr char kDigits[] = "0123456789abcdef";
-    for (unsigned char b : raw) {
-      token += kDigits[b >> 4];
-      token += kDigits[b & 15];
-    }
+    token = ToHex(std::string_view(raw, sizeof raw));
     MUMBA_TRY(WriteFileAtomic(file, token + "\n", 0600));
   }
   MUMBA_ASSIGN_OR_RETURN(
@@ -81,7 +77,7 @@ Expected<std::unique_ptr<HomeApp>> HomeApp::Create(Host* host) {
       Transcoder::FromCompiled({mumba::host::v1::HostStatusRequest::descriptor()->file(),
                                 mumba::host::v1::ResolveRequest::descriptor()->file()},
                                {"mumba.host.v1.Control", "mumba.host.v1.Distribution"}));
-  return std::unique_ptr<HomeApp>(new HomeApp(host, token, HomeUiDir(), std::move(transcoder)));
+  return std::unique_ptr<HomeApp>(new HomeApp(parts, token, HomeUiDir(), std::move(transcoder)));
 }
 
 GatewayApp HomeApp::View() const {
@@ -96,7 +92,7 @@ GatewayApp HomeApp::View() const {
 }
 
 void HomeApp::Call(const std::string& method, std::string body, std::function<void(Expected<std::string>)> done) {
-  CallJson(host_->daemons(), host_->layout().socket().string(), transcoder_, method, body, std::move(done));
+  CallJson(parts_.daemons, parts_.control_socket.string(), transcoder_, method, body, std::move(done));
 }
 
 void HomeApp::Route(av1::RouteRequest request, std::function<void(Expected<av1::RouteResponse>)> done) {
@@ -106,7 +102,7 @@ void HomeApp::Route(av1::RouteRequest request, std::function<void(Expected<av1::
 }
 
 av1::RouteResponse HomeApp::Logs(const av1::RouteRequest& request) {
-  auto app = host_->Describe(QueryParam(request.query(), "app"));
+  auto app = parts_.lifecycle.Describe(QueryParam(request.query(), "app"));
   if (!app.ok()) return Reply(404, {{"error", app.status().message()}});
   int lines = std::atoi(QueryParam(request.query(), "lines").c_str());
   if (lines <= 0 || lines > 5000) lines = 200;
@@ -130,9 +126,9 @@ av1::RouteResponse HomeApp::Install(const av1::RouteRequest& request) {
   installs_.Post([this, address] {
     auto emit = [this, address](json e) {
       e["address"] = address;
-      if (Gateway* gw = host_->gateway()) gw->Emit(kHomeApp, "install", e.dump());
+      (void)parts_.events.Emit(kHomeApp, "install", e.dump());
     };
-    auto app = host_->distribution().Fetch(address, std::chrono::minutes(30), 0, [&](const DistributionEvent& e) {
+    auto app = parts_.distribution.Fetch(address, std::chrono::minutes(30), 0, [&](const DistributionEvent& e) {
       json j{{"phase", PhaseName(e.phase)}, {"done", e.progress.done}, {"total", e.progress.total},
              {"peers", e.progress.peers}, {"rate", e.progress.rate}};
       if (!e.item.name.empty()) {
@@ -140,7 +136,7 @@ av1::RouteResponse HomeApp::Install(const av1::RouteRequest& request) {
         j["version"] = e.item.version;
       }
       emit(j);
-      return !host_->stopping();
+      return !parts_.stopping;
     });
     if (!app.ok()) emit({{"phase", "failed"}, {"error", app.status().message()}});
   });

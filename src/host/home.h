@@ -8,25 +8,39 @@
 // `mumba launch home` hands to its window as a cookie.
 #pragma once
 
+#include <atomic>
 #include <filesystem>
 #include <memory>
 #include <string>
 
+#include "broker/daemon_client.h"
 #include "broker/transcoder.h"
 #include "common/work_queue.h"
 #include "gateway/gateway.h"
+#include "host/app_lifecycle.h"
 
 namespace mumba {
 
-class Host;
+class Distribution;
+class PageEvents;
 
 // The home app's name, its origin's label and its id among windows and pages.
 inline constexpr char kHomeApp[] = "home";
 
 class HomeApp {
  public:
+  // What home drives; all borrowed, they must outlive it.
+  struct Parts {
+    std::filesystem::path home_dir;        // MUMBA_HOME: home.token lives there.
+    std::filesystem::path control_socket;  // host.sock, which its calls go to.
+    DaemonClient& daemons;
+    AppLifecycle& lifecycle;
+    Distribution& distribution;
+    PageEvents& events;
+    const std::atomic<bool>& stopping;     // Installs stop when the host does.
+  };
   // Reads (or creates, 0600) the token; finds the UI next to the host's executable.
-  static Expected<std::unique_ptr<HomeApp>> Create(Host* host);
+  static Expected<std::unique_ptr<HomeApp>> Create(Parts parts);
 
   GatewayApp View() const;
   // The path a window opens first: it logs in, then shows `next`.
@@ -36,12 +50,12 @@ class HomeApp {
   void Call(const std::string& method, std::string json, std::function<void(Expected<std::string>)> done);
 
  private:
-  HomeApp(Host* host, std::string token, std::filesystem::path ui_dir, std::shared_ptr<const Transcoder> transcoder)
-      : host_(host), token_(std::move(token)), ui_dir_(std::move(ui_dir)), transcoder_(std::move(transcoder)) {}
+  HomeApp(Parts parts, std::string token, std::filesystem::path ui_dir, std::shared_ptr<const Transcoder> transcoder)
+      : parts_(parts), token_(std::move(token)), ui_dir_(std::move(ui_dir)), transcoder_(std::move(transcoder)) {}
   mumba::app::v1::RouteResponse Logs(const mumba::app::v1::RouteRequest& request);
   mumba::app::v1::RouteResponse Install(const mumba::app::v1::RouteRequest& request);
 
-  Host* host_;
+  Parts parts_;
   std::string token_;
   std::filesystem::path ui_dir_;
   std::shared_ptr<const Transcoder> transcoder_;

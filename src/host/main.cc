@@ -18,9 +18,6 @@
 
 #include "common/files.h"
 #include "common/paths.h"
-#include "host/control_service.h"
-#include "host/distribution.h"
-#include "host/distribution_service.h"
 #include "host/host.h"
 
 namespace {
@@ -119,19 +116,11 @@ int main(int argc, char** argv) {
     cv.notify_all();
   };
 
-  mumba::ControlService control(host->get(), request_stop);
   std::filesystem::remove(layout.socket(), ec);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   builder.AddListeningPort("unix:" + layout.socket().string(), grpc::InsecureServerCredentials());
-  builder.RegisterService(&control);
-  // The owner reaches every app's stores here (`mumba kv/sql/files`).
-  mumba::DistributionService distribution(host->get());
-  builder.RegisterService(&distribution);
-  mumba::StorageServices storage(&(*host)->stores(), mumba::StoreCaller{});
-  builder.RegisterService(&storage.kv);
-  builder.RegisterService(&storage.sql);
-  builder.RegisterService(&storage.files);
+  (*host)->RegisterOwnerServices(builder, request_stop);
   builder.SetMaxReceiveMessageSize(32 << 20);
   builder.SetMaxSendMessageSize(32 << 20);
   auto server = builder.BuildAndStart();
@@ -151,8 +140,7 @@ int main(int argc, char** argv) {
   signals.detach();
 
   std::thread boot([&] {
-    (*host)->StartEnabledApps();
-    (*host)->distribution().Start();
+    (*host)->Boot();
   });
 
   {

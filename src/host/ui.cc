@@ -8,7 +8,6 @@
 #include "common/files.h"
 #include "common/grpc_status.h"
 #include "host/home.h"
-#include "host/host.h"
 #include "mumba/storage/v1/storage.pb.h"
 
 namespace mumba {
@@ -16,17 +15,17 @@ namespace mumba {
 namespace fs = std::filesystem;
 namespace av1 = mumba::app::v1;
 
-Expected<std::unique_ptr<HostGatewayBackend>> HostGatewayBackend::Create(Host* host) {
+Expected<std::unique_ptr<HostGatewayBackend>> HostGatewayBackend::Create(Parts parts) {
   MUMBA_ASSIGN_OR_RETURN(auto storage,
                          Transcoder::FromCompiled({mumba::storage::v1::StoreRef::descriptor()->file()},
                                                   {"mumba.storage.v1.Kv", "mumba.storage.v1.Sql",
                                                    "mumba.storage.v1.Files"}));
-  return std::unique_ptr<HostGatewayBackend>(new HostGatewayBackend(host, std::move(storage)));
+  return std::unique_ptr<HostGatewayBackend>(new HostGatewayBackend(parts, std::move(storage)));
 }
 
 Expected<GatewayApp> HostGatewayBackend::FindApp(const std::string& label) {
-  if (label == kHomeApp && host_->home()) return host_->home()->View();
-  auto app = host_->Lookup(label);
+  if (label == kHomeApp && parts_.home) return parts_.home->View();
+  auto app = parts_.apps.Find(label);
   if (!app.ok()) return NotFound("no app '" + label + "' is installed here");
   GatewayApp out;
   out.id = app->record.id;
@@ -41,11 +40,11 @@ Expected<GatewayApp> HostGatewayBackend::FindApp(const std::string& label) {
 
 void HostGatewayBackend::Route(const std::string& app_id, av1::RouteRequest request,
                                std::function<void(Expected<av1::RouteResponse>)> done) {
-  if (app_id == kHomeApp && host_->home()) return host_->home()->Route(std::move(request), std::move(done));
-  WithRunningApp(host_, work_, app_id,
+  if (app_id == kHomeApp && parts_.home) return parts_.home->Route(std::move(request), std::move(done));
+  WithRunningApp(parts_.lifecycle, work_, app_id,
                  [this, request = std::move(request), done = std::move(done)](Expected<RunningApp> app) mutable {
                    if (!app.ok()) return done(app.status());
-                   host_->daemons().Route(app->socket, request, [done](grpc::Status s, av1::RouteResponse reply) {
+                   parts_.daemons.Route(app->socket, request, [done](grpc::Status s, av1::RouteResponse reply) {
                      if (!s.ok()) return done(FromGrpc(s));
                      done(std::move(reply));
                    });
@@ -54,28 +53,28 @@ void HostGatewayBackend::Route(const std::string& app_id, av1::RouteRequest requ
 
 void HostGatewayBackend::Call(const std::string& app_id, const std::string& method, std::string json,
                               std::function<void(Expected<std::string>)> done) {
-  if (app_id == kHomeApp && host_->home()) return host_->home()->Call(method, std::move(json), std::move(done));
+  if (app_id == kHomeApp && parts_.home) return parts_.home->Call(method, std::move(json), std::move(done));
   if (method.rfind("mumba.storage.v1.", 0) == 0) {
     // The page's own storage: on the app's host socket, which answers for that app.
-    auto socket = host_->AppHostSocket(app_id);
+    auto socket = parts_.endpoints.Ensure(app_id);
     if (!socket.ok()) return done(socket.status());
-    return CallJson(host_->daemons(), socket->string(), storage_, method, json, std::move(done));
+    return CallJson(parts_.daemons, socket->string(), storage_, method, json, std::move(done));
   }
-  WithRunningApp(host_, work_, app_id,
+  WithRunningApp(parts_.lifecycle, work_, app_id,
                  [this, method, json = std::move(json), done = std::move(done)](Expected<RunningApp> app) mutable {
                    if (!app.ok()) return done(app.status());
                    if (auto md = app->transcoder->FindMethod(method); !md.ok()) {
                      return done(md.status().WithContext(app->name));
                    }
-                   CallJson(host_->daemons(), app->socket, app->transcoder, method, json, std::move(done));
+                   CallJson(parts_.daemons, app->socket, app->transcoder, method, json, std::move(done));
                  });
 }
 
 void HostGatewayBackend::DaemonChannel(const std::string& app_id,
                                        std::function<void(Expected<std::shared_ptr<grpc::Channel>>)> done) {
-  WithRunningApp(host_, work_, app_id, [this, done = std::move(done)](Expected<RunningApp> app) {
+  WithRunningApp(parts_.lifecycle, work_, app_id, [this, done = std::move(done)](Expected<RunningApp> app) {
     if (!app.ok()) return done(app.status());
-    done(host_->daemons().ChannelFor(app->socket));
+    done(parts_.daemons.ChannelFor(app->socket));
   });
 }
 
@@ -113,11 +112,18 @@ grpc::Status EventsService::Emit(grpc::ServerContext*, const mumba::ui::v1::Emit
   if (!nlohmann::json::accept(json)) {
     return ToGrpc(InvalidArgument("the data of event '" + req->event() + "' is not JSON"));
   }
-  Gateway* gw = host_->gateway();
-  if (!gw) return ToGrpc(Unavailable("the host runs no gateway"));
-  resp->set_listeners(gw->Listeners(app_id_));
-  gw->Emit(app_id_, req->event(), json);
+  auto listeners = events_.Emit(app_id_, req->event(), json);
+  if (!listeners.ok()) return ToGrpc(listeners.status());
+  resp->set_listeners(*listeners);
   return grpc::Status::OK;
+}
+
+Expected<int> PageEvents::Emit(const std::string& app_id, const std::string& event, const std::string& json) {
+  Gateway* gw = gateway_;
+  if (!gw) return Unavailable("the host runs no gateway");
+  int listeners = gw->Listeners(app_id);
+  gw->Emit(app_id, event, json);
+  return listeners;
 }
 
 }  // namespace mumba

@@ -3,26 +3,39 @@
 // events a daemon pushes to them.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 
+#include "broker/daemon_client.h"
 #include "broker/transcoder.h"
 #include "common/work_queue.h"
 #include "gateway/gateway.h"
+#include "host/app_endpoints.h"
+#include "host/app_lifecycle.h"
+#include "host/installed_apps.h"
 #include "mumba/status.h"
 #include "mumba/ui/v1/events.grpc.pb.h"
 
 namespace mumba {
 
-class Host;
+class HomeApp;
 
 // Serves the gateway's requests from the host's apps. Thread-safe.
 class HostGatewayBackend final : public GatewayBackend {
  public:
-  // `host` is borrowed. Pages reach their app's storage through mumba.call on
-  // mumba.storage.v1 methods (unary ones), answered on the app's host socket with
-  // exactly the access its daemon has.
-  static Expected<std::unique_ptr<HostGatewayBackend>> Create(Host* host);
+  // The parts it serves from; all borrowed, they must outlive the backend.
+  struct Parts {
+    InstalledApps& apps;
+    AppLifecycle& lifecycle;
+    AppEndpoints& endpoints;
+    DaemonClient& daemons;
+    HomeApp* home = nullptr;  // The host's home app, when it has one.
+  };
+  // Pages reach their app's storage through mumba.call on mumba.storage.v1 methods
+  // (unary ones), answered on the app's host socket with exactly the access its
+  // daemon has.
+  static Expected<std::unique_ptr<HostGatewayBackend>> Create(Parts parts);
   Expected<GatewayApp> FindApp(const std::string& label) override;
   void Route(const std::string& app_id, mumba::app::v1::RouteRequest request,
              std::function<void(Expected<mumba::app::v1::RouteResponse>)> done) override;
@@ -32,9 +45,9 @@ class HostGatewayBackend final : public GatewayBackend {
                      std::function<void(Expected<std::shared_ptr<grpc::Channel>>)> done) override;
 
  private:
-  HostGatewayBackend(Host* host, std::shared_ptr<const Transcoder> storage)
-      : host_(host), storage_(std::move(storage)), work_(2) {}
-  Host* host_;
+  HostGatewayBackend(Parts parts, std::shared_ptr<const Transcoder> storage)
+      : parts_(parts), storage_(std::move(storage)), work_(2) {}
+  Parts parts_;
   std::shared_ptr<const Transcoder> storage_;
   WorkQueue work_;  // Starts daemons that are not running yet, off the gateway's threads.
 };
@@ -46,15 +59,31 @@ class HostGatewayBackend final : public GatewayBackend {
 Expected<std::unique_ptr<Gateway>> StartGateway(int configured_port, const std::filesystem::path& port_file,
                                                 GatewayBackend* backend);
 
+// Where events for pages go: the gateway once it serves, nowhere before.
+// Thread-safe.
+class PageEvents {
+ public:
+  // `gateway` is borrowed and must outlive this object (the host keeps it until
+  // the end, stopped or not).
+  void Attach(Gateway* gateway) { gateway_ = gateway; }
+  // Sends the event to every events socket of the app's pages and returns how many
+  // there were. UNAVAILABLE before the gateway serves.
+  Expected<int> Emit(const std::string& app_id, const std::string& event, const std::string& json);
+
+ private:
+  std::atomic<Gateway*> gateway_{nullptr};
+};
+
 // mumba.ui.v1.Events for one app, on its host socket.
 class EventsService final : public mumba::ui::v1::Events::Service {
  public:
-  EventsService(Host* host, std::string app_id) : host_(host), app_id_(std::move(app_id)) {}
+  // `events` is borrowed and must outlive the service.
+  EventsService(PageEvents& events, std::string app_id) : events_(events), app_id_(std::move(app_id)) {}
   grpc::Status Emit(grpc::ServerContext*, const mumba::ui::v1::EmitRequest* req,
                     mumba::ui::v1::EmitResponse* resp) override;
 
  private:
-  Host* host_;
+  PageEvents& events_;
   std::string app_id_;
 };
 

@@ -3,8 +3,6 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -13,13 +11,13 @@
 
 #include <spdlog/spdlog.h>
 
+#include "platform/process_launcher.h"
 #include "shell/cdp_connection.h"
 #include "shell/chromium.h"
 #include "shell/page.h"
 #include "shell/runtime.h"
 #include "shell/target.h"
 
-extern "C" char** environ;
 
 namespace mumba {
 
@@ -184,23 +182,18 @@ Expected<std::string> Windows::OpenAppWindow(const Browser& b, const std::string
   if (::geteuid() == 0) args.push_back("--no-sandbox");
   args.push_back("--user-data-dir=" + b.profile.string());
   args.push_back("--app=" + url);
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t io;
-  posix_spawn_file_actions_init(&io);
-  posix_spawn_file_actions_addopen(&io, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&io, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&io, 2, "/dev/null", O_WRONLY, 0);
-  pid_t pid = 0;
-  int rc = posix_spawn(&pid, argv[0], &io, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&io);
-  if (rc != 0) return Unavailable("cannot run " + chromium.string() + ": " + std::strerror(rc));
+  LaunchSpec launch;
+  launch.executable = chromium;
+  launch.args.assign(args.begin() + 1, args.end());
+  launch.env = InheritedEnvironment();
+  auto launched = ProcessLauncher::System().Launch(launch);
+  if (!launched.ok()) return Unavailable(launched.status().message());
+  const pid_t pid = launched->pid;
   const auto deadline = Clock::now() + std::chrono::seconds(15);
   bool reaped = false;
   std::string found;
   while (Clock::now() < deadline && found.empty()) {
-    if (!reaped) reaped = ::waitpid(pid, nullptr, WNOHANG) == pid;
+    if (!reaped) reaped = ProcessLauncher::System().Reap(pid).has_value();
     if (auto now = targets.GetTargets(); now.ok()) {
       for (const auto& t : *now) {
         if (t.type == "page" && !before.count(t.target_id)) found = t.target_id;
@@ -209,8 +202,8 @@ Expected<std::string> Windows::OpenAppWindow(const Browser& b, const std::string
     if (found.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   if (!reaped) {
-    ::kill(pid, SIGKILL);
-    ::waitpid(pid, nullptr, 0);
+    ProcessLauncher::System().SignalGroup(pid, SIGKILL);
+    (void)ProcessLauncher::System().Wait(pid);
   }
   if (found.empty()) return DeadlineExceeded("Chromium opened no window for " + url + " within 15 s");
   return found;

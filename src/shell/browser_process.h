@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Spawning the browser: the one place in src/shell with Linux process details.
+// Spawning the browser (through the platform's process launcher) with its
+// DevTools pipe.
 #pragma once
 
 #include <sys/types.h>

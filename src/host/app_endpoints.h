@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: Apache-2.0
+// Per-app endpoints: the sockets each app's daemon serves on and reaches the host
+// on. The host knows every call arriving on run/<id16>.host.sock comes from that
+// app, so the services served there (storage, events, automation) act for that
+// app alone.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "mumba/status.h"
+
+namespace grpc {
+class Server;
+class Service;
+}  // namespace grpc
+
+namespace mumba {
+
+// The services one app's host socket serves. Owned by the endpoint.
+class EndpointServices {
+ public:
+  virtual ~EndpointServices() = default;
+  virtual std::vector<grpc::Service*> services() = 0;
+};
+// Makes the services for app `app_id`; called once per endpoint.
+using EndpointServicesFactory = std::function<std::unique_ptr<EndpointServices>(const std::string& app_id)>;
+
+// Thread-safe.
+class AppEndpoints {
+ public:
+  AppEndpoints(std::filesystem::path run_dir, EndpointServicesFactory factory);
+  ~AppEndpoints();
+
+  // run/<first 16 chars of the key>.sock: where the app's daemon serves gRPC.
+  std::filesystem::path DaemonSocket(const std::string& app_id) const;
+  // run/<first 16 chars of the key>.host.sock: where it reaches the host.
+  std::filesystem::path HostSocket(const std::string& app_id) const;
+
+  // Serves the app's host socket (at once when it does already) and returns its
+  // path. UNAVAILABLE when it cannot listen there.
+  Expected<std::filesystem::path> Ensure(const std::string& app_id);
+  // Stops serving the app's host socket and removes it. Nothing if there is none.
+  void Drop(const std::string& app_id);
+  // Drops every endpoint (the host is stopping).
+  void DropAll();
+
+ private:
+  struct Endpoint;
+  std::filesystem::path run_dir_;
+  EndpointServicesFactory factory_;
+  std::mutex mu_;
+  std::map<std::string, std::unique_ptr<Endpoint>> endpoints_;  // By id.
+};
+
+}  // namespace mumba

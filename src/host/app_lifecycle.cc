@@ -1,0 +1,171 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "host/app_lifecycle.h"
+
+#include <algorithm>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "common/keys.h"
+
+namespace fs = std::filesystem;
+
+namespace mumba {
+namespace {
+std::string KeyPart(const std::string& id) { return id.substr(kAddressScheme.size()); }
+}  // namespace
+
+AppLifecycle::AppLifecycle(const HomeLayout& layout, InstalledApps& apps, Supervisor& supervisor,
+                           AppEndpoints& endpoints, StoreManager& stores)
+    : layout_(layout), apps_(apps), supervisor_(supervisor), endpoints_(endpoints), stores_(stores) {}
+
+void AppLifecycle::StartEnabledApps() {
+  std::vector<InstalledApp> enabled;
+  for (auto& app : apps_.All()) {
+    if (app.record.enabled) enabled.push_back(std::move(app));
+  }
+  std::vector<std::thread> starters;
+  for (const auto& app : enabled) {
+    starters.emplace_back([this, app] {
+      auto lock = OpLock(app.record.id);
+      std::lock_guard guard(*lock);
+      Status st = StartLocked(app);
+      if (!st.ok()) spdlog::error("cannot start {}: {}", app.record.name, st.message());
+    });
+  }
+  for (auto& t : starters) t.join();
+}
+
+fs::path AppLifecycle::DataDir(const std::string& id) const { return layout_.data_dir() / KeyPart(id); }
+
+DaemonSpec AppLifecycle::SpecFor(const InstalledApp& app) const {
+  DaemonSpec spec;
+  spec.id = app.record.id;
+  spec.name = app.record.name;
+  fs::path dir = app.record.install_dir;
+  spec.executable = dir / app.manifest->daemon_command;
+  spec.args = app.manifest->daemon_args;
+  spec.working_dir = dir;
+  spec.socket = endpoints_.DaemonSocket(app.record.id);
+  spec.log_file = layout_.logs_dir() / (app.record.name + "-" + KeyPart(app.record.id).substr(0, 8) + ".log");
+  spec.env = {
+      {"MUMBA_APP_ID", app.record.id},
+      {"MUMBA_APP_NAME", app.record.name},
+      {"MUMBA_APP_VERSION", app.record.version},
+      {"MUMBA_APP_SOCKET", spec.socket.string()},
+      {"MUMBA_HOST_SOCKET", endpoints_.HostSocket(app.record.id).string()},
+      {"MUMBA_APP_DATA", DataDir(app.record.id).string()},
+      {"MUMBA_APP_DIR", dir.string()},
+  };
+  return spec;
+}
+
+AppView AppLifecycle::ViewOf(const InstalledApp& app) const {
+  AppView v;
+  v.record = app.record;
+  v.manifest = app.manifest;
+  v.daemon = supervisor_.Get(app.record.id);
+  v.socket = endpoints_.DaemonSocket(app.record.id);
+  v.data_dir = DataDir(app.record.id);
+  v.log_file = SpecFor(app).log_file;
+  v.stores_dir = stores_.AppRoot(app.record.id);
+  v.storage_bytes = stores_.UsedBytes(app.record.id);
+  v.quota_bytes = apps_.QuotaFor(app.record.id);
+  return v;
+}
+
+std::shared_ptr<std::mutex> AppLifecycle::OpLock(const std::string& id) {
+  std::lock_guard lock(locks_mu_);
+  auto& m = op_locks_[id];
+  if (!m) m = std::make_shared<std::mutex>();
+  return m;
+}
+
+bool AppLifecycle::Active(const std::string& id) const {
+  auto d = supervisor_.Get(id);
+  return d.state == DaemonState::kRunning || d.state == DaemonState::kStarting ||
+         d.state == DaemonState::kBackoff;
+}
+
+Status AppLifecycle::StopDaemon(const std::string& id) { return supervisor_.Stop(id); }
+
+Status AppLifecycle::StartLocked(const InstalledApp& app) {
+  std::error_code ec;
+  fs::create_directories(DataDir(app.record.id), ec);
+  MUMBA_TRY(endpoints_.Ensure(app.record.id).status());
+  return supervisor_.Start(SpecFor(app));
+}
+
+Expected<AppView> AppLifecycle::Start(const std::string& ref) {
+  MUMBA_ASSIGN_OR_RETURN(InstalledApp app, apps_.Find(ref));
+  auto lock = OpLock(app.record.id);
+  std::lock_guard guard(*lock);
+  MUMBA_TRY(apps_.SetEnabled(app.record.id, true));
+  app.record.enabled = true;
+  MUMBA_TRY(StartLocked(app));
+  return ViewOf(app);
+}
+
+Expected<AppView> AppLifecycle::Stop(const std::string& ref) {
+  MUMBA_ASSIGN_OR_RETURN(InstalledApp app, apps_.Find(ref));
+  auto lock = OpLock(app.record.id);
+  std::lock_guard guard(*lock);
+  MUMBA_TRY(apps_.SetEnabled(app.record.id, false));
+  app.record.enabled = false;
+  MUMBA_TRY(supervisor_.Stop(app.record.id));
+  return ViewOf(app);
+}
+
+Expected<AppView> AppLifecycle::Restart(const std::string& ref) {
+  MUMBA_ASSIGN_OR_RETURN(InstalledApp app, apps_.Find(ref));
+  {
+    auto lock = OpLock(app.record.id);
+    std::lock_guard guard(*lock);
+    MUMBA_TRY(supervisor_.Stop(app.record.id));
+  }
+  return Start(ref);
+}
+
+Expected<AppView> AppLifecycle::Describe(const std::string& ref) const {
+  MUMBA_ASSIGN_OR_RETURN(InstalledApp app, apps_.Find(ref));
+  return ViewOf(app);
+}
+
+std::vector<AppView> AppLifecycle::List() const {
+  std::vector<AppView> out;
+  for (const auto& a : apps_.All()) out.push_back(ViewOf(a));
+  std::sort(out.begin(), out.end(), [](const AppView& a, const AppView& b) {
+    return std::tie(a.record.name, a.record.id) < std::tie(b.record.name, b.record.id);
+  });
+  return out;
+}
+
+Expected<RunningApp> AppLifecycle::IfRunning(const std::string& ref) const {
+  MUMBA_ASSIGN_OR_RETURN(InstalledApp app, apps_.Find(ref));
+  auto d = supervisor_.Get(app.record.id);
+  if (d.state != DaemonState::kRunning) {
+    return FailedPrecondition(app.record.name + " is " + DaemonStateName(d.state));
+  }
+  return RunningApp{app.record.id, app.record.name, endpoints_.DaemonSocket(app.record.id).string(),
+                    app.manifest, app.transcoder};
+}
+
+Expected<RunningApp> AppLifecycle::EnsureRunning(const std::string& ref) {
+  auto running = IfRunning(ref);
+  if (running.ok() || running.status().code() != Code::kFailedPrecondition) return running;
+  auto started = Start(ref);
+  if (!started.ok()) return started.status();
+  return IfRunning(ref);
+}
+
+void WithRunningApp(AppLifecycle& apps, WorkQueue& work, const std::string& ref,
+                    std::function<void(Expected<RunningApp>)> then) {
+  auto running = apps.IfRunning(ref);
+  if (running.ok() || running.status().code() != Code::kFailedPrecondition) {
+    then(std::move(running));
+    return;
+  }
+  work.Post([&apps, ref, then = std::move(then)] { then(apps.EnsureRunning(ref)); });
+}
+
+}  // namespace mumba

@@ -1,0 +1,45 @@
+// SPDX-License-Identifier: Apache-2.0
+// App windows as apps and the CLI ask for them: which origin an app's pages live
+// at, whose windows a name refers to, and opening an app (or home) in a window.
+#pragma once
+
+#include <atomic>
+#include <string>
+
+#include "host/installed_apps.h"
+#include "host/windows.h"
+#include "mumba/status.h"
+
+namespace mumba {
+
+class HomeApp;
+
+// Thread-safe.
+class AppWindows {
+ public:
+  // Both are borrowed and must outlive this object.
+  AppWindows(InstalledApps& apps, Windows& windows);
+
+  // Called once the gateway serves on `port`; `home` (borrowed, may be null) is
+  // the host's home app.
+  void AttachGateway(int port, const HomeApp* home);
+
+  // "http://<name>.localhost:<port>": where the app's pages live. FAILED_PRECONDITION
+  // without a gateway; the errors of InstalledApps::Find.
+  Expected<std::string> OriginOf(const std::string& ref) const;
+  // The id windows of app `ref` are filed under: the app's id, or "home" for the
+  // host's home app.
+  Expected<std::string> WindowOwner(const std::string& ref) const;
+  // Opens `path` of the app in a new window of its Chromium. Headless when
+  // `force_headless` or when the host has no display. FAILED_PRECONDITION for an
+  // app without a UI.
+  Expected<WindowView> Launch(const std::string& ref, const std::string& path, bool force_headless);
+
+ private:
+  InstalledApps& apps_;
+  Windows& windows_;
+  std::atomic<int> port_{0};
+  std::atomic<const HomeApp*> home_{nullptr};
+};
+
+}  // namespace mumba

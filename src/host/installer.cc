@@ -1,0 +1,205 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "host/installer.h"
+
+#include <optional>
+
+#include <spdlog/spdlog.h>
+
+#include "bundle/bundle.h"
+#include "common/files.h"
+#include "common/keys.h"
+
+namespace fs = std::filesystem;
+
+namespace mumba {
+namespace {
+
+std::string KeyPart(const std::string& id) { return id.substr(kAddressScheme.size()); }
+
+void RemoveTree(const fs::path& p) {
+  std::error_code ec;
+  fs::remove_all(p, ec);
+  if (ec) spdlog::warn("cannot remove {}: {}", p.string(), ec.message());
+}
+
+}  // namespace
+
+Installer::Installer(const HomeLayout& layout, InstalledApps& apps, StoreManager& stores,
+                     AppRuntime& runtime)
+    : layout_(layout), apps_(apps), stores_(stores), runtime_(runtime) {}
+
+void Installer::OnUninstall(std::function<void(const std::string& app_id)> fn) {
+  std::lock_guard lock(listeners_mu_);
+  on_uninstall_.push_back(std::move(fn));
+}
+
+Status Installer::PrepareSql(const Manifest& m, const fs::path& bundle_dir) {
+  fs::path setup = bundle_dir / "data" / "setup.sql";
+  fs::path migrations = bundle_dir / "data" / "migrations";
+  std::error_code ec;
+  if (!fs::exists(setup, ec) && !fs::exists(migrations, ec)) return Status();
+  std::string db = m.storage.sql.empty() ? "main" : m.storage.sql.front();
+  int64_t target = m.storage.schema_version > 0 ? m.storage.schema_version : 1;
+  MUMBA_ASSIGN_OR_RETURN(std::shared_ptr<SqlStore> store, stores_.SqlForHost(m.id, db));
+  MUMBA_ASSIGN_OR_RETURN(int64_t current, store->SchemaVersion());
+  if (current == 0) {
+    if (!fs::exists(setup, ec)) return Status();
+    MUMBA_ASSIGN_OR_RETURN(std::string script, ReadFile(setup));
+    Status st = store->Migrate(script, target);
+    if (!st.ok()) return InvalidArgument("data/setup.sql: " + st.message());
+    spdlog::info("{}: sql database '{}' set up at schema version {}", m.name, db, target);
+    return Status();
+  }
+  if (current > target) {
+    return FailedPrecondition("the sql database '" + db + "' is at schema version " +
+                              std::to_string(current) + ", newer than this bundle's " +
+                              std::to_string(target));
+  }
+  for (int64_t v = current + 1; v <= target; ++v) {
+    fs::path step = migrations / (std::to_string(v) + ".sql");
+    if (!fs::exists(step, ec)) {
+      return InvalidArgument("no data/migrations/" + std::to_string(v) + ".sql to bring the sql database '" +
+                             db + "' from schema version " + std::to_string(v - 1));
+    }
+    MUMBA_ASSIGN_OR_RETURN(std::string script, ReadFile(step));
+    Status st = store->Migrate(script, v);
+    if (!st.ok()) return InvalidArgument("data/migrations/" + std::to_string(v) + ".sql: " + st.message());
+    spdlog::info("{}: sql database '{}' migrated to schema version {}", m.name, db, v);
+  }
+  return Status();
+}
+
+void Installer::SweepStaging() {
+  // Whatever an interrupted install left behind is not installed: remove it.
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(layout_.staging_dir(), ec)) RemoveTree(e.path());
+  // App folders the registry does not know are leftovers of an interrupted install.
+  std::map<std::string, bool> known;
+  for (const auto& r : apps_.Recorded()) known[KeyPart(r.id)] = true;
+  for (const auto& e : fs::directory_iterator(layout_.apps_dir(), ec)) {
+    auto name = e.path().filename().string();
+    if (name.starts_with(".")) continue;
+    if (!known.count(name)) RemoveTree(e.path());
+  }
+}
+
+Expected<InstallResult> Installer::Install(const fs::path& source) { return InstallFrom(source, false); }
+
+Expected<InstallResult> Installer::InstallStaged(const fs::path& staged) {
+  if (staged.parent_path().parent_path() != layout_.staging_dir() &&
+      staged.parent_path() != layout_.staging_dir()) {
+    return InvalidArgument(staged.string() + " is not in the host's staging folder");
+  }
+  return InstallFrom(staged, true);
+}
+
+Expected<InstallResult> Installer::InstallFrom(const fs::path& source, bool owned) {
+  if (!source.is_absolute()) return InvalidArgument("bundle path must be absolute: " + source.string());
+  auto checked = ValidateBundle(source);
+  if (!checked.ok()) return checked.status();
+  fs::path staging = owned ? source : layout_.staging_dir() / RandomSuffix();
+  Status st = owned ? Status() : CopyBundleTree(source, staging);
+  if (st.ok() && !owned) {
+    auto again = ValidateBundle(staging);  // The source may have changed under us.
+    if (!again.ok()) st = again.status();
+    else if (again->id != checked->id) st = InvalidArgument("bundle changed while being installed");
+  }
+  if (!st.ok()) {
+    RemoveTree(staging);
+    return st;
+  }
+  const Manifest& m = *checked;
+  auto lock = runtime_.OpLock(m.id);
+  std::lock_guard guard(*lock);
+
+  std::optional<InstalledApp> previous;
+  if (auto found = apps_.Get(m.id); found.ok()) previous = std::move(*found);
+  bool was_running = false;
+  if (previous) {
+    was_running = runtime_.Active(m.id);
+    if (was_running) (void)runtime_.StopDaemon(m.id);
+  }
+
+  // The database moves to the new schema while no daemon uses it; a failed step
+  // rolls back, and the previous version goes on as it was.
+  if (Status sql = PrepareSql(m, staging); !sql.ok()) {
+    RemoveTree(staging);
+    if (previous && was_running) (void)runtime_.StartLocked(*previous);
+    return sql;
+  }
+
+  fs::path app_dir = layout_.apps_dir() / KeyPart(m.id);
+  fs::path final_dir = app_dir / m.version;
+  fs::path trash;
+  std::error_code ec;
+  fs::create_directories(app_dir, ec);
+  if (fs::exists(final_dir)) {
+    trash = layout_.staging_dir() / (RandomSuffix() + ".old");
+    fs::rename(final_dir, trash, ec);
+  }
+  if (!ec) fs::rename(staging, final_dir, ec);
+  if (ec) {
+    if (!trash.empty()) fs::rename(trash, final_dir, ec);
+    RemoveTree(staging);
+    return Internal("cannot move the bundle into place: " + ec.message());
+  }
+
+  AppRecord record;
+  record.id = m.id;
+  record.name = m.name;
+  record.version = m.version;
+  record.description = m.description;
+  record.install_dir = final_dir.string();
+  record.enabled = previous ? previous->record.enabled : false;
+  record.installed_at_ms = NowMs();
+  auto loaded = LoadInstalledApp(record);
+  if (loaded.ok()) st = apps_.Put(*loaded);
+  else st = loaded.status();
+  if (!st.ok()) {
+    RemoveTree(final_dir);
+    if (!trash.empty()) fs::rename(trash, final_dir, ec);
+    if (previous && was_running) (void)runtime_.StartLocked(*previous);
+    return st;
+  }
+  if (!trash.empty()) RemoveTree(trash);
+  // Keep the previous version's files (a later rollback needs them), drop older ones.
+  for (const auto& e : fs::directory_iterator(app_dir, ec)) {
+    auto v = e.path().filename().string();
+    if (v != m.version && !(previous && v == previous->record.version)) RemoveTree(e.path());
+  }
+  spdlog::info("installed {} {} ({})", m.name, m.version, m.id);
+  InstallResult result;
+  result.replaced = previous.has_value();
+  if (was_running) {
+    Status started = runtime_.StartLocked(*loaded);
+    if (!started.ok()) spdlog::error("{} {} does not start: {}", m.name, m.version, started.message());
+  }
+  result.app = runtime_.ViewOf(*loaded);
+  return result;
+}
+
+Status Installer::Uninstall(const std::string& ref, bool purge) {
+  MUMBA_ASSIGN_OR_RETURN(InstalledApp app, apps_.Find(ref));
+  const std::string id = app.record.id;
+  auto lock = runtime_.OpLock(id);
+  std::lock_guard guard(*lock);
+  MUMBA_TRY(runtime_.StopDaemon(id));
+  MUMBA_TRY(apps_.Remove(id));
+  std::vector<std::function<void(const std::string&)>> listeners;
+  {
+    std::lock_guard l(listeners_mu_);
+    listeners = on_uninstall_;
+  }
+  for (const auto& fn : listeners) fn(id);
+  RemoveTree(layout_.apps_dir() / KeyPart(id));
+  if (purge) {
+    RemoveTree(layout_.data_dir() / KeyPart(id));
+    MUMBA_TRY(stores_.Purge(id));
+  } else {
+    stores_.Close(id);
+  }
+  spdlog::info("uninstalled {} ({}){}", app.record.name, id, purge ? ", data purged" : "");
+  return Status();
+}
+
+}  // namespace mumba
