@@ -25,6 +25,7 @@ class RequestDispatcher {
   // the gateway's, which every Host header must name. Thread-safe.
   RequestDispatcher(GatewayBackend* backend, int port, EventListeners* listeners);
 
+  // The backend that answers for the apps, borrowed.
   GatewayBackend* backend() const { return backend_; }
 
   // The app id and route request when the header `h` names a declared route of an
