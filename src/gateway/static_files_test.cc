@@ -55,7 +55,9 @@ TEST_F(StaticFilesTest, NothingOutsideTheRootAndNoSymlinks) {
                         "/missing.html", "app.js", "/app.js%00", "/%zz", "/a\\b", ""}) {
     auto f = FindStaticFile(root(), p);
     EXPECT_FALSE(f.ok()) << p;
-    if (!f.ok()) EXPECT_EQ(f.status().code(), Code::kNotFound) << p;
+    if (!f.ok()) {
+      EXPECT_EQ(f.status().code(), Code::kNotFound) << p;
+    }
   }
 }
 
