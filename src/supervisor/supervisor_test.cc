@@ -318,10 +318,17 @@ TEST_F(DaemonStateMachineTest, StartWaitsForServingThenRuns) {
 }
 
 TEST_F(DaemonStateMachineTest, LaunchesTheDaemonAsTheSpecSays) {
+  const char* home = std::getenv("HOME");
+  const std::string saved_home = home ? home : "";
   ::setenv("MUMBA_SUPERVISOR_TEST_INHERITED", "yes", 1);
   ::setenv("HOME", "/root-of-the-host", 1);
   Start();
   ::unsetenv("MUMBA_SUPERVISOR_TEST_INHERITED");
+  if (home) {
+    ::setenv("HOME", saved_home.c_str(), 1);
+  } else {
+    ::unsetenv("HOME");
+  }
   LaunchSpec spec = launcher_.last_spec();
   EXPECT_EQ(spec.executable, Spec().executable);
   EXPECT_FALSE(spec.search_path);
