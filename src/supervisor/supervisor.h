@@ -11,6 +11,9 @@
 #include <vector>
 
 #include "mumba/status.h"
+#include "platform/clock.h"
+#include "platform/process_launcher.h"
+#include "supervisor/health_probe.h"
 #include "supervisor/restart_policy.h"
 
 namespace mumba {
@@ -47,14 +50,25 @@ struct SupervisorOptions {
   int log_keep = 2;                   // ...keeping this many older files.
 };
 
+// What the supervisor runs on. The defaults are the real machine's; a test puts a
+// fake clock, a fake launcher or a fake probe here. Borrowed: each must outlive the
+// supervisor.
+struct SupervisorDependencies {
+  const Clock* clock = &Clock::Real();                 // Every timer and wait reads it.
+  ProcessLauncher* launcher = &ProcessLauncher::System();  // Starts, signals, reaps daemons.
+  HealthProbe* probe = &HealthProbe::Grpc();           // Tells when a daemon is SERVING.
+};
+
 // Thread-safe: every method may be called from any thread. The blocking ones
 // (Start, Stop, StopAll) must not be called from a supervisor callback.
 class Supervisor {
  public:
   virtual ~Supervisor() = default;
 
-  // Starts a daemon thread. Processes it spawns get SIGTERM if the host dies.
-  static std::unique_ptr<Supervisor> Create(SupervisorOptions options = {});
+  // Starts the supervisor's thread (an epoll loop reading `deps.clock`). Processes
+  // it spawns get SIGTERM if the host dies. Never fails.
+  static std::unique_ptr<Supervisor> Create(SupervisorOptions options = {},
+                                            SupervisorDependencies deps = {});
 
   // Runs the daemon described by `spec` and blocks until its health service says
   // SERVING. OK at once if it already runs. On error (the command cannot run, the
