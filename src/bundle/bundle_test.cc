@@ -27,9 +27,7 @@ constexpr const char* kAddress = "mumba://onyo2dloppshki2aljfvcquct7fqvmfhtzfdbw
 
 // A folder under /tmp that is removed, with everything in it, at the end.
 void Write(const fs::path& file, const std::string& contents, fs::perms mode = fs::perms(0644)) {
-  fs::create_directories(file.parent_path());
-  std::ofstream(file, std::ios::binary) << contents;
-  fs::permissions(file, mode);
+  WriteTestFile(file, contents, mode);
 }
 
 std::string Read(const fs::path& file) {

@@ -7,6 +7,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <string>
 
 namespace mumba {
@@ -31,5 +32,14 @@ class TempDir {
  private:
   std::filesystem::path path_;
 };
+
+// Writes `contents` to `file` (creating its folders) with `mode`: for building
+// bundles and trees in tests.
+inline void WriteTestFile(const std::filesystem::path& file, const std::string& contents,
+                          std::filesystem::perms mode = std::filesystem::perms(0644)) {
+  std::filesystem::create_directories(file.parent_path());
+  std::ofstream(file, std::ios::binary) << contents;
+  std::filesystem::permissions(file, mode);
+}
 
 }  // namespace mumba

@@ -96,23 +96,17 @@ Status AppLifecycle::StartLocked(const InstalledApp& app) {
   return supervisor_.Start(SpecFor(app));
 }
 
-Expected<AppView> AppLifecycle::Start(const std::string& ref) {
-  MUMBA_ASSIGN_OR_RETURN(InstalledApp app, apps_.Find(ref));
-  auto lock = OpLock(app.record.id);
-  std::lock_guard guard(*lock);
-  MUMBA_TRY(apps_.SetEnabled(app.record.id, true));
-  app.record.enabled = true;
-  MUMBA_TRY(StartLocked(app));
-  return ViewOf(app);
-}
+Expected<AppView> AppLifecycle::Start(const std::string& ref) { return SetEnabled(ref, true); }
 
-Expected<AppView> AppLifecycle::Stop(const std::string& ref) {
+Expected<AppView> AppLifecycle::Stop(const std::string& ref) { return SetEnabled(ref, false); }
+
+Expected<AppView> AppLifecycle::SetEnabled(const std::string& ref, bool enabled) {
   MUMBA_ASSIGN_OR_RETURN(InstalledApp app, apps_.Find(ref));
   auto lock = OpLock(app.record.id);
   std::lock_guard guard(*lock);
-  MUMBA_TRY(apps_.SetEnabled(app.record.id, false));
-  app.record.enabled = false;
-  MUMBA_TRY(supervisor_.Stop(app.record.id));
+  MUMBA_TRY(apps_.SetEnabled(app.record.id, enabled));
+  app.record.enabled = enabled;
+  MUMBA_TRY(enabled ? StartLocked(app) : supervisor_.Stop(app.record.id));
   return ViewOf(app);
 }
 

@@ -83,6 +83,8 @@ class AppLifecycle final : public AppRuntime {
 
  private:
   DaemonSpec SpecFor(const InstalledApp& app) const;
+  // Records whether the app should run, then starts or stops it.
+  Expected<AppView> SetEnabled(const std::string& ref, bool enabled);
 
   const HomeLayout& layout_;
   InstalledApps& apps_;

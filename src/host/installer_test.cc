@@ -20,9 +20,7 @@ namespace {
 constexpr const char* kAddress = "mumba://onyo2dloppshki2aljfvcquct7fqvmfhtzfdbwkzerbfymogzwna";
 
 void Write(const fs::path& file, const std::string& contents, fs::perms mode = fs::perms(0644)) {
-  fs::create_directories(file.parent_path());
-  std::ofstream(file, std::ios::binary) << contents;
-  fs::permissions(file, mode);
+  WriteTestFile(file, contents, mode);
 }
 
 // Records what the installer asks of the running apps.

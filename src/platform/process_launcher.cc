@@ -11,15 +11,12 @@
 
 #include <cerrno>
 #include <climits>
-#include <condition_variable>
 #include <cstring>
-#include <deque>
 #include <functional>
 #include <future>
-#include <mutex>
 #include <string_view>
-#include <thread>
 
+#include "common/work_queue.h"
 #include "platform/errno_status.h"
 
 extern char** environ;
@@ -28,51 +25,20 @@ namespace mumba {
 namespace {
 
 // PR_SET_PDEATHSIG fires when the *thread* that forked the child ends, not when the
-// process does. Forking on a thread that lives as long as the process means a child
-// started from a short-lived worker thread is not killed when that worker finishes,
-// yet still dies with us.
-class ForkThread {
- public:
-  static ForkThread& Get() {
-    // Never destroyed: the detached thread may still wait on it during exit.
-    static ForkThread* thread = new ForkThread();
-    return *thread;
-  }
-
-  void Run(const std::function<void()>& work) {
-    std::promise<void> done;
-    std::future<void> finished = done.get_future();
-    {
-      std::lock_guard lock(mu_);
-      queue_.push_back([&] {
-        work();
-        done.set_value();
-      });
-    }
-    cv_.notify_one();
-    finished.wait();
-  }
-
- private:
-  ForkThread() { std::thread([this] { Loop(); }).detach(); }
-
-  void Loop() {
-    for (;;) {
-      std::function<void()> task;
-      {
-        std::unique_lock lock(mu_);
-        cv_.wait(lock, [&] { return !queue_.empty(); });
-        task = std::move(queue_.front());
-        queue_.pop_front();
-      }
-      task();
-    }
-  }
-
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> queue_;
-};
+// process does. Forking on one thread that lives as long as the process means a
+// child started from a short-lived worker thread is not killed when that worker
+// finishes, yet still dies with us.
+void OnForkThread(const std::function<void()>& work) {
+  // Never destroyed: its thread may still be waited on during exit.
+  static WorkQueue* thread = new WorkQueue(1);
+  std::promise<void> done;
+  std::future<void> finished = done.get_future();
+  thread->Post([&] {
+    work();
+    done.set_value();
+  });
+  finished.wait();
+}
 
 // Our descriptors in the child's numbering, each duplicated above every target
 // number (close-on-exec), so the child's dup2 onto its target can never land on a
@@ -150,7 +116,7 @@ class SystemLauncher final : public ProcessLauncher {
     pid_t pid = -1;
     int fork_errno = 0;
     const pid_t parent = ::getpid();
-    ForkThread::Get().Run([&] {
+    OnForkThread([&] {
       pid = ::fork();
       if (pid < 0) {
         fork_errno = errno;
