@@ -75,7 +75,7 @@ TEST(P2pFormatTest, PieceSizeDoublesPast2048PiecesUpTo16MiB) {
 
 TEST(P2pFormatTest, SafeNamesStayInsideTheirFolder) {
   for (const char* name : {"bundle", "hello-1.0", ".hidden", "..."}) EXPECT_TRUE(IsSafeName(name)) << name;
-  for (const std::string name : {std::string(), std::string("."), std::string(".."), std::string("a/b"),
+  for (const std::string& name : {std::string(), std::string("."), std::string(".."), std::string("a/b"),
                                  std::string("/"), std::string("a\\b"), std::string("a\0b", 3)}) {
     EXPECT_FALSE(IsSafeName(name)) << name;
   }

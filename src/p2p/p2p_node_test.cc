@@ -99,7 +99,8 @@ bool WaitFor(Pred pred, Clock::duration timeout) {
   return true;
 }
 
-std::unique_ptr<P2pNode> MakeNode(P2pOptions options) {
+// Creates a node with `options`; null (and a test failure) if it cannot start.
+std::unique_ptr<P2pNode> CreateNode(P2pOptions options) {
   auto node = P2pNode::Create(std::move(options));
   EXPECT_TRUE(node.ok()) << node.status().message();
   return node.ok() ? std::move(node).value() : nullptr;
@@ -110,7 +111,7 @@ std::unique_ptr<P2pNode> MakeNode(std::vector<std::string> bootstrap = {}, fs::p
   options.listen = "127.0.0.1:0";
   options.bootstrap = std::move(bootstrap);
   options.state_dir = std::move(state_dir);
-  return MakeNode(std::move(options));
+  return CreateNode(std::move(options));
 }
 
 TEST(P2pNodeCreateTest, ListensOnTheGivenLoopbackAddress) {
@@ -291,7 +292,7 @@ class P2pNetworkTest : public ::testing::Test {
     options.listen = "127.0.0.1:0";
     options.bootstrap = {a_->Status().listen, b_->Status().listen};
     options.download_rate_limit = 500 * 1000;
-    return MakeNode(std::move(options));
+    return CreateNode(std::move(options));
   }
 
   // Seeds a bundle-like folder (MakeBundle) at A from tmp_/src.
