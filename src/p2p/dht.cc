@@ -60,14 +60,14 @@ mumba::Status P2pNodeImpl::PutMutable(const KeyPair& key, const std::map<std::st
       put_waiters_.emplace(map_key, waiter);
     }
     // Runs on libtorrent's network thread with the newest item the lookup found.
-    session_->dht_put_item(item.public_key, [waiter, value = item.value, sig = item.signature, seq](
-                                                lt::entry& e, std::array<char, 64>& s, std::int64_t& q,
-                                                const std::string&) {
-      waiter->previous_seq = q;
-      e = value;
-      s = sig.bytes;
-      q = seq;
-    });
+    session_->dht_put_item(item.public_key,
+                           [waiter, value = item.value, sig = item.signature, seq](
+                               lt::entry& e, std::array<char, 64>& s, std::int64_t& q, const std::string&) {
+                             waiter->previous_seq = q;
+                             e = value;
+                             s = sig.bytes;
+                             q = seq;
+                           });
     bool done;
     {
       std::unique_lock lock(mu_);
@@ -76,11 +76,13 @@ mumba::Status P2pNodeImpl::PutMutable(const KeyPair& key, const std::map<std::st
     }
     if (done && waiter->num_success > 0) return {};
     if (done && waiter->previous_seq > seq) {
-      return FailedPrecondition("the DHT holds a newer item (seq " + std::to_string(waiter->previous_seq.load()) +
-                                ") than seq " + std::to_string(seq));
+      return FailedPrecondition("the DHT holds a newer item (seq " +
+                                std::to_string(waiter->previous_seq.load()) + ") than seq " +
+                                std::to_string(seq));
     }
     if (!done || Clock::now() + kPutRetry >= deadline) {
-      return DeadlineExceeded("no DHT node stored the item within " + std::to_string(timeout.count()) + " ms");
+      return DeadlineExceeded("no DHT node stored the item within " + std::to_string(timeout.count()) +
+                              " ms");
     }
     std::this_thread::sleep_for(kPutRetry);
   }
@@ -111,8 +113,8 @@ Expected<MutableItem> P2pNodeImpl::GetMutable(const std::array<uint8_t, 32>& pub
     EraseWaiter(get_waiters_, map_key, waiter);
   }
   if (!best) {
-    return NotFound("no DHT item for " + AddressOf(public_key) + " within " + std::to_string(timeout.count()) +
-                    " ms");
+    return NotFound("no DHT item for " + AddressOf(public_key) + " within " +
+                    std::to_string(timeout.count()) + " ms");
   }
   return *best;
 }

@@ -89,7 +89,8 @@ class Reannouncer {
 // OK, or why the download cannot go on. A corrupt peer can make libtorrent see v1
 // and v2 hashes disagree; the torrent is fine, so that error is cleared and the
 // download goes on with the honest peers until the deadline.
-mumba::Status RecoverOrFail(const lt::torrent_handle& h, const lt::torrent_status& st, const std::string& label) {
+mumba::Status RecoverOrFail(const lt::torrent_handle& h, const lt::torrent_status& st,
+                            const std::string& label) {
   if (!st.errc) return {};
   if (st.errc.message().find("v1 and v2 hashes") == std::string::npos) {
     return Unavailable("fetching " + label + " failed: " + st.errc.message());
@@ -133,7 +134,9 @@ mumba::Status TimedOut(const std::string& label, bool has_metadata, const FetchP
                        std::chrono::milliseconds timeout) {
   char secs[32];
   std::snprintf(secs, sizeof secs, "%.1f", std::chrono::duration<double>(timeout).count());
-  if (!has_metadata) return DeadlineExceeded("no one served " + label + " within " + std::string(secs) + " s");
+  if (!has_metadata) {
+    return DeadlineExceeded("no one served " + label + " within " + std::string(secs) + " s");
+  }
   return DeadlineExceeded("fetching " + label + " got " + std::to_string(p.done) + " of " +
                           std::to_string(p.total) + " bytes within " + std::string(secs) + " s");
 }
@@ -182,7 +185,8 @@ Expected<fs::path> P2pNodeImpl::Fetch(const std::string& info_hash_v1, const std
   return target;
 }
 
-Expected<P2pNodeImpl::Download> P2pNodeImpl::StartDownload(const lt::info_hash_t& ih, const std::string& label,
+Expected<P2pNodeImpl::Download> P2pNodeImpl::StartDownload(const lt::info_hash_t& ih,
+                                                           const std::string& label,
                                                            const fs::path& save_path) {
   Download d{ih, label, {}, WatchTorrent(ih)};
   lt::add_torrent_params atp;
@@ -199,8 +203,9 @@ Expected<P2pNodeImpl::Download> P2pNodeImpl::StartDownload(const lt::info_hash_t
   return d;
 }
 
-mumba::Status P2pNodeImpl::AwaitVerified(Download& d, Clock::time_point deadline, std::chrono::milliseconds timeout,
-                                         const ProgressFn& progress, FetchProgress& last) {
+mumba::Status P2pNodeImpl::AwaitVerified(Download& d, Clock::time_point deadline,
+                                         std::chrono::milliseconds timeout, const ProgressFn& progress,
+                                         FetchProgress& last) {
   bool checked_files = false;
   Reannouncer reannounce(Clock::now());
   while (true) {
@@ -213,7 +218,9 @@ mumba::Status P2pNodeImpl::AwaitVerified(Download& d, Clock::time_point deadline
     last = ProgressOf(st);
     if (IsVerified(st, last)) return {};
     if (last.total > 0) last.done = std::min(last.done, last.total);
-    if (progress && !progress(last)) return mumba::Status(Code::kCancelled, "fetching " + d.label + " was cancelled");
+    if (progress && !progress(last)) {
+      return mumba::Status(Code::kCancelled, "fetching " + d.label + " was cancelled");
+    }
     auto now = Clock::now();
     if (now >= deadline) return TimedOut(d.label, st.has_metadata, last, timeout);
     const bool searching = st.num_peers == 0 || !st.has_metadata;

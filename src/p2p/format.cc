@@ -51,7 +51,8 @@ std::string UrlEncode(const std::string& s) {
 
 std::string MagnetLink(const std::string& info_hash_v1, const std::string& info_hash_v2,
                        const std::string& name) {
-  return "magnet:?xt=urn:btih:" + info_hash_v1 + "&xt=urn:btmh:1220" + info_hash_v2 + "&dn=" + UrlEncode(name);
+  return "magnet:?xt=urn:btih:" + info_hash_v1 + "&xt=urn:btmh:1220" + info_hash_v2 +
+         "&dn=" + UrlEncode(name);
 }
 
 Expected<HostPort> SplitHostPort(const std::string& text) {

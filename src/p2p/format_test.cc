@@ -19,7 +19,7 @@ TEST(P2pFormatTest, HexRoundTripsAndRefusesWhatIsNotHex) {
   std::array<char, 4> out{};
   ASSERT_TRUE(FromHex("0001ABff", 4, out.data()));
   EXPECT_EQ(std::string(out.data(), 4), raw);
-  EXPECT_FALSE(FromHex("0001abf", 4, out.data()));    // Too short.
+  EXPECT_FALSE(FromHex("0001abf", 4, out.data()));     // Too short.
   EXPECT_FALSE(FromHex("0001abff00", 4, out.data()));  // Too long.
   EXPECT_FALSE(FromHex("0001abfg", 4, out.data()));    // Not a hex digit.
   EXPECT_FALSE(FromHex("0x01abff", 4, out.data()));
@@ -53,8 +53,8 @@ TEST(P2pFormatTest, HostPortSplitsNamesIpv4AndBracketedIpv6) {
 }
 
 TEST(P2pFormatTest, HostPortRefusesEverythingElse) {
-  for (const char* text : {"", "127.0.0.1", ":0", "::1:0", "[::1]", "[::1]0", "[::1", "[]:1", "h:",
-                           "h:x", "h:-1", "h:65536", "h:123456", "h: 1"}) {
+  for (const char* text : {"", "127.0.0.1", ":0", "::1:0", "[::1]", "[::1]0", "[::1", "[]:1", "h:", "h:x",
+                           "h:-1", "h:65536", "h:123456", "h: 1"}) {
     auto hp = SplitHostPort(text);
     ASSERT_FALSE(hp.ok()) << text;
     EXPECT_EQ(hp.status().code(), Code::kInvalidArgument) << text;
@@ -67,7 +67,7 @@ TEST(P2pFormatTest, PieceSizeDoublesPast2048PiecesUpTo16MiB) {
   constexpr int k256KiB = 256 * 1024;
   EXPECT_EQ(PieceSizeFor(0), k256KiB);
   EXPECT_EQ(PieceSizeFor(1), k256KiB);
-  EXPECT_EQ(PieceSizeFor(512 * kMiB), k256KiB);  // Exactly 2048 pieces.
+  EXPECT_EQ(PieceSizeFor(512 * kMiB), k256KiB);                // Exactly 2048 pieces.
   EXPECT_EQ(PieceSizeFor(512 * kMiB + k256KiB), 2 * k256KiB);  // 2049 pieces.
   EXPECT_EQ(PieceSizeFor(4096 * kMiB), 8 * k256KiB);
   EXPECT_EQ(PieceSizeFor(1024 * 1024 * kMiB), 64 * k256KiB);  // Capped at 16 MiB.
@@ -76,7 +76,7 @@ TEST(P2pFormatTest, PieceSizeDoublesPast2048PiecesUpTo16MiB) {
 TEST(P2pFormatTest, SafeNamesStayInsideTheirFolder) {
   for (const char* name : {"bundle", "hello-1.0", ".hidden", "..."}) EXPECT_TRUE(IsSafeName(name)) << name;
   for (const std::string& name : {std::string(), std::string("."), std::string(".."), std::string("a/b"),
-                                 std::string("/"), std::string("a\\b"), std::string("a\0b", 3)}) {
+                                  std::string("/"), std::string("a\\b"), std::string("a\0b", 3)}) {
     EXPECT_FALSE(IsSafeName(name)) << name;
   }
 }

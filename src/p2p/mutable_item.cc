@@ -24,7 +24,8 @@ std::string SignedText(const std::vector<char>& value, int64_t seq) {
   return "3:seqi" + std::to_string(seq) + "e1:v" + std::string(value.begin(), value.end());
 }
 
-Expected<SignedItem> SignItem(const KeyPair& key, const std::map<std::string, std::string>& fields, int64_t seq) {
+Expected<SignedItem> SignItem(const KeyPair& key, const std::map<std::string, std::string>& fields,
+                              int64_t seq) {
   MUMBA_ASSIGN_OR_RETURN(auto keys, LibtorrentKeys(key));
   if (seq < 0) return InvalidArgument("sequence number " + std::to_string(seq) + " is negative");
   SignedItem item;

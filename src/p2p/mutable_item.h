@@ -47,7 +47,8 @@ std::string SignedText(const std::vector<char>& value, int64_t seq);
 // Bencodes `fields` as a dictionary and signs it with `key` for sequence number
 // `seq` (no salt). INVALID_ARGUMENT when the key pair's halves do not belong
 // together, `seq` is negative, or the value is over kMaxItemValueBytes bencoded.
-Expected<SignedItem> SignItem(const KeyPair& key, const std::map<std::string, std::string>& fields, int64_t seq);
+Expected<SignedItem> SignItem(const KeyPair& key, const std::map<std::string, std::string>& fields,
+                              int64_t seq);
 
 // The item a lookup returned, when it is one the node accepts: no salt, a
 // dictionary, and `signature` valid for `value` and `seq` under `public_key`.

@@ -104,7 +104,8 @@ TEST(P2pMutableItemTest, VerifyRefusesWhatTheSignatureDoesNotCover) {
   KeyPair other_pair = GenerateKeyPair();
   std::memcpy(other.data(), other_pair.public_key.data(), 32);
   EXPECT_FALSE(VerifyItem(other, "", item->value, sig, 3));
-  EXPECT_FALSE(VerifyItem(item->public_key, "", lt::entry(std::string("hello")), sig, 3));  // Not a dictionary.
+  EXPECT_FALSE(
+      VerifyItem(item->public_key, "", lt::entry(std::string("hello")), sig, 3));  // Not a dictionary.
 }
 
 TEST(P2pMutableItemTest, VerifyKeepsOnlyStringFields) {

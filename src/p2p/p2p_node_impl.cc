@@ -131,7 +131,8 @@ void P2pNodeImpl::RateLimitEveryPeer() {
   lt::ip_filter classes;
   const auto global = 1u << static_cast<std::uint32_t>(lt::session::global_peer_class_id);
   classes.add_rule(lt::make_address("0.0.0.0"), lt::make_address("255.255.255.255"), global);
-  classes.add_rule(lt::make_address("::"), lt::make_address("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"), global);
+  classes.add_rule(lt::make_address("::"), lt::make_address("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"),
+                   global);
   session_->set_peer_class_filter(classes);
 }
 

@@ -48,8 +48,9 @@ class NameAlias {
 };
 
 // The bencoded torrent of `files` under `name`, hashed from `root`.
-Expected<std::vector<char>> GenerateTorrent(const fs::path& dir, const fs::path& root, const std::string& name,
-                                            const std::vector<FileEntry>& files, uint64_t total) {
+Expected<std::vector<char>> GenerateTorrent(const fs::path& dir, const fs::path& root,
+                                            const std::string& name, const std::vector<FileEntry>& files,
+                                            uint64_t total) {
   lt::file_storage storage;
   for (const auto& f : files) {
     // No mtime, so the same contents always give the same info-hashes.

@@ -104,7 +104,8 @@ TEST(P2pTorrentMakerTest, SeedParamsReadEveryFileWhereItIs) {
   std::set<std::string> renamed;
   for (const auto& [index, path] : atp.renamed_files) renamed.insert(path);
   const std::string root = (tmp.path() / "src").string();
-  EXPECT_EQ(renamed, (std::set<std::string>{root + "/a/run", root + "/a/z.txt", root + "/b.txt", root + "/empty"}));
+  EXPECT_EQ(renamed,
+            (std::set<std::string>{root + "/a/run", root + "/a/z.txt", root + "/b.txt", root + "/empty"}));
 }
 
 }  // namespace
