@@ -179,6 +179,8 @@ Expected<fs::path> P2pNodeImpl::Fetch(const std::string& info_hash_v1, const std
   }
   const std::string name = Release(download);
   MUMBA_ASSIGN_OR_RETURN(fs::path target, MoveIntoPlace(staging->path(), dest, name, label));
+  // Only the moved folder is left in `dest` by the time the caller hears the
+  // fetch is complete.
   staging.reset();
   last.done = last.total;
   if (progress) progress(last);
