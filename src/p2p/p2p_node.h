@@ -81,7 +81,9 @@ class P2pNode {
   // listen address; UNAVAILABLE if it cannot listen.
   static Expected<std::unique_ptr<P2pNode>> Create(P2pOptions options);
 
-  // Joins the DHT through `host:port` (also fine after Create).
+  // Joins the DHT through `host:port` (also fine after Create); the answer comes
+  // later, as dht_nodes in Status. INVALID_ARGUMENT for text that is not
+  // HOST:PORT or [IPv6]:PORT, or for port 0.
   virtual mumba::Status AddDhtNode(const std::string& host_port) = 0;
 
   // Makes a hybrid torrent named `name` of the files in folder `dir` (every file

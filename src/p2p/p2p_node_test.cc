@@ -5,7 +5,6 @@
 #include "p2p/p2p_node.h"
 #include "p2p/session_settings.h"
 
-#include <sodium.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -100,45 +99,19 @@ bool WaitFor(Pred pred, Clock::duration timeout) {
   return true;
 }
 
-std::unique_ptr<P2pNode> MakeNode(std::vector<std::string> bootstrap = {}, fs::path state_dir = {}) {
-  P2pOptions options;
-  options.listen = "127.0.0.1:0";
-  options.bootstrap = std::move(bootstrap);
-  options.state_dir = std::move(state_dir);
+// Creates a node with `options`; null (and a test failure) if it cannot start.
+std::unique_ptr<P2pNode> CreateNode(P2pOptions options) {
   auto node = P2pNode::Create(std::move(options));
   EXPECT_TRUE(node.ok()) << node.status().message();
   return node.ok() ? std::move(node).value() : nullptr;
 }
 
-TEST(P2pKeysTest, LibsodiumAndLibtorrentKeysAgree) {
-  KeyPair pair = GenerateKeyPair();
-  std::array<char, 32> seed;
-  std::memcpy(seed.data(), pair.secret_key.data(), 32);
-  auto [pk, sk] = lt::dht::ed25519_create_keypair(seed);
-  // Same public key from the seed, but a different 64-byte secret layout.
-  EXPECT_EQ(std::memcmp(pk.bytes.data(), pair.public_key.data(), 32), 0);
-  EXPECT_NE(std::memcmp(sk.bytes.data(), pair.secret_key.data(), 64), 0);
-
-  // A BEP 44 signature by libtorrent verifies with libsodium, and the reverse.
-  std::string value = "d4:name5:helloe";
-  std::string text = "3:seqi7e1:v" + value;
-  lt::dht::signature lt_sig = lt::dht::sign_mutable_item(value, {}, lt::dht::sequence_number(7), pk, sk);
-  EXPECT_EQ(crypto_sign_verify_detached(reinterpret_cast<const unsigned char*>(lt_sig.bytes.data()),
-                                        reinterpret_cast<const unsigned char*>(text.data()), text.size(),
-                                        pair.public_key.data()),
-            0);
-  lt::dht::signature na_sig;
-  crypto_sign_detached(reinterpret_cast<unsigned char*>(na_sig.bytes.data()), nullptr,
-                       reinterpret_cast<const unsigned char*>(text.data()), text.size(),
-                       pair.secret_key.data());
-  EXPECT_TRUE(lt::dht::ed25519_verify(na_sig, text, pk));
-  EXPECT_EQ(na_sig.bytes, lt_sig.bytes);  // ed25519 is deterministic.
-
-  // libsodium's secret handed to libtorrent as is signs garbage: the trap the
-  // node avoids by re-deriving from the seed.
-  lt::dht::secret_key raw;
-  std::memcpy(raw.bytes.data(), pair.secret_key.data(), 64);
-  EXPECT_FALSE(lt::dht::ed25519_verify(lt::dht::ed25519_sign(text, pk, raw), text, pk));
+std::unique_ptr<P2pNode> MakeNode(std::vector<std::string> bootstrap = {}, fs::path state_dir = {}) {
+  P2pOptions options;
+  options.listen = "127.0.0.1:0";
+  options.bootstrap = std::move(bootstrap);
+  options.state_dir = std::move(state_dir);
+  return CreateNode(std::move(options));
 }
 
 TEST(P2pNodeCreateTest, ListensOnTheGivenLoopbackAddress) {
@@ -314,12 +287,18 @@ class P2pNetworkTest : public ::testing::Test {
   }
 
   // A fourth node joined through A and B that downloads at most 500 kB/s.
-  Expected<std::unique_ptr<P2pNode>> SlowNode() {
+  std::unique_ptr<P2pNode> SlowNode() {
     P2pOptions options;
     options.listen = "127.0.0.1:0";
     options.bootstrap = {a_->Status().listen, b_->Status().listen};
     options.download_rate_limit = 500 * 1000;
-    return P2pNode::Create(options);
+    return CreateNode(std::move(options));
+  }
+
+  // Seeds a bundle-like folder (MakeBundle) at A from tmp_/src.
+  Expected<TorrentRef> SeedBundleAtA() {
+    MakeBundle(tmp_.path() / "src");
+    return a_->Seed(tmp_.path() / "src", "bundle");
   }
 
   std::unique_ptr<P2pNode> a_, b_, c_;
@@ -327,8 +306,7 @@ class P2pNetworkTest : public ::testing::Test {
 };
 
 TEST_F(P2pNetworkTest, FetchesByInfoHashesAloneAndFromWhoeverSeeds) {
-  MakeBundle(tmp_.path() / "src");
-  auto ref = a_->Seed(tmp_.path() / "src", "bundle");
+  auto ref = SeedBundleAtA();
   ASSERT_TRUE(ref.ok()) << ref.status().message();
 
   // C knows only the hashes; it finds A through the DHT.
@@ -384,26 +362,25 @@ TEST_F(P2pNetworkTest, FetchOfAnUnknownTorrentTimesOutAndLeavesNothing) {
 }
 
 TEST_F(P2pNetworkTest, AnIncompleteFetchLeavesNothingBehind) {
-  MakeBundle(tmp_.path() / "src");
-  auto ref = a_->Seed(tmp_.path() / "src", "bundle");
+  auto ref = SeedBundleAtA();
   ASSERT_TRUE(ref.ok()) << ref.status().message();
   // A node limited to 500 kB/s (the limit holds on loopback too) cannot get
   // 5.2 MB within 3 s.
   auto slow = SlowNode();
-  ASSERT_TRUE(slow.ok()) << slow.status().message();
+  ASSERT_TRUE(slow);
   FetchProgress last;
-  auto r = (*slow)->Fetch(ref->info_hash_v1, ref->info_hash_v2, tmp_.path() / "dest", 3s,
-                          [&](const FetchProgress& p) {
-                            last = p;
-                            return true;
-                          });
+  auto r = slow->Fetch(ref->info_hash_v1, ref->info_hash_v2, tmp_.path() / "dest", 3s,
+                       [&](const FetchProgress& p) {
+                         last = p;
+                         return true;
+                       });
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), Code::kDeadlineExceeded);
   EXPECT_NE(r.status().message().find("bytes within 3.0 s"), std::string::npos) << r.status().message();
   EXPECT_GT(last.done, 0u) << r.status().message() << " peers " << last.peers << " rate " << last.rate;
   EXPECT_LT(last.done, last.total);
   EXPECT_TRUE(fs::is_empty(tmp_.path() / "dest"));
-  EXPECT_EQ((*slow)->Status().torrents, 0);
+  EXPECT_EQ(slow->Status().torrents, 0);
 }
 
 TEST_F(P2pNetworkTest, ALookupDoesNotWaitForSilentNodes) {
@@ -435,30 +412,28 @@ TEST_F(P2pNetworkTest, ALookupDoesNotWaitForSilentNodes) {
 }
 
 TEST_F(P2pNetworkTest, AFetchStopsWhenItsCallerCancels) {
-  MakeBundle(tmp_.path() / "src");
-  auto ref = a_->Seed(tmp_.path() / "src", "bundle");
+  auto ref = SeedBundleAtA();
   ASSERT_TRUE(ref.ok()) << ref.status().message();
   auto slow = SlowNode();
-  ASSERT_TRUE(slow.ok()) << slow.status().message();
+  ASSERT_TRUE(slow);
   const auto start = Clock::now();
   uint64_t done = 0;
   // The caller gives up once some bytes arrived: well before the 20 s timeout.
-  auto r = (*slow)->Fetch(ref->info_hash_v1, ref->info_hash_v2, tmp_.path() / "dest", 20s,
-                          [&](const FetchProgress& p) {
-                            done = p.done;
-                            return p.done == 0;
-                          });
+  auto r = slow->Fetch(ref->info_hash_v1, ref->info_hash_v2, tmp_.path() / "dest", 20s,
+                       [&](const FetchProgress& p) {
+                         done = p.done;
+                         return p.done == 0;
+                       });
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), Code::kCancelled) << r.status().message();
   EXPECT_GT(done, 0u);
   EXPECT_LT(Seconds(Clock::now() - start), 15.0);
   EXPECT_TRUE(fs::is_empty(tmp_.path() / "dest"));
-  EXPECT_EQ((*slow)->Status().torrents, 0);
+  EXPECT_EQ(slow->Status().torrents, 0);
 }
 
 TEST_F(P2pNetworkTest, CountPeersCountsTheSeedersTheDhtKnows) {
-  MakeBundle(tmp_.path() / "src");
-  auto ref = a_->Seed(tmp_.path() / "src", "bundle");
+  auto ref = SeedBundleAtA();
   ASSERT_TRUE(ref.ok()) << ref.status().message();
   // B fetches a copy and seeds it too: two seeders.
   auto got = b_->Fetch(ref->info_hash_v1, ref->info_hash_v2, tmp_.path() / "b", 15s, nullptr);

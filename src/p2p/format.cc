@@ -1,0 +1,96 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "p2p/format.h"
+
+#include <algorithm>
+#include <cctype>
+
+namespace mumba::p2p {
+
+std::string ToHex(const char* data, size_t n) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(n * 2);
+  for (size_t i = 0; i < n; ++i) {
+    auto b = static_cast<unsigned char>(data[i]);
+    out.push_back(kDigits[b >> 4]);
+    out.push_back(kDigits[b & 15]);
+  }
+  return out;
+}
+
+bool FromHex(const std::string& hex, size_t n, char* out) {
+  if (hex.size() != n * 2) return false;
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  for (size_t i = 0; i < n; ++i) {
+    int hi = nibble(hex[2 * i]), lo = nibble(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) return false;
+    out[i] = static_cast<char>(hi << 4 | lo);
+  }
+  return true;
+}
+
+std::string UrlEncode(const std::string& s) {
+  static constexpr char kDigits[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kDigits[c >> 4]);
+      out.push_back(kDigits[c & 15]);
+    }
+  }
+  return out;
+}
+
+std::string MagnetLink(const std::string& info_hash_v1, const std::string& info_hash_v2,
+                       const std::string& name) {
+  return "magnet:?xt=urn:btih:" + info_hash_v1 + "&xt=urn:btmh:1220" + info_hash_v2 +
+         "&dn=" + UrlEncode(name);
+}
+
+Expected<HostPort> SplitHostPort(const std::string& text) {
+  std::string host, port;
+  if (!text.empty() && text[0] == '[') {
+    auto close = text.find(']');
+    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      return InvalidArgument("'" + text + "' is not [IPv6]:PORT");
+    }
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+  } else {
+    auto colon = text.rfind(':');
+    if (colon == std::string::npos || text.find(':') != colon) {
+      return InvalidArgument("'" + text + "' is not HOST:PORT");
+    }
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+  }
+  if (host.empty()) return InvalidArgument("'" + text + "' has no host");
+  if (port.empty() || port.size() > 5 ||
+      !std::all_of(port.begin(), port.end(), [](unsigned char c) { return std::isdigit(c); })) {
+    return InvalidArgument("'" + text + "' has no valid port");
+  }
+  int p = std::stoi(port);
+  if (p > 65535) return InvalidArgument("'" + text + "' has a port above 65535");
+  return HostPort{host, p};
+}
+
+int PieceSizeFor(uint64_t total) {
+  uint64_t piece = 256 * 1024;
+  while (total / piece > 2048 && piece < 16 * 1024 * 1024) piece *= 2;
+  return static_cast<int>(piece);
+}
+
+bool IsSafeName(const std::string& name) {
+  return !name.empty() && name != "." && name != ".." && name.find('/') == std::string::npos &&
+         name.find('\\') == std::string::npos && name.find('\0') == std::string::npos;
+}
+
+}  // namespace mumba::p2p
