@@ -46,7 +46,7 @@ void EraseWaiter(std::multimap<std::string, std::shared_ptr<Waiter>>& waiters, c
 
 mumba::Status P2pNodeImpl::PutMutable(const KeyPair& key, const std::map<std::string, std::string>& fields,
                                       int64_t seq, std::chrono::milliseconds timeout) {
-  const auto deadline = Clock::now() + timeout;
+  const auto deadline = Now() + timeout;
   MUMBA_ASSIGN_OR_RETURN(SignedItem item, SignItem(key, fields, seq));
   const std::string map_key = KeyString(item.public_key);
 
@@ -80,17 +80,17 @@ mumba::Status P2pNodeImpl::PutMutable(const KeyPair& key, const std::map<std::st
                                 std::to_string(waiter->previous_seq.load()) + ") than seq " +
                                 std::to_string(seq));
     }
-    if (!done || Clock::now() + kPutRetry >= deadline) {
+    if (!done || Now() + kPutRetry >= deadline) {
       return DeadlineExceeded("no DHT node stored the item within " + std::to_string(timeout.count()) +
                               " ms");
     }
-    std::this_thread::sleep_for(kPutRetry);
+    options_.clock->SleepFor(kPutRetry);
   }
 }
 
 Expected<MutableItem> P2pNodeImpl::GetMutable(const std::array<uint8_t, 32>& public_key,
                                               std::chrono::milliseconds timeout) {
-  const auto deadline = Clock::now() + timeout;
+  const auto deadline = Now() + timeout;
   const std::array<char, 32> pk = LibtorrentKey(public_key);
   const std::string map_key = KeyString(pk);
   auto waiter = std::make_shared<GetWaiter>();
@@ -106,7 +106,7 @@ Expected<MutableItem> P2pNodeImpl::GetMutable(const std::array<uint8_t, 32>& pub
       if (waiter->done) break;
       auto until = deadline;
       if (waiter->first_found) until = std::min(until, *waiter->first_found + kSettleAfterFirstItem);
-      if (Clock::now() >= until) break;
+      if (Now() >= until) break;
       WaitUntil(lock, until);
     }
     best = waiter->best;
@@ -124,7 +124,7 @@ Expected<int> P2pNodeImpl::CountPeers(const std::string& info_hash_v1, std::chro
   if (!FromHex(info_hash_v1, 20, ih.data())) {
     return InvalidArgument("'" + info_hash_v1 + "' is not a 40-char hex v1 info-hash");
   }
-  const auto start = Clock::now();
+  const auto start = Now();
   const auto deadline = start + timeout;
   auto waiter = std::make_shared<PeersWaiter>();
   const std::string key = ih.to_string();
@@ -138,7 +138,7 @@ Expected<int> P2pNodeImpl::CountPeers(const std::string& info_hash_v1, std::chro
   while (true) {
     auto quiet_until = std::max(start, waiter->last_new) + kPeersQuiet;
     auto until = std::min(deadline, quiet_until);
-    if (Clock::now() >= until) break;
+    if (Now() >= until) break;
     WaitUntil(lock, until);
   }
   int n = static_cast<int>(waiter->peers.size());
@@ -164,7 +164,7 @@ void P2pNodeImpl::OnDhtItem(const lt::dht_mutable_item_alert& a) {
   for (auto it = begin; it != end; ++it) {
     auto& w = *it->second;
     if (item && (!w.best || w.best->seq < item->seq)) w.best = item;
-    if (item && !w.first_found) w.first_found = Clock::now();
+    if (item && !w.first_found) w.first_found = Now();
     if (a.authoritative) w.done = true;
   }
 }
@@ -176,7 +176,7 @@ void P2pNodeImpl::OnDhtPeers(const lt::dht_get_peers_reply_alert& a) {
   for (auto it = begin; it != end; ++it) {
     for (const auto& ep : peers) {
       std::string key = ep.address().to_string() + ":" + std::to_string(ep.port());
-      if (it->second->peers.insert(key).second) it->second->last_new = Clock::now();
+      if (it->second->peers.insert(key).second) it->second->last_new = Now();
     }
   }
 }

@@ -159,7 +159,7 @@ Expected<fs::path> MoveIntoPlace(const fs::path& staging, const fs::path& dest, 
 Expected<fs::path> P2pNodeImpl::Fetch(const std::string& info_hash_v1, const std::string& info_hash_v2,
                                       const fs::path& dest, std::chrono::milliseconds timeout,
                                       const ProgressFn& progress) {
-  const auto deadline = Clock::now() + timeout;
+  const auto deadline = Now() + timeout;
   MUMBA_ASSIGN_OR_RETURN(lt::info_hash_t ih, ParseInfoHashes(info_hash_v1, info_hash_v2));
   const std::string label = info_hash_v1.empty() ? info_hash_v2 : info_hash_v1;
   for (const auto& key : TorrentKeys(ih)) {
@@ -209,7 +209,7 @@ mumba::Status P2pNodeImpl::AwaitVerified(Download& d, Clock::time_point deadline
                                          std::chrono::milliseconds timeout, const ProgressFn& progress,
                                          FetchProgress& last) {
   bool checked_files = false;
-  Reannouncer reannounce(Clock::now());
+  Reannouncer reannounce(Now());
   while (true) {
     lt::torrent_status st = d.handle.status();
     MUMBA_TRY(RecoverOrFail(d.handle, st, d.label));
@@ -223,7 +223,7 @@ mumba::Status P2pNodeImpl::AwaitVerified(Download& d, Clock::time_point deadline
     if (progress && !progress(last)) {
       return mumba::Status(Code::kCancelled, "fetching " + d.label + " was cancelled");
     }
-    auto now = Clock::now();
+    auto now = Now();
     if (now >= deadline) return TimedOut(d.label, st.has_metadata, last, timeout);
     const bool searching = st.num_peers == 0 || !st.has_metadata;
     if (searching) reannounce.AnnounceIfDue(d.handle, now);

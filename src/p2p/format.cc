@@ -4,33 +4,17 @@
 #include <algorithm>
 #include <cctype>
 
+#include "platform/hex.h"
+
 namespace mumba::p2p {
 
-std::string ToHex(const char* data, size_t n) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(n * 2);
-  for (size_t i = 0; i < n; ++i) {
-    auto b = static_cast<unsigned char>(data[i]);
-    out.push_back(kDigits[b >> 4]);
-    out.push_back(kDigits[b & 15]);
-  }
-  return out;
-}
+std::string ToHex(const char* data, size_t n) { return mumba::ToHex(std::string_view(data, n)); }
 
 bool FromHex(const std::string& hex, size_t n, char* out) {
   if (hex.size() != n * 2) return false;
-  auto nibble = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  for (size_t i = 0; i < n; ++i) {
-    int hi = nibble(hex[2 * i]), lo = nibble(hex[2 * i + 1]);
-    if (hi < 0 || lo < 0) return false;
-    out[i] = static_cast<char>(hi << 4 | lo);
-  }
+  auto bytes = mumba::FromHex(hex);
+  if (!bytes) return false;
+  std::copy(bytes->begin(), bytes->end(), out);
   return true;
 }
 

@@ -17,6 +17,7 @@
 
 #include "common/keys.h"
 #include "mumba/status.h"
+#include "platform/clock.h"
 
 namespace mumba {
 
@@ -32,6 +33,8 @@ struct P2pOptions {
   std::filesystem::path state_dir;
   int upload_rate_limit = 0;    // Bytes/s; 0 = unlimited.
   int download_rate_limit = 0;  // Bytes/s; 0 = unlimited.
+  // What every deadline and wait reads; borrowed, must outlive the node.
+  const Clock* clock = &Clock::Real();
 };
 
 // A torrent made of a folder.

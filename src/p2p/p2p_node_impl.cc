@@ -159,13 +159,13 @@ mumba::Status P2pNodeImpl::AddDhtNode(const std::string& host_port) {
 
 void P2pNodeImpl::PumpAlerts() {
   std::vector<lt::alert*> alerts;
-  auto next_stats = Clock::now();
+  auto next_stats = Now();
   while (!stop_) {
     // Stats once a second keep dht_nodes_ fresh, which is what re-announces seeds
     // when the routing table grows (see OnSessionStats).
-    if (Clock::now() >= next_stats) {
+    if (Now() >= next_stats) {
       session_->post_session_stats();
-      next_stats = Clock::now() + kStatsInterval;
+      next_stats = Now() + kStatsInterval;
     }
     session_->wait_for_alert(kAlertPoll);
     session_->pop_alerts(&alerts);

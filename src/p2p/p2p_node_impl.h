@@ -35,7 +35,7 @@
 
 namespace mumba::p2p {
 
-using Clock = std::chrono::steady_clock;
+using Clock = mumba::Clock;
 
 // How long removing a torrent may take before we stop waiting for libtorrent's
 // confirmation (it only closes files and peers).
@@ -159,17 +159,27 @@ class P2pNodeImpl final : public P2pNode {
   // one place to go. `lock` holds mu_. With `done`, returns when it holds (true)
   // or at `deadline` (false); without, after the next batch of alerts or at
   // `deadline`, whichever comes first.
+  // Deadlines are on options_.clock; the condition variable waits in slices of
+  // real time, so a fake clock's deadline is noticed within a slice.
   template <typename Pred>
   bool WaitUntil(std::unique_lock<std::mutex>& lock, Clock::time_point deadline, Pred done) const {
-    return cv_.wait_until(lock, deadline, std::move(done));
+    for (;;) {
+      if (done()) return true;
+      auto left = deadline - Now();
+      if (left <= Clock::duration::zero()) return false;
+      cv_.wait_for(lock, std::min<Clock::duration>(left, kWaitSlice));
+    }
   }
   void WaitUntil(std::unique_lock<std::mutex>& lock, Clock::time_point deadline) const {
-    cv_.wait_until(lock, deadline);
+    auto left = deadline - Now();
+    if (left > Clock::duration::zero()) cv_.wait_for(lock, std::min<Clock::duration>(left, kWaitSlice));
   }
   template <typename Pred>
   bool WaitFor(std::unique_lock<std::mutex>& lock, Clock::duration timeout, Pred done) const {
-    return WaitUntil(lock, Clock::now() + timeout, std::move(done));
+    return WaitUntil(lock, Now() + timeout, std::move(done));
   }
+  Clock::time_point Now() const { return options_.clock->Now(); }
+  static constexpr Clock::duration kWaitSlice = std::chrono::milliseconds(100);
 
   // Fetch's steps (fetch.cc). Each failing step leaves the download for Discard.
   Expected<Download> StartDownload(const lt::info_hash_t& ih, const std::string& label,

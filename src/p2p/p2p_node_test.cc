@@ -31,7 +31,7 @@
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
-using Clock = std::chrono::steady_clock;
+using Steady = std::chrono::steady_clock;
 
 namespace mumba {
 namespace {
@@ -91,9 +91,9 @@ void MakeBundle(const fs::path& dir) {
 
 template <typename Pred>
 bool WaitFor(Pred pred, Clock::duration timeout) {
-  auto deadline = Clock::now() + timeout;
+  auto deadline = Steady::now() + timeout;
   while (!pred()) {
-    if (Clock::now() >= deadline) return false;
+    if (Steady::now() >= deadline) return false;
     std::this_thread::sleep_for(10ms);
   }
   return true;
@@ -152,12 +152,12 @@ TEST(P2pNodeCreateTest, AloneItStoresAndFindsNothingWithinTheTimeouts) {
   auto node = MakeNode();
   ASSERT_TRUE(node);
   KeyPair key = GenerateKeyPair();
-  auto start = Clock::now();
+  auto start = Steady::now();
   mumba::Status put = node->PutMutable(key, {{"name", "x"}}, 1, 500ms);
   EXPECT_EQ(put.code(), Code::kDeadlineExceeded) << put.message();
   auto got = node->GetMutable(key.public_key, 500ms);
   EXPECT_EQ(got.status().code(), Code::kNotFound);
-  EXPECT_LT(Seconds(Clock::now() - start), 2.0);
+  EXPECT_LT(Seconds(Steady::now() - start), 2.0);
 }
 
 TEST(P2pNodeCreateTest, RejoinsThroughTheNodesItKnewBefore) {
@@ -264,7 +264,7 @@ TEST(P2pNodeSeedTest, RefusesWhatATorrentCannotHold) {
 class P2pNetworkTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto start = Clock::now();
+    auto start = Steady::now();
     a_ = MakeNode();
     ASSERT_TRUE(a_);
     b_ = MakeNode({a_->Status().listen});
@@ -283,7 +283,7 @@ class P2pNetworkTest : public ::testing::Test {
         5s);
     ASSERT_TRUE(formed) << "DHT nodes: " << a_->Status().dht_nodes << " " << b_->Status().dht_nodes << " "
                         << c_->Status().dht_nodes;
-    Report("DHT of 3 nodes formed (create+join)", Millis(Clock::now() - start), "ms");
+    Report("DHT of 3 nodes formed (create+join)", Millis(Steady::now() - start), "ms");
   }
 
   // A fourth node joined through A and B that downloads at most 500 kB/s.
@@ -337,18 +337,18 @@ TEST_F(P2pNetworkTest, FetchesByInfoHashesAloneAndFromWhoeverSeeds) {
 
   // A goes away; C fetches again, now from B.
   a_.reset();
-  auto start = Clock::now();
+  auto start = Steady::now();
   auto again = c_->Fetch(ref->info_hash_v1, ref->info_hash_v2, tmp_.path() / "c2", 15s, nullptr);
   ASSERT_TRUE(again.ok()) << again.status().message();
-  Report("fetch from B once A is gone (5.2 MB)", Millis(Clock::now() - start), "ms");
+  Report("fetch from B once A is gone (5.2 MB)", Millis(Steady::now() - start), "ms");
   EXPECT_EQ(Snapshot(*again), Snapshot(tmp_.path() / "src"));
 }
 
 TEST_F(P2pNetworkTest, FetchOfAnUnknownTorrentTimesOutAndLeavesNothing) {
   std::string v1(40, 'a'), v2(64, 'b');
-  auto start = Clock::now();
+  auto start = Steady::now();
   auto r = c_->Fetch(v1, v2, tmp_.path() / "dest", 1500ms, nullptr);
-  auto took = Clock::now() - start;
+  auto took = Steady::now() - start;
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), Code::kDeadlineExceeded);
   EXPECT_NE(r.status().message().find("no one served " + v1 + " within 1.5 s"), std::string::npos)
@@ -399,9 +399,9 @@ TEST_F(P2pNetworkTest, ALookupDoesNotWaitForSilentNodes) {
   addr.sin_port = htons(static_cast<uint16_t>(b_port));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0) << std::strerror(errno);
-  const auto start = Clock::now();
+  const auto start = Steady::now();
   auto got = c_->GetMutable(app.public_key, 20s);
-  const double took = Seconds(Clock::now() - start);
+  const double took = Seconds(Steady::now() - start);
   ::close(fd);
   ASSERT_TRUE(got.ok()) << got.status().message();
   EXPECT_EQ(got->fields, v1);
@@ -416,7 +416,7 @@ TEST_F(P2pNetworkTest, AFetchStopsWhenItsCallerCancels) {
   ASSERT_TRUE(ref.ok()) << ref.status().message();
   auto slow = SlowNode();
   ASSERT_TRUE(slow);
-  const auto start = Clock::now();
+  const auto start = Steady::now();
   uint64_t done = 0;
   // The caller gives up once some bytes arrived: well before the 20 s timeout.
   auto r = slow->Fetch(ref->info_hash_v1, ref->info_hash_v2, tmp_.path() / "dest", 20s,
@@ -427,7 +427,7 @@ TEST_F(P2pNetworkTest, AFetchStopsWhenItsCallerCancels) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), Code::kCancelled) << r.status().message();
   EXPECT_GT(done, 0u);
-  EXPECT_LT(Seconds(Clock::now() - start), 15.0);
+  EXPECT_LT(Seconds(Steady::now() - start), 15.0);
   EXPECT_TRUE(fs::is_empty(tmp_.path() / "dest"));
   EXPECT_EQ(slow->Status().torrents, 0);
 }
@@ -441,7 +441,7 @@ TEST_F(P2pNetworkTest, CountPeersCountsTheSeedersTheDhtKnows) {
   ASSERT_TRUE(b_->Seed(*got, "bundle").ok());
   int n = 0;
   // Announces reach the DHT a moment after seeding starts.
-  for (auto until = Clock::now() + 10s; Clock::now() < until && n < 2;) {
+  for (auto until = Steady::now() + 10s; Steady::now() < until && n < 2;) {
     auto counted = c_->CountPeers(ref->info_hash_v1, 3s);
     ASSERT_TRUE(counted.ok()) << counted.status().message();
     n = *counted;
@@ -499,8 +499,8 @@ class Forger {
  private:
   template <typename Pred>
   bool WaitForAlert(Pred pred) {
-    auto deadline = Clock::now() + 5s;
-    while (Clock::now() < deadline) {
+    auto deadline = Steady::now() + 5s;
+    while (Steady::now() < deadline) {
       session_->wait_for_alert(lt::milliseconds(100));
       std::vector<lt::alert*> alerts;
       session_->pop_alerts(&alerts);
@@ -521,13 +521,13 @@ TEST_F(P2pNetworkTest, MutableItemsTravelSignedAndNewestWins) {
   std::map<std::string, std::string> v1 = {
       {"ih", ih}, {"v2", RandomBytes(32, 4)}, {"name", "hello"}, {"version", "1.0.0"}, {"size", "5243000"}};
 
-  auto put_start = Clock::now();
+  auto put_start = Steady::now();
   mumba::Status put = a_->PutMutable(app, v1, 1, 5s);
-  auto put_took = Clock::now() - put_start;
+  auto put_took = Steady::now() - put_start;
   ASSERT_TRUE(put.ok()) << put.message();
-  auto get_start = Clock::now();
+  auto get_start = Steady::now();
   auto got = c_->GetMutable(app.public_key, 5s);
-  auto get_took = Clock::now() - get_start;
+  auto get_took = Steady::now() - get_start;
   ASSERT_TRUE(got.ok()) << got.status().message();
   EXPECT_EQ(got->seq, 1);
   EXPECT_EQ(got->public_key, app.public_key);
@@ -537,10 +537,10 @@ TEST_F(P2pNetworkTest, MutableItemsTravelSignedAndNewestWins) {
 
   auto v2 = v1;
   v2["version"] = "1.0.1";
-  auto cycle_start = Clock::now();
+  auto cycle_start = Steady::now();
   ASSERT_TRUE(a_->PutMutable(app, v2, 2, 5s).ok());
   got = c_->GetMutable(app.public_key, 5s);
-  Report("BEP 44 update+get cycle", Millis(Clock::now() - cycle_start), "ms");
+  Report("BEP 44 update+get cycle", Millis(Steady::now() - cycle_start), "ms");
   ASSERT_TRUE(got.ok());
   EXPECT_EQ(got->seq, 2);
   EXPECT_EQ(got->fields, v2);
@@ -576,11 +576,11 @@ TEST_F(P2pNetworkTest, MutableItemsTravelSignedAndNewestWins) {
   // Steady-state latency over a few rounds.
   std::vector<double> puts, gets;
   for (int seq = 10; seq < 20; ++seq) {
-    auto t0 = Clock::now();
+    auto t0 = Steady::now();
     ASSERT_TRUE(a_->PutMutable(app, v2, seq, 5s).ok());
-    auto t1 = Clock::now();
+    auto t1 = Steady::now();
     auto g = c_->GetMutable(app.public_key, 5s);
-    auto t2 = Clock::now();
+    auto t2 = Steady::now();
     ASSERT_TRUE(g.ok());
     EXPECT_EQ(g->seq, seq);
     puts.push_back(Millis(t1 - t0));
@@ -594,9 +594,9 @@ TEST_F(P2pNetworkTest, MutableItemsTravelSignedAndNewestWins) {
 
 TEST_F(P2pNetworkTest, UnknownKeyIsNotFoundWithinTheTimeout) {
   KeyPair nobody = GenerateKeyPair();
-  auto start = Clock::now();
+  auto start = Steady::now();
   auto got = c_->GetMutable(nobody.public_key, 3s);
-  auto took = Clock::now() - start;
+  auto took = Steady::now() - start;
   ASSERT_FALSE(got.ok());
   EXPECT_EQ(got.status().code(), Code::kNotFound);
   EXPECT_LT(Seconds(took), 3.5);
@@ -607,14 +607,14 @@ TEST_F(P2pNetworkTest, FiftyMegabyteFolderThroughput) {
   fs::path src = tmp_.path() / "big";
   for (int i = 0; i < 5; ++i)
     WriteBytes(src / ("part" + std::to_string(i)), RandomBytes(10 * 1000 * 1000, 10 + i));
-  auto seed_start = Clock::now();
+  auto seed_start = Steady::now();
   auto ref = a_->Seed(src, "big");
   ASSERT_TRUE(ref.ok()) << ref.status().message();
-  Report("hybrid torrent of 50 MB made and seeded", Millis(Clock::now() - seed_start), "ms");
+  Report("hybrid torrent of 50 MB made and seeded", Millis(Steady::now() - seed_start), "ms");
 
-  auto start = Clock::now();
+  auto start = Steady::now();
   auto fetched = c_->Fetch(ref->info_hash_v1, ref->info_hash_v2, tmp_.path() / "dest", 15s, nullptr);
-  double secs = Seconds(Clock::now() - start);
+  double secs = Seconds(Steady::now() - start);
   ASSERT_TRUE(fetched.ok()) << fetched.status().message();
   Report("fetch of a 50 MB folder by info-hashes", secs * 1000, "ms");
   Report("fetch rate", 50.0 / secs, "MB/s");

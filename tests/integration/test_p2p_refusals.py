@@ -296,6 +296,10 @@ class RefusalTest(unittest.TestCase):
         proc.send_signal(signal.SIGINT)
         proc.wait(10)
         wait_for(lambda: torrents(c) == 0, 10, what="C to drop the download")
+        # The torrent leaves the session before its files and folder are deleted:
+        # wait for the folder, which goes last.
+        staging = os.path.join(c.path, "apps", ".staging")
+        wait_for(lambda: os.listdir(staging) == [], 10, what="C to delete the cancelled download")
         self.assert_nothing_installed(c)
 
         # The host stops in the middle of a download: it does so promptly.

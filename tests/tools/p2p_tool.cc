@@ -84,7 +84,9 @@
 #include "common/base32.h"
 #include "common/files.h"
 #include "common/keys.h"
+#include "p2p/format.h"
 #include "p2p/session_settings.h"
+#include "platform/hex.h"
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
@@ -105,32 +107,14 @@ void Note(const std::string& what) {
   std::fflush(stderr);
 }
 
-std::string ToHex(const char* data, size_t n) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  for (size_t i = 0; i < n; ++i) {
-    auto b = static_cast<unsigned char>(data[i]);
-    out.push_back(kDigits[b >> 4]);
-    out.push_back(kDigits[b & 15]);
-  }
-  return out;
-}
+std::string ToHex(const char* data, size_t n) { return mumba::ToHex(std::string_view(data, n)); }
 
+// Exactly `n` bytes of hex, or the tool ends naming the flag `what`.
 std::string FromHex(const std::string& hex, size_t n, const char* what) {
-  auto nibble = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
   if (hex.size() != 2 * n) Die(std::string(what) + ": want " + std::to_string(2 * n) + " hex chars");
-  std::string out;
-  for (size_t i = 0; i < n; ++i) {
-    int hi = nibble(hex[2 * i]), lo = nibble(hex[2 * i + 1]);
-    if (hi < 0 || lo < 0) Die(std::string(what) + ": not hex");
-    out.push_back(static_cast<char>(hi << 4 | lo));
-  }
-  return out;
+  auto bytes = mumba::FromHex(hex);
+  if (!bytes) Die(std::string(what) + ": not hex");
+  return *bytes;
 }
 
 // Minimal JSON string quoting (the values here are ASCII).
@@ -656,28 +640,6 @@ std::vector<FileEntry> ListFiles(const fs::path& dir, bool keep_symlinks) {
   return files;
 }
 
-// Must equal P2pNode's: the piece size is part of the info-hash.
-int PieceSizeFor(uint64_t total) {
-  uint64_t piece = 256 * 1024;
-  while (total / piece > 2048 && piece < 16 * 1024 * 1024) piece *= 2;
-  return static_cast<int>(piece);
-}
-
-std::string UrlEncode(const std::string& s) {
-  static constexpr char kDigits[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kDigits[c >> 4]);
-      out.push_back(kDigits[c & 15]);
-    }
-  }
-  return out;
-}
-
 int RunSeed(const Options& o, const std::string& dir_arg, const std::string& name, bool symlinks,
             bool corrupt) {
   if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos) {
@@ -713,7 +675,7 @@ int RunSeed(const Options& o, const std::string& dir_arg, const std::string& nam
   } cleanup{alias_root};
   fs::create_directory_symlink(dir, alias_root / name);
 
-  lt::create_torrent creator(storage, PieceSizeFor(total));
+  lt::create_torrent creator(storage, mumba::p2p::PieceSizeFor(total));
   creator.set_creation_date(0);
   lt::error_code ec;
   lt::set_piece_hashes(creator, alias_root.string(), ec);
@@ -742,7 +704,7 @@ int RunSeed(const Options& o, const std::string& dir_arg, const std::string& nam
   std::printf("{\"info_hash\": %s, \"info_hash_v2\": %s, \"magnet\": %s, \"name\": %s, \"size\": %llu, "
               "\"port\": %d}\n",
               Quote(v1).c_str(), Quote(v2).c_str(),
-              Quote("magnet:?xt=urn:btih:" + v1 + "&xt=urn:btmh:1220" + v2 + "&dn=" + UrlEncode(name)).c_str(),
+              Quote(mumba::p2p::MagnetLink(v1, v2, name)).c_str(),
               Quote(name).c_str(), static_cast<unsigned long long>(total), node.port());
   std::fflush(stdout);
 
