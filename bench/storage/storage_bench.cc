@@ -438,9 +438,9 @@ KvResults BenchKv(const Options& o, pid_t host) {
   auto channel = HostChannel();
   auto kv = sv1::Kv::NewStub(channel);
   const fs::path direct_dir = g_session.home / "direct";
-  auto opened = mumba::KvStore::Open(direct_dir / "kv");
+  auto opened = mumba::engine::KvStore::Open(direct_dir / "kv");
   if (!opened.ok()) Fail("KvStore::Open: " + opened.status().message());
-  std::unique_ptr<mumba::KvStore> store = std::move(*opened);
+  std::unique_ptr<mumba::engine::KvStore> store = std::move(*opened);
   RawLmdb raw(direct_dir / "raw");
 
   // Single puts: every one a synced commit.
@@ -461,7 +461,7 @@ KvResults BenchKv(const Options& o, pid_t host) {
     }, o.seconds, host);
   }
   {
-    std::vector<mumba::KvMutation> batch(1);
+    std::vector<mumba::engine::KvMutation> batch(1);
     batch[0].value = Value();
     uint64_t next = kSinglePutBase;
     single.direct = Load1([&] {
@@ -500,7 +500,7 @@ KvResults BenchKv(const Options& o, pid_t host) {
     api_write(nullptr);
     return uint64_t{kBatch};
   }, o.seconds, host);
-  std::vector<mumba::KvMutation> batch(kBatch);
+  std::vector<mumba::engine::KvMutation> batch(kBatch);
   for (auto& m : batch) m.value = Value();
   auto direct_write = [&](const std::vector<std::string>* keys) {
     for (int i = 0; i < kBatch; ++i) batch[i].key = keys ? (*keys)[i] : Key(next_direct++);
@@ -709,9 +709,9 @@ struct SqlResults {
 SqlResults BenchSql(const Options& o, pid_t host) {
   SqlResults out;
   auto sql = sv1::Sql::NewStub(HostChannel());
-  auto opened = mumba::SqlStore::Open(g_session.home / "direct" / "sql");
+  auto opened = mumba::engine::SqlStore::Open(g_session.home / "direct" / "sql");
   if (!opened.ok()) Fail("SqlStore::Open: " + opened.status().message());
-  std::unique_ptr<mumba::SqlStore> store = std::move(*opened);
+  std::unique_ptr<mumba::engine::SqlStore> store = std::move(*opened);
   {
     sv1::SqlExecuteRequest req;
     SetStore(req.mutable_store());
@@ -749,7 +749,7 @@ SqlResults BenchSql(const Options& o, pid_t host) {
     }, o.seconds, host);
   }
   {
-    std::vector<mumba::SqlStatementSpec> specs(kBatch);
+    std::vector<mumba::engine::SqlStatementSpec> specs(kBatch);
     for (auto& s : specs) s = {kInsert, {std::monostate{}, int64_t{0}, Value()}};
     insert.direct = Load1([&] {
       for (auto& s : specs) {
@@ -769,7 +769,7 @@ SqlResults BenchSql(const Options& o, pid_t host) {
     uint64_t n = rng.Next() % next_direct;
     size_t rows = 0;
     Check(store->Query({kSelect, {Name(n)}},
-                       [&](const std::vector<std::string>&, std::vector<mumba::SqlRowValues>&& batch) {
+                       [&](const std::vector<std::string>&, std::vector<mumba::engine::SqlRowValues>&& batch) {
                          rows += batch.size();
                          return true;
                        }),

@@ -29,6 +29,7 @@
 
 namespace grpc {
 class Service;
+class Status;
 }
 
 namespace mumba {
@@ -60,12 +61,20 @@ struct RouteResponse {
 using RouteHandler = std::function<RouteResponse(const RouteRequest&)>;
 
 // The body of a streamed route's request, read in chunks as it arrives.
+//
+//   std::string chunk;
+//   while (body.Read(&chunk)) Save(chunk);
+//   if (!body.status().ok()) return Discard();  // The upload was cut off.
 class RouteBodyReader {
  public:
   virtual ~RouteBodyReader() = default;
   // Puts the next chunk of the body (up to about 64 KiB) in `chunk`; false at the
-  // end of the body, or when the caller went away.
+  // end of the body, or when the caller went away (status() tells which).
   virtual bool Read(std::string* chunk) = 0;
+  // Why Read returned false: OK when the whole body arrived, CANCELLED when the
+  // caller went away before sending all of it (what was read is then only part of
+  // the body). OK while Read still returns chunks.
+  virtual Status status() const { return Status(); }
 };
 
 // Where a streamed route's reply goes: its head once, then its body in chunks.
@@ -78,6 +87,13 @@ class RouteResponseWriter {
   // Sends one chunk of the body; false when the caller went away (stop writing).
   virtual bool Write(std::string_view chunk) = 0;
 };
+
+// The reply of a gRPC service method for `status`: the same code and message, and
+// grpc::Status::OK for OK, so a method of a service given to App::AddService can
+// end with
+//   return mumba::ToGrpcStatus(SaveNote(request->text()));
+// Include <grpcpp/grpcpp.h> (as every service implementation does) to use it.
+grpc::Status ToGrpcStatus(const Status& status);
 
 // Handles a route whose bodies stream; `head.body` is always empty.
 using StreamRouteHandler =

@@ -7,6 +7,7 @@
 // Both are cheap to move, thread-compatible (not thread-safe) values.
 #pragma once
 
+#include <cassert>
 #include <optional>
 #include <string>
 #include <utility>
@@ -76,7 +77,11 @@ template <typename T>
 class [[nodiscard]] Expected {
  public:
   Expected(T value) : v_(std::move(value)) {}
+  // Precondition: `status` is not OK. An OK status says there is a value, yet
+  // gives none: that is a bug in the caller, so debug builds stop here (assert);
+  // release builds hold INTERNAL "Expected built from an OK status" instead.
   Expected(Status status) : v_(std::move(status)) {
+    assert(!std::get<Status>(v_).ok() && "Expected built from an OK status");
     if (std::get<Status>(v_).ok()) v_ = Status(Code::kInternal, "Expected built from an OK status");
   }
 

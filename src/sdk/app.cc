@@ -115,7 +115,7 @@ using RouteStream = grpc::ServerReaderWriter<av1::RouteStreamResponse, av1::Rout
 
 class StreamBody final : public RouteBodyReader {
  public:
-  explicit StreamBody(RouteStream* stream) : stream_(stream) {}
+  StreamBody(grpc::ServerContext* ctx, RouteStream* stream) : ctx_(ctx), stream_(stream) {}
   bool Read(std::string* chunk) override {
     av1::RouteStreamRequest msg;
     while (!done_ && stream_->Read(&msg)) {
@@ -124,8 +124,15 @@ class StreamBody final : public RouteBodyReader {
         return true;
       }
     }
+    // The caller half-closes after the last chunk; a caller that went away
+    // (a page closed mid-upload) cancels the call instead.
+    if (!done_) gone_ = ctx_->IsCancelled();
     done_ = true;
     return false;
+  }
+  Status status() const override {
+    if (gone_) return Status(Code::kCancelled, "the caller went away before the whole body arrived");
+    return Status();
   }
   // Reads what the handler left unread, so that the caller may finish sending.
   std::string Rest() {
@@ -135,8 +142,10 @@ class StreamBody final : public RouteBodyReader {
   }
 
  private:
+  grpc::ServerContext* ctx_;
   RouteStream* stream_;
   bool done_ = false;
+  bool gone_ = false;
 };
 
 class StreamReply final : public RouteResponseWriter {
@@ -197,13 +206,13 @@ class RoutesService final : public av1::Routes::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status Stream(grpc::ServerContext*, RouteStream* stream) override {
+  grpc::Status Stream(grpc::ServerContext* ctx, RouteStream* stream) override {
     av1::RouteStreamRequest first;
     if (!stream->Read(&first) || first.part_case() != av1::RouteStreamRequest::kHead) {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "a route stream starts with its head");
     }
     RouteRequest r = HeadOf(first.head());
-    StreamBody body(stream);
+    StreamBody body(ctx, stream);
     StreamReply reply(stream);
     const RouteEntry* route = Find(r);
     if (!route) {
@@ -294,6 +303,11 @@ std::string RouteRequest::Header(std::string_view name) const {
     }
   }
   return "";
+}
+
+grpc::Status ToGrpcStatus(const Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), status.message());
 }
 
 RouteResponse RouteResponse::Text(std::string body, int status) {
@@ -425,12 +439,9 @@ mumba::Files App::Files(std::string app) { return mumba::Files(impl_->Host(), st
 
 Expected<std::vector<mumba::Window>> App::Windows() {
   const auto& host = impl_->Host();
-  MUMBA_TRY(host->Usable());
-  mumba::ui::v1::ListWindowsRequest req;
   mumba::ui::v1::ListWindowsResponse resp;
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + sdk_internal::kCallTimeout);
-  MUMBA_TRY(host->FromGrpc(host->automation->ListWindows(&ctx, req, &resp)));
+  MUMBA_TRY(host->Call(host->automation, &mumba::ui::v1::Automation::Stub::ListWindows,
+                       mumba::ui::v1::ListWindowsRequest(), &resp));
   std::vector<mumba::Window> out;
   for (const auto& w : resp.windows()) out.push_back(mumba::Window(host, w.id(), w.url(), w.title()));
   return out;
@@ -438,13 +449,10 @@ Expected<std::vector<mumba::Window>> App::Windows() {
 
 Expected<mumba::Window> App::OpenWindow(std::string_view path) {
   const auto& host = impl_->Host();
-  MUMBA_TRY(host->Usable());
   mumba::ui::v1::OpenWindowRequest req;
   req.set_path(std::string(path));
   mumba::ui::v1::Window resp;
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + sdk_internal::kCallTimeout);
-  MUMBA_TRY(host->FromGrpc(host->automation->OpenWindow(&ctx, req, &resp)));
+  MUMBA_TRY(host->Call(host->automation, &mumba::ui::v1::Automation::Stub::OpenWindow, req, &resp));
   return mumba::Window(host, resp.id(), resp.url(), resp.title());
 }
 
@@ -455,14 +463,11 @@ Expected<std::unique_ptr<mumba::EventSubscription>> App::OnPageEvent(
 
 Expected<int> App::Emit(std::string_view name, std::string_view json) {
   const auto& host = impl_->Host();
-  MUMBA_TRY(host->Usable());
   mumba::ui::v1::EmitRequest req;
   req.set_event(std::string(name));
   req.set_json(std::string(json));
   mumba::ui::v1::EmitResponse resp;
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + sdk_internal::kCallTimeout);
-  MUMBA_TRY(host->FromGrpc(host->events->Emit(&ctx, req, &resp)));
+  MUMBA_TRY(host->Call(host->events, &mumba::ui::v1::Events::Stub::Emit, req, &resp));
   return resp.listeners();
 }
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// The app's one connection to the host (MUMBA_HOST_SOCKET): storage and events,
-// shared by every handle of the app. Internal to the SDK.
+// The app's one connection to the host (MUMBA_HOST_SOCKET): storage, events and
+// automation, shared by every handle of the app, and the one way the SDK makes a
+// unary request on it (Call). Internal to the SDK.
 #pragma once
 
 #include <chrono>
@@ -30,6 +31,14 @@ struct HostConnection {
   // when it could not be reached.
   Status FromGrpc(const grpc::Status& status) const;
 
+  // Runs one unary call, `method` of `stub` (one of the stubs below), with the
+  // SDK's deadline (kCallTimeout). OK with `resp` filled in; else UNAVAILABLE when
+  // started by hand, or the call's Status as FromGrpc makes it. Every unary
+  // request of the SDK goes through here, so they all share one deadline and one
+  // error mapping.
+  template <typename Stub, typename Method, typename Request, typename Response>
+  Status Call(const std::unique_ptr<Stub>& stub, Method method, const Request& req, Response* resp) const;
+
   std::string socket;
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<mumba::storage::v1::Kv::Stub> kv;
@@ -48,5 +57,14 @@ struct UiAccess {
 
 // How long a single (non-streaming) request may take.
 inline constexpr std::chrono::seconds kCallTimeout{60};
+
+template <typename Stub, typename Method, typename Request, typename Response>
+Status HostConnection::Call(const std::unique_ptr<Stub>& stub, Method method, const Request& req,
+                            Response* resp) const {
+  MUMBA_TRY(Usable());
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + kCallTimeout);
+  return FromGrpc(((*stub).*method)(&ctx, req, resp));
+}
 
 }  // namespace mumba::sdk_internal

@@ -14,15 +14,6 @@ using sdk_internal::HostConnection;
 
 namespace {
 
-// Runs one unary Automation call with the SDK's deadline.
-template <typename Req, typename Resp, typename Method>
-Status Invoke(const std::shared_ptr<const HostConnection>& host, Method method, const Req& req, Resp* resp) {
-  MUMBA_TRY(host->Usable());
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + sdk_internal::kCallTimeout);
-  return host->FromGrpc((host->automation.get()->*method)(&ctx, req, resp));
-}
-
 PageEvent FromProto(const uv1::PageEvent& e) {
   PageEvent out;
   switch (e.kind()) {
@@ -93,7 +84,7 @@ Expected<std::vector<Selection::Node>> Selection::Get() const {
   req.set_window(window_);
   req.set_selector(selector_);
   uv1::QueryResponse resp;
-  MUMBA_TRY(Invoke(host_, &uv1::Automation::Stub::Query, req, &resp));
+  MUMBA_TRY(host_->Call(host_->automation, &uv1::Automation::Stub::Query, req, &resp));
   std::vector<Node> out;
   for (const auto& n : resp.nodes()) {
     out.push_back(Node{n.outer_html(), n.text(), {n.attributes().begin(), n.attributes().end()}});
@@ -111,7 +102,7 @@ Expected<int> ChangeNodes(const std::shared_ptr<const HostConnection>& host, con
   req.set_selector(selector);
   set(req);
   uv1::ChangeResponse resp;
-  MUMBA_TRY(Invoke(host, &uv1::Automation::Stub::Change, req, &resp));
+  MUMBA_TRY(host->Call(host->automation, &uv1::Automation::Stub::Change, req, &resp));
   return resp.changed();
 }
 
@@ -145,7 +136,7 @@ Status Window::Navigate(std::string_view path) const {
   req.set_window(id_);
   req.set_path(std::string(path));
   uv1::Window resp;
-  return Invoke(host_, &uv1::Automation::Stub::Navigate, req, &resp);
+  return host_->Call(host_->automation, &uv1::Automation::Stub::Navigate, req, &resp);
 }
 
 Expected<std::string> Window::Evaluate(std::string_view expression) const {
@@ -153,41 +144,43 @@ Expected<std::string> Window::Evaluate(std::string_view expression) const {
   req.set_window(id_);
   req.set_expression(std::string(expression));
   uv1::EvaluateResponse resp;
-  MUMBA_TRY(Invoke(host_, &uv1::Automation::Stub::Evaluate, req, &resp));
+  MUMBA_TRY(host_->Call(host_->automation, &uv1::Automation::Stub::Evaluate, req, &resp));
   return resp.json();
 }
 
 Selection Window::Query(std::string selector) const { return Selection(host_, id_, std::move(selector)); }
 
-Status Window::Click(std::string_view selector) const {
+namespace {
+
+// Sends one input event to `window`; `set` says which.
+template <typename Set>
+Status SendInput(const std::shared_ptr<const HostConnection>& host, const std::string& window, Set&& set) {
   uv1::InputRequest req;
-  req.set_window(id_);
-  req.set_click_selector(std::string(selector));
+  req.set_window(window);
+  set(req);
   uv1::Done resp;
-  return Invoke(host_, &uv1::Automation::Stub::Input, req, &resp);
+  return host->Call(host->automation, &uv1::Automation::Stub::Input, req, &resp);
+}
+
+}  // namespace
+
+Status Window::Click(std::string_view selector) const {
+  return SendInput(host_, id_, [&](uv1::InputRequest& r) { r.set_click_selector(std::string(selector)); });
 }
 
 Status Window::Type(std::string_view text) const {
-  uv1::InputRequest req;
-  req.set_window(id_);
-  req.set_type_text(std::string(text));
-  uv1::Done resp;
-  return Invoke(host_, &uv1::Automation::Stub::Input, req, &resp);
+  return SendInput(host_, id_, [&](uv1::InputRequest& r) { r.set_type_text(std::string(text)); });
 }
 
 Status Window::Press(std::string_view key) const {
-  uv1::InputRequest req;
-  req.set_window(id_);
-  req.set_press_key(std::string(key));
-  uv1::Done resp;
-  return Invoke(host_, &uv1::Automation::Stub::Input, req, &resp);
+  return SendInput(host_, id_, [&](uv1::InputRequest& r) { r.set_press_key(std::string(key)); });
 }
 
 Expected<std::string> Window::Screenshot() const {
   uv1::ScreenshotRequest req;
   req.set_window(id_);
   uv1::ScreenshotResponse resp;
-  MUMBA_TRY(Invoke(host_, &uv1::Automation::Stub::Screenshot, req, &resp));
+  MUMBA_TRY(host_->Call(host_->automation, &uv1::Automation::Stub::Screenshot, req, &resp));
   return resp.png();
 }
 
@@ -195,7 +188,7 @@ Status Window::Close() const {
   uv1::WindowRequest req;
   req.set_window(id_);
   uv1::Done resp;
-  return Invoke(host_, &uv1::Automation::Stub::CloseWindow, req, &resp);
+  return host_->Call(host_->automation, &uv1::Automation::Stub::CloseWindow, req, &resp);
 }
 
 Expected<std::unique_ptr<EventSubscription>> Window::OnEvent(std::function<void(const PageEvent&)> fn) const {

@@ -2,9 +2,10 @@
 // The file tree engine, on POSIX calls relative to a folder descriptor.
 //
 // Every path is checked by CheckPath and then walked one component at a time with
-// openat(O_NOFOLLOW | O_DIRECTORY) from the descriptor of the root, so a symlink
-// that someone else planted in the tree (or a folder swapped for one mid-walk)
-// can never lead outside it. New files are written in root/.mumba-tmp/ and renamed
+// OpenFolder from the descriptor of the root (safe_path.h), so a symlink that
+// someone else planted in the tree (or a folder swapped for one mid-walk) can
+// never lead outside it; the last component is then reached relative to its
+// folder, never followed either. New files are written in root/.mumba-tmp/ and renamed
 // into place, which is what makes a replace atomic for readers.
 #include "storage/file_store.h"
 
@@ -16,214 +17,27 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdio>
 #include <mutex>
-#include <system_error>
 #include <utility>
 
 #include "common/files.h"
+#include "storage/safe_path.h"
 
-namespace mumba {
+namespace mumba::engine {
 namespace {
 
 // Where writers stage their files. CheckPath refuses it, so users never see it.
 constexpr char kTempFolder[] = ".mumba-tmp";
-constexpr std::string_view kReservedPrefix = ".mumba";
-constexpr size_t kMaxPathBytes = 4096;
-constexpr size_t kMaxComponentBytes = 255;
 // One Read never allocates more than this, whatever `max` asks for.
 constexpr size_t kMaxReadBytes = size_t{16} << 20;
-
-// Owns one file descriptor.
-class UniqueFd {
- public:
-  UniqueFd() = default;
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  UniqueFd& operator=(UniqueFd&& other) noexcept {
-    if (this != &other) {
-      Reset();
-      fd_ = std::exchange(other.fd_, -1);
-    }
-    return *this;
-  }
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  ~UniqueFd() { Reset(); }
-
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-  void Reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_ = -1;
-};
 
 struct DirCloser {
   void operator()(DIR* dir) const { ::closedir(dir); }
 };
 using DirPtr = std::unique_ptr<DIR, DirCloser>;
 
-// A path for error messages: quoted, one line, and not absurdly long even when
-// the caller sent something hostile.
-std::string Quote(std::string_view path) {
-  constexpr size_t kShown = 200;
-  std::string out = "'";
-  for (size_t i = 0; i < path.size() && i < kShown; ++i) {
-    auto c = static_cast<unsigned char>(path[i]);
-    if (c < 0x20 || c == 0x7f) {
-      char buf[5];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  if (path.size() > kShown) out += "...";
-  return out + "'";
-}
-
-// Maps an errno from a call about `what` onto the canonical code that tells the
-// caller what to do about it.
-Status FromErrno(int err, const std::string& what) {
-  std::string message = what + ": " + std::generic_category().message(err);
-  switch (err) {
-    case ENOENT:
-      return NotFound(std::move(message));
-    case EEXIST:
-      return AlreadyExists(std::move(message));
-    case ENOTDIR:
-    case EISDIR:
-    case ENOTEMPTY:
-      return FailedPrecondition(std::move(message));
-    case ELOOP:
-    case ENAMETOOLONG:
-    case EINVAL:
-      return InvalidArgument(std::move(message));
-    case EACCES:
-    case EPERM:
-    case EROFS:
-      return PermissionDenied(std::move(message));
-    case ENOSPC:
-    case EDQUOT:
-    case EFBIG:
-      return ResourceExhausted(std::move(message));
-    default:
-      return Internal(std::move(message));
-  }
-}
-
 int64_t ModifiedMs(const struct stat& st) {
   return static_cast<int64_t>(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1000000;
-}
-
-// A path that passed CheckPath.
-struct TreePath {
-  std::string text;                // As the caller wrote it ("" for the root).
-  std::vector<std::string> parts;  // Its components; empty for the root.
-
-  const std::string& leaf() const { return parts.back(); }
-  // The first `n` components, for messages about a folder on the way.
-  std::string Prefix(size_t n) const {
-    std::string out;
-    for (size_t i = 0; i < n; ++i) {
-      if (i) out += '/';
-      out += parts[i];
-    }
-    return out;
-  }
-};
-
-// Why `name` cannot be one component of a path, or "" if it can.
-std::string_view ComponentProblem(std::string_view name) {
-  if (name.empty()) return "has an empty component";
-  if (name == "." || name == "..") return "has a '.' or '..' component";
-  if (name.size() > kMaxComponentBytes) return "has a component longer than 255 bytes";
-  if (name.substr(0, kReservedPrefix.size()) == kReservedPrefix)
-    return "has a component starting with '.mumba', which is reserved";
-  return {};
-}
-
-// The one check every method runs on the paths it is given. `root_ok` lets ""
-// and "." name the root, for methods that expect a folder.
-Expected<TreePath> CheckPath(std::string_view path, bool root_ok) {
-  TreePath out;
-  if (root_ok && (path.empty() || path == ".")) return out;
-  auto invalid = [&](std::string_view why) {
-    return InvalidArgument("invalid path " + Quote(path) + ": " + std::string(why));
-  };
-  if (path.empty()) return invalid("it is empty");
-  if (path.size() > kMaxPathBytes) return invalid("it is longer than 4096 bytes");
-  if (path.find('\0') != std::string_view::npos) return invalid("it contains NUL");
-  if (path.find('\\') != std::string_view::npos) return invalid("it contains a backslash");
-  if (path.front() == '/') return invalid("it is absolute");
-  size_t start = 0;
-  while (true) {
-    size_t end = path.find('/', start);
-    std::string_view name = path.substr(start, end - start);
-    if (auto why = ComponentProblem(name); !why.empty()) return invalid(why);
-    out.parts.emplace_back(name);
-    if (end == std::string_view::npos) break;
-    start = end + 1;
-  }
-  out.text = std::string(path);
-  return out;
-}
-
-// What OpenFolder does about folders that are missing or are not folders.
-enum class Walk {
-  // The folder must exist: NOT_FOUND if it does not (or a file is on the way),
-  // FAILED_PRECONDITION if the folder itself is a file.
-  kExisting,
-  // Missing folders are created (0700); a file on the way is FAILED_PRECONDITION.
-  kCreate,
-  // Like kCreate but creates nothing: a missing folder gives an invalid UniqueFd.
-  kProbe,
-};
-
-// Opens the folder made of the first `n` components of `path` below `root`, one
-// component at a time and never through a symlink (INVALID_ARGUMENT).
-Expected<UniqueFd> OpenFolder(int root, const TreePath& path, size_t n, Walk walk) {
-  UniqueFd dir(::fcntl(root, F_DUPFD_CLOEXEC, 0));
-  if (!dir.valid()) return FromErrno(errno, "cannot open the store root");
-  for (size_t i = 0; i < n; ++i) {
-    const char* name = path.parts[i].c_str();
-    constexpr int kFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
-    int fd = ::openat(dir.get(), name, kFlags);
-    if (fd < 0 && errno == ENOENT && walk == Walk::kCreate) {
-      if (::mkdirat(dir.get(), name, 0700) != 0 && errno != EEXIST)
-        return FromErrno(errno, "cannot create folder " + Quote(path.Prefix(i + 1)));
-      // The new entry must survive a crash along with whatever goes inside it.
-      ::fsync(dir.get());
-      fd = ::openat(dir.get(), name, kFlags);
-    }
-    if (fd >= 0) {
-      dir = UniqueFd(fd);
-      continue;
-    }
-    int err = errno;
-    if (err == ENOENT) {
-      if (walk == Walk::kProbe) return UniqueFd();
-      return NotFound(Quote(path.text) + " not found");
-    }
-    if (err != ENOTDIR && err != ELOOP)
-      return FromErrno(err, "cannot open folder " + Quote(path.Prefix(i + 1)));
-    // Depending on the kernel, a symlink shows up as ENOTDIR or ELOOP; look.
-    struct stat st;
-    if (::fstatat(dir.get(), name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) {
-      return InvalidArgument(Quote(path.Prefix(i + 1)) +
-                             " is a symlink, which the store never follows");
-    }
-    std::string not_folder = Quote(path.Prefix(i + 1)) + " is a file, not a folder";
-    if (walk != Walk::kExisting)
-      return FailedPrecondition("cannot place " + Quote(path.text) + ": " + not_folder);
-    if (i + 1 == path.parts.size()) return FailedPrecondition(not_folder);
-    return NotFound(Quote(path.text) + " not found: " + not_folder);
-  }
-  return dir;
 }
 
 // The entry for `st`, found at `path`; only files and folders are entries.
@@ -689,4 +503,4 @@ Expected<std::unique_ptr<FileStore>> FileStore::Open(const std::filesystem::path
   return std::unique_ptr<FileStore>(new FileStoreImpl(std::move(tree)));
 }
 
-}  // namespace mumba
+}  // namespace mumba::engine

@@ -11,7 +11,7 @@
 
 #include "mumba/status.h"
 
-namespace mumba {
+namespace mumba::engine {
 
 struct FileEntry {
   std::string path;  // Relative to the root, '/'-separated.
@@ -64,4 +64,4 @@ class FileStore {
   virtual uint64_t UsedBytes() const = 0;
 };
 
-}  // namespace mumba
+}  // namespace mumba::engine

@@ -22,7 +22,7 @@
 
 namespace fs = std::filesystem;
 
-namespace mumba {
+namespace mumba::engine {
 namespace {
 
 std::string RandomBytes(size_t n, uint32_t seed) {
@@ -668,4 +668,4 @@ TEST_F(FileStoreTest, ConcurrentWritersAndReadersSeeWholeFiles) {
 }
 
 }  // namespace
-}  // namespace mumba
+}  // namespace mumba::engine

@@ -19,7 +19,7 @@
 
 namespace fs = std::filesystem;
 
-namespace mumba {
+namespace mumba::engine {
 namespace {
 
 constexpr const char* kDataDb = "data";
@@ -94,30 +94,27 @@ Status ValidateKey(std::string_view key) {
   return Status();
 }
 
-// Aborts the transaction it holds when it goes out of scope.
-struct TxnGuard {
-  MDB_txn* txn = nullptr;
-  TxnGuard() = default;
-  TxnGuard(const TxnGuard&) = delete;
-  TxnGuard& operator=(const TxnGuard&) = delete;
-  ~TxnGuard() {
-    if (txn) mdb_txn_abort(txn);
+// Holds an LMDB handle and releases it with `Release` when it goes out of scope.
+template <typename T, void (*Release)(T*)>
+struct LmdbHandle {
+  T* handle = nullptr;
+  LmdbHandle() = default;
+  LmdbHandle(const LmdbHandle&) = delete;
+  LmdbHandle& operator=(const LmdbHandle&) = delete;
+  ~LmdbHandle() {
+    if (handle) Release(handle);
   }
+};
+
+// Aborts the transaction it holds when it goes out of scope.
+struct TxnGuard : LmdbHandle<MDB_txn, mdb_txn_abort> {
   // Commits and gives up the transaction, which LMDB frees even when commit fails.
-  int Commit() { return mdb_txn_commit(std::exchange(txn, nullptr)); }
+  int Commit() { return mdb_txn_commit(std::exchange(handle, nullptr)); }
 };
 
 // Closes the cursor it holds when it goes out of scope; declare it after the
 // TxnGuard of its transaction so it closes first.
-struct CursorGuard {
-  MDB_cursor* cursor = nullptr;
-  CursorGuard() = default;
-  CursorGuard(const CursorGuard&) = delete;
-  CursorGuard& operator=(const CursorGuard&) = delete;
-  ~CursorGuard() {
-    if (cursor) mdb_cursor_close(cursor);
-  }
-};
+using CursorGuard = LmdbHandle<MDB_cursor, mdb_cursor_close>;
 
 class KvStoreImpl final : public KvStore {
  public:
@@ -143,7 +140,7 @@ class KvStoreImpl final : public KvStore {
     MUMBA_TRY(BeginRead(txn));
     MDB_val k = ToVal(key);
     MDB_val v;
-    int rc = mdb_get(txn.txn, data_, &k, &v);
+    int rc = mdb_get(txn.handle, data_, &k, &v);
     if (rc == MDB_NOTFOUND) return std::optional<std::string>();
     if (rc != 0) return LmdbError(rc, "cannot read from " + dir_.string());
     return std::optional<std::string>(std::string(FromVal(v)));
@@ -166,15 +163,15 @@ class KvStoreImpl final : public KvStore {
     std::lock_guard writer(writer_mu_);
     const std::string what = "cannot write to " + dir_.string();
     TxnGuard txn;
-    int rc = mdb_txn_begin(env_, nullptr, 0, &txn.txn);
+    int rc = mdb_txn_begin(env_, nullptr, 0, &txn.handle);
     if (rc != 0) return LmdbError(rc, what);
     for (const KvMutation& m : batch) {
       MDB_val k = ToVal(m.key);
       if (m.kind == KvMutation::Kind::kPut) {
         MDB_val v = ToVal(m.value);
-        rc = mdb_put(txn.txn, data_, &k, &v, 0);
+        rc = mdb_put(txn.handle, data_, &k, &v, 0);
       } else {
-        rc = mdb_del(txn.txn, data_, &k, nullptr);
+        rc = mdb_del(txn.handle, data_, &k, nullptr);
         if (rc == MDB_NOTFOUND) rc = 0;  // Deleting an absent key is a no-op.
       }
       if (rc != 0) return LmdbError(rc, what);  // TxnGuard aborts: nothing is written.
@@ -183,7 +180,7 @@ class KvStoreImpl final : public KvStore {
     std::string encoded = EncodeSequence(sequence);
     MDB_val sk = ToVal(kSequenceKey);
     MDB_val sv = ToVal(encoded);
-    rc = mdb_put(txn.txn, meta_, &sk, &sv, 0);
+    rc = mdb_put(txn.handle, meta_, &sk, &sv, 0);
     if (rc != 0) return LmdbError(rc, what);
     rc = txn.Commit();
     if (rc != 0) return LmdbError(rc, what);
@@ -222,20 +219,20 @@ class KvStoreImpl final : public KvStore {
     TxnGuard txn;
     MUMBA_TRY(BeginRead(txn));
     CursorGuard cursor;
-    int rc = mdb_cursor_open(txn.txn, data_, &cursor.cursor);
+    int rc = mdb_cursor_open(txn.handle, data_, &cursor.handle);
     if (rc != 0) return LmdbError(rc, what);
 
     MDB_val k, v;
     if (seek.empty()) {
-      rc = mdb_cursor_get(cursor.cursor, &k, &v, MDB_FIRST);
+      rc = mdb_cursor_get(cursor.handle, &k, &v, MDB_FIRST);
     } else {
       // LMDB cannot seek to a key longer than its limit; seeking to its first
       // kKvMaxKey bytes lands at most one key early, which before_range skips.
       k = ToVal(std::string_view(seek).substr(0, kKvMaxKey));
-      rc = mdb_cursor_get(cursor.cursor, &k, &v, MDB_SET_RANGE);
+      rc = mdb_cursor_get(cursor.handle, &k, &v, MDB_SET_RANGE);
     }
     while (rc == 0 && before_range(FromVal(k))) {
-      rc = mdb_cursor_get(cursor.cursor, &k, &v, MDB_NEXT);
+      rc = mdb_cursor_get(cursor.handle, &k, &v, MDB_NEXT);
     }
     while (rc == 0) {
       std::string_view key = FromVal(k);
@@ -249,7 +246,7 @@ class KvStoreImpl final : public KvStore {
       entry.key = std::string(key);
       if (!options.keys_only) entry.value = std::string(FromVal(v));
       result.entries.push_back(std::move(entry));
-      rc = mdb_cursor_get(cursor.cursor, &k, &v, MDB_NEXT);
+      rc = mdb_cursor_get(cursor.handle, &k, &v, MDB_NEXT);
     }
     if (rc != 0 && rc != MDB_NOTFOUND) return LmdbError(rc, what);
     return result;
@@ -298,9 +295,9 @@ class KvStoreImpl final : public KvStore {
   // Begins a read-only transaction in `txn`. With MDB_NOTLS each one takes a reader
   // slot until the guard aborts it, so no slot outlives the call that used it.
   Status BeginRead(TxnGuard& txn) const {
-    int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn.txn);
+    int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn.handle);
     if (rc != 0) {
-      txn.txn = nullptr;
+      txn.handle = nullptr;
       return LmdbError(rc, "cannot read " + dir_.string());
     }
     return Status();
@@ -327,22 +324,22 @@ Status OpenDatabases(MDB_env* env, const fs::path& dir, bool read_only, MDB_dbi*
                      MDB_dbi* meta, uint64_t* sequence) {
   const std::string what = "cannot open " + dir.string();
   TxnGuard txn;
-  int rc = mdb_txn_begin(env, nullptr, read_only ? MDB_RDONLY : 0, &txn.txn);
+  int rc = mdb_txn_begin(env, nullptr, read_only ? MDB_RDONLY : 0, &txn.handle);
   if (rc != 0) {
-    txn.txn = nullptr;
+    txn.handle = nullptr;
     return LmdbError(rc, what);
   }
   unsigned flags = read_only ? 0 : MDB_CREATE;
-  rc = mdb_dbi_open(txn.txn, kDataDb, flags, data);
+  rc = mdb_dbi_open(txn.handle, kDataDb, flags, data);
   if (rc == MDB_NOTFOUND) return NotFound(dir.string() + " is not a key-value store");
   if (rc != 0) return LmdbError(rc, what);
-  rc = mdb_dbi_open(txn.txn, kMetaDb, flags, meta);
+  rc = mdb_dbi_open(txn.handle, kMetaDb, flags, meta);
   if (rc == MDB_NOTFOUND) return NotFound(dir.string() + " is not a key-value store");
   if (rc != 0) return LmdbError(rc, what);
 
   MDB_val k = ToVal(kSequenceKey);
   MDB_val v;
-  rc = mdb_get(txn.txn, *meta, &k, &v);
+  rc = mdb_get(txn.handle, *meta, &k, &v);
   if (rc == 0 && v.mv_size != 8) {
     return Status(Code::kDataLoss, what + ": bad sequence number record");
   }
@@ -414,4 +411,4 @@ Expected<std::unique_ptr<KvStore>> KvStore::Open(const fs::path& dir, bool read_
       std::make_unique<KvStoreImpl>(env, dir_id, dir, read_only, data, meta, sequence));
 }
 
-}  // namespace mumba
+}  // namespace mumba::engine

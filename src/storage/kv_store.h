@@ -14,7 +14,7 @@
 
 #include "mumba/status.h"
 
-namespace mumba {
+namespace mumba::engine {
 
 inline constexpr size_t kKvMaxKey = 511;           // LMDB's default key limit.
 inline constexpr size_t kKvMaxValue = 16u << 20;   // 16 MiB.
@@ -83,4 +83,4 @@ class KvStore {
   virtual Status CopyTo(const std::filesystem::path& dest) const = 0;
 };
 
-}  // namespace mumba
+}  // namespace mumba::engine

@@ -20,7 +20,7 @@ namespace fs = std::filesystem;
 // their defaults on purpose.
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 
-namespace mumba {
+namespace mumba::engine {
 namespace {
 
 KvMutation Put(std::string key, std::string value) {
@@ -592,4 +592,4 @@ TEST_F(KvStoreTest, CopyToMakesAnOpenableCopy) {
 }
 
 }  // namespace
-}  // namespace mumba
+}  // namespace mumba::engine

@@ -3,10 +3,9 @@
 // pool of read-only connections so Query, SchemaVersion, UsedBytes, CopyTo and
 // IntegrityCheck read a committed snapshot beside a running write.
 //
-// App SQL is prepared with an authorizer armed (StatementGuard) that refuses what
-// would break the store's promises: transaction control (each call is already one
-// transaction), ATTACH/DETACH (a store is one file in one folder) and PRAGMAs that
-// change durability, journaling, locking or foreign keys.
+// App SQL is prepared on connections set up by sql_connection.h, whose authorizer
+// refuses what would break the store's promises; this file binds parameters, reads
+// rows, and runs transactions, queries, migrations and backups.
 #include "storage/sql_store.h"
 
 #include <sqlite3.h>
@@ -20,164 +19,16 @@
 #include <system_error>
 #include <utility>
 
-namespace mumba {
+#include "storage/sql_connection.h"
+
+namespace mumba::engine {
 namespace {
 
 namespace fs = std::filesystem;
 
 constexpr const char* kDatabaseFileName = "db.sqlite";
-constexpr int kBusyTimeoutMs = 5000;
 // Idle read connections kept open; more are opened while many reads run at once.
 constexpr size_t kMaxIdleReaders = 4;
-
-// Maps a SQLite result code onto Mumba's canonical codes. Errors in what the caller
-// sent (syntax, constraints, types, sizes) are INVALID_ARGUMENT, as the header says.
-Code CodeFor(int rc) {
-  switch (rc & 0xff) {
-    case SQLITE_ERROR:
-    case SQLITE_CONSTRAINT:
-    case SQLITE_MISMATCH:
-    case SQLITE_RANGE:
-    case SQLITE_TOOBIG:
-    case SQLITE_AUTH:
-      return Code::kInvalidArgument;
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-      return Code::kUnavailable;
-    case SQLITE_FULL:
-      return Code::kResourceExhausted;
-    case SQLITE_CORRUPT:
-    case SQLITE_NOTADB:
-      return Code::kDataLoss;
-    case SQLITE_READONLY:
-      return Code::kFailedPrecondition;
-    case SQLITE_INTERRUPT:
-      return Code::kCancelled;
-    case SQLITE_PERM:
-    case SQLITE_CANTOPEN:
-      return Code::kPermissionDenied;
-    default:
-      return Code::kInternal;
-  }
-}
-
-// "<context>: <SQLite's message for db>", with the code mapped from `rc`.
-Status SqliteError(sqlite3* db, int rc, const std::string& context) {
-  const char* message = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-  std::string text = context.empty() ? message : context + ": " + message;
-  return Status(CodeFor(rc), std::move(text));
-}
-
-// The authorizer's state for one connection. Armed only while app SQL is prepared,
-// so the store's own BEGIN, COMMIT and PRAGMAs pass untouched.
-struct StatementGuard {
-  bool armed = false;
-  bool allow_savepoints = false;  // Nesting inside Execute's transaction is fine.
-  std::string refusal;            // Why the last prepare was refused, if it was.
-};
-
-// PRAGMAs app SQL may read but not set: they are the store's own configuration.
-constexpr const char* kStorePragmas[] = {
-    "journal_mode", "synchronous",  "foreign_keys",         "locking_mode",
-    "busy_timeout", "query_only",   "writable_schema",      "temp_store_directory",
-    "mmap_size",    "data_store_directory",
-};
-
-int Authorize(void* context, int action, const char* arg1, const char* arg2,
-              const char* /*database*/, const char* /*trigger*/) {
-  auto* guard = static_cast<StatementGuard*>(context);
-  if (!guard->armed) return SQLITE_OK;
-  switch (action) {
-    case SQLITE_TRANSACTION:
-      guard->refusal = std::string(arg1 != nullptr ? arg1 : "BEGIN") +
-                       " is not allowed: each call already runs as one transaction";
-      return SQLITE_DENY;
-    case SQLITE_SAVEPOINT:
-      if (guard->allow_savepoints) return SQLITE_OK;
-      guard->refusal = "SAVEPOINT and RELEASE are not allowed in a read-only query";
-      return SQLITE_DENY;
-    case SQLITE_ATTACH:
-    case SQLITE_DETACH:
-      guard->refusal = "ATTACH and DETACH are not allowed: a store holds one database";
-      return SQLITE_DENY;
-    case SQLITE_PRAGMA:
-      if (arg1 == nullptr || arg2 == nullptr) return SQLITE_OK;  // Reading is fine.
-      for (const char* name : kStorePragmas) {
-        if (sqlite3_stricmp(arg1, name) == 0) {
-          guard->refusal = std::string("PRAGMA ") + name + " is set by the store and cannot be changed";
-          return SQLITE_DENY;
-        }
-      }
-      return SQLITE_OK;
-    default:
-      return SQLITE_OK;
-  }
-}
-
-// One SQLite connection and its authorizer state. Heap-allocated so the guard's
-// address, registered with SQLite, stays put.
-struct Connection {
-  sqlite3* db = nullptr;
-  StatementGuard guard;
-
-  Connection() = default;
-  Connection(const Connection&) = delete;
-  Connection& operator=(const Connection&) = delete;
-  ~Connection() { sqlite3_close_v2(db); }
-};
-
-struct StatementDeleter {
-  void operator()(sqlite3_stmt* stmt) const { sqlite3_finalize(stmt); }
-};
-using StatementPtr = std::unique_ptr<sqlite3_stmt, StatementDeleter>;
-
-// Runs SQL of the store's own (no rows wanted), with the guard disarmed.
-Status ExecInternal(sqlite3* db, const char* sql) {
-  int rc = sqlite3_exec(db, sql, nullptr, nullptr, nullptr);
-  if (rc != SQLITE_OK) return SqliteError(db, rc, sql);
-  return Status::Ok();
-}
-
-// Runs a one-row statement of the store's own and returns its first column.
-Expected<StatementPtr> StepOneRow(sqlite3* db, const char* sql) {
-  sqlite3_stmt* raw = nullptr;
-  int rc = sqlite3_prepare_v3(db, sql, -1, 0, &raw, nullptr);
-  StatementPtr stmt(raw);
-  if (rc != SQLITE_OK) return SqliteError(db, rc, sql);
-  rc = sqlite3_step(stmt.get());
-  if (rc != SQLITE_ROW) {
-    if (rc == SQLITE_DONE) return Internal(std::string(sql) + ": returned no row");
-    return SqliteError(db, rc, sql);
-  }
-  return stmt;
-}
-
-Expected<int64_t> QueryInt(sqlite3* db, const char* sql) {
-  MUMBA_ASSIGN_OR_RETURN(StatementPtr stmt, StepOneRow(db, sql));
-  return static_cast<int64_t>(sqlite3_column_int64(stmt.get(), 0));
-}
-
-Expected<std::string> QueryText(sqlite3* db, const char* sql) {
-  MUMBA_ASSIGN_OR_RETURN(StatementPtr stmt, StepOneRow(db, sql));
-  const unsigned char* text = sqlite3_column_text(stmt.get(), 0);
-  return std::string(text != nullptr ? reinterpret_cast<const char*>(text) : "");
-}
-
-// Opens `file` and applies what every connection of a store shares: the busy
-// timeout, defensive mode and the authorizer.
-Expected<std::unique_ptr<Connection>> OpenConnection(const fs::path& file, bool read_only) {
-  auto conn = std::make_unique<Connection>();
-  int flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW |
-              (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
-  int rc = sqlite3_open_v2(file.c_str(), &conn->db, flags, nullptr);
-  if (rc != SQLITE_OK) return SqliteError(conn->db, rc, "open " + file.string());
-  sqlite3_extended_result_codes(conn->db, 1);
-  sqlite3_busy_timeout(conn->db, kBusyTimeoutMs);
-  // Defensive mode stops ordinary SQL from deliberately corrupting the file.
-  sqlite3_db_config(conn->db, SQLITE_DBCONFIG_DEFENSIVE, 1, nullptr);
-  sqlite3_set_authorizer(conn->db, Authorize, &conn->guard);
-  return conn;
-}
 
 // Approximate in-memory size of a value, for max_result_bytes and batch_bytes.
 uint64_t ApproximateBytes(const SqlValue& value) {
@@ -266,37 +117,6 @@ Status BindParams(sqlite3* db, sqlite3_stmt* stmt, const std::vector<SqlValue>& 
   return Status::Ok();
 }
 
-Status CheckSqlText(const std::string& sql, const std::string& label) {
-  if (sql.find('\0') != std::string::npos) return InvalidArgument(label + ": SQL text contains a NUL byte");
-  if (sql.size() > static_cast<size_t>(INT_MAX)) return InvalidArgument(label + ": SQL text is too long");
-  return Status::Ok();
-}
-
-// Prepares the next statement of app SQL in [*cursor, end) with the guard armed,
-// and advances *cursor past it. Yields a null statement at the end of the text.
-Expected<StatementPtr> PrepareNext(Connection& conn, const char** cursor, const char* end,
-                                   bool allow_savepoints, const std::string& label) {
-  while (*cursor < end) {
-    conn.guard.armed = true;
-    conn.guard.allow_savepoints = allow_savepoints;
-    conn.guard.refusal.clear();
-    sqlite3_stmt* raw = nullptr;
-    const char* tail = nullptr;
-    int rc = sqlite3_prepare_v3(conn.db, *cursor, static_cast<int>(end - *cursor), 0, &raw, &tail);
-    conn.guard.armed = false;
-    StatementPtr stmt(raw);
-    if (rc != SQLITE_OK) {
-      if (!conn.guard.refusal.empty()) return InvalidArgument(label + ": " + conn.guard.refusal);
-      return SqliteError(conn.db, rc, label);
-    }
-    if (tail == nullptr || tail <= *cursor) tail = end;
-    *cursor = tail;
-    if (stmt != nullptr) return stmt;
-    // Only whitespace, comments or ';' so far: look further.
-  }
-  return StatementPtr();
-}
-
 // Moves the rows of a step loop somewhere: into an outcome or a batch callback.
 // Returns false to stop stepping (not an error).
 using RowSink = std::function<Expected<bool>(SqlRowValues&& row)>;
@@ -317,18 +137,18 @@ class SqlStoreImpl;
 // A read connection borrowed from the pool; returns it when destroyed.
 class ReaderLease {
  public:
-  ReaderLease(SqlStoreImpl* store, std::unique_ptr<Connection> conn)
+  ReaderLease(SqlStoreImpl* store, std::unique_ptr<SqlConnection> conn)
       : store_(store), conn_(std::move(conn)) {}
   ReaderLease(ReaderLease&& other) noexcept = default;
   ReaderLease& operator=(ReaderLease&&) = delete;
   ~ReaderLease();
 
-  Connection& operator*() const { return *conn_; }
-  Connection* operator->() const { return conn_.get(); }
+  SqlConnection& operator*() const { return *conn_; }
+  SqlConnection* operator->() const { return conn_.get(); }
 
  private:
   SqlStoreImpl* store_;
-  std::unique_ptr<Connection> conn_;
+  std::unique_ptr<SqlConnection> conn_;
 };
 
 class SqlStoreImpl final : public SqlStore {
@@ -515,16 +335,16 @@ class SqlStoreImpl final : public SqlStore {
     {
       std::lock_guard<std::mutex> lock(readers_mu_);
       if (!idle_readers_.empty()) {
-        std::unique_ptr<Connection> conn = std::move(idle_readers_.back());
+        std::unique_ptr<SqlConnection> conn = std::move(idle_readers_.back());
         idle_readers_.pop_back();
         return ReaderLease(this, std::move(conn));
       }
     }
-    MUMBA_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, OpenConnection(file_, /*read_only=*/true));
+    MUMBA_ASSIGN_OR_RETURN(std::unique_ptr<SqlConnection> conn, OpenConnection(file_, /*read_only=*/true));
     return ReaderLease(this, std::move(conn));
   }
 
-  void ReturnReader(std::unique_ptr<Connection> conn) {
+  void ReturnReader(std::unique_ptr<SqlConnection> conn) {
     // A reader left inside a transaction would pin an old snapshot: drop it.
     if (conn == nullptr || !sqlite3_get_autocommit(conn->db)) return;
     std::lock_guard<std::mutex> lock(readers_mu_);
@@ -552,7 +372,7 @@ class SqlStoreImpl final : public SqlStore {
   Status RunSpec(const SqlStatementSpec& spec, const std::string& label, SqlStatementOutcome* outcome,
                  uint64_t* result_bytes, uint64_t max_result_bytes) {
     MUMBA_TRY(CheckSqlText(spec.sql, label));
-    Connection& conn = *writer_;
+    SqlConnection& conn = *writer_;
     sqlite3* db = conn.db;
     if (outcome != nullptr) sqlite3_set_last_insert_rowid(db, 0);
     const char* cursor = spec.sql.data();
@@ -603,7 +423,7 @@ class SqlStoreImpl final : public SqlStore {
   // step, from a reader so writes go on meanwhile.
   Status Backup(const fs::path& dest_file) {
     MUMBA_ASSIGN_OR_RETURN(ReaderLease reader, LeaseReader());
-    MUMBA_ASSIGN_OR_RETURN(std::unique_ptr<Connection> dest, OpenConnection(dest_file, /*read_only=*/false));
+    MUMBA_ASSIGN_OR_RETURN(std::unique_ptr<SqlConnection> dest, OpenConnection(dest_file, /*read_only=*/false));
     MUMBA_TRY(ExecInternal(dest->db, "PRAGMA synchronous=FULL"));
     sqlite3_backup* backup = sqlite3_backup_init(dest->db, "main", reader->db, "main");
     if (backup == nullptr) return SqliteError(dest->db, sqlite3_errcode(dest->db), "backup");
@@ -623,10 +443,10 @@ class SqlStoreImpl final : public SqlStore {
   const bool read_only_;
 
   std::mutex write_mu_;  // Guards the use of writer_.
-  std::unique_ptr<Connection> writer_;
+  std::unique_ptr<SqlConnection> writer_;
 
   std::mutex readers_mu_;  // Guards idle_readers_.
-  std::vector<std::unique_ptr<Connection>> idle_readers_;
+  std::vector<std::unique_ptr<SqlConnection>> idle_readers_;
 };
 
 ReaderLease::~ReaderLease() {
@@ -649,4 +469,4 @@ Expected<std::unique_ptr<SqlStore>> SqlStore::Open(const std::filesystem::path& 
   return std::unique_ptr<SqlStore>(std::move(store));
 }
 
-}  // namespace mumba
+}  // namespace mumba::engine

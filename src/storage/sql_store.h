@@ -12,7 +12,7 @@
 
 #include "mumba/status.h"
 
-namespace mumba {
+namespace mumba::engine {
 
 struct SqlBlob {
   std::string bytes;
@@ -83,4 +83,4 @@ class SqlStore {
   virtual Status IntegrityCheck() = 0;
 };
 
-}  // namespace mumba
+}  // namespace mumba::engine

@@ -12,7 +12,7 @@
 #include <thread>
 #include <vector>
 
-namespace mumba {
+namespace mumba::engine {
 namespace {
 
 namespace fs = std::filesystem;
@@ -531,4 +531,4 @@ TEST_F(SqlStoreTest, IntegrityCheckPassesThenReportsDamage) {
 }
 
 }  // namespace
-}  // namespace mumba
+}  // namespace mumba::engine

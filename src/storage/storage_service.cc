@@ -7,10 +7,17 @@
 #include <mutex>
 
 #include "common/grpc_status.h"
+#include "storage/sql_value_proto.h"
 
 namespace mumba {
 
 namespace sv1 = mumba::storage::v1;
+using engine::FileEntry;
+using engine::KvMutation;
+using engine::KvScanOptions;
+using engine::KvStore;
+using engine::SqlRowValues;
+using engine::SqlStatementSpec;
 
 namespace {
 
@@ -20,28 +27,9 @@ constexpr size_t kWatchBacklog = 10000;  // Events a slow watcher may fall behin
 
 std::string DbOf(const sv1::StoreRef& ref) { return ref.db().empty() ? "main" : ref.db(); }
 
-// ---- SQL values between protobuf and the engine. ----
-SqlValue FromProto(const sv1::SqlValue& v) {
-  switch (v.value_case()) {
-    case sv1::SqlValue::kInteger: return v.integer();
-    case sv1::SqlValue::kReal: return v.real();
-    case sv1::SqlValue::kText: return v.text();
-    case sv1::SqlValue::kBlob: return SqlBlob{v.blob()};
-    default: return std::monostate{};
-  }
-}
-
-void ToProto(const SqlValue& v, sv1::SqlValue* out) {
-  if (auto* i = std::get_if<int64_t>(&v)) out->set_integer(*i);
-  else if (auto* d = std::get_if<double>(&v)) out->set_real(*d);
-  else if (auto* s = std::get_if<std::string>(&v)) out->set_text(*s);
-  else if (auto* b = std::get_if<SqlBlob>(&v)) out->set_blob(b->bytes);
-  else out->set_null(true);
-}
-
 SqlStatementSpec SpecOf(const sv1::SqlStatement& s) {
   SqlStatementSpec spec{s.sql(), {}};
-  for (const auto& p : s.params()) spec.params.push_back(FromProto(p));
+  for (const auto& p : s.params()) spec.params.push_back(sql_proto::FromProto<engine::SqlValue>(p));
   return spec;
 }
 
@@ -49,7 +37,7 @@ void RowsToProto(std::vector<SqlRowValues>&& rows, google::protobuf::RepeatedPtr
   out->Reserve(static_cast<int>(rows.size()));
   for (auto& row : rows) {
     auto* r = out->Add();
-    for (const auto& v : row) ToProto(v, r->add_values());
+    for (const auto& v : row) sql_proto::ToProto(v, r->add_values());
   }
 }
 
@@ -58,6 +46,21 @@ void FileToProto(const FileEntry& e, sv1::FileInfo* out) {
   out->set_is_dir(e.is_dir);
   out->set_size(e.size);
   out->set_modified_ms(e.modified_ms);
+}
+
+// The reply of a List method: the database names, or why there are none.
+template <typename ListResponse>
+grpc::Status NamesReply(Expected<std::vector<std::string>> names, ListResponse* resp) {
+  if (!names.ok()) return ToGrpc(names.status());
+  for (auto& n : *names) resp->add_databases(std::move(n));
+  return grpc::Status::OK;
+}
+
+// The reply of a method that answers with the entry the engine returned.
+grpc::Status EntryReply(const Expected<FileEntry>& entry, sv1::FileInfo* resp) {
+  if (!entry.ok()) return ToGrpc(entry.status());
+  FileToProto(*entry, resp);
+  return grpc::Status::OK;
 }
 
 }  // namespace
@@ -206,10 +209,7 @@ grpc::Status KvService::Watch(grpc::ServerContext* ctx, const sv1::KvWatchReques
 
 grpc::Status KvService::List(grpc::ServerContext*, const sv1::KvListRequest* req,
                              sv1::KvListResponse* resp) {
-  auto names = stores_->List(caller_, req->store().app(), StoreKind::kKv);
-  if (!names.ok()) return ToGrpc(names.status());
-  for (auto& n : *names) resp->add_databases(std::move(n));
-  return grpc::Status::OK;
+  return NamesReply(stores_->List(caller_, req->store().app(), StoreKind::kKv), resp);
 }
 
 // ---------------------------------- Sql ----------------------------------
@@ -267,10 +267,7 @@ grpc::Status SqlService::Query(grpc::ServerContext* ctx, const sv1::SqlQueryRequ
 
 grpc::Status SqlService::List(grpc::ServerContext*, const sv1::SqlListRequest* req,
                               sv1::SqlListResponse* resp) {
-  auto names = stores_->List(caller_, req->store().app(), StoreKind::kSql);
-  if (!names.ok()) return ToGrpc(names.status());
-  for (auto& n : *names) resp->add_databases(std::move(n));
-  return grpc::Status::OK;
+  return NamesReply(stores_->List(caller_, req->store().app(), StoreKind::kSql), resp);
 }
 
 // ---------------------------------- Files ----------------------------------
@@ -307,9 +304,7 @@ grpc::Status FilesService::Put(grpc::ServerContext* ctx, grpc::ServerReader<sv1:
   }
   auto entry = (*writer)->Commit();
   stores_->FilesChanged(grant->app_id);
-  if (!entry.ok()) return ToGrpc(entry.status());
-  FileToProto(*entry, resp);
-  return grpc::Status::OK;
+  return EntryReply(entry, resp);
 }
 
 grpc::Status FilesService::Get(grpc::ServerContext* ctx, const sv1::FilePathRequest* req,
@@ -343,10 +338,7 @@ grpc::Status FilesService::Stat(grpc::ServerContext*, const sv1::FilePathRequest
                                 sv1::FileInfo* resp) {
   auto grant = stores_->Files(caller_, req->store().app(), false);
   if (!grant.ok()) return ToGrpc(grant.status());
-  auto entry = grant->store->Stat(req->path());
-  if (!entry.ok()) return ToGrpc(entry.status());
-  FileToProto(*entry, resp);
-  return grpc::Status::OK;
+  return EntryReply(grant->store->Stat(req->path()), resp);
 }
 
 grpc::Status FilesService::Delete(grpc::ServerContext*, const sv1::FilePathRequest* req,
@@ -364,9 +356,7 @@ grpc::Status FilesService::Move(grpc::ServerContext*, const sv1::FileMoveRequest
   if (!grant.ok()) return ToGrpc(grant.status());
   auto entry = grant->store->Move(req->from(), req->to());
   stores_->FilesChanged(grant->app_id);
-  if (!entry.ok()) return ToGrpc(entry.status());
-  FileToProto(*entry, resp);
-  return grpc::Status::OK;
+  return EntryReply(entry, resp);
 }
 
 }  // namespace mumba

@@ -11,10 +11,21 @@
 
 namespace mumba {
 
-class KvService final : public mumba::storage::v1::Kv::Service {
+// What every storage service holds: the manager that decides what `caller` may
+// reach (borrowed; it must outlive the service) and who the caller is.
+template <typename GeneratedService>
+class StoreServiceBase : public GeneratedService {
  public:
-  // `stores` is borrowed and must outlive the service.
-  KvService(StoreManager* stores, StoreCaller caller) : stores_(stores), caller_(std::move(caller)) {}
+  StoreServiceBase(StoreManager* stores, StoreCaller caller) : stores_(stores), caller_(std::move(caller)) {}
+
+ protected:
+  StoreManager* stores_;
+  StoreCaller caller_;
+};
+
+class KvService final : public StoreServiceBase<mumba::storage::v1::Kv::Service> {
+ public:
+  using StoreServiceBase::StoreServiceBase;
 
   grpc::Status Get(grpc::ServerContext*, const mumba::storage::v1::KvGetRequest*,
                    mumba::storage::v1::KvGetResponse*) override;
@@ -29,15 +40,11 @@ class KvService final : public mumba::storage::v1::Kv::Service {
                      grpc::ServerWriter<mumba::storage::v1::KvEvent>*) override;
   grpc::Status List(grpc::ServerContext*, const mumba::storage::v1::KvListRequest*,
                     mumba::storage::v1::KvListResponse*) override;
-
- private:
-  StoreManager* stores_;
-  StoreCaller caller_;
 };
 
-class SqlService final : public mumba::storage::v1::Sql::Service {
+class SqlService final : public StoreServiceBase<mumba::storage::v1::Sql::Service> {
  public:
-  SqlService(StoreManager* stores, StoreCaller caller) : stores_(stores), caller_(std::move(caller)) {}
+  using StoreServiceBase::StoreServiceBase;
 
   grpc::Status Execute(grpc::ServerContext*, const mumba::storage::v1::SqlExecuteRequest*,
                        mumba::storage::v1::SqlExecuteResponse*) override;
@@ -45,15 +52,11 @@ class SqlService final : public mumba::storage::v1::Sql::Service {
                      grpc::ServerWriter<mumba::storage::v1::SqlQueryBatch>*) override;
   grpc::Status List(grpc::ServerContext*, const mumba::storage::v1::SqlListRequest*,
                     mumba::storage::v1::SqlListResponse*) override;
-
- private:
-  StoreManager* stores_;
-  StoreCaller caller_;
 };
 
-class FilesService final : public mumba::storage::v1::Files::Service {
+class FilesService final : public StoreServiceBase<mumba::storage::v1::Files::Service> {
  public:
-  FilesService(StoreManager* stores, StoreCaller caller) : stores_(stores), caller_(std::move(caller)) {}
+  using StoreServiceBase::StoreServiceBase;
 
   grpc::Status Put(grpc::ServerContext*, grpc::ServerReader<mumba::storage::v1::FilePutChunk>*,
                    mumba::storage::v1::FileInfo*) override;
@@ -67,10 +70,6 @@ class FilesService final : public mumba::storage::v1::Files::Service {
                       mumba::storage::v1::FileDeleteResponse*) override;
   grpc::Status Move(grpc::ServerContext*, const mumba::storage::v1::FileMoveRequest*,
                     mumba::storage::v1::FileInfo*) override;
-
- private:
-  StoreManager* stores_;
-  StoreCaller caller_;
 };
 
 // The three services for one caller, to register on one server.

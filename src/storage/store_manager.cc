@@ -91,35 +91,39 @@ Expected<std::shared_ptr<Store>> StoreManager::OpenDatabase(
   return store;
 }
 
-Expected<StoreGrant<KvStore>> StoreManager::Kv(const StoreCaller& caller, const std::string& app_ref,
-                                               const std::string& db, bool write) {
-  MUMBA_ASSIGN_OR_RETURN(std::string id, Authorize(caller, app_ref, StoreKind::kKv, db, write));
-  MUMBA_ASSIGN_OR_RETURN(auto store, OpenDatabase(&AppStores::kv, StoreKind::kKv, id, db, write,
+template <typename Store>
+Expected<StoreGrant<Store>> StoreManager::GrantDatabase(
+    std::map<std::string, std::shared_ptr<Store>> AppStores::*databases, StoreKind kind,
+    const StoreCaller& caller, const std::string& app_ref, const std::string& db, bool write) {
+  MUMBA_ASSIGN_OR_RETURN(std::string id, Authorize(caller, app_ref, kind, db, write));
+  MUMBA_ASSIGN_OR_RETURN(auto store, OpenDatabase(databases, kind, id, db, write,
                                                   app_ref.empty() ? "this app" : app_ref));
-  return StoreGrant<KvStore>{store, id, write};
+  return StoreGrant<Store>{store, id, write};
 }
 
-Expected<StoreGrant<SqlStore>> StoreManager::Sql(const StoreCaller& caller, const std::string& app_ref,
-                                                 const std::string& db, bool write) {
-  MUMBA_ASSIGN_OR_RETURN(std::string id, Authorize(caller, app_ref, StoreKind::kSql, db, write));
-  MUMBA_ASSIGN_OR_RETURN(auto store, OpenDatabase(&AppStores::sql, StoreKind::kSql, id, db, write,
-                                                  app_ref.empty() ? "this app" : app_ref));
-  return StoreGrant<SqlStore>{store, id, write};
+Expected<StoreGrant<engine::KvStore>> StoreManager::Kv(const StoreCaller& caller, const std::string& app_ref,
+                                                       const std::string& db, bool write) {
+  return GrantDatabase(&AppStores::kv, StoreKind::kKv, caller, app_ref, db, write);
 }
 
-Expected<std::shared_ptr<SqlStore>> StoreManager::SqlForHost(const std::string& app_id,
+Expected<StoreGrant<engine::SqlStore>> StoreManager::Sql(const StoreCaller& caller, const std::string& app_ref,
+                                                         const std::string& db, bool write) {
+  return GrantDatabase(&AppStores::sql, StoreKind::kSql, caller, app_ref, db, write);
+}
+
+Expected<std::shared_ptr<engine::SqlStore>> StoreManager::SqlForHost(const std::string& app_id,
                                                              const std::string& db) {
   if (!IsValidStoreName(db)) return InvalidArgument("bad database name '" + db + "'");
   return OpenDatabase(&AppStores::sql, StoreKind::kSql, app_id, db, true, app_id);
 }
 
-Expected<StoreGrant<FileStore>> StoreManager::Files(const StoreCaller& caller,
+Expected<StoreGrant<engine::FileStore>> StoreManager::Files(const StoreCaller& caller,
                                                     const std::string& app_ref, bool write) {
   MUMBA_ASSIGN_OR_RETURN(std::string id, Authorize(caller, app_ref, StoreKind::kFiles, "", write));
   std::lock_guard lock(mu_);
   // Every app has a file tree, even an empty one.
   MUMBA_ASSIGN_OR_RETURN(auto store, OpenIn(open_[id].files, AppRoot(id) / "files", true, "file tree"));
-  return StoreGrant<FileStore>{store, id, write};
+  return StoreGrant<engine::FileStore>{store, id, write};
 }
 
 Expected<std::vector<std::string>> StoreManager::List(const StoreCaller& caller,

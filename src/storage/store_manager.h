@@ -61,16 +61,16 @@ class StoreManager {
   // an app another app's store only when exported read-only to it (else
   // PERMISSION_DENIED). A database that does not exist yet is created for a write by
   // its app or the owner, and NOT_FOUND otherwise. INVALID_ARGUMENT for a bad name.
-  Expected<StoreGrant<KvStore>> Kv(const StoreCaller& caller, const std::string& app_ref,
+  Expected<StoreGrant<engine::KvStore>> Kv(const StoreCaller& caller, const std::string& app_ref,
                                    const std::string& db, bool write);
-  Expected<StoreGrant<SqlStore>> Sql(const StoreCaller& caller, const std::string& app_ref,
+  Expected<StoreGrant<engine::SqlStore>> Sql(const StoreCaller& caller, const std::string& app_ref,
                                      const std::string& db, bool write);
-  Expected<StoreGrant<FileStore>> Files(const StoreCaller& caller, const std::string& app_ref,
+  Expected<StoreGrant<engine::FileStore>> Files(const StoreCaller& caller, const std::string& app_ref,
                                         bool write);
 
   // App `app_id`'s SQL database `db`, created if needed, with no access check: for
   // the host itself (setup and migrations at install).
-  Expected<std::shared_ptr<SqlStore>> SqlForHost(const std::string& app_id, const std::string& db);
+  Expected<std::shared_ptr<engine::SqlStore>> SqlForHost(const std::string& app_id, const std::string& db);
 
   // The names of an app's databases of `kind` (kv or sql), sorted.
   Expected<std::vector<std::string>> List(const StoreCaller& caller, const std::string& app_ref,
@@ -95,9 +95,9 @@ class StoreManager {
 
  private:
   struct AppStores {
-    std::map<std::string, std::shared_ptr<KvStore>> kv;
-    std::map<std::string, std::shared_ptr<SqlStore>> sql;
-    std::shared_ptr<FileStore> files;
+    std::map<std::string, std::shared_ptr<engine::KvStore>> kv;
+    std::map<std::string, std::shared_ptr<engine::SqlStore>> sql;
+    std::shared_ptr<engine::FileStore> files;
     int64_t files_bytes = -1;  // Cached; -1 = measure again.
   };
   // The open database `db` of kind `kind` of the app, opening (and with `create`,
@@ -106,6 +106,11 @@ class StoreManager {
   Expected<std::shared_ptr<Store>> OpenDatabase(
       std::map<std::string, std::shared_ptr<Store>> AppStores::*databases, StoreKind kind,
       const std::string& app_id, const std::string& db, bool create, const std::string& where);
+  // Checks the caller's access to database `db` and opens it: Kv and Sql.
+  template <typename Store>
+  Expected<StoreGrant<Store>> GrantDatabase(
+      std::map<std::string, std::shared_ptr<Store>> AppStores::*databases, StoreKind kind,
+      const StoreCaller& caller, const std::string& app_ref, const std::string& db, bool write);
   // Resolves the app and checks the caller's access; returns the app id.
   Expected<std::string> Authorize(const StoreCaller& caller, const std::string& app_ref,
                                   StoreKind kind, const std::string& db, bool write) const;
