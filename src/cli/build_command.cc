@@ -15,6 +15,17 @@ namespace fs = std::filesystem;
 namespace mumba::cli {
 namespace {
 
+// The arguments of `mumba build`.
+struct BuildOptions {
+  std::string dir;
+  std::string build_dir;
+
+  void Bind(CLI::App* cmd) {
+    cmd->add_option("DIR", dir, "App folder (has mumba.toml and CMakeLists.txt)")->required();
+    cmd->add_option("--build-dir", build_dir, "Where to build (default: DIR/build)");
+  }
+};
+
 // Runs argv, its output going to our stderr (or nowhere when quiet, except on
 // failure, when the captured output is printed). Returns the exit code.
 int RunTool(const std::vector<std::string>& argv, bool quiet, const fs::path& log) {
@@ -137,21 +148,24 @@ Expected<fs::path> BuildApp(const fs::path& app_dir, fs::path build_dir, bool qu
   return bundle;
 }
 
+namespace {
+
+int Build(const BuildOptions& o) {
+  fs::path app_dir = fs::absolute(o.dir).lexically_normal();
+  fs::path out = o.build_dir.empty() ? app_dir / "build" : fs::absolute(o.build_dir).lexically_normal();
+  auto bundle = BuildApp(app_dir, out, false);
+  if (!bundle.ok()) return Fail(bundle.status());
+  std::printf("%s\n", bundle->c_str());
+  return 0;
+}
+
+}  // namespace
+
 void AddBuildCommand(CLI::App& app, Context&) {
-  auto* cmd = app.add_subcommand(
-      "build", "Build an app folder and assemble its bundle (manifest, bin/, ui/, proto/ with "
-               "api.binpb, data/) into BUILD_DIR/bundle");
-  static std::string dir, build_dir;
-  cmd->add_option("DIR", dir, "App folder (has mumba.toml and CMakeLists.txt)")->required();
-  cmd->add_option("--build-dir", build_dir, "Where to build (default: DIR/build)");
-  OnRun(cmd, [] {
-    fs::path app_dir = fs::absolute(dir).lexically_normal();
-    fs::path out = build_dir.empty() ? app_dir / "build" : fs::absolute(build_dir).lexically_normal();
-    auto bundle = BuildApp(app_dir, out, false);
-    if (!bundle.ok()) return Fail(bundle.status());
-    std::printf("%s\n", bundle->c_str());
-    return 0;
-  });
+  AddCommand<BuildOptions>(app, "build",
+                           "Build an app folder and assemble its bundle (manifest, bin/, ui/, proto/ with "
+                           "api.binpb, data/) into BUILD_DIR/bundle",
+                           [](BuildOptions& o) { return Build(o); });
 }
 
 }  // namespace mumba::cli
