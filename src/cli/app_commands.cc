@@ -10,80 +10,12 @@
 #include <thread>
 
 #include "cli/cli.h"
+#include "cli/options.h"
 
 namespace mumba::cli {
 namespace hv1 = mumba::host::v1;
 
 namespace {
-
-// The arguments of `mumba install`.
-struct InstallOptions {
-  std::string source;
-  bool yes = false;
-  bool json = false;
-  int timeout_s = 0;
-
-  void Bind(CLI::App* cmd) {
-    cmd->add_option("SOURCE", source,
-                    "mumba://ADDRESS, app folder (has CMakeLists.txt) or bundle folder (has bin/)")
-        ->required();
-    cmd->add_flag("-y,--yes", yes, "Do not ask before installing from the network");
-    cmd->add_flag("--json", json, "Progress of a network install as JSON lines");
-    cmd->add_option("--timeout", timeout_s,
-                    "Give up a network install after this many seconds (default: 20 s to find "
-                    "the address, then no limit while it downloads)")
-        ->default_val(0);
-  }
-};
-
-// The arguments of `mumba uninstall`.
-struct UninstallOptions {
-  std::string app;
-  bool purge = false;
-
-  void Bind(CLI::App* cmd) {
-    cmd->add_option("APP", app, "App name or id")->required();
-    cmd->add_flag("--purge", purge, "Also delete the app's data");
-  }
-};
-
-// The arguments of `mumba list`.
-struct ListOptions {
-  bool json = false;
-
-  void Bind(CLI::App* cmd) { cmd->add_flag("--json", json, "Machine-readable output"); }
-};
-
-// The arguments of `mumba start | stop | restart`.
-struct AppOptions {
-  std::string app;
-
-  void Bind(CLI::App* cmd) { cmd->add_option("APP", app, "App name or id")->required(); }
-};
-
-// The arguments of `mumba status`.
-struct StatusOptions {
-  std::string app;
-  bool json = false;
-
-  void Bind(CLI::App* cmd) {
-    cmd->add_option("APP", app, "App name or id")->required();
-    cmd->add_flag("--json", json, "Machine-readable output");
-  }
-};
-
-// The arguments of `mumba logs`.
-struct LogsOptions {
-  std::string app;
-  bool follow = false;
-  int lines = 100;
-
-  void Bind(CLI::App* cmd) {
-    cmd->add_option("APP", app, "App name or id")->required();
-    cmd->add_flag("-f,--follow", follow, "Keep printing new output until interrupted");
-    cmd->add_option("-n,--lines", lines, "How many of the last lines to print (0 = all)")->default_val(100);
-  }
-};
 
 std::string Ago(int64_t ms) {
   if (ms <= 0) return "-";

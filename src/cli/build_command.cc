@@ -8,23 +8,13 @@
 #include "bundle/bundle.h"
 #include "bundle/manifest.h"
 #include "cli/cli.h"
+#include "cli/options.h"
 #include "common/files.h"
 
 namespace fs = std::filesystem;
 
 namespace mumba::cli {
 namespace {
-
-// The arguments of `mumba build`.
-struct BuildOptions {
-  std::string dir;
-  std::string build_dir;
-
-  void Bind(CLI::App* cmd) {
-    cmd->add_option("DIR", dir, "App folder (has mumba.toml and CMakeLists.txt)")->required();
-    cmd->add_option("--build-dir", build_dir, "Where to build (default: DIR/build)");
-  }
-};
 
 // Runs argv, its output going to our stderr (or nowhere when quiet, except on
 // failure, when the captured output is printed). Returns the exit code.

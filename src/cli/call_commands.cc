@@ -8,42 +8,12 @@
 #include <iterator>
 
 #include "cli/cli.h"
+#include "cli/options.h"
 
 namespace mumba::cli {
 namespace hv1 = mumba::host::v1;
 
 namespace {
-
-// The arguments of `mumba call`.
-struct CallOptions {
-  std::string app;
-  std::string method;
-  std::string json = "{}";
-
-  void Bind(CLI::App* cmd) {
-    cmd->add_option("APP", app, "App name or id")->required();
-    cmd->add_option("METHOD", method, "package.Service/Method, e.g. hello.v1.Greeter/SayHello")->required();
-    cmd->add_option("JSON", json, "The request message as JSON ('-' reads stdin)")->default_val("{}");
-  }
-};
-
-// The arguments of `mumba route`.
-struct RouteOptions {
-  std::string url;
-  std::string method = "GET";
-  CLI::Option* method_option = nullptr;  // To tell -X GET from no -X at all.
-  std::string data;
-  std::vector<std::string> headers;
-  bool include = false;
-
-  void Bind(CLI::App* cmd) {
-    cmd->add_option("URL", url, "APP://path?query, or mumba://<id>/path?query")->required();
-    method_option = cmd->add_option("-X,--method", method, "Request method")->default_val("GET");
-    cmd->add_option("-d,--data", data, "Request body ('@FILE' reads a file; implies POST unless -X)");
-    cmd->add_option("-H,--header", headers, "Request header 'Name: value' (repeatable)");
-    cmd->add_flag("-i,--include", include, "Print the status line and headers first");
-  }
-};
 
 int Call(const Context& ctx, CallOptions& o) {
   if (o.json == "-") o.json.assign(std::istreambuf_iterator<char>(std::cin), {});

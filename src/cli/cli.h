@@ -99,11 +99,11 @@ inline void OnRun(CLI::App* sub, std::function<int()> fn) {
 }
 
 // Adds subcommand `name` to `parent`. Its arguments live in a fresh `Options`,
-// which declares them in `void Bind(CLI::App*)` and which the subcommand's
-// callback owns, so each subcommand has its own and they live as long as the
-// parser. When the subcommand is chosen, `run` runs it on them and its return
-// value is the exit code (0 on success; 1 after printing why, on error). Returns
-// the subcommand.
+// which declares them in `void Bind(CLI::App*)` (cli/options.h) and which the
+// subcommand's callback owns, so each subcommand has its own and they live as
+// long as the parser. When the subcommand is chosen, `run` runs it on them and
+// its return value is the exit code (0 on success; 1 after printing why, on
+// error). Returns the subcommand.
 template <typename Options>
 CLI::App* AddCommand(CLI::App& parent, const std::string& name, const std::string& help,
                      std::function<int(Options&)> run) {

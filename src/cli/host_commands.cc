@@ -8,34 +8,12 @@
 #include <thread>
 
 #include "cli/cli.h"
+#include "cli/options.h"
 
 namespace mumba::cli {
 namespace hv1 = mumba::host::v1;
 
 namespace {
-
-// The arguments of `mumba host start`.
-struct StartOptions {
-  std::string listen;
-  std::string bootstrap;
-  CLI::Option* bootstrap_option = nullptr;  // To tell --bootstrap '' from no --bootstrap.
-
-  void Bind(CLI::App* cmd) {
-    cmd->add_option("--listen", listen,
-                    "Where BitTorrent and the DHT listen, IP:PORT (default: [p2p] listen in "
-                    "config.toml, else 0.0.0.0:6881)");
-    bootstrap_option = cmd->add_option("--bootstrap", bootstrap,
-                                       "DHT nodes to join through, HOST:PORT,... ('' for none; default: [p2p] "
-                                       "bootstrap in config.toml, else the public Mainline DHT routers)");
-  }
-};
-
-// The arguments of `mumba host status`.
-struct StatusOptions {
-  bool json = false;
-
-  void Bind(CLI::App* cmd) { cmd->add_flag("--json", json, "Machine-readable output"); }
-};
 
 // True once no process holds the host's lock (it has fully exited).
 bool LockIsFree(const HomeLayout& layout) {
@@ -46,7 +24,7 @@ bool LockIsFree(const HomeLayout& layout) {
   return free;
 }
 
-int StartHost(const Context& ctx, const StartOptions& o) {
+int StartHost(const Context& ctx, const HostStartOptions& o) {
   auto layout = ctx.Layout();
   bool was_running = HostAnswers(layout, std::chrono::milliseconds(1000));
   std::vector<std::string> host_args;
@@ -65,7 +43,7 @@ int StartHost(const Context& ctx, const StartOptions& o) {
   return 0;
 }
 
-int ShowHostStatus(const Context& ctx, const StatusOptions& o) {
+int ShowHostStatus(const Context& ctx, const HostStatusOptions& o) {
   auto layout = ctx.Layout();
   if (!HostAnswers(layout, std::chrono::milliseconds(1000))) {
     if (o.json) std::printf("{\"running\":false,\"home\":\"%s\"}\n", layout.home.c_str());
@@ -121,10 +99,10 @@ int StopHost(const Context& ctx) {
 void AddHostCommands(CLI::App& app, Context& ctx) {
   auto* host = app.add_subcommand("host", "Start, inspect or stop the host of $MUMBA_HOME");
   host->require_subcommand(1);
-  AddCommand<StartOptions>(*host, "start", "Start the host in the background; returns once it answers",
-                           [&ctx](StartOptions& o) { return StartHost(ctx, o); });
-  AddCommand<StatusOptions>(*host, "status", "Show whether the host runs, and what it runs",
-                            [&ctx](StatusOptions& o) { return ShowHostStatus(ctx, o); });
+  AddCommand<HostStartOptions>(*host, "start", "Start the host in the background; returns once it answers",
+                           [&ctx](HostStartOptions& o) { return StartHost(ctx, o); });
+  AddCommand<HostStatusOptions>(*host, "status", "Show whether the host runs, and what it runs",
+                            [&ctx](HostStatusOptions& o) { return ShowHostStatus(ctx, o); });
   AddCommand(*host, "stop", "Stop the host and every app it runs (they start again with it)",
              [&ctx] { return StopHost(ctx); });
 }

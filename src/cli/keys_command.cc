@@ -7,29 +7,12 @@
 #include <iterator>
 
 #include "cli/cli.h"
+#include "cli/options.h"
 #include "common/files.h"
 #include "common/keys.h"
 
 namespace mumba::cli {
 namespace {
-
-// The arguments of `mumba keys export`.
-struct ExportOptions {
-  std::string address;
-  std::string file;
-
-  void Bind(CLI::App* cmd) {
-    cmd->add_option("ADDRESS", address, "mumba://... (an app id)")->required();
-    cmd->add_option("FILE", file, "Write it to FILE (mode 0600) instead of stdout");
-  }
-};
-
-// The arguments of `mumba keys import`.
-struct ImportOptions {
-  std::string file;
-
-  void Bind(CLI::App* cmd) { cmd->add_option("FILE", file, "The exported key ('-' or nothing: stdin)"); }
-};
 
 int ListKeyAddresses(const Context& ctx) {
   for (const auto& a : ListKeys(ctx.Layout().keys_dir())) std::printf("%s\n", a.c_str());
@@ -43,7 +26,7 @@ int NewKey(const Context& ctx) {
   return 0;
 }
 
-int ExportKey(const Context& ctx, const ExportOptions& o) {
+int ExportKey(const Context& ctx, const KeysExportOptions& o) {
   auto pair = LoadKeyPair(ctx.Layout().keys_dir(), o.address);
   if (!pair.ok()) return Fail(pair.status());
   std::string line = ExportKeyPair(*pair) + "\n";
@@ -56,7 +39,7 @@ int ExportKey(const Context& ctx, const ExportOptions& o) {
   return 0;
 }
 
-int ImportKey(const Context& ctx, const ImportOptions& o) {
+int ImportKey(const Context& ctx, const KeysImportOptions& o) {
   std::string text;
   if (o.file.empty() || o.file == "-") {
     text.assign(std::istreambuf_iterator<char>(std::cin), {});
@@ -81,11 +64,11 @@ void AddKeysCommand(CLI::App& app, Context& ctx) {
   keys->require_subcommand(1);
   AddCommand(*keys, "list", "List the addresses whose secret keys are here", [&ctx] { return ListKeyAddresses(ctx); });
   AddCommand(*keys, "new", "Make a new key pair and print its address (an app id)", [&ctx] { return NewKey(ctx); });
-  AddCommand<ExportOptions>(*keys, "export",
+  AddCommand<KeysExportOptions>(*keys, "export",
                             "Print the secret key of ADDRESS as one line, to move it to another machine",
-                            [&ctx](ExportOptions& o) { return ExportKey(ctx, o); });
-  AddCommand<ImportOptions>(*keys, "import", "Add a key exported by `mumba keys export`",
-                            [&ctx](ImportOptions& o) { return ImportKey(ctx, o); });
+                            [&ctx](KeysExportOptions& o) { return ExportKey(ctx, o); });
+  AddCommand<KeysImportOptions>(*keys, "import", "Add a key exported by `mumba keys export`",
+                            [&ctx](KeysImportOptions& o) { return ImportKey(ctx, o); });
 }
 
 }  // namespace mumba::cli

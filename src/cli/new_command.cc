@@ -4,22 +4,12 @@
 
 #include "bundle/manifest.h"
 #include "cli/cli.h"
+#include "cli/options.h"
 #include "common/files.h"
 #include "common/keys.h"
 
 namespace mumba::cli {
 namespace {
-
-// The arguments of `mumba new`.
-struct NewOptions {
-  std::string name;
-  std::string dir;
-
-  void Bind(CLI::App* cmd) {
-    cmd->add_option("NAME", name, "App name: a lowercase DNS label, e.g. notes")->required();
-    cmd->add_option("--dir", dir, "Folder to create (default: ./NAME)");
-  }
-};
 
 std::string Replace(std::string text, const std::map<std::string, std::string>& vars) {
   for (const auto& [k, v] : vars) {

@@ -9,56 +9,13 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/cli.h"
+#include "cli/options.h"
 #include "mumba/host/v1/distribution.grpc.pb.h"
 
 namespace mumba::cli {
 namespace hv1 = mumba::host::v1;
 
 namespace {
-
-// The arguments of `mumba publish`.
-struct PublishOptions {
-  std::string target;
-  bool json = false;
-  bool magnet = false;
-
-  void Bind(CLI::App* cmd) {
-    cmd->add_option("APP", target, "An installed app (name or id), or an app or bundle folder")->required();
-    cmd->add_flag("--json", json, "Print address, info_hash, seq, version, magnet as JSON");
-    cmd->add_flag("--magnet", magnet, "Print only the magnet URI (for any BitTorrent client)");
-  }
-};
-
-// The arguments of `mumba info`.
-struct InfoOptions {
-  std::string address;
-  bool json = false;
-  int timeout_s = 20;
-
-  void Bind(CLI::App* cmd) {
-    cmd->add_option("ADDRESS", address, "mumba://...")->required();
-    cmd->add_flag("--json", json, "Machine-readable output");
-    cmd->add_option("--timeout", timeout_s, "Seconds to look in the DHT")->default_val(20);
-  }
-};
-
-// The arguments of `mumba update`.
-struct UpdateOptions {
-  std::string app;
-  bool json = false;
-
-  void Bind(CLI::App* cmd) {
-    cmd->add_option("APP", app, "App name or id (default: every app from the network)");
-    cmd->add_flag("--json", json, "Events as JSON lines");
-  }
-};
-
-// The arguments of `mumba rollback`.
-struct RollbackOptions {
-  std::string app;
-
-  void Bind(CLI::App* cmd) { cmd->add_option("APP", app, "App name or id")->required(); }
-};
 
 std::string Size(uint64_t n) {
   char buf[32];

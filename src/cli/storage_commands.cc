@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/cli.h"
+#include "cli/options.h"
 #include "mumba/storage/v1/storage.grpc.pb.h"
 
 namespace mumba::cli {
@@ -94,131 +95,10 @@ sv1::SqlValue ParamOf(const std::string& text) {
   return v;
 }
 
-// The arguments of `mumba kv APP [--db DB]`, shared by its subcommands.
-struct KvStoreOptions {
-  std::string app;
-  std::string db = "main";
-
-  void Bind(CLI::App* cmd) {
-    cmd->add_option("APP", app, "App name or id")->required();
-    cmd->add_option("--db", db, "Database name")->default_val("main");
-  }
-  void Fill(sv1::StoreRef* ref) const {
-    ref->set_app(app);
-    ref->set_db(db);
-  }
-};
-
-// The arguments of `mumba kv ... get`.
-struct KvGetOptions {
-  std::string key;
-
-  void Bind(CLI::App* cmd) { cmd->add_option("KEY", key, "The key")->required(); }
-};
-
-// The arguments of `mumba kv ... put`.
-struct KvPutOptions {
-  std::string key;
-  std::string value;
-
-  void Bind(CLI::App* cmd) {
-    cmd->add_option("KEY", key, "The key")->required();
-    cmd->add_option("VALUE", value, "The value")->required();
-  }
-};
-
-// The arguments of `mumba kv ... del`.
-struct KvDelOptions {
-  std::string key;
-
-  void Bind(CLI::App* cmd) { cmd->add_option("KEY", key, "The key")->required(); }
-};
-
-// The arguments of `mumba kv ... scan`.
-struct KvScanOptions {
-  std::string prefix;
-  uint32_t limit = 0;
-  bool json = false;
-
-  void Bind(CLI::App* cmd) {
-    cmd->add_option("PREFIX", prefix, "Only keys starting with PREFIX");
-    cmd->add_option("-n,--limit", limit, "At most this many (default: all)");
-    cmd->add_flag("--json", json, "One JSON object per line: {\"key\":...,\"value\":...}");
-  }
-};
-
-// The arguments of `mumba sql`.
-struct SqlOptions {
-  std::string app;
-  std::string db;
-  std::string sql;
-  std::vector<std::string> params;
-  bool json = false;
-
-  void Bind(CLI::App* cmd) {
-    cmd->add_option("APP", app, "App name or id")->required();
-    cmd->add_option("DB", db, "Database name, e.g. main")->required();
-    cmd->add_option("SQL", sql, "Statements ('-' reads stdin); several run in one transaction")->required();
-    cmd->add_option("-p,--param", params,
-                    "Value for the next ? (repeatable): integers and decimals bind as numbers, "
-                    "NULL as null, anything else as text");
-    cmd->add_flag("--json", json, "One JSON object per statement: columns, rows, changes");
-  }
-};
-
-// The arguments of `mumba files APP`, shared by its subcommands.
-struct FilesStoreOptions {
-  std::string app;
-
-  void Bind(CLI::App* cmd) { cmd->add_option("APP", app, "App name or id")->required(); }
-};
-
-// The arguments of `mumba files ... ls`.
-struct FilesListOptions {
-  std::string dir;
-
-  void Bind(CLI::App* cmd) { cmd->add_option("DIR", dir, "Folder, e.g. photos/2026"); }
-};
-
-// The arguments of `mumba files ... put`.
-struct FilesPutOptions {
-  std::string local_path;
-  std::string app_path;
-
-  void Bind(CLI::App* cmd) {
-    cmd->add_option("LOCAL_PATH", local_path, "The file to copy")->required();
-    cmd->add_option("APP_PATH", app_path, "Where it goes in the app's files")->required();
-  }
-};
-
-// The arguments of `mumba files ... get`.
-struct FilesGetOptions {
-  std::string app_path;
-  std::string local_path;
-
-  void Bind(CLI::App* cmd) {
-    cmd->add_option("APP_PATH", app_path, "The app's file")->required();
-    cmd->add_option("LOCAL_PATH", local_path, "Where to write it")->required();
-  }
-};
-
-// The arguments of `mumba files ... rm`.
-struct FilesRemoveOptions {
-  std::string path;
-
-  void Bind(CLI::App* cmd) { cmd->add_option("APP_PATH", path, "The app's file or folder")->required(); }
-};
-
-// The arguments of `mumba files ... mv`.
-struct FilesMoveOptions {
-  std::string from;
-  std::string to;
-
-  void Bind(CLI::App* cmd) {
-    cmd->add_option("FROM", from, "Current path")->required();
-    cmd->add_option("TO", to, "New path")->required();
-  }
-};
+void FillStore(const KvStoreOptions& store, sv1::StoreRef* ref) {
+  ref->set_app(store.app);
+  ref->set_db(store.db);
+}
 
 sv1::FilePathRequest FilePath(const std::string& app, const std::string& path) {
   sv1::FilePathRequest req;
@@ -229,7 +109,7 @@ sv1::FilePathRequest FilePath(const std::string& app, const std::string& path) {
 
 int KvGet(const Context& ctx, const KvStoreOptions& store, const KvGetOptions& o) {
   sv1::KvGetRequest req;
-  store.Fill(req.mutable_store());
+  FillStore(store, req.mutable_store());
   req.set_key(o.key);
   sv1::KvGetResponse resp;
   if (int rc = Unary(ctx, &sv1::Kv::Stub::Get, req, &resp)) return rc;
@@ -242,7 +122,7 @@ int KvGet(const Context& ctx, const KvStoreOptions& store, const KvGetOptions& o
 int KvWriteOne(const Context& ctx, const KvStoreOptions& store, sv1::KvOp::Kind kind, const std::string& key,
                const std::string& value) {
   sv1::KvWriteRequest req;
-  store.Fill(req.mutable_store());
+  FillStore(store, req.mutable_store());
   auto* op = req.add_ops();
   op->set_kind(kind);
   op->set_key(key);
@@ -255,7 +135,7 @@ int KvScan(const Context& ctx, const KvStoreOptions& store, const KvScanOptions&
   auto stub = Connect<sv1::Kv>(ctx);
   if (!stub.ok()) return Fail(stub.status());
   sv1::KvScanRequest req;
-  store.Fill(req.mutable_store());
+  FillStore(store, req.mutable_store());
   req.set_prefix(o.prefix);
   const uint32_t limit = o.limit;
   uint64_t printed = 0;

@@ -12,6 +12,7 @@
 
 #include "bundle/manifest.h"
 #include "cli/cli.h"
+#include "cli/options.h"
 
 namespace mumba::cli {
 namespace hv1 = mumba::host::v1;
@@ -20,54 +21,6 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr char kShimMarker[] = "# mumba shim:";
-
-// The arguments of `mumba launch`.
-struct LaunchOptions {
-  std::string app;
-  std::string path;
-  bool headless = false;
-  bool wait = false;
-  bool json = false;
-
-  void Bind(CLI::App* cmd) {
-    cmd->add_option("APP", app, "App name or id, or `home` for the host's own home app")->required();
-    cmd->add_option("PATH", path, "A page of the app, e.g. /settings.html (default: its UI entry)");
-    cmd->add_flag("--headless", headless, "No visible window, even with a display");
-    cmd->add_flag("--wait", wait, "Stay until the window closes; Ctrl-C closes it");
-    cmd->add_flag("--json", json, "Machine-readable output");
-  }
-};
-
-// The arguments of `mumba windows`.
-struct WindowsOptions {
-  std::string app;
-  bool json = false;
-
-  void Bind(CLI::App* cmd) {
-    cmd->add_option("APP", app, "Only this app's windows");
-    cmd->add_flag("--json", json, "Machine-readable output");
-  }
-};
-
-// The arguments of `mumba close`.
-struct CloseOptions {
-  std::string window;
-
-  void Bind(CLI::App* cmd) {
-    cmd->add_option("WINDOW", window, "A window id, or an app name or id")->required();
-  }
-};
-
-// The arguments of `mumba shim`.
-struct ShimOptions {
-  std::string app;
-  bool remove = false;
-
-  void Bind(CLI::App* cmd) {
-    cmd->add_option("APP", app, "App name or id")->required();
-    cmd->add_flag("--remove", remove, "Remove the launcher and the .desktop entry instead");
-  }
-};
 
 std::atomic<bool> g_interrupted{false};
 
