@@ -68,6 +68,82 @@ std::string Fmt(const char* format, ...) {
   return out;
 }
 
+// ---- Flags. ----
+
+Flags& Flags::AddFlag(const std::string& name, bool takes_value, std::function<bool(const std::string&)> set) {
+  flags_.push_back({name, takes_value, std::move(set)});
+  return *this;
+}
+
+Flags& Flags::Add(const std::string& name, bool* out) {
+  return AddFlag(name, false, [out](const std::string&) { return *out = true; });
+}
+
+Flags& Flags::Add(const std::string& name, double* out) {
+  return AddFlag(name, true, [out](const std::string& text) {
+    char* end = nullptr;
+    errno = 0;
+    double v = std::strtod(text.c_str(), &end);
+    if (text.empty() || *end || errno != 0) return false;
+    *out = v;
+    return true;
+  });
+}
+
+Flags& Flags::Add(const std::string& name, int* out) {
+  return AddFlag(name, true, [out](const std::string& text) {
+    char* end = nullptr;
+    errno = 0;
+    long v = std::strtol(text.c_str(), &end, 10);
+    if (text.empty() || *end || errno != 0 || v < INT_MIN || v > INT_MAX) return false;
+    *out = static_cast<int>(v);
+    return true;
+  });
+}
+
+Flags& Flags::Add(const std::string& name, uint64_t* out) {
+  return AddFlag(name, true, [out](const std::string& text) {
+    char* end = nullptr;
+    errno = 0;
+    unsigned long long v = std::strtoull(text.c_str(), &end, 10);
+    if (text.empty() || text[0] == '-' || *end || errno != 0) return false;
+    *out = v;
+    return true;
+  });
+}
+
+Flags& Flags::Add(const std::string& name, fs::path* out) {
+  return AddFlag(name, true, [out](const std::string& text) {
+    *out = text;
+    return !text.empty();
+  });
+}
+
+void Flags::Parse(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "-h" || a == "--help") {
+      std::fputs(usage_.c_str(), stdout);
+      std::exit(0);
+    }
+    auto flag = std::find_if(flags_.begin(), flags_.end(), [&](const Flag& f) { return f.name == a; });
+    if (flag == flags_.end()) Fail("unknown argument " + a + " (see --help)");
+    std::string value;
+    if (flag->takes_value) {
+      if (i + 1 >= argc) Fail(a + " needs a value");
+      value = argv[++i];
+    }
+    if (!flag->set(value)) Fail(a + " needs a number, not '" + value + "'");
+    flag->given = true;
+  }
+}
+
+bool Flags::Given(const std::string& name) const {
+  return std::any_of(flags_.begin(), flags_.end(), [&](const Flag& f) { return f.name == name && f.given; });
+}
+
+// ---- Time. ----
+
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 double Millis(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 double Micros(Clock::duration d) { return std::chrono::duration<double, std::micro>(d).count(); }
@@ -271,13 +347,116 @@ void HandleStopSignals(std::function<void()> cleanup) {
   }).detach();
 }
 
+// ---- ChildRegistry. ----
+
+pid_t ChildRegistry::Spawn(const std::vector<std::string>& argv, const SpawnOptions& options, Kind kind) {
+  return Start([&] { return SpawnChild(argv, options); }, kind);
+}
+
+pid_t ChildRegistry::Start(const std::function<pid_t()>& start, Kind kind, bool during_cleanup) {
+  std::lock_guard lock(mu_);
+  if (closed_ && !during_cleanup) Fail("interrupted");
+  pid_t pid = start();
+  children_.push_back({pid, kind});
+  return pid;
+}
+
+void ChildRegistry::Forget(pid_t pid) {
+  std::lock_guard lock(mu_);
+  std::erase_if(children_, [pid](const Child& c) { return c.pid == pid; });
+}
+
+bool ChildRegistry::Has(pid_t pid, Kind kind) const {
+  std::lock_guard lock(mu_);
+  return std::any_of(children_.begin(), children_.end(),
+                     [&](const Child& c) { return c.pid == pid && c.kind == kind; });
+}
+
+std::vector<pid_t> ChildRegistry::Children(Kind kind) const {
+  std::lock_guard lock(mu_);
+  std::vector<pid_t> out;
+  for (const auto& c : children_) {
+    if (c.kind == kind) out.push_back(c.pid);
+  }
+  return out;
+}
+
+void ChildRegistry::End(pid_t pid, Clock::duration grace) {
+  // Held throughout, so two threads never wait for the same child.
+  std::lock_guard lock(mu_);
+  auto it = std::find_if(children_.begin(), children_.end(), [pid](const Child& c) { return c.pid == pid; });
+  if (it == children_.end()) return;
+  EndChild(pid, grace);
+  children_.erase(it);
+}
+
+void ChildRegistry::NoteDaemon(pid_t pid) {
+  if (pid <= 0) return;
+  std::lock_guard lock(mu_);
+  if (std::find(daemons_.begin(), daemons_.end(), pid) == daemons_.end()) daemons_.push_back(pid);
+}
+
+void ChildRegistry::NoteGroup(pid_t pgid) {
+  if (pgid <= 0) return;
+  std::lock_guard lock(mu_);
+  if (std::find(groups_.begin(), groups_.end(), pgid) == groups_.end()) groups_.push_back(pgid);
+}
+
+std::vector<pid_t> ChildRegistry::GroupsSeen() const {
+  std::lock_guard lock(mu_);
+  return groups_;
+}
+
+void ChildRegistry::CleanUpOnce(const std::function<void()>& cleanup) {
+  std::lock_guard whole(cleanup_mu_);
+  {
+    std::lock_guard lock(mu_);
+    if (closed_) return;
+    closed_ = true;
+    for (const auto& c : children_) {
+      if (c.kind == Kind::kCommand) ::kill(c.pid, SIGKILL);
+    }
+  }
+  cleanup();
+}
+
+bool ChildRegistry::closed() const {
+  std::lock_guard lock(mu_);
+  return closed_;
+}
+
+void ChildRegistry::EndAll(Clock::duration host_grace, Clock::duration grace) {
+  std::vector<pid_t> hosts = Children(Kind::kHost);
+  for (pid_t pid : hosts) ::kill(pid, SIGTERM);
+  for (pid_t pid : hosts) End(pid, host_grace);
+  for (Kind kind : {Kind::kCommand, Kind::kOther}) {
+    for (pid_t pid : Children(kind)) End(pid, grace);
+  }
+}
+
+void ChildRegistry::KillStrayDaemons(const fs::path& dir) {
+  std::vector<pid_t> daemons;
+  {
+    std::lock_guard lock(mu_);
+    daemons.swap(daemons_);
+  }
+  for (pid_t pid : daemons) {
+    if (RunsProgramUnder(pid, dir)) {
+      Progress("daemon pid %d outlived the host; killing it", pid);
+      ::kill(pid, SIGKILL);
+    }
+  }
+}
+
 // ---- CliHost. ----
 
-void CliHost::Configure(const fs::path& cli, const fs::path& home, const fs::path& scratch) {
+void CliHost::Configure(const fs::path& cli, const fs::path& home, const fs::path& scratch,
+                        ChildRegistry* children) {
   std::lock_guard lock(mu_);
   cli_ = cli;
   home_ = home;
   scratch_ = scratch;
+  children_ = children;
 }
 
 pid_t CliHost::pid() const {
@@ -286,11 +465,11 @@ pid_t CliHost::pid() const {
 }
 
 CliResult CliHost::Run(const std::vector<std::string>& args, Clock::duration timeout, bool may_fail) {
-  return RunLocked(args, timeout, may_fail, /*from_cleanup=*/false);
+  return RunCommand(args, timeout, may_fail, /*from_cleanup=*/false);
 }
 
-CliResult CliHost::RunLocked(const std::vector<std::string>& args, Clock::duration timeout, bool may_fail,
-                             bool from_cleanup) {
+CliResult CliHost::RunCommand(const std::vector<std::string>& args, Clock::duration timeout, bool may_fail,
+                              bool from_cleanup) {
   std::vector<std::string> argv_s = {cli_.string(), "--home", home_.string()};
   argv_s.insert(argv_s.end(), args.begin(), args.end());
   std::vector<char*> argv;
@@ -321,23 +500,21 @@ CliResult CliHost::RunLocked(const std::vector<std::string>& args, Clock::durati
   pid_t pid = 0;
   int pidfd = -1;
   Clock::time_point t0;
-  {
-    std::lock_guard lock(mu_);
-    if (closed_ && !from_cleanup) {
-      posix_spawn_file_actions_destroy(&files);
-      posix_spawnattr_destroy(&attr);
-      Fail("interrupted");
-    }
+  auto spawn = [&] {
     t0 = Clock::now();
-    int rc = ::posix_spawn(&pid, argv[0], &files, &attr, argv.data(), env.data());
-    if (rc != 0) {
-      posix_spawn_file_actions_destroy(&files);
-      posix_spawnattr_destroy(&attr);
-      Fail(what + ": " + std::strerror(rc));
-    }
-    cli_child_ = pid;
+    pid_t child = 0;
+    int rc = ::posix_spawn(&child, argv[0], &files, &attr, argv.data(), env.data());
+    if (rc != 0) Fail(what + ": " + std::strerror(rc));
     // Our unreaped child: its pid cannot be reused before waitpid.
-    pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+    pidfd = static_cast<int>(::syscall(SYS_pidfd_open, child, 0));
+    return child;
+  };
+  try {
+    pid = children_->Start(spawn, ChildRegistry::Kind::kCommand, from_cleanup);
+  } catch (...) {
+    posix_spawn_file_actions_destroy(&files);
+    posix_spawnattr_destroy(&attr);
+    throw;
   }
   posix_spawn_file_actions_destroy(&files);
   posix_spawnattr_destroy(&attr);
@@ -371,6 +548,7 @@ CliResult CliHost::RunLocked(const std::vector<std::string>& args, Clock::durati
       if (::waitpid(pid, &r.status, WNOHANG) == pid) {
         r.took = Clock::now() - t0;
         exited = true;
+        children_->Forget(pid);
         pid = 0;
         break;
       }
@@ -385,10 +563,7 @@ CliResult CliHost::RunLocked(const std::vector<std::string>& args, Clock::durati
     while (::waitpid(pid, &r.status, 0) < 0 && errno == EINTR) {
     }
   }
-  {
-    std::lock_guard lock(mu_);
-    cli_child_ = 0;
-  }
+  if (pid > 0) children_->Forget(pid);
   r.out = ReadFile(out_path);
   r.err = ReadFile(err_path);
   if (r.status == -1) Fail(what + " did not finish in time; it said:\n" + r.out + r.err);
@@ -411,26 +586,13 @@ pid_t CliHost::Start(Clock::duration timeout) {
   return pid;
 }
 
-void CliHost::NoteDaemon(pid_t pid) {
-  if (pid <= 0) return;
-  std::lock_guard lock(mu_);
-  if (std::find(daemons_.begin(), daemons_.end(), pid) == daemons_.end()) daemons_.push_back(pid);
-}
-
-bool CliHost::MarkClosed() {
-  std::lock_guard lock(mu_);
-  if (closed_.exchange(true)) return false;
-  if (cli_child_ > 0) ::kill(cli_child_, SIGKILL);
-  return true;
-}
-
 void CliHost::StopHost(bool from_signal) {
   pid_t host = pid();
   if (host <= 0) return;
   bool asked = false;
   if (!from_signal && IsHost(host, home_)) {
     try {
-      (void)RunLocked({"host", "stop"}, 35s, false, /*from_cleanup=*/true);
+      (void)RunCommand({"host", "stop"}, 35s, false, /*from_cleanup=*/true);
       asked = true;
     } catch (const BenchError& e) {
       Progress("%s", e.what());
@@ -445,20 +607,6 @@ void CliHost::StopHost(bool from_signal) {
   }
   std::lock_guard lock(mu_);
   host_ = 0;
-}
-
-void CliHost::KillStrayDaemons() {
-  std::vector<pid_t> daemons;
-  {
-    std::lock_guard lock(mu_);
-    daemons.swap(daemons_);
-  }
-  for (pid_t pid : daemons) {
-    if (RunsProgramUnder(pid, home_)) {
-      Progress("daemon pid %d outlived the host; killing it", pid);
-      ::kill(pid, SIGKILL);
-    }
-  }
 }
 
 }  // namespace mumba::bench

@@ -2,7 +2,9 @@
 // bench_util: what the benchmarks under bench/ have in common. Each of them makes a
 // throw-away folder, starts real hosts (as children, or through `mumba host start`),
 // times things, prints a table to stdout and progress to stderr, and whatever
-// happens ends what it started and removes the folder.
+// happens ends what it started and removes the folder. So every bench parses its
+// flags with Flags and keeps what it started in a ChildRegistry, whose
+// CleanUpOnce runs its cleanup exactly once, from main or from the signal thread.
 //
 // Errors are exceptions (BenchError), as in the benches: none of this is used
 // outside bench/, and every bench catches them in main. Nothing here may be
@@ -13,6 +15,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <mutex>
@@ -44,6 +47,47 @@ void Progress(const char* format, ...) __attribute__((format(printf, 1, 2)));
 
 // printf into a std::string, of any length.
 std::string Fmt(const char* format, ...) __attribute__((format(printf, 1, 2)));
+
+// ---- The command line. ----
+
+// The flags of a bench, each bound to a variable that already holds its default.
+// Every bench parses its arguments with one of these, so all of them treat a
+// missing value, a malformed number and an unknown flag alike. Main thread only.
+class Flags {
+ public:
+  // `usage` is what --help (or -h) prints to stdout, as it is, before exiting 0.
+  explicit Flags(std::string usage) : usage_(std::move(usage)) {}
+
+  // A switch: present sets *out to true. `name` is the whole flag, e.g. "--skip-dht".
+  Flags& Add(const std::string& name, bool* out);
+  // A flag with a value: a number (whole for the integer types), or any text.
+  Flags& Add(const std::string& name, double* out);
+  Flags& Add(const std::string& name, int* out);
+  Flags& Add(const std::string& name, uint64_t* out);
+  Flags& Add(const std::string& name, fs::path* out);
+
+  // Sets the bound variables from argv[1..argc). On --help prints the usage and
+  // exits 0. Throws BenchError for an unknown argument, a flag without its value,
+  // or a value that is not a number of the flag's kind; ranges are the bench's to
+  // check afterwards.
+  void Parse(int argc, char** argv);
+
+  // Whether `name` was on the command line (after Parse).
+  bool Given(const std::string& name) const;
+
+ private:
+  struct Flag {
+    std::string name;
+    bool takes_value = false;
+    // Stores the value; returns false when it is malformed.
+    std::function<bool(const std::string&)> set;
+    bool given = false;
+  };
+  Flags& AddFlag(const std::string& name, bool takes_value, std::function<bool(const std::string&)> set);
+
+  std::string usage_;
+  std::vector<Flag> flags_;
+};
 
 // ---- Time. ----
 
@@ -122,8 +166,8 @@ struct SpawnOptions {
 // fork/exec of `argv` (argv[0] a path) with the environment minus MUMBA_*
 // variables, signals unblocked, and no descriptor but 0-2 inherited. The child gets
 // SIGTERM if the thread that forked ends, so call from the main thread. Returns its
-// pid; the caller reaps it. The caller registers the pid for its cleanup, and so
-// usually calls this under the lock of that registry.
+// pid; the caller reaps it. Benches call it through ChildRegistry::Spawn, which
+// registers the child for their cleanup.
 pid_t SpawnChild(const std::vector<std::string>& argv, const SpawnOptions& options);
 
 // Reaps child `pid` if it ends within `timeout` and returns its wait status; 0 if
@@ -160,6 +204,86 @@ std::vector<std::string> StatFields(pid_t pid);
 // sigwait); SIGTERM is always taken. SIGPIPE is ignored. Call first in main.
 void HandleStopSignals(std::function<void()> cleanup);
 
+// The processes a bench is responsible for, by pid, so that whatever happens (an
+// error, a signal) it ends them: its children (hosts it started itself, CLI
+// commands, tools), daemons a host spawned, and process groups (browsers) it saw.
+// Thread-safe: main starts and reaps children while the signal thread may close
+// the registry and end them.
+class ChildRegistry {
+ public:
+  enum class Kind {
+    kHost,     // A mumba-host child: ended first, with SIGTERM, so it stops its daemons.
+    kCommand,  // A short command the bench waits for: killed at once by Close.
+    kOther,    // Any other child (a build, a daemon started by hand, sha256sum).
+  };
+
+  // Starts `argv` with SpawnChild and registers it as `kind`, under the registry's
+  // lock, so a cleanup that has begun either sees the child or refuses it. Returns
+  // its pid; the caller reaps it and then calls Forget. Throws BenchError
+  // ("interrupted") once the registry is closed, or when fork fails.
+  pid_t Spawn(const std::vector<std::string>& argv, const SpawnOptions& options, Kind kind = Kind::kOther);
+
+  // Registers the child that `start` starts (under the lock) and returns its pid.
+  // `start` returns the pid or throws. Throws BenchError ("interrupted") without
+  // calling `start` once the registry is closed, unless `during_cleanup` (a
+  // command the cleanup itself runs).
+  pid_t Start(const std::function<pid_t()>& start, Kind kind, bool during_cleanup = false);
+
+  // Forgets child `pid`, which the caller has reaped (or that ended by itself).
+  void Forget(pid_t pid);
+
+  // Whether `pid` is a registered child of `kind`.
+  bool Has(pid_t pid, Kind kind) const;
+
+  // The registered children of `kind`.
+  std::vector<pid_t> Children(Kind kind) const;
+
+  // Ends registered child `pid` (EndChild: SIGTERM, SIGKILL after `grace`, reaped)
+  // and forgets it. Does nothing when `pid` is not registered (already reaped).
+  void End(pid_t pid, Clock::duration grace);
+
+  // Remembers a daemon a host spawned (not our child), for KillStrayDaemons.
+  void NoteDaemon(pid_t pid);
+
+  // Remembers process group `pgid` (a browser); GroupsSeen lists them.
+  void NoteGroup(pid_t pgid);
+  std::vector<pid_t> GroupsSeen() const;
+
+  // Runs the bench's cleanup once, whichever thread asks first: closes the
+  // registry (every later Spawn or Start throws, and every kCommand child is
+  // killed at once, since it could block the cleanup), then calls `cleanup`. A
+  // thread that asks while another runs it waits until that one has finished, so
+  // a signal arriving during a cleanup does not exit half way. Exceptions from
+  // `cleanup` reach the caller that ran it.
+  void CleanUpOnce(const std::function<void()>& cleanup);
+
+  // Whether the cleanup has begun.
+  bool closed() const;
+
+  // Ends every registered child: SIGTERM to every host at once (they stop their
+  // daemons in parallel), then each host given `host_grace` before SIGKILL, then
+  // every other child given `grace`. Reaps and forgets them all.
+  void EndAll(Clock::duration host_grace, Clock::duration grace);
+
+  // Kills (SIGKILL, said on stderr) every noted daemon that still runs a program
+  // under `dir`, and forgets them all. PIDs are reused: one that runs anything
+  // else is left alone.
+  void KillStrayDaemons(const fs::path& dir);
+
+ private:
+  struct Child {
+    pid_t pid;
+    Kind kind;
+  };
+
+  mutable std::mutex mu_;   // Guards the fields below.
+  std::mutex cleanup_mu_;   // Held for a whole cleanup.
+  bool closed_ = false;
+  std::vector<Child> children_;
+  std::vector<pid_t> daemons_;
+  std::vector<pid_t> groups_;
+};
+
 // ---- A host started and stopped through the CLI. ----
 
 // What a CLI command did.
@@ -171,52 +295,43 @@ struct CliResult {
 };
 
 // A mumba-host on a throw-away home, started with `mumba --home H host start` (so
-// not a child of the bench) and stopped with `mumba host stop`, with the daemons it
-// spawned. Thread-safe: main runs commands while the signal thread may close it.
+// not a child of the bench) and stopped with `mumba host stop`. Its CLI commands
+// and the daemons noted for it are kept in the bench's ChildRegistry, so the
+// bench's cleanup ends them. Thread-safe: main runs commands while the signal
+// thread may stop the host.
 class CliHost {
  public:
   // `cli` is bin/mumba, `home` the MUMBA_HOME, `scratch` the folder for the CLI's
-  // output files (cli.out, cli.err). Call once, before anything else.
-  void Configure(const fs::path& cli, const fs::path& home, const fs::path& scratch);
+  // output files (cli.out, cli.err), `children` the bench's registry (it must
+  // outlive this). Call once, before anything else.
+  void Configure(const fs::path& cli, const fs::path& home, const fs::path& scratch, ChildRegistry* children);
 
   const fs::path& home() const { return home_; }
   pid_t pid() const;
-  bool closed() const { return closed_; }
 
   // Runs `mumba --home H ARGS...` with stdin from /dev/null and stdout and stderr
   // into files, the environment minus MUMBA_* variables, and waits up to `timeout`
   // (on a pidfd, so the exit is seen at once; killed after it). Fails when it did
-  // not finish in time or, unless `may_fail`, did not exit 0, or when the host was
-  // closed meanwhile.
+  // not finish in time or, unless `may_fail`, did not exit 0, or when the bench's
+  // cleanup has begun.
   CliResult Run(const std::vector<std::string>& args, Clock::duration timeout, bool may_fail = false);
 
   // `mumba host start`; returns the pid it names once it is the host of this home.
   pid_t Start(Clock::duration timeout);
 
-  // Remembers a daemon of the host, so that StopHost makes sure it ended.
-  void NoteDaemon(pid_t pid);
-
-  // Makes every later Run fail and kills a CLI command in progress. Returns false
-  // when it was closed already.
-  bool MarkClosed();
-
   // Stops the host: `mumba host stop` (SIGTERM instead when `from_signal`, as a
-  // command could block), SIGKILL if it is still there 10 s later.
+  // command could block), SIGKILL if it is still there 10 s later. For the
+  // bench's cleanup, after the registry was closed.
   void StopHost(bool from_signal);
 
-  // Kills (SIGKILL) every noted daemon that still runs a program under the home.
-  void KillStrayDaemons();
-
  private:
-  CliResult RunLocked(const std::vector<std::string>& args, Clock::duration timeout, bool may_fail,
-                      bool from_cleanup);
+  CliResult RunCommand(const std::vector<std::string>& args, Clock::duration timeout, bool may_fail,
+                       bool from_cleanup);
 
-  mutable std::mutex mu_;  // Guards host_, cli_child_ and daemons_.
-  std::atomic<bool> closed_{false};
+  mutable std::mutex mu_;  // Guards host_.
   fs::path cli_, home_, scratch_;
-  pid_t host_ = 0;       // mumba-host, not our child.
-  pid_t cli_child_ = 0;  // A CLI command in progress, our child.
-  std::vector<pid_t> daemons_;
+  ChildRegistry* children_ = nullptr;
+  pid_t host_ = 0;  // mumba-host, not our child.
 };
 
 }  // namespace mumba::bench

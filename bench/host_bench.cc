@@ -76,58 +76,21 @@ struct Options {
 // ---- Processes the bench is responsible for. ----
 
 // Everything that must be undone at the end, shared by main and the signal thread.
-// Guarded by `mu`; `closed` turns later spawns into errors, so nothing escapes a
-// cleanup that has begun.
 struct Session {
-  std::mutex mu;
-  bool closed = false;
-  fs::path home;                 // The throw-away MUMBA_HOME, removed at the end.
-  pid_t host = 0;                // mumba-host, a child of ours.
-  std::vector<pid_t> children;   // Other children not yet reaped (the build, hello by hand).
-  std::vector<pid_t> daemons;    // Daemons the host spawned (not our children).
+  std::mutex mu;            // Guards home.
+  fs::path home;            // The throw-away MUMBA_HOME, removed at the end.
+  ChildRegistry children;   // mumba-host (a child of ours), the build, hello by hand, and the daemons.
 };
 Session g_session;
 
 // Starts `argv` (SpawnChild) with stdout and stderr appended to `log`, in `cwd`
 // when given, and registers it. Call from the main thread only.
 pid_t Spawn(const std::vector<std::string>& argv, const fs::path& log, const fs::path& cwd,
-            bool is_host) {
-  std::lock_guard lock(g_session.mu);
-  if (g_session.closed) Fail("interrupted");
-  pid_t pid = SpawnChild(argv, {.log = log, .cwd = cwd});
-  if (is_host) {
-    g_session.host = pid;
-  } else {
-    g_session.children.push_back(pid);
-  }
-  return pid;
+            ChildRegistry::Kind kind) {
+  return g_session.children.Spawn(argv, {.log = log, .cwd = cwd}, kind);
 }
 
-// Ends child `pid`: SIGTERM, then SIGKILL after `grace`. Caller holds g_session.mu.
-void EndChildLocked(pid_t pid, Clock::duration grace) {
-  EndChild(pid, grace);
-  std::erase(g_session.children, pid);
-}
-
-void EndOurChild(pid_t pid) {
-  std::lock_guard lock(g_session.mu);
-  EndChildLocked(pid, 3s);
-}
-
-// The child ended by itself and was reaped: forget it.
-void Forget(pid_t pid) {
-  std::lock_guard lock(g_session.mu);
-  std::erase(g_session.children, pid);
-  if (g_session.host == pid) g_session.host = 0;
-}
-
-void NoteDaemon(pid_t pid) {
-  if (pid <= 0) return;
-  std::lock_guard lock(g_session.mu);
-  if (std::find(g_session.daemons.begin(), g_session.daemons.end(), pid) == g_session.daemons.end()) {
-    g_session.daemons.push_back(pid);
-  }
-}
+void EndOurChild(pid_t pid) { g_session.children.End(pid, 3s); }
 
 std::unique_ptr<hv1::Control::Stub> HostStub(const fs::path& home);
 
@@ -135,40 +98,33 @@ std::unique_ptr<hv1::Control::Stub> HostStub(const fs::path& home);
 // end within 10 s), kills whatever the host or the bench started that is still
 // there, and removes the home. Idempotent; safe from the signal thread.
 void Cleanup(bool from_signal) {
-  std::lock_guard lock(g_session.mu);
-  if (g_session.closed) return;
-  g_session.closed = true;
-  if (g_session.host > 0) {
-    bool asked = false;
-    if (!from_signal) {
-      grpc::ClientContext ctx;
-      ctx.set_deadline(DeadlineIn(2s));
-      hv1::StopHostResponse resp;
-      asked = HostStub(g_session.home)->StopHost(&ctx, {}, &resp).ok();
+  g_session.children.CleanUpOnce([from_signal] {
+    fs::path home;
+    {
+      std::lock_guard lock(g_session.mu);
+      home = g_session.home;
     }
-    if (!asked) ::kill(g_session.host, SIGTERM);
-    if (!WaitFor(g_session.host, 10s)) {
-      Progress("host pid %d did not stop within 10 s; killing it", g_session.host);
-      ::kill(g_session.host, SIGKILL);
-      (void)WaitFor(g_session.host, 5s);
+    for (pid_t host : g_session.children.Children(ChildRegistry::Kind::kHost)) {
+      bool asked = false;
+      if (!from_signal) {
+        grpc::ClientContext ctx;
+        ctx.set_deadline(DeadlineIn(2s));
+        hv1::StopHostResponse resp;
+        asked = HostStub(home)->StopHost(&ctx, {}, &resp).ok();
+      }
+      if (!asked) ::kill(host, SIGTERM);
+      g_session.children.End(host, 10s);
     }
-    g_session.host = 0;
-  }
-  // The host stops its daemons; anything left is killed, but only if the PID still
-  // names a program installed under our home (PIDs are reused).
-  for (pid_t pid : g_session.daemons) {
-    if (RunsProgramUnder(pid, g_session.home)) {
-      Progress("daemon pid %d outlived the host; killing it", pid);
-      ::kill(pid, SIGKILL);
+    // The host stops its daemons; anything left is killed, but only if the PID
+    // still names a program installed under our home (PIDs are reused).
+    g_session.children.KillStrayDaemons(home);
+    g_session.children.EndAll(2s, 2s);
+    if (!home.empty()) {
+      std::error_code ec;
+      fs::remove_all(home, ec);
+      if (ec) Progress("cannot remove %s: %s", home.c_str(), ec.message().c_str());
     }
-  }
-  g_session.daemons.clear();
-  for (pid_t pid : std::vector<pid_t>(g_session.children)) EndChildLocked(pid, 2s);
-  if (!g_session.home.empty()) {
-    std::error_code ec;
-    fs::remove_all(g_session.home, ec);
-    if (ec) Progress("cannot remove %s: %s", g_session.home.c_str(), ec.message().c_str());
-  }
+  });
 }
 
 // ---- Small helpers. ----
@@ -441,7 +397,7 @@ Clock::duration TimeHostStart(hv1::Control::Stub& stub) {
   auto t0 = Clock::now();
   auto info = Control(stub, &hv1::Control::Stub::Start, Ref(kAppName), "Start");
   auto took = Clock::now() - t0;
-  NoteDaemon(info.pid());
+  g_session.children.NoteDaemon(info.pid());
   if (info.state() != "running") Fail("Control.Start returned state " + info.state());
   auto stopped = Control(stub, &hv1::Control::Stub::Stop, Ref(kAppName), "Stop");
   if (stopped.state() != "stopped") Fail("Control.Stop returned state " + stopped.state());
@@ -468,11 +424,11 @@ Clock::duration TimeHandStart(const fs::path& exe, const fs::path& socket, const
   fs::remove(socket, ec);
   auto t0 = Clock::now();
   pid_t pid = Spawn({exe.string(), "--socket", socket.string()}, log, exe.parent_path().parent_path(),
-                    false);
+                    ChildRegistry::Kind::kOther);
   auto deadline = t0 + 10s;
   for (;;) {
     if (auto st = WaitFor(pid, 0s)) {
-      Forget(pid);
+      g_session.children.Forget(pid);
       Fail(exe.string() + " exited during start-up (status " + std::to_string(*st) + "):\n" + Tail(log, 5));
     }
     if (Clock::now() > deadline) {
@@ -504,36 +460,16 @@ struct Verdicts {
 
 Options ParseOptions(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&]() -> double {
-      if (i + 1 >= argc) Fail(a + " needs a value");
-      char* end = nullptr;
-      double v = std::strtod(argv[++i], &end);
-      if (!end || *end || v <= 0) Fail(a + " needs a positive number");
-      return v;
-    };
-    if (a == "--seconds") {
-      o.seconds = value();
-    } else if (a == "--warmup") {
-      o.warmup = value();
-    } else if (a == "--clients") {
-      o.clients = static_cast<int>(value());
-    } else if (a == "--reps") {
-      o.reps = static_cast<int>(value());
-    } else if (a == "--help" || a == "-h") {
-      std::printf(
-          "usage: mumba-bench [--seconds S] [--warmup S] [--clients N] [--reps N]\n"
-          "Starts a host on a temporary MUMBA_HOME, installs apps/hello and prints the host's\n"
-          "costs beside their baselines: relayed and handed-off SayHello calls against direct\n"
-          "ones (S seconds each after a warm-up, 1 and N client threads), Control.Start against\n"
-          "fork/exec by hand (median of N), and the resident memory of host and daemon.\n"
-          "Defaults: --seconds 3 --warmup 0.5 --clients 8 --reps 10.\n");
-      std::exit(0);
-    } else {
-      Fail("unknown argument " + a + " (see --help)");
-    }
-  }
+  Flags flags(
+      "usage: mumba-bench [--seconds S] [--warmup S] [--clients N] [--reps N]\n"
+      "Starts a host on a temporary MUMBA_HOME, installs apps/hello and prints the host's\n"
+      "costs beside their baselines: relayed and handed-off SayHello calls against direct\n"
+      "ones (S seconds each after a warm-up, 1 and N client threads), Control.Start against\n"
+      "fork/exec by hand (median of N), and the resident memory of host and daemon.\n"
+      "Defaults: --seconds 3 --warmup 0.5 --clients 8 --reps 10.\n");
+  flags.Add("--seconds", &o.seconds).Add("--warmup", &o.warmup).Add("--clients", &o.clients).Add("--reps", &o.reps);
+  flags.Parse(argc, argv);
+  if (o.seconds <= 0 || o.warmup <= 0) Fail("--seconds and --warmup need a positive number");
   if (o.clients < 1 || o.reps < 1) Fail("--clients and --reps need a whole number of at least 1");
   return o;
 }
@@ -570,11 +506,12 @@ int Run(const Options& options) {
 
   // Host.
   auto t_host = Clock::now();
-  pid_t host_pid = Spawn({host_exe.string(), "--home", home.string()}, logs / "host.log", {}, true);
+  pid_t host_pid =
+      Spawn({host_exe.string(), "--home", home.string()}, logs / "host.log", {}, ChildRegistry::Kind::kHost);
   auto stub = HostStub(home);
   for (;;) {
     if (auto st = WaitFor(host_pid, 0s)) {
-      Forget(host_pid);
+      g_session.children.Forget(host_pid);
       Fail("mumba-host exited at start (status " + std::to_string(*st) + "):\n" + Tail(logs / "host.log", 5));
     }
     if (Clock::now() - t_host > 15s) Fail("mumba-host did not answer within 15 s");
@@ -594,13 +531,13 @@ int Run(const Options& options) {
   // Build and install hello.
   Progress("building %s in %s", app_src.c_str(), app_build.c_str());
   pid_t build_pid = Spawn({cli_exe.string(), "build", app_src.string(), "--build-dir", app_build.string()},
-                          logs / "build.log", {}, false);
+                          logs / "build.log", {}, ChildRegistry::Kind::kOther);
   auto build_status = WaitFor(build_pid, 600s);
   if (!build_status) {
     EndOurChild(build_pid);
     Fail("building hello took over 10 minutes");
   }
-  Forget(build_pid);
+  g_session.children.Forget(build_pid);
   if (!WIFEXITED(*build_status) || WEXITSTATUS(*build_status) != 0) {
     Fail("mumba build failed:\n" + Tail(logs / "build.log", 20));
   }
@@ -608,7 +545,7 @@ int Run(const Options& options) {
   install.set_bundle_dir((app_build / "bundle").string());
   auto installed = Control(*stub, &hv1::Control::Stub::Install, install, "Install");
   auto info = Control(*stub, &hv1::Control::Stub::Start, Ref(kAppName), "Start");
-  NoteDaemon(info.pid());
+  g_session.children.NoteDaemon(info.pid());
   if (info.state() != "running") Fail("hello is " + info.state() + " after Control.Start");
   const fs::path daemon_exe = fs::path(installed.app().install_dir()) / "bin" / kAppName;
   Progress("hello %s installed and running (pid %d, socket %s)", installed.app().version().c_str(),

@@ -89,44 +89,33 @@ struct Options {
 // ---- Processes and files the bench is responsible for. ----
 
 // Everything that must be undone at the end, shared by main and the signal thread.
-// Guarded by `mu`; `closed` turns later spawns into errors, so nothing escapes a
-// cleanup that has begun.
 struct Session {
-  std::mutex mu;
-  bool closed = false;
-  fs::path root;                // Temporary folder: homes, bundle, copies. Removed at the end.
-  std::vector<pid_t> hosts;     // mumba-host children: SIGTERM first, so they stop their apps.
-  std::vector<pid_t> children;  // Other children not yet reaped (CLI commands, sha256sum).
+  std::mutex mu;            // Guards root.
+  fs::path root;            // Temporary folder: homes, bundle, copies. Removed at the end.
+  ChildRegistry children;   // mumba-host children (kHost) and commands (CLI, sha256sum).
 };
 Session g_session;
-
-// Ends child `pid`: SIGTERM, then SIGKILL after `grace`. Caller holds g_session.mu.
-void EndChildLocked(pid_t pid, Clock::duration grace) {
-  EndChild(pid, grace);
-  std::erase(g_session.children, pid);
-  std::erase(g_session.hosts, pid);
-}
-
-void Forget(pid_t pid) {
-  std::lock_guard lock(g_session.mu);
-  std::erase(g_session.children, pid);
-  std::erase(g_session.hosts, pid);
-}
 
 // Starts `argv` (SpawnChild) with stderr appended to `log` and stdout to a pipe
 // whose read end is returned in *stdout_fd (or to `log` when stdout_fd is null),
 // and registers it. Call from the main thread only.
-pid_t Spawn(const std::vector<std::string>& argv, const fs::path& log, int* stdout_fd, bool is_host) {
+pid_t Spawn(const std::vector<std::string>& argv, const fs::path& log, int* stdout_fd, ChildRegistry::Kind kind) {
   int pipe_fds[2] = {-1, -1};
   if (stdout_fd && ::pipe2(pipe_fds, O_CLOEXEC) != 0) Fail(std::string("pipe: ") + std::strerror(errno));
-  std::lock_guard lock(g_session.mu);
-  if (g_session.closed) Fail("interrupted");
-  pid_t pid = SpawnChild(argv, {.log = log, .stdout_fd = pipe_fds[1]});
+  pid_t pid = 0;
+  try {
+    pid = g_session.children.Spawn(argv, {.log = log, .stdout_fd = pipe_fds[1]}, kind);
+  } catch (...) {
+    if (stdout_fd) {
+      ::close(pipe_fds[0]);
+      ::close(pipe_fds[1]);
+    }
+    throw;
+  }
   if (stdout_fd) {
     ::close(pipe_fds[1]);
     *stdout_fd = pipe_fds[0];
   }
-  (is_host ? g_session.hosts : g_session.children).push_back(pid);
   return pid;
 }
 
@@ -162,7 +151,7 @@ RunResult Run(const std::vector<std::string>& argv, Clock::duration timeout, boo
   int fd = -1;
   r.started = Clock::now();
   const auto deadline = r.started + timeout;
-  pid_t pid = Spawn(argv, LogFile(), &fd, false);
+  pid_t pid = Spawn(argv, LogFile(), &fd, ChildRegistry::Kind::kOther);
   std::string pending;
   char buf[65536];
   bool eof = false;
@@ -191,12 +180,11 @@ RunResult Run(const std::vector<std::string>& argv, Clock::duration timeout, boo
   auto status = eof ? WaitFor(pid, std::max<Clock::duration>(deadline - Clock::now(), 0s)) : std::nullopt;
   r.ended = Clock::now();
   if (!status) {
-    std::lock_guard lock(g_session.mu);
-    EndChildLocked(pid, 2s);
+    g_session.children.End(pid, 2s);
     Fail(argv[0] + " " + (argv.size() > 1 ? argv[1] : "") + "... did not end within " +
          std::to_string(Seconds(timeout)) + " s");
   }
-  Forget(pid);
+  g_session.children.Forget(pid);
   r.exit_code = WIFEXITED(*status) ? WEXITSTATUS(*status) : 128 + WTERMSIG(*status);
   if (check && r.exit_code != 0) {
     std::string cmd;
@@ -211,17 +199,15 @@ RunResult Run(const std::vector<std::string>& argv, Clock::duration timeout, boo
 // SIGKILL if it does not end within 10 s), ends every other child, and removes the
 // temporary folder. Idempotent; safe from the signal thread.
 void Cleanup() {
-  std::lock_guard lock(g_session.mu);
-  if (g_session.closed) return;
-  g_session.closed = true;
-  for (pid_t pid : g_session.hosts) ::kill(pid, SIGTERM);
-  for (pid_t pid : std::vector<pid_t>(g_session.hosts)) EndChildLocked(pid, 10s);
-  for (pid_t pid : std::vector<pid_t>(g_session.children)) EndChildLocked(pid, 2s);
-  if (!g_session.root.empty()) {
-    std::error_code ec;
-    fs::remove_all(g_session.root, ec);
-    if (ec) Progress("cannot remove %s: %s", g_session.root.c_str(), ec.message().c_str());
-  }
+  g_session.children.CleanUpOnce([] {
+    g_session.children.EndAll(10s, 2s);
+    std::lock_guard lock(g_session.mu);
+    if (!g_session.root.empty()) {
+      std::error_code ec;
+      fs::remove_all(g_session.root, ec);
+      if (ec) Progress("cannot remove %s: %s", g_session.root.c_str(), ec.message().c_str());
+    }
+  });
 }
 
 // ---- Small helpers. ----
@@ -357,11 +343,11 @@ Host StartHost(const std::string& name, int port, const std::vector<int>& bootst
                                         "]\nupdate_interval_s = 0\n");
   h.pid = Spawn({(g_bin / "mumba-host").string(), "--home", h.home.string(), "--listen", listen, "--bootstrap",
                  nodes},
-                g_session.root / (name + "-host.out"), nullptr, true);
+                g_session.root / (name + "-host.out"), nullptr, ChildRegistry::Kind::kHost);
   auto deadline = Clock::now() + 15s;
   for (;;) {
     if (::waitpid(h.pid, nullptr, WNOHANG) == h.pid) {
-      Forget(h.pid);
+      g_session.children.Forget(h.pid);
       Fail("host " + name + " exited at start:\n" + Tail(g_session.root / (name + "-host.out"), 10));
     }
     if (fs::exists(h.home / "host.sock") && Run(Cli(h, {"host", "status"}), 10s, false).exit_code == 0) break;
@@ -373,10 +359,7 @@ Host StartHost(const std::string& name, int port, const std::vector<int>& bootst
 
 void StopHost(Host& h) {
   if (h.pid <= 0) return;
-  std::lock_guard lock(g_session.mu);
-  if (std::find(g_session.hosts.begin(), g_session.hosts.end(), h.pid) != g_session.hosts.end()) {
-    EndChildLocked(h.pid, 10s);
-  }
+  g_session.children.End(h.pid, 10s);
   h.pid = 0;
 }
 
@@ -929,28 +912,12 @@ void Print(const Options& o, const std::optional<InstallFigures>& inst, const st
 
 Options ParseOptions(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) Fail(a + " needs a value");
-      return argv[++i];
-    };
-    if (a == "--mb") o.megabytes = std::stoull(value());
-    else if (a == "--nodes") o.nodes = std::stoi(value());
-    else if (a == "--lookups") o.lookups = std::stoi(value());
-    else if (a == "--bundle") o.bundle = value();
-    else if (a == "--churn") o.churn = std::stoi(value());
-    else if (a == "--skip-install") o.skip_install = true;
-    else if (a == "--verbose") o.verbose = true;
-    else if (a == "--skip-dht") o.skip_dht = true;
-    else if (a == "-h" || a == "--help") {
-      std::printf("usage: mumba-p2p-bench [--mb N] [--nodes N] [--lookups N] [--bundle DIR] "
-                  "[--churn N] [--skip-install] [--skip-dht] [--verbose]\n");
-      std::exit(0);
-    } else {
-      Fail("unknown argument " + a);
-    }
-  }
+  Flags flags("usage: mumba-p2p-bench [--mb N] [--nodes N] [--lookups N] [--bundle DIR] "
+              "[--churn N] [--skip-install] [--skip-dht] [--verbose]\n");
+  flags.Add("--mb", &o.megabytes).Add("--nodes", &o.nodes).Add("--lookups", &o.lookups);
+  flags.Add("--bundle", &o.bundle).Add("--churn", &o.churn);
+  flags.Add("--skip-install", &o.skip_install).Add("--verbose", &o.verbose).Add("--skip-dht", &o.skip_dht);
+  flags.Parse(argc, argv);
   if (o.nodes < 3 || o.lookups < 1 || o.megabytes < 1) Fail("--nodes >= 3, --lookups >= 1, --mb >= 1");
   return o;
 }

@@ -106,13 +106,12 @@ void Check(const mumba::Status& s, const char* what) {
 // ---- Processes the bench is responsible for. ----
 
 // Everything that must be undone at the end, shared by main and the signal thread:
-// the host (through the CLI) and the throw-away home. `cleanup_mu` is held for a
-// whole cleanup, so a signal arriving during one waits for it instead of exiting
-// half way.
+// the host (through the CLI) and the throw-away home.
 struct Session {
-  std::mutex cleanup_mu;
-  CliHost host;   // On the home; the CLI writes its output there too.
-  fs::path home;  // The throw-away MUMBA_HOME, removed at the end. Set once, first.
+  std::mutex mu;            // Guards home.
+  ChildRegistry children;   // The CLI command in progress and the app's daemon.
+  CliHost host;             // On the home; the CLI writes its output there too.
+  fs::path home;            // The throw-away MUMBA_HOME, removed at the end. Set once, first.
 };
 Session g_session;
 
@@ -120,17 +119,19 @@ Session g_session;
 // has not ended 10 s later), kills what it left behind, and removes the home.
 // Idempotent; safe from the signal thread.
 void Cleanup(bool from_signal) {
-  std::lock_guard cleanup(g_session.cleanup_mu);
-  if (!g_session.host.MarkClosed()) return;
-  g_session.host.StopHost(from_signal);
-  // The host stops its daemons; anything left is killed, but only if the PID still
-  // names a program installed under our home (PIDs are reused).
-  g_session.host.KillStrayDaemons();
-  if (!g_session.home.empty()) {
-    std::error_code ec;
-    fs::remove_all(g_session.home, ec);
-    if (ec) Progress("cannot remove %s: %s", g_session.home.c_str(), ec.message().c_str());
-  }
+  g_session.children.CleanUpOnce([from_signal] {
+    std::lock_guard lock(g_session.mu);
+    g_session.host.StopHost(from_signal);
+    // The host stops its daemons; anything left is killed, but only if the PID
+    // still names a program installed under our home (PIDs are reused).
+    g_session.children.KillStrayDaemons(g_session.home);
+    g_session.children.EndAll(2s, 2s);
+    if (!g_session.home.empty()) {
+      std::error_code ec;
+      fs::remove_all(g_session.home, ec);
+      if (ec) Progress("cannot remove %s: %s", g_session.home.c_str(), ec.message().c_str());
+    }
+  });
 }
 
 // CPU seconds (user + system) process `pid` has used so far; -1 if unknown.
@@ -1049,7 +1050,7 @@ void NoteDaemon() {
   hv1::AppRef ref;
   ref.set_app(kApp);
   hv1::AppInfo info;
-  if (control->Status(&ctx, ref, &info).ok()) g_session.host.NoteDaemon(info.pid());
+  if (control->Status(&ctx, ref, &info).ok()) g_session.children.NoteDaemon(info.pid());
 }
 
 void PrintReport(const Options& o, const KvResults& kv, const SqlResults& sql,
@@ -1111,36 +1112,17 @@ void PrintReport(const Options& o, const KvResults& kv, const SqlResults& sql,
   std::printf("\ntotal run time %.1f s\n", seconds_total);
 }
 
-void Usage() {
-  std::fprintf(stderr,
-               "usage: mumba-storage-bench [--seconds S] [--file-mib N] [--clients N] [--bundle DIR]\n"
-               "  --seconds S    measured seconds of each rate figure (default 2)\n"
-               "  --file-mib N   size of the file put and got (default 200)\n"
-               "  --clients N    most concurrent get clients (default 8; 4 is measured too)\n"
-               "  --bundle DIR   the hello bundle (default %s)\n",
-               MUMBA_HELLO_BUNDLE);
-}
-
 Options ParseOptions(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) Fail(a + " needs a value");
-      return argv[++i];
-    };
-    if (a == "--seconds") o.seconds = std::stod(value());
-    else if (a == "--file-mib") o.file_mib = std::stoi(value());
-    else if (a == "--clients") o.clients = std::stoi(value());
-    else if (a == "--bundle") o.bundle = value();
-    else if (a == "-h" || a == "--help") {
-      Usage();
-      std::exit(0);
-    } else {
-      Usage();
-      Fail("unknown option " + a);
-    }
-  }
+  Flags flags(Fmt("usage: mumba-storage-bench [--seconds S] [--file-mib N] [--clients N] [--bundle DIR]\n"
+                  "  --seconds S    measured seconds of each rate figure (default 2)\n"
+                  "  --file-mib N   size of the file put and got (default 200)\n"
+                  "  --clients N    most concurrent get clients (default 8; 4 is measured too)\n"
+                  "  --bundle DIR   the hello bundle (default %s)\n",
+                  MUMBA_HELLO_BUNDLE));
+  flags.Add("--seconds", &o.seconds).Add("--file-mib", &o.file_mib).Add("--clients", &o.clients);
+  flags.Add("--bundle", &o.bundle);
+  flags.Parse(argc, argv);
   if (o.seconds <= 0 || o.file_mib <= 0 || o.clients <= 0) Fail("options must be positive");
   return o;
 }
@@ -1156,9 +1138,9 @@ int Run(int argc, char** argv) {
          " (build it: ctest --test-dir build -R build_hello_bundle, or pass --bundle)");
   }
   {
-    std::lock_guard lock(g_session.cleanup_mu);
+    std::lock_guard lock(g_session.mu);
     g_session.home = MakeTempDir("/tmp/msb-");
-    g_session.host.Configure(cli, g_session.home, g_session.home);
+    g_session.host.Configure(cli, g_session.home, g_session.home, &g_session.children);
   }
   fs::create_directories(g_session.home / "direct");
 

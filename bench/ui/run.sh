@@ -3,18 +3,15 @@
 # Builds everything (the host, the CLI, the SDK and mumba-ui-bench), builds the hello
 # bundle the bench installs, and runs the bench once.
 #   bench/ui/run.sh [--seconds S] [--lanes N] [--samples N]
-# BUILD_DIR picks the build folder (default: build/ in the source tree); it is
-# configured with Ninja if it is not yet. The table goes to stdout.
+# BUILD_DIR picks the build folder (default: build/ in the source tree; see
+# bench/lib.sh). The table goes to stdout.
 #
 # Needs Chromium (apt-get install chromium). The host's gateway, the daemon and the
 # bench's own HTTP server listen on 127.0.0.1 only, and Chromium runs with Mumba's
 # flags (no background networking, no component updates), so nothing leaves loopback.
 set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
-build=${BUILD_DIR:-$root/build}
-if [ ! -f "$build/build.ninja" ]; then
-  cmake -S "$root" -B "$build" -G Ninja
-fi
+. "$root/bench/lib.sh"
 cmake --build "$build" >&2
 # The CLI builds apps/hello against the SDK and its CMake package (only what changed).
 "$build/bin/mumba" build "$root/apps/hello" --build-dir "$build/tests/hello" >&2

@@ -187,16 +187,15 @@ GroupMemory MemoryOfGroup(pid_t pgid) {
 // ---- What the bench is responsible for. ----
 
 // Everything that must be undone at the end, shared by main and the signal thread.
-// `mu` guards the fields; `cleanup_mu` is held for a whole cleanup, so a signal
-// arriving during one waits for it instead of exiting half way. Once `host` is
-// closed, later starts are errors, so nothing escapes a cleanup that has begun.
+// `mu` guards the fields. Once the registry is closed, later starts are errors, so
+// nothing escapes a cleanup that has begun.
 struct Session {
-  std::mutex cleanup_mu;
   std::mutex mu;
   fs::path root;                 // /tmp/mub-XXXXXX: the home, the bench's profiles, logs. Set once, first.
   fs::path home;                 // root/h: the throw-away MUMBA_HOME.
+  ChildRegistry children;        // CLI commands, the app's daemon, and the process groups of every
+                                 // browser seen (the app's and ours).
   CliHost host;                  // The host on `home`, started through the CLI.
-  std::vector<pid_t> browsers;   // Process groups of every browser seen (the app's and ours).
   std::shared_ptr<shell::CdpConnection> plain;  // The bench's own browser, while it runs.
 };
 Session g_session;
@@ -205,13 +204,7 @@ CliResult RunCli(const std::vector<std::string>& args, Clock::duration timeout) 
   return g_session.host.Run(args, timeout);
 }
 
-void NoteBrowser(pid_t pgid) {
-  if (pgid <= 0) return;
-  std::lock_guard lock(g_session.mu);
-  if (std::find(g_session.browsers.begin(), g_session.browsers.end(), pgid) == g_session.browsers.end()) {
-    g_session.browsers.push_back(pgid);
-  }
-}
+void NoteBrowser(pid_t pgid) { g_session.children.NoteGroup(pgid); }
 
 json ParseJson(const std::string& text, const std::string& what) {
   try {
@@ -236,7 +229,7 @@ std::string JsonString(const json& object, const char* key) {
 }
 
 // Closes the bench's own browser (`hard`: SIGKILL to its process group at once)
-// and waits for its whole group to end. Caller holds cleanup_mu or is main.
+// and waits for its whole group to end. Called by the cleanup or by main.
 void ClosePlainBrowser(bool hard) {
   std::shared_ptr<shell::CdpConnection> b;
   {
@@ -254,22 +247,20 @@ void ClosePlainBrowser(bool hard) {
   if (!WaitGroupGone(pgid, 10s)) Progress("plain Chromium's group %d is still there after 10 s", pgid);
 }
 
-// Ends everything the bench started and removes its folder. Idempotent; safe from
-// the signal thread (`from_signal`: no orderly goodbyes, which could block).
-void Cleanup(bool from_signal) {
-  std::lock_guard cleanup(g_session.cleanup_mu);
-  if (!g_session.host.MarkClosed()) return;
-  const fs::path root = g_session.root;
+// Ends what the bench started and removes its folder; the body of Cleanup.
+void EndEverything(bool from_signal) {
+  fs::path root, home;
+  {
+    std::lock_guard lock(g_session.mu);
+    root = g_session.root;
+    home = g_session.home;
+  }
   ClosePlainBrowser(from_signal);
   g_session.host.StopHost(from_signal);
   // The host closes the app's browser and stops its daemon; whatever is left is
   // killed, but only processes that name our folder (pids and groups are reused).
   const std::string under = root.string() + "/";
-  std::vector<pid_t> browsers;
-  {
-    std::lock_guard lock(g_session.mu);
-    browsers = g_session.browsers;
-  }
+  const std::vector<pid_t> browsers = g_session.children.GroupsSeen();
   auto ours = [&](pid_t pgid) {
     std::vector<pid_t> out;
     for (pid_t pid : GroupMembers(pgid)) {
@@ -284,7 +275,8 @@ void Cleanup(bool from_signal) {
         ::kill(pid, SIGKILL);
       }
     }
-    g_session.host.KillStrayDaemons();
+    g_session.children.KillStrayDaemons(home);
+    g_session.children.EndAll(2s, 2s);
     auto deadline = Clock::now() + 5s;
     for (pid_t pgid : browsers) {
       while (!ours(pgid).empty() && Clock::now() < deadline) std::this_thread::sleep_for(10ms);
@@ -296,12 +288,18 @@ void Cleanup(bool from_signal) {
   }
 }
 
+// Ends everything the bench started and removes its folder. Idempotent; safe from
+// the signal thread (`from_signal`: no orderly goodbyes, which could block).
+void Cleanup(bool from_signal) {
+  g_session.children.CleanUpOnce([from_signal] { EndEverything(from_signal); });
+}
+
 // ---- The bench's own browser. ----
 
 // Starts a plain headless Chromium with Mumba's flags on `profile`, as the host
 // starts an app's browser, and makes it the session's.
 shell::CdpConnection* LaunchPlainBrowser(const fs::path& profile) {
-  if (g_session.host.closed()) Fail("interrupted");
+  if (g_session.children.closed()) Fail("interrupted");
   shell::LaunchOptions o;
   o.user_data_dir = profile;
   o.headless = true;
@@ -309,7 +307,7 @@ shell::CdpConnection* LaunchPlainBrowser(const fs::path& profile) {
   std::shared_ptr<shell::CdpConnection> b = Must(shell::LaunchChromium(o), "LaunchChromium");
   NoteBrowser(b->pid());
   std::lock_guard lock(g_session.mu);
-  if (g_session.host.closed()) {
+  if (g_session.children.closed()) {
     // A cleanup began while it started, and cannot know of it.
     shell::SignalProcessGroup(b->pid(), SIGKILL);
     Fail("interrupted");
@@ -899,50 +897,20 @@ void Print(const Options& o, const Results& r) {
 
 // ---- The run. ----
 
-void Usage(FILE* to) {
-  std::fprintf(to,
-               "usage: mumba-ui-bench [--seconds S] [--lanes N] [--samples N] [--bin-dir DIR] [--hello-bundle DIR]\n"
-               "  --seconds S         measured seconds of each route figure (default 2)\n"
-               "  --lanes N           parallel fetch loops in the page / gRPC threads (default 8)\n"
-               "  --samples N         launches of each kind; the median is reported (default 5)\n"
-               "  --bin-dir DIR       where mumba and mumba-host are (default: beside this program)\n"
-               "  --hello-bundle DIR  the hello bundle (default: ../tests/hello/bundle from there)\n");
-}
-
 Options ParseOptions(int argc, char** argv) {
   Options o;
   o.bin_dir = fs::canonical("/proc/self/exe").parent_path();
-  bool bundle_given = false;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) Fail(a + " needs a value");
-      return argv[++i];
-    };
-    try {
-      if (a == "--seconds") {
-        o.seconds = std::stod(value());
-      } else if (a == "--lanes") {
-        o.lanes = std::stoi(value());
-      } else if (a == "--samples") {
-        o.samples = std::stoi(value());
-      } else if (a == "--bin-dir") {
-        o.bin_dir = value();
-      } else if (a == "--hello-bundle") {
-        o.bundle = value();
-        bundle_given = true;
-      } else if (a == "-h" || a == "--help") {
-        Usage(stdout);
-        std::exit(0);
-      } else {
-        Usage(stderr);
-        Fail("unknown argument " + a);
-      }
-    } catch (const std::logic_error&) {
-      Fail(a + " needs a number");
-    }
-  }
-  if (!bundle_given) o.bundle = o.bin_dir.parent_path() / "tests" / kApp / "bundle";
+  Flags flags(
+      "usage: mumba-ui-bench [--seconds S] [--lanes N] [--samples N] [--bin-dir DIR] [--hello-bundle DIR]\n"
+      "  --seconds S         measured seconds of each route figure (default 2)\n"
+      "  --lanes N           parallel fetch loops in the page / gRPC threads (default 8)\n"
+      "  --samples N         launches of each kind; the median is reported (default 5)\n"
+      "  --bin-dir DIR       where mumba and mumba-host are (default: beside this program)\n"
+      "  --hello-bundle DIR  the hello bundle (default: ../tests/hello/bundle from there)\n");
+  flags.Add("--seconds", &o.seconds).Add("--lanes", &o.lanes).Add("--samples", &o.samples);
+  flags.Add("--bin-dir", &o.bin_dir).Add("--hello-bundle", &o.bundle);
+  flags.Parse(argc, argv);
+  if (!flags.Given("--hello-bundle")) o.bundle = o.bin_dir.parent_path() / "tests" / kApp / "bundle";
   if (o.seconds <= 0 || o.lanes < 1 || o.samples < 1) Fail("--seconds, --lanes and --samples must be positive");
   o.bin_dir = fs::absolute(o.bin_dir);
   o.bundle = fs::absolute(o.bundle);
@@ -964,10 +932,10 @@ int Run(const Options& o) {
   }
   (void)Must(shell::FindChromium(), "Chromium");
   {
-    std::lock_guard lock(g_session.cleanup_mu);
+    std::lock_guard lock(g_session.mu);
     g_session.root = MakeTempDir("/tmp/mub-");
     g_session.home = g_session.root / "h";
-    g_session.host.Configure(o.bin_dir / "mumba", g_session.home, g_session.root);
+    g_session.host.Configure(o.bin_dir / "mumba", g_session.home, g_session.root, &g_session.children);
   }
   const fs::path root = g_session.root;
 
@@ -985,7 +953,7 @@ int Run(const Options& o) {
   (void)RunCli({"start", kApp}, 60s);
   json status = ParseJson(RunCli({"status", kApp, "--json"}, 30s).out, "mumba status");
   const fs::path socket = JsonString(status, "socket");
-  g_session.host.NoteDaemon(static_cast<pid_t>(JsonInt(status, "pid")));
+  g_session.children.NoteDaemon(static_cast<pid_t>(JsonInt(status, "pid")));
   if (socket.empty()) Fail("mumba status names no socket: " + status.dump());
   r.origin = Fmt("http://%s.localhost:%d", kApp, port);
   const std::string& origin = r.origin;

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "cli/cli.h"
+#include "cli/options.h"
 
 namespace mumba::cli {
 namespace hv1 = mumba::host::v1;
@@ -62,19 +63,19 @@ void PrintStatus(const hv1::AppInfo& a) {
   }
 }
 
+hv1::AppRef Ref(const std::string& app) {
+  hv1::AppRef ref;
+  ref.set_app(app);
+  return ref;
+}
+
 // Runs one AppRef method (start, stop, ...) and prints the resulting state.
 using AppRefMethod = grpc::Status (hv1::Control::Stub::*)(grpc::ClientContext*, const hv1::AppRef&,
                                                           hv1::AppInfo*);
 
 int RunAppRef(const Context& ctx, const std::string& app, AppRefMethod method, const char* verb) {
-  auto stub = ConnectHost(ctx);
-  if (!stub.ok()) return Fail(stub.status());
-  grpc::ClientContext c;
-  hv1::AppRef ref;
-  ref.set_app(app);
   hv1::AppInfo info;
-  auto s = ((**stub).*method)(&c, ref, &info);
-  if (!s.ok()) return Fail(s);
+  if (int rc = Unary(ctx, method, Ref(app), &info)) return rc;
   std::printf("%s %s (%s)\n", verb, info.name().c_str(), info.state().c_str());
   return 0;
 }
@@ -121,94 +122,79 @@ int FollowLog(const std::filesystem::path& file, int lines, bool follow) {
   }
 }
 
+int Install(const Context& ctx, const InstallOptions& o) {
+  if (o.source.starts_with("mumba://")) return InstallFromNetwork(ctx, o.source, o.yes, o.json, o.timeout_s);
+  std::filesystem::path dir = std::filesystem::absolute(o.source).lexically_normal();
+  if (!std::filesystem::is_directory(dir)) return Fail(NotFound(dir.string() + " is not a folder"));
+  std::filesystem::path bundle = dir;
+  if (std::filesystem::exists(dir / "CMakeLists.txt")) {
+    auto built = BuildApp(dir, dir / "build", true);
+    if (!built.ok()) return Fail(built.status());
+    bundle = *built;
+  }
+  hv1::InstallRequest req;
+  req.set_bundle_dir(bundle.string());
+  hv1::InstallResponse resp;
+  if (int rc = Unary(ctx, &hv1::Control::Stub::Install, req, &resp)) return rc;
+  std::printf("%s %s %s (%s)\n", resp.replaced() ? "updated" : "installed", resp.app().name().c_str(),
+              resp.app().version().c_str(), resp.app().id().c_str());
+  return 0;
+}
+
+int Uninstall(const Context& ctx, const UninstallOptions& o) {
+  hv1::UninstallRequest req;
+  req.set_app(o.app);
+  req.set_purge(o.purge);
+  hv1::UninstallResponse resp;
+  if (int rc = Unary(ctx, &hv1::Control::Stub::Uninstall, req, &resp)) return rc;
+  std::printf("uninstalled %s%s\n", o.app.c_str(), o.purge ? " and deleted its data" : "");
+  return 0;
+}
+
+int List(const Context& ctx, const ListOptions& o) {
+  hv1::ListResponse resp;
+  if (int rc = Unary(ctx, &hv1::Control::Stub::List, {}, &resp)) return rc;
+  if (o.json) {
+    std::printf("%s\n", ToJson(resp).c_str());
+    return 0;
+  }
+  if (resp.apps().empty()) {
+    std::printf("no apps installed (mumba install DIR)\n");
+    return 0;
+  }
+  std::printf("%-20s %-12s %-9s %-8s %s\n", "NAME", "VERSION", "STATE", "PID", "ID");
+  for (const auto& a : resp.apps()) {
+    std::printf("%-20s %-12s %-9s %-8s %s\n", a.name().c_str(), a.version().c_str(), a.state().c_str(),
+                a.pid() ? std::to_string(a.pid()).c_str() : "-", a.id().c_str());
+  }
+  return 0;
+}
+
+int ShowStatus(const Context& ctx, const StatusOptions& o) {
+  hv1::AppInfo info;
+  if (int rc = Unary(ctx, &hv1::Control::Stub::Status, Ref(o.app), &info)) return rc;
+  if (o.json) std::printf("%s\n", ToJson(info).c_str());
+  else PrintStatus(info);
+  return 0;
+}
+
+int Logs(const Context& ctx, const LogsOptions& o) {
+  hv1::AppInfo info;
+  if (int rc = Unary(ctx, &hv1::Control::Stub::Status, Ref(o.app), &info)) return rc;
+  return FollowLog(info.log_file(), o.lines, o.follow);
+}
+
 }  // namespace
 
 void AddAppCommands(CLI::App& app, Context& ctx) {
-  static std::string target;
-  static bool json = false;
-
-  auto* install = app.add_subcommand(
-      "install", "Install an app from its address (mumba://...: fetched over BitTorrent), from an "
-                 "app folder (built first) or from a bundle folder");
-  static std::string install_dir;
-  static bool yes = false, install_json = false;
-  install->add_option("SOURCE", install_dir,
-                      "mumba://ADDRESS, app folder (has CMakeLists.txt) or bundle folder (has bin/)")
-      ->required();
-  install->add_flag("-y,--yes", yes, "Do not ask before installing from the network");
-  install->add_flag("--json", install_json, "Progress of a network install as JSON lines");
-  static int install_timeout = 0;
-  install->add_option("--timeout", install_timeout,
-                      "Give up a network install after this many seconds (default: 20 s to find "
-                      "the address, then no limit while it downloads)")
-      ->default_val(0);
-  OnRun(install, [&ctx] {
-    if (install_dir.starts_with("mumba://")) {
-      return InstallFromNetwork(ctx, install_dir, yes, install_json, install_timeout);
-    }
-    std::filesystem::path dir = std::filesystem::absolute(install_dir).lexically_normal();
-    if (!std::filesystem::is_directory(dir)) return Fail(NotFound(dir.string() + " is not a folder"));
-    std::filesystem::path bundle = dir;
-    if (std::filesystem::exists(dir / "CMakeLists.txt")) {
-      auto built = BuildApp(dir, dir / "build", true);
-      if (!built.ok()) return Fail(built.status());
-      bundle = *built;
-    }
-    auto stub = ConnectHost(ctx);
-    if (!stub.ok()) return Fail(stub.status());
-    grpc::ClientContext c;
-    hv1::InstallRequest req;
-    req.set_bundle_dir(bundle.string());
-    hv1::InstallResponse resp;
-    auto s = (*stub)->Install(&c, req, &resp);
-    if (!s.ok()) return Fail(s);
-    std::printf("%s %s %s (%s)\n", resp.replaced() ? "updated" : "installed", resp.app().name().c_str(),
-                resp.app().version().c_str(), resp.app().id().c_str());
-    return 0;
-  });
-
-  auto* uninstall = app.add_subcommand("uninstall", "Stop and remove an app (its data is kept unless --purge)");
-  static bool purge = false;
-  uninstall->add_option("APP", target, "App name or id")->required();
-  uninstall->add_flag("--purge", purge, "Also delete the app's data");
-  OnRun(uninstall, [&ctx] {
-    auto stub = ConnectHost(ctx);
-    if (!stub.ok()) return Fail(stub.status());
-    grpc::ClientContext c;
-    hv1::UninstallRequest req;
-    req.set_app(target);
-    req.set_purge(purge);
-    hv1::UninstallResponse resp;
-    auto s = (*stub)->Uninstall(&c, req, &resp);
-    if (!s.ok()) return Fail(s);
-    std::printf("uninstalled %s%s\n", target.c_str(), purge ? " and deleted its data" : "");
-    return 0;
-  });
-
-  auto* list = app.add_subcommand("list", "List installed apps and their state");
-  list->add_flag("--json", json, "Machine-readable output");
-  OnRun(list, [&ctx] {
-    auto stub = ConnectHost(ctx);
-    if (!stub.ok()) return Fail(stub.status());
-    grpc::ClientContext c;
-    hv1::ListResponse resp;
-    auto s = (*stub)->List(&c, {}, &resp);
-    if (!s.ok()) return Fail(s);
-    if (json) {
-      std::printf("%s\n", ToJson(resp).c_str());
-      return 0;
-    }
-    if (resp.apps().empty()) {
-      std::printf("no apps installed (mumba install DIR)\n");
-      return 0;
-    }
-    std::printf("%-20s %-12s %-9s %-8s %s\n", "NAME", "VERSION", "STATE", "PID", "ID");
-    for (const auto& a : resp.apps()) {
-      std::printf("%-20s %-12s %-9s %-8s %s\n", a.name().c_str(), a.version().c_str(), a.state().c_str(),
-                  a.pid() ? std::to_string(a.pid()).c_str() : "-", a.id().c_str());
-    }
-    return 0;
-  });
+  AddCommand<InstallOptions>(app, "install",
+                             "Install an app from its address (mumba://...: fetched over BitTorrent), from an "
+                             "app folder (built first) or from a bundle folder",
+                             [&ctx](InstallOptions& o) { return Install(ctx, o); });
+  AddCommand<UninstallOptions>(app, "uninstall", "Stop and remove an app (its data is kept unless --purge)",
+                               [&ctx](UninstallOptions& o) { return Uninstall(ctx, o); });
+  AddCommand<ListOptions>(app, "list", "List installed apps and their state",
+                          [&ctx](ListOptions& o) { return List(ctx, o); });
 
   struct Verb {
     const char* name;
@@ -222,46 +208,14 @@ void AddAppCommands(CLI::App& app, Context& ctx) {
       {"restart", "Stop and start an app's daemon", &hv1::Control::Stub::Restart, "restarted"},
   };
   for (const auto& v : kVerbs) {
-    auto* sub = app.add_subcommand(v.name, v.help);
-    sub->add_option("APP", target, "App name or id")->required();
-    OnRun(sub, [&ctx, &v] { return RunAppRef(ctx, target, v.method, v.done); });
+    AddCommand<AppOptions>(app, v.name, v.help,
+                           [&ctx, &v](AppOptions& o) { return RunAppRef(ctx, o.app, v.method, v.done); });
   }
 
-  auto* status = app.add_subcommand("status", "Show an app's state, pid, restarts and paths");
-  status->add_option("APP", target, "App name or id")->required();
-  status->add_flag("--json", json, "Machine-readable output");
-  OnRun(status, [&ctx] {
-    auto stub = ConnectHost(ctx);
-    if (!stub.ok()) return Fail(stub.status());
-    grpc::ClientContext c;
-    hv1::AppRef ref;
-    ref.set_app(target);
-    hv1::AppInfo info;
-    auto s = (*stub)->Status(&c, ref, &info);
-    if (!s.ok()) return Fail(s);
-    if (json) std::printf("%s\n", ToJson(info).c_str());
-    else PrintStatus(info);
-    return 0;
-  });
-
-  auto* logs = app.add_subcommand("logs", "Print an app daemon's output (stdout and stderr)");
-  static bool follow = false;
-  static int lines = 100;
-  logs->add_option("APP", target, "App name or id")->required();
-  logs->add_flag("-f,--follow", follow, "Keep printing new output until interrupted");
-  logs->add_option("-n,--lines", lines, "How many of the last lines to print (0 = all)")
-      ->default_val(100);
-  OnRun(logs, [&ctx] {
-    auto stub = ConnectHost(ctx);
-    if (!stub.ok()) return Fail(stub.status());
-    grpc::ClientContext c;
-    hv1::AppRef ref;
-    ref.set_app(target);
-    hv1::AppInfo info;
-    auto s = (*stub)->Status(&c, ref, &info);
-    if (!s.ok()) return Fail(s);
-    return FollowLog(info.log_file(), lines, follow);
-  });
+  AddCommand<StatusOptions>(app, "status", "Show an app's state, pid, restarts and paths",
+                            [&ctx](StatusOptions& o) { return ShowStatus(ctx, o); });
+  AddCommand<LogsOptions>(app, "logs", "Print an app daemon's output (stdout and stderr)",
+                          [&ctx](LogsOptions& o) { return Logs(ctx, o); });
 }
 
 }  // namespace mumba::cli

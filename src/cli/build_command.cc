@@ -8,6 +8,7 @@
 #include "bundle/bundle.h"
 #include "bundle/manifest.h"
 #include "cli/cli.h"
+#include "cli/options.h"
 #include "common/files.h"
 #include "platform/process_launcher.h"
 #include "platform/unique_fd.h"
@@ -132,21 +133,24 @@ Expected<fs::path> BuildApp(const fs::path& app_dir, fs::path build_dir, bool qu
   return bundle;
 }
 
+namespace {
+
+int Build(const BuildOptions& o) {
+  fs::path app_dir = fs::absolute(o.dir).lexically_normal();
+  fs::path out = o.build_dir.empty() ? app_dir / "build" : fs::absolute(o.build_dir).lexically_normal();
+  auto bundle = BuildApp(app_dir, out, false);
+  if (!bundle.ok()) return Fail(bundle.status());
+  std::printf("%s\n", bundle->c_str());
+  return 0;
+}
+
+}  // namespace
+
 void AddBuildCommand(CLI::App& app, Context&) {
-  auto* cmd = app.add_subcommand(
-      "build", "Build an app folder and assemble its bundle (manifest, bin/, ui/, proto/ with "
-               "api.binpb, data/) into BUILD_DIR/bundle");
-  static std::string dir, build_dir;
-  cmd->add_option("DIR", dir, "App folder (has mumba.toml and CMakeLists.txt)")->required();
-  cmd->add_option("--build-dir", build_dir, "Where to build (default: DIR/build)");
-  OnRun(cmd, [] {
-    fs::path app_dir = fs::absolute(dir).lexically_normal();
-    fs::path out = build_dir.empty() ? app_dir / "build" : fs::absolute(build_dir).lexically_normal();
-    auto bundle = BuildApp(app_dir, out, false);
-    if (!bundle.ok()) return Fail(bundle.status());
-    std::printf("%s\n", bundle->c_str());
-    return 0;
-  });
+  AddCommand<BuildOptions>(app, "build",
+                           "Build an app folder and assemble its bundle (manifest, bin/, ui/, proto/ with "
+                           "api.binpb, data/) into BUILD_DIR/bundle",
+                           [](BuildOptions& o) { return Build(o); });
 }
 
 }  // namespace mumba::cli

@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -47,6 +48,40 @@ std::unique_ptr<mumba::host::v1::Control::Stub> HostStub(const HomeLayout& layou
 int Fail(const Status& status);
 int Fail(const grpc::Status& status);
 
+// A stub of `Service` on the host's socket (starting the host first when none
+// answers). On error the status says why the host cannot be reached.
+template <typename Service>
+Expected<std::unique_ptr<typename Service::Stub>> Connect(const Context& ctx) {
+  MUMBA_ASSIGN_OR_RETURN(auto channel, ConnectHostChannel(ctx));
+  return Service::NewStub(channel);
+}
+
+// The signature of a generated synchronous unary method of `Stub`.
+template <typename Stub, typename Request, typename Response>
+using UnaryMethod = grpc::Status (Stub::*)(grpc::ClientContext*, const Request&, Response*);
+
+// Calls `method` on `stub` once, with no deadline. Returns 0 with `*response`
+// filled in on success; on error prints it as Fail does and returns 1, so a
+// command can `if (int rc = Unary(...)) return rc;`.
+template <typename Stub, typename Request, typename Response>
+int Unary(Stub& stub, UnaryMethod<Stub, Request, Response> method,
+          const std::type_identity_t<Request>& request, Response* response) {
+  grpc::ClientContext context;
+  if (auto s = (stub.*method)(&context, request, response); !s.ok()) return Fail(s);
+  return 0;
+}
+
+// The same on a new stub on the host's socket, starting the host first when none
+// answers; a host that cannot be started is reported like a failed call.
+template <typename Stub, typename Request, typename Response>
+int Unary(const Context& ctx, UnaryMethod<Stub, Request, Response> method,
+          const std::type_identity_t<Request>& request, Response* response) {
+  auto channel = ConnectHostChannel(ctx);
+  if (!channel.ok()) return Fail(channel.status());
+  Stub stub(*channel);
+  return Unary(stub, method, request, response);
+}
+
 // The message as JSON (proto3 mapping, proto field names), no trailing newline.
 std::string ToJson(const google::protobuf::Message& message);
 
@@ -61,6 +96,30 @@ inline void OnRun(CLI::App* sub, std::function<int()> fn) {
     int rc = fn();
     if (rc != 0) throw CLI::RuntimeError(rc);
   });
+}
+
+// Adds subcommand `name` to `parent`. Its arguments live in a fresh `Options`,
+// which declares them in `void Bind(CLI::App*)` (cli/options.h) and which the
+// subcommand's callback owns, so each subcommand has its own and they live as
+// long as the parser. When the subcommand is chosen, `run` runs it on them and
+// its return value is the exit code (0 on success; 1 after printing why, on
+// error). Returns the subcommand.
+template <typename Options>
+CLI::App* AddCommand(CLI::App& parent, const std::string& name, const std::string& help,
+                     std::function<int(Options&)> run) {
+  auto* sub = parent.add_subcommand(name, help);
+  auto options = std::make_shared<Options>();
+  options->Bind(sub);
+  OnRun(sub, [options, run = std::move(run)] { return run(*options); });
+  return sub;
+}
+
+// The same for a subcommand without arguments of its own.
+inline CLI::App* AddCommand(CLI::App& parent, const std::string& name, const std::string& help,
+                            std::function<int()> run) {
+  auto* sub = parent.add_subcommand(name, help);
+  OnRun(sub, std::move(run));
+  return sub;
 }
 
 // Command groups.

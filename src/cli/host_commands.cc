@@ -8,11 +8,13 @@
 #include <thread>
 
 #include "cli/cli.h"
+#include "cli/options.h"
 
 namespace mumba::cli {
 namespace hv1 = mumba::host::v1;
 
 namespace {
+
 // True once no process holds the host's lock (it has fully exited).
 bool LockIsFree(const HomeLayout& layout) {
   int fd = ::open(layout.lock_file().c_str(), O_RDWR | O_CLOEXEC);
@@ -21,99 +23,88 @@ bool LockIsFree(const HomeLayout& layout) {
   ::close(fd);
   return free;
 }
+
+int StartHost(const Context& ctx, const HostStartOptions& o) {
+  auto layout = ctx.Layout();
+  bool was_running = HostAnswers(layout, std::chrono::milliseconds(1000));
+  std::vector<std::string> host_args;
+  if (!o.listen.empty()) host_args.insert(host_args.end(), {"--listen", o.listen});
+  if (o.bootstrap_option->count() > 0) {
+    host_args.insert(host_args.end(), {"--bootstrap", o.bootstrap});
+  }
+  if (was_running && !host_args.empty()) {
+    std::fprintf(stderr, "mumba: the host already runs; --listen/--bootstrap apply when it starts\n");
+  }
+  if (Status st = EnsureHost(layout, host_args); !st.ok()) return Fail(st);
+  hv1::HostStatusResponse resp;
+  if (int rc = Unary(*HostStub(layout), &hv1::Control::Stub::HostStatus, {}, &resp)) return rc;
+  std::printf("host %s on %s (pid %d)\n", was_running ? "already running" : "started",
+              layout.home.c_str(), resp.pid());
+  return 0;
+}
+
+int ShowHostStatus(const Context& ctx, const HostStatusOptions& o) {
+  auto layout = ctx.Layout();
+  if (!HostAnswers(layout, std::chrono::milliseconds(1000))) {
+    if (o.json) std::printf("{\"running\":false,\"home\":\"%s\"}\n", layout.home.c_str());
+    else std::printf("no host is running on %s\n", layout.home.c_str());
+    return 3;
+  }
+  hv1::HostStatusResponse resp;
+  if (int rc = Unary(*HostStub(layout), &hv1::Control::Stub::HostStatus, {}, &resp)) return rc;
+  if (o.json) {
+    std::string out = ToJson(resp);
+    out.insert(1, "\"running\":true,");
+    std::printf("%s\n", out.c_str());
+    return 0;
+  }
+  std::printf("host running on %s\n  pid      %d\n  version  %s\n  uptime   %.1f s\n"
+              "  socket   %s\n  apps     %d installed, %d running\n",
+              resp.home().c_str(), resp.pid(), resp.version().c_str(), resp.uptime_ms() / 1000.0,
+              layout.socket().c_str(), resp.apps_installed(), resp.apps_running());
+  if (resp.gateway_port() > 0) {
+    std::printf("  gateway  http://<app>.localhost:%d/\n", resp.gateway_port());
+  }
+  if (resp.p2p_listen().empty()) {
+    std::printf("  p2p      not started (starts when first needed)\n");
+  } else {
+    std::printf("  p2p      %s, %d DHT nodes, %d torrents, up %.1f kB/s, down %.1f kB/s\n",
+                resp.p2p_listen().c_str(), resp.dht_nodes(), resp.torrents(),
+                resp.upload_rate() / 1000, resp.download_rate() / 1000);
+  }
+  return 0;
+}
+
+int StopHost(const Context& ctx) {
+  auto layout = ctx.Layout();
+  if (!HostAnswers(layout, std::chrono::milliseconds(1000))) {
+    std::printf("no host is running on %s\n", layout.home.c_str());
+    return 0;
+  }
+  hv1::StopHostResponse resp;
+  if (int rc = Unary(*HostStub(layout), &hv1::Control::Stub::StopHost, {}, &resp)) return rc;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (!std::filesystem::exists(layout.socket()) && LockIsFree(layout)) {
+      std::printf("host stopped\n");
+      return 0;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return Fail(DeadlineExceeded("the host did not stop within 30 s"));
+}
+
 }  // namespace
 
 void AddHostCommands(CLI::App& app, Context& ctx) {
   auto* host = app.add_subcommand("host", "Start, inspect or stop the host of $MUMBA_HOME");
   host->require_subcommand(1);
-
-  auto* start = host->add_subcommand("start", "Start the host in the background; returns once it answers");
-  static std::string listen, bootstrap;
-  start->add_option("--listen", listen,
-                    "Where BitTorrent and the DHT listen, IP:PORT (default: [p2p] listen in "
-                    "config.toml, else 0.0.0.0:6881)");
-  start->add_option("--bootstrap", bootstrap,
-                    "DHT nodes to join through, HOST:PORT,... ('' for none; default: [p2p] "
-                    "bootstrap in config.toml, else the public Mainline DHT routers)");
-  OnRun(start, [&ctx, start] {
-    auto layout = ctx.Layout();
-    bool was_running = HostAnswers(layout, std::chrono::milliseconds(1000));
-    std::vector<std::string> host_args;
-    if (!listen.empty()) host_args.insert(host_args.end(), {"--listen", listen});
-    if (start->get_option("--bootstrap")->count() > 0) {
-      host_args.insert(host_args.end(), {"--bootstrap", bootstrap});
-    }
-    if (was_running && !host_args.empty()) {
-      std::fprintf(stderr, "mumba: the host already runs; --listen/--bootstrap apply when it starts\n");
-    }
-    if (Status st = EnsureHost(layout, host_args); !st.ok()) return Fail(st);
-    grpc::ClientContext c;
-    hv1::HostStatusResponse resp;
-    auto s = HostStub(layout)->HostStatus(&c, {}, &resp);
-    if (!s.ok()) return Fail(s);
-    std::printf("host %s on %s (pid %d)\n", was_running ? "already running" : "started",
-                layout.home.c_str(), resp.pid());
-    return 0;
-  });
-
-  auto* status = host->add_subcommand("status", "Show whether the host runs, and what it runs");
-  static bool json = false;
-  status->add_flag("--json", json, "Machine-readable output");
-  OnRun(status, [&ctx] {
-    auto layout = ctx.Layout();
-    if (!HostAnswers(layout, std::chrono::milliseconds(1000))) {
-      if (json) std::printf("{\"running\":false,\"home\":\"%s\"}\n", layout.home.c_str());
-      else std::printf("no host is running on %s\n", layout.home.c_str());
-      return 3;
-    }
-    grpc::ClientContext c;
-    hv1::HostStatusResponse resp;
-    auto s = HostStub(layout)->HostStatus(&c, {}, &resp);
-    if (!s.ok()) return Fail(s);
-    if (json) {
-      std::string out = ToJson(resp);
-      out.insert(1, "\"running\":true,");
-      std::printf("%s\n", out.c_str());
-      return 0;
-    }
-    std::printf("host running on %s\n  pid      %d\n  version  %s\n  uptime   %.1f s\n"
-                "  socket   %s\n  apps     %d installed, %d running\n",
-                resp.home().c_str(), resp.pid(), resp.version().c_str(), resp.uptime_ms() / 1000.0,
-                layout.socket().c_str(), resp.apps_installed(), resp.apps_running());
-    if (resp.gateway_port() > 0) {
-      std::printf("  gateway  http://<app>.localhost:%d/\n", resp.gateway_port());
-    }
-    if (resp.p2p_listen().empty()) {
-      std::printf("  p2p      not started (starts when first needed)\n");
-    } else {
-      std::printf("  p2p      %s, %d DHT nodes, %d torrents, up %.1f kB/s, down %.1f kB/s\n",
-                  resp.p2p_listen().c_str(), resp.dht_nodes(), resp.torrents(),
-                  resp.upload_rate() / 1000, resp.download_rate() / 1000);
-    }
-    return 0;
-  });
-
-  auto* stop = host->add_subcommand("stop", "Stop the host and every app it runs (they start again with it)");
-  OnRun(stop, [&ctx] {
-    auto layout = ctx.Layout();
-    if (!HostAnswers(layout, std::chrono::milliseconds(1000))) {
-      std::printf("no host is running on %s\n", layout.home.c_str());
-      return 0;
-    }
-    grpc::ClientContext c;
-    hv1::StopHostResponse resp;
-    auto s = HostStub(layout)->StopHost(&c, {}, &resp);
-    if (!s.ok()) return Fail(s);
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (!std::filesystem::exists(layout.socket()) && LockIsFree(layout)) {
-        std::printf("host stopped\n");
-        return 0;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return Fail(DeadlineExceeded("the host did not stop within 30 s"));
-  });
+  AddCommand<HostStartOptions>(*host, "start", "Start the host in the background; returns once it answers",
+                           [&ctx](HostStartOptions& o) { return StartHost(ctx, o); });
+  AddCommand<HostStatusOptions>(*host, "status", "Show whether the host runs, and what it runs",
+                            [&ctx](HostStatusOptions& o) { return ShowHostStatus(ctx, o); });
+  AddCommand(*host, "stop", "Stop the host and every app it runs (they start again with it)",
+             [&ctx] { return StopHost(ctx); });
 }
 
 }  // namespace mumba::cli

@@ -4,6 +4,7 @@
 
 #include "bundle/manifest.h"
 #include "cli/cli.h"
+#include "cli/options.h"
 #include "common/files.h"
 #include "common/keys.h"
 
@@ -120,49 +121,50 @@ constexpr const char* kIndex = R"(<!doctype html>
 </html>
 )";
 
+int CreateApp(const Context& ctx, const NewOptions& o) {
+  const std::string& name = o.name;
+  const std::string& dir = o.dir;
+  if (!IsValidAppName(name) || name == "mumba" || name == "home") {
+    return Fail(InvalidArgument("'" + name + "' is not a valid app name: use a lowercase DNS label "
+                                "(a-z, 0-9 and '-', 1-63 characters; not 'mumba' or 'home')"));
+  }
+  std::filesystem::path root = dir.empty() ? std::filesystem::path(name) : std::filesystem::path(dir);
+  root = std::filesystem::absolute(root).lexically_normal();
+  if (std::filesystem::exists(root)) return Fail(AlreadyExists(root.string() + " already exists"));
+
+  KeyPair keys = GenerateKeyPair();
+  if (Status st = SaveKeyPair(ctx.Layout().keys_dir(), keys); !st.ok()) return Fail(st);
+  std::string pkg = name;
+  for (char& c : pkg) c = c == '-' ? '_' : c;
+  std::map<std::string, std::string> vars = {
+      {"@NAME@", name}, {"@PKG@", pkg}, {"@ID@", AddressOf(keys.public_key)}};
+  const std::pair<std::string, const char*> files[] = {
+      {"mumba.toml", kManifest},
+      {"CMakeLists.txt", kCMake},
+      {"proto/" + pkg + "/v1/" + pkg + ".proto", kProto},
+      {"src/main.cc", kMain},
+      {"ui/index.html", kIndex},
+      {".gitignore", "build/\n"},
+  };
+  for (const auto& [rel, text] : files) {
+    auto path = root / rel;
+    std::error_code ec;
+    std::filesystem::create_directories(path.parent_path(), ec);
+    if (Status st = WriteFileAtomic(path, Replace(text, vars)); !st.ok()) return Fail(st);
+  }
+  std::printf("created %s (%s)\n", root.c_str(), AddressOf(keys.public_key).c_str());
+  std::printf("next: mumba install %s && mumba start %s && mumba route '%s://greet?name=Ann'\n",
+              root.c_str(), name.c_str(), name.c_str());
+  return 0;
+}
+
 }  // namespace
 
 void AddNewCommand(CLI::App& app, Context& ctx) {
-  auto* cmd = app.add_subcommand(
-      "new", "Create an app folder NAME: a C++ daemon with one gRPC service and one route, its proto, "
-             "ui/index.html, mumba.toml and CMakeLists.txt; its key pair goes into $MUMBA_HOME/keys");
-  static std::string name, dir;
-  cmd->add_option("NAME", name, "App name: a lowercase DNS label, e.g. notes")->required();
-  cmd->add_option("--dir", dir, "Folder to create (default: ./NAME)");
-  OnRun(cmd, [&ctx] {
-    if (!IsValidAppName(name) || name == "mumba" || name == "home") {
-      return Fail(InvalidArgument("'" + name + "' is not a valid app name: use a lowercase DNS label "
-                                  "(a-z, 0-9 and '-', 1-63 characters; not 'mumba' or 'home')"));
-    }
-    std::filesystem::path root = dir.empty() ? std::filesystem::path(name) : std::filesystem::path(dir);
-    root = std::filesystem::absolute(root).lexically_normal();
-    if (std::filesystem::exists(root)) return Fail(AlreadyExists(root.string() + " already exists"));
-
-    KeyPair keys = GenerateKeyPair();
-    if (Status st = SaveKeyPair(ctx.Layout().keys_dir(), keys); !st.ok()) return Fail(st);
-    std::string pkg = name;
-    for (char& c : pkg) c = c == '-' ? '_' : c;
-    std::map<std::string, std::string> vars = {
-        {"@NAME@", name}, {"@PKG@", pkg}, {"@ID@", AddressOf(keys.public_key)}};
-    const std::pair<std::string, const char*> files[] = {
-        {"mumba.toml", kManifest},
-        {"CMakeLists.txt", kCMake},
-        {"proto/" + pkg + "/v1/" + pkg + ".proto", kProto},
-        {"src/main.cc", kMain},
-        {"ui/index.html", kIndex},
-        {".gitignore", "build/\n"},
-    };
-    for (const auto& [rel, text] : files) {
-      auto path = root / rel;
-      std::error_code ec;
-      std::filesystem::create_directories(path.parent_path(), ec);
-      if (Status st = WriteFileAtomic(path, Replace(text, vars)); !st.ok()) return Fail(st);
-    }
-    std::printf("created %s (%s)\n", root.c_str(), AddressOf(keys.public_key).c_str());
-    std::printf("next: mumba install %s && mumba start %s && mumba route '%s://greet?name=Ann'\n",
-                root.c_str(), name.c_str(), name.c_str());
-    return 0;
-  });
+  AddCommand<NewOptions>(app, "new",
+                         "Create an app folder NAME: a C++ daemon with one gRPC service and one route, its proto, "
+                         "ui/index.html, mumba.toml and CMakeLists.txt; its key pair goes into $MUMBA_HOME/keys",
+                         [&ctx](NewOptions& o) { return CreateApp(ctx, o); });
 }
 
 }  // namespace mumba::cli

@@ -9,17 +9,13 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/cli.h"
+#include "cli/options.h"
 #include "mumba/host/v1/distribution.grpc.pb.h"
 
 namespace mumba::cli {
 namespace hv1 = mumba::host::v1;
 
 namespace {
-
-Expected<std::unique_ptr<hv1::Distribution::Stub>> ConnectDistribution(const Context& ctx) {
-  MUMBA_ASSIGN_OR_RETURN(auto channel, ConnectHostChannel(ctx));
-  return hv1::Distribution::NewStub(channel);
-}
 
 std::string Size(uint64_t n) {
   char buf[32];
@@ -110,33 +106,32 @@ class EventPrinter {
   int last_quarter_ = 0;
 };
 
-// Reads a stream of install events; returns the last one and the status.
-int Follow(grpc::ClientReader<hv1::InstallEvent>* reader, bool json, hv1::InstallEvent* last) {
-  EventPrinter printer(json, /*show_found=*/false);
+// Shows a stream of install events as they come; returns how the stream ended,
+// with the last event in `*last`.
+grpc::Status Follow(grpc::ClientReader<hv1::InstallEvent>* reader, EventPrinter printer,
+                    hv1::InstallEvent* last) {
   hv1::InstallEvent e;
   while (reader->Read(&e)) {
     printer.Show(e);
     *last = e;
   }
   printer.EndBar();
-  auto s = reader->Finish();
-  return s.ok() ? 0 : Fail(s);
+  return reader->Finish();
 }
 
 }  // namespace
 
 int InstallFromNetwork(const Context& ctx, const std::string& address, bool yes, bool json,
                        int timeout_s) {
-  auto stub = ConnectDistribution(ctx);
+  auto stub = Connect<hv1::Distribution>(ctx);
   if (!stub.ok()) return Fail(stub.status());
   hv1::ResolveResponse item;
   {
     if (!json) std::fprintf(stderr, "resolving %s in the DHT...\n", address.c_str());
-    grpc::ClientContext c;
     hv1::ResolveRequest req;
     req.set_address(address);
     req.set_timeout_ms((timeout_s > 0 ? timeout_s : 20) * 1000);
-    if (auto s = (*stub)->Resolve(&c, req, &item); !s.ok()) return Fail(s);
+    if (int rc = Unary(**stub, &hv1::Distribution::Stub::Resolve, req, &item)) return rc;
   }
   if (!json) {
     std::printf("%s %s, %s, published by %s (seq %" PRId64 ")\n", item.name().c_str(),
@@ -159,7 +154,9 @@ int InstallFromNetwork(const Context& ctx, const std::string& address, bool yes,
   if (timeout_s > 0) req.set_timeout_ms(timeout_s * 1000);
   auto reader = (*stub)->Fetch(&c, req);
   hv1::InstallEvent last;
-  if (int rc = Follow(reader.get(), json, &last)) return rc;
+  if (auto s = Follow(reader.get(), EventPrinter(json, /*show_found=*/false), &last); !s.ok()) {
+    return Fail(s);
+  }
   if (!json) {
     std::printf("installed %s %s (%s)\n", last.app().name().c_str(), last.app().version().c_str(),
                 last.app().id().c_str());
@@ -167,154 +164,122 @@ int InstallFromNetwork(const Context& ctx, const std::string& address, bool yes,
   return 0;
 }
 
-void AddP2pCommands(CLI::App& app, Context& ctx) {
-  // ---------------------------------- publish ----------------------------------
-  auto* publish = app.add_subcommand(
-      "publish", "Publish an app over BitTorrent under its permanent address: seed its bundle and "
-                 "sign a new DHT item pointing at it (needs the app's key: mumba keys)");
-  static std::string target;
-  static bool json = false, magnet = false, yes = false;
-  publish->add_option("APP", target, "An installed app (name or id), or an app or bundle folder")
-      ->required();
-  publish->add_flag("--json", json, "Print address, info_hash, seq, version, magnet as JSON");
-  publish->add_flag("--magnet", magnet, "Print only the magnet URI (for any BitTorrent client)");
-  OnRun(publish, [&ctx] {
-    hv1::PublishRequest req;
-    std::filesystem::path dir = std::filesystem::absolute(target).lexically_normal();
-    if (target.find('/') != std::string::npos && std::filesystem::is_directory(dir)) {
-      std::filesystem::path bundle = dir;
-      if (std::filesystem::exists(dir / "CMakeLists.txt")) {
-        auto built = BuildApp(dir, dir / "build", true);
-        if (!built.ok()) return Fail(built.status());
-        bundle = *built;
-      }
-      req.set_bundle_dir(bundle.string());
-    } else {
-      req.set_app(target);
+namespace {
+
+int Publish(const Context& ctx, const PublishOptions& o) {
+  hv1::PublishRequest req;
+  std::filesystem::path dir = std::filesystem::absolute(o.target).lexically_normal();
+  if (o.target.find('/') != std::string::npos && std::filesystem::is_directory(dir)) {
+    std::filesystem::path bundle = dir;
+    if (std::filesystem::exists(dir / "CMakeLists.txt")) {
+      auto built = BuildApp(dir, dir / "build", true);
+      if (!built.ok()) return Fail(built.status());
+      bundle = *built;
     }
-    auto stub = ConnectDistribution(ctx);
-    if (!stub.ok()) return Fail(stub.status());
-    grpc::ClientContext c;
-    hv1::PublishResponse resp;
-    if (auto s = (*stub)->Publish(&c, req, &resp); !s.ok()) return Fail(s);
-    if (json) {
-      nlohmann::json j{{"address", resp.address()}, {"name", resp.name()},
-                       {"version", resp.version()}, {"seq", resp.seq()},
-                       {"info_hash", resp.info_hash()}, {"info_hash_v2", resp.info_hash_v2()},
-                       {"magnet", resp.magnet()}, {"size", resp.size()},
-                       {"stored_in_dht", resp.stored_in_dht()}};
-      std::printf("%s\n", j.dump().c_str());
-    } else if (magnet) {
-      std::printf("%s\n", resp.magnet().c_str());
-    } else {
-      std::printf("%s\n", resp.address().c_str());
-      std::fprintf(stderr, "published %s %s (seq %" PRId64 ", %s)%s\n", resp.name().c_str(),
-                   resp.version().c_str(), static_cast<int64_t>(resp.seq()), Size(resp.size()).c_str(),
-                   resp.stored_in_dht() ? "" : "; no DHT node has stored it yet (is --bootstrap set?)");
-    }
+    req.set_bundle_dir(bundle.string());
+  } else {
+    req.set_app(o.target);
+  }
+  hv1::PublishResponse resp;
+  if (int rc = Unary(ctx, &hv1::Distribution::Stub::Publish, req, &resp)) return rc;
+  if (o.json) {
+    nlohmann::json j{{"address", resp.address()}, {"name", resp.name()},
+                     {"version", resp.version()}, {"seq", resp.seq()},
+                     {"info_hash", resp.info_hash()}, {"info_hash_v2", resp.info_hash_v2()},
+                     {"magnet", resp.magnet()}, {"size", resp.size()},
+                     {"stored_in_dht", resp.stored_in_dht()}};
+    std::printf("%s\n", j.dump().c_str());
+  } else if (o.magnet) {
+    std::printf("%s\n", resp.magnet().c_str());
+  } else {
+    std::printf("%s\n", resp.address().c_str());
+    std::fprintf(stderr, "published %s %s (seq %" PRId64 ", %s)%s\n", resp.name().c_str(),
+                 resp.version().c_str(), static_cast<int64_t>(resp.seq()), Size(resp.size()).c_str(),
+                 resp.stored_in_dht() ? "" : "; no DHT node has stored it yet (is --bootstrap set?)");
+  }
+  return 0;
+}
+
+int Info(const Context& ctx, const InfoOptions& o) {
+  hv1::ResolveRequest req;
+  req.set_address(o.address);
+  req.set_timeout_ms(o.timeout_s * 1000);
+  req.set_count_seeders(true);
+  hv1::ResolveResponse resp;
+  if (int rc = Unary(ctx, &hv1::Distribution::Stub::Resolve, req, &resp)) return rc;
+  if (o.json) {
+    std::printf("%s\n", ToJson(resp).c_str());
     return 0;
-  });
+  }
+  std::printf("%s %s\n", resp.name().c_str(), resp.version().c_str());
+  std::printf("  address     %s\n", resp.address().c_str());
+  std::printf("  publisher   %s\n", resp.publisher().c_str());
+  std::printf("  size        %s\n", Size(resp.size()).c_str());
+  std::printf("  seq         %" PRId64 "\n", static_cast<int64_t>(resp.seq()));
+  if (resp.seeders() >= 0) std::printf("  seeders     %d\n", resp.seeders());
+  std::printf("  info-hash   %s\n", resp.info_hash().c_str());
+  std::printf("  magnet      %s\n", resp.magnet().c_str());
+  return 0;
+}
 
-  // ---------------------------------- info ----------------------------------
-  auto* info = app.add_subcommand("info", "Show what an address points at, without installing");
-  static std::string address;
-  static int info_timeout = 20;
-  info->add_option("ADDRESS", address, "mumba://...")->required();
-  info->add_flag("--json", json, "Machine-readable output");
-  info->add_option("--timeout", info_timeout, "Seconds to look in the DHT")->default_val(20);
-  OnRun(info, [&ctx] {
-    auto stub = ConnectDistribution(ctx);
-    if (!stub.ok()) return Fail(stub.status());
-    grpc::ClientContext c;
-    hv1::ResolveRequest req;
-    req.set_address(address);
-    req.set_timeout_ms(info_timeout * 1000);
-    req.set_count_seeders(true);
-    hv1::ResolveResponse resp;
-    if (auto s = (*stub)->Resolve(&c, req, &resp); !s.ok()) return Fail(s);
-    if (json) {
-      std::printf("%s\n", ToJson(resp).c_str());
-      return 0;
-    }
-    std::printf("%s %s\n", resp.name().c_str(), resp.version().c_str());
-    std::printf("  address     %s\n", resp.address().c_str());
-    std::printf("  publisher   %s\n", resp.publisher().c_str());
-    std::printf("  size        %s\n", Size(resp.size()).c_str());
-    std::printf("  seq         %" PRId64 "\n", static_cast<int64_t>(resp.seq()));
-    if (resp.seeders() >= 0) std::printf("  seeders     %d\n", resp.seeders());
-    std::printf("  info-hash   %s\n", resp.info_hash().c_str());
-    std::printf("  magnet      %s\n", resp.magnet().c_str());
-    return 0;
-  });
-
-  // ---------------------------------- update ----------------------------------
-  auto* update = app.add_subcommand(
-      "update", "Install the newest published version of apps installed from the network");
-  static std::string update_target;
-  update->add_option("APP", update_target, "App name or id (default: every app from the network)");
-  update->add_flag("--json", json, "Events as JSON lines");
-  OnRun(update, [&ctx] {
-    std::vector<std::string> apps;
-    if (!update_target.empty()) {
-      apps.push_back(update_target);
-    } else {
-      auto control = ConnectHost(ctx);
-      if (!control.ok()) return Fail(control.status());
-      grpc::ClientContext c;
-      hv1::ListResponse list;
-      if (auto s = (*control)->List(&c, {}, &list); !s.ok()) return Fail(s);
-      for (const auto& a : list.apps()) apps.push_back(a.id());
-    }
-    auto stub = ConnectDistribution(ctx);
-    if (!stub.ok()) return Fail(stub.status());
-    int rc = 0;
-    for (const auto& a : apps) {
-      grpc::ClientContext c;
-      hv1::AppRef ref;
-      ref.set_app(a);
-      auto reader = (*stub)->Update(&c, ref);
-      hv1::InstallEvent last;
-      EventPrinter printer(json, /*show_found=*/true);
-      hv1::InstallEvent e;
-      while (reader->Read(&e)) {
-        printer.Show(e);
-        last = e;
-      }
-      printer.EndBar();
-      auto s = reader->Finish();
-      if (!s.ok()) {
-        // Updating everything skips apps that never came from the network.
-        if (update_target.empty() && s.error_code() == grpc::StatusCode::FAILED_PRECONDITION) continue;
-        rc = Fail(s);
-        continue;
-      }
-      if (json) continue;
-      if (last.phase() == hv1::InstallEvent::UP_TO_DATE) {
-        std::printf("%s %s is up to date\n", last.app().name().c_str(), last.app().version().c_str());
-      } else {
-        std::printf("updated %s to %s\n", last.app().name().c_str(), last.app().version().c_str());
-      }
-    }
-    return rc;
-  });
-
-  // ---------------------------------- rollback ----------------------------------
-  auto* rollback = app.add_subcommand("rollback", "Go back to the version installed before this one");
-  static std::string rollback_target;
-  rollback->add_option("APP", rollback_target, "App name or id")->required();
-  OnRun(rollback, [&ctx] {
-    auto stub = ConnectDistribution(ctx);
-    if (!stub.ok()) return Fail(stub.status());
+int Update(const Context& ctx, const UpdateOptions& o) {
+  std::vector<std::string> apps;
+  if (!o.app.empty()) {
+    apps.push_back(o.app);
+  } else {
+    hv1::ListResponse list;
+    if (int rc = Unary(ctx, &hv1::Control::Stub::List, {}, &list)) return rc;
+    for (const auto& a : list.apps()) apps.push_back(a.id());
+  }
+  auto stub = Connect<hv1::Distribution>(ctx);
+  if (!stub.ok()) return Fail(stub.status());
+  int rc = 0;
+  for (const auto& a : apps) {
     grpc::ClientContext c;
     hv1::AppRef ref;
-    ref.set_app(rollback_target);
-    hv1::RollbackResponse resp;
-    if (auto s = (*stub)->Rollback(&c, ref, &resp); !s.ok()) return Fail(s);
-    std::printf("rolled %s back from %s to %s\n", resp.app().name().c_str(), resp.from_version().c_str(),
-                resp.app().version().c_str());
-    return 0;
-  });
-  (void)yes;
+    ref.set_app(a);
+    auto reader = (*stub)->Update(&c, ref);
+    hv1::InstallEvent last;
+    auto s = Follow(reader.get(), EventPrinter(o.json, /*show_found=*/true), &last);
+    if (!s.ok()) {
+      // Updating everything skips apps that never came from the network.
+      if (o.app.empty() && s.error_code() == grpc::StatusCode::FAILED_PRECONDITION) continue;
+      rc = Fail(s);
+      continue;
+    }
+    if (o.json) continue;
+    if (last.phase() == hv1::InstallEvent::UP_TO_DATE) {
+      std::printf("%s %s is up to date\n", last.app().name().c_str(), last.app().version().c_str());
+    } else {
+      std::printf("updated %s to %s\n", last.app().name().c_str(), last.app().version().c_str());
+    }
+  }
+  return rc;
+}
+
+int Rollback(const Context& ctx, const RollbackOptions& o) {
+  hv1::AppRef ref;
+  ref.set_app(o.app);
+  hv1::RollbackResponse resp;
+  if (int rc = Unary(ctx, &hv1::Distribution::Stub::Rollback, ref, &resp)) return rc;
+  std::printf("rolled %s back from %s to %s\n", resp.app().name().c_str(), resp.from_version().c_str(),
+              resp.app().version().c_str());
+  return 0;
+}
+
+}  // namespace
+
+void AddP2pCommands(CLI::App& app, Context& ctx) {
+  AddCommand<PublishOptions>(app, "publish",
+                             "Publish an app over BitTorrent under its permanent address: seed its bundle and "
+                             "sign a new DHT item pointing at it (needs the app's key: mumba keys)",
+                             [&ctx](PublishOptions& o) { return Publish(ctx, o); });
+  AddCommand<InfoOptions>(app, "info", "Show what an address points at, without installing",
+                          [&ctx](InfoOptions& o) { return Info(ctx, o); });
+  AddCommand<UpdateOptions>(app, "update", "Install the newest published version of apps installed from the network",
+                            [&ctx](UpdateOptions& o) { return Update(ctx, o); });
+  AddCommand<RollbackOptions>(app, "rollback", "Go back to the version installed before this one",
+                              [&ctx](RollbackOptions& o) { return Rollback(ctx, o); });
 }
 
 }  // namespace mumba::cli

@@ -12,6 +12,7 @@
 
 #include "bundle/manifest.h"
 #include "cli/cli.h"
+#include "cli/options.h"
 
 namespace mumba::cli {
 namespace hv1 = mumba::host::v1;
@@ -93,135 +94,114 @@ std::string ShellQuote(const std::string& s) {
   return out + "'";
 }
 
+int Launch(const Context& ctx, const LaunchOptions& o) {
+  if (o.wait) CatchInterrupts();
+  auto stub = ConnectHost(ctx);
+  if (!stub.ok()) return Fail(stub.status());
+  hv1::LaunchRequest req;
+  req.set_app(o.app);
+  req.set_path(o.path);
+  req.set_headless(o.headless);
+  hv1::WindowInfo w;
+  if (int rc = Unary(**stub, &hv1::Control::Stub::Launch, req, &w)) return rc;
+  if (o.json) {
+    std::printf("%s\n", ToJson(w).c_str());
+  } else {
+    std::printf("opened %s in window %s%s (%.2f s)\n", w.url().c_str(), w.id().c_str(),
+                w.headless() ? ", headless" : "", w.first_paint_ms() / 1000.0);
+  }
+  std::fflush(stdout);
+  return o.wait ? WaitForWindow(stub->get(), w.id()) : 0;
+}
+
+int ListWindows(const Context& ctx, const WindowsOptions& o) {
+  hv1::ListWindowsRequest req;
+  req.set_app(o.app);
+  hv1::ListWindowsResponse resp;
+  if (int rc = Unary(ctx, &hv1::Control::Stub::ListWindows, req, &resp)) return rc;
+  if (o.json) {
+    std::printf("%s\n", ToJson(resp).c_str());
+  } else if (resp.windows().empty()) {
+    std::printf("no windows are open\n");
+  } else {
+    for (const auto& info : resp.windows()) PrintWindow(info);
+  }
+  return 0;
+}
+
+int CloseWindows(const Context& ctx, const CloseOptions& o) {
+  hv1::CloseWindowRequest req;
+  req.set_window(o.window);
+  hv1::CloseWindowResponse resp;
+  if (int rc = Unary(ctx, &hv1::Control::Stub::CloseWindow, req, &resp)) return rc;
+  std::printf("closed %d window%s\n", resp.closed(), resp.closed() == 1 ? "" : "s");
+  return 0;
+}
+
+int Shim(const Context& ctx, const ShimOptions& o) {
+  hv1::AppRef ref;
+  ref.set_app(o.app);
+  hv1::AppInfo info;
+  if (int rc = Unary(ctx, &hv1::Control::Stub::Status, ref, &info)) return rc;
+  const fs::path bin = HomeDir() / ".local/bin" / info.name();
+  const fs::path desktop = ApplicationsDir() / ("mumba-" + info.name() + ".desktop");
+  for (const auto& p : {bin, desktop}) {
+    if (!OursOrFree(p)) return Fail(AlreadyExists(p.string() + " exists and is not a Mumba shim; left alone"));
+  }
+  std::error_code ec;
+  if (o.remove) {
+    int removed = fs::remove(bin, ec) + fs::remove(desktop, ec);
+    std::printf("removed %d file%s of %s's shim\n", removed, removed == 1 ? "" : "s", info.name().c_str());
+    return 0;
+  }
+  auto self = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) return Fail(Internal("cannot tell where mumba is: " + ec.message()));
+  fs::create_directories(bin.parent_path(), ec);
+  fs::create_directories(desktop.parent_path(), ec);
+  {
+    std::ofstream out(bin, std::ios::trunc);
+    out << "#!/bin/sh\n"
+        << kShimMarker << " " << info.name() << " (" << info.id() << ")\n"
+        << "# Asks the Mumba host to open the app's window and lives as long as it; Ctrl-C closes it.\n"
+        << "MUMBA_HOME=" << ShellQuote(ctx.Home().string()) << " exec " << ShellQuote(self.string())
+        << " launch " << ShellQuote(info.id()) << " --wait \"$@\"\n";
+    if (!out) return Fail(Unavailable("cannot write " + bin.string()));
+  }
+  ::chmod(bin.c_str(), 0755);
+  std::string icon;
+  if (auto m = LoadManifest(info.install_dir()); m.ok() && !m->icon.empty()) {
+    icon = (fs::path(info.install_dir()) / m->icon).string();
+  }
+  {
+    std::ofstream out(desktop, std::ios::trunc);
+    out << "[Desktop Entry]\n"
+        << kShimMarker << " " << info.name() << " (" << info.id() << ")\n"
+        << "Type=Application\n"
+        << "Name=" << info.name() << "\n"
+        << "Comment=" << info.description() << "\n"
+        << "Exec=" << bin.string() << "\n"
+        << (icon.empty() ? "" : "Icon=" + icon + "\n") << "Terminal=false\n"
+        << "Categories=Network;\n";
+    if (!out) return Fail(Unavailable("cannot write " + desktop.string()));
+  }
+  std::printf("wrote %s\nwrote %s\n", bin.c_str(), desktop.c_str());
+  return 0;
+}
+
 }  // namespace
 
 void AddWindowCommands(CLI::App& app, Context& ctx) {
-  static std::string target, path;
-  static bool headless = false, wait = false, json = false;
-
-  auto* launch = app.add_subcommand(
-      "launch", "Open an app's UI in its own Chromium window (headless when there is no display)");
-  launch->add_option("APP", target, "App name or id, or `home` for the host's own home app")->required();
-  launch->add_option("PATH", path, "A page of the app, e.g. /settings.html (default: its UI entry)");
-  launch->add_flag("--headless", headless, "No visible window, even with a display");
-  launch->add_flag("--wait", wait, "Stay until the window closes; Ctrl-C closes it");
-  launch->add_flag("--json", json, "Machine-readable output");
-  OnRun(launch, [&ctx] {
-    if (wait) CatchInterrupts();
-    auto stub = ConnectHost(ctx);
-    if (!stub.ok()) return Fail(stub.status());
-    grpc::ClientContext c;
-    hv1::LaunchRequest req;
-    req.set_app(target);
-    req.set_path(path);
-    req.set_headless(headless);
-    hv1::WindowInfo w;
-    if (auto s = (*stub)->Launch(&c, req, &w); !s.ok()) return Fail(s);
-    if (json) {
-      std::printf("%s\n", ToJson(w).c_str());
-    } else {
-      std::printf("opened %s in window %s%s (%.2f s)\n", w.url().c_str(), w.id().c_str(),
-                  w.headless() ? ", headless" : "", w.first_paint_ms() / 1000.0);
-    }
-    std::fflush(stdout);
-    return wait ? WaitForWindow(stub->get(), w.id()) : 0;
-  });
-
-  static std::string windows_app;
-  auto* windows = app.add_subcommand("windows", "List the app windows the host has open");
-  windows->add_option("APP", windows_app, "Only this app's windows");
-  windows->add_flag("--json", json, "Machine-readable output");
-  OnRun(windows, [&ctx] {
-    auto stub = ConnectHost(ctx);
-    if (!stub.ok()) return Fail(stub.status());
-    grpc::ClientContext c;
-    hv1::ListWindowsRequest req;
-    req.set_app(windows_app);
-    hv1::ListWindowsResponse resp;
-    if (auto s = (*stub)->ListWindows(&c, req, &resp); !s.ok()) return Fail(s);
-    if (json) {
-      std::printf("%s\n", ToJson(resp).c_str());
-    } else if (resp.windows().empty()) {
-      std::printf("no windows are open\n");
-    } else {
-      for (const auto& w : resp.windows()) PrintWindow(w);
-    }
-    return 0;
-  });
-
-  static std::string close_target;
-  auto* close = app.add_subcommand("close", "Close a window (by id, see `mumba windows`) or every window of an app");
-  close->add_option("WINDOW", close_target, "A window id, or an app name or id")->required();
-  OnRun(close, [&ctx] {
-    auto stub = ConnectHost(ctx);
-    if (!stub.ok()) return Fail(stub.status());
-    grpc::ClientContext c;
-    hv1::CloseWindowRequest req;
-    req.set_window(close_target);
-    hv1::CloseWindowResponse resp;
-    if (auto s = (*stub)->CloseWindow(&c, req, &resp); !s.ok()) return Fail(s);
-    std::printf("closed %d window%s\n", resp.closed(), resp.closed() == 1 ? "" : "s");
-    return 0;
-  });
-
-  static bool remove = false;
-  static std::string shim_app;
-  auto* shim = app.add_subcommand(
-      "shim", "Write a launcher for an app into ~/.local/bin and a .desktop entry, so it starts like any program");
-  shim->add_option("APP", shim_app, "App name or id")->required();
-  shim->add_flag("--remove", remove, "Remove the launcher and the .desktop entry instead");
-  OnRun(shim, [&ctx] {
-    auto stub = ConnectHost(ctx);
-    if (!stub.ok()) return Fail(stub.status());
-    grpc::ClientContext c;
-    hv1::AppRef ref;
-    ref.set_app(shim_app);
-    hv1::AppInfo info;
-    if (auto s = (*stub)->Status(&c, ref, &info); !s.ok()) return Fail(s);
-    const fs::path bin = HomeDir() / ".local/bin" / info.name();
-    const fs::path desktop = ApplicationsDir() / ("mumba-" + info.name() + ".desktop");
-    for (const auto& p : {bin, desktop}) {
-      if (!OursOrFree(p)) return Fail(AlreadyExists(p.string() + " exists and is not a Mumba shim; left alone"));
-    }
-    std::error_code ec;
-    if (remove) {
-      int removed = fs::remove(bin, ec) + fs::remove(desktop, ec);
-      std::printf("removed %d file%s of %s's shim\n", removed, removed == 1 ? "" : "s", info.name().c_str());
-      return 0;
-    }
-    auto self = fs::read_symlink("/proc/self/exe", ec);
-    if (ec) return Fail(Internal("cannot tell where mumba is: " + ec.message()));
-    fs::create_directories(bin.parent_path(), ec);
-    fs::create_directories(desktop.parent_path(), ec);
-    {
-      std::ofstream out(bin, std::ios::trunc);
-      out << "#!/bin/sh\n"
-          << kShimMarker << " " << info.name() << " (" << info.id() << ")\n"
-          << "# Asks the Mumba host to open the app's window and lives as long as it; Ctrl-C closes it.\n"
-          << "MUMBA_HOME=" << ShellQuote(ctx.Home().string()) << " exec " << ShellQuote(self.string())
-          << " launch " << ShellQuote(info.id()) << " --wait \"$@\"\n";
-      if (!out) return Fail(Unavailable("cannot write " + bin.string()));
-    }
-    ::chmod(bin.c_str(), 0755);
-    std::string icon;
-    if (auto m = LoadManifest(info.install_dir()); m.ok() && !m->icon.empty()) {
-      icon = (fs::path(info.install_dir()) / m->icon).string();
-    }
-    {
-      std::ofstream out(desktop, std::ios::trunc);
-      out << "[Desktop Entry]\n"
-          << kShimMarker << " " << info.name() << " (" << info.id() << ")\n"
-          << "Type=Application\n"
-          << "Name=" << info.name() << "\n"
-          << "Comment=" << info.description() << "\n"
-          << "Exec=" << bin.string() << "\n"
-          << (icon.empty() ? "" : "Icon=" + icon + "\n") << "Terminal=false\n"
-          << "Categories=Network;\n";
-      if (!out) return Fail(Unavailable("cannot write " + desktop.string()));
-    }
-    std::printf("wrote %s\nwrote %s\n", bin.c_str(), desktop.c_str());
-    return 0;
-  });
+  AddCommand<LaunchOptions>(
+      app, "launch", "Open an app's UI in its own Chromium window (headless when there is no display)",
+      [&ctx](LaunchOptions& o) { return Launch(ctx, o); });
+  AddCommand<WindowsOptions>(app, "windows", "List the app windows the host has open",
+                             [&ctx](WindowsOptions& o) { return ListWindows(ctx, o); });
+  AddCommand<CloseOptions>(app, "close", "Close a window (by id, see `mumba windows`) or every window of an app",
+                           [&ctx](CloseOptions& o) { return CloseWindows(ctx, o); });
+  AddCommand<ShimOptions>(
+      app, "shim",
+      "Write a launcher for an app into ~/.local/bin and a .desktop entry, so it starts like any program",
+      [&ctx](ShimOptions& o) { return Shim(ctx, o); });
 }
 
 }  // namespace mumba::cli
