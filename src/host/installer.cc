@@ -40,7 +40,7 @@ Status Installer::PrepareSql(const Manifest& m, const fs::path& bundle_dir) {
   if (!fs::exists(setup, ec) && !fs::exists(migrations, ec)) return Status();
   std::string db = m.storage.sql.empty() ? "main" : m.storage.sql.front();
   int64_t target = m.storage.schema_version > 0 ? m.storage.schema_version : 1;
-  MUMBA_ASSIGN_OR_RETURN(std::shared_ptr<SqlStore> store, stores_.SqlForHost(m.id, db));
+  MUMBA_ASSIGN_OR_RETURN(std::shared_ptr<engine::SqlStore> store, stores_.SqlForHost(m.id, db));
   MUMBA_ASSIGN_OR_RETURN(int64_t current, store->SchemaVersion());
   if (current == 0) {
     if (!fs::exists(setup, ec)) return Status();

@@ -87,7 +87,7 @@ class InstallerTest : public ::testing::Test {
 
   fs::path AppDir() { return layout_.apps_dir() / std::string(kAddress).substr(8); }
 
-  Expected<std::vector<SqlRowValues>> Query(const std::string& sql) {
+  Expected<std::vector<engine::SqlRowValues>> Query(const std::string& sql) {
     auto store = stores_->SqlForHost(kAddress, "main");
     if (!store.ok()) return store.status();
     MUMBA_ASSIGN_OR_RETURN(auto out, (*store)->Execute({{sql, {}}}));

@@ -7,35 +7,9 @@
 
 #include <cerrno>
 #include <cstdio>
-#include <cstring>
 #include <random>
 
 namespace mumba::sdk_internal {
-
-Status FromErrno(int err, const std::string& what) {
-  std::string msg = what + ": " + std::strerror(err);
-  switch (err) {
-    case ENOENT:
-    case ENOTDIR: return NotFound(msg);
-    case EACCES:
-    case EPERM: return PermissionDenied(msg);
-    case ENOSPC:
-    case EDQUOT: return ResourceExhausted(msg);
-    case EISDIR:
-    case EINVAL: return InvalidArgument(msg);
-    default: return Internal(msg);
-  }
-}
-
-Fd::~Fd() {
-  if (fd_ >= 0) ::close(fd_);
-}
-
-int Fd::Close() {
-  int r = ::close(fd_);
-  fd_ = -1;
-  return r;
-}
 
 Status WriteAll(int fd, const std::string& data, const std::string& what) {
   size_t done = 0;
@@ -43,7 +17,7 @@ Status WriteAll(int fd, const std::string& data, const std::string& what) {
     ssize_t n = ::write(fd, data.data() + done, data.size() - done);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return FromErrno(errno, "cannot write " + what);
+      return ErrnoStatus(errno, "cannot write " + what);
     }
     done += static_cast<size_t>(n);
   }
@@ -60,7 +34,7 @@ Expected<int> CreateBeside(const std::filesystem::path& local, std::filesystem::
     int fd = ::open(temp->c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     if (fd >= 0) return fd;
     if (errno != EEXIST || attempt == 3) {
-      return FromErrno(errno, "cannot create a file beside " + local.string());
+      return ErrnoStatus(errno, "cannot create a file beside " + local.string());
     }
   }
 }

@@ -7,32 +7,13 @@
 #include <string>
 
 #include "mumba/status.h"
+#include "platform/errno_status.h"
+#include "platform/unique_fd.h"
 
 namespace mumba::sdk_internal {
 
-// The Status for errno `err` from a call about `what` ("<what>: <strerror>"):
-// ENOENT/ENOTDIR NOT_FOUND, EACCES/EPERM PERMISSION_DENIED, ENOSPC/EDQUOT
-// RESOURCE_EXHAUSTED, EISDIR/EINVAL INVALID_ARGUMENT, else INTERNAL.
-Status FromErrno(int err, const std::string& what);
-
-// Closes a file descriptor when it goes out of scope.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd();
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-  // Closes now; returns close()'s result, which may report an error a deferred
-  // write surfaces only here.
-  int Close();
-
- private:
-  int fd_;
-};
-
 // Writes all of `data` to `fd`, retrying short writes and EINTR. OK, or the
-// errno of the failed write as FromErrno maps it ("cannot write <what>").
+// errno of the failed write as ErrnoStatus maps it ("cannot write <what>").
 Status WriteAll(int fd, const std::string& data, const std::string& what);
 
 // Creates a new, empty file beside `local` (".<name>.part-<random>", mode 0666

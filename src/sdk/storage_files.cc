@@ -17,7 +17,6 @@ inline namespace storage_v1 {
 namespace {
 
 namespace sv1 = mumba::storage::v1;
-using sdk_internal::FromErrno;
 
 constexpr size_t kUploadChunk = 256u << 10;
 
@@ -65,10 +64,10 @@ Status Files::Put(std::string_view path, std::string_view data) const {
 
 Status Files::PutFile(std::string_view path, const std::filesystem::path& local) const {
   MUMBA_TRY(Ready(host_, "Files"));
-  sdk_internal::Fd fd(::open(local.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) return FromErrno(errno, "cannot open " + local.string());
+  UniqueFd fd(::open(local.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return ErrnoStatus(errno, "cannot open " + local.string());
   struct stat st;
-  if (::fstat(fd.get(), &st) != 0) return FromErrno(errno, "cannot stat " + local.string());
+  if (::fstat(fd.get(), &st) != 0) return ErrnoStatus(errno, "cannot stat " + local.string());
   if (!S_ISREG(st.st_mode)) return InvalidArgument(local.string() + " is not a regular file");
 
   grpc::ClientContext c;
@@ -83,7 +82,7 @@ Status Files::PutFile(std::string_view path, const std::filesystem::path& local)
     ssize_t n = ::read(fd.get(), buffer.data(), buffer.size());
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
-      local_error = FromErrno(errno, "cannot read " + local.string());
+      local_error = ErrnoStatus(errno, "cannot read " + local.string());
       break;
     }
     if (n == 0 && !first) break;
@@ -123,7 +122,7 @@ Status Files::GetFile(std::string_view path, const std::filesystem::path& local)
   // filesystem, and is created like any new file (mode 0666 less the umask).
   std::filesystem::path temp;
   MUMBA_ASSIGN_OR_RETURN(int raw, sdk_internal::CreateBeside(local, &temp));
-  sdk_internal::Fd fd(raw);
+  UniqueFd fd(raw);
   auto fail = [&](Status st) {
     std::error_code ec;
     std::filesystem::remove(temp, ec);
@@ -145,10 +144,10 @@ Status Files::GetFile(std::string_view path, const std::filesystem::path& local)
   grpc::Status s = reader->Finish();
   if (!local_error.ok()) return fail(local_error);
   if (!s.ok()) return fail(host_->FromGrpc(s));
-  if (::fsync(fd.get()) != 0) return fail(FromErrno(errno, "cannot sync " + temp.string()));
-  if (fd.Close() != 0) return fail(FromErrno(errno, "cannot write " + temp.string()));
+  if (::fsync(fd.get()) != 0) return fail(ErrnoStatus(errno, "cannot sync " + temp.string()));
+  if (fd.Close() != 0) return fail(ErrnoStatus(errno, "cannot write " + temp.string()));
   if (::rename(temp.c_str(), local.c_str()) != 0) {
-    return fail(FromErrno(errno, "cannot rename " + temp.string() + " to " + local.string()));
+    return fail(ErrnoStatus(errno, "cannot rename " + temp.string() + " to " + local.string()));
   }
   return Status();
 }

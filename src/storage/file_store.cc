@@ -56,7 +56,7 @@ Expected<FileEntry> EntryFromStat(const std::string& path, const struct stat& st
 
 // Syncs the folder `fd` so that a rename or unlink in it survives a crash.
 Status SyncFolder(int fd, const std::string& path) {
-  if (::fsync(fd) != 0) return FromErrno(errno, "cannot sync the folder of " + Quote(path));
+  if (::fsync(fd) != 0) return ErrnoStatus(errno, "cannot sync the folder of " + Quote(path));
   return Status();
 }
 
@@ -86,7 +86,7 @@ class FileReaderImpl final : public FileReader {
     while (got < want) {
       ssize_t n = ::read(fd_.get(), data.data() + got, want - got);
       if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return FromErrno(errno, "cannot read " + Quote(path_));
+      if (n < 0) return ErrnoStatus(errno, "cannot read " + Quote(path_));
       if (n == 0) break;
       got += static_cast<size_t>(n);
     }
@@ -121,7 +121,7 @@ class FileWriterImpl final : public FileWriter {
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) {
         // What reached the file is unknown now, so the writer cannot go on.
-        Status status = FromErrno(errno, "cannot write " + Quote(path_.text));
+        Status status = ErrnoStatus(errno, "cannot write " + Quote(path_.text));
         Discard();
         return status;
       }
@@ -137,7 +137,7 @@ class FileWriterImpl final : public FileWriter {
     MUMBA_TRY(CheckOpen());
     struct stat st;
     if (::fsync(fd_.get()) != 0 || ::fstat(fd_.get(), &st) != 0) {
-      Status status = FromErrno(errno, "cannot sync " + Quote(path_.text));
+      Status status = ErrnoStatus(errno, "cannot sync " + Quote(path_.text));
       Discard();
       return status;
     }
@@ -156,7 +156,7 @@ class FileWriterImpl final : public FileWriter {
         Discard();
         if (err == EISDIR || err == ENOTEMPTY || err == EEXIST)
           return FailedPrecondition("cannot put " + Quote(path_.text) + ": a folder is there");
-        return FromErrno(err, "cannot put " + Quote(path_.text));
+        return ErrnoStatus(err, "cannot put " + Quote(path_.text));
       }
     }
     temp_name_.clear();
@@ -213,7 +213,7 @@ class FileStoreImpl final : public FileStore {
             new FileWriterImpl(tree_, std::move(checked), std::move(name), UniqueFd(fd)));
       }
       if (errno != EEXIST || attempt == 3)
-        return FromErrno(errno, "cannot create a temporary file for " + Quote(checked.text));
+        return ErrnoStatus(errno, "cannot create a temporary file for " + Quote(checked.text));
     }
   }
 
@@ -229,17 +229,17 @@ class FileStoreImpl final : public FileStore {
       if (errno == ELOOP)
         return InvalidArgument(Quote(checked.text) +
                                " is a symlink, which the store never follows");
-      return FromErrno(errno, "cannot open " + Quote(checked.text));
+      return ErrnoStatus(errno, "cannot open " + Quote(checked.text));
     }
     struct stat st;
-    if (::fstat(fd.get(), &st) != 0) return FromErrno(errno, "cannot stat " + Quote(checked.text));
+    if (::fstat(fd.get(), &st) != 0) return ErrnoStatus(errno, "cannot stat " + Quote(checked.text));
     if (S_ISDIR(st.st_mode))
       return FailedPrecondition(Quote(checked.text) + " is a folder, not a file");
     if (!S_ISREG(st.st_mode))
       return FailedPrecondition(Quote(checked.text) + " is neither a file nor a folder");
     int flags = ::fcntl(fd.get(), F_GETFL);
     if (flags < 0 || ::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK) != 0)
-      return FromErrno(errno, "cannot open " + Quote(checked.text));
+      return ErrnoStatus(errno, "cannot open " + Quote(checked.text));
     return std::unique_ptr<FileReader>(
         new FileReaderImpl(std::move(fd), static_cast<uint64_t>(st.st_size), checked.text));
   }
@@ -255,7 +255,7 @@ class FileStoreImpl final : public FileStore {
     if (!stream) {
       int err = errno;
       if (listed >= 0) ::close(listed);
-      return FromErrno(err, "cannot list " + Quote(checked.text));
+      return ErrnoStatus(err, "cannot list " + Quote(checked.text));
     }
     std::string prefix = checked.parts.empty() ? "" : checked.text + "/";
     std::vector<FileEntry> entries;
@@ -271,7 +271,7 @@ class FileStoreImpl final : public FileStore {
       if (entry.ok()) entries.push_back(std::move(entry).value());
       errno = 0;
     }
-    if (errno != 0) return FromErrno(errno, "cannot list " + Quote(checked.text));
+    if (errno != 0) return ErrnoStatus(errno, "cannot list " + Quote(checked.text));
     std::sort(entries.begin(), entries.end(),
               [](const FileEntry& a, const FileEntry& b) { return a.path < b.path; });
     return entries;
@@ -294,7 +294,7 @@ class FileStoreImpl final : public FileStore {
     struct stat st;
     if (::fstatat(parent.get(), leaf, &st, AT_SYMLINK_NOFOLLOW) != 0) {
       if (errno == ENOENT) return NotFound(Quote(checked.text) + " not found");
-      return FromErrno(errno, "cannot delete " + Quote(checked.text));
+      return ErrnoStatus(errno, "cannot delete " + Quote(checked.text));
     }
     // A symlink is removed like a file: unlinkat acts on the link, not its target.
     if (::unlinkat(parent.get(), leaf, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0) != 0) {
@@ -302,7 +302,7 @@ class FileStoreImpl final : public FileStore {
         return FailedPrecondition("cannot delete folder " + Quote(checked.text) +
                                   ": it is not empty");
       if (errno == ENOENT) return NotFound(Quote(checked.text) + " not found");
-      return FromErrno(errno, "cannot delete " + Quote(checked.text));
+      return ErrnoStatus(errno, "cannot delete " + Quote(checked.text));
     }
     return SyncFolder(parent.get(), checked.text);
   }
@@ -329,7 +329,7 @@ class FileStoreImpl final : public FileStore {
       if (moving.is_dir) return FailedPrecondition(what + ": a folder cannot replace a file");
     }
     if (::renameat(from_dir.get(), source.leaf().c_str(), to_dir.get(), target.leaf().c_str()) != 0)
-      return FromErrno(errno, what);
+      return ErrnoStatus(errno, what);
     MUMBA_TRY(SyncFolder(to_dir.get(), target.text));
     MUMBA_TRY(SyncFolder(from_dir.get(), source.text));
     return StatLeaf(to_dir.get(), target);
@@ -352,7 +352,7 @@ class FileStoreImpl final : public FileStore {
     struct stat st;
     if (::fstatat(parent, path.leaf().c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
       if (errno == ENOENT) return NotFound(Quote(path.text) + " not found");
-      return FromErrno(errno, "cannot stat " + Quote(path.text));
+      return ErrnoStatus(errno, "cannot stat " + Quote(path.text));
     }
     return EntryFromStat(path.text, st);
   }
@@ -446,7 +446,7 @@ Status MakeRoot(const std::filesystem::path& root) {
   for (const auto& part : root) {
     made /= part;
     if (::mkdir(made.c_str(), 0700) != 0 && errno != EEXIST && made == root)
-      return FromErrno(errno, "cannot create file store root " + Quote(root.string()));
+      return ErrnoStatus(errno, "cannot create file store root " + Quote(root.string()));
   }
   return Status();
 }
@@ -462,10 +462,10 @@ Status PrepareTempFolder(Tree& tree) {
     // Missing, or not ours (a file or a symlink with the reserved name): replace it.
     if (errno != ENOENT) ::unlinkat(root, kTempFolder, 0);
     if (::mkdirat(root, kTempFolder, 0700) != 0 && errno != EEXIST)
-      return FromErrno(errno, "cannot create the store's temporary folder");
+      return ErrnoStatus(errno, "cannot create the store's temporary folder");
     fd = ::openat(root, kTempFolder, kFlags);
   }
-  if (fd < 0) return FromErrno(errno, "cannot open the store's temporary folder");
+  if (fd < 0) return ErrnoStatus(errno, "cannot open the store's temporary folder");
   tree.temp = UniqueFd(fd);
 
   if (::flock(fd, LOCK_EX | LOCK_NB) == 0) {
@@ -480,7 +480,7 @@ Status PrepareTempFolder(Tree& tree) {
     }
   }
   if (::flock(fd, LOCK_SH) != 0)
-    return FromErrno(errno, "cannot lock the store's temporary folder");
+    return ErrnoStatus(errno, "cannot lock the store's temporary folder");
   return Status();
 }
 
@@ -497,7 +497,7 @@ Expected<std::unique_ptr<FileStore>> FileStore::Open(const std::filesystem::path
     if (errno == ENOENT) return NotFound("file store root " + Quote(root.string()) + " not found");
     if (errno == ENOTDIR)
       return FailedPrecondition("file store root " + Quote(root.string()) + " is not a folder");
-    return FromErrno(errno, "cannot open file store root " + Quote(root.string()));
+    return ErrnoStatus(errno, "cannot open file store root " + Quote(root.string()));
   }
   if (!read_only) MUMBA_TRY(PrepareTempFolder(*tree));
   return std::unique_ptr<FileStore>(new FileStoreImpl(std::move(tree)));

@@ -12,11 +12,6 @@
 
 namespace mumba::engine {
 
-void UniqueFd::Reset() {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = -1;
-}
-
 std::string TreePath::Prefix(size_t n) const {
   std::string out;
   for (size_t i = 0; i < n; ++i) {
@@ -41,30 +36,6 @@ std::string Quote(std::string_view path) {
   }
   if (path.size() > kShown) out += "...";
   return out + "'";
-}
-
-namespace {
-
-// Which canonical code each errno maps onto, as safe_path.h lists; the rest are
-// INTERNAL.
-constexpr std::pair<int, Code> kErrnoCodes[] = {
-    {ENOENT, Code::kNotFound},           {EEXIST, Code::kAlreadyExists},
-    {ENOTDIR, Code::kFailedPrecondition}, {EISDIR, Code::kFailedPrecondition},
-    {ENOTEMPTY, Code::kFailedPrecondition}, {ELOOP, Code::kInvalidArgument},
-    {ENAMETOOLONG, Code::kInvalidArgument}, {EINVAL, Code::kInvalidArgument},
-    {EACCES, Code::kPermissionDenied},   {EPERM, Code::kPermissionDenied},
-    {EROFS, Code::kPermissionDenied},    {ENOSPC, Code::kResourceExhausted},
-    {EDQUOT, Code::kResourceExhausted},  {EFBIG, Code::kResourceExhausted},
-};
-
-}  // namespace
-
-Status FromErrno(int err, const std::string& what) {
-  std::string message = what + ": " + std::generic_category().message(err);
-  for (const auto& [known, code] : kErrnoCodes) {
-    if (err == known) return Status(code, std::move(message));
-  }
-  return Internal(std::move(message));
 }
 
 std::string_view ComponentProblem(std::string_view name) {
@@ -102,14 +73,14 @@ Expected<TreePath> CheckPath(std::string_view path, bool root_ok) {
 
 Expected<UniqueFd> OpenFolder(int root, const TreePath& path, size_t n, Walk walk) {
   UniqueFd dir(::fcntl(root, F_DUPFD_CLOEXEC, 0));
-  if (!dir.valid()) return FromErrno(errno, "cannot open the store root");
+  if (!dir.valid()) return ErrnoStatus(errno, "cannot open the store root");
   for (size_t i = 0; i < n; ++i) {
     const char* name = path.parts[i].c_str();
     constexpr int kFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
     int fd = ::openat(dir.get(), name, kFlags);
     if (fd < 0 && errno == ENOENT && walk == Walk::kCreate) {
       if (::mkdirat(dir.get(), name, 0700) != 0 && errno != EEXIST)
-        return FromErrno(errno, "cannot create folder " + Quote(path.Prefix(i + 1)));
+        return ErrnoStatus(errno, "cannot create folder " + Quote(path.Prefix(i + 1)));
       // The new entry must survive a crash along with whatever goes inside it.
       ::fsync(dir.get());
       fd = ::openat(dir.get(), name, kFlags);
@@ -124,7 +95,7 @@ Expected<UniqueFd> OpenFolder(int root, const TreePath& path, size_t n, Walk wal
       return NotFound(Quote(path.text) + " not found");
     }
     if (err != ENOTDIR && err != ELOOP)
-      return FromErrno(err, "cannot open folder " + Quote(path.Prefix(i + 1)));
+      return ErrnoStatus(err, "cannot open folder " + Quote(path.Prefix(i + 1)));
     // Depending on the kernel, a symlink shows up as ENOTDIR or ELOOP; look.
     struct stat st;
     if (::fstatat(dir.get(), name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) {

@@ -22,33 +22,10 @@
 #include <vector>
 
 #include "mumba/status.h"
+#include "platform/errno_status.h"
+#include "platform/unique_fd.h"
 
 namespace mumba::engine {
-
-// Owns one file descriptor; closes it when destroyed.
-class UniqueFd {
- public:
-  UniqueFd() = default;
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  UniqueFd& operator=(UniqueFd&& other) noexcept {
-    if (this != &other) {
-      Reset();
-      fd_ = std::exchange(other.fd_, -1);
-    }
-    return *this;
-  }
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  ~UniqueFd() { Reset(); }
-
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-  void Reset();
-
- private:
-  int fd_ = -1;
-};
 
 // The longest path and the longest component CheckPath accepts, in bytes.
 inline constexpr size_t kMaxPathBytes = 4096;
@@ -97,18 +74,12 @@ enum class Walk {
 // through a symlink. Returns a new descriptor (close-on-exec) of that folder; with
 // n == 0 a duplicate of `root`. Errors: INVALID_ARGUMENT when a component on the
 // way is a symlink, whatever it points at; the others as `walk` says; any other
-// failure of the system calls mapped by FromErrno.
+// failure of the system calls mapped by ErrnoStatus (platform/errno_status.h).
 Expected<UniqueFd> OpenFolder(int root, const TreePath& path, size_t n, Walk walk);
 
 // A path for error messages: quoted, control bytes escaped, cut after 200 bytes,
 // so that a hostile path cannot forge or flood a log line.
 std::string Quote(std::string_view path);
 
-// The Status for errno `err` from a call about `what`: "<what>: <strerror>" with
-// the canonical code that tells the caller what to do (ENOENT NOT_FOUND, EEXIST
-// ALREADY_EXISTS, ENOTDIR/EISDIR/ENOTEMPTY FAILED_PRECONDITION, ELOOP/ENAMETOOLONG/
-// EINVAL INVALID_ARGUMENT, EACCES/EPERM/EROFS PERMISSION_DENIED, ENOSPC/EDQUOT/EFBIG
-// RESOURCE_EXHAUSTED, else INTERNAL).
-Status FromErrno(int err, const std::string& what);
 
 }  // namespace mumba::engine

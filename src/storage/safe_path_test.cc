@@ -122,14 +122,14 @@ TEST(ComponentProblem, NamesWhatNoPathCouldReach) {
 }
 
 TEST(FromErrno, MapsErrnoOntoWhatTheCallerCanDo) {
-  EXPECT_EQ(FromErrno(ENOENT, "x").code(), Code::kNotFound);
-  EXPECT_EQ(FromErrno(EEXIST, "x").code(), Code::kAlreadyExists);
-  EXPECT_EQ(FromErrno(ENOTEMPTY, "x").code(), Code::kFailedPrecondition);
-  EXPECT_EQ(FromErrno(ELOOP, "x").code(), Code::kInvalidArgument);
-  EXPECT_EQ(FromErrno(EROFS, "x").code(), Code::kPermissionDenied);
-  EXPECT_EQ(FromErrno(EDQUOT, "x").code(), Code::kResourceExhausted);
-  EXPECT_EQ(FromErrno(EIO, "x").code(), Code::kInternal);
-  EXPECT_EQ(FromErrno(ENOENT, "cannot open 'a'").message(),
+  EXPECT_EQ(ErrnoStatus(ENOENT, "x").code(), Code::kNotFound);
+  EXPECT_EQ(ErrnoStatus(EEXIST, "x").code(), Code::kAlreadyExists);
+  EXPECT_EQ(ErrnoStatus(ENOTEMPTY, "x").code(), Code::kFailedPrecondition);
+  EXPECT_EQ(ErrnoStatus(ELOOP, "x").code(), Code::kInvalidArgument);
+  EXPECT_EQ(ErrnoStatus(EROFS, "x").code(), Code::kPermissionDenied);
+  EXPECT_EQ(ErrnoStatus(EDQUOT, "x").code(), Code::kResourceExhausted);
+  EXPECT_EQ(ErrnoStatus(EIO, "x").code(), Code::kInternal);
+  EXPECT_EQ(ErrnoStatus(ENOENT, "cannot open 'a'").message(),
             "cannot open 'a': No such file or directory");
 }
 
