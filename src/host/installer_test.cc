@@ -19,10 +19,6 @@ namespace {
 
 constexpr const char* kAddress = "mumba://onyo2dloppshki2aljfvcquct7fqvmfhtzfdbwkzerbfymogzwna";
 
-void Write(const fs::path& file, const std::string& contents, fs::perms mode = fs::perms(0644)) {
-  WriteTestFile(file, contents, mode);
-}
-
 // Records what the installer asks of the running apps.
 class FakeRuntime final : public AppRuntime {
  public:
@@ -70,10 +66,10 @@ class InstallerTest : public ::testing::Test {
   fs::path Bundle(const std::string& version, const std::string& extra = "",
                   const std::map<std::string, std::string>& files = {}) {
     fs::path dir = tmp_.path() / ("src-" + version + "-" + std::to_string(bundles_++));
-    Write(dir / "mumba.toml", std::string("id = \"") + kAddress + "\"\nname = \"hello\"\nversion = \"" +
+    WriteTestFile(dir / "mumba.toml", std::string("id = \"") + kAddress + "\"\nname = \"hello\"\nversion = \"" +
                                   version + "\"\n" + extra + "[daemon]\ncommand = \"bin/hello\"\n");
-    Write(dir / "bin/hello", "#!/bin/sh\nexit 0\n", fs::perms(0755));
-    for (const auto& [path, text] : files) Write(dir / path, text);
+    WriteTestFile(dir / "bin/hello", "#!/bin/sh\nexit 0\n", fs::perms(0755));
+    for (const auto& [path, text] : files) WriteTestFile(dir / path, text);
     return dir;
   }
 
@@ -123,7 +119,7 @@ TEST_F(InstallerTest, RefusedBundlesLeaveNothingBehind) {
   fs::path no_daemon = Bundle("1.0.0");
   fs::remove(no_daemon / "bin/hello");
   fs::path bad_manifest = Bundle("1.0.0");
-  Write(bad_manifest / "mumba.toml", "id = \"not an address\"\n");
+  WriteTestFile(bad_manifest / "mumba.toml", "id = \"not an address\"\n");
   fs::path escaping = Bundle("1.0.0");
   fs::create_symlink("/etc/passwd", escaping / "passwd");
   for (const auto& bundle : {no_daemon, bad_manifest, escaping}) {
@@ -180,7 +176,7 @@ TEST_F(InstallerTest, UpgradeRestartsARunningAppOnTheNewVersionAndKeepsOnePrevio
 TEST_F(InstallerTest, UninstallTellsEveryPartAndPurgeDeletesData) {
   ASSERT_TRUE(installer_->Install(Bundle("1.0.0")).ok());
   fs::path data = layout_.data_dir() / std::string(kAddress).substr(8);
-  Write(data / "state", "x");
+  WriteTestFile(data / "state", "x");
   std::vector<std::string> told;
   installer_->OnUninstall([&](const std::string& id) { told.push_back(id); });
   ASSERT_TRUE(installer_->Uninstall("hello", /*purge=*/true).ok());

@@ -38,7 +38,10 @@ TEST(ErrnoStatusTest, MapsOntoWhatTheCallerCanDo) {
   EXPECT_EQ(ErrnoStatus(ENOTEMPTY, "x").code(), Code::kFailedPrecondition);
   EXPECT_EQ(ErrnoStatus(ELOOP, "x").code(), Code::kInvalidArgument);
   EXPECT_EQ(ErrnoStatus(EACCES, "x").code(), Code::kPermissionDenied);
+  EXPECT_EQ(ErrnoStatus(EROFS, "x").code(), Code::kPermissionDenied);
   EXPECT_EQ(ErrnoStatus(ENOSPC, "x").code(), Code::kResourceExhausted);
+  EXPECT_EQ(ErrnoStatus(EDQUOT, "x").code(), Code::kResourceExhausted);
+  EXPECT_EQ(ErrnoStatus(ENOTDIR, "x").code(), Code::kFailedPrecondition);
   EXPECT_EQ(ErrnoStatus(EIO, "x").code(), Code::kInternal);
   EXPECT_EQ(ErrnoStatus(ENOENT, "cannot open a").message(), "cannot open a: No such file or directory");
 }

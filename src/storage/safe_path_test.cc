@@ -121,18 +121,6 @@ TEST(ComponentProblem, NamesWhatNoPathCouldReach) {
   EXPECT_NE(ComponentProblem(std::string(256, 'x')), "");
 }
 
-TEST(FromErrno, MapsErrnoOntoWhatTheCallerCanDo) {
-  EXPECT_EQ(ErrnoStatus(ENOENT, "x").code(), Code::kNotFound);
-  EXPECT_EQ(ErrnoStatus(EEXIST, "x").code(), Code::kAlreadyExists);
-  EXPECT_EQ(ErrnoStatus(ENOTEMPTY, "x").code(), Code::kFailedPrecondition);
-  EXPECT_EQ(ErrnoStatus(ELOOP, "x").code(), Code::kInvalidArgument);
-  EXPECT_EQ(ErrnoStatus(EROFS, "x").code(), Code::kPermissionDenied);
-  EXPECT_EQ(ErrnoStatus(EDQUOT, "x").code(), Code::kResourceExhausted);
-  EXPECT_EQ(ErrnoStatus(EIO, "x").code(), Code::kInternal);
-  EXPECT_EQ(ErrnoStatus(ENOENT, "cannot open 'a'").message(),
-            "cannot open 'a': No such file or directory");
-}
-
 // A root folder with its descriptor open, and a folder outside it that symlinks
 // planted in the tree point at.
 class OpenFolderTest : public ::testing::Test {
