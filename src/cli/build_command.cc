@@ -19,7 +19,8 @@ namespace mumba::cli {
 namespace {
 
 // Runs argv (looked up in PATH), its output going to our stderr (or, when quiet,
-// appended to `log`). Returns its exit code, or -1 when it cannot run.
+// appended to `log`). Returns its exit code; 127, as a shell would, when it cannot
+// run (saying so where its output would have gone).
 int RunTool(const std::vector<std::string>& argv, bool quiet, const fs::path& log) {
   UniqueFd log_fd;
   if (quiet) log_fd.Reset(::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
@@ -32,8 +33,9 @@ int RunTool(const std::vector<std::string>& argv, bool quiet, const fs::path& lo
   spec.fds = {{0, 0}, {1, out}, {2, out}};
   auto launched = ProcessLauncher::System().Launch(spec);
   if (!launched.ok()) {
-    std::fprintf(stderr, "%s\n", launched.status().message().c_str());
-    return -1;
+    std::string line = launched.status().message() + "\n";
+    (void)!::write(out, line.data(), line.size());
+    return 127;
   }
   return ProcessLauncher::System().Wait(launched->pid).ExitCode();
 }

@@ -71,13 +71,15 @@ Status EnsureHost(const HomeLayout& layout, const std::vector<std::string>& host
   // The host outlives this command: a session of its own, no parent-death
   // signal, its output appended to its log.
   UniqueFd log_fd(::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
-  if (!log_fd) return Unavailable("cannot start the host: cannot open " + log.string());
   LaunchSpec spec;
   spec.executable = exe;
+  spec.argv0 = "mumba-host";
   spec.args = {"--home", layout.home.string()};
   spec.args.insert(spec.args.end(), host_args.begin(), host_args.end());
   spec.env = InheritedEnvironment();
-  spec.fds = {{1, log_fd.get()}, {2, log_fd.get()}};
+  // Without its log (it could not be opened) the host still starts; it says why it
+  // could not on its own.
+  if (log_fd) spec.fds = {{1, log_fd.get()}, {2, log_fd.get()}};
   spec.new_session = true;
   spec.parent_death_signal = 0;
   auto launched = ProcessLauncher::System().Launch(spec);

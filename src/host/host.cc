@@ -99,7 +99,12 @@ Host::Host(HostOptions options, HostConfig config, std::unique_ptr<Registry> reg
   });
 }
 
-Host::~Host() { Shutdown(); }
+Host::~Host() {
+  Shutdown();
+  // Home's queued installs report through the gateway: let them finish while the
+  // gateway (destroyed before home as a member) is still there.
+  home_.reset();
+}
 
 void Host::Shutdown() {
   stopping_ = true;

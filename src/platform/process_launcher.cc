@@ -48,6 +48,10 @@ struct ChildFds {
   int highest_target = 2;
 };
 
+// The INTERNAL status for a system call the launcher needs that failed: the
+// caller can do nothing about it but report it.
+Status SystemFailure(int err, const std::string& what) { return Internal(ErrnoStatus(err, what).message()); }
+
 std::string ExecutableIn(const Environment& env, const std::filesystem::path& name) {
   if (name.string().find('/') != std::string::npos) return name.string();
   auto it = env.find("PATH");
@@ -56,7 +60,9 @@ std::string ExecutableIn(const Environment& env, const std::filesystem::path& na
     auto colon = path.find(':');
     std::string dir(path.substr(0, colon));
     path = colon == std::string_view::npos ? std::string_view() : path.substr(colon + 1);
-    std::string candidate = (dir.empty() ? std::string(".") : dir) + "/" + name.string();
+    // Absolute, so that the child's chdir cannot change what it names.
+    std::string candidate =
+        std::filesystem::absolute(std::filesystem::path(dir.empty() ? "." : dir) / name).string();
     if (::access(candidate.c_str(), X_OK) == 0) return candidate;
   }
   return name.string();  // execve fails with ENOENT, which is the truth.
@@ -69,7 +75,9 @@ class SystemLauncher final : public ProcessLauncher {
     // async-signal-safe calls are allowed.
     const std::string exe =
         spec.search_path ? ExecutableIn(spec.env, spec.executable) : spec.executable.string();
-    std::vector<std::string> argv_s = {spec.search_path ? spec.executable.string() : exe};
+    std::vector<std::string> argv_s = {!spec.argv0.empty() ? spec.argv0
+                                       : spec.search_path  ? spec.executable.string()
+                                                           : exe};
     argv_s.insert(argv_s.end(), spec.args.begin(), spec.args.end());
     std::vector<char*> argv;
     for (auto& a : argv_s) argv.push_back(a.data());
@@ -85,12 +93,12 @@ class SystemLauncher final : public ProcessLauncher {
     UniqueFd output_write;
     if (spec.capture_output) {
       int p[2];
-      if (::pipe2(p, O_CLOEXEC) != 0) return ErrnoStatus(errno, "pipe");
+      if (::pipe2(p, O_CLOEXEC) != 0) return SystemFailure(errno, "pipe");
       output_read.Reset(p[0]);
       output_write.Reset(p[1]);
     }
     UniqueFd devnull(::open("/dev/null", O_RDWR | O_CLOEXEC));
-    if (!devnull) return ErrnoStatus(errno, "cannot open /dev/null");
+    if (!devnull) return SystemFailure(errno, "cannot open /dev/null");
 
     std::map<int, int> wanted = spec.fds;
     for (int std_fd : {0, 1, 2}) wanted.emplace(std_fd, devnull.get());
@@ -99,16 +107,16 @@ class SystemLauncher final : public ProcessLauncher {
     for (const auto& [target, source] : wanted) fds.highest_target = std::max(fds.highest_target, target);
     for (const auto& [target, source] : wanted) {
       UniqueFd high(::fcntl(source, F_DUPFD_CLOEXEC, fds.highest_target + 1));
-      if (!high) return ErrnoStatus(errno, "cannot pass descriptor " + std::to_string(source));
+      if (!high) return SystemFailure(errno, "cannot pass descriptor " + std::to_string(source));
       fds.map.emplace_back(target, std::move(high));
     }
 
     int report_pipe[2];
-    if (::pipe2(report_pipe, O_CLOEXEC) != 0) return ErrnoStatus(errno, "pipe");
+    if (::pipe2(report_pipe, O_CLOEXEC) != 0) return SystemFailure(errno, "pipe");
     UniqueFd report_read(report_pipe[0]);
     UniqueFd report_write(::fcntl(report_pipe[1], F_DUPFD_CLOEXEC, fds.highest_target + 1));
     ::close(report_pipe[1]);
-    if (!report_write) return ErrnoStatus(errno, "fcntl");
+    if (!report_write) return SystemFailure(errno, "fcntl");
     const int report = report_write.get();
     std::vector<std::pair<int, int>> child_map;
     for (const auto& [target, high] : fds.map) child_map.emplace_back(target, high.get());
@@ -133,10 +141,12 @@ class SystemLauncher final : public ProcessLauncher {
         ::prctl(PR_SET_PDEATHSIG, spec.parent_death_signal);
         if (::getppid() != parent) ::_exit(127);  // We died before prctl took effect.
       }
+      // Default handlers first, then unblock: a pending signal must never run
+      // one of our handlers in the child.
+      for (int s = 1; s < NSIG; ++s) ::signal(s, SIG_DFL);
       sigset_t none;
       sigemptyset(&none);
       ::sigprocmask(SIG_SETMASK, &none, nullptr);
-      for (int s = 1; s < NSIG; ++s) ::signal(s, SIG_DFL);
       auto fail = [report](int err) {
         (void)!::write(report, &err, sizeof err);
         ::_exit(127);
@@ -159,7 +169,7 @@ class SystemLauncher final : public ProcessLauncher {
     report_write.Reset();
     fds.map.clear();
     output_write.Reset();
-    if (pid < 0) return ErrnoStatus(fork_errno, "fork");
+    if (pid < 0) return SystemFailure(fork_errno, "fork");
     // Also set the group here, so it exists whichever of the two runs first.
     if (!spec.new_session) ::setpgid(pid, pid);
 
@@ -175,9 +185,9 @@ class SystemLauncher final : public ProcessLauncher {
     UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
     if (!pidfd) {
       int err = errno;
-      ::kill(spec.new_session ? pid : -pid, SIGKILL);
+      ::kill(-pid, SIGKILL);  // A session leader leads its group too.
       ::waitpid(pid, nullptr, 0);
-      return ErrnoStatus(err, "pidfd_open");
+      return SystemFailure(err, "pidfd_open");
     }
     if (output_read) ::fcntl(output_read.get(), F_SETFL, ::fcntl(output_read.get(), F_GETFL) | O_NONBLOCK);
     return LaunchedProcess{pid, std::move(pidfd), std::move(output_read)};
@@ -191,7 +201,7 @@ class SystemLauncher final : public ProcessLauncher {
 
   ProcessExit Wait(pid_t pid) override {
     auto exit = WaitFor(pid, 0);
-    return exit ? *exit : ProcessExit{};
+    return exit ? *exit : ProcessExit{0, errno};
   }
 
  private:
@@ -220,6 +230,7 @@ Environment InheritedEnvironment() {
 }
 
 std::string ProcessExit::Describe() const {
+  if (wait_errno != 0) return "unknown exit (" + std::string(std::strerror(wait_errno)) + ")";
   if (WIFEXITED(wait_status)) return "exit code " + std::to_string(WEXITSTATUS(wait_status));
   if (WIFSIGNALED(wait_status)) {
     int sig = WTERMSIG(wait_status);
@@ -230,6 +241,7 @@ std::string ProcessExit::Describe() const {
 }
 
 int ProcessExit::ExitCode() const {
+  if (wait_errno != 0) return 1;  // Unknown is not success.
   if (WIFEXITED(wait_status)) return WEXITSTATUS(wait_status);
   if (WIFSIGNALED(wait_status)) return 128 + WTERMSIG(wait_status);
   return 1;

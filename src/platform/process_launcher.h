@@ -40,7 +40,9 @@ struct LaunchSpec {
   // the PATH of `env` (as execvp does).
   std::filesystem::path executable;
   bool search_path = false;
-  std::vector<std::string> args;  // Not including argv[0], which is `executable`.
+  // argv[0]; empty means `executable` as given.
+  std::string argv0;
+  std::vector<std::string> args;  // Not including argv[0].
   std::filesystem::path working_dir;  // Empty: ours.
   Environment env;                    // The child's whole environment.
   // Child descriptor number -> one of our descriptors (borrowed: the launcher
@@ -65,9 +67,10 @@ struct LaunchedProcess {
 // How a child ended.
 struct ProcessExit {
   int wait_status = 0;  // As waitpid reports it.
-  // "exit code 1", "signal 9 (SIGKILL)".
+  int wait_errno = 0;   // Set when waitpid failed: how it ended is unknown.
+  // "exit code 1", "signal 9 (SIGKILL)", "unknown exit (No child processes)".
   std::string Describe() const;
-  // A shell's view: N for exit(N), 128 + N for signal N.
+  // A shell's view: N for exit(N), 128 + N for signal N; 1 when unknown.
   int ExitCode() const;
 };
 
@@ -78,7 +81,7 @@ class ProcessLauncher {
 
   // Starts the process and returns once exec succeeded; FAILED_PRECONDITION naming
   // the reason it did not ("cannot run /x: No such file or directory"), INTERNAL
-  // when the system refused a descriptor or a process.
+  // when the system refused a descriptor, a pipe or a process.
   virtual Expected<LaunchedProcess> Launch(const LaunchSpec& spec) = 0;
 
   // Sends `signal` to the process group `pgid`. Errors are ignored (it may be gone).
@@ -88,7 +91,8 @@ class ProcessLauncher {
   // Never blocks.
   virtual std::optional<ProcessExit> Reap(pid_t pid) = 0;
 
-  // The same, blocking until it has exited.
+  // The same, blocking until it has exited (wait_errno set when it cannot be
+  // waited for, e.g. it is not our child).
   virtual ProcessExit Wait(pid_t pid) = 0;
 
   // The launcher of real processes. Lives forever.

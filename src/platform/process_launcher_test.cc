@@ -134,5 +134,23 @@ TEST(ProcessLauncherTest, ReapDoesNotBlockOnARunningChild) {
   EXPECT_EQ(ProcessLauncher::System().Wait(launched->pid).Describe(), "signal 9 (SIGKILL)");
 }
 
+TEST(ProcessLauncherTest, Argv0IsWhatTheSpecSays) {
+  LaunchSpec spec;
+  spec.argv0 = "renamed";
+  spec.executable = "/bin/sh";
+  spec.args = {"-c", "tr '\\0' ' ' < /proc/$$/cmdline"};
+  spec.capture_output = true;
+  auto launched = ProcessLauncher::System().Launch(spec);
+  ASSERT_TRUE(launched.ok());
+  EXPECT_EQ(ReadAll(launched->output.get()).substr(0, 8), "renamed ");
+  (void)ProcessLauncher::System().Wait(launched->pid);
+}
+
+TEST(ProcessLauncherTest, WaitingForAStrangerIsAnUnknownExitNotASuccess) {
+  ProcessExit exit = ProcessLauncher::System().Wait(1);  // init is nobody's child here.
+  EXPECT_EQ(exit.Describe(), "unknown exit (No child processes)");
+  EXPECT_NE(exit.ExitCode(), 0);
+}
+
 }  // namespace
 }  // namespace mumba
