@@ -204,8 +204,15 @@ TEST_F(StorageTest, DestroyingAWatchWaitsForItsCallback) {
   watch->reset();
   EXPECT_FALSE(inside.load());  // The running callback finished before the destructor returned.
   int after = calls.load();
+  // A second watch sees "c" once the host has sent it to every watcher: by then the
+  // destroyed one would have had it too.
+  std::atomic<bool> seen{false};
+  auto witness = kv.Watch("", [&](const KvChange& c) {
+    if (c.key == "c") seen = true;
+  });
+  ASSERT_TRUE(witness.ok());
   ASSERT_TRUE(kv.Put("c", "3").ok());
-  std::this_thread::sleep_for(300ms);
+  ASSERT_TRUE(WaitFor([&] { return seen.load(); }));
   EXPECT_EQ(calls.load(), after);
 }
 
