@@ -28,6 +28,11 @@ namespace mumba {
 
 struct Manifest;
 
+// The cookie that carries an app's secret: mumba_secret=<secret>. The host puts it
+// in a window's browser profile through DevTools, so the secret never appears in a
+// command line or a URL.
+inline constexpr char kSecretCookieName[] = "mumba_secret";
+
 // An app as the gateway needs it.
 struct GatewayApp {
   std::string id;  // Canonical "mumba://<52>".

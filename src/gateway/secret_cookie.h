@@ -7,12 +7,13 @@
 #include <string>
 #include <string_view>
 
+#include "gateway/gateway.h"
 #include "gateway/http_responses.h"
 
 namespace mumba::gateway_internal {
 
 // The cookie's name: mumba_secret=<secret>.
-inline constexpr std::string_view kSecretCookie = "mumba_secret";
+inline constexpr std::string_view kSecretCookie = kSecretCookieName;
 
 // True when `a` and `b` are equal. Takes the same time for every `a` of the right
 // length, so a secret cannot be guessed byte by byte.

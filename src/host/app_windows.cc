@@ -30,10 +30,10 @@ Expected<WindowView> AppWindows::Launch(const std::string& ref, const std::strin
   const HomeApp* home = home_;
   const int port = port_;
   if (ref == kHomeApp && home && port != 0) {
-    // The window logs in with the secret, then shows the page asked for (Open
-    // reports where it ended up, without the secret).
-    return windows_.Open(kHomeApp, kHomeApp, "http://home.localhost:" + std::to_string(port),
-                         home->LoginPath(path.empty() ? "/" : path), headless);
+    // The secret goes into the window's profile as a cookie, never into a command
+    // line or a URL.
+    return windows_.Open(kHomeApp, kHomeApp, "http://home.localhost:" + std::to_string(port), path, headless,
+                         WindowCookie{kSecretCookieName, home->secret()});
   }
   MUMBA_ASSIGN_OR_RETURN(InstalledApp app, apps_.Find(ref));
   if (app.manifest->ui_entry.empty()) return FailedPrecondition(app.record.name + " has no UI (its manifest has no [ui])");

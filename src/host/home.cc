@@ -60,18 +60,12 @@ fs::path HomeUiDir() {
 }
 
 Expected<std::unique_ptr<HomeApp>> HomeApp::Create(Parts parts) {
+  // A new secret at every start: one that leaked earlier opens nothing now.
   const fs::path file = parts.home_dir / "home.token";
-  std::string token;
-  if (auto saved = ReadFile(file); saved.ok()) {
-    token = *saved;
-    while (!token.empty() && (token.back() == '\n' || token.back() == ' ')) token.pop_back();
-  }
-  if (token.size() < 32) {
-    char raw[32];
-    randombytes_buf(raw, sizeof raw);
-    token = ToHex(std::string_view(raw, sizeof raw));
-    MUMBA_TRY(WriteFileAtomic(file, token + "\n", 0600));
-  }
+  char raw[32];
+  randombytes_buf(raw, sizeof raw);
+  const std::string token = ToHex(std::string_view(raw, sizeof raw));
+  MUMBA_TRY(WriteFileAtomic(file, token + "\n", 0600));
   MUMBA_ASSIGN_OR_RETURN(
       auto transcoder,
       Transcoder::FromCompiled({mumba::host::v1::HostStatusRequest::descriptor()->file(),

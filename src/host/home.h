@@ -4,8 +4,8 @@
 // Its page is made like any app's (gateway, mumba.js); its "daemon" is the host:
 // mumba.call reaches the host's Control and Distribution APIs on host.sock, and two
 // routes (/api/install, /api/logs) are answered in-process. Because it drives the
-// whole host, it opens only with the secret in $MUMBA_HOME/home.token, which
-// `mumba launch home` hands to its window as a cookie.
+// whole host, it opens only with the secret in $MUMBA_HOME/home.token (new at every
+// host start), which `mumba launch home` puts in its window's profile as a cookie.
 #pragma once
 
 #include <atomic>
@@ -39,12 +39,14 @@ class HomeApp {
     PageEvents& events;
     const std::atomic<bool>& stopping;     // Installs stop when the host does.
   };
-  // Reads (or creates, 0600) the token; finds the UI next to the host's executable.
+  // Makes a new secret and writes it to home.token (0600), so a secret seen by
+  // anyone before is worthless after a restart; finds the UI next to the host's
+  // executable.
   static Expected<std::unique_ptr<HomeApp>> Create(Parts parts);
 
   GatewayApp View() const;
-  // The path a window opens first: it logs in, then shows `next`.
-  std::string LoginPath(const std::string& next) const { return "/_mumba/login?token=" + token_ + "&next=" + next; }
+  // The secret a window's cookie must carry. New at every host start.
+  const std::string& secret() const { return token_; }
 
   void Route(mumba::app::v1::RouteRequest request, std::function<void(Expected<mumba::app::v1::RouteResponse>)> done);
   void Call(const std::string& method, std::string json, std::function<void(Expected<std::string>)> done);

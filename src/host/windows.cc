@@ -100,7 +100,8 @@ Expected<std::shared_ptr<Windows::Browser>> Windows::BrowserFor(const std::strin
 }
 
 Expected<WindowView> Windows::Open(const std::string& app_id, const std::string& app_name,
-                                   const std::string& origin, const std::string& path, bool headless) {
+                                   const std::string& origin, const std::string& path, bool headless,
+                                   const std::optional<WindowCookie>& cookie) {
   const auto start = Clock::now();
   if (!path.empty() && path[0] != '/') return InvalidArgument("a window opens a path of the app: '" + path + "'");
   std::shared_ptr<Browser> b;
@@ -110,6 +111,14 @@ Expected<WindowView> Windows::Open(const std::string& app_id, const std::string&
   }
   auto* cdp = b->cdp.get();
   const std::string url = origin + (path.empty() ? "/" : path);
+  if (cookie) {
+    // On the browser's own DevTools pipe, before any page of the origin loads.
+    json param{{"name", cookie->name}, {"value", cookie->value}, {"url", origin + "/"}, {"path", "/"},
+               {"httpOnly", true}, {"sameSite", "Strict"}};
+    if (auto set = cdp->Call("Storage.setCookies", {{"cookies", json::array({param})}}); !set.ok()) {
+      return set.status().WithContext("cannot give the window its cookie");
+    }
+  }
   std::string target;
   if (b->headless) {
     MUMBA_ASSIGN_OR_RETURN(json created, cdp->Call("Target.createTarget", {{"url", "about:blank"}}));

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,13 @@ struct WindowSession {
 using PageEventFn = std::function<void(const mumba::ui::v1::PageEvent&)>;
 
 // Thread-safe. Methods that talk to a browser block (bounded by DevTools timeouts).
+// A cookie put in the window's browser profile before it loads anything: how a
+// secret reaches a page without a command line, a URL or a log.
+struct WindowCookie {
+  std::string name;
+  std::string value;
+};
+
 class Windows {
  public:
   // Profiles go in `profiles_dir`/<app id prefix>; browser output in `logs_dir`.
@@ -54,8 +62,10 @@ class Windows {
   // Opens `path` of the app's `origin` in a new window of the app's browser
   // (started first if needed) and returns once the page has loaded and painted.
   // FAILED_PRECONDITION when Chromium is not installed (naming the package).
+  // `cookie`, when given, is set for `origin` (HttpOnly, SameSite=Strict) first.
   Expected<WindowView> Open(const std::string& app_id, const std::string& app_name, const std::string& origin,
-                            const std::string& path, bool headless);
+                            const std::string& path, bool headless,
+                            const std::optional<WindowCookie>& cookie = std::nullopt);
   // Open windows, of one app or ("" ) of all.
   std::vector<WindowView> List(const std::string& app_id = "");
   // Closes a window; with `app_id` set, only one of that app's. Closing an app's

@@ -37,7 +37,10 @@ class HomeAppTest(unittest.TestCase):
             conn.close()
 
     def open_home(self, browser):
-        page = browser.new_page(f"http://home.localhost:{self.port}/_mumba/login?token={self.token}&next=/")
+        # The secret of the host running now: it changes at every host start.
+        with open(os.path.join(self.home.path, "home.token")) as f:
+            token = f.read().strip()
+        page = browser.new_page(f"http://home.localhost:{self.port}/_mumba/login?token={token}&next=/")
         page.wait_for("document.body.dataset.ready === 'true'", what="home to list the apps")
         return page
 
@@ -85,6 +88,19 @@ class HomeAppTest(unittest.TestCase):
         page.wait_for("document.querySelector('tr[data-app=\"hello\"] td.state')?.textContent === 'stopped'",
                       what="hello to stop")
         self.home.run("close", "hello", check=True)
+
+    def test_the_secret_changes_at_every_host_start(self):
+        old = self.token
+        self.home.run("host", "stop", check=True)
+        self.home.run("host", "start", check=True)
+        port = self.home.json("host", "status")["gateway_port"]
+        with open(os.path.join(self.home.path, "home.token")) as f:
+            new = f.read().strip()
+        self.assertNotEqual(new, old)
+        self.assertEqual(os.stat(os.path.join(self.home.path, "home.token")).st_mode & 0o777, 0o600)
+        self.port = port
+        self.assertEqual(self.get(f"/_mumba/login?token={old}&next=/")[0], 403)
+        self.assertEqual(self.get(f"/_mumba/login?token={new}&next=/")[0], 303)
 
     def test_mumba_launch_home_opens_it(self):
         w = json.loads(self.home.run("launch", "home", "--headless", "--json", check=True).stdout)

@@ -15,7 +15,7 @@ import time
 import unittest
 from urllib.parse import urlencode
 
-from harness import BIN, Home, alive, wait_for
+from harness import BIN, MUMBA, Home, alive, wait_for
 
 UI_PROBE_BUNDLE = os.environ.get("MUMBA_UI_PROBE_BUNDLE", "")
 
@@ -258,6 +258,57 @@ class DisplayTest(unittest.TestCase):
         self.assertEqual({w["id"] for w in windows(home, "hello")}, {first["id"], second["id"]})
         home.run("close", "hello", check=True)
         wait_for(lambda: not alive(first["browser_pid"]), 10, what="the browser to end")
+
+
+    def test_launching_home_on_a_display_leaves_its_secret_in_no_process(self):
+        """The home secret reaches the window as a cookie set through DevTools: no
+        command line or environment of any process on the machine holds it."""
+        if not shutil.which("Xvfb") or not shutil.which("chromium"):
+            raise unittest.SkipTest("needs Xvfb and chromium")
+        display = f":{100 + (os.getpid() + 7) % 400}"
+        xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        def stop_xvfb():
+            xvfb.terminate()
+            xvfb.wait(10)
+        self.addCleanup(stop_xvfb)
+        wait_for(lambda: os.path.exists(f"/tmp/.X11-unix/X{display[1:]}"), 10, what="Xvfb")
+        home = Home(self)
+        home.env["DISPLAY"] = display
+        home.run("host", "start", check=True)
+        with open(os.path.join(home.path, "home.token")) as f:
+            secret = f.read().strip().encode()
+        self.assertEqual(len(secret), 64)
+
+        def holders():
+            found = []
+            for pid in os.listdir("/proc"):
+                if not pid.isdigit():
+                    continue
+                for part in ("cmdline", "environ"):
+                    try:
+                        with open(f"/proc/{pid}/{part}", "rb") as f:
+                            if secret in f.read():
+                                found.append((pid, part))
+                    except OSError:
+                        pass  # Gone, or a kernel thread.
+            return found
+
+        # Processes live only moments during a launch (Chromium's hand-off to the
+        # running browser): look again and again until the launch is done.
+        launch = subprocess.Popen([MUMBA, "launch", "home", "--json"], env=home.env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        seen = []
+        while launch.poll() is None:
+            seen += holders()
+        out, err = launch.communicate(timeout=60)
+        seen += holders()
+        self.assertEqual(launch.returncode, 0, err)
+        w = json.loads(out)
+        self.assertFalse(w["headless"])
+        self.assertEqual(w["title"], "Mumba home")  # In: the cookie was there before the page.
+        self.assertEqual(seen, [], "processes holding the home secret")
+        home.run("close", "home", check=True)
 
 
 class MissingChromiumTest(unittest.TestCase):
