@@ -349,4 +349,31 @@ Expected<Manifest> LoadManifest(const std::filesystem::path& bundle_dir) {
   return ParseManifest(*text, file.string());
 }
 
+std::vector<std::string> WiderAsks(const Manifest& offered, const Manifest& installed) {
+  auto had = [](const std::vector<std::string>& list, const std::string& x) {
+    return std::find(list.begin(), list.end(), x) != list.end();
+  };
+  std::vector<std::string> out;
+  if (offered.permissions.network && !installed.permissions.network) out.push_back("the network");
+  if (offered.permissions.peers && !installed.permissions.peers) out.push_back("peer calls");
+  for (const auto& target : offered.permissions.call) {
+    if (!had(installed.permissions.call, target)) out.push_back("to call " + target);
+  }
+  for (const auto& service : offered.services) {
+    if (!had(installed.services, service)) out.push_back("to export " + service + " to other apps");
+  }
+  for (const auto& e : offered.store_exports) {
+    for (const auto& reader : e.readers) {
+      bool before = false;
+      for (const auto& old : installed.store_exports) {
+        before = before || (old.kind == e.kind && old.db == e.db && had(old.readers, reader));
+      }
+      if (!before) {
+        out.push_back("to let " + reader + " read its " + e.kind + (e.db.empty() ? "" : " '" + e.db + "'"));
+      }
+    }
+  }
+  return out;
+}
+
 }  // namespace mumba

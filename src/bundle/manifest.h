@@ -72,6 +72,12 @@ struct Manifest {
   const RouteDecl* FindRoute(std::string_view method, std::string_view path) const;
 };
 
+// What `offered` asks for that `installed` (an earlier version of the same app)
+// did not, one line each: "the network", "peer calls", "to call <target>", "to
+// export <service> to other apps", "to let <reader> read its <kind> '<db>'". Empty
+// when it asks for nothing more. An update that widens waits for the owner's yes.
+std::vector<std::string> WiderAsks(const Manifest& offered, const Manifest& installed);
+
 // Parses manifest text. `file_name` is used in messages: "mumba.toml:4: name: ...".
 Expected<Manifest> ParseManifest(std::string_view text, std::string_view file_name);
 

@@ -437,3 +437,32 @@ TEST(ManifestTest, LoadManifestReadsTheBundleFile) {
 
 }  // namespace
 }  // namespace mumba
+
+namespace mumba {
+namespace {
+
+// What an update asks for beyond the installed version: each widening is named,
+// nothing else is.
+TEST(WiderAsksTest, NamesEachNewPermissionAndNothingElse) {
+  Manifest installed = *ParseManifest(WithLine(26, "network = false"), "mumba.toml");
+  Manifest same = installed;
+  same.version = "9.9.9";
+  same.description = "changed";
+  EXPECT_TRUE(WiderAsks(same, installed).empty());
+
+  Manifest wider = installed;
+  wider.permissions.network = true;
+  wider.permissions.peers = true;
+  wider.permissions.call.push_back("mumba://other/x.v1.Api");
+  wider.services.push_back("hello.v1.Admin");
+  wider.store_exports.push_back({"kv", "settings", {"mumba://reader"}});
+  EXPECT_EQ(WiderAsks(wider, installed),
+            (std::vector<std::string>{"the network", "peer calls", "to call mumba://other/x.v1.Api",
+                                      "to export hello.v1.Admin to other apps",
+                                      "to let mumba://reader read its kv 'settings'"}));
+  // Asking for less is never a widening.
+  EXPECT_TRUE(WiderAsks(installed, wider).empty());
+}
+
+}  // namespace
+}  // namespace mumba

@@ -345,10 +345,14 @@ struct InfoOptions {
 struct UpdateOptions {
   std::string app;
   bool json = false;
+  bool yes = false;
 
   void Bind(CLI::App* cmd) {
     cmd->add_option("APP", app, "App name or id (default: every app from the network)");
     cmd->add_flag("--json", json, "Events as JSON lines");
+    cmd->add_flag("-y,--yes", yes,
+                  "Apply a version that asks for more than the installed one (network, calls, "
+                  "exports) without asking");
   }
 };
 

@@ -37,6 +37,16 @@ const char* PhaseName(hv1::InstallEvent::Phase p) {
   }
 }
 
+// Asks `prompt` on the terminal and reads the answer: true for y or yes. False
+// without a terminal to ask on, so scripts never say yes by accident.
+bool AskYes(const char* prompt) {
+  if (!isatty(0) || !isatty(2)) return false;
+  std::fprintf(stderr, "%s", prompt);
+  std::string answer;
+  std::getline(std::cin, answer);
+  return answer == "y" || answer == "Y" || answer == "yes";
+}
+
 // Shows install events: a progress bar on a terminal, plain lines otherwise, or
 // JSON lines for programs.
 class EventPrinter {
@@ -138,14 +148,9 @@ int InstallFromNetwork(const Context& ctx, const std::string& address, bool yes,
                 item.version().c_str(), Size(item.size()).c_str(), item.publisher().c_str(),
                 static_cast<int64_t>(item.seq()));
   }
-  if (!yes && isatty(0) && isatty(2)) {
-    std::fprintf(stderr, "Install it? [y/N] ");
-    std::string answer;
-    std::getline(std::cin, answer);
-    if (answer != "y" && answer != "Y" && answer != "yes") {
-      std::fprintf(stderr, "not installed\n");
-      return 1;
-    }
+  if (!yes && isatty(0) && isatty(2) && !AskYes("Install it? [y/N] ")) {
+    std::fprintf(stderr, "not installed\n");
+    return 1;
   }
   grpc::ClientContext c;
   hv1::FetchRequest req;
@@ -235,15 +240,29 @@ int Update(const Context& ctx, const UpdateOptions& o) {
   if (!stub.ok()) return Fail(stub.status());
   int rc = 0;
   for (const auto& a : apps) {
-    grpc::ClientContext c;
-    hv1::AppRef ref;
-    ref.set_app(a);
-    auto reader = (*stub)->Update(&c, ref);
+    auto update = [&](bool accept_wider, hv1::InstallEvent* last) {
+      grpc::ClientContext c;
+      hv1::UpdateRequest req;
+      req.set_app(a);
+      req.set_accept_wider(accept_wider);
+      auto reader = (*stub)->Update(&c, req);
+      return Follow(reader.get(), EventPrinter(o.json, /*show_found=*/true), last);
+    };
     hv1::InstallEvent last;
-    auto s = Follow(reader.get(), EventPrinter(o.json, /*show_found=*/true), &last);
+    auto s = update(o.yes, &last);
+    // A version that asks for more than the installed one waits for the owner's yes.
+    if (!s.ok() && s.error_code() == grpc::StatusCode::FAILED_PRECONDITION &&
+        s.error_message().find(" asks for more than ") != std::string::npos) {
+      std::fprintf(stderr, "%s\n", s.error_message().c_str());
+      if (AskYes("Update to it? [y/N] ")) s = update(true, &last);
+      else s = grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "not updated (--yes accepts it)");
+    }
     if (!s.ok()) {
       // Updating everything skips apps that never came from the network.
-      if (o.app.empty() && s.error_code() == grpc::StatusCode::FAILED_PRECONDITION) continue;
+      if (o.app.empty() && s.error_code() == grpc::StatusCode::FAILED_PRECONDITION &&
+          s.error_message().find("was not installed from the network") != std::string::npos) {
+        continue;
+      }
       rc = Fail(s);
       continue;
     }

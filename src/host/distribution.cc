@@ -18,6 +18,9 @@ constexpr auto kPublishLookup = std::chrono::seconds(3);
 constexpr auto kPutTimeout = std::chrono::seconds(15);
 constexpr auto kUpdateLookup = std::chrono::seconds(15);
 constexpr auto kUpdateFetch = std::chrono::minutes(30);
+// In the refusal of an update that widens what the app may do; `mumba update`
+// recognises it and asks the owner (src/cli/p2p_commands.cc).
+constexpr const char* kAsksForMore = " asks for more than ";
 
 // The bytes of a hex info-hash; INVALID_ARGUMENT when it is not hex.
 Expected<std::string> HashBytes(std::string_view hex) {
@@ -256,7 +259,7 @@ bool Distribution::Stopping() {
 }
 
 Expected<AppView> Distribution::Fetch(const std::string& address, std::chrono::milliseconds timeout,
-                                      int64_t min_seq, const DistributionEventFn& on_event) {
+                                      int64_t min_seq, const DistributionEventFn& on_event, bool accept_wider) {
   std::lock_guard lock(publish_mu_);
   auto start = parts_.clock.Now();
   if (!Emit(on_event, DistributionEvent::Phase::kResolving, {})) return Cancelled("installing " + address);
@@ -306,6 +309,17 @@ Expected<AppView> Distribution::Fetch(const std::string& address, std::chrono::m
     return PermissionDenied("refused: the bundle found at " + item.address + " is " + m.name + " " +
                             m.version + ", not the " + item.name + " " + item.version + " announced");
   }
+  if (!accept_wider) {
+    if (auto current = parts_.apps.Describe(m.id); current.ok() && current->manifest) {
+      std::vector<std::string> wider = WiderAsks(m, *current->manifest);
+      if (!wider.empty()) {
+        std::string asks;
+        for (const auto& w : wider) asks += (asks.empty() ? "" : "; ") + w;
+        return FailedPrecondition(m.name + " " + m.version + kAsksForMore + current->record.version + ": " +
+                                  asks + " (mumba update " + m.name + " shows it and asks)");
+      }
+    }
+  }
   if (!Emit(on_event, DistributionEvent::Phase::kInstalling, item)) return Cancelled("installing " + item.name);
   MUMBA_ASSIGN_OR_RETURN(InstallResult installed, parts_.installer.InstallStaged(*folder));
   bool published = false;
@@ -330,7 +344,8 @@ Expected<AppView> Distribution::Fetch(const std::string& address, std::chrono::m
   return installed.app;
 }
 
-Expected<AppView> Distribution::Update(const std::string& app_ref, const DistributionEventFn& on_event) {
+Expected<AppView> Distribution::Update(const std::string& app_ref, const DistributionEventFn& on_event,
+                                       bool accept_wider) {
   MUMBA_ASSIGN_OR_RETURN(AppView app, parts_.apps.Describe(app_ref));
   auto known = parts_.registry.GetP2p(app.record.id);
   if (!known.ok()) {
@@ -349,7 +364,7 @@ Expected<AppView> Distribution::Update(const std::string& app_ref, const Distrib
     }
     return app;
   }
-  return Fetch(app.record.id, kUpdateFetch, known->seq + 1, on_event);
+  return Fetch(app.record.id, kUpdateFetch, known->seq + 1, on_event, accept_wider);
 }
 
 Expected<std::pair<AppView, std::string>> Distribution::Rollback(const std::string& app_ref) {

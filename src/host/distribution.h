@@ -94,12 +94,17 @@ class Distribution {
   // address) and installs the app; then seeds it. Refuses an item whose seq is
   // below `min_seq`. Nothing is installed on any error, nor when `on_event` says
   // stop or the host is stopping.
+  // With `accept_wider` false, a version that asks for more than the installed one
+  // (WiderAsks) is refused with FAILED_PRECONDITION listing what it asks for.
   Expected<AppView> Fetch(const std::string& address, std::chrono::milliseconds timeout,
-                          int64_t min_seq, const DistributionEventFn& on_event);
+                          int64_t min_seq, const DistributionEventFn& on_event, bool accept_wider = true);
 
   // Installs the newest version of an app that came from the network, if its
   // address now points at a higher seq than the one installed (kUpToDate if not).
-  Expected<AppView> Update(const std::string& app_ref, const DistributionEventFn& on_event);
+  // A version that asks for more than the installed one is applied only with
+  // `accept_wider` (the owner said yes); the hourly check never says it.
+  Expected<AppView> Update(const std::string& app_ref, const DistributionEventFn& on_event,
+                           bool accept_wider = false);
 
   // Goes back to the version installed before the current one. Returns the app and
   // the version it left.

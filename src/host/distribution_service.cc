@@ -100,9 +100,9 @@ grpc::Status DistributionService::Fetch(grpc::ServerContext* ctx, const hv1::Fet
   return ToGrpc(app.status());
 }
 
-grpc::Status DistributionService::Update(grpc::ServerContext* ctx, const hv1::AppRef* req,
+grpc::Status DistributionService::Update(grpc::ServerContext* ctx, const hv1::UpdateRequest* req,
                                          grpc::ServerWriter<hv1::InstallEvent>* writer) {
-  auto app = distribution_.Update(req->app(), Streamer(ctx, writer));
+  auto app = distribution_.Update(req->app(), Streamer(ctx, writer), req->accept_wider());
   return ToGrpc(app.status());
 }
 

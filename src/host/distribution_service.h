@@ -20,7 +20,7 @@ class DistributionService final : public mumba::host::v1::Distribution::Service 
                        mumba::host::v1::ResolveResponse*) override;
   grpc::Status Fetch(grpc::ServerContext*, const mumba::host::v1::FetchRequest*,
                      grpc::ServerWriter<mumba::host::v1::InstallEvent>*) override;
-  grpc::Status Update(grpc::ServerContext*, const mumba::host::v1::AppRef*,
+  grpc::Status Update(grpc::ServerContext*, const mumba::host::v1::UpdateRequest*,
                       grpc::ServerWriter<mumba::host::v1::InstallEvent>*) override;
   grpc::Status Rollback(grpc::ServerContext*, const mumba::host::v1::AppRef*,
                         mumba::host::v1::RollbackResponse*) override;

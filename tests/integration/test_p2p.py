@@ -110,6 +110,21 @@ class P2pTest(unittest.TestCase):
         # ...and the app still works.
         wait_for(lambda: greet(c, "Cy"), 15, what="hello to answer after rollback")
 
+        # Version 3 asks for the network: an update waits for the owner's yes.
+        _, v3 = app_bundle(self, a, "0.3.0", address)
+        with open(os.path.join(v3, "mumba.toml"), "a") as f:
+            f.write("\n[permissions]\nnetwork = true\n")
+        self.assertEqual(publish(a, v3)["seq"], 3)
+        wait_for(lambda: json.loads(c.run("info", address, "--json").stdout or "{}").get("seq") == "3",
+                 30, what="C to see seq 3")
+        refused = c.run("update", "hello")  # No terminal to ask on: no.
+        self.assertNotEqual(refused.returncode, 0)
+        self.assertIn("hello 0.3.0 asks for more than 0.1.0: the network", refused.stderr)
+        self.assertEqual(c.status("hello")["version"], "0.1.0")
+        out = c.run("update", "hello", "--yes", check=True)
+        self.assertIn("updated hello to 0.3.0", out.stdout)
+        self.assertEqual(c.status("hello")["version"], "0.3.0")
+
     def test_refusals(self):
         swarm = Swarm(self, 2)
         a, b = swarm.homes
