@@ -2,6 +2,7 @@
 #include "host/app_lifecycle.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -13,6 +14,34 @@ namespace fs = std::filesystem;
 namespace mumba {
 namespace {
 std::string KeyPart(const std::string& id) { return id.substr(kAddressScheme.size()); }
+
+// The whole environment of an app's daemon; README.md documents the same list.
+// A daemon is started from a fixed environment, never from the host's: whatever the
+// shell that started the host held (SSH_AUTH_SOCK, tokens, cloud credentials) must
+// not reach code an owner merely installed. It gets what the host says about the app
+// (the MUMBA_* variables the SDK reads), a PATH of the system's folders, the host's
+// LANG (C.UTF-8 when the host has none) and TZ only when the host has one, so its
+// text and times read as the owner's; and HOME is its own data folder, so libraries
+// that write under ~ write where the app may write, not into the owner's home.
+std::map<std::string, std::string> DaemonEnvironment(const AppRecord& record, const fs::path& socket,
+                                                     const fs::path& host_socket,
+                                                     const fs::path& data_dir) {
+  std::map<std::string, std::string> env = {
+      {"MUMBA_APP_ID", record.id},
+      {"MUMBA_APP_NAME", record.name},
+      {"MUMBA_APP_VERSION", record.version},
+      {"MUMBA_APP_SOCKET", socket.string()},
+      {"MUMBA_HOST_SOCKET", host_socket.string()},
+      {"MUMBA_APP_DATA", data_dir.string()},
+      {"MUMBA_APP_DIR", record.install_dir},
+      {"PATH", "/usr/local/bin:/usr/bin:/bin"},
+      {"HOME", data_dir.string()},
+  };
+  const char* lang = std::getenv("LANG");
+  env["LANG"] = lang && *lang ? lang : "C.UTF-8";
+  if (const char* tz = std::getenv("TZ")) env["TZ"] = tz;
+  return env;
+}
 }  // namespace
 
 AppLifecycle::AppLifecycle(const HomeLayout& layout, InstalledApps& apps, Supervisor& supervisor,
@@ -48,15 +77,8 @@ DaemonSpec AppLifecycle::SpecFor(const InstalledApp& app) const {
   spec.working_dir = dir;
   spec.socket = endpoints_.DaemonSocket(app.record.id);
   spec.log_file = layout_.logs_dir() / (app.record.name + "-" + KeyPart(app.record.id).substr(0, 8) + ".log");
-  spec.env = {
-      {"MUMBA_APP_ID", app.record.id},
-      {"MUMBA_APP_NAME", app.record.name},
-      {"MUMBA_APP_VERSION", app.record.version},
-      {"MUMBA_APP_SOCKET", spec.socket.string()},
-      {"MUMBA_HOST_SOCKET", endpoints_.HostSocket(app.record.id).string()},
-      {"MUMBA_APP_DATA", DataDir(app.record.id).string()},
-      {"MUMBA_APP_DIR", dir.string()},
-  };
+  spec.env = DaemonEnvironment(app.record, spec.socket, endpoints_.HostSocket(app.record.id),
+                               DataDir(app.record.id));
   return spec;
 }
 

@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "platform/process_launcher.h"
+#include "shell/browser_process.h"
 #include "shell/cdp_connection.h"
 #include "shell/chromium.h"
 #include "shell/page.h"
@@ -194,7 +195,8 @@ Expected<std::string> Windows::OpenAppWindow(const Browser& b, const std::string
   LaunchSpec launch;
   launch.executable = chromium;
   launch.args.assign(args.begin() + 1, args.end());
-  launch.env = InheritedEnvironment();
+  // Only handing a URL on, yet a Chromium all the same: the same clean environment.
+  launch.env = shell::BrowserEnvironment();
   auto launched = ProcessLauncher::System().Launch(launch);
   if (!launched.ok()) return Unavailable(launched.status().message());
   const pid_t pid = launched->pid;

@@ -6,12 +6,25 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <cstdlib>
 
 #include "platform/errno_status.h"
 #include "platform/process_launcher.h"
 #include "platform/unique_fd.h"
 
 namespace mumba::shell {
+
+Environment BrowserEnvironment() {
+  static constexpr const char* kPassed[] = {
+      "PATH",    "HOME",           "LANG",       "LC_ALL",          "TZ",
+      "DISPLAY", "WAYLAND_DISPLAY", "XAUTHORITY", "XDG_RUNTIME_DIR", "DBUS_SESSION_BUS_ADDRESS",
+  };
+  Environment env;
+  for (const char* name : kPassed) {
+    if (const char* value = std::getenv(name)) env[name] = value;
+  }
+  return env;
+}
 
 Expected<BrowserProcess> SpawnBrowserProcess(const BrowserProcessSpec& spec) {
   UniqueFd log;
@@ -33,7 +46,7 @@ Expected<BrowserProcess> SpawnBrowserProcess(const BrowserProcessSpec& spec) {
   LaunchSpec launch;
   launch.executable = spec.executable;
   launch.args = spec.args;
-  launch.env = InheritedEnvironment();
+  launch.env = BrowserEnvironment();
   // Chromium reads DevTools commands on 3 and writes answers on 4.
   launch.fds = {{1, log.get()}, {2, log.get()}, {3, theirs.get()}, {4, theirs.get()}};
   launch.parent_death_signal = SIGKILL;

@@ -10,8 +10,18 @@
 #include <vector>
 
 #include "mumba/status.h"
+#include "platform/process_launcher.h"
 
 namespace mumba::shell {
+
+// The environment every Chromium we start gets: only these variables of ours, when
+// we have them — PATH, HOME, LANG, LC_ALL, TZ, DISPLAY, WAYLAND_DISPLAY, XAUTHORITY,
+// XDG_RUNTIME_DIR and DBUS_SESSION_BUS_ADDRESS. Chromium needs the display (X11 or
+// Wayland, its authority, the session bus) and the user's HOME and locale to show
+// windows as the user's other programs do; nothing else of the shell that started
+// the host (SSH_AUTH_SOCK, tokens, credentials) may reach a browser that runs web
+// pages. Never fails.
+Environment BrowserEnvironment();
 
 struct BrowserProcessSpec {
   std::filesystem::path executable;
@@ -31,8 +41,8 @@ struct BrowserProcess {
 
 // Starts `spec.executable` in a new process group, with one end of a Unix stream
 // socket at both fd 3 (Chromium reads DevTools commands there) and fd 4 (it writes
-// answers there), /dev/null as stdin, and no other inherited descriptors. The child
-// gets SIGKILL if this process dies. Returns once exec succeeded, or
+// answers there), /dev/null as stdin, no other inherited descriptors, and
+// BrowserEnvironment() as its environment. The child gets SIGKILL if this process dies. Returns once exec succeeded, or
 // FAILED_PRECONDITION naming the reason it did not ("No such file or directory").
 // Thread-safe.
 Expected<BrowserProcess> SpawnBrowserProcess(const BrowserProcessSpec& spec);

@@ -135,10 +135,9 @@ void DaemonStateMachine::Spawn(Instance& inst) {
   launch.executable = inst.spec.executable;
   launch.args = inst.spec.args;
   launch.working_dir = inst.spec.working_dir;
-  // The daemon sees the host's environment, with the spec's variables added or
-  // replacing ours (the SDK reads its socket and data paths from them).
-  launch.env = InheritedEnvironment();
-  for (const auto& [key, value] : inst.spec.env) launch.env[key] = value;
+  // The spec's variables are the daemon's whole environment: nothing of the host's
+  // own environment (the shell that started it) reaches an app.
+  launch.env = inst.spec.env;
   launch.capture_output = true;
   launch.parent_death_signal = SIGTERM;
   auto launched = launcher_.Launch(launch);

@@ -30,7 +30,8 @@ struct DaemonSpec {
   std::filesystem::path working_dir;
   std::filesystem::path socket;  // Where the daemon must serve gRPC.
   std::filesystem::path log_file;
-  std::map<std::string, std::string> env;  // Added to the host's environment.
+  // The daemon's whole environment: nothing of the host's own is added to it.
+  std::map<std::string, std::string> env;
 };
 
 struct DaemonStatus {
