@@ -235,10 +235,11 @@ class WindowsTest(unittest.TestCase):
 class DisplayTest(unittest.TestCase):
     """With a display (Xvfb here), windows are real app windows (--app: no URL bar)."""
 
-    def test_windows_open_on_a_display(self):
+    def home_on_a_display(self, offset):
+        """A host whose windows go to an Xvfb display of this test's own."""
         if not shutil.which("Xvfb") or not shutil.which("chromium"):
             raise unittest.SkipTest("needs Xvfb and chromium")
-        display = f":{100 + os.getpid() % 400}"
+        display = f":{100 + (os.getpid() + offset) % 400}"
         xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         def stop_xvfb():
@@ -248,6 +249,10 @@ class DisplayTest(unittest.TestCase):
         wait_for(lambda: os.path.exists(f"/tmp/.X11-unix/X{display[1:]}"), 10, what="Xvfb")
         home = Home(self)
         home.env["DISPLAY"] = display
+        return home
+
+    def test_windows_open_on_a_display(self):
+        home = self.home_on_a_display(0)
         home.install_hello()
         first = json.loads(home.run("launch", "hello", "--json", check=True).stdout)
         self.assertFalse(first["headless"])
@@ -263,18 +268,7 @@ class DisplayTest(unittest.TestCase):
     def test_launching_home_on_a_display_leaves_its_secret_in_no_process(self):
         """The home secret reaches the window as a cookie set through DevTools: no
         command line or environment of any process on the machine holds it."""
-        if not shutil.which("Xvfb") or not shutil.which("chromium"):
-            raise unittest.SkipTest("needs Xvfb and chromium")
-        display = f":{100 + (os.getpid() + 7) % 400}"
-        xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        def stop_xvfb():
-            xvfb.terminate()
-            xvfb.wait(10)
-        self.addCleanup(stop_xvfb)
-        wait_for(lambda: os.path.exists(f"/tmp/.X11-unix/X{display[1:]}"), 10, what="Xvfb")
-        home = Home(self)
-        home.env["DISPLAY"] = display
+        home = self.home_on_a_display(7)
         home.run("host", "start", check=True)
         with open(os.path.join(home.path, "home.token")) as f:
             secret = f.read().strip().encode()
