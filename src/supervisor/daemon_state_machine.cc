@@ -256,7 +256,10 @@ void DaemonStateMachine::OnStopped(Instance& inst) {
   } else {
     inst.status.state = DaemonState::kStopped;
     Publish(inst);
-    Resolve(inst.start_waiters, FailedPrecondition(inst.spec.name + " was stopped while starting"));
+    // A Start that came while it stopped waits for the start that follows.
+    if (!inst.start_after_stop) {
+      Resolve(inst.start_waiters, FailedPrecondition(inst.spec.name + " was stopped while starting"));
+    }
   }
   Resolve(inst.stop_waiters, Status());
   if (inst.start_after_stop) {

@@ -42,11 +42,11 @@ class DaemonStateMachine {
 
   // Runs the daemon described by `spec`; `done` gets OK once its health service
   // says SERVING, at once if it already runs. While it is stopping, it is started
-  // again once it has stopped, but `done` gets FAILED_PRECONDITION "was stopped
-  // while starting" from that stop, not the new start's result. On error (the command cannot run, the daemon exits
-  // or is not ready within ready_timeout, or it is stopped meanwhile) `done` gets
-  // why, with the daemon's last line of output when there is one, and the state is
-  // kFailed (kStopped when stopped).
+  // again once it has stopped, and `done` gets that new start's result. On error
+  // (the command cannot run, the daemon exits or is not ready within
+  // ready_timeout, or it is stopped meanwhile) `done` gets why, with the daemon's
+  // last line of output when there is one, and the state is kFailed (kStopped when
+  // stopped).
   void Start(const DaemonSpec& spec, Done done);
 
   // Stops the daemon: SIGTERM to its process group, SIGKILL after stop_grace.
