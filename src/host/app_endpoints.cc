@@ -1,33 +1,112 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "host/app_endpoints.h"
 
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <thread>
+
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/server_posix.h>
+#include <spdlog/spdlog.h>
 
 #include "common/keys.h"
+#include "platform/peer_credentials.h"
+#include "platform/unique_fd.h"
 
 namespace fs = std::filesystem;
 
 namespace mumba {
 
+namespace {
+
+// A daemon may connect a moment before the supervisor has published its pid, so a
+// refused check is asked again this many times, this far apart (300 ms in all),
+// before the connection is refused.
+constexpr int kCheckRetries = 6;
+constexpr auto kCheckRetryDelay = std::chrono::milliseconds(50);
+
+std::string SocketStem(const std::string& app_id) {
+  return app_id.substr(kAddressScheme.size()).substr(0, 16);
+}
+
+// A listening unix socket at `path`, 0600, or an invalid fd when it cannot be made.
+UniqueFd Listen(const fs::path& path) {
+  struct sockaddr_un addr {};
+  addr.sun_family = AF_UNIX;
+  const std::string p = path.string();
+  if (p.size() >= sizeof(addr.sun_path)) return {};
+  std::memcpy(addr.sun_path, p.c_str(), p.size() + 1);
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) return {};
+  if (::bind(fd.get(), reinterpret_cast<struct sockaddr*>(&addr), sizeof(addr)) != 0) return {};
+  // The host's umask already makes it 0600; said again so it holds whoever embeds us.
+  if (::chmod(p.c_str(), 0600) != 0 || ::listen(fd.get(), SOMAXCONN) != 0) return {};
+  return fd;
+}
+
+}  // namespace
+
 struct AppEndpoints::Endpoint {
+  std::string app_id;
   fs::path socket;
   std::unique_ptr<EndpointServices> services;
   std::unique_ptr<grpc::Server> server;
+  UniqueFd listener;
+  std::atomic<bool> stopping{false};
+  std::thread acceptor;
+
   ~Endpoint() {
+    // The acceptor goes first so that no connection reaches a server shutting down:
+    // shutdown() wakes its blocking accept(), and a check in progress gives up
+    // within one retry delay.
+    stopping = true;
+    if (listener) ::shutdown(listener.get(), SHUT_RDWR);
+    if (acceptor.joinable()) acceptor.join();
     if (server) server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
     std::error_code ec;
     fs::remove(socket, ec);
   }
+
+  // Accepts until the listener is shut down; hands allowed connections to gRPC.
+  void AcceptLoop(const AllowedRoots& allowed_roots) {
+    while (!stopping) {
+      int fd = ::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+      if (fd < 0) {
+        if (errno == EINTR || errno == ECONNABORTED) continue;
+        // EINVAL after shutdown(); anything else (EMFILE) is given a moment so the
+        // loop does not spin while descriptors are short.
+        if (stopping || errno == EINVAL) return;
+        std::this_thread::sleep_for(kCheckRetryDelay);
+        continue;
+      }
+      UniqueFd conn(fd);
+      auto pid = PeerPid(conn.get());
+      if (pid && Allowed(*pid, allowed_roots)) {
+        grpc::AddInsecureChannelFromFd(server.get(), conn.Release());
+        continue;
+      }
+      spdlog::warn("refused a connection to the host socket of {} from pid {}: not a process of that app",
+                   app_id, pid ? *pid : 0);
+    }
+  }
+
+  bool Allowed(pid_t pid, const AllowedRoots& allowed_roots) const {
+    for (int attempt = 0; attempt <= kCheckRetries && !stopping; ++attempt) {
+      if (attempt > 0) std::this_thread::sleep_for(kCheckRetryDelay);
+      if (DescendsFromAny(pid, allowed_roots(app_id))) return true;
+    }
+    return false;
+  }
 };
 
-namespace {
-std::string SocketStem(const std::string& app_id) {
-  return app_id.substr(kAddressScheme.size()).substr(0, 16);
-}
-}  // namespace
-
-AppEndpoints::AppEndpoints(fs::path run_dir, EndpointServicesFactory factory)
-    : run_dir_(std::move(run_dir)), factory_(std::move(factory)) {}
+AppEndpoints::AppEndpoints(fs::path run_dir, EndpointServicesFactory factory, AllowedRoots allowed_roots)
+    : run_dir_(std::move(run_dir)), factory_(std::move(factory)), allowed_roots_(std::move(allowed_roots)) {}
 
 AppEndpoints::~AppEndpoints() { DropAll(); }
 
@@ -44,20 +123,25 @@ Expected<fs::path> AppEndpoints::Ensure(const std::string& app_id) {
   auto& ep = endpoints_[app_id];
   if (ep) return ep->socket;
   auto fresh = std::make_unique<Endpoint>();
+  fresh->app_id = app_id;
   fresh->socket = HostSocket(app_id);
   std::error_code ec;
   fs::remove(fresh->socket, ec);
   fresh->services = factory_(app_id);
+  // No listening port: connections reach the server only through the acceptor,
+  // after their peer has been checked.
   grpc::ServerBuilder builder;
-  builder.AddListeningPort("unix:" + fresh->socket.string(), grpc::InsecureServerCredentials());
   for (grpc::Service* s : fresh->services->services()) builder.RegisterService(s);
   builder.SetMaxReceiveMessageSize(32 << 20);
   builder.SetMaxSendMessageSize(32 << 20);
-  fresh->server = builder.BuildAndStart();
+  fresh->listener = Listen(fresh->socket);
+  if (fresh->listener) fresh->server = builder.BuildAndStart();
   if (!fresh->server) {
     endpoints_.erase(app_id);
     return Unavailable("cannot listen on " + HostSocket(app_id).string());
   }
+  Endpoint* raw = fresh.get();
+  fresh->acceptor = std::thread([raw, roots = allowed_roots_] { raw->AcceptLoop(roots); });
   ep = std::move(fresh);
   return ep->socket;
 }

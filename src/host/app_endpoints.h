@@ -2,7 +2,9 @@
 // Per-app endpoints: the sockets each app's daemon serves on and reaches the host
 // on. The host knows every call arriving on run/<id16>.host.sock comes from that
 // app, so the services served there (storage, events, automation) act for that
-// app alone.
+// app alone. That is known by the kernel, not by the path: every connection's
+// SO_PEERCRED pid must belong to a process tree the host allows for that app (its
+// daemon, the host itself); anything else is closed before gRPC sees a byte.
 #pragma once
 
 #include <filesystem>
@@ -10,6 +12,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <sys/types.h>
+
 #include <string>
 #include <vector>
 
@@ -30,11 +34,14 @@ class EndpointServices {
 };
 // Makes the services for app `app_id`; called once per endpoint.
 using EndpointServicesFactory = std::function<std::unique_ptr<EndpointServices>(const std::string& app_id)>;
+// The pids whose process trees may use app `app_id`'s host socket now (0 entries
+// are ignored). Called from the endpoint's accept thread for each connection.
+using AllowedRoots = std::function<std::vector<pid_t>(const std::string& app_id)>;
 
 // Thread-safe.
 class AppEndpoints {
  public:
-  AppEndpoints(std::filesystem::path run_dir, EndpointServicesFactory factory);
+  AppEndpoints(std::filesystem::path run_dir, EndpointServicesFactory factory, AllowedRoots allowed_roots);
   ~AppEndpoints();
 
   // run/<first 16 chars of the key>.sock: where the app's daemon serves gRPC.
@@ -43,7 +50,8 @@ class AppEndpoints {
   std::filesystem::path HostSocket(const std::string& app_id) const;
 
   // Serves the app's host socket (at once when it does already) and returns its
-  // path. UNAVAILABLE when it cannot listen there.
+  // path; only connections from the app's allowed process trees are served, the
+  // others are closed and logged. UNAVAILABLE when it cannot listen there.
   Expected<std::filesystem::path> Ensure(const std::string& app_id);
   // Stops serving the app's host socket and removes it. Nothing if there is none.
   void Drop(const std::string& app_id);
@@ -54,6 +62,7 @@ class AppEndpoints {
   struct Endpoint;
   std::filesystem::path run_dir_;
   EndpointServicesFactory factory_;
+  AllowedRoots allowed_roots_;
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<Endpoint>> endpoints_;  // By id.
 };

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "host/host.h"
 
+#include <unistd.h>
+
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
@@ -81,10 +83,17 @@ Host::Host(HostOptions options, HostConfig config, std::unique_ptr<Registry> reg
   page_events_ = std::make_unique<PageEvents>();
   windows_ = std::make_unique<Windows>(layout_.home / "profiles", layout_.logs_dir());
   app_windows_ = std::make_unique<AppWindows>(*apps_, *windows_);
-  endpoints_ = std::make_unique<AppEndpoints>(layout_.run_dir(), [this](const std::string& app_id) {
-    return std::make_unique<PerAppServices>(stores_.get(), *page_events_, *windows_, *app_windows_,
-                                            stopping_, app_id);
-  });
+  // An app's host socket answers its daemon's process tree and the host itself,
+  // which calls the app's storage there for its pages.
+  endpoints_ = std::make_unique<AppEndpoints>(
+      layout_.run_dir(),
+      [this](const std::string& app_id) {
+        return std::make_unique<PerAppServices>(stores_.get(), *page_events_, *windows_, *app_windows_,
+                                                stopping_, app_id);
+      },
+      [this](const std::string& app_id) {
+        return std::vector<pid_t>{static_cast<pid_t>(supervisor_->Get(app_id).pid), ::getpid()};
+      });
   lifecycle_ = std::make_unique<AppLifecycle>(layout_, *apps_, *supervisor_, *endpoints_, *stores_);
   installer_ = std::make_unique<Installer>(layout_, *apps_, *stores_, *lifecycle_);
   distribution_ = std::make_unique<Distribution>(DistributionParts{*installer_, *lifecycle_, *registry_},
