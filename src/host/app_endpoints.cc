@@ -97,9 +97,15 @@ struct AppEndpoints::Endpoint {
   }
 
   bool Allowed(pid_t pid, const AllowedRoots& allowed_roots) const {
+    const pid_t self = ::getpid();
+    if (pid == self) return true;
     for (int attempt = 0; attempt <= kCheckRetries && !stopping; ++attempt) {
       if (attempt > 0) std::this_thread::sleep_for(kCheckRetryDelay);
-      if (DescendsFromAny(pid, allowed_roots(app_id))) return true;
+      // Every app's daemon descends from this process: as a root it would let any
+      // app in, so it is never one.
+      std::vector<pid_t> roots = allowed_roots(app_id);
+      std::erase(roots, self);
+      if (DescendsFromAny(pid, roots)) return true;
     }
     return false;
   }

@@ -3,8 +3,10 @@
 // on. The host knows every call arriving on run/<id16>.host.sock comes from that
 // app, so the services served there (storage, events, automation) act for that
 // app alone. That is known by the kernel, not by the path: every connection's
-// SO_PEERCRED pid must belong to a process tree the host allows for that app (its
-// daemon, the host itself); anything else is closed before gRPC sees a byte.
+// SO_PEERCRED pid must be this process itself (the host calls an app's storage for
+// its pages) or belong to a process tree the host allows for that app (its daemon's);
+// anything else is closed before gRPC sees a byte. This process counts as itself
+// only, never as a tree: every app's daemon descends from it.
 #pragma once
 
 #include <filesystem>
@@ -35,7 +37,8 @@ class EndpointServices {
 // Makes the services for app `app_id`; called once per endpoint.
 using EndpointServicesFactory = std::function<std::unique_ptr<EndpointServices>(const std::string& app_id)>;
 // The pids whose process trees may use app `app_id`'s host socket now (0 entries
-// are ignored). Called from the endpoint's accept thread for each connection.
+// are ignored, and so is this process, which counts as itself only). Called from
+// the endpoint's accept thread for each connection.
 using AllowedRoots = std::function<std::vector<pid_t>(const std::string& app_id)>;
 
 // Thread-safe.
@@ -50,8 +53,9 @@ class AppEndpoints {
   std::filesystem::path HostSocket(const std::string& app_id) const;
 
   // Serves the app's host socket (at once when it does already) and returns its
-  // path; only connections from the app's allowed process trees are served, the
-  // others are closed and logged. UNAVAILABLE when it cannot listen there.
+  // path; only connections from this process or the app's allowed process trees
+  // are served, the others are closed and logged. UNAVAILABLE when it cannot
+  // listen there.
   Expected<std::filesystem::path> Ensure(const std::string& app_id);
   // Stops serving the app's host socket and removes it. Nothing if there is none.
   void Drop(const std::string& app_id);

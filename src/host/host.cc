@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "host/host.h"
 
-#include <unistd.h>
-
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
@@ -83,8 +81,8 @@ Host::Host(HostOptions options, HostConfig config, std::unique_ptr<Registry> reg
   page_events_ = std::make_unique<PageEvents>();
   windows_ = std::make_unique<Windows>(layout_.home / "profiles", layout_.logs_dir());
   app_windows_ = std::make_unique<AppWindows>(*apps_, *windows_);
-  // An app's host socket answers its daemon's process tree and the host itself,
-  // which calls the app's storage there for its pages.
+  // An app's host socket answers its daemon's process tree (and the host itself,
+  // which AppEndpoints always serves).
   endpoints_ = std::make_unique<AppEndpoints>(
       layout_.run_dir(),
       [this](const std::string& app_id) {
@@ -92,7 +90,7 @@ Host::Host(HostOptions options, HostConfig config, std::unique_ptr<Registry> reg
                                                 stopping_, app_id);
       },
       [this](const std::string& app_id) {
-        return std::vector<pid_t>{static_cast<pid_t>(supervisor_->Get(app_id).pid), ::getpid()};
+        return std::vector<pid_t>{static_cast<pid_t>(supervisor_->Get(app_id).pid)};
       });
   lifecycle_ = std::make_unique<AppLifecycle>(layout_, *apps_, *supervisor_, *endpoints_, *stores_);
   installer_ = std::make_unique<Installer>(layout_, *apps_, *stores_, *lifecycle_);
