@@ -67,6 +67,10 @@ void AppLifecycle::StartEnabledApps() {
 
 fs::path AppLifecycle::DataDir(const std::string& id) const { return layout_.data_dir() / KeyPart(id); }
 
+fs::path AppLifecycle::LogFile(const AppRecord& record) const {
+  return layout_.logs_dir() / (record.name + "-" + KeyPart(record.id).substr(0, 8) + ".log");
+}
+
 DaemonSpec AppLifecycle::SpecFor(const InstalledApp& app) const {
   DaemonSpec spec;
   spec.id = app.record.id;
@@ -76,7 +80,7 @@ DaemonSpec AppLifecycle::SpecFor(const InstalledApp& app) const {
   spec.args = app.manifest->daemon_args;
   spec.working_dir = dir;
   spec.socket = endpoints_.DaemonSocket(app.record.id);
-  spec.log_file = layout_.logs_dir() / (app.record.name + "-" + KeyPart(app.record.id).substr(0, 8) + ".log");
+  spec.log_file = LogFile(app.record);
   spec.env = DaemonEnvironment(app.record, spec.socket, endpoints_.HostSocket(app.record.id),
                                DataDir(app.record.id));
   return spec;
@@ -89,7 +93,7 @@ AppView AppLifecycle::ViewOf(const InstalledApp& app) const {
   v.daemon = supervisor_.Get(app.record.id);
   v.socket = endpoints_.DaemonSocket(app.record.id);
   v.data_dir = DataDir(app.record.id);
-  v.log_file = SpecFor(app).log_file;
+  v.log_file = LogFile(app.record);
   v.stores_dir = stores_.AppRoot(app.record.id);
   v.storage_bytes = stores_.UsedBytes(app.record.id);
   v.quota_bytes = apps_.QuotaFor(app.record.id);

@@ -83,6 +83,8 @@ class AppLifecycle final : public AppRuntime {
 
  private:
   DaemonSpec SpecFor(const InstalledApp& app) const;
+  // logs/<name>-<first 8 chars of the key>.log: the daemon's output.
+  std::filesystem::path LogFile(const AppRecord& record) const;
   // Records whether the app should run, then starts or stops it.
   Expected<AppView> SetEnabled(const std::string& ref, bool enabled);
 

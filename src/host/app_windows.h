@@ -24,6 +24,9 @@ class AppWindows {
   // the host's home app.
   void AttachGateway(int port, const HomeApp* home);
 
+  // The gateway's port; 0 before AttachGateway.
+  int gateway_port() const { return port_; }
+
   // "http://<name>.localhost:<port>": where the app's pages live. FAILED_PRECONDITION
   // without a gateway; the errors of InstalledApps::Find.
   Expected<std::string> OriginOf(const std::string& ref) const;

@@ -94,7 +94,7 @@ ControlService::Reactor* ControlService::HostStatus(ServerContext* ctx,
   resp->set_torrents(p2p.torrents);
   resp->set_upload_rate(p2p.upload_rate);
   resp->set_download_rate(p2p.download_rate);
-  if (int port = parts_.gateway_port()) resp->set_gateway_port(port);
+  if (int port = parts_.app_windows.gateway_port()) resp->set_gateway_port(port);
   auto* r = ctx->DefaultReactor();
   r->Finish(grpc::Status::OK);
   return r;

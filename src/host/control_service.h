@@ -30,7 +30,6 @@ class ControlService final : public mumba::host::v1::Control::CallbackService {
     Windows& windows;
     Distribution& distribution;
     DaemonClient& daemons;
-    std::function<int()> gateway_port;  // 0 while no gateway serves.
     std::chrono::steady_clock::time_point started;
   };
   // `request_stop` is called (once, from a gRPC thread) when a client asks the host

@@ -133,7 +133,6 @@ Status Host::StartGateway() {
                                                        gateway_backend_.get()));
   page_events_->Attach(gateway_.get());
   app_windows_->AttachGateway(gateway_->port(), home_.get());
-  gateway_port_ = gateway_->port();
   spdlog::info("gateway on http://<app>.localhost:{}/", gateway_->port());
   return {};
 }
@@ -141,7 +140,7 @@ Status Host::StartGateway() {
 void Host::RegisterOwnerServices(grpc::ServerBuilder& builder, std::function<void()> request_stop) {
   control_ = std::make_unique<ControlService>(
       ControlService::Parts{layout_, *installer_, *lifecycle_, *app_windows_, *windows_, *distribution_,
-                            daemons_, [this] { return gateway_port_.load(); }, started_},
+                            daemons_, started_},
       std::move(request_stop));
   distribution_service_ = std::make_unique<DistributionService>(*distribution_, *installer_);
   // The owner reaches every app's stores here (`mumba kv/sql/files`).

@@ -100,7 +100,6 @@ class Host final {
   std::unique_ptr<AppLifecycle> lifecycle_;
   std::unique_ptr<Installer> installer_;
   std::unique_ptr<Distribution> distribution_;
-  std::atomic<int> gateway_port_{0};
   std::unique_ptr<HomeApp> home_;
   std::unique_ptr<HostGatewayBackend> gateway_backend_;
   std::unique_ptr<Gateway> gateway_;

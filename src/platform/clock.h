@@ -22,11 +22,6 @@ class Clock {
   virtual time_point Now() const = 0;
   // Blocks the calling thread until Now() has advanced by at least `d`.
   virtual void SleepFor(duration d) const = 0;
-  // Blocks until Now() >= `t` (returns at once when it already is).
-  void SleepUntil(time_point t) const {
-    auto now = Now();
-    if (t > now) SleepFor(t - now);
-  }
 
   // The monotonic clock of the machine (std::chrono::steady_clock). Lives forever.
   static const Clock& Real();

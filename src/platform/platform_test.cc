@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <fcntl.h>
 
+#include <atomic>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -66,13 +67,14 @@ TEST(UniqueFdTest, ClosesOnceAndReleases) {
 TEST(FakeClockTest, SleepEndsOnlyWhenAdvancedFarEnough) {
   FakeClock clock;
   auto start = clock.Now();
-  bool woke = false;
+  std::atomic<bool> woke{false};
   std::thread sleeper([&] {
     clock.SleepFor(100ms);
     woke = true;
   });
   clock.AwaitSleepers(1);
   clock.Advance(60ms);
+  EXPECT_FALSE(woke.load());  // Never a false alarm; a sleep ended early shows here.
   clock.Advance(40ms);
   sleeper.join();
   EXPECT_TRUE(woke);

@@ -12,6 +12,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "common/grpc_status.h"
 #include "mumba/app/v1/routes.grpc.pb.h"
 #include "host_connection.h"
 
@@ -305,10 +306,7 @@ std::string RouteRequest::Header(std::string_view name) const {
   return "";
 }
 
-grpc::Status ToGrpcStatus(const Status& status) {
-  if (status.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), status.message());
-}
+grpc::Status ToGrpcStatus(const Status& status) { return ToGrpc(status); }
 
 RouteResponse RouteResponse::Text(std::string body, int status) {
   return {status, {{"content-type", "text/plain; charset=utf-8"}}, std::move(body)};

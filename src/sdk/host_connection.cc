@@ -2,6 +2,7 @@
 // The app's connection to the host; see host_connection.h.
 #include "host_connection.h"
 
+#include "common/grpc_status.h"
 #include "common/unix_channel.h"
 
 namespace mumba::sdk_internal {
@@ -31,12 +32,11 @@ Status HostConnection::Usable() const {
 }
 
 Status HostConnection::FromGrpc(const grpc::Status& s) const {
-  if (s.ok()) return Status();
-  auto code = static_cast<Code>(s.error_code());
-  if (code == Code::kUnavailable) {
-    return Unavailable("cannot reach the host at unix:" + socket + ": " + s.error_message());
+  Status status = mumba::FromGrpc(s);
+  if (status.code() == Code::kUnavailable) {
+    return Unavailable("cannot reach the host at unix:" + socket + ": " + status.message());
   }
-  return Status(code, s.error_message());
+  return status;
 }
 
 }  // namespace mumba::sdk_internal

@@ -254,6 +254,16 @@ class DaemonStateMachineTest : public ::testing::Test {
     loop_.RunUntilIdle();
     return outcome;
   }
+  // The daemon says SERVING: `started` is answered OK, and the latest process runs.
+  DaemonStatus AnswerServing(const Outcome& started) {
+    probe_.Answer(HealthAnswer::kServing);
+    loop_.RunUntilIdle();
+    EXPECT_TRUE(started->has_value() && (*started)->ok()) << (started->has_value() ? (*started)->message() : "");
+    DaemonStatus status = machine().Get("app1");
+    EXPECT_EQ(status.state, DaemonState::kRunning);
+    EXPECT_EQ(status.pid, launcher_.last_pid());
+    return status;
+  }
   // Starts the daemon and has it say SERVING.
   pid_t StartRunning() {
     Outcome started = Start();
@@ -301,13 +311,7 @@ TEST_F(DaemonStateMachineTest, StartWaitsForServingThenRuns) {
   loop_.AdvanceBy(1s);
   EXPECT_FALSE(started->has_value()) << "a daemon is not ready until it says SERVING";
 
-  probe_.Answer(HealthAnswer::kServing);
-  loop_.RunUntilIdle();
-  ASSERT_TRUE(started->has_value());
-  EXPECT_TRUE((*started)->ok()) << (*started)->message();
-  DaemonStatus status = machine().Get("app1");
-  EXPECT_EQ(status.state, DaemonState::kRunning);
-  EXPECT_EQ(status.pid, launcher_.last_pid());
+  DaemonStatus status = AnswerServing(started);
   EXPECT_GT(status.started_at_ms, 0);
   EXPECT_EQ(status.restarts, 0);
 
@@ -500,14 +504,7 @@ TEST_F(DaemonStateMachineTest, StartWhileStoppingStartsItAgainOnceStopped) {
   // The Start that came while it stopped is answered by the start that follows,
   // not by the stop.
   EXPECT_FALSE(started->has_value());
-  probe_.Answer(HealthAnswer::kServing);
-  loop_.RunUntilIdle();
-  ASSERT_TRUE(started->has_value());
-  EXPECT_TRUE((*started)->ok()) << (*started)->message();
-  DaemonStatus status = machine().Get("app1");
-  EXPECT_EQ(status.state, DaemonState::kRunning);
-  EXPECT_EQ(status.pid, launcher_.last_pid());
-  EXPECT_NE(status.pid, first);
+  EXPECT_NE(AnswerServing(started).pid, first);
 }
 
 TEST_F(DaemonStateMachineTest, StopDuringBackoffCancelsTheRestart) {
