@@ -118,7 +118,11 @@ AppEndpoints::~AppEndpoints() { DropAll(); }
 
 fs::path AppEndpoints::RunDir(const std::string& app_id) const { return run_dir_ / SocketStem(app_id); }
 
-fs::path AppEndpoints::DaemonSocket(const std::string& app_id) const { return RunDir(app_id) / "app.sock"; }
+fs::path AppEndpoints::ServeSocket(const std::string& app_id) const { return RunDir(app_id) / "app.sock"; }
+
+fs::path AppEndpoints::DaemonSocket(const std::string& app_id) const {
+  return run_dir_ / (SocketStem(app_id) + ".app.sock");
+}
 
 fs::path AppEndpoints::HostSocket(const std::string& app_id) const { return RunDir(app_id) / "host.sock"; }
 
@@ -165,6 +169,7 @@ void AppEndpoints::Drop(const std::string& app_id) {
   ep.reset();
   std::error_code ec;
   fs::remove_all(RunDir(app_id), ec);
+  fs::remove(DaemonSocket(app_id), ec);
 }
 
 void AppEndpoints::DropAll() {

@@ -51,7 +51,11 @@ class AppEndpoints {
   // run/<first 16 chars of the key>/: the app's own run folder, which holds its two
   // sockets and nothing else (its sandbox sees it as /run/mumba).
   std::filesystem::path RunDir(const std::string& app_id) const;
-  // RunDir/app.sock: where the app's daemon serves gRPC.
+  // RunDir/app.sock: where the app's daemon makes its gRPC socket.
+  std::filesystem::path ServeSocket(const std::string& app_id) const;
+  // run/<id16>.app.sock: where the supervisor moves that socket once it appears, out
+  // of the daemon's reach, and where the host calls it. In its own run folder the
+  // daemon could later put a link to another app's socket in its place.
   std::filesystem::path DaemonSocket(const std::string& app_id) const;
   // RunDir/host.sock: where it reaches the host.
   std::filesystem::path HostSocket(const std::string& app_id) const;

@@ -86,7 +86,8 @@ Expected<DaemonSpec> AppLifecycle::SpecFor(const InstalledApp& app) const {
   spec.executable = dir / app.manifest->daemon_command;
   spec.args = app.manifest->daemon_args;
   spec.working_dir = dir;
-  spec.socket = endpoints_.DaemonSocket(app.record.id);
+  spec.socket = endpoints_.ServeSocket(app.record.id);
+  spec.claimed_socket = endpoints_.DaemonSocket(app.record.id);
   spec.log_file = LogFile(app.record);
   spec.env = DaemonEnvironment(app.record, dir, sandbox_.RunDirFor(jail), sandbox_.DataDirFor(jail));
   MUMBA_TRY(sandbox_.Apply(jail, spec));

@@ -55,6 +55,7 @@ struct DaemonStateMachine::Instance {
   bool start_after_stop = false;
   std::string tail;      // The last bytes of output, for error messages.
   Status pending_error;  // Reported when a kill the supervisor chose completes.
+  bool claimed = false;  // The socket was moved to spec.claimed_socket.
   std::unique_ptr<HealthCheck> health;
   std::vector<Done> start_waiters;
   std::vector<Done> stop_waiters;
@@ -130,6 +131,8 @@ void DaemonStateMachine::Spawn(Instance& inst) {
   inst.tail.clear();
   std::error_code ec;
   std::filesystem::remove(inst.spec.socket, ec);
+  if (!inst.spec.claimed_socket.empty()) std::filesystem::remove(inst.spec.claimed_socket, ec);
+  inst.claimed = false;
   std::filesystem::create_directories(inst.spec.socket.parent_path(), ec);
   LaunchSpec launch;
   launch.executable = inst.spec.executable;
@@ -161,7 +164,7 @@ void DaemonStateMachine::Spawn(Instance& inst) {
   const uint64_t gen = inst.generation;
   loop_.Watch(inst.proc.pidfd.get(), [this, id, gen] { OnExit(id, gen); });
   loop_.Watch(inst.proc.output.get(), [this, id, gen] { OnOutput(id, gen); });
-  inst.health = probe_.Connect(inst.spec.socket);
+  inst.health = probe_.Connect(inst.spec.claimed_socket.empty() ? inst.spec.socket : inst.spec.claimed_socket);
   Probe(id, gen);
   loop_.After(options_.ready_timeout, [this, id, gen] { OnReadyTimeout(id, gen); });
 }
@@ -178,9 +181,36 @@ void DaemonStateMachine::OnReadyTimeout(const std::string& id, uint64_t gen) {
   launcher_.SignalGroup(inst->proc.pid, SIGKILL);
 }
 
+bool DaemonStateMachine::Claim(Instance& inst) {
+  if (inst.spec.claimed_socket.empty() || inst.claimed) return true;
+  std::error_code ec;
+  const auto type = std::filesystem::symlink_status(inst.spec.socket, ec).type();
+  if (type == std::filesystem::file_type::not_found) return false;
+  // Moved first, then looked at where the daemon cannot reach it any more: what is
+  // checked is what will be used.
+  std::filesystem::rename(inst.spec.socket, inst.spec.claimed_socket, ec);
+  const auto moved = ec ? std::filesystem::file_type::not_found
+                        : std::filesystem::symlink_status(inst.spec.claimed_socket, ec).type();
+  if (moved == std::filesystem::file_type::socket) {
+    inst.claimed = true;
+    return true;
+  }
+  std::filesystem::remove(inst.spec.claimed_socket, ec);
+  inst.log->Note("its socket is not a socket; killing it");
+  inst.stop_requested = true;
+  inst.pending_error = FailedPrecondition(inst.spec.name + " put something other than a socket at " +
+                                          inst.spec.socket.string());
+  launcher_.SignalGroup(inst.proc.pid, SIGKILL);
+  return false;
+}
+
 void DaemonStateMachine::Probe(const std::string& id, uint64_t gen) {
   Instance* inst = Find(id, gen);
   if (!inst || inst->status.state != DaemonState::kStarting) return;
+  if (!Claim(*inst)) {
+    if (!inst->stop_requested) loop_.After(kSocketPollInterval, [this, id, gen] { Probe(id, gen); });
+    return;
+  }
   // The answer may come on the probe's thread: it is handled on the loop's.
   inst->health->Ask([this, id, gen](HealthAnswer answer) {
     loop_.Post([this, id, gen, answer] { OnProbe(id, gen, answer); });
@@ -235,6 +265,7 @@ void DaemonStateMachine::OnExit(const std::string& id, uint64_t gen) {
   inst->health.reset();
   std::error_code ec;
   std::filesystem::remove(inst->spec.socket, ec);
+  if (!inst->spec.claimed_socket.empty()) std::filesystem::remove(inst->spec.claimed_socket, ec);
   inst->status.pid = 0;
   inst->status.last_exit = how;
   inst->status.started_at_ms = 0;

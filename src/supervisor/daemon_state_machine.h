@@ -67,6 +67,10 @@ class DaemonStateMachine {
   void Publish(const Instance& inst);
   void Spawn(Instance& inst);
   void OnReadyTimeout(const std::string& id, uint64_t gen);
+  // Moves the daemon's socket to spec.claimed_socket once it exists: true when done
+  // (or not asked for), false while it is not there yet or when it was not a socket
+  // (then the daemon is being killed and the start fails).
+  bool Claim(Instance& inst);
   void Probe(const std::string& id, uint64_t gen);
   void OnProbe(const std::string& id, uint64_t gen, HealthAnswer answer);
   void OnOutput(const std::string& id, uint64_t gen);

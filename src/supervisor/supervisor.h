@@ -29,6 +29,13 @@ struct DaemonSpec {
   std::vector<std::string> args;
   std::filesystem::path working_dir;
   std::filesystem::path socket;  // Where the daemon must serve gRPC.
+  // When set, the socket is moved here as soon as it appears, and checked there
+  // before the first question: only a socket (not a link) is accepted, and the
+  // health check and everyone else then use this path. A daemon makes its socket
+  // in a folder it can write, so it could put a link there later, to another app's
+  // socket, and have the host call that app in its name; a folder it cannot reach
+  // closes that door.
+  std::filesystem::path claimed_socket;
   std::filesystem::path log_file;
   // The daemon's whole environment: nothing of the host's own is added to it.
   std::map<std::string, std::string> env;

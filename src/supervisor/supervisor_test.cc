@@ -8,10 +8,13 @@
 #include "supervisor/supervisor.h"
 
 #include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <condition_variable>
+#include <cstring>
 #include <csignal>
 #include <fstream>
 #include <future>
@@ -179,7 +182,11 @@ class FakeProbe final : public HealthProbe {
  public:
   explicit FakeProbe(const Clock& clock) : clock_(clock) {}
 
-  std::unique_ptr<HealthCheck> Connect(const std::filesystem::path&) override {
+  std::unique_ptr<HealthCheck> Connect(const std::filesystem::path& socket) override {
+    {
+      std::lock_guard lock(mu_);
+      connected_to_ = socket;
+    }
     return std::make_unique<Check>(*this);
   }
 
@@ -205,6 +212,11 @@ class FakeProbe final : public HealthProbe {
   std::vector<Clock::time_point> ask_times() const {
     std::lock_guard lock(mu_);
     return ask_times_;
+  }
+
+  std::filesystem::path connected_to() const {
+    std::lock_guard lock(mu_);
+    return connected_to_;
   }
 
  private:
@@ -234,6 +246,7 @@ class FakeProbe final : public HealthProbe {
   std::condition_variable asked_cv_;
   std::optional<HealthAnswer> auto_answer_;
   std::vector<std::function<void(HealthAnswer)>> pending_;
+  std::filesystem::path connected_to_;
   std::vector<Clock::time_point> ask_times_;
 };
 
@@ -253,6 +266,7 @@ class DaemonStateMachineTest : public ::testing::Test {
     spec.log_file = dir_.path() / "logs" / "hello.log";
     spec.env = {{"MUMBA_APP_SOCKET", spec.socket.string()}, {"HOME", "/apps/hello/home"}};
     spec.fd_contents = extra_fd_contents_;
+    spec.claimed_socket = claimed_socket_;
     spec.wrapper_depth = wrapper_depth_;
     return spec;
   }
@@ -316,6 +330,7 @@ class DaemonStateMachineTest : public ::testing::Test {
   }
 
   std::map<int, std::string> extra_fd_contents_;
+  std::filesystem::path claimed_socket_;
   int wrapper_depth_ = 0;
   TempDir dir_{"mumba-supervisor-test"};
   FakeClock clock_;
@@ -466,6 +481,43 @@ TEST_F(DaemonStateMachineTest, StopSendsSigkillAfterTheGracePeriod) {
   EXPECT_EQ(state(), DaemonState::kStopped);
   EXPECT_NE(ReadFile(Spec().log_file).find("still running after the grace period; sending SIGKILL"),
             std::string::npos);
+}
+
+// A real unix socket bound at `path`, as a daemon makes it.
+UniqueFd BindSocket(const std::filesystem::path& path) {
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+  EXPECT_EQ(::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  return fd;
+}
+
+TEST_F(DaemonStateMachineTest, TheSocketIsMovedOutOfTheDaemonsReachBeforeItIsAsked) {
+  claimed_socket_ = dir_.path() / "claimed.sock";
+  Outcome started = Start();
+  EXPECT_EQ(probe_.connected_to(), claimed_socket_) << "the health check asks at the claimed path";
+  UniqueFd daemon = BindSocket(Spec().socket);
+  loop_.AdvanceBy(2ms);
+  EXPECT_FALSE(std::filesystem::exists(Spec().socket));
+  EXPECT_EQ(std::filesystem::symlink_status(claimed_socket_).type(), std::filesystem::file_type::socket);
+  AnswerServing(started);
+}
+
+TEST_F(DaemonStateMachineTest, ALinkWhereTheSocketShouldBeFailsTheStart) {
+  claimed_socket_ = dir_.path() / "claimed.sock";
+  std::ofstream(dir_.path() / "other.sock") << "another app's socket";
+  Outcome started = Start();
+  pid_t pid = launcher_.last_pid();
+  std::filesystem::create_symlink(dir_.path() / "other.sock", Spec().socket);
+  loop_.AdvanceBy(2ms);
+  EXPECT_EQ(SignalsTo(pid).front(), SIGKILL);
+  ASSERT_TRUE(started->has_value());
+  EXPECT_EQ((*started)->code(), Code::kFailedPrecondition);
+  EXPECT_NE((*started)->message().find("something other than a socket"), std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists(claimed_socket_)) << "the link is not kept where the host would follow it";
+  EXPECT_TRUE(std::filesystem::exists(dir_.path() / "other.sock")) << "what it pointed at is untouched";
+  EXPECT_TRUE(probe_.ask_times().empty()) << "nothing was asked through the link";
 }
 
 TEST_F(DaemonStateMachineTest, ADaemonThatNeverBecomesHealthyIsKilledAfterReadyTimeout) {

@@ -30,11 +30,11 @@ def handshake(path, timeout=5):
 
 
 def sockets_of(home, app):
-    """The app's daemon socket and host socket, in the host's view: the app's own run
-    folder, which its sandbox calls /run/mumba."""
+    """The app's daemon socket (where the host moved it) and its host socket, in the
+    app's own run folder, which its sandbox calls /run/mumba."""
     st = home.status(app)
-    run = os.path.dirname(st["socket"])
-    return st["socket"], os.path.join(run, "host.sock")
+    stem = st["id"][len("mumba://"):][:16]
+    return st["socket"], os.path.join(home.path, "run", stem, "host.sock")
 
 
 class HostSocketTest(unittest.TestCase):
