@@ -60,6 +60,23 @@ def sockets_of(home, app_id):
     return sorted(found)
 
 
+class abstract_listener:
+    """An abstract unix socket of the test's own, listening while in the with block."""
+
+    def __enter__(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        name = "mumba-sandbox-test-" + secrets.token_hex(4)
+        self.sock.bind("\0" + name)
+        self.sock.listen(4)
+        # The test's premise: the socket is reachable from outside a sandbox.
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.connect("\0" + name)
+        return "@" + name
+
+    def __exit__(self, *exc):
+        self.sock.close()
+
+
 class ProbeHost:
     """A host whose owner's HOME holds an ssh key, with hello and the probe running."""
 
@@ -123,6 +140,7 @@ class SandboxTest(unittest.TestCase):
             "a publishing key": p.key_file,
             "the home secret": os.path.join(p.home.path, "home.token"),
             "the registry": os.path.join(p.home.path, "registry.db"),
+            "the host's log": os.path.join(p.home.path, "logs", "host.log"),
             "the owner's ssh key": p.ssh_key,
         }
         for what, path in stolen.items():
@@ -132,8 +150,8 @@ class SandboxTest(unittest.TestCase):
 
     def test_folders_of_the_host_cannot_be_listed(self):
         p = self.p
-        for path in (p.home.path, os.path.join(p.home.path, "keys"), os.path.join(p.home.path, "run"),
-                     os.path.join(p.home.path, "stores"), self.hello["data_dir"], p.owner_home):
+        for path in (p.home.path, *(os.path.join(p.home.path, d) for d in ("keys", "run", "stores", "apps", "logs")),
+                     self.hello["data_dir"], p.owner_home):
             with self.subTest(path):
                 self.assertTrue(os.path.isdir(path), f"the test's premise: {path} exists")
                 self.assertRefused(p.attempt("list", path=path))
@@ -157,6 +175,20 @@ class SandboxTest(unittest.TestCase):
         for path in targets:
             with self.subTest(path):
                 self.assertRefused(p.attempt("connect", path=path))
+
+    def test_abstract_sockets_of_the_host_are_out_of_reach(self):
+        with abstract_listener() as name:
+            self.assertRefused(self.p.attempt("connect", path=name))
+
+    def test_no_descriptor_leads_outside(self):
+        fds = self.p.attempt("fds")
+        self.assertTrue(fds["ok"], fds)
+        self.assertEqual([f for f in fds["fds"] if f["dir"]], [], "a folder descriptor reaches past the mounts")
+        # Its log is the only file of the home it holds open.
+        home = self.p.home.path + "/"
+        logs = os.path.join(home, "logs") + "/"
+        leaks = [f for f in fds["fds"] if f["target"].startswith(home) and not f["target"].startswith(logs)]
+        self.assertEqual(leaks, [], fds)
 
     def test_another_apps_sockets_cannot_be_replaced(self):
         p = self.p
@@ -305,6 +337,12 @@ class NetworkGrantedTest(unittest.TestCase):
         self.assertFalse(p.attempt("list", path=p.home.path)["ok"])
         self.assertFalse(p.attempt("read", path=p.ssh_key)["ok"])
         self.assertFalse(p.attempt("unshare")["ok"])
+
+    def test_abstract_sockets_of_the_host_stay_out_of_reach(self):
+        # Sharing the host's network namespace shares its abstract unix sockets
+        # (an X server's @/tmp/.X11-unix/X0, a session bus), which no app was given.
+        with abstract_listener() as name:
+            self.assertFalse(self.p.attempt("connect", path=name)["ok"])
 
 
 if __name__ == "__main__":

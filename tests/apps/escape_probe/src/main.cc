@@ -9,8 +9,8 @@
 //   GET /probe/read?path=P              open and read P                        + "bytes"
 //   GET /probe/write?path=P&text=T      create or replace the file P holding T
 //   GET /probe/list?path=P              the names in the folder P              + "entries"
-//   GET /probe/connect?path=P           connect to the unix socket P and send an HTTP/2
-//                                       preface                                + "answered" (bytes back)
+//   GET /probe/connect?path=P           connect to the unix socket P ("@NAME": the abstract
+//                                       socket NAME) and send an HTTP/2 preface + "answered" (bytes back)
 //   GET /probe/replace?path=P           unlink P and bind a socket of ours in its place
 //   GET /probe/kill?pid=N&sig=S         kill(N, S)
 //   GET /probe/procs                    every process in /proc                 + "procs": [{"pid","comm"}]
@@ -23,6 +23,7 @@
 //   GET /probe/escapee?name=M           a child that calls setsid, forks, names itself M (its
 //                                       comm), ignores SIGTERM/SIGHUP/SIGINT and sleeps
 //                                                                              + "pid" (as the probe sees it)
+//   GET /probe/fds                      its open descriptors                   + "fds": [{"fd","target","dir"}]
 //   GET /probe/kv?key=K&value=V         put then get K in its own Kv store through the SDK
 //   GET /probe/env                      its environment, cwd, pid and uid      + "env", "cwd", "pid", "uid"
 #include <arpa/inet.h>
@@ -44,8 +45,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <climits>
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -174,19 +177,26 @@ Outcome List(const std::string& path) {
   return o;
 }
 
-// A unix stream socket's address, or false when `path` does not fit.
-bool UnixAddress(const std::string& path, sockaddr_un* addr) {
+// The address of the unix socket at `path`, or of the abstract socket NAME for
+// "@NAME"; false when it does not fit.
+bool UnixAddress(const std::string& path, sockaddr_un* addr, socklen_t* len) {
   *addr = {};
   addr->sun_family = AF_UNIX;
   if (path.size() >= sizeof addr->sun_path) return false;
   std::memcpy(addr->sun_path, path.data(), path.size());
+  *len = sizeof *addr;
+  if (path.starts_with('@')) {
+    addr->sun_path[0] = '\0';
+    *len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size());
+  }
   return true;
 }
 
 Outcome Connect(const std::string& path) {
   Outcome o{"connect", path};
   sockaddr_un addr;
-  if (!UnixAddress(path, &addr)) {
+  socklen_t len = 0;
+  if (!UnixAddress(path, &addr, &len)) {
     o.err = ENAMETOOLONG;
     return o;
   }
@@ -195,7 +205,7 @@ Outcome Connect(const std::string& path) {
     o.err = errno;
     return o;
   }
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0) {
     o.err = errno;
     ::close(fd);
     return o;
@@ -221,7 +231,8 @@ Outcome Replace(const std::string& path) {
   Outcome o{"replace", path};
   int unlink_err = ::unlink(path.c_str()) == 0 ? 0 : errno;
   sockaddr_un addr;
-  if (!UnixAddress(path, &addr)) {
+  socklen_t len = 0;
+  if (!UnixAddress(path, &addr, &len)) {
     o.err = ENAMETOOLONG;
     return o;
   }
@@ -230,7 +241,7 @@ Outcome Replace(const std::string& path) {
     o.err = errno;
     return o;
   }
-  int bind_err = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 ? 0 : errno;
+  int bind_err = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), len) == 0 ? 0 : errno;
   if (bind_err == 0) ::listen(fd, 1);
   // The socket file stays behind: that is the attack, a path that no longer leads
   // to the app that made it.
@@ -416,6 +427,37 @@ Outcome Escapee(const std::string& name) {
   return o;
 }
 
+// A descriptor inherited from the host that leads outside (above all a folder,
+// from which openat reaches anything below it) would undo the mount namespace.
+Outcome Fds() {
+  Outcome o{"fds", "/proc/self/fd"};
+  DIR* dir = ::opendir("/proc/self/fd");
+  if (!dir) {
+    o.err = errno;
+    return o;
+  }
+  int own = ::dirfd(dir);
+  std::string list;
+  int count = 0;
+  while (dirent* e = ::readdir(dir)) {
+    if (!std::isdigit(static_cast<unsigned char>(e->d_name[0]))) continue;
+    int fd = std::atoi(e->d_name);
+    if (fd == own) continue;
+    char target[PATH_MAX] = {};
+    ssize_t n = ::readlink(("/proc/self/fd/" + std::string(e->d_name)).c_str(), target, sizeof target - 1);
+    struct stat st{};
+    bool is_dir = ::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
+    list += std::string(count++ ? "," : "") + "{\"fd\":" + std::to_string(fd) +
+            ",\"target\":" + Quote(n > 0 ? std::string(target, static_cast<size_t>(n)) : "") +
+            ",\"dir\":" + (is_dir ? "true" : "false") + "}";
+  }
+  ::closedir(dir);
+  o.ok = true;
+  o.detail = std::to_string(count) + " descriptors";
+  o.extra = ",\"fds\":[" + list + "]";
+  return o;
+}
+
 Outcome KvRoundTrip(mumba::App& app, const std::string& key, const std::string& value) {
   Outcome o{"kv", key};
   mumba::Status put = app.Kv().Put(key, value);
@@ -480,6 +522,7 @@ int main(int argc, char** argv) {
   route("/probe/keyctl", [](const RouteRequest&) { return Keyctl(); });
   route("/probe/tcp", [](const RouteRequest& r) { return Tcp(r.Param("host"), IntParam(r, "port", 0)); });
   route("/probe/escapee", [](const RouteRequest& r) { return Escapee(r.Param("name")); });
+  route("/probe/fds", [](const RouteRequest&) { return Fds(); });
   route("/probe/kv", [&app](const RouteRequest& r) { return KvRoundTrip(app, r.Param("key"), r.Param("value")); });
   route("/probe/env", [](const RouteRequest&) { return Environment(); });
   return app.Run();
