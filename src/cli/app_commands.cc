@@ -38,6 +38,14 @@ std::string HumanBytes(uint64_t n) {
   return buf;
 }
 
+}  // namespace
+
+void PrintSandbox(const hv1::AppInfo& a) {
+  if (!a.sandbox().empty()) std::printf("  sandbox  %s\n", a.sandbox().c_str());
+}
+
+namespace {
+
 void PrintStatus(const hv1::AppInfo& a) {
   std::printf("%s %s\n", a.name().c_str(), a.version().c_str());
   std::printf("  id          %s\n", a.id().c_str());
@@ -50,6 +58,7 @@ void PrintStatus(const hv1::AppInfo& a) {
   if (!a.error().empty()) std::printf("  error       %s\n", a.error().c_str());
   for (const auto& s : a.services()) std::printf("  service     %s\n", s.c_str());
   for (const auto& r : a.routes()) std::printf("  route       %s\n", r.c_str());
+  if (!a.sandbox().empty()) std::printf("  sandbox     %s\n", a.sandbox().c_str());
   std::printf("  socket      %s\n", a.socket().c_str());
   std::printf("  installed   %s in %s\n", Ago(a.installed_at_ms()).c_str(), a.install_dir().c_str());
   std::printf("  data        %s\n", a.data_dir().c_str());
@@ -138,6 +147,7 @@ int Install(const Context& ctx, const InstallOptions& o) {
   if (int rc = Unary(ctx, &hv1::Control::Stub::Install, req, &resp)) return rc;
   std::printf("%s %s %s (%s)\n", resp.replaced() ? "updated" : "installed", resp.app().name().c_str(),
               resp.app().version().c_str(), resp.app().id().c_str());
+  PrintSandbox(resp.app());
   return 0;
 }
 

@@ -135,5 +135,8 @@ void AddWindowCommands(CLI::App& app, Context& ctx);
 // `mumba install mumba://ADDRESS`: the network half of `mumba install`.
 int InstallFromNetwork(const Context& ctx, const std::string& address, bool yes, bool json,
                        int timeout_s);
+// The "  sandbox  bubblewrap, network" line printed after an install, so the owner
+// sees what the app was given.
+void PrintSandbox(const mumba::host::v1::AppInfo& app);
 
 }  // namespace mumba::cli

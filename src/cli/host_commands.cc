@@ -62,6 +62,7 @@ int ShowHostStatus(const Context& ctx, const HostStatusOptions& o) {
               "  socket   %s\n  apps     %d installed, %d running\n",
               resp.home().c_str(), resp.pid(), resp.version().c_str(), resp.uptime_ms() / 1000.0,
               layout.socket().c_str(), resp.apps_installed(), resp.apps_running());
+  if (!resp.sandbox().empty()) std::printf("  sandbox  %s\n", resp.sandbox().c_str());
   if (resp.gateway_port() > 0) {
     std::printf("  gateway  http://<app>.localhost:%d/\n", resp.gateway_port());
   }

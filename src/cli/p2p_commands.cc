@@ -165,6 +165,7 @@ int InstallFromNetwork(const Context& ctx, const std::string& address, bool yes,
   if (!json) {
     std::printf("installed %s %s (%s)\n", last.app().name().c_str(), last.app().version().c_str(),
                 last.app().id().c_str());
+    PrintSandbox(last.app());
   }
   return 0;
 }

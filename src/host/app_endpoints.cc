@@ -116,13 +116,11 @@ AppEndpoints::AppEndpoints(fs::path run_dir, EndpointServicesFactory factory, Al
 
 AppEndpoints::~AppEndpoints() { DropAll(); }
 
-fs::path AppEndpoints::DaemonSocket(const std::string& app_id) const {
-  return run_dir_ / (SocketStem(app_id) + ".sock");
-}
+fs::path AppEndpoints::RunDir(const std::string& app_id) const { return run_dir_ / SocketStem(app_id); }
 
-fs::path AppEndpoints::HostSocket(const std::string& app_id) const {
-  return run_dir_ / (SocketStem(app_id) + ".host.sock");
-}
+fs::path AppEndpoints::DaemonSocket(const std::string& app_id) const { return RunDir(app_id) / "app.sock"; }
+
+fs::path AppEndpoints::HostSocket(const std::string& app_id) const { return RunDir(app_id) / "host.sock"; }
 
 Expected<fs::path> AppEndpoints::Ensure(const std::string& app_id) {
   std::lock_guard lock(mu_);
@@ -132,6 +130,9 @@ Expected<fs::path> AppEndpoints::Ensure(const std::string& app_id) {
   fresh->app_id = app_id;
   fresh->socket = HostSocket(app_id);
   std::error_code ec;
+  // Only the owner may look inside: the daemon's socket is the app's own.
+  fs::create_directories(RunDir(app_id), ec);
+  fs::permissions(RunDir(app_id), fs::perms::owner_all, fs::perm_options::replace, ec);
   fs::remove(fresh->socket, ec);
   fresh->services = factory_(app_id);
   // No listening port: connections reach the server only through the acceptor,
@@ -161,6 +162,9 @@ void AppEndpoints::Drop(const std::string& app_id) {
     ep = std::move(it->second);
     endpoints_.erase(it);
   }
+  ep.reset();
+  std::error_code ec;
+  fs::remove_all(RunDir(app_id), ec);
 }
 
 void AppEndpoints::DropAll() {

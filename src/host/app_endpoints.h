@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Per-app endpoints: the sockets each app's daemon serves on and reaches the host
-// on. The host knows every call arriving on run/<id16>.host.sock comes from that
+// on, in the app's own run folder run/<id16>/. The host knows every call arriving on
+// run/<id16>/host.sock comes from that
 // app, so the services served there (storage, events, automation) act for that
 // app alone. That is known by the kernel, not by the path: every connection's
 // SO_PEERCRED pid must be this process itself (the host calls an app's storage for
@@ -47,17 +48,21 @@ class AppEndpoints {
   AppEndpoints(std::filesystem::path run_dir, EndpointServicesFactory factory, AllowedRoots allowed_roots);
   ~AppEndpoints();
 
-  // run/<first 16 chars of the key>.sock: where the app's daemon serves gRPC.
+  // run/<first 16 chars of the key>/: the app's own run folder, which holds its two
+  // sockets and nothing else (its sandbox sees it as /run/mumba).
+  std::filesystem::path RunDir(const std::string& app_id) const;
+  // RunDir/app.sock: where the app's daemon serves gRPC.
   std::filesystem::path DaemonSocket(const std::string& app_id) const;
-  // run/<first 16 chars of the key>.host.sock: where it reaches the host.
+  // RunDir/host.sock: where it reaches the host.
   std::filesystem::path HostSocket(const std::string& app_id) const;
 
-  // Serves the app's host socket (at once when it does already) and returns its
-  // path; only connections from this process or the app's allowed process trees
+  // Makes the app's run folder (0700) and serves its host socket there (at once
+  // when it does already); returns the socket's path; only connections from this process or the app's allowed process trees
   // are served, the others are closed and logged. UNAVAILABLE when it cannot
   // listen there.
   Expected<std::filesystem::path> Ensure(const std::string& app_id);
-  // Stops serving the app's host socket and removes it. Nothing if there is none.
+  // Stops serving the app's host socket and removes it and the run folder. Nothing
+  // if there is none.
   void Drop(const std::string& app_id);
   // Drops every endpoint (the host is stopping).
   void DropAll();

@@ -91,10 +91,19 @@ class AppEndpointsTest : public ::testing::Test {
   std::unique_ptr<AppEndpoints> endpoints_;
 };
 
+TEST_F(AppEndpointsTest, DropRemovesTheRunFolder) {
+  ASSERT_TRUE(endpoints_->Ensure(kAppId).ok());
+  ASSERT_TRUE(std::filesystem::exists(endpoints_->RunDir(kAppId)));
+  endpoints_->Drop(kAppId);
+  EXPECT_FALSE(std::filesystem::exists(endpoints_->RunDir(kAppId)));
+}
+
 TEST_F(AppEndpointsTest, ServesThisProcessItself) {
   auto socket = endpoints_->Ensure(kAppId);
   ASSERT_TRUE(socket.ok());
-  EXPECT_EQ(*socket, dir_ / "0123456789abcdef.host.sock");
+  EXPECT_EQ(*socket, dir_ / "0123456789abcdef" / "host.sock");
+  // The app's own run folder, which only the owner may look into.
+  EXPECT_EQ(std::filesystem::status(dir_ / "0123456789abcdef").permissions(), std::filesystem::perms::owner_all);
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   struct sockaddr_un addr {};
   addr.sun_family = AF_UNIX;

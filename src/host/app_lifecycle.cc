@@ -15,7 +15,8 @@ namespace mumba {
 namespace {
 std::string KeyPart(const std::string& id) { return id.substr(kAddressScheme.size()); }
 
-// The whole environment of an app's daemon; README.md documents the same list.
+// The whole environment of an app's daemon, with paths as the daemon sees them
+// (inside its sandbox: /app, /data, /run/mumba/...); README.md documents the list.
 // A daemon is started from a fixed environment, never from the host's: whatever the
 // shell that started the host held (SSH_AUTH_SOCK, tokens, cloud credentials) must
 // not reach code an owner merely installed. It gets what the host says about the app
@@ -23,17 +24,16 @@ std::string KeyPart(const std::string& id) { return id.substr(kAddressScheme.siz
 // LANG (C.UTF-8 when the host has none) and TZ only when the host has one, so its
 // text and times read as the owner's; and HOME is its own data folder, so libraries
 // that write under ~ write where the app may write, not into the owner's home.
-std::map<std::string, std::string> DaemonEnvironment(const AppRecord& record, const fs::path& socket,
-                                                     const fs::path& host_socket,
-                                                     const fs::path& data_dir) {
+std::map<std::string, std::string> DaemonEnvironment(const AppRecord& record, const fs::path& app_dir,
+                                                     const fs::path& run_dir, const fs::path& data_dir) {
   std::map<std::string, std::string> env = {
       {"MUMBA_APP_ID", record.id},
       {"MUMBA_APP_NAME", record.name},
       {"MUMBA_APP_VERSION", record.version},
-      {"MUMBA_APP_SOCKET", socket.string()},
-      {"MUMBA_HOST_SOCKET", host_socket.string()},
+      {"MUMBA_APP_SOCKET", (run_dir / "app.sock").string()},
+      {"MUMBA_HOST_SOCKET", (run_dir / "host.sock").string()},
       {"MUMBA_APP_DATA", data_dir.string()},
-      {"MUMBA_APP_DIR", record.install_dir},
+      {"MUMBA_APP_DIR", app_dir.string()},
       {"PATH", "/usr/local/bin:/usr/bin:/bin"},
       {"HOME", data_dir.string()},
   };
@@ -45,8 +45,13 @@ std::map<std::string, std::string> DaemonEnvironment(const AppRecord& record, co
 }  // namespace
 
 AppLifecycle::AppLifecycle(const HomeLayout& layout, InstalledApps& apps, Supervisor& supervisor,
-                           AppEndpoints& endpoints, StoreManager& stores)
-    : layout_(layout), apps_(apps), supervisor_(supervisor), endpoints_(endpoints), stores_(stores) {}
+                           AppEndpoints& endpoints, StoreManager& stores, const DaemonSandbox& sandbox)
+    : layout_(layout),
+      apps_(apps),
+      supervisor_(supervisor),
+      endpoints_(endpoints),
+      stores_(stores),
+      sandbox_(sandbox) {}
 
 void AppLifecycle::StartEnabledApps() {
   std::vector<InstalledApp> enabled;
@@ -71,18 +76,20 @@ fs::path AppLifecycle::LogFile(const AppRecord& record) const {
   return layout_.logs_dir() / (record.name + "-" + KeyPart(record.id).substr(0, 8) + ".log");
 }
 
-DaemonSpec AppLifecycle::SpecFor(const InstalledApp& app) const {
+Expected<DaemonSpec> AppLifecycle::SpecFor(const InstalledApp& app) const {
+  const AppJail jail{app.record.install_dir, DataDir(app.record.id), endpoints_.RunDir(app.record.id),
+                     app.manifest->permissions.network};
+  const fs::path dir = sandbox_.AppDirFor(jail);
   DaemonSpec spec;
   spec.id = app.record.id;
   spec.name = app.record.name;
-  fs::path dir = app.record.install_dir;
   spec.executable = dir / app.manifest->daemon_command;
   spec.args = app.manifest->daemon_args;
   spec.working_dir = dir;
   spec.socket = endpoints_.DaemonSocket(app.record.id);
   spec.log_file = LogFile(app.record);
-  spec.env = DaemonEnvironment(app.record, spec.socket, endpoints_.HostSocket(app.record.id),
-                               DataDir(app.record.id));
+  spec.env = DaemonEnvironment(app.record, dir, sandbox_.RunDirFor(jail), sandbox_.DataDirFor(jail));
+  MUMBA_TRY(sandbox_.Apply(jail, spec));
   return spec;
 }
 
@@ -97,6 +104,7 @@ AppView AppLifecycle::ViewOf(const InstalledApp& app) const {
   v.stores_dir = stores_.AppRoot(app.record.id);
   v.storage_bytes = stores_.UsedBytes(app.record.id);
   v.quota_bytes = apps_.QuotaFor(app.record.id);
+  v.sandbox = sandbox_.SummaryFor(app.manifest->permissions.network);
   return v;
 }
 
@@ -118,8 +126,9 @@ Status AppLifecycle::StopDaemon(const std::string& id) { return supervisor_.Stop
 Status AppLifecycle::StartLocked(const InstalledApp& app) {
   std::error_code ec;
   fs::create_directories(DataDir(app.record.id), ec);
+  MUMBA_ASSIGN_OR_RETURN(DaemonSpec spec, SpecFor(app));
   MUMBA_TRY(endpoints_.Ensure(app.record.id).status());
-  return supervisor_.Start(SpecFor(app));
+  return supervisor_.Start(spec);
 }
 
 Expected<AppView> AppLifecycle::Start(const std::string& ref) { return SetEnabled(ref, true); }

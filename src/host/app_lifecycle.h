@@ -14,6 +14,7 @@
 #include "common/paths.h"
 #include "common/work_queue.h"
 #include "host/app_endpoints.h"
+#include "host/daemon_sandbox.h"
 #include "host/installed_apps.h"
 #include "mumba/status.h"
 #include "storage/store_manager.h"
@@ -51,7 +52,7 @@ class AppLifecycle final : public AppRuntime {
  public:
   // Every argument is borrowed and must outlive this object.
   AppLifecycle(const HomeLayout& layout, InstalledApps& apps, Supervisor& supervisor,
-               AppEndpoints& endpoints, StoreManager& stores);
+               AppEndpoints& endpoints, StoreManager& stores, const DaemonSandbox& sandbox);
 
   // Starts, in parallel, every app that was running when the host last stopped.
   void StartEnabledApps();
@@ -78,11 +79,16 @@ class AppLifecycle final : public AppRuntime {
   Status StartLocked(const InstalledApp& app) override;
   AppView ViewOf(const InstalledApp& app) const override;
 
+  // How daemons are confined (DaemonSandbox::summary).
+  const std::string& SandboxSummary() const { return sandbox_.summary(); }
+
   // Where the app's data folder is (HOME of its daemon).
   std::filesystem::path DataDir(const std::string& id) const;
 
  private:
-  DaemonSpec SpecFor(const InstalledApp& app) const;
+  // The daemon's spec, in its sandbox unless the owner turned that off;
+  // FAILED_PRECONDITION when the sandbox is wanted but unavailable.
+  Expected<DaemonSpec> SpecFor(const InstalledApp& app) const;
   // logs/<name>-<first 8 chars of the key>.log: the daemon's output.
   std::filesystem::path LogFile(const AppRecord& record) const;
   // Records whether the app should run, then starts or stops it.
@@ -93,6 +99,7 @@ class AppLifecycle final : public AppRuntime {
   Supervisor& supervisor_;
   AppEndpoints& endpoints_;
   StoreManager& stores_;
+  const DaemonSandbox& sandbox_;
   std::mutex locks_mu_;
   std::map<std::string, std::shared_ptr<std::mutex>> op_locks_;  // By id.
 };

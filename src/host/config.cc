@@ -84,6 +84,16 @@ Expected<HostConfig> HostConfig::Load(const std::filesystem::path& file) {
         }
         config.gateway_port = static_cast<int>(*port);
       }
+    } else if (k == "security" && node.is_table()) {
+      for (const auto& [skey, v] : *node.as_table()) {
+        if (skey.str() != "sandbox") {
+          return InvalidArgument(Where(file, v) + "security." + std::string(skey.str()) +
+                                 ": unknown key (known: sandbox)");
+        }
+        auto on = v.value<bool>();
+        if (!on || !v.is_boolean()) return InvalidArgument(Where(file, v) + "security.sandbox: must be true or false");
+        config.sandbox = *on;
+      }
     } else if (k == "apps" && node.is_table()) {
       for (const auto& [app, anode] : *node.as_table()) {
         std::string name = "apps." + std::string(app.str());
@@ -97,7 +107,7 @@ Expected<HostConfig> HostConfig::Load(const std::filesystem::path& file) {
         }
       }
     } else {
-      return InvalidArgument(Where(file, node) + k + ": unknown key (known: storage, p2p, gateway, apps)");
+      return InvalidArgument(Where(file, node) + k + ": unknown key (known: storage, p2p, security, gateway, apps)");
     }
   }
   return config;

@@ -15,6 +15,10 @@
 //   download_rate_limit = 0
 //   update_interval_s = 3600      # how often to look for new versions (0 = never)
 //
+//   [security]
+//   sandbox = true                # run every app daemon in a bubblewrap sandbox; false
+//                                 # runs them unconfined, with your whole view of the machine
+//
 //   [gateway]
 //   port = 0                      # apps' pages on http://<app>.localhost:PORT/ (127.0.0.1
 //                                 # only); 0 = pick one once and keep it (gateway.port)
@@ -52,6 +56,7 @@ struct HostConfig {
   std::map<std::string, uint64_t> app_quota_bytes;  // By app name or id.
   P2pConfig p2p;
   int gateway_port = 0;
+  bool sandbox = true;
 
   // Reads `file`; a missing file gives the defaults. Unknown keys and wrong types
   // are INVALID_ARGUMENT naming the file, line and key.

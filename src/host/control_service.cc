@@ -26,6 +26,7 @@ void FillAppInfo(const AppView& v, hv1::AppInfo* out) {
   out->set_pid(v.daemon.pid);
   out->set_restarts(v.daemon.restarts);
   out->set_last_exit(v.daemon.last_exit);
+  out->set_sandbox(v.sandbox);
   out->set_socket(v.socket.string());
   out->set_install_dir(v.record.install_dir);
   out->set_data_dir(v.data_dir.string());
@@ -95,6 +96,7 @@ ControlService::Reactor* ControlService::HostStatus(ServerContext* ctx,
   resp->set_upload_rate(p2p.upload_rate);
   resp->set_download_rate(p2p.download_rate);
   if (int port = parts_.app_windows.gateway_port()) resp->set_gateway_port(port);
+  resp->set_sandbox(parts_.lifecycle.SandboxSummary());
   auto* r = ctx->DefaultReactor();
   r->Finish(grpc::Status::OK);
   return r;

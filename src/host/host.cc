@@ -54,8 +54,8 @@ Expected<std::unique_ptr<Host>> Host::Create(HostOptions options) {
     fs::create_directories(dir, ec);
     if (ec) return Internal("cannot create " + dir.string() + ": " + ec.message());
   }
-  // sockaddr_un holds 108 bytes; daemon sockets are run/<16 chars>.sock.
-  if ((layout.run_dir() / "0123456789abcdef.sock").string().size() >= 100) {
+  // sockaddr_un holds 108 bytes; daemon sockets are run/<16 chars>/host.sock.
+  if ((layout.run_dir() / "0123456789abcdef" / "host.sock").string().size() >= 100) {
     return InvalidArgument("MUMBA_HOME " + options.home.string() +
                            " is too long a path for unix sockets (keep it under 70 characters)");
   }
@@ -72,6 +72,7 @@ Expected<std::unique_ptr<Host>> Host::Create(HostOptions options) {
 Host::Host(HostOptions options, HostConfig config, std::unique_ptr<Registry> registry)
     : options_(std::move(options)),
       config_(std::move(config)),
+      sandbox_(DaemonSandbox::Decide(config_.sandbox, ProcessLauncher::System())),
       layout_(options_.home),
       started_(std::chrono::steady_clock::now()),
       registry_(std::move(registry)) {
@@ -92,7 +93,7 @@ Host::Host(HostOptions options, HostConfig config, std::unique_ptr<Registry> reg
       [this](const std::string& app_id) {
         return std::vector<pid_t>{static_cast<pid_t>(supervisor_->Get(app_id).pid)};
       });
-  lifecycle_ = std::make_unique<AppLifecycle>(layout_, *apps_, *supervisor_, *endpoints_, *stores_);
+  lifecycle_ = std::make_unique<AppLifecycle>(layout_, *apps_, *supervisor_, *endpoints_, *stores_, sandbox_);
   installer_ = std::make_unique<Installer>(layout_, *apps_, *stores_, *lifecycle_);
   distribution_ = std::make_unique<Distribution>(DistributionParts{*installer_, *lifecycle_, *registry_},
                                                  config_.p2p, layout_.home / "p2p", layout_.keys_dir(),

@@ -24,6 +24,7 @@
 #include "broker/daemon_client.h"
 #include "common/paths.h"
 #include "host/config.h"
+#include "host/daemon_sandbox.h"
 #include "mumba/status.h"
 #include "supervisor/supervisor.h"
 
@@ -84,6 +85,7 @@ class Host final {
 
   HostOptions options_;
   HostConfig config_;
+  DaemonSandbox sandbox_;
   HomeLayout layout_;
   std::chrono::steady_clock::time_point started_;
   std::atomic<bool> stopping_{false};

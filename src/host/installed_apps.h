@@ -40,6 +40,7 @@ struct AppView {
   std::filesystem::path stores_dir;
   uint64_t storage_bytes = 0;  // Used by the app's stores now.
   uint64_t quota_bytes = 0;    // 0 = no limit.
+  std::string sandbox;         // How its daemon is confined (DaemonSandbox::SummaryFor).
 };
 
 // Reads the manifest and descriptor set of the bundle `record` points at.

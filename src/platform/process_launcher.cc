@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -12,6 +13,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <fstream>
 #include <functional>
 #include <future>
 #include <string_view>
@@ -68,6 +70,34 @@ std::string ExecutableIn(const Environment& env, const std::filesystem::path& na
   return name.string();  // execve fails with ENOENT, which is the truth.
 }
 
+// A sealed memory file holding `bytes`, open read-only at offset 0.
+Expected<UniqueFd> MemoryFile(const std::string& bytes) {
+  UniqueFd fd(::memfd_create("mumba-launch", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+  if (!fd) return SystemFailure(errno, "memfd_create");
+  size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t n = ::write(fd.get(), bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return SystemFailure(errno, "cannot fill a memory file");
+    done += static_cast<size_t>(n);
+  }
+  if (::fcntl(fd.get(), F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0) {
+    return SystemFailure(errno, "cannot seal a memory file");
+  }
+  // Read-only through a new open file description, whose offset is its own.
+  UniqueFd ro(::open(("/proc/self/fd/" + std::to_string(fd.get())).c_str(), O_RDONLY | O_CLOEXEC));
+  if (!ro) return SystemFailure(errno, "cannot reopen a memory file");
+  return ro;
+}
+
+// The first child of `pid` as /proc lists it, or 0 when it has none.
+pid_t FirstChild(pid_t pid) {
+  const std::string tid = std::to_string(pid);
+  std::ifstream in("/proc/" + tid + "/task/" + tid + "/children");
+  pid_t child = 0;
+  return in >> child ? child : 0;
+}
+
 class SystemLauncher final : public ProcessLauncher {
  public:
   Expected<LaunchedProcess> Launch(const LaunchSpec& spec) override {
@@ -101,6 +131,12 @@ class SystemLauncher final : public ProcessLauncher {
     if (!devnull) return SystemFailure(errno, "cannot open /dev/null");
 
     std::map<int, int> wanted = spec.fds;
+    std::vector<UniqueFd> contents;  // Open until the child has its copies.
+    for (const auto& [target, bytes] : spec.fd_contents) {
+      MUMBA_ASSIGN_OR_RETURN(UniqueFd file, MemoryFile(bytes));
+      wanted[target] = file.get();
+      contents.push_back(std::move(file));
+    }
     for (int std_fd : {0, 1, 2}) wanted.emplace(std_fd, devnull.get());
     if (spec.capture_output) wanted[1] = wanted[2] = output_write.get();
     ChildFds fds;
@@ -195,6 +231,17 @@ class SystemLauncher final : public ProcessLauncher {
 
   void SignalGroup(pid_t pgid, int signal) override {
     if (pgid > 0) ::kill(-pgid, signal);
+  }
+
+  void SignalDescendant(pid_t pid, int depth, int signal) override {
+    if (pid <= 0) return;
+    pid_t target = pid;
+    for (int i = 0; i < depth && target > 0; ++i) target = FirstChild(target);
+    if (target > 0) {
+      ::kill(target, signal);
+    } else {
+      ::kill(-pid, signal);
+    }
   }
 
   std::optional<ProcessExit> Reap(pid_t pid) override { return WaitFor(pid, WNOHANG); }

@@ -48,6 +48,10 @@ struct LaunchSpec {
   // Child descriptor number -> one of our descriptors (borrowed: the launcher
   // duplicates it). 0, 1 and 2 not listed here are /dev/null.
   std::map<int, int> fds;
+  // Child descriptor number -> bytes the child can read there: a new sealed,
+  // read-only memory file at offset 0 for every launch (e.g. bwrap's --seccomp
+  // program; a descriptor we reused would share its offset across launches).
+  std::map<int, std::string> fd_contents;
   // When set, the child's stdout and stderr both go to a pipe whose non-blocking
   // read end is LaunchedProcess::output (fds[1] and fds[2] are ignored).
   bool capture_output = false;
@@ -86,6 +90,13 @@ class ProcessLauncher {
 
   // Sends `signal` to the process group `pgid`. Errors are ignored (it may be gone).
   virtual void SignalGroup(pid_t pgid, int signal) = 0;
+
+  // Sends `signal` to the process `depth` generations below our child `pid`,
+  // following each one's first child: the program a wrapper runs (bwrap, and the
+  // init of its PID namespace, would die of a SIGTERM at once and take the program
+  // with them, without its grace). When that process does not exist (yet), the
+  // signal goes to the group `pid` leads instead. Errors are ignored.
+  virtual void SignalDescendant(pid_t pid, int depth, int signal) = 0;
 
   // Collects the exit status of our child `pid`, or nullopt when it still runs.
   // Never blocks.

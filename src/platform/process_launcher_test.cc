@@ -88,6 +88,36 @@ TEST(ProcessLauncherTest, MapsDescriptorsOntoTheNumbersAsked) {
   ::close(p[0]);
 }
 
+TEST(ProcessLauncherTest, FdContentsAreReadFromTheStartAtEveryLaunch) {
+  LaunchSpec spec;
+  spec.fd_contents = {{5, "program bytes"}};
+  // Twice: a descriptor shared between launches would be read to its end by the first.
+  for (int i = 0; i < 2; ++i) {
+    Ran ran = RunShell("cat <&5; echo; echo more >&5 2>/dev/null || echo read-only", spec);
+    EXPECT_EQ(ran.output, "program bytes\nread-only\n");
+  }
+}
+
+TEST(ProcessLauncherTest, SignalDescendantReachesTheWrappedProgramOnly) {
+  int p[2];
+  ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
+  LaunchSpec spec;
+  spec.executable = "/bin/sh";
+  // A wrapper that dies of TERM, around a program that reports it and exits 7.
+  spec.args = {"-c", "sh -c 'trap \"echo got-term >&3; exit 7\" TERM; echo ready >&3; "
+                     "while :; do sleep 0.05; done'; echo wrapper-saw-$? >&3"};
+  spec.fds = {{3, p[1]}};
+  auto launched = ProcessLauncher::System().Launch(spec);
+  ASSERT_TRUE(launched.ok()) << launched.status().message();
+  ::close(p[1]);
+  char buf[6];
+  ASSERT_EQ(::read(p[0], buf, sizeof buf), 6);  // "ready\n"
+  ProcessLauncher::System().SignalDescendant(launched->pid, 1, SIGTERM);
+  EXPECT_EQ(ReadAll(p[0]), "got-term\nwrapper-saw-7\n") << "the wrapper outlived the signal";
+  EXPECT_EQ(ProcessLauncher::System().Wait(launched->pid).ExitCode(), 0);
+  ::close(p[0]);
+}
+
 TEST(ProcessLauncherTest, ChildLeadsItsOwnProcessGroup) {
   Ran ran = RunShell("ps -o pgid= -p $$ | tr -d ' '; echo $$");
   auto nl = ran.output.find('\n');

@@ -138,6 +138,7 @@ void DaemonStateMachine::Spawn(Instance& inst) {
   // The spec's variables are the daemon's whole environment: nothing of the host's
   // own environment (the shell that started it) reaches an app.
   launch.env = inst.spec.env;
+  launch.fd_contents = inst.spec.fd_contents;
   launch.capture_output = true;
   launch.parent_death_signal = SIGTERM;
   auto launched = launcher_.Launch(launch);
@@ -334,7 +335,11 @@ void DaemonStateMachine::Stop(const std::string& id, Done done) {
   inst.status.state = DaemonState::kStopping;
   Publish(inst);
   inst.stop_waiters.push_back(std::move(done));
-  launcher_.SignalGroup(inst.proc.pid, SIGTERM);
+  if (inst.spec.wrapper_depth > 0) {
+    launcher_.SignalDescendant(inst.proc.pid, inst.spec.wrapper_depth, SIGTERM);
+  } else {
+    launcher_.SignalGroup(inst.proc.pid, SIGTERM);
+  }
   const uint64_t gen = inst.generation;
   loop_.After(options_.stop_grace, [this, id, gen] {
     Instance* in = Find(id, gen);

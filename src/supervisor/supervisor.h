@@ -32,6 +32,13 @@ struct DaemonSpec {
   std::filesystem::path log_file;
   // The daemon's whole environment: nothing of the host's own is added to it.
   std::map<std::string, std::string> env;
+  // Bytes the daemon reads on these descriptors (LaunchSpec::fd_contents).
+  std::map<int, std::string> fd_contents;
+  // How many wrapper processes (a sandbox's) stand between `executable` and the
+  // daemon itself: a stop's SIGTERM goes to the daemon, since a wrapper would die of
+  // it at once and take the daemon down without its grace. SIGKILL goes to the
+  // whole process group.
+  int wrapper_depth = 0;
 };
 
 struct DaemonStatus {

@@ -76,6 +76,14 @@ class FakeLauncher final : public ProcessLauncher {
     if (signal == SIGKILL || (signal == SIGTERM && !proc->ignores_sigterm)) EndLocked(*proc, signal);
   }
 
+  void SignalDescendant(pid_t pid, int depth, int signal) override {
+    {
+      std::lock_guard lock(mu_);
+      descendant_signals_.push_back({pid, depth, signal});
+    }
+    SignalGroup(pid, signal);  // A fake process has no wrappers: the program is the group.
+  }
+
   std::optional<ProcessExit> Reap(pid_t pid) override {
     std::lock_guard lock(mu_);
     FakeProcess* proc = FindLocked(pid);
@@ -129,6 +137,15 @@ class FakeLauncher final : public ProcessLauncher {
     std::lock_guard lock(mu_);
     return signals_;
   }
+  struct DescendantSignal {
+    pid_t pid;
+    int depth;
+    int signal;
+  };
+  std::vector<DescendantSignal> descendant_signals() const {
+    std::lock_guard lock(mu_);
+    return descendant_signals_;
+  }
 
  private:
   FakeProcess* FindLocked(pid_t pid) {
@@ -153,6 +170,7 @@ class FakeLauncher final : public ProcessLauncher {
   std::vector<std::unique_ptr<FakeProcess>> processes_;
   std::vector<Clock::time_point> launch_times_;
   std::vector<std::pair<pid_t, int>> signals_;
+  std::vector<DescendantSignal> descendant_signals_;
 };
 
 // The test decides what each daemon's health service says: at once (`auto_answer`)
@@ -234,6 +252,8 @@ class DaemonStateMachineTest : public ::testing::Test {
     spec.socket = dir_.path() / "run" / "hello.sock";
     spec.log_file = dir_.path() / "logs" / "hello.log";
     spec.env = {{"MUMBA_APP_SOCKET", spec.socket.string()}, {"HOME", "/apps/hello/home"}};
+    spec.fd_contents = extra_fd_contents_;
+    spec.wrapper_depth = wrapper_depth_;
     return spec;
   }
 
@@ -295,6 +315,8 @@ class DaemonStateMachineTest : public ::testing::Test {
     return sent;
   }
 
+  std::map<int, std::string> extra_fd_contents_;
+  int wrapper_depth_ = 0;
   TempDir dir_{"mumba-supervisor-test"};
   FakeClock clock_;
   ManualEventLoop loop_{clock_};
@@ -409,6 +431,20 @@ TEST_F(DaemonStateMachineTest, StopSendsSigtermToTheProcessGroup) {
   EXPECT_EQ(status.state, DaemonState::kStopped);
   EXPECT_EQ(status.pid, 0);
   EXPECT_EQ(status.last_exit, "signal 15 (SIGTERM)");
+}
+
+TEST_F(DaemonStateMachineTest, AWrappedDaemonGetsItsSigtermItselfAndItsBytes) {
+  wrapper_depth_ = 2;
+  extra_fd_contents_ = {{3, "filter"}};
+  pid_t pid = StartRunning();
+  EXPECT_EQ(launcher_.last_spec().fd_contents, extra_fd_contents_);
+  Outcome stopped = Stop();
+  ASSERT_TRUE(stopped->has_value());
+  auto sent = launcher_.descendant_signals();
+  ASSERT_EQ(sent.size(), 1u) << "the polite stop skips the wrappers";
+  EXPECT_EQ(sent[0].pid, pid);
+  EXPECT_EQ(sent[0].depth, 2);
+  EXPECT_EQ(sent[0].signal, SIGTERM);
 }
 
 TEST_F(DaemonStateMachineTest, StopSendsSigkillAfterTheGracePeriod) {

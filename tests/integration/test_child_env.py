@@ -61,8 +61,12 @@ class ChildEnvironmentTest(unittest.TestCase):
         self.assertTrue(alive(s["pid"]))
         env = environ(s["pid"])
         self.assertEqual(set(env), DAEMON_KEYS | {"TZ"})
+        # Paths as the daemon sees them in its sandbox.
         self.assertEqual(env["HOME"], env["MUMBA_APP_DATA"])
-        self.assertTrue(os.path.isdir(env["HOME"]))
+        self.assertEqual(env["MUMBA_APP_DATA"], "/data")
+        self.assertEqual(env["MUMBA_APP_DIR"], "/app")
+        self.assertEqual(env["MUMBA_APP_SOCKET"], "/run/mumba/app.sock")
+        self.assertEqual(env["MUMBA_HOST_SOCKET"], "/run/mumba/host.sock")
         self.assertEqual(env["PATH"], "/usr/local/bin:/usr/bin:/bin")
         self.assertEqual(env["LANG"], "C.UTF-8", "C.UTF-8 when the host has no LANG")
         self.assertEqual(env["TZ"], "Europe/Berlin", "the host's TZ when it has one")

@@ -11,6 +11,20 @@ from harness import Home, alive, copy_bundle, edit_manifest, wait_for
 HELLO_METHOD = "hello.v1.Greeter/SayHello"
 
 
+def pids_running(*argv):
+    """The pids whose command line is exactly argv."""
+    want = "\0".join(argv) + "\0"
+    found = []
+    for name in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{name}/cmdline") as f:
+                if name.isdigit() and f.read() == want:
+                    found.append(int(name))
+        except OSError:
+            continue
+    return found
+
+
 def greet(home, name="Ann"):
     p = home.run("call", "hello", HELLO_METHOD, json.dumps({"name": name}))
     return p.returncode == 0 and json.loads(p.stdout)["message"] == f"Hello, {name}!"
@@ -137,11 +151,12 @@ class CrashTest(unittest.TestCase):
 
     def test_stop_ends_the_whole_process_group(self):
         home = Home(self)
-        pid = self.wrapped_hello(home, "sleep 600 &\necho $! > \"$MUMBA_APP_DATA/child.pid\"")
-        with open(os.path.join(home.status("hello")["data_dir"], "child.pid")) as f:
-            child = int(f.read())
+        # A pid written inside the sandbox is of its own PID namespace: the child is
+        # found by a command line no other process has.
+        marker = f"600.{os.getpid()}{int(time.time() * 1000) % 100000}"
+        pid = self.wrapped_hello(home, f"sleep {marker} &")
+        child = wait_for(lambda: pids_running("sleep", marker), 5, what="the daemon's child")[0]
         home.pids.add(child)
-        self.assertTrue(alive(child))
         home.run("stop", "hello", check=True)
         wait_for(lambda: not alive(child), 5, what="the daemon's child to be ended")
         self.assertFalse(alive(pid))

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Callers of an app's host socket are known by the kernel, not by the path: a
 process that is not the app's daemon (nor below it, nor the host) is refused on
-run/<id16>.host.sock before gRPC sees a byte, while the daemon's own socket, which
+run/<id16>/host.sock before gRPC sees a byte, while the daemon's own socket, which
 is not guarded, answers the same bytes."""
 import os
 import socket
@@ -30,14 +30,11 @@ def handshake(path, timeout=5):
 
 
 def sockets_of(home, app):
-    """The app's daemon socket and host socket, as the host handed them to the daemon."""
+    """The app's daemon socket and host socket, in the host's view: the app's own run
+    folder, which its sandbox calls /run/mumba."""
     st = home.status(app)
-    with open(f"/proc/{st['pid']}/environ", "rb") as f:
-        env = dict(e.split("=", 1) for e in f.read().decode().split("\0") if "=" in e)
-    stem = st["id"][len("mumba://"):][:16]
-    run = os.path.join(home.path, "run")
-    return (env.get("MUMBA_APP_SOCKET", os.path.join(run, stem + ".sock")),
-            env.get("MUMBA_HOST_SOCKET", os.path.join(run, stem + ".host.sock")))
+    run = os.path.dirname(st["socket"])
+    return st["socket"], os.path.join(run, "host.sock")
 
 
 class HostSocketTest(unittest.TestCase):

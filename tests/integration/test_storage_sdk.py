@@ -237,28 +237,34 @@ class StorageSdkTest(unittest.TestCase):
 
     def test_files_20mb_stream_round_trip(self):
         p = self.p
-        tmp = tempfile.mkdtemp(prefix="sdk-", dir="/tmp")
+        # The daemon runs in its sandbox, where its own data folder is all it can
+        # write and is called /data.
+        data_dir = p.home.status(A)["data_dir"]
+        tmp = tempfile.mkdtemp(prefix="sdk-", dir=data_dir)
         self.addCleanup(shutil.rmtree, tmp, True)
+
+        def inside(path):
+            return "/data/" + os.path.relpath(path, data_dir)
         src, dst = os.path.join(tmp, "big.bin"), os.path.join(tmp, "copy.bin")
         data = os.urandom(20 << 20)
         with open(src, "wb") as f:
             f.write(data)
         with open(dst, "wb") as f:
             f.write(b"old content")
-        p.ok(A, "files/putlocal", "", path="big/blob.bin", local=src)
+        p.ok(A, "files/putlocal", "", path="big/blob.bin", local=inside(src))
         self.assertEqual(p.json(A, "files/stat", path="big/blob.bin")["size"], len(data))
-        p.ok(A, "files/getlocal", "", path="big/blob.bin", local=dst)
+        p.ok(A, "files/getlocal", "", path="big/blob.bin", local=inside(dst))
         with open(dst, "rb") as f:
             self.assertEqual(hashlib.sha256(f.read()).hexdigest(), hashlib.sha256(data).hexdigest())
         # The temporary file was renamed into place, nothing left beside it.
         self.assertEqual(sorted(os.listdir(tmp)), ["big.bin", "copy.bin"])
         # A failed download leaves the local file as it was, and no temporary file.
-        status, _ = p.route(A, "files/getlocal", "", path="big/missing.bin", local=dst)
+        status, _ = p.route(A, "files/getlocal", "", path="big/missing.bin", local=inside(dst))
         self.assertEqual(status, 404)
         self.assertEqual(os.path.getsize(dst), len(data))
         self.assertEqual(sorted(os.listdir(tmp)), ["big.bin", "copy.bin"])
         # Local errors name the local file.
-        status, body = p.route(A, "files/putlocal", "", path="x", local=os.path.join(tmp, "nope"))
+        status, body = p.route(A, "files/putlocal", "", path="x", local=inside(os.path.join(tmp, "nope")))
         self.assertEqual(status, 404)
         self.assertIn("nope", body)
         self.assertEqual(p.route(A, "files/stat", path="x")[0], 404)
