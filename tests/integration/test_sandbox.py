@@ -8,6 +8,7 @@ host's pid, the gateway's port) and check that every attempt is refused, that a
 child which called setsid dies with the app, and that what an app may do (its own
 store, its data folder, its own sockets, the network when granted) still works.
 """
+import base64
 import json
 import os
 import secrets
@@ -16,10 +17,11 @@ import signal
 import socket
 import subprocess
 import tempfile
+import time
 import unittest
 from urllib.parse import quote
 
-from harness import Home, alive, copy_bundle, wait_for
+from harness import SOURCE_DIR, Home, alive, copy_bundle, wait_for
 
 PROBE_BUNDLE = os.environ.get("MUMBA_ESCAPE_PROBE_BUNDLE", "")
 PROBE = "escape-probe"
@@ -81,10 +83,11 @@ class ProbeHost:
     """A host whose owner's HOME holds an ssh key, with hello and the probe running."""
 
     def __init__(self, cls, bundle=None):
+        """`cls` is a test class (from setUpClass) or a test (from setUp)."""
         if not PROBE_BUNDLE:
             raise unittest.SkipTest("MUMBA_ESCAPE_PROBE_BUNDLE is not set (run through ctest)")
         self.owner_home = tempfile.mkdtemp(prefix="oh-", dir="/tmp")
-        cls.addClassCleanup(shutil.rmtree, self.owner_home, True)
+        (cls.addClassCleanup if isinstance(cls, type) else cls.addCleanup)(shutil.rmtree, self.owner_home, True)
         os.makedirs(os.path.join(self.owner_home, ".ssh"), mode=0o700)
         self.ssh_key = os.path.join(self.owner_home, ".ssh", "id_ed25519")
         with open(os.open(self.ssh_key, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
@@ -330,6 +333,64 @@ class HostCrashTest(unittest.TestCase):
         wait_for(lambda: not comm_pids(marker), 10, what=f"{marker} to die with the host")
 
 
+def kv_exporting_copy(cls):
+    """A copy of the probe bundle that exports mumba.storage.v1.Kv: the host's own
+    storage service, under the probe's name, as any app may declare."""
+    protoc = shutil.which("protoc")
+    if not protoc or not PROBE_BUNDLE:
+        raise unittest.SkipTest("needs protoc and MUMBA_ESCAPE_PROBE_BUNDLE (run through ctest)")
+    bundle = copy_bundle(cls, PROBE_BUNDLE)
+    os.makedirs(os.path.join(bundle, "proto"), exist_ok=True)
+    subprocess.run([protoc, "-I", os.path.join(SOURCE_DIR, "proto"), "--include_imports",
+                    "--descriptor_set_out=" + os.path.join(bundle, "proto", "api.binpb"),
+                    "mumba/storage/v1/storage.proto"], check=True, timeout=60)
+    with open(os.path.join(bundle, "mumba.toml"), "a") as f:
+        f.write('\n[exports]\nservices = ["mumba.storage.v1.Kv"]\n')
+    return bundle
+
+
+def first_within(predicate, seconds, interval=0.3):
+    """The first truthy value of predicate() within `seconds`, or None."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    return None
+
+
+class HijackTest(unittest.TestCase):
+    """The app's run folder is its own to write, so it can put a symlink where its
+    socket was. The host must not follow it: that would make the host a deputy
+    that carries the app's callers (its pages, `mumba call`) to another app's daemon,
+    or into another app's host socket, where the host counts as itself."""
+
+    def setUp(self):
+        self.p = ProbeHost(self, kv_exporting_copy(self))
+        self.hello_run = os.path.dirname(sockets_of(self.p.home, self.p.hello["id"])[0])
+
+    def hijack(self, target):
+        answer = self.p.attempt("hijack", target=target)
+        self.assertTrue(answer["ok"], answer)
+
+    @unittest.expectedFailure
+    def test_requests_for_the_app_do_not_reach_another_apps_daemon(self):
+        # The probe declares /greet and never handles it; hello does.
+        self.assertNotIn("Hello", self.p.home.run("route", f"{PROBE}://greet?name=Eve").stdout)
+        self.hijack(os.path.join(self.hello_run, "app.sock"))
+        greeted = first_within(lambda: "Hello, Eve!" in self.p.home.run("route", f"{PROBE}://greet?name=Eve").stdout, 5)
+        self.assertFalse(greeted, "a request for the probe reached hello's daemon")
+
+    @unittest.expectedFailure
+    def test_calls_for_the_app_do_not_reach_another_apps_store(self):
+        self.hijack(os.path.join(self.hello_run, "host.sock"))
+        scan = '{"store":{"db":"main"}}'
+        key = base64.b64encode(b"secret").decode()  # hello's key, as JSON carries bytes.
+        stolen = first_within(lambda: key in self.p.home.run("call", PROBE, "mumba.storage.v1.Kv/Scan", scan).stdout, 5)
+        self.assertFalse(stolen, "a call for the probe read hello's store")
+
+
 class NetworkGrantedTest(unittest.TestCase):
     """With [permissions] network = true the probe reaches 127.0.0.1, and the install
     says that the app asks for the network; the rest of the sandbox stays shut."""
@@ -365,7 +426,8 @@ class NetworkGrantedTest(unittest.TestCase):
         # sharing the host's network namespace shares its abstract unix sockets
         # (an X server's @/tmp/.X11-unix/X0, a session bus), which no app was given.
         with abstract_listener() as name:
-            self.assertFalse(self.p.attempt("connect", path=name)["ok"])
+            answer = self.p.attempt("connect", path=name)
+            self.assertFalse(answer["ok"], f"escaped: {answer}")
 
 
 if __name__ == "__main__":

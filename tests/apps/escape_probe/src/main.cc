@@ -12,6 +12,9 @@
 //   GET /probe/connect?path=P           connect to the unix socket P ("@NAME": the abstract
 //                                       socket NAME) and send an HTTP/2 preface + "answered" (bytes back)
 //   GET /probe/replace?path=P           unlink P and bind a socket of ours in its place
+//   GET /probe/hijack?target=P          put a symlink to P where its own socket was, then
+//                                       cut the connections made to it, so that whoever
+//                                       reconnects (the host) may follow the link to P
 //   GET /probe/kill?pid=N&sig=S         kill(N, S)
 //   GET /probe/procs                    every process in /proc                 + "procs": [{"pid","comm"}]
 //   GET /probe/ptrace?pid=N             PTRACE_ATTACH to N (detached at once when it works)
@@ -46,6 +49,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <cerrno>
 #include <climits>
 #include <cstddef>
@@ -54,6 +58,7 @@
 #include <cstring>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <mumba/app.h>
@@ -250,6 +255,50 @@ Outcome Replace(const std::string& path) {
   o.err = unlink_err != 0 ? unlink_err : bind_err;
   o.detail = std::string(unlink_err == 0 ? "unlinked" : "could not unlink") + "; " +
              (bind_err == 0 ? "bound ours" : "could not bind");
+  return o;
+}
+
+// Cuts every connection accepted on the app's socket, a moment after the answer
+// to this request has left: the host's channel then reconnects by the path.
+void DropAcceptedConnections() {
+  std::thread([] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    DIR* dir = ::opendir("/proc/self/fd");
+    if (!dir) return;
+    while (dirent* e = ::readdir(dir)) {
+      int fd = std::atoi(e->d_name);
+      sockaddr_un local{};
+      socklen_t len = sizeof local;
+      int listening = 0;
+      socklen_t flag_len = sizeof listening;
+      if (fd <= 2 || fd == ::dirfd(dir) || ::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) != 0 ||
+          local.sun_family != AF_UNIX ||
+          ::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &flag_len) != 0 || listening) {
+        continue;
+      }
+      // An accepted socket carries the listener's path as its own name; the
+      // daemon's connection to its host socket has none.
+      if (len > offsetof(sockaddr_un, sun_path) && local.sun_path[0] != '\0') ::shutdown(fd, SHUT_RDWR);
+    }
+    ::closedir(dir);
+  }).detach();
+}
+
+Outcome Hijack(const std::string& socket, const std::string& target) {
+  Outcome o{"hijack", target};
+  if (::unlink(socket.c_str()) != 0) {
+    o.err = errno;
+    o.detail = "cannot unlink " + socket;
+    return o;
+  }
+  if (::symlink(target.c_str(), socket.c_str()) != 0) {
+    o.err = errno;
+    o.detail = "cannot link " + socket;
+    return o;
+  }
+  DropAcceptedConnections();
+  o.ok = true;
+  o.detail = socket + " now leads to " + target;
   return o;
 }
 
@@ -509,6 +558,7 @@ int main(int argc, char** argv) {
   route("/probe/list", [](const RouteRequest& r) { return List(r.Param("path")); });
   route("/probe/connect", [](const RouteRequest& r) { return Connect(r.Param("path")); });
   route("/probe/replace", [](const RouteRequest& r) { return Replace(r.Param("path")); });
+  route("/probe/hijack", [&app](const RouteRequest& r) { return Hijack(app.socket().string(), r.Param("target")); });
   route("/probe/kill", [](const RouteRequest& r) { return Kill(IntParam(r, "pid", 0), IntParam(r, "sig", 0)); });
   route("/probe/procs", [](const RouteRequest&) { return Procs(); });
   route("/probe/ptrace", [](const RouteRequest& r) { return PtraceAttach(IntParam(r, "pid", 0)); });
