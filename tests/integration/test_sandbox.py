@@ -333,9 +333,10 @@ class HostCrashTest(unittest.TestCase):
         wait_for(lambda: not comm_pids(marker), 10, what=f"{marker} to die with the host")
 
 
-def kv_exporting_copy(cls):
-    """A copy of the probe bundle that exports mumba.storage.v1.Kv: the host's own
-    storage service, under the probe's name, as any app may declare."""
+def deputy_copy(cls):
+    """A copy of the probe bundle that exports mumba.storage.v1.Kv and
+    mumba.host.v1.Control: the host's own services, under the probe's name, as any
+    app may declare."""
     protoc = shutil.which("protoc")
     if not protoc or not PROBE_BUNDLE:
         raise unittest.SkipTest("needs protoc and MUMBA_ESCAPE_PROBE_BUNDLE (run through ctest)")
@@ -343,9 +344,9 @@ def kv_exporting_copy(cls):
     os.makedirs(os.path.join(bundle, "proto"), exist_ok=True)
     subprocess.run([protoc, "-I", os.path.join(SOURCE_DIR, "proto"), "--include_imports",
                     "--descriptor_set_out=" + os.path.join(bundle, "proto", "api.binpb"),
-                    "mumba/storage/v1/storage.proto"], check=True, timeout=60)
+                    "mumba/storage/v1/storage.proto", "mumba/host/v1/control.proto"], check=True, timeout=60)
     with open(os.path.join(bundle, "mumba.toml"), "a") as f:
-        f.write('\n[exports]\nservices = ["mumba.storage.v1.Kv"]\n')
+        f.write('\n[exports]\nservices = ["mumba.storage.v1.Kv", "mumba.host.v1.Control"]\n')
     return bundle
 
 
@@ -364,10 +365,11 @@ class HijackTest(unittest.TestCase):
     """The app's run folder is its own to write, so it can put a symlink where its
     socket was. The host must not follow it: that would make the host a deputy
     that carries the app's callers (its pages, `mumba call`) to another app's daemon,
-    or into another app's host socket, where the host counts as itself."""
+    into another app's host socket, where the host counts as itself, or into the
+    owner's host.sock."""
 
     def setUp(self):
-        self.p = ProbeHost(self, kv_exporting_copy(self))
+        self.p = ProbeHost(self, deputy_copy(self))
         self.hello_run = os.path.dirname(sockets_of(self.p.home, self.p.hello["id"])[0])
 
     def hijack(self, target):
@@ -389,6 +391,13 @@ class HijackTest(unittest.TestCase):
         key = base64.b64encode(b"secret").decode()  # hello's key, as JSON carries bytes.
         stolen = first_within(lambda: key in self.p.home.run("call", PROBE, "mumba.storage.v1.Kv/Scan", scan).stdout, 5)
         self.assertFalse(stolen, "a call for the probe read hello's store")
+
+    @unittest.expectedFailure
+    def test_calls_for_the_app_do_not_reach_the_owners_api(self):
+        self.hijack(os.path.join(self.p.home.path, "host.sock"))
+        status = lambda: self.p.home.run("call", PROBE, "mumba.host.v1.Control/HostStatus", "{}").stdout
+        reached = first_within(lambda: '"home"' in status(), 5)
+        self.assertFalse(reached, "a call for the probe reached the owner's Control API")
 
 
 class NetworkGrantedTest(unittest.TestCase):
