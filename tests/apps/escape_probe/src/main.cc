@@ -23,6 +23,9 @@
 //   GET /probe/unshare                  unshare(CLONE_NEWUSER), in a child
 //   GET /probe/keyctl                   the id of the session keyring
 //   GET /probe/tcp?host=H&port=N        a TCP connection to H:N
+//   GET /probe/http?port=N&host=H&path=P&body=B
+//                                       POST B to http://127.0.0.1:N/P with Host: H; "ok" when
+//                                       the answer is 2xx                      + "status", "body"
 //   GET /probe/escapee?name=M           a child that calls setsid, forks, names itself M (its
 //                                       comm), ignores SIGTERM/SIGHUP/SIGINT and sleeps
 //                                                                              + "pid" (as the probe sees it)
@@ -431,6 +434,47 @@ Outcome Tcp(const std::string& host, int port) {
   return o;
 }
 
+// One HTTP/1.1 request on 127.0.0.1, as any local process could send it: no
+// cookie, no Origin. Reads at most 64 KiB of the answer, for at most 3 s.
+Outcome Http(int port, const std::string& host, const std::string& path, const std::string& body) {
+  Outcome o{"http", host + path};
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    o.err = errno;
+    return o;
+  }
+  timeval timeout{3, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    o.err = errno;
+    ::close(fd);
+    return o;
+  }
+  std::string request = "POST " + path + " HTTP/1.1\r\nHost: " + host +
+                        "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+                        "\r\nConnection: close\r\n\r\n" + body;
+  std::string answer;
+  if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size())) {
+    char buf[4096];
+    ssize_t n = 0;
+    while (answer.size() < 65536 && (n = ::recv(fd, buf, sizeof buf, 0)) > 0) answer.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  int status = 0;
+  if (answer.starts_with("HTTP/1.")) status = std::atoi(answer.c_str() + answer.find(' ') + 1);
+  auto split = answer.find("\r\n\r\n");
+  std::string content = split == std::string::npos ? "" : answer.substr(split + 4);
+  o.ok = status >= 200 && status < 300;
+  o.detail = "answered " + std::to_string(status);
+  o.extra = ",\"status\":" + std::to_string(status) + ",\"body\":" + Quote(content);
+  return o;
+}
+
 // The escapee: a grandchild in a session of its own, the way a daemon detaches
 // itself, which only the end of the whole sandbox can stop.
 Outcome Escapee(const std::string& name) {
@@ -571,6 +615,9 @@ int main(int argc, char** argv) {
   });
   route("/probe/keyctl", [](const RouteRequest&) { return Keyctl(); });
   route("/probe/tcp", [](const RouteRequest& r) { return Tcp(r.Param("host"), IntParam(r, "port", 0)); });
+  route("/probe/http", [](const RouteRequest& r) {
+    return Http(IntParam(r, "port", 0), r.Param("host"), r.Param("path"), r.Param("body"));
+  });
   route("/probe/escapee", [](const RouteRequest& r) { return Escapee(r.Param("name")); });
   route("/probe/fds", [](const RouteRequest&) { return Fds(); });
   route("/probe/kv", [&app](const RouteRequest& r) { return KvRoundTrip(app, r.Param("key"), r.Param("value")); });
