@@ -7,6 +7,12 @@ and pids (another app's store and sockets, the owner's keys, token and ~/.ssh, t
 host's pid, the gateway's port) and check that every attempt is refused, that a
 child which called setsid dies with the app, and that what an app may do (its own
 store, its data folder, its own sockets, the network when granted) still works.
+
+Ways out that still work are kept as expected failures, each saying what it is, so
+that closing one shows as an unexpected success (which fails the run until its
+decorator goes): a symlink in the app's own run folder that the host follows
+(HijackTest), the host's abstract unix sockets and the gateway without secrets for
+an app granted the network (NetworkGrantedTest).
 """
 import base64
 import json
@@ -25,7 +31,8 @@ from harness import SOURCE_DIR, Home, alive, copy_bundle, wait_for
 
 PROBE_BUNDLE = os.environ.get("MUMBA_ESCAPE_PROBE_BUNDLE", "")
 PROBE = "escape-probe"
-FAKE_SSH_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nnot a real key, a test's bait\n-----END OPENSSH PRIVATE KEY-----\n"
+FAKE_SSH_KEY = ("-----BEGIN OPENSSH PRIVATE KEY-----\nnot a real key, a test's bait\n"
+                "-----END OPENSSH PRIVATE KEY-----\n")
 
 
 def comm_pids(comm):
@@ -82,17 +89,18 @@ class abstract_listener:
 class ProbeHost:
     """A host whose owner's HOME holds an ssh key, with hello and the probe running."""
 
-    def __init__(self, cls, bundle=None):
-        """`cls` is a test class (from setUpClass) or a test (from setUp)."""
+    def __init__(self, test, bundle=None):
+        """`test` is a test class (from setUpClass) or a test (from setUp)."""
         if not PROBE_BUNDLE:
             raise unittest.SkipTest("MUMBA_ESCAPE_PROBE_BUNDLE is not set (run through ctest)")
         self.owner_home = tempfile.mkdtemp(prefix="oh-", dir="/tmp")
-        (cls.addClassCleanup if isinstance(cls, type) else cls.addCleanup)(shutil.rmtree, self.owner_home, True)
+        cleanup = test.addClassCleanup if isinstance(test, type) else test.addCleanup
+        cleanup(shutil.rmtree, self.owner_home, True)
         os.makedirs(os.path.join(self.owner_home, ".ssh"), mode=0o700)
         self.ssh_key = os.path.join(self.owner_home, ".ssh", "id_ed25519")
         with open(os.open(self.ssh_key, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
             f.write(FAKE_SSH_KEY)
-        self.home = Home(cls)
+        self.home = Home(test)
         self.home.env["HOME"] = self.owner_home
         key = self.home.run("keys", "new", check=True).stdout.strip()
         self.key_file = os.path.join(self.home.path, "keys", key[len("mumba://"):] + ".key")
@@ -153,8 +161,8 @@ class SandboxTest(unittest.TestCase):
 
     def test_folders_of_the_host_cannot_be_listed(self):
         p = self.p
-        for path in (p.home.path, *(os.path.join(p.home.path, d) for d in ("keys", "run", "stores", "apps", "logs")),
-                     self.hello["data_dir"], p.owner_home):
+        inside = [os.path.join(p.home.path, d) for d in ("keys", "run", "stores", "apps", "logs")]
+        for path in (p.home.path, *inside, self.hello["data_dir"], p.owner_home):
             with self.subTest(path):
                 self.assertTrue(os.path.isdir(path), f"the test's premise: {path} exists")
                 self.assertRefused(p.attempt("list", path=path))
@@ -333,14 +341,14 @@ class HostCrashTest(unittest.TestCase):
         wait_for(lambda: not comm_pids(marker), 10, what=f"{marker} to die with the host")
 
 
-def deputy_copy(cls):
+def deputy_copy(test):
     """A copy of the probe bundle that exports mumba.storage.v1.Kv and
     mumba.host.v1.Control: the host's own services, under the probe's name, as any
     app may declare."""
     protoc = shutil.which("protoc")
     if not protoc or not PROBE_BUNDLE:
         raise unittest.SkipTest("needs protoc and MUMBA_ESCAPE_PROBE_BUNDLE (run through ctest)")
-    bundle = copy_bundle(cls, PROBE_BUNDLE)
+    bundle = copy_bundle(test, PROBE_BUNDLE)
     os.makedirs(os.path.join(bundle, "proto"), exist_ok=True)
     subprocess.run([protoc, "-I", os.path.join(SOURCE_DIR, "proto"), "--include_imports",
                     "--descriptor_set_out=" + os.path.join(bundle, "proto", "api.binpb"),
@@ -366,7 +374,7 @@ class HijackTest(unittest.TestCase):
     socket was. The host must not follow it: that would make the host a deputy
     that carries the app's callers (its pages, `mumba call`) to another app's daemon,
     into another app's host socket, where the host counts as itself, or into the
-    owner's host.sock."""
+    owner's host.sock. Today it does follow it: all three are expected failures."""
 
     def setUp(self):
         self.p = ProbeHost(self, deputy_copy(self))
@@ -379,17 +387,18 @@ class HijackTest(unittest.TestCase):
     @unittest.expectedFailure
     def test_requests_for_the_app_do_not_reach_another_apps_daemon(self):
         # The probe declares /greet and never handles it; hello does.
-        self.assertNotIn("Hello", self.p.home.run("route", f"{PROBE}://greet?name=Eve").stdout)
+        greet = lambda: self.p.home.run("route", f"{PROBE}://greet?name=Eve").stdout
+        self.assertNotIn("Hello", greet())
         self.hijack(os.path.join(self.hello_run, "app.sock"))
-        greeted = first_within(lambda: "Hello, Eve!" in self.p.home.run("route", f"{PROBE}://greet?name=Eve").stdout, 5)
+        greeted = first_within(lambda: "Hello, Eve!" in greet(), 5)
         self.assertFalse(greeted, "a request for the probe reached hello's daemon")
 
     @unittest.expectedFailure
     def test_calls_for_the_app_do_not_reach_another_apps_store(self):
         self.hijack(os.path.join(self.hello_run, "host.sock"))
-        scan = '{"store":{"db":"main"}}'
+        scan = lambda: self.p.home.run("call", PROBE, "mumba.storage.v1.Kv/Scan", '{"store":{"db":"main"}}').stdout
         key = base64.b64encode(b"secret").decode()  # hello's key, as JSON carries bytes.
-        stolen = first_within(lambda: key in self.p.home.run("call", PROBE, "mumba.storage.v1.Kv/Scan", scan).stdout, 5)
+        stolen = first_within(lambda: key in scan(), 5)
         self.assertFalse(stolen, "a call for the probe read hello's store")
 
     @unittest.expectedFailure

@@ -32,6 +32,9 @@
 //   GET /probe/fds                      its open descriptors                   + "fds": [{"fd","target","dir"}]
 //   GET /probe/kv?key=K&value=V         put then get K in its own Kv store through the SDK
 //   GET /probe/env                      its environment, cwd, pid and uid      + "env", "cwd", "pid", "uid"
+//
+// mumba.toml also declares /greet, which nothing here handles: an answer to it
+// comes from another app's daemon (hello's), reached through /probe/hijack.
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -462,7 +465,9 @@ Outcome Http(int port, const std::string& host, const std::string& path, const s
   if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size())) {
     char buf[4096];
     ssize_t n = 0;
-    while (answer.size() < 65536 && (n = ::recv(fd, buf, sizeof buf, 0)) > 0) answer.append(buf, static_cast<size_t>(n));
+    while (answer.size() < 65536 && (n = ::recv(fd, buf, sizeof buf, 0)) > 0) {
+      answer.append(buf, static_cast<size_t>(n));
+    }
   }
   ::close(fd);
   int status = 0;
@@ -602,12 +607,15 @@ int main(int argc, char** argv) {
   route("/probe/list", [](const RouteRequest& r) { return List(r.Param("path")); });
   route("/probe/connect", [](const RouteRequest& r) { return Connect(r.Param("path")); });
   route("/probe/replace", [](const RouteRequest& r) { return Replace(r.Param("path")); });
-  route("/probe/hijack", [&app](const RouteRequest& r) { return Hijack(app.socket().string(), r.Param("target")); });
+  route("/probe/hijack", [&app](const RouteRequest& r) {
+    return Hijack(app.socket().string(), r.Param("target"));
+  });
   route("/probe/kill", [](const RouteRequest& r) { return Kill(IntParam(r, "pid", 0), IntParam(r, "sig", 0)); });
   route("/probe/procs", [](const RouteRequest&) { return Procs(); });
   route("/probe/ptrace", [](const RouteRequest& r) { return PtraceAttach(IntParam(r, "pid", 0)); });
   route("/probe/traceme", [](const RouteRequest&) {
-    return InChild("ptrace-traceme", "parent", [] { return ::ptrace(PTRACE_TRACEME, 0, nullptr, nullptr) == 0 ? 0 : errno; });
+    return InChild("ptrace-traceme", "parent",
+                   [] { return ::ptrace(PTRACE_TRACEME, 0, nullptr, nullptr) == 0 ? 0 : errno; });
   });
   route("/probe/mount", [&app](const RouteRequest&) { return Mount(app.data_dir()); });
   route("/probe/unshare", [](const RouteRequest&) {
