@@ -107,10 +107,11 @@ TEST_F(SandboxTest, SeccompAndNamespacesRefuseTheEscapes) {
       "tried('mount', libc.mount(b'none', b'/tmp', b'tmpfs', 0, None))\n"
       "tried('unshare', libc.unshare(0x10000000))\n"
       "tried('keyctl', libc.syscall(250, 0, 0, 0, 0, 0))\n"
-      "tried('bpf', libc.syscall(321, 0, 0, 0))\n";
+      "tried('bpf', libc.syscall(321, 0, 0, 0))\n"
+      "tried('io_uring_setup', libc.syscall(425, 1, 0))\n";
   auto [out, code] = Run("python3 -c \"$(cat <<'EOF'\n" + py + "EOF\n)\"");
   EXPECT_EQ(code, 0) << out;
-  EXPECT_EQ(out, "ptrace EPERM\nmount EPERM\nunshare EPERM\nkeyctl EPERM\nbpf EPERM\n");
+  EXPECT_EQ(out, "ptrace EPERM\nmount EPERM\nunshare EPERM\nkeyctl EPERM\nbpf EPERM\nio_uring_setup EPERM\n");
 }
 
 TEST_F(SandboxTest, NetworkOnlyWhenGranted) {

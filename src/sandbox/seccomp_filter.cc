@@ -25,6 +25,8 @@ constexpr const char* kRefused[] = {
     "unshare", "setns",
     "keyctl", "add_key", "request_key",
     "bpf", "perf_event_open", "userfaultfd", "fanotify_init",
+    // Its operations run in the kernel's workers, where this filter never looks.
+    "io_uring_setup", "io_uring_enter", "io_uring_register",
     "init_module", "finit_module", "delete_module", "kexec_load", "kexec_file_load",
     "reboot", "swapon", "swapoff", "syslog", "acct", "quotactl", "vhangup",
     "settimeofday", "clock_settime", "clock_adjtime", "adjtimex",

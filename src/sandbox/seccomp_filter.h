@@ -15,7 +15,8 @@ namespace mumba {
 // root (mount, umount2, pivot_root, chroot, the new mount API), new namespaces
 // (unshare, setns, clone with a CLONE_NEW* flag; clone3 says ENOSYS so the C
 // library falls back to clone, which can be checked), the kernel's keyring, BPF,
-// perf events, modules, kexec, reboot, swap, the system clock, quotas, file
+// perf events, io_uring (whose operations this filter never sees), modules, kexec,
+// reboot, swap, the system clock, quotas, file
 // handles, userfaultfd, io ports, and the terminal ioctls TIOCSTI and TIOCLINUX
 // (typing into the owner's terminal). Calls of another architecture than the
 // host's kill the process, so the 32-bit numbers cannot be used to get around it.
