@@ -278,11 +278,12 @@ class SandboxTest(unittest.TestCase):
 
     def test_its_own_sockets_work(self):
         p = self.p
-        for var in ("MUMBA_APP_SOCKET", "MUMBA_HOST_SOCKET"):
-            with self.subTest(var):
-                answer = p.attempt("connect", path=self.env["env"][var])
-                self.assertTrue(answer["ok"], answer)
-                self.assertGreater(answer["answered"], 0, answer)
+        answer = p.attempt("connect", path=self.env["env"]["MUMBA_HOST_SOCKET"])
+        self.assertTrue(answer["ok"], answer)
+        self.assertGreater(answer["answered"], 0, answer)
+        # The socket it serves on was moved by the host out of its reach, and the
+        # host reaches it there (this very request came through it).
+        self.assertEqual(p.home.status(PROBE)["state"], "running")
 
     def test_the_sandbox_is_laid_out_as_documented(self):
         env, cwd = self.env["env"], self.env["cwd"]
@@ -293,7 +294,8 @@ class SandboxTest(unittest.TestCase):
         self.assertEqual(env["MUMBA_HOST_SOCKET"], "/run/mumba/host.sock")
         run = self.p.attempt("list", path="/run/mumba")
         self.assertTrue(run["ok"], run)
-        self.assertEqual(run["entries"], ["app.sock", "host.sock"])
+        # app.sock was made here and then moved by the host where the app cannot reach it.
+        self.assertEqual(run["entries"], ["host.sock"])
         tmp = self.p.attempt("list", path="/tmp")
         self.assertTrue(tmp["ok"], tmp)
         self.assertFalse([e for e in tmp["entries"] if e.startswith(("mh-", "oh-", "mb-"))], tmp)
@@ -374,34 +376,34 @@ class HijackTest(unittest.TestCase):
     socket was. The host must not follow it: that would make the host a deputy
     that carries the app's callers (its pages, `mumba call`) to another app's daemon,
     into another app's host socket, where the host counts as itself, or into the
-    owner's host.sock. Today it does follow it: all three are expected failures."""
+    owner's host.sock. The supervisor moves the socket out of the app's reach as soon
+    as it appears, so the link is left where nobody looks."""
 
     def setUp(self):
         self.p = ProbeHost(self, deputy_copy(self))
-        self.hello_run = os.path.dirname(sockets_of(self.p.home, self.p.hello["id"])[0])
+        stem = self.p.hello["id"][len("mumba://"):][:16]
+        self.hello_socket = self.p.home.status("hello")["socket"]
+        self.hello_host_socket = os.path.join(self.p.home.path, "run", stem, "host.sock")
 
     def hijack(self, target):
         answer = self.p.attempt("hijack", target=target)
         self.assertTrue(answer["ok"], answer)
 
-    @unittest.expectedFailure
     def test_requests_for_the_app_do_not_reach_another_apps_daemon(self):
         # The probe declares /greet and never handles it; hello does.
         greet = lambda: self.p.home.run("route", f"{PROBE}://greet?name=Eve").stdout
         self.assertNotIn("Hello", greet())
-        self.hijack(os.path.join(self.hello_run, "app.sock"))
+        self.hijack(self.hello_socket)
         greeted = first_within(lambda: "Hello, Eve!" in greet(), 5)
         self.assertFalse(greeted, "a request for the probe reached hello's daemon")
 
-    @unittest.expectedFailure
     def test_calls_for_the_app_do_not_reach_another_apps_store(self):
-        self.hijack(os.path.join(self.hello_run, "host.sock"))
+        self.hijack(self.hello_host_socket)
         scan = lambda: self.p.home.run("call", PROBE, "mumba.storage.v1.Kv/Scan", '{"store":{"db":"main"}}').stdout
         key = base64.b64encode(b"secret").decode()  # hello's key, as JSON carries bytes.
         stolen = first_within(lambda: key in scan(), 5)
         self.assertFalse(stolen, "a call for the probe read hello's store")
 
-    @unittest.expectedFailure
     def test_calls_for_the_app_do_not_reach_the_owners_api(self):
         self.hijack(os.path.join(self.p.home.path, "host.sock"))
         status = lambda: self.p.home.run("call", PROBE, "mumba.host.v1.Control/HostStatus", "{}").stdout

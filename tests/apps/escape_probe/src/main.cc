@@ -292,7 +292,8 @@ void DropAcceptedConnections() {
 
 Outcome Hijack(const std::string& socket, const std::string& target) {
   Outcome o{"hijack", target};
-  if (::unlink(socket.c_str()) != 0) {
+  // The host may have moved the socket away already: then there is nothing to unlink.
+  if (::unlink(socket.c_str()) != 0 && errno != ENOENT) {
     o.err = errno;
     o.detail = "cannot unlink " + socket;
     return o;
