@@ -32,7 +32,10 @@ DaemonSandbox DaemonSandbox::Decide(bool wanted, ProcessLauncher& launcher) {
 
 std::string DaemonSandbox::SummaryFor(bool network) const {
   if (!confined()) return summary_;
-  return summary_ + (network ? ", network" : ", no network");
+  if (!network) return summary_ + ", no network";
+  // Without Landlock scoping, sharing the network shares the host's abstract
+  // unix sockets too: the owner should know.
+  return summary_ + (LandlockScopeAvailable() ? ", network" : ", network (and the host's abstract unix sockets)");
 }
 
 fs::path DaemonSandbox::AppDirFor(const AppJail& jail) const {
@@ -59,6 +62,7 @@ Status DaemonSandbox::Apply(const AppJail& jail, DaemonSpec& spec) const {
   spec.working_dir = outer.working_dir;
   spec.fd_contents = outer.fd_contents;
   spec.wrapper_depth = kSandboxWrapperDepth;
+  spec.landlock_scope = outer.landlock_scope;
   return {};
 }
 

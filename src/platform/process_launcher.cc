@@ -90,6 +90,31 @@ Expected<UniqueFd> MemoryFile(const std::string& bytes) {
   return ro;
 }
 
+// Landlock's system calls and the one structure this file needs; Debian 12's
+// headers predate scoping (ABI 6).
+constexpr long kLandlockCreateRuleset = 444;
+constexpr long kLandlockRestrictSelf = 446;
+constexpr uint32_t kLandlockCreateRulesetVersion = 1;
+constexpr uint64_t kLandlockScopeAbstractUnixSocket = 1;
+constexpr uint64_t kLandlockScopeSignal = 2;
+struct LandlockRulesetAttr {
+  uint64_t handled_access_fs;
+  uint64_t handled_access_net;
+  uint64_t scoped;
+};
+
+int LandlockAbi() {
+  static const int abi = static_cast<int>(
+      ::syscall(kLandlockCreateRuleset, nullptr, 0, kLandlockCreateRulesetVersion));
+  return abi;
+}
+
+// A ruleset that handles no access right and scopes abstract sockets and signals.
+UniqueFd ScopeRuleset() {
+  LandlockRulesetAttr attr{0, 0, kLandlockScopeAbstractUnixSocket | kLandlockScopeSignal};
+  return UniqueFd(static_cast<int>(::syscall(kLandlockCreateRuleset, &attr, sizeof attr, 0)));
+}
+
 // The first child of `pid` as /proc lists it, or 0 when it has none.
 pid_t FirstChild(pid_t pid) {
   const std::string tid = std::to_string(pid);
@@ -147,6 +172,14 @@ class SystemLauncher final : public ProcessLauncher {
       fds.map.emplace_back(target, std::move(high));
     }
 
+    UniqueFd scope;
+    if (spec.landlock_scope && LandlockScopeAvailable()) {
+      scope = ScopeRuleset();
+      if (!scope) return SystemFailure(errno, "cannot make a Landlock ruleset");
+      ::fcntl(scope.get(), F_SETFD, FD_CLOEXEC);
+    }
+    const int scope_fd = scope.get();
+
     int report_pipe[2];
     if (::pipe2(report_pipe, O_CLOEXEC) != 0) return SystemFailure(errno, "pipe");
     UniqueFd report_read(report_pipe[0]);
@@ -187,6 +220,11 @@ class SystemLauncher final : public ProcessLauncher {
         (void)!::write(report, &err, sizeof err);
         ::_exit(127);
       };
+      // Before the descriptors are closed below, the ruleset's among them.
+      if (scope_fd >= 0) {
+        if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail(errno);
+        if (::syscall(kLandlockRestrictSelf, scope_fd, 0) != 0) fail(errno);
+      }
       for (const auto& [target, source] : child_map) {
         if (::dup2(source, target) < 0) fail(errno);
       }
@@ -264,6 +302,8 @@ class SystemLauncher final : public ProcessLauncher {
 };
 
 }  // namespace
+
+bool LandlockScopeAvailable() { return LandlockAbi() >= 6; }
 
 Environment InheritedEnvironment() {
   Environment env;

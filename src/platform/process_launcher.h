@@ -60,7 +60,16 @@ struct LaunchSpec {
   bool new_session = false;
   // Sent to the child when this process dies; 0 for none.
   int parent_death_signal = SIGTERM;
+  // Landlock scoping: the child and everything it starts can neither connect to an
+  // abstract unix socket made outside their tree (an X server's, a session bus's,
+  // which sharing a network namespace would otherwise share) nor signal a process
+  // outside it. Sets no_new_privs. Only where the kernel has it (Landlock ABI 6,
+  // Linux 6.12); elsewhere nothing is done: see LandlockScopeAvailable().
+  bool landlock_scope = false;
 };
+
+// Whether this kernel can scope abstract unix sockets and signals (LaunchSpec::landlock_scope).
+bool LandlockScopeAvailable();
 
 struct LaunchedProcess {
   pid_t pid = -1;      // Also its process group id.

@@ -118,6 +118,18 @@ TEST(ProcessLauncherTest, SignalDescendantReachesTheWrappedProgramOnly) {
   ::close(p[0]);
 }
 
+TEST(ProcessLauncherTest, LandlockScopeKeepsSignalsInsideTheChildsTree) {
+  if (!LandlockScopeAvailable()) GTEST_SKIP() << "this kernel has no Landlock scoping (Linux 6.12+)";
+  const std::string us = std::to_string(::getpid());
+  LaunchSpec spec;
+  spec.landlock_scope = true;
+  Ran ran = RunShell("kill -0 " + us + " 2>/dev/null && echo reached || echo refused; "
+                     "sleep 5 & kill $! && echo own-child", spec);
+  EXPECT_EQ(ran.output, "refused\nown-child\n");
+  spec.landlock_scope = false;
+  EXPECT_EQ(RunShell("kill -0 " + us + " && echo reached", spec).output, "reached\n");
+}
+
 TEST(ProcessLauncherTest, ChildLeadsItsOwnProcessGroup) {
   Ran ran = RunShell("ps -o pgid= -p $$ | tr -d ' '; echo $$");
   auto nl = ran.output.find('\n');

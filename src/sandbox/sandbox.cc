@@ -70,6 +70,9 @@ LaunchSpec Confine(const fs::path& bwrap, const std::string& seccomp, const AppJ
   outer.args = std::move(a);
   outer.working_dir = "/";
   outer.fd_contents[kSeccompFd] = seccomp;
+  // Sharing the host's network would share its abstract unix sockets too (an X
+  // server's, a session bus's); without it, scoping still keeps signals inside.
+  outer.landlock_scope = true;
   return outer;
 }
 

@@ -16,7 +16,9 @@
 // see, signal or trace other processes, and everything in it dies with the app,
 // even what called setsid), its own IPC, UTS and user namespaces (and cannot make
 // more), no network unless the manifest asks for it, no new privileges, no
-// capabilities, and the seccomp filter of seccomp_filter.h.
+// capabilities, the seccomp filter of seccomp_filter.h, and — where the kernel has
+// Landlock scoping (Linux 6.12) — no abstract unix socket or signal reaching out of
+// the jail, which matters when it shares the host's network.
 #pragma once
 
 #include <filesystem>

@@ -6,9 +6,12 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstddef>
+#include <cstring>
 #include <fstream>
 #include <thread>
 
@@ -129,6 +132,23 @@ TEST_F(SandboxTest, NetworkOnlyWhenGranted) {
   EXPECT_EQ(Run(connect).first, "refused\n");
   jail_.network = true;
   EXPECT_EQ(Run(connect).first, "connected\n");
+  ::close(listener);
+}
+
+TEST_F(SandboxTest, AbstractSocketsOfTheHostStayOutOfReachEvenWithTheNetwork) {
+  if (!LandlockScopeAvailable()) GTEST_SKIP() << "this kernel has no Landlock scoping (Linux 6.12+)";
+  int listener = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  const std::string name = "mumba-sandbox-test-" + std::to_string(::getpid());
+  std::memcpy(addr.sun_path + 1, name.data(), name.size());
+  const socklen_t len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), len), 0);
+  ASSERT_EQ(::listen(listener, 4), 0);
+  jail_.network = true;  // Shares the network namespace, where abstract names live.
+  const std::string connect = "python3 -c \"import socket; s = socket.socket(socket.AF_UNIX); s.connect('\\0" + name +
+                              "'); print('connected')\" 2>/dev/null || echo refused";
+  EXPECT_EQ(Run(connect).first, "refused\n");
   ::close(listener);
 }
 

@@ -142,6 +142,7 @@ void DaemonStateMachine::Spawn(Instance& inst) {
   // own environment (the shell that started it) reaches an app.
   launch.env = inst.spec.env;
   launch.fd_contents = inst.spec.fd_contents;
+  launch.landlock_scope = inst.spec.landlock_scope;
   launch.capture_output = true;
   launch.parent_death_signal = SIGTERM;
   auto launched = launcher_.Launch(launch);

@@ -46,6 +46,7 @@ struct DaemonSpec {
   // it at once and take the daemon down without its grace. SIGKILL goes to the
   // whole process group.
   int wrapper_depth = 0;
+  bool landlock_scope = false;  // LaunchSpec::landlock_scope.
 };
 
 struct DaemonStatus {
