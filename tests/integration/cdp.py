@@ -100,6 +100,13 @@ class Browser:
             raise AssertionError(f"{method}: {reply['error'].get('message')}")
         return reply["result"]
 
+    def set_cookie(self, url, name, value):
+        """Puts a cookie for url's origin in this browser's profile through DevTools,
+        before any page loads, as the host does for an app's window: HttpOnly,
+        SameSite=Strict, never in a command line or a URL."""
+        self.send("Storage.setCookies", {"cookies": [{"name": name, "value": value, "url": url, "path": "/",
+                                                      "httpOnly": True, "sameSite": "Strict"}]})
+
     def new_page(self, url):
         target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
