@@ -5,13 +5,14 @@
 // In one run it makes a throw-away MUMBA_HOME under /tmp, starts a host there with
 // `mumba --home H host start`, installs and starts the hello bundle, and measures
 //   (a) the route GET /greet?name=x fetched from a page: a headless Chromium of the
-//       bench's own (shell::LaunchChromium, its own profile) opens
+//       bench's own (shell::LaunchChromium, its own profile, holding hello's secret
+//       cookie from `mumba gateway-session` as the host's windows do) opens
 //       http://hello.localhost:PORT/ on the host's gateway and runs fetch loops in
 //       the page (1 loop, then N in parallel), timed with performance.now();
 //       against the same route called over gRPC (mumba.app.v1.Routes/Handle) on
 //       the daemon's socket, 1 thread and N threads. A third path, HTTP/1.1
-//       keep-alive to the gateway from this process, tells how much of the gap is
-//       the gateway and how much is the browser;
+//       keep-alive to the gateway from this process (with the same cookie), tells
+//       how much of the gap is the gateway and how much is the browser;
 //   (b) `mumba launch hello --headless --json` of a first window (the app's browser
 //       not running), wall time and the host's first_paint_ms, against plain
 //       Chromium: LaunchChromium, Target.createTarget, Page.navigate to a file://
@@ -316,6 +317,33 @@ shell::CdpConnection* LaunchPlainBrowser(const fs::path& profile) {
   return b.get();
 }
 
+// What the app's window holds, asked of the host as its owner.
+struct GatewaySession {
+  std::string cookie_name;
+  std::string secret;
+  std::string cookie;  // cookie_name=secret, as a Cookie header carries it.
+};
+
+// `mumba gateway-session hello --json`, read from the CLI's stdout: the secret is
+// never in a command line. Checks that it names `origin`.
+GatewaySession OwnerSession(const std::string& origin) {
+  json j = json::parse(RunCli({"gateway-session", kApp, "--json"}, 30s).out, nullptr, false);
+  if (!j.is_object()) Fail("mumba gateway-session printed no JSON");  // Its output is not echoed: a secret.
+  if (JsonString(j, "origin") != origin) Fail("mumba gateway-session names another origin than " + origin);
+  GatewaySession s{JsonString(j, "cookie_name"), JsonString(j, "secret"), ""};
+  if (s.cookie_name.empty() || s.secret.empty()) Fail("mumba gateway-session printed no cookie");
+  s.cookie = s.cookie_name + "=" + s.secret;
+  return s;
+}
+
+// Puts the app's cookie in the browser's profile through DevTools, as the host
+// does for an app's window before its first page.
+void GiveCookie(shell::CdpConnection* cdp, const std::string& origin, const GatewaySession& s) {
+  json cookie{{"name", s.cookie_name}, {"value", s.secret}, {"url", origin + "/"}, {"path", "/"},
+              {"httpOnly", true}, {"sameSite", "Strict"}};
+  (void)Must(cdp->Call("Storage.setCookies", {{"cookies", json::array({cookie})}}), "Storage.setCookies");
+}
+
 struct Tab {
   std::string target;
   std::string session;
@@ -464,12 +492,14 @@ std::function<std::string()> DirectCaller(const fs::path& socket) {
 }
 
 // A caller of GET /greet on the gateway: one HTTP/1.1 keep-alive connection,
-// reopened if the server closes it. Only what a minimal client sends.
+// reopened if the server closes it. Only what a minimal client sends, and the
+// app's secret cookie (`cookie`: name=secret), as its window sends it.
 class HttpCaller {
  public:
-  explicit HttpCaller(int port)
+  HttpCaller(int port, const std::string& cookie)
       : port_(port),
-        request_(Fmt("GET %s?%s HTTP/1.1\r\nHost: %s.localhost:%d\r\n\r\n", kRoutePath, kRouteQuery, kApp, port)) {}
+        request_(Fmt("GET %s?%s HTTP/1.1\r\nHost: %s.localhost:%d\r\nCookie: %s\r\n\r\n", kRoutePath, kRouteQuery,
+                     kApp, port, cookie.c_str())) {}
   ~HttpCaller() {
     if (fd_ >= 0) ::close(fd_);
   }
@@ -569,8 +599,8 @@ class HttpCaller {
   std::string buffer_;
 };
 
-std::function<std::string()> GatewayCaller(int port) {
-  auto c = std::make_shared<HttpCaller>(port);
+std::function<std::string()> GatewayCaller(int port, const std::string& cookie) {
+  auto c = std::make_shared<HttpCaller>(port, cookie);
   return [c] { return c->Call(); };
 }
 
@@ -673,13 +703,13 @@ struct RouteFigures {
 // One concurrency level: each path warms up, then two slices each, the paths taking
 // turns so that whatever else the machine does hits all of them alike.
 RouteFigures MeasureRoutes(shell::RuntimeClient& page, shell::RuntimeClient& tiny_page, const fs::path& socket,
-                           int port, int lanes, double seconds) {
+                           int port, const std::string& cookie, int lanes, double seconds) {
   RouteFigures f;
   f.lanes = lanes;
   Progress("routes: %d loop%s in the page / thread%s, %.1f s each, after a warm-up", lanes, lanes == 1 ? "" : "s",
            lanes == 1 ? "" : "s", seconds);
   auto direct = [&](int) { return DirectCaller(socket); };
-  auto http = [&](int) { return GatewayCaller(port); };
+  auto http = [&](int) { return GatewayCaller(port, cookie); };
   {
     Load warm;
     PageLoad(page, lanes, 0.3, &warm);
@@ -957,6 +987,9 @@ int Run(const Options& o) {
   if (socket.empty()) Fail("mumba status names no socket: " + status.dump());
   r.origin = Fmt("http://%s.localhost:%d", kApp, port);
   const std::string& origin = r.origin;
+  // The app's secret, which its windows hold as a cookie: the bench's own browser
+  // and its HTTP callers need it too, or the gateway refuses them the route.
+  const GatewaySession session = OwnerSession(origin);
 
   // (a) and the baseline of (d): the bench's own browser on the app's page. Its
   // memory is read while no app browser runs (a page shared with another browser
@@ -964,6 +997,7 @@ int Run(const Options& o) {
   Progress("plain Chromium on %s/", origin.c_str());
   shell::CdpConnection* plain = LaunchPlainBrowser(root / "plain-a");
   const pid_t plain_pgid = plain->pid();
+  GiveCookie(plain, origin, session);
   Tab tab = OpenTab(plain, origin + "/");
   CloseOtherPages(plain, tab);
   std::this_thread::sleep_for(kSettle);
@@ -979,8 +1013,10 @@ int Run(const Options& o) {
     TinyHttpServer tiny;
     Tab tiny_tab = OpenTab(plain, Fmt("http://plain.localhost:%d/", tiny.port()));
     shell::RuntimeClient tiny_page(plain, tiny_tab.session);
-    r.routes.push_back(MeasureRoutes(page, tiny_page, socket, port, 1, o.seconds));
-    if (o.lanes > 1) r.routes.push_back(MeasureRoutes(page, tiny_page, socket, port, o.lanes, o.seconds));
+    r.routes.push_back(MeasureRoutes(page, tiny_page, socket, port, session.cookie, 1, o.seconds));
+    if (o.lanes > 1) {
+      r.routes.push_back(MeasureRoutes(page, tiny_page, socket, port, session.cookie, o.lanes, o.seconds));
+    }
     ClosePlainBrowser(false);
   }
 

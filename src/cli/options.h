@@ -363,7 +363,7 @@ struct RollbackOptions {
   void Bind(CLI::App* cmd) { cmd->add_option("APP", app, "App name or id")->required(); }
 };
 
-// ---- mumba launch | windows | close | shim (window_commands.cc) ----
+// ---- mumba launch | windows | close | gateway-session | shim (window_commands.cc) ----
 
 // The arguments of `mumba launch`.
 struct LaunchOptions {
@@ -399,6 +399,17 @@ struct CloseOptions {
 
   void Bind(CLI::App* cmd) {
     cmd->add_option("WINDOW", window, "A window id, or an app name or id")->required();
+  }
+};
+
+// The arguments of `mumba gateway-session`.
+struct GatewaySessionOptions {
+  std::string app;
+  bool json = false;
+
+  void Bind(CLI::App* cmd) {
+    cmd->add_option("APP", app, "App name or id, or `home` for the host's own home app")->required();
+    cmd->add_flag("--json", json, "Machine-readable output: {origin, cookie_name, secret}");
   }
 };
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// mumba launch APP [PATH] | mumba windows [APP] | mumba close WINDOW|APP | mumba shim [--remove] APP
+// mumba launch APP [PATH] | mumba windows [APP] | mumba close WINDOW|APP | mumba gateway-session APP |
+// mumba shim [--remove] APP
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -138,6 +139,21 @@ int CloseWindows(const Context& ctx, const CloseOptions& o) {
   return 0;
 }
 
+// Prints the app's origin and secret cookie on stdout, and only there: the caller
+// reads them from a pipe, so the secret is never in any command line.
+int PrintGatewaySession(const Context& ctx, const GatewaySessionOptions& o) {
+  hv1::AppRef ref;
+  ref.set_app(o.app);
+  hv1::GatewaySessionResponse resp;
+  if (int rc = Unary(ctx, &hv1::Control::Stub::GatewaySession, ref, &resp)) return rc;
+  if (o.json) {
+    std::printf("%s\n", ToJson(resp).c_str());
+  } else {
+    std::printf("origin %s\ncookie %s=%s\n", resp.origin().c_str(), resp.cookie_name().c_str(), resp.secret().c_str());
+  }
+  return 0;
+}
+
 int Shim(const Context& ctx, const ShimOptions& o) {
   hv1::AppRef ref;
   ref.set_app(o.app);
@@ -198,6 +214,12 @@ void AddWindowCommands(CLI::App& app, Context& ctx) {
                              [&ctx](WindowsOptions& o) { return ListWindows(ctx, o); });
   AddCommand<CloseOptions>(app, "close", "Close a window (by id, see `mumba windows`) or every window of an app",
                            [&ctx](CloseOptions& o) { return CloseWindows(ctx, o); });
+  AddCommand<GatewaySessionOptions>(
+      app, "gateway-session",
+      "Print an app's gateway origin and the secret cookie its windows hold, for your own scripts and tests "
+      "(without it the gateway serves only static files). The output is a secret, new at every host start: "
+      "read it from a pipe and keep it out of logs, URLs and command lines",
+      [&ctx](GatewaySessionOptions& o) { return PrintGatewaySession(ctx, o); });
   AddCommand<ShimOptions>(
       app, "shim",
       "Write a launcher for an app into ~/.local/bin and a .desktop entry, so it starts like any program",

@@ -8,10 +8,13 @@
 //   GET  /_mumba/mumba.js              the page's client module
 //   POST /_mumba/call/<Service>/<Method>   JSON call of an exported method
 //   GET  /_mumba/events (WebSocket)    events the daemon emits, as JSON text frames
-//   GET  /_mumba/login?token=T&next=P  for an app with a secret (home): sets its cookie
+//   GET  /_mumba/login?token=T&next=P  for an app whose secret guards its UI (home):
+//                                      sets its cookie
 //
-// Requests whose Host is not <app>.localhost:<port> are refused (DNS rebinding), and
-// a page of one app cannot use another app's routes, calls or events.
+// Requests whose Host is not <app>.localhost:<port> are refused (DNS rebinding).
+// Everything but a GET or HEAD of a static file or of mumba.js needs the app's
+// secret cookie (127.0.0.1 is open to every local process and user), and a page of
+// one app cannot use another app's routes, calls or events.
 #pragma once
 
 #include <filesystem>
@@ -28,10 +31,12 @@ namespace mumba {
 
 struct Manifest;
 
-// The cookie that carries an app's secret: mumba_secret=<secret>. The host puts it
-// in a window's browser profile through DevTools, so the secret never appears in a
-// command line or a URL.
-inline constexpr char kSecretCookieName[] = "mumba_secret";
+// The name of the cookie that carries an app's secret on the gateway at `port`:
+// mumba_secret_<port>=<secret>. The host puts it in a window's browser profile
+// through DevTools, so the secret never appears in a command line or a URL. The
+// port is in the name because browsers send a host's cookies to every port: two
+// hosts' gateways on one machine then never overwrite each other's cookie.
+std::string SecretCookieName(int port);
 
 // An app as the gateway needs it.
 struct GatewayApp {
@@ -42,11 +47,16 @@ struct GatewayApp {
   std::shared_ptr<const Manifest> manifest;  // Its routes go to the backend's Route.
   // Without a manifest, paths under this prefix ("/api/") go to Route instead.
   std::string route_prefix;
-  // When set, every request must carry the cookie mumba_secret=<secret>, which
-  // GET /_mumba/login?token=<secret>&next=/PATH sets (HttpOnly, SameSite=Strict)
-  // before redirecting to PATH. For the host's home app: 127.0.0.1 is open to every
-  // local user, and home drives the whole host.
+  // The secret the app's windows hold as the cookie SecretCookieName(port). Calls,
+  // routes, events, the rest of /_mumba/ and every request other than a GET or HEAD
+  // need it; only static files and mumba.js are public. An app whose secret is
+  // empty is refused all of those (the gateway fails closed).
   std::string secret;
+  // When true, static files and mumba.js need the secret too, and
+  // GET /_mumba/login?token=<secret>&next=/PATH sets the cookie (HttpOnly,
+  // SameSite=Strict) before redirecting to PATH. For the host's home app, which
+  // drives the whole host: even its page is the owner's alone.
+  bool secret_guards_ui = false;
 };
 
 // What the gateway asks of the host. Implementations are thread-safe; callbacks may

@@ -26,6 +26,7 @@
 
 #include "bundle/manifest.h"
 #include "common/temp_dir.h"
+#include "gateway/secret_cookie.h"
 #include "mumba/app/v1/routes.grpc.pb.h"
 
 namespace mumba {
@@ -45,6 +46,9 @@ const std::string kHelloId = "mumba://" + std::string(52, 'h');
 const std::string kLegacyId = "mumba://" + std::string(52, 'l');
 const std::string kHomeId = "mumba://" + std::string(52, 'm');
 const std::string kOtherId = "mumba://" + std::string(52, 'o');
+const std::string kHelloSecret = std::string(64, 'a');
+const std::string kLegacySecret = std::string(64, 'b');
+const std::string kOtherSecret = std::string(64, 'c');
 
 std::string Field(const Response& res, http::field f) { return std::string(res[f]); }
 std::string Field(const Response& res, const char* name) { return std::string(res[name]); }
@@ -239,11 +243,12 @@ class GatewayTest : public ::testing::Test {
 
     auto manifest = std::make_shared<Manifest>();
     manifest->routes = {RouteDecl{"/greet", {"GET"}}, RouteDecl{"/api/*", {}}};
-    backend_.AddApp("hello", GatewayApp{kHelloId, "hello", ui(), "index.html", manifest, "", ""});
-    backend_.AddApp(std::string(52, 'h'), GatewayApp{kHelloId, "hello", ui(), "index.html", manifest, "", ""});
-    backend_.AddApp("legacy", GatewayApp{kLegacyId, "legacy", ui(), "", nullptr, "/api/", ""});
-    backend_.AddApp("home", GatewayApp{kHomeId, "home", ui(), "index.html", manifest, "", "s3cret"});
-    backend_.AddApp("other", GatewayApp{kOtherId, "other", ui(), "index.html", nullptr, "", ""});
+    backend_.AddApp("hello", GatewayApp{kHelloId, "hello", ui(), "index.html", manifest, "", kHelloSecret});
+    backend_.AddApp(std::string(52, 'h'), GatewayApp{kHelloId, "hello", ui(), "index.html", manifest, "", kHelloSecret});
+    backend_.AddApp("legacy", GatewayApp{kLegacyId, "legacy", ui(), "", nullptr, "/api/", kLegacySecret});
+    backend_.AddApp("home", GatewayApp{kHomeId, "home", ui(), "index.html", manifest, "", "s3cret", true});
+    backend_.AddApp("other", GatewayApp{kOtherId, "other", ui(), "index.html", nullptr, "", kOtherSecret});
+    backend_.AddApp("nosecret", GatewayApp{kOtherId, "nosecret", ui(), "index.html", manifest, "", ""});
 
     auto gw = Gateway::Start(GatewayOptions{0, 2, &backend_});
     ASSERT_TRUE(gw.ok()) << gw.status().message();
@@ -262,8 +267,23 @@ class GatewayTest : public ::testing::Test {
   int port() const { return gateway_->port(); }
   std::string HostOf(const std::string& label) const { return label + ".localhost:" + std::to_string(port()); }
 
+  // The cookie an app's window holds: <cookie name>=<secret>.
+  std::string CookieOf(const std::string& secret) const { return SecretCookieName(port()) + "=" + secret; }
+
+  // A request as the app's window sends it: with its secret cookie (home's
+  // requests get none: its tests set it themselves).
   http::request<http::string_body> Request(http::verb verb, const std::string& target,
                                            const std::string& label = "hello", std::string body = "") const {
+    http::request<http::string_body> req = Stranger(verb, target, label, std::move(body));
+    static const std::map<std::string, std::string> secrets = {
+        {"hello", kHelloSecret}, {std::string(52, 'h'), kHelloSecret}, {"legacy", kLegacySecret},
+        {"other", kOtherSecret}};
+    if (auto it = secrets.find(label); it != secrets.end()) req.set(http::field::cookie, CookieOf(it->second));
+    return req;
+  }
+  // The same request from a local process without the app's secret.
+  http::request<http::string_body> Stranger(http::verb verb, const std::string& target,
+                                            const std::string& label = "hello", std::string body = "") const {
     http::request<http::string_body> req{verb, target, 11};
     req.set(http::field::host, HostOf(label));
     req.body() = std::move(body);
@@ -475,8 +495,8 @@ TEST_F(GatewayTest, BackendErrorsBecomeHttpStatuses) {
 
 TEST_F(GatewayTest, ABodyOverTheLimitIsRefusedBeforeItIsRead) {
   Client client(port());
-  client.WriteRaw("POST /_mumba/call/a.B/C HTTP/1.1\r\nHost: " + HostOf("hello") +
-                  "\r\nContent-Length: " + std::to_string((64u << 20) + 1) + "\r\n\r\n");
+  client.WriteRaw("POST /_mumba/call/a.B/C HTTP/1.1\r\nHost: " + HostOf("hello") + "\r\nCookie: " +
+                  CookieOf(kHelloSecret) + "\r\nContent-Length: " + std::to_string((64u << 20) + 1) + "\r\n\r\n");
   Response res = client.Read();
   EXPECT_EQ(res.result(), http::status::payload_too_large);
   EXPECT_EQ(res.body(), "body too large\n");
@@ -487,8 +507,8 @@ TEST_F(GatewayTest, ABodyOverTheLimitIsRefusedBeforeItIsRead) {
 
 TEST_F(GatewayTest, AClientThatExpectsContinueGetsIt) {
   Client client(port());
-  client.WriteRaw("POST /_mumba/call/a.B/C HTTP/1.1\r\nHost: " + HostOf("hello") +
-                  "\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n");
+  client.WriteRaw("POST /_mumba/call/a.B/C HTTP/1.1\r\nHost: " + HostOf("hello") + "\r\nCookie: " +
+                  CookieOf(kHelloSecret) + "\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n");
   EXPECT_EQ(client.Read().result(), http::status::continue_);
   client.WriteRaw("[]");
   EXPECT_EQ(client.Read().result(), http::status::ok);
@@ -655,8 +675,10 @@ TEST_F(GatewayTest, AnAppWithASecretRefusesRequestsWithoutItsCookie) {
     EXPECT_EQ(res.result(), http::status::unauthorized) << target;
     EXPECT_EQ(ErrorOf(res), refused) << target;
   }
-  for (const std::string cookie : {"mumba_secret=wrong", "mumba_secret=s3cre", "xmumba_secret=s3cret",
-                                   "mumba_secret s3cret", "mumba_secret="}) {
+  const std::string name = SecretCookieName(port());
+  for (const std::string& cookie : std::vector<std::string>{name + "=wrong", name + "=s3cre", "x" + name + "=s3cret",
+                                                             name + " s3cret", name + "=", "mumba_secret=s3cret",
+                                                             "mumba_secret_1=s3cret"}) {
     auto req = Request(http::verb::get, "/", "home");
     req.set(http::field::cookie, cookie);
     EXPECT_EQ(Fetch(std::move(req)).result(), http::status::unauthorized) << cookie;
@@ -666,7 +688,9 @@ TEST_F(GatewayTest, AnAppWithASecretRefusesRequestsWithoutItsCookie) {
 
 TEST_F(GatewayTest, TheSecretCookieOpensTheApp) {
   FakeDaemon& daemon = StartDaemon();
-  for (const std::string cookie : {"mumba_secret=s3cret", "theme=dark; mumba_secret=s3cret", "a=b;mumba_secret=s3cret"}) {
+  const std::string good = CookieOf("s3cret");
+  for (const std::string& cookie :
+       std::vector<std::string>{good, "theme=dark; " + good, "a=b;" + good, good + "; " + CookieOf("wrong")}) {
     auto req = Request(http::verb::get, "/", "home");
     req.set(http::field::cookie, cookie);
     Response res = Fetch(std::move(req));
@@ -674,7 +698,7 @@ TEST_F(GatewayTest, TheSecretCookieOpensTheApp) {
     EXPECT_EQ(res.body(), "<h1>hi</h1>") << cookie;
   }
   auto route = Request(http::verb::get, "/greet", "home");
-  route.set(http::field::cookie, "mumba_secret=s3cret");
+  route.set(http::field::cookie, good);
   EXPECT_EQ(Fetch(std::move(route)).result(), http::status::created);
   EXPECT_EQ(daemon.heads().size(), 1u);
 }
@@ -683,7 +707,7 @@ TEST_F(GatewayTest, LoginSetsAStrictHttpOnlyCookieAndRedirectsWithinTheOrigin) {
   Response res = Get("/_mumba/login?token=s3cret&next=/app.js%3Fv%3D1", "home");
   EXPECT_EQ(res.result(), http::status::see_other);
   EXPECT_EQ(Field(res, http::field::location), "/app.js?v=1");
-  EXPECT_EQ(Field(res, http::field::set_cookie), "mumba_secret=s3cret; Path=/; HttpOnly; SameSite=Strict");
+  EXPECT_EQ(Field(res, http::field::set_cookie), CookieOf("s3cret") + "; Path=/; HttpOnly; SameSite=Strict");
   EXPECT_EQ(Field(res, http::field::cache_control), "no-store");
   EXPECT_TRUE(res.body().empty());
 
@@ -704,20 +728,189 @@ TEST_F(GatewayTest, LoginWithAWrongTokenIsRefused) {
   }
 }
 
-TEST_F(GatewayTest, AnAppWithoutASecretHasNoLoginPage) {
-  Response res = Get("/_mumba/login?token=s3cret", "hello");
+TEST_F(GatewayTest, OnlyAnAppWhoseSecretGuardsItsUiHasALoginPage) {
+  Response res = Get("/_mumba/login?token=" + kHelloSecret, "hello");
   EXPECT_EQ(res.result(), http::status::not_found);
   EXPECT_EQ(ErrorOf(res), (nlohmann::json{{"error", "no /_mumba/login"}, {"code", "NOT_FOUND"}}));
+}
+
+// ---- Strangers: a local process without the app's secret. ----
+
+// Every kind of request that reaches the daemon, the app's storage or its events,
+// or that could change something, as a stranger may send it.
+std::vector<std::pair<http::verb, std::string>> GuardedRequests() {
+  return {{http::verb::post, "/_mumba/call/a.B/C"},
+          {http::verb::post, "/_mumba/call/mumba.storage.v1.Kv/Scan"},
+          {http::verb::get, "/greet"},
+          {http::verb::post, "/api/x"},
+          {http::verb::get, "/_mumba/events"},
+          {http::verb::get, "/_mumba/nothing"},
+          {http::verb::post, "/index.html"},
+          {http::verb::put, "/app.js"},
+          {http::verb::delete_, "/"}};
+}
+
+TEST_F(GatewayTest, AStrangerIsRefusedEverythingButStaticFiles) {
+  StartDaemon();
+  const nlohmann::json refused{
+      {"error", "hello answers this only to its own Mumba window (`mumba launch hello`)"},
+      {"code", "PERMISSION_DENIED"}};
+  for (const auto& [verb, target] : GuardedRequests()) {
+    // Whatever Origin says: none, the app's own, or a browser's "same-origin".
+    for (const std::string& origin : std::vector<std::string>{"", "http://" + HostOf("hello")}) {
+      auto req = Stranger(verb, target, "hello", "{}");
+      if (!origin.empty()) {
+        req.set(http::field::origin, origin);
+        req.set("Sec-Fetch-Site", "same-origin");
+      }
+      Response res = Fetch(std::move(req));
+      EXPECT_EQ(res.result(), http::status::forbidden) << target << " " << origin;
+      EXPECT_EQ(ErrorOf(res), refused) << target << " " << origin;
+    }
+  }
+  // An app without a manifest, whose routes are under its prefix.
+  EXPECT_EQ(Fetch(Stranger(http::verb::get, "/api/x", "legacy")).result(), http::status::forbidden);
+  EXPECT_TRUE(backend_.calls().empty());
+  EXPECT_TRUE(backend_.routes().empty());
+  EXPECT_TRUE(backend_.channel_requests().empty());
+  EXPECT_TRUE(daemon_.heads().empty());
+}
+
+TEST_F(GatewayTest, AStrangersEventsSocketIsRefused) {
+  Client client(port());
+  auto req = Stranger(http::verb::get, "/_mumba/events");
+  req.set(http::field::upgrade, "websocket");
+  req.set(http::field::connection, "Upgrade");
+  req.set(http::field::sec_websocket_key, "dGhlIHNhbXBsZSBub25jZQ==");
+  req.set(http::field::sec_websocket_version, "13");
+  EXPECT_EQ(client.Send(std::move(req)).result(), http::status::forbidden);
+  EXPECT_EQ(gateway_->Listeners(kHelloId), 0);
+}
+
+TEST_F(GatewayTest, StaticFilesAndMumbaJsStayPublic) {
+  for (const std::string target : {"/", "/index.html", "/app.js", "/_mumba/mumba.js"}) {
+    EXPECT_EQ(Fetch(Stranger(http::verb::get, target)).result(), http::status::ok) << target;
+    EXPECT_EQ(Fetch(Stranger(http::verb::head, target)).result(), http::status::ok) << target;
+  }
+  EXPECT_EQ(Fetch(Stranger(http::verb::get, "/missing.txt")).result(), http::status::not_found);
+}
+
+TEST_F(GatewayTest, AnotherAppsSecretOpensNothing) {
+  StartDaemon();
+  // Another app's secret under the right name, hello's under the wrong names: an
+  // old cookie without the port, another gateway's port, another cookie's name.
+  const std::vector<std::string> cookies = {CookieOf(kOtherSecret),
+                                            CookieOf(kLegacySecret) + "; " + CookieOf(kOtherSecret),
+                                            "mumba_secret=" + kHelloSecret,
+                                            SecretCookieName(port() + 1) + "=" + kHelloSecret,
+                                            "theme=" + kHelloSecret,
+                                            CookieOf(kHelloSecret.substr(1)),
+                                            CookieOf(kHelloSecret + "a")};
+  for (const std::string& cookie : cookies) {
+    for (const auto& [verb, target] : GuardedRequests()) {
+      auto req = Stranger(verb, target);
+      req.set(http::field::cookie, cookie);
+      EXPECT_EQ(Fetch(std::move(req)).result(), http::status::forbidden) << cookie << " " << target;
+    }
+  }
+  EXPECT_TRUE(backend_.calls().empty());
+  EXPECT_TRUE(backend_.channel_requests().empty());
+}
+
+TEST_F(GatewayTest, AnAppWithoutASecretOpensToNobody) {
+  for (const std::string& cookie : std::vector<std::string>{"", SecretCookieName(port()) + "=", CookieOf(kHelloSecret)}) {
+    auto req = Stranger(http::verb::post, "/_mumba/call/a.B/C", "nosecret");
+    if (!cookie.empty()) req.set(http::field::cookie, cookie);
+    EXPECT_EQ(Fetch(std::move(req)).result(), http::status::forbidden) << cookie;
+  }
+  EXPECT_EQ(Fetch(Stranger(http::verb::get, "/", "nosecret")).result(), http::status::ok);
+  EXPECT_TRUE(backend_.calls().empty());
+}
+
+TEST_F(GatewayTest, AStrangersBodyIsNeverRead) {
+  // Refused from its header: the gateway answers 403 at once (not 413 after
+  // reading, not 100 Continue) and closes the connection.
+  Client big(port());
+  big.WriteRaw("POST /_mumba/call/a.B/C HTTP/1.1\r\nHost: " + HostOf("hello") +
+               "\r\nContent-Length: " + std::to_string(1u << 30) + "\r\n\r\n");
+  Response res = big.Read();
+  EXPECT_EQ(res.result(), http::status::forbidden);
+  EXPECT_FALSE(res.keep_alive());
+  EXPECT_TRUE(big.ClosedByPeer());
+
+  Client waiting(port());
+  waiting.WriteRaw("POST /greet HTTP/1.1\r\nHost: " + HostOf("hello") +
+                   "\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
+  EXPECT_EQ(waiting.Read().result(), http::status::forbidden);
+  EXPECT_TRUE(backend_.calls().empty());
+  EXPECT_TRUE(backend_.channel_requests().empty());
+}
+
+TEST_F(GatewayTest, ARefusalWithoutABodyKeepsTheConnection) {
+  Client client(port());
+  EXPECT_EQ(client.Send(Stranger(http::verb::get, "/greet")).result(), http::status::forbidden);
+  EXPECT_EQ(client.Send(Stranger(http::verb::get, "/app.js")).body(), "export {}");
+}
+
+// The decision alone: which kinds of request need the secret, for which methods.
+TEST(SecretDecisionTest, OnlyReadsOfUiFilesAndMumbaJsArePublic) {
+  using gateway_internal::CheckSecret;
+  using gateway_internal::ClassifyRequest;
+  using gateway_internal::RequestKind;
+  auto manifest = std::make_shared<Manifest>();
+  manifest->routes = {RouteDecl{"/greet", {"GET"}}};
+  GatewayApp app{kHelloId, "hello", "/ui", "index.html", manifest, "", kHelloSecret};
+  GatewayApp home{kHomeId, "home", "/ui", "index.html", nullptr, "/api/", "s3cret", true};
+  const int port = 8080;
+
+  EXPECT_EQ(ClassifyRequest(app, "GET", "/", "/"), RequestKind::kUiFile);
+  EXPECT_EQ(ClassifyRequest(app, "GET", "/greet", "/greet"), RequestKind::kRoute);
+  EXPECT_EQ(ClassifyRequest(app, "POST", "/greet", "/greet"), RequestKind::kUiFile);
+  EXPECT_EQ(ClassifyRequest(app, "GET", "/_mumba/mumba.js", "/_mumba/mumba.js"), RequestKind::kMumbaJs);
+  EXPECT_EQ(ClassifyRequest(app, "GET", "/_mumba/events", "/_mumba/events"), RequestKind::kEvents);
+  EXPECT_EQ(ClassifyRequest(app, "POST", "/_mumba/call/a.B/C", "/_mumba/call/a.B/C"), RequestKind::kCall);
+  EXPECT_EQ(ClassifyRequest(app, "GET", "/_mumba/login", "/_mumba/login"), RequestKind::kOtherApi);
+  EXPECT_EQ(ClassifyRequest(home, "GET", "/_mumba/login", "/_mumba/login"), RequestKind::kLogin);
+  EXPECT_EQ(ClassifyRequest(home, "POST", "/api/install", "/api/install"), RequestKind::kRoute);
+  // An encoded path is classified as it is served.
+  EXPECT_EQ(ClassifyRequest(app, "GET", "/gr%65et", "/greet"), RequestKind::kRoute);
+
+  auto check = [&](const GatewayApp& a, RequestKind kind, http::verb verb, const std::string& cookie) {
+    http::request_header<> h;
+    h.method(verb);
+    if (!cookie.empty()) h.set(http::field::cookie, cookie);
+    return CheckSecret(a, kind, h, port).code();
+  };
+  const std::string mine = SecretCookieName(port) + "=" + kHelloSecret;
+  const std::vector<RequestKind> kinds = {RequestKind::kUiFile, RequestKind::kMumbaJs, RequestKind::kEvents,
+                                          RequestKind::kCall,   RequestKind::kOtherApi, RequestKind::kRoute};
+  for (RequestKind kind : kinds) {
+    const bool public_read = kind == RequestKind::kUiFile || kind == RequestKind::kMumbaJs;
+    for (http::verb verb : {http::verb::get, http::verb::head, http::verb::post, http::verb::put,
+                            http::verb::delete_, http::verb::patch, http::verb::options}) {
+      const bool read = verb == http::verb::get || verb == http::verb::head;
+      const std::string what = std::to_string(static_cast<int>(kind)) + " " + std::string(http::to_string(verb));
+      EXPECT_EQ(check(app, kind, verb, ""), public_read && read ? Code::kOk : Code::kPermissionDenied) << what;
+      EXPECT_EQ(check(app, kind, verb, mine), Code::kOk) << what;
+      EXPECT_EQ(check(home, kind, verb, ""), Code::kUnauthenticated) << what;
+      EXPECT_EQ(check(home, kind, verb, SecretCookieName(port) + "=s3cret"), Code::kOk) << what;
+      EXPECT_EQ(check(home, kind, verb, mine), Code::kUnauthenticated) << what;
+    }
+  }
+  EXPECT_EQ(check(home, RequestKind::kLogin, http::verb::get, ""), Code::kOk);
 }
 
 // ---- Events. ----
 
 class EventsClient {
  public:
-  EventsClient(int port, const std::string& host) : ws_(ioc_) {
+  // A page's events socket, its handshake sent with `cookie`.
+  EventsClient(int port, const std::string& host, const std::string& cookie) : ws_(ioc_) {
     ws_.next_layer().connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)));
     timeval tv{10, 0};
     ::setsockopt(ws_.next_layer().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ws_.set_option(websocket::stream_base::decorator(
+        [cookie](websocket::request_type& req) { req.set(http::field::cookie, cookie); }));
     ws_.handshake(host, "/_mumba/events");
   }
   std::string Read(beast::error_code* ec = nullptr) {
@@ -745,8 +938,8 @@ bool WaitForListeners(const Gateway& gateway, const std::string& app_id, int n) 
 }
 
 TEST_F(GatewayTest, EventsReachTheAppsOwnPagesOnly) {
-  EventsClient hello(port(), HostOf("hello"));
-  EventsClient other(port(), HostOf("other"));
+  EventsClient hello(port(), HostOf("hello"), CookieOf(kHelloSecret));
+  EventsClient other(port(), HostOf("other"), CookieOf(kOtherSecret));
   ASSERT_TRUE(WaitForListeners(*gateway_, kHelloId, 1));
   ASSERT_TRUE(WaitForListeners(*gateway_, kOtherId, 1));
 
@@ -770,7 +963,7 @@ TEST_F(GatewayTest, EventsIsAWebSocket) {
 }
 
 TEST_F(GatewayTest, StopForgetsEveryListenerAndTheGatewayClosesTheirSockets) {
-  EventsClient hello(port(), HostOf("hello"));
+  EventsClient hello(port(), HostOf("hello"), CookieOf(kHelloSecret));
   ASSERT_TRUE(WaitForListeners(*gateway_, kHelloId, 1));
   gateway_->Stop();
   EXPECT_EQ(gateway_->Listeners(kHelloId), 0);

@@ -69,19 +69,28 @@ RelayConnection HttpSession::Lend() {
 
 void HttpSession::OnHeader(beast::error_code ec) {
   if (ec) return Close();
+  auto admission = dispatcher_->Admit(header_->get());
+  if (!admission.refusal.ok()) {
+    // Answered from the header: a stranger cannot make the host read a body, and a
+    // connection whose body was left unread cannot carry another request.
+    Request req;
+    req.version(header_->get().version());
+    req.keep_alive(header_->get().keep_alive() && header_->is_done());
+    return Send(ErrorResponse(req, admission.refusal));
+  }
   // A client that waits for leave to send its body gets it before the body is read.
   const bool expects_continue = beast::iequals(header_->get()[http::field::expect], "100-continue");
-  auto proceed = [self = shared_from_this()] {
-    auto route = self->dispatcher_->StreamedRoute(self->header_->get());
+  auto proceed = [self = shared_from_this(), route = std::move(admission.route)]() mutable {
     if (!route) return self->ReadBody();
     self->RelayStreamedRoute(std::move(*route));
   };
   if (!expects_continue) return proceed();
   auto cont = std::make_shared<http::response<http::empty_body>>(http::status::continue_, 11);
-  http::async_write(stream_, *cont, [self = shared_from_this(), cont, proceed](beast::error_code ec, size_t) {
-    if (ec) return self->Close();
-    proceed();
-  });
+  http::async_write(stream_, *cont,
+                    [self = shared_from_this(), cont, proceed = std::move(proceed)](beast::error_code ec, size_t) mutable {
+                      if (ec) return self->Close();
+                      proceed();
+                    });
 }
 
 void HttpSession::RelayStreamedRoute(std::pair<std::string, mumba::app::v1::RouteRequest> route) {

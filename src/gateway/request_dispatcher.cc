@@ -20,13 +20,7 @@ namespace websocket = beast::websocket;
 
 using FileResponse = http::response<http::file_body>;
 
-constexpr std::string_view kApiPrefix = "/_mumba/";
-constexpr std::string_view kLoginPath = "/_mumba/login";
-constexpr std::string_view kMumbaJsPath = "/_mumba/mumba.js";
-constexpr std::string_view kEventsPath = "/_mumba/events";
 constexpr std::string_view kCallPrefix = "/_mumba/call/";
-
-bool StartsWith(const std::string& s, std::string_view prefix) { return s.rfind(prefix, 0) == 0; }
 
 // A request target split at its '?': the path (still percent-encoded) and the query.
 std::pair<std::string, std::string> SplitTarget(const std::string& target) {
@@ -56,83 +50,78 @@ av1::RouteRequest RouteRequestFor(const http::request_header<>& h, const std::st
 
 }  // namespace
 
+// The app a request is for, and what it asks of it.
+struct RequestDispatcher::Target {
+  GatewayApp app;
+  std::string path;         // The target's path, still percent-encoded.
+  std::string query;        // The target after '?', still percent-encoded.
+  std::string decoded;      // The path percent-decoded (as it is when malformed).
+  bool decoded_ok = false;  // False when the path holds a malformed escape.
+  RequestKind kind = RequestKind::kUiFile;
+};
+
 // One request on its way through Handle's steps.
 struct RequestDispatcher::Exchange {
   std::shared_ptr<HttpSession> session;
   Request req;
-  GatewayApp app;
-  std::string path;     // The target's path, still percent-encoded.
-  std::string query;    // The target after '?', still percent-encoded.
-  std::string decoded;  // The path percent-decoded (as it is when malformed).
+  Target target;
   bool same_origin = false;
 
+  const GatewayApp& app() const { return target.app; }
   void Fail(const Status& st) { session->Send(ErrorResponse(req, st)); }
 };
 
 RequestDispatcher::RequestDispatcher(GatewayBackend* backend, int port, EventListeners* listeners)
     : backend_(backend), port_(port), listeners_(listeners) {}
 
-std::optional<std::pair<std::string, av1::RouteRequest>> RequestDispatcher::StreamedRoute(
-    const http::request_header<>& h) const {
-  auto label = AppLabelFromHost(std::string(h[http::field::host]), port_);
-  if (!label.ok()) return std::nullopt;
-  auto app = backend_->FindApp(*label);
-  if (!app.ok() || !app->manifest) return std::nullopt;
-  if (!app->secret.empty() && !HasSecretCookie(h, app->secret)) return std::nullopt;
-  if (!IsSameOrigin(h)) return std::nullopt;
-  auto [path, query] = SplitTarget(std::string(h.target()));
-  std::string decoded;
-  if (!PercentDecode(path, &decoded)) return std::nullopt;
-  if (!app->manifest->FindRoute(std::string(h.method_string()), decoded)) return std::nullopt;
-  return std::make_pair(app->id, RouteRequestFor(h, decoded, query));
+Expected<RequestDispatcher::Target> RequestDispatcher::Resolve(const http::request_header<>& h) const {
+  MUMBA_ASSIGN_OR_RETURN(std::string label, AppLabelFromHost(std::string(h[http::field::host]), port_));
+  Target t;
+  MUMBA_ASSIGN_OR_RETURN(t.app, backend_->FindApp(label));
+  std::tie(t.path, t.query) = SplitTarget(std::string(h.target()));
+  t.decoded_ok = PercentDecode(t.path, &t.decoded);
+  if (!t.decoded_ok) t.decoded = t.path;
+  t.kind = ClassifyRequest(t.app, std::string_view(h.method_string().data(), h.method_string().size()), t.path,
+                           t.decoded);
+  return t;
+}
+
+RequestDispatcher::Admission RequestDispatcher::Admit(const http::request_header<>& h) const {
+  auto t = Resolve(h);
+  if (!t.ok()) return {t.status(), std::nullopt};
+  if (Status st = CheckSecret(t->app, t->kind, h, port_); !st.ok()) return {st, std::nullopt};
+  if (t->kind != RequestKind::kRoute || !t->app.manifest || !t->decoded_ok || !IsSameOrigin(h)) return {};
+  return {Status(), std::make_pair(t->app.id, RouteRequestFor(h, t->decoded, t->query))};
 }
 
 void RequestDispatcher::Handle(const std::shared_ptr<HttpSession>& session, Request req) const {
   Exchange x;
   x.session = session;
   x.req = std::move(req);
-  if (!ResolveApp(x) || !Authenticate(x)) return;
+  // Admit checked the header already; a request read whole is checked again here,
+  // so that no path through the gateway skips the checks.
+  auto target = Resolve(x.req);
+  if (!target.ok()) return x.Fail(target.status());
+  x.target = std::move(*target);
+  if (x.target.kind == RequestKind::kLogin) {
+    return x.session->Send(LoginResponse(x.req, x.target.query, x.app().secret, SecretCookieName(port_)));
+  }
+  if (Status st = CheckSecret(x.app(), x.target.kind, x.req, port_); !st.ok()) return x.Fail(st);
   x.same_origin = IsSameOrigin(x.req);
-  if (x.path == kMumbaJsPath) return ServeMumbaJs(x);
-  if (x.path == kEventsPath) return OpenEvents(x);
-  if (StartsWith(x.path, kCallPrefix)) return ServeCall(x);
-  if (StartsWith(x.path, kApiPrefix)) return x.Fail(NotFound("no " + x.path));
-  if (!PercentDecode(x.path, &x.decoded)) x.decoded = x.path;
-  if (IsRoute(x)) return ServeRoute(x);
-  ServeStaticFile(x);
-}
-
-bool RequestDispatcher::ResolveApp(Exchange& x) const {
-  auto label = AppLabelFromHost(std::string(x.req[http::field::host]), port_);
-  if (!label.ok()) {
-    x.Fail(label.status());
-    return false;
+  switch (x.target.kind) {
+    case RequestKind::kMumbaJs: return ServeMumbaJs(x);
+    case RequestKind::kEvents: return OpenEvents(x);
+    case RequestKind::kCall: return ServeCall(x);
+    case RequestKind::kRoute: return ServeRoute(x);
+    case RequestKind::kUiFile: return ServeStaticFile(x);
+    case RequestKind::kLogin:
+    case RequestKind::kOtherApi: break;
   }
-  auto app = backend_->FindApp(*label);
-  if (!app.ok()) {
-    x.Fail(app.status());
-    return false;
-  }
-  x.app = std::move(*app);
-  std::tie(x.path, x.query) = SplitTarget(std::string(x.req.target()));
-  return true;
-}
-
-bool RequestDispatcher::Authenticate(Exchange& x) const {
-  if (x.app.secret.empty()) return true;
-  if (x.path == kLoginPath) {
-    x.session->Send(LoginResponse(x.req, x.query, x.app.secret));
-    return false;
-  }
-  if (!HasSecretCookie(x.req, x.app.secret)) {
-    x.Fail(Status(Code::kUnauthenticated, x.app.name + " opens only from `mumba launch " + x.app.name + "`"));
-    return false;
-  }
-  return true;
+  x.Fail(NotFound("no " + x.target.path));
 }
 
 void RequestDispatcher::RefuseForeign(Exchange& x) const {
-  x.Fail(PermissionDenied(x.app.name + " accepts this only from its own pages"));
+  x.Fail(PermissionDenied(x.app().name + " accepts this only from its own pages"));
 }
 
 void RequestDispatcher::ServeMumbaJs(Exchange& x) const {
@@ -146,7 +135,7 @@ void RequestDispatcher::OpenEvents(Exchange& x) const {
   if (!websocket::is_upgrade(x.req)) return x.Fail(InvalidArgument("/_mumba/events is a WebSocket"));
   // The connection leaves the HTTP session for good.
   auto events = std::make_shared<EventsSession>(x.session->TakeStream());
-  events->Accept(std::move(x.req), [listeners = listeners_, id = x.app.id](std::shared_ptr<EventsSession> s) {
+  events->Accept(std::move(x.req), [listeners = listeners_, id = x.app().id](std::shared_ptr<EventsSession> s) {
     listeners->Add(id, s);
   });
 }
@@ -154,25 +143,20 @@ void RequestDispatcher::OpenEvents(Exchange& x) const {
 void RequestDispatcher::ServeCall(Exchange& x) const {
   if (!x.same_origin) return RefuseForeign(x);
   if (x.req.method() != http::verb::post) return x.Fail(InvalidArgument("calls are POSTs with a JSON body"));
-  std::string method = x.path.substr(kCallPrefix.size());
+  std::string method = x.target.path.substr(kCallPrefix.size());
   std::string body = x.req.body().empty() ? "{}" : x.req.body();
-  backend_->Call(x.app.id, method, std::move(body),
+  backend_->Call(x.app().id, method, std::move(body),
                  [session = x.session, req = std::move(x.req)](Expected<std::string> reply) {
                    if (!reply.ok()) return session->Send(ErrorResponse(req, reply.status()));
                    session->Send(TextResponse(req, http::status::ok, std::move(*reply), "application/json"));
                  });
 }
 
-bool RequestDispatcher::IsRoute(const Exchange& x) const {
-  if (x.app.manifest) return x.app.manifest->FindRoute(std::string(x.req.method_string()), x.decoded) != nullptr;
-  return !x.app.route_prefix.empty() && StartsWith(x.decoded, x.app.route_prefix);
-}
-
 void RequestDispatcher::ServeRoute(Exchange& x) const {
   if (!x.same_origin) return RefuseForeign(x);
-  av1::RouteRequest route = RouteRequestFor(x.req, x.decoded, x.query);
+  av1::RouteRequest route = RouteRequestFor(x.req, x.target.decoded, x.target.query);
   route.set_body(std::move(x.req.body()));
-  backend_->Route(x.app.id, std::move(route),
+  backend_->Route(x.app().id, std::move(route),
                   [session = x.session, req = std::move(x.req)](Expected<av1::RouteResponse> reply) {
                     if (!reply.ok()) return session->Send(ErrorResponse(req, reply.status()));
                     StringResponse res;
@@ -188,12 +172,13 @@ void RequestDispatcher::ServeRoute(Exchange& x) const {
 void RequestDispatcher::ServeStaticFile(Exchange& x) const {
   const Request& req = x.req;
   if (req.method() != http::verb::get && req.method() != http::verb::head) {
-    return x.Fail(NotFound(x.app.name + " has no route " + std::string(req.method_string()) + " " + x.decoded));
+    return x.Fail(NotFound(x.app().name + " has no route " + std::string(req.method_string()) + " " +
+                           x.target.decoded));
   }
-  std::string file_path = x.path;
-  if (x.path == "/" && !x.app.ui_entry.empty()) file_path = "/" + x.app.ui_entry;
-  auto file = FindStaticFile(x.app.ui_dir, file_path);
-  if (!file.ok()) return x.Fail(NotFound(x.app.name + " has no page " + x.decoded));
+  std::string file_path = x.target.path;
+  if (file_path == "/" && !x.app().ui_entry.empty()) file_path = "/" + x.app().ui_entry;
+  auto file = FindStaticFile(x.app().ui_dir, file_path);
+  if (!file.ok()) return x.Fail(NotFound(x.app().name + " has no page " + x.target.decoded));
   if (std::string(req[http::field::if_none_match]) == file->etag) {
     StringResponse res{http::status::not_modified, req.version()};
     res.set(http::field::server, "mumba");
@@ -214,7 +199,7 @@ void RequestDispatcher::ServeStaticFile(Exchange& x) const {
   beast::error_code ec;
   http::file_body::value_type body;
   body.open(file->path.c_str(), beast::file_mode::scan, ec);
-  if (ec) return x.Fail(NotFound(x.app.name + " has no page " + x.decoded));
+  if (ec) return x.Fail(NotFound(x.app().name + " has no page " + x.target.decoded));
   FileResponse res{std::piecewise_construct, std::make_tuple(std::move(body)),
                    std::make_tuple(http::status::ok, req.version())};
   res.set(http::field::server, "mumba");

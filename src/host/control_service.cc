@@ -267,4 +267,15 @@ ControlService::Reactor* ControlService::CloseWindow(ServerContext* ctx, const h
   });
 }
 
+ControlService::Reactor* ControlService::GatewaySession(ServerContext* ctx, const hv1::AppRef* req,
+                                                        hv1::GatewaySessionResponse* resp) {
+  return AtOnce(ctx, [&]() -> mumba::Status {
+    MUMBA_ASSIGN_OR_RETURN(mumba::GatewaySession session, parts_.app_windows.SessionOf(req->app()));
+    resp->set_origin(session.origin);
+    resp->set_cookie_name(session.cookie.name);
+    resp->set_secret(session.cookie.value);
+    return {};
+  });
+}
+
 }  // namespace mumba

@@ -69,6 +69,8 @@ class ControlService final : public mumba::host::v1::Control::CallbackService {
                        mumba::host::v1::ListWindowsResponse* resp) override;
   Reactor* CloseWindow(ServerContext* ctx, const mumba::host::v1::CloseWindowRequest* req,
                        mumba::host::v1::CloseWindowResponse* resp) override;
+  Reactor* GatewaySession(ServerContext* ctx, const mumba::host::v1::AppRef* req,
+                          mumba::host::v1::GatewaySessionResponse* resp) override;
 
  private:
   // Runs `fn` (it fills the response and returns the call's Status) on the work

@@ -81,11 +81,17 @@ GatewayApp HomeApp::View() const {
   app.ui_dir = ui_dir_;
   app.ui_entry = "index.html";
   app.secret = token_;
+  app.secret_guards_ui = true;
   app.route_prefix = "/api/";
   return app;
 }
 
 void HomeApp::Call(const std::string& method, std::string body, std::function<void(Expected<std::string>)> done) {
+  // Home's page has no use for another app's secret; keeping them out of it keeps
+  // them out of whatever a flaw in that page could leak.
+  if (method == "mumba.host.v1.Control/GatewaySession") {
+    return done(PermissionDenied("home's page cannot read an app's gateway secret"));
+  }
   CallJson(parts_.daemons, parts_.control_socket.string(), transcoder_, method, body, std::move(done));
 }
 

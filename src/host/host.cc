@@ -81,7 +81,8 @@ Host::Host(HostOptions options, HostConfig config, std::unique_ptr<Registry> reg
   stores_ = std::make_unique<StoreManager>(layout_.stores_dir(), apps_.get());
   page_events_ = std::make_unique<PageEvents>();
   windows_ = std::make_unique<Windows>(layout_.home / "profiles", layout_.logs_dir());
-  app_windows_ = std::make_unique<AppWindows>(*apps_, *windows_);
+  gateway_secrets_ = std::make_unique<GatewaySecrets>();
+  app_windows_ = std::make_unique<AppWindows>(*apps_, *windows_, *gateway_secrets_);
   // An app's host socket answers its daemon's process tree (and the host itself,
   // which AppEndpoints always serves).
   endpoints_ = std::make_unique<AppEndpoints>(
@@ -103,6 +104,7 @@ Host::Host(HostOptions options, HostConfig config, std::unique_ptr<Registry> reg
     daemons_.Forget(endpoints_->DaemonSocket(app_id).string());
     endpoints_->Drop(app_id);
     windows_->CloseApp(app_id);
+    gateway_secrets_->Forget(app_id);
     if (distribution_) distribution_->Forget(app_id);
   });
 }
@@ -129,7 +131,8 @@ Status Host::StartGateway() {
   MUMBA_ASSIGN_OR_RETURN(home_, HomeApp::Create({layout_.home, layout_.socket(), daemons_, *lifecycle_,
                                                  *distribution_, *page_events_, stopping_}));
   MUMBA_ASSIGN_OR_RETURN(gateway_backend_,
-                         HostGatewayBackend::Create({*apps_, *lifecycle_, *endpoints_, daemons_, home_.get()}));
+                         HostGatewayBackend::Create(
+                             {*apps_, *lifecycle_, *endpoints_, daemons_, *gateway_secrets_, home_.get()}));
   MUMBA_ASSIGN_OR_RETURN(gateway_, mumba::StartGateway(config_.gateway_port, layout_.home / "gateway.port",
                                                        gateway_backend_.get()));
   page_events_->Attach(gateway_.get());

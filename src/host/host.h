@@ -41,6 +41,7 @@ class ControlService;
 class Distribution;
 class DistributionService;
 class Gateway;
+class GatewaySecrets;
 class HomeApp;
 class HostGatewayBackend;
 class InstalledApps;
@@ -97,6 +98,7 @@ class Host final {
   std::unique_ptr<StoreManager> stores_;
   std::unique_ptr<PageEvents> page_events_;
   std::unique_ptr<Windows> windows_;
+  std::unique_ptr<GatewaySecrets> gateway_secrets_;
   std::unique_ptr<AppWindows> app_windows_;
   std::unique_ptr<AppEndpoints> endpoints_;
   std::unique_ptr<AppLifecycle> lifecycle_;

@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "host/ui.h"
 
+#include <cstdlib>
+
 #include <nlohmann/json.hpp>
+#include <sodium.h>
 #include <spdlog/spdlog.h>
 
 #include "broker/json_call.h"
@@ -9,11 +12,30 @@
 #include "common/grpc_status.h"
 #include "host/home.h"
 #include "mumba/storage/v1/storage.pb.h"
+#include "platform/hex.h"
 
 namespace mumba {
 
 namespace fs = std::filesystem;
 namespace av1 = mumba::app::v1;
+
+std::string GatewaySecrets::For(const std::string& app_id) {
+  std::lock_guard lock(mu_);
+  std::string& secret = secrets_[app_id];
+  if (secret.empty()) {
+    if (sodium_init() < 0) std::abort();  // libsodium cannot work: no secret is better than a weak one.
+    unsigned char raw[32];
+    randombytes_buf(raw, sizeof raw);
+    secret = ToHex(std::string_view(reinterpret_cast<const char*>(raw), sizeof raw));
+    sodium_memzero(raw, sizeof raw);
+  }
+  return secret;
+}
+
+void GatewaySecrets::Forget(const std::string& app_id) {
+  std::lock_guard lock(mu_);
+  secrets_.erase(app_id);
+}
 
 Expected<std::unique_ptr<HostGatewayBackend>> HostGatewayBackend::Create(Parts parts) {
   MUMBA_ASSIGN_OR_RETURN(auto storage,
@@ -32,6 +54,7 @@ Expected<GatewayApp> HostGatewayBackend::FindApp(const std::string& label) {
   out.name = app->record.name;
   out.manifest = app->manifest;
   out.ui_dir = fs::path(app->record.install_dir) / "ui";
+  out.secret = parts_.secrets.For(app->record.id);
   const std::string& entry = app->manifest->ui_entry;
   if (entry.rfind("ui/", 0) == 0) out.ui_entry = entry.substr(3);
   return out;

@@ -4,7 +4,9 @@
 #pragma once
 
 #include <atomic>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "broker/daemon_client.h"
@@ -21,6 +23,23 @@ namespace mumba {
 
 class HomeApp;
 
+// Each app origin's secret, which its windows hold as a cookie and without which
+// the gateway refuses it everything but its static files (gateway.h). Made from 32
+// random bytes on first use, held only in this process's memory (never in a file,
+// an environment, a command line, a URL or a log) and new at every host start.
+// Thread-safe.
+class GatewaySecrets {
+ public:
+  // The secret of app `app_id` (64 lowercase hex digits), the same until Forget.
+  std::string For(const std::string& app_id);
+  // Drops the app's secret (it was uninstalled): a later For makes a new one.
+  void Forget(const std::string& app_id);
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, std::string> secrets_;  // By app id.
+};
+
 // Serves the gateway's requests from the host's apps. Thread-safe.
 class HostGatewayBackend final : public GatewayBackend {
  public:
@@ -30,6 +49,7 @@ class HostGatewayBackend final : public GatewayBackend {
     AppLifecycle& lifecycle;
     AppEndpoints& endpoints;
     DaemonClient& daemons;
+    GatewaySecrets& secrets;  // Each app's secret, which FindApp hands the gateway.
     HomeApp* home = nullptr;  // The host's home app, when it has one.
   };
   // Pages reach their app's storage through mumba.call on mumba.storage.v1 methods

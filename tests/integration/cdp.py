@@ -5,6 +5,7 @@ Independent of Mumba's own Chromium code (src/shell), so that tests of the gatew
 and of pages do not trust what they test.
 """
 import base64
+import fcntl
 import json
 import os
 import shutil
@@ -24,6 +25,13 @@ def chromium_path():
     return None
 
 
+def _above_4(fd):
+    """The same pipe end on a descriptor number of 10 or more (the old one closed)."""
+    moved = fcntl.fcntl(fd, fcntl.F_DUPFD, 10)
+    os.close(fd)
+    return moved
+
+
 class Browser:
     """One headless Chromium with its own profile; ended by PID at close()."""
 
@@ -35,6 +43,9 @@ class Browser:
         self.log = open(os.path.join(self.profile, "chromium.log"), "w")
         to_child_r, self._to_child = os.pipe()
         self._from_child, from_child_w = os.pipe()
+        # The child's ends go above fd 4 first: the shell below puts them at 3 and 4,
+        # and an end that already was 3 or 4 would be closed by its own move.
+        to_child_r, from_child_w = _above_4(to_child_r), _above_4(from_child_w)
 
         args = ["--headless=new", "--disable-gpu", "--disable-quic", "--no-first-run",
                 "--no-default-browser-check", "--disable-background-networking",
@@ -43,9 +54,10 @@ class Browser:
         if os.geteuid() == 0:
             args.insert(0, "--no-sandbox")
         # Chromium reads commands on fd 3 and writes replies on fd 4: the shell puts
-        # the pipe ends there, then becomes Chromium.
+        # the pipe ends there, then becomes Chromium. Bash, because dash cannot name
+        # a descriptor above 9.
         move = f'exec "$0" "$@" 3<&{to_child_r} 4>&{from_child_w} {to_child_r}<&- {from_child_w}>&-'
-        self.proc = subprocess.Popen(["sh", "-c", move, path, *args], stdout=self.log, stderr=self.log,
+        self.proc = subprocess.Popen(["bash", "-c", move, path, *args], stdout=self.log, stderr=self.log,
                                      start_new_session=True, pass_fds=(to_child_r, from_child_w))
         os.close(to_child_r)
         os.close(from_child_w)
@@ -99,6 +111,13 @@ class Browser:
         if "error" in reply:
             raise AssertionError(f"{method}: {reply['error'].get('message')}")
         return reply["result"]
+
+    def set_cookie(self, url, name, value):
+        """Puts a cookie for url's origin in this browser's profile through DevTools,
+        before any page loads, as the host does for an app's window: HttpOnly,
+        SameSite=Strict, never in a command line or a URL."""
+        self.send("Storage.setCookies", {"cookies": [{"name": name, "value": value, "url": url, "path": "/",
+                                                      "httpOnly": True, "sameSite": "Strict"}]})
 
     def new_page(self, url):
         target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]

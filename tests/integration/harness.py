@@ -87,6 +87,20 @@ class Home:
     def json(self, *args):
         return json.loads(self.run(*args, "--json", check=True).stdout)
 
+    def gateway_session(self, app):
+        """What app's window holds, to talk to the gateway as that window does: the
+        origin and the Cookie header value with the app's secret. Asked of the host
+        as its owner (`mumba gateway-session`, over host.sock); the secret comes back
+        on a pipe and is never put in a command line."""
+        s = self.json("gateway-session", app)
+        return s["origin"], f"{s['cookie_name']}={s['secret']}"
+
+    def window_cookie(self, app):
+        """app's secret cookie as cdp.Browser.set_cookie takes it, so a test's
+        browser holds it the way the host puts it in an app window's profile."""
+        s = self.json("gateway-session", app)
+        return {"url": s["origin"] + "/", "name": s["cookie_name"], "value": s["secret"]}
+
     def host_pid(self):
         try:
             with open(os.path.join(self.path, "host.lock")) as f:

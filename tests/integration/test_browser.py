@@ -33,7 +33,11 @@ class BrowserTest(unittest.TestCase):
         cls.home.run("install", bundle, check=True)
 
     def setUp(self):
+        # The test's browser holds both apps' cookies, as each app's own window
+        # profile holds its own.
         self.browser = Browser(self)
+        for app in ("hello", "other"):
+            self.browser.set_cookie(**self.home.window_cookie(app))
 
     def url(self, app, path="/"):
         return f"http://{app}.localhost:{self.port}{path}"
@@ -79,6 +83,26 @@ class BrowserTest(unittest.TestCase):
         hello.wait_for("[...document.querySelectorAll('#events li')].some(li => li.textContent.includes('Own'))",
                        what="the page's own call")
         self.assertEqual(hello.eval(EVENTS), before + 1, "hello's daemon ran a call from another app's page")
+
+    def test_a_browser_without_the_apps_secret_gets_only_its_files(self):
+        """A page the host did not open (a browser that holds only other's secret,
+        as other's window does) loads hello's files but cannot use hello."""
+        stranger = Browser(self)
+        stranger.set_cookie(**self.home.window_cookie("other"))
+        page = stranger.new_page(self.url("hello"))
+        self.assertEqual(page.eval("document.title"), "hello")
+        self.assertEqual(page.eval("document.cookie"), "")  # HttpOnly: no page reads a secret.
+        m = "import('/_mumba/mumba.js')"
+        refused = page.eval(f"{m}.then(m => m.call('{HELLO_METHOD}', {{name: 'X'}})).then(() => 'called', e => e.code)")
+        self.assertEqual(refused, "PERMISSION_DENIED")
+        refused = page.eval(f"{m}.then(m => m.kv.get('theme')).then(() => 'read', e => e.code)")
+        self.assertEqual(refused, "PERMISSION_DENIED")
+        status = page.eval("fetch('/greet?name=X').then(r => r.status)")
+        self.assertEqual(status, 403)
+        # other's own page, in that browser, may use other.
+        own = stranger.new_page(self.url("other"))
+        reply = own.eval(f"{m}.then(m => m.call('{HELLO_METHOD}', {{name: 'O'}}))")
+        self.assertEqual(reply, {"message": "Hello, O!"})
 
     def test_the_page_uses_its_apps_storage(self):
         page = self.open_hello()

@@ -8,6 +8,7 @@ import base64
 import http.client
 import json
 import os
+import shutil
 import socket
 import struct
 import unittest
@@ -18,16 +19,38 @@ HELLO_METHOD = "hello.v1.Greeter/SayHello"
 
 
 class Gateway:
-    """HTTP requests to one host's gateway, as if for http://<app>.localhost:<port>/."""
+    """HTTP requests to one host's gateway, as if for http://<app>.localhost:<port>/.
+
+    Requests carry the app's secret cookie, as its window's do, unless made with
+    secret=False (a local process that does not hold it)."""
 
     def __init__(self, home):
+        self.home = home
         self.port = home.json("host", "status")["gateway_port"]
+        self._cookies = {}
 
-    def request(self, app, method, path, body=None, headers=None, host=None):
+    def cookie(self, app):
+        """The app's window's Cookie header; None for an app the host does not know."""
+        if app not in self._cookies:
+            p = self.home.run("gateway-session", app, "--json")
+            self._cookies[app] = None
+            if p.returncode == 0:
+                s = json.loads(p.stdout)
+                self._cookies[app] = f"{s['cookie_name']}={s['secret']}"
+        return self._cookies[app]
+
+    def _headers(self, app, headers, secret):
+        h = {}
+        if secret and self.cookie(app):
+            h["Cookie"] = self.cookie(app)
+        h.update(headers or {})
+        return h
+
+    def request(self, app, method, path, body=None, headers=None, host=None, secret=True):
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=20)
         try:
             h = {"Host": host or f"{app}.localhost:{self.port}"}
-            h.update(headers or {})
+            h.update(self._headers(app, headers, secret))
             conn.request(method, path, body=body, headers=h)
             res = conn.getresponse()
             return res.status, {k.lower(): v for k, v in res.getheaders()}, res.read()
@@ -40,13 +63,13 @@ class Gateway:
     def call(self, app, method, payload, **kw):
         return self.request(app, "POST", "/_mumba/call/" + method, body=json.dumps(payload), **kw)
 
-    def events(self, app, headers=None):
+    def events(self, app, headers=None, secret=True):
         """Opens /_mumba/events as a WebSocket; returns a reader of text frames."""
         s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
         key = base64.b64encode(os.urandom(16)).decode()
         lines = [f"GET /_mumba/events HTTP/1.1", f"Host: {app}.localhost:{self.port}",
                  "Upgrade: websocket", "Connection: Upgrade", f"Sec-WebSocket-Key: {key}",
-                 "Sec-WebSocket-Version: 13"] + [f"{k}: {v}" for k, v in (headers or {}).items()]
+                 "Sec-WebSocket-Version: 13"] + [f"{k}: {v}" for k, v in self._headers(app, headers, secret).items()]
         s.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
         head = b""
         while b"\r\n\r\n" not in head:
@@ -95,6 +118,14 @@ class GatewayTest(unittest.TestCase):
         cls.home.install_hello()
         cls.gw = Gateway(cls.home)
         cls.hello_id = cls.home.status("hello")["id"][len("mumba://"):]
+        # A second app: hello's bundle under another name and id.
+        other = cls.home.run("keys", "new", check=True).stdout.strip()
+        bundle = copy_bundle(cls)
+        with open(os.path.join(bundle, "mumba.toml")) as f:
+            old_id = f.read().split('id = "', 1)[1].split('"', 1)[0]
+        edit_manifest(bundle, old_id, other)
+        edit_manifest(bundle, 'name = "hello"', 'name = "other"')
+        cls.home.run("install", bundle, check=True)
 
     def test_status_shows_the_gateway_and_it_keeps_its_port(self):
         self.assertGreater(self.gw.port, 0)
@@ -182,6 +213,79 @@ class GatewayTest(unittest.TestCase):
         self.assertEqual(self.gw.get("hello", "/greet?name=X", headers=own)[:3:2], (200, b"Hello, X!"))
         self.assertEqual(self.gw.call("hello", HELLO_METHOD, {"name": "Y"}, headers=own)[0], 200)
 
+    def test_a_process_without_the_secret_is_refused_every_kind_of_request(self):
+        """127.0.0.1 is open to every local process and user: without the app's
+        secret cookie, calls, storage, routes, events and writes are refused,
+        whatever Origin says."""
+        self.home.run("start", "hello", check=True)
+        own = {"Origin": f"http://hello.localhost:{self.gw.port}", "Sec-Fetch-Site": "same-origin"}
+        store = json.dumps({"store": {"db": "main"}})
+        requests = [("POST", "/_mumba/call/" + HELLO_METHOD, json.dumps({"name": "Mallory"})),
+                    ("POST", "/_mumba/call/mumba.storage.v1.Kv/Scan", store),
+                    ("POST", "/_mumba/call/mumba.storage.v1.Kv/Write", json.dumps(
+                        {"store": {"db": "main"}, "ops": [{"kind": "PUT", "key": "eA==", "value": "eA=="}]})),
+                    ("GET", "/greet?name=Mallory", None),
+                    ("POST", "/index.html", "x"),
+                    ("PUT", "/", "x"),
+                    ("DELETE", "/index.html", None),
+                    ("GET", "/_mumba/nope", None)]
+        for headers in [None, own]:
+            for method, path, body in requests:
+                status, _, reply = self.gw.request("hello", method, path, body=body, headers=headers, secret=False)
+                self.assertEqual(status, 403, (method, path, headers))
+                error = json.loads(reply)
+                self.assertEqual(error["code"], "PERMISSION_DENIED")
+                self.assertIn("Mumba window", error["error"])
+            ws = self.gw.events("hello", headers=headers, secret=False)
+            self.assertEqual(ws.status, 403)
+            ws.close()
+        # With the cookie the same requests go through.
+        status, _, reply = self.gw.call("hello", "mumba.storage.v1.Kv/Write",
+                                        {"store": {"db": "main"}, "ops": [{"kind": "PUT", "key": "eA==", "value": "eQ=="}]})
+        self.assertEqual(status, 200, reply)
+        status, _, reply = self.gw.call("hello", "mumba.storage.v1.Kv/Scan", {"store": {"db": "main"}})
+        self.assertEqual(status, 200, reply)
+        self.assertIn("eQ==", reply.decode())
+        self.assertEqual(self.gw.call("hello", HELLO_METHOD, {"name": "Own"})[0], 200)
+        self.assertEqual(self.gw.get("hello", "/greet?name=Own")[:3:2], (200, b"Hello, Own!"))
+        ws = self.gw.events("hello")
+        self.assertEqual(ws.status, 101)
+        ws.close()
+
+    def test_another_apps_secret_opens_nothing(self):
+        hello, other = self.gw.cookie("hello"), self.gw.cookie("other")
+        self.assertNotEqual(hello.split("=", 1)[1], other.split("=", 1)[1])
+        for method, path, body in [("POST", "/_mumba/call/" + HELLO_METHOD, "{}"), ("GET", "/greet?name=X", None),
+                                   ("POST", "/_mumba/call/mumba.storage.v1.Kv/Scan", '{"store":{"db":"main"}}')]:
+            status, _, _ = self.gw.request("hello", method, path, body=body, headers={"Cookie": other},
+                                           secret=False)
+            self.assertEqual(status, 403, path)
+        ws = self.gw.events("hello", headers={"Cookie": other}, secret=False)
+        self.assertEqual(ws.status, 403)
+        ws.close()
+        # Each cookie opens its own app.
+        self.assertEqual(self.gw.get("other", "/greet?name=O")[:3:2], (200, b"Hello, O!"))
+        self.assertEqual(self.gw.get("other", "/greet?name=O", headers={"Cookie": hello}, secret=False)[0], 403)
+
+    def test_static_files_stay_public(self):
+        for path in ["/", "/index.html", "/_mumba/mumba.js"]:
+            self.assertEqual(self.gw.get("hello", path, secret=False)[0], 200, path)
+            self.assertEqual(self.gw.request("hello", "HEAD", path, secret=False)[0], 200, path)
+
+    def test_gateway_session_is_the_owners_alone(self):
+        p = self.home.run("gateway-session", "--help", check=True)
+        self.assertIn("secret", p.stdout)
+        origin, cookie = self.home.gateway_session("hello")
+        self.assertEqual(origin, f"http://hello.localhost:{self.gw.port}")
+        name, secret = cookie.split("=", 1)
+        self.assertEqual(name, f"mumba_secret_{self.gw.port}")
+        self.assertRegex(secret, "^[0-9a-f]{64}$")
+        p = self.home.run("gateway-session", "nosuchapp", check=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertEqual(p.stdout, "")
+        # host.sock is the owner's alone (0600 in a 0700 home).
+        self.assertEqual(os.stat(os.path.join(self.home.path, "host.sock")).st_mode & 0o077, 0)
+
     def test_events_reach_the_apps_pages(self):
         self.home.run("start", "hello", check=True)
         ws = self.gw.events("hello")
@@ -226,6 +330,10 @@ class StreamedRoutesTest(unittest.TestCase):
         cls.gw = Gateway(cls.home)
         cls.host_pid = cls.home.json("host", "status")["pid"]
 
+    def headers(self):
+        """ui-probe's Host, and the secret cookie its window holds."""
+        return {"Host": f"ui-probe.localhost:{self.gw.port}", "Cookie": self.gw.cookie("ui-probe")}
+
     def connect(self):
         conn = http.client.HTTPConnection("127.0.0.1", self.gw.port, timeout=60)
         self.addCleanup(conn.close)
@@ -234,7 +342,7 @@ class StreamedRoutesTest(unittest.TestCase):
     def test_a_large_download_streams(self):
         mib = 256
         conn = self.connect()
-        conn.request("GET", f"/probe/bytes?mb={mib}", headers={"Host": f"ui-probe.localhost:{self.gw.port}"})
+        conn.request("GET", f"/probe/bytes?mb={mib}", headers=self.headers())
         res = conn.getresponse()
         self.assertEqual(res.status, 200)
         self.assertEqual(res.getheader("Transfer-Encoding"), "chunked")
@@ -253,11 +361,11 @@ class StreamedRoutesTest(unittest.TestCase):
         # The host never held the body: its memory grew by far less than 256 MiB.
         self.assertLess(peak - before, 64 * 1024, f"host RSS grew {peak - before} kB")
         # The connection serves the next request.
-        conn.request("GET", "/probe/bytes?mb=1", headers={"Host": f"ui-probe.localhost:{self.gw.port}"})
+        conn.request("GET", "/probe/bytes?mb=1", headers=self.headers())
         self.assertEqual(len(conn.getresponse().read()), 1 << 20)
 
     def test_a_large_upload_streams(self):
-        host = {"Host": f"ui-probe.localhost:{self.gw.port}"}
+        host = self.headers()
         size = 200 << 20
         block = b"\x5a" * (1 << 20)
         conn = self.connect()
@@ -283,9 +391,43 @@ class StreamedRoutesTest(unittest.TestCase):
         conn = self.connect()
         conn.putrequest("POST", "/_mumba/call/x.Y/Z", skip_host=True)
         conn.putheader("Host", f"ui-probe.localhost:{self.gw.port}")
+        conn.putheader("Cookie", self.gw.cookie("ui-probe"))
         conn.putheader("Content-Length", str((64 << 20) + 1))
         conn.endheaders()
         self.assertEqual(conn.getresponse().status, 413)
+
+
+class SecretLifetimeTest(unittest.TestCase):
+    def test_secrets_change_at_every_host_start_and_never_reach_a_log(self):
+        home = Home(self)
+        home.install_hello()
+        gw = Gateway(home)
+        old = gw.cookie("hello")
+        self.assertEqual(gw.get("hello", "/greet?name=A")[0], 200)
+        self.assertEqual(gw.get("hello", "/greet?name=A", secret=False)[0], 403)
+        if shutil.which("chromium"):
+            home.run("launch", "hello", "--headless", check=True)
+            home.run("close", "hello", check=True)
+        home.run("host", "stop", check=True)
+        home.run("host", "start", check=True)
+        gw = Gateway(home)
+        new = gw.cookie("hello")
+        self.assertNotEqual(new, old)
+        self.assertEqual(gw.get("hello", "/greet?name=B", headers={"Cookie": old}, secret=False)[0], 403)
+        self.assertEqual(gw.get("hello", "/greet?name=B")[0], 200)
+        home_secret = gw.cookie("home").split("=", 1)[1]
+        # No log (the host's, the daemons', the browsers') holds any of them.
+        secrets = [old.split("=", 1)[1].encode(), new.split("=", 1)[1].encode(), home_secret.encode()]
+        logs = os.path.join(home.path, "logs")
+        read = 0
+        for root, _, files in os.walk(logs):
+            for name in files:
+                with open(os.path.join(root, name), "rb") as f:
+                    text = f.read()
+                read += len(text)
+                for secret in secrets:
+                    self.assertNotIn(secret, text, name)
+        self.assertGreater(read, 0)
 
 
 class GatewayConfigTest(unittest.TestCase):

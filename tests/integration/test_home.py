@@ -58,6 +58,18 @@ class HomeAppTest(unittest.TestCase):
         status, _, body = self.get("/", {"Cookie": cookie})
         self.assertEqual(status, 200)
         self.assertIn(b"Mumba home", body)
+        # The owner's tools get the same secret over host.sock.
+        origin, owner_cookie = self.home.gateway_session("home")
+        self.assertEqual((origin, owner_cookie), (f"http://home.localhost:{self.port}", cookie))
+        # Home's page cannot read other apps' secrets through the Control API.
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=20)
+        conn.request("POST", "/_mumba/call/mumba.host.v1.Control/GatewaySession", body='{"app":"hello"}',
+                     headers={"Host": f"home.localhost:{self.port}", "Cookie": cookie,
+                              "Origin": f"http://home.localhost:{self.port}", "Sec-Fetch-Site": "same-origin"})
+        res = conn.getresponse()
+        self.assertEqual(res.status, 403)
+        self.assertNotIn(self.home.gateway_session("hello")[1].split("=", 1)[1].encode(), res.read())
+        conn.close()
         # Another app's page cannot drive the host through home, even with the cookie.
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=20)
         conn.request("POST", "/_mumba/call/mumba.host.v1.Control/List", body="{}",

@@ -3,6 +3,7 @@
 uses to drive its own windows (through tests/apps/ui_probe, whose routes call the
 SDK). Chromium runs headless: these machines have no display.
 """
+import http.client
 import json
 import os
 import select
@@ -164,6 +165,23 @@ class WindowsTest(unittest.TestCase):
         wait_for(lambda: any(e["kind"] == "closed" and e["window"] == w["id"] for e in events()), 10,
                  what="the closed event")
 
+    def test_a_window_the_host_opens_holds_its_apps_secret(self):
+        """The host puts the app's cookie in its window's profile before the first
+        page: the page's calls and routes pass the gateway, and no script sees it."""
+        w = self.launch("ui-probe")
+        route = "import('/_mumba/mumba.js').then(m => m.route('ui-probe://probe/windows')).then(r => r.status)"
+        status, body = self.probe("GET", "eval", w=w["id"], js=route)
+        self.assertEqual((status, json.loads(body)), (200, 200))
+        status, body = self.probe("GET", "eval", w=w["id"], js="document.cookie")
+        self.assertEqual((status, json.loads(body)), (200, ""))
+        # The same request without the cookie, from a process that is not the window.
+        origin, _ = self.home.gateway_session("ui-probe")
+        port = int(origin.rsplit(":", 1)[1])
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+        conn.request("GET", "/probe/windows", headers={"Host": f"ui-probe.localhost:{port}"})
+        self.assertEqual(conn.getresponse().status, 403)
+        conn.close()
+
     def test_a_daemon_reaches_only_its_own_windows(self):
         hello = self.launch("hello")
         mine = self.launch("ui-probe")
@@ -265,14 +283,18 @@ class DisplayTest(unittest.TestCase):
         wait_for(lambda: not alive(first["browser_pid"]), 10, what="the browser to end")
 
 
-    def test_launching_home_on_a_display_leaves_its_secret_in_no_process(self):
-        """The home secret reaches the window as a cookie set through DevTools: no
-        command line or environment of any process on the machine holds it."""
+    def test_launching_on_a_display_leaves_no_secret_in_any_process(self):
+        """Home's secret and an app's reach their windows as cookies set through
+        DevTools: no command line or environment of any process on the machine
+        holds them."""
         home = self.home_on_a_display(7)
         home.run("host", "start", check=True)
+        home.install_hello()
         with open(os.path.join(home.path, "home.token")) as f:
             secret = f.read().strip().encode()
         self.assertEqual(len(secret), 64)
+        hello_secret = home.gateway_session("hello")[1].split("=", 1)[1].encode()
+        self.assertEqual(len(hello_secret), 64)
 
         def holders():
             found = []
@@ -282,8 +304,9 @@ class DisplayTest(unittest.TestCase):
                 for part in ("cmdline", "environ"):
                     try:
                         with open(f"/proc/{pid}/{part}", "rb") as f:
-                            if secret in f.read():
-                                found.append((pid, part))
+                            text = f.read()
+                        if secret in text or hello_secret in text:
+                            found.append((pid, part))
                     except OSError:
                         pass  # Gone, or a kernel thread.
             return found
@@ -301,8 +324,17 @@ class DisplayTest(unittest.TestCase):
         w = json.loads(out)
         self.assertFalse(w["headless"])
         self.assertEqual(w["title"], "Mumba home")  # In: the cookie was there before the page.
-        self.assertEqual(seen, [], "processes holding the home secret")
+        # An app's window gets its secret the same way.
+        launch = subprocess.Popen([MUMBA, "launch", "hello", "--json"], env=home.env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        while launch.poll() is None:
+            seen += holders()
+        out, err = launch.communicate(timeout=60)
+        seen += holders()
+        self.assertEqual(launch.returncode, 0, err)
+        self.assertEqual(seen, [], "processes holding a gateway secret")
         home.run("close", "home", check=True)
+        home.run("close", "hello", check=True)
 
 
 class MissingChromiumTest(unittest.TestCase):
