@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// The store's SQLite connections and the authorizer policy; see sql_connection.h.
+// The store's SQLite connections: their settings and caps, the authorizer policy
+// and the call deadline; see sql_connection.h.
 #include "storage/sql_connection.h"
 
 #include <climits>
@@ -173,7 +174,10 @@ CallDeadline::CallDeadline(SqlConnection& conn, std::chrono::milliseconds timeou
   conn_.deadline = timeout.count() > 0 && fits ? now + timeout : Clock::time_point::max();
 }
 
-CallDeadline::~CallDeadline() { conn_.deadline = Clock::time_point::max(); }
+CallDeadline::~CallDeadline() {
+  conn_.deadline = Clock::time_point::max();
+  conn_.deadline_passed = false;  // So a later error on the connection is not blamed on it.
+}
 
 void CallDeadline::Extend(Clock::duration d) {
   if (conn_.deadline != Clock::time_point::max()) conn_.deadline += d;
