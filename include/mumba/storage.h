@@ -23,7 +23,8 @@
 // RESOURCE_EXHAUSTED past the app's storage quota, UNAVAILABLE when the host
 // cannot be reached (an app started by hand, without `mumba start`, gets this from
 // every call), and DEADLINE_EXCEEDED when a single request (not a stream) takes
-// more than 60 seconds.
+// more than 60 seconds, or when one SQL call runs longer than the host allows (5 s
+// unless the owner set `[storage] sql_timeout_ms`; the call is then rolled back).
 //
 // Another app's store is reached by naming that app (its name or its id,
 // "mumba://...") when getting the handle; it is read-only, and only there when

@@ -16,8 +16,15 @@
 //   services = ["hello.v1.Greeter"]
 //
 // Unknown keys are errors, so a typo never silently drops a setting.
+//
+// A manifest is untrusted text: anyone whose address a user installs writes it. So
+// the file's size is capped before it is parsed, every string's length and every
+// list's size are capped before the string is looked at, and the checks on a
+// string's content are hand-written scans, linear and without recursion (never
+// std::regex, whose libstdc++ matcher recurses once per character).
 #pragma once
 
+#include <cstddef>
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -78,11 +85,24 @@ struct Manifest {
 // when it asks for nothing more. An update that widens waits for the owner's yes.
 std::vector<std::string> WiderAsks(const Manifest& offered, const Manifest& installed);
 
-// Parses manifest text. `file_name` is used in messages: "mumba.toml:4: name: ...".
-Expected<Manifest> ParseManifest(std::string_view text, std::string_view file_name);
+// The largest mumba.toml accepted, in bytes; a real one is well under 4 KiB.
+inline constexpr size_t kMaxManifestBytes = 64 * 1024;
 
-// Reads and parses <bundle_dir>/mumba.toml.
-Expected<Manifest> LoadManifest(const std::filesystem::path& bundle_dir);
+// Parses manifest text. `file_name` is used in messages: "mumba.toml:4: name: ...".
+// Every error is INVALID_ARGUMENT naming the field, except that when `expected_id`
+// is given (an address, as a download names it), an `id` that is not that app is
+// PERMISSION_DENIED ("... says it is app <id>"), checked right after the TOML is
+// read and before any other field. Text longer than kMaxManifestBytes is refused
+// before it is parsed.
+Expected<Manifest> ParseManifest(std::string_view text, std::string_view file_name,
+                                 std::string_view expected_id = {});
+
+// Reads and parses <bundle_dir>/mumba.toml (following a symlink, as before the
+// bundle's tree is checked). INVALID_ARGUMENT when it is missing, not a regular
+// file or larger than kMaxManifestBytes (nothing past that is read); otherwise the
+// errors of ParseManifest, or of reading the file.
+Expected<Manifest> LoadManifest(const std::filesystem::path& bundle_dir,
+                                std::string_view expected_id = {});
 
 // A lowercase DNS label: 1-63 of [a-z0-9-], not starting or ending with '-'.
 bool IsValidAppName(std::string_view name);
@@ -92,5 +112,13 @@ bool IsValidSemver(std::string_view version);
 
 // A relative path with no "..", no empty or "." parts and no backslashes.
 bool IsSafeRelativePath(std::string_view path);
+
+// A fully qualified protobuf service name: two or more identifiers
+// ([A-Za-z_][A-Za-z0-9_]*) joined by '.', e.g. "hello.v1.Greeter".
+bool IsValidServiceName(std::string_view name);
+
+// A database name a manifest may declare or export: 1-63 of [a-z0-9_-], starting
+// with a letter or digit.
+bool IsValidDatabaseName(std::string_view name);
 
 }  // namespace mumba

@@ -36,10 +36,14 @@ Expected<HostConfig> HostConfig::Load(const std::filesystem::path& file) {
     std::string k(key.str());
     if (k == "storage" && node.is_table()) {
       for (const auto& [skey, snode] : *node.as_table()) {
-        if (skey.str() != "quota_bytes") {
-          return InvalidArgument(Where(file, snode) + "storage." + std::string(skey.str()) + ": unknown key");
+        std::string name = "storage." + std::string(skey.str());
+        if (skey.str() == "quota_bytes") {
+          MUMBA_ASSIGN_OR_RETURN(config.quota_bytes, Bytes(file, snode, name));
+        } else if (skey.str() == "sql_timeout_ms") {
+          MUMBA_ASSIGN_OR_RETURN(config.sql_timeout_ms, Bytes(file, snode, name));
+        } else {
+          return InvalidArgument(Where(file, snode) + name + ": unknown key (known: quota_bytes, sql_timeout_ms)");
         }
-        MUMBA_ASSIGN_OR_RETURN(config.quota_bytes, Bytes(file, snode, "storage.quota_bytes"));
       }
     } else if (k == "p2p" && node.is_table()) {
       P2pConfig& p = config.p2p;

@@ -3,6 +3,7 @@
 //
 //   [storage]
 //   quota_bytes = 1073741824      # what each app may store, in bytes (0 = no limit)
+//   sql_timeout_ms = 5000         # how long one SQL call may run (0 = no limit)
 //
 //   [apps.notes]                  # per app, by name or id ("mumba://...")
 //   quota_bytes = 52428800
@@ -53,6 +54,7 @@ struct P2pConfig {
 
 struct HostConfig {
   uint64_t quota_bytes = 1ull << 30;
+  uint64_t sql_timeout_ms = 5000;
   std::map<std::string, uint64_t> app_quota_bytes;  // By app name or id.
   P2pConfig p2p;
   int gateway_port = 0;

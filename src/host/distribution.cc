@@ -299,7 +299,7 @@ Expected<AppView> Distribution::Fetch(const std::string& address, std::chrono::m
 
   // The bundle must be the app the address names: a publisher can only point its
   // own address at its own app.
-  auto loaded = LoadManifest(*folder);
+  auto loaded = LoadManifest(*folder, item.address);
   if (!loaded.ok()) return loaded.status().WithContext("the bundle found at " + item.address);
   const Manifest& m = *loaded;
   if (m.id != item.address) {

@@ -78,7 +78,9 @@ Host::Host(HostOptions options, HostConfig config, std::unique_ptr<Registry> reg
       registry_(std::move(registry)) {
   apps_ = std::make_unique<InstalledApps>(*registry_, config_);
   supervisor_ = Supervisor::Create(options_.supervisor);
-  stores_ = std::make_unique<StoreManager>(layout_.stores_dir(), apps_.get());
+  stores_ = std::make_unique<StoreManager>(
+      layout_.stores_dir(), apps_.get(),
+      engine::SqlStoreOptions{std::chrono::milliseconds(config_.sql_timeout_ms)});
   page_events_ = std::make_unique<PageEvents>();
   windows_ = std::make_unique<Windows>(layout_.home / "profiles", layout_.logs_dir());
   gateway_secrets_ = std::make_unique<GatewaySecrets>();

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// The store's SQLite connections and the authorizer policy; see sql_connection.h.
+// The store's SQLite connections: their settings and caps, the authorizer policy
+// and the call deadline; see sql_connection.h.
 #include "storage/sql_connection.h"
 
 #include <climits>
@@ -11,6 +12,26 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr int kBusyTimeoutMs = 5000;
+// The progress handler runs every this many virtual machine steps: often enough to
+// stop within a millisecond or so, rarely enough that reading the clock costs
+// nothing measurable.
+constexpr int kProgressSteps = 1000;
+
+// sqlite3_limit on every connection; src/storage/README.md says why each value.
+constexpr std::pair<int, int> kLimits[] = {
+    {SQLITE_LIMIT_LENGTH, kMaxSqlValueBytes},
+    {SQLITE_LIMIT_SQL_LENGTH, kMaxSqlStatementBytes},
+    {SQLITE_LIMIT_COLUMN, 1000},
+    {SQLITE_LIMIT_EXPR_DEPTH, 500},
+    {SQLITE_LIMIT_COMPOUND_SELECT, 200},
+    {SQLITE_LIMIT_VDBE_OP, 1000000},
+    {SQLITE_LIMIT_FUNCTION_ARG, 100},
+    {SQLITE_LIMIT_ATTACHED, 0},
+    {SQLITE_LIMIT_LIKE_PATTERN_LENGTH, 1000},
+    {SQLITE_LIMIT_VARIABLE_NUMBER, 32766},
+    {SQLITE_LIMIT_TRIGGER_DEPTH, 100},
+    {SQLITE_LIMIT_WORKER_THREADS, 0},
+};
 
 // Which canonical code each primary SQLite result code maps onto; the rest are
 // INTERNAL. Errors in what the caller sent (syntax, constraints, types, sizes)
@@ -33,17 +54,53 @@ Code CodeFor(int rc) {
   return Code::kInternal;
 }
 
-// PRAGMAs app SQL may read but not set: they are the store's own configuration.
-constexpr const char* kStorePragmas[] = {
-    "journal_mode", "synchronous",  "foreign_keys",         "locking_mode",
-    "busy_timeout", "query_only",   "writable_schema",      "temp_store_directory",
-    "mmap_size",    "data_store_directory",
+// The only PRAGMAs app SQL may run; every other is refused, so a PRAGMA added to
+// SQLite later is refused too. None changes anything: `with_argument` ones only
+// read the schema or check rows (their argument names a table or index, or caps
+// the errors reported), the others may only be read (no argument, no '=').
+// src/storage/README.md says why each is safe.
+struct AllowedPragma {
+  const char* name;
+  bool with_argument;
 };
+constexpr AllowedPragma kAllowedPragmas[] = {
+    {"table_info", true},      {"table_xinfo", true},     {"table_list", true},
+    {"index_list", true},      {"index_info", true},      {"index_xinfo", true},
+    {"foreign_key_list", true}, {"foreign_key_check", true}, {"integrity_check", true},
+    {"quick_check", true},     {"user_version", false},   {"journal_mode", false},
+    {"synchronous", false},    {"foreign_keys", false},   {"page_count", false},
+    {"page_size", false},      {"data_version", false},
+};
+
+std::string AllowedPragmaNames() {
+  std::string names;
+  for (const auto& pragma : kAllowedPragmas) names += (names.empty() ? "" : ", ") + std::string(pragma.name);
+  return names;
+}
+
+int AuthorizePragma(StatementGuard* guard, const char* name, const char* argument) {
+  if (name == nullptr) return SQLITE_DENY;
+  for (const auto& pragma : kAllowedPragmas) {
+    if (sqlite3_stricmp(name, pragma.name) != 0) continue;
+    if (argument == nullptr || pragma.with_argument) return SQLITE_OK;
+    guard->refusal = std::string("PRAGMA ") + pragma.name + " can only be read, not set, by app SQL";
+    return SQLITE_DENY;
+  }
+  guard->refusal = std::string("PRAGMA ") + name + " is not allowed (app SQL may use only " + AllowedPragmaNames() + ")";
+  return SQLITE_DENY;
+}
 
 int Authorize(void* context, int action, const char* arg1, const char* arg2,
               const char* /*database*/, const char* /*trigger*/) {
-  auto* guard = static_cast<StatementGuard*>(context);
+  auto* conn = static_cast<SqlConnection*>(context);
+  StatementGuard* guard = &conn->guard;
   if (!guard->armed) return SQLITE_OK;
+  // Preparing can take long too (views that expand exponentially), and no
+  // progress handler runs then; but the authorizer does, for every SELECT coded.
+  if (conn->deadline != Clock::time_point::max() && Clock::Real().Now() >= conn->deadline) {
+    conn->deadline_passed = true;
+    return SQLITE_DENY;
+  }
   switch (action) {
     case SQLITE_TRANSACTION:
       guard->refusal = std::string(arg1 != nullptr ? arg1 : "BEGIN") +
@@ -58,17 +115,27 @@ int Authorize(void* context, int action, const char* arg1, const char* arg2,
       guard->refusal = "ATTACH and DETACH are not allowed: a store holds one database";
       return SQLITE_DENY;
     case SQLITE_PRAGMA:
-      if (arg1 == nullptr || arg2 == nullptr) return SQLITE_OK;  // Reading is fine.
-      for (const char* name : kStorePragmas) {
-        if (sqlite3_stricmp(arg1, name) == 0) {
-          guard->refusal = std::string("PRAGMA ") + name + " is set by the store and cannot be changed";
-          return SQLITE_DENY;
-        }
+      return AuthorizePragma(guard, arg1, arg2);
+    case SQLITE_FUNCTION:
+      // fts3_tokenizer(name) returns a function pointer and fts3_tokenizer(name,
+      // pointer) installs one (a bound blob passes even with the feature turned
+      // off): a way to run any code in the host.
+      if (arg2 != nullptr && sqlite3_stricmp(arg2, "fts3_tokenizer") == 0) {
+        guard->refusal = "fts3_tokenizer() is not allowed";
+        return SQLITE_DENY;
       }
       return SQLITE_OK;
     default:
       return SQLITE_OK;
   }
+}
+
+// The progress handler: nonzero interrupts the statement running on the connection.
+int CheckDeadline(void* context) {
+  auto* conn = static_cast<SqlConnection*>(context);
+  if (conn->deadline == Clock::time_point::max() || Clock::Real().Now() < conn->deadline) return 0;
+  conn->deadline_passed = true;
+  return 1;
 }
 
 // Runs a one-row statement of the store's own and leaves it on that row.
@@ -87,10 +154,51 @@ Expected<StatementPtr> StepOneRow(sqlite3* db, const char* sql) {
 
 }  // namespace
 
+AppSqlScope::AppSqlScope(SqlConnection& conn, bool allow_savepoints) : conn_(conn) {
+  conn_.guard.armed = true;
+  conn_.guard.allow_savepoints = allow_savepoints;
+  conn_.guard.refusal.clear();
+}
+
+AppSqlScope::~AppSqlScope() {
+  conn_.guard.armed = false;
+  conn_.guard.refusal.clear();
+}
+
+CallDeadline::CallDeadline(SqlConnection& conn, std::chrono::milliseconds timeout) : conn_(conn) {
+  conn_.deadline_passed = false;
+  conn_.timeout = timeout;
+  const Clock::time_point now = Clock::Real().Now();
+  // A timeout too long to add to the clock is no deadline at all.
+  const bool fits = timeout < std::chrono::duration_cast<std::chrono::milliseconds>(Clock::time_point::max() - now);
+  conn_.deadline = timeout.count() > 0 && fits ? now + timeout : Clock::time_point::max();
+}
+
+CallDeadline::~CallDeadline() {
+  conn_.deadline = Clock::time_point::max();
+  conn_.deadline_passed = false;  // So a later error on the connection is not blamed on it.
+}
+
+void CallDeadline::Extend(Clock::duration d) {
+  if (conn_.deadline != Clock::time_point::max()) conn_.deadline += d;
+}
+
 Status SqliteError(sqlite3* db, int rc, const std::string& context) {
   const char* message = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
   std::string text = context.empty() ? message : context + ": " + message;
   return Status(CodeFor(rc), std::move(text));
+}
+
+Status AppSqlError(const SqlConnection& conn, int rc, const std::string& label) {
+  // Interrupted by the progress handler, or refused by the authorizer at prepare.
+  if (conn.deadline_passed) {
+    return Status(Code::kDeadlineExceeded, label + ": stopped after " + std::to_string(conn.timeout.count()) +
+                                               " ms, the most one SQL call may run");
+  }
+  if (!conn.guard.refusal.empty()) return InvalidArgument(label + ": " + conn.guard.refusal);
+  // A statement whose program outgrows SQLITE_LIMIT_VDBE_OP fails as out of memory.
+  if ((rc & 0xff) == SQLITE_NOMEM) return InvalidArgument(label + ": the statement is too large or complex to run");
+  return SqliteError(conn.db, rc, label);
 }
 
 Status ExecInternal(sqlite3* db, const char* sql) {
@@ -120,7 +228,12 @@ Expected<std::unique_ptr<SqlConnection>> OpenConnection(const fs::path& file, bo
   sqlite3_busy_timeout(conn->db, kBusyTimeoutMs);
   // Defensive mode stops ordinary SQL from deliberately corrupting the file.
   sqlite3_db_config(conn->db, SQLITE_DBCONFIG_DEFENSIVE, 1, nullptr);
-  sqlite3_set_authorizer(conn->db, Authorize, &conn->guard);
+  // Debian's SQLite is built with both; neither has a use in a store.
+  sqlite3_db_config(conn->db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, nullptr);
+  sqlite3_db_config(conn->db, SQLITE_DBCONFIG_ENABLE_FTS3_TOKENIZER, 0, nullptr);
+  for (const auto& [limit, value] : kLimits) sqlite3_limit(conn->db, limit, value);
+  sqlite3_progress_handler(conn->db, kProgressSteps, CheckDeadline, conn.get());
+  sqlite3_set_authorizer(conn->db, Authorize, conn.get());
   return conn;
 }
 
@@ -131,20 +244,17 @@ Status CheckSqlText(const std::string& sql, const std::string& label) {
 }
 
 Expected<StatementPtr> PrepareNext(SqlConnection& conn, const char** cursor, const char* end,
-                                   bool allow_savepoints, const std::string& label) {
+                                   const std::string& label) {
   while (*cursor < end) {
-    conn.guard.armed = true;
-    conn.guard.allow_savepoints = allow_savepoints;
     conn.guard.refusal.clear();
     sqlite3_stmt* raw = nullptr;
     const char* tail = nullptr;
-    int rc = sqlite3_prepare_v3(conn.db, *cursor, static_cast<int>(end - *cursor), 0, &raw, &tail);
-    conn.guard.armed = false;
+    // Length -1 (the text is NUL-terminated at `end`): SQLite then applies
+    // SQLITE_LIMIT_SQL_LENGTH to this statement alone, and does not copy the whole
+    // rest of the text for every statement, as it would given a length.
+    int rc = sqlite3_prepare_v3(conn.db, *cursor, -1, 0, &raw, &tail);
     StatementPtr stmt(raw);
-    if (rc != SQLITE_OK) {
-      if (!conn.guard.refusal.empty()) return InvalidArgument(label + ": " + conn.guard.refusal);
-      return SqliteError(conn.db, rc, label);
-    }
+    if (rc != SQLITE_OK) return AppSqlError(conn, rc, label);
     if (tail == nullptr || tail <= *cursor) tail = end;
     *cursor = tail;
     if (stmt != nullptr) return stmt;

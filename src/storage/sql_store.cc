@@ -121,12 +121,12 @@ Status BindParams(sqlite3* db, sqlite3_stmt* stmt, const std::vector<SqlValue>& 
 // Returns false to stop stepping (not an error).
 using RowSink = std::function<Expected<bool>(SqlRowValues&& row)>;
 
-// Steps `stmt` to the end, handing each row to `sink`.
-Status StepAll(sqlite3* db, sqlite3_stmt* stmt, const std::string& label, const RowSink& sink) {
+// Steps `stmt` of app SQL on `conn` to the end, handing each row to `sink`.
+Status StepAll(const SqlConnection& conn, sqlite3_stmt* stmt, const std::string& label, const RowSink& sink) {
   for (;;) {
     int rc = sqlite3_step(stmt);
     if (rc == SQLITE_DONE) return Status::Ok();
-    if (rc != SQLITE_ROW) return SqliteError(db, rc, label);
+    if (rc != SQLITE_ROW) return AppSqlError(conn, rc, label);
     MUMBA_ASSIGN_OR_RETURN(bool more, sink(ReadRow(stmt)));
     if (!more) return Status::Ok();
   }
@@ -153,7 +153,8 @@ class ReaderLease {
 
 class SqlStoreImpl final : public SqlStore {
  public:
-  SqlStoreImpl(fs::path file, bool read_only) : file_(std::move(file)), read_only_(read_only) {}
+  SqlStoreImpl(fs::path file, bool read_only, SqlStoreOptions options)
+      : file_(std::move(file)), read_only_(read_only), options_(options) {}
 
   ~SqlStoreImpl() override {
     // Readers first, so the writer's close can checkpoint and remove the WAL.
@@ -203,11 +204,13 @@ class SqlStoreImpl final : public SqlStore {
     const std::string label = "query";
     MUMBA_TRY(CheckSqlText(statement.sql, label));
     MUMBA_ASSIGN_OR_RETURN(ReaderLease reader, LeaseReader());
-    const char* cursor = statement.sql.data();
+    AppSqlScope app_sql(*reader, /*allow_savepoints=*/false);
+    CallDeadline deadline(*reader, options_.call_timeout);
+    const char* cursor = statement.sql.c_str();
     const char* end = cursor + statement.sql.size();
-    MUMBA_ASSIGN_OR_RETURN(StatementPtr stmt, PrepareNext(*reader, &cursor, end, false, label));
+    MUMBA_ASSIGN_OR_RETURN(StatementPtr stmt, PrepareNext(*reader, &cursor, end, label));
     if (stmt == nullptr) return InvalidArgument("query: no SQL statement to run");
-    MUMBA_ASSIGN_OR_RETURN(StatementPtr next, PrepareNext(*reader, &cursor, end, false, label));
+    MUMBA_ASSIGN_OR_RETURN(StatementPtr next, PrepareNext(*reader, &cursor, end, label));
     if (next != nullptr) return InvalidArgument("query: Query runs one SQL statement at a time");
     if (!sqlite3_stmt_readonly(stmt.get())) {
       return InvalidArgument("Query runs read-only statements; use Execute");
@@ -219,12 +222,15 @@ class SqlStoreImpl final : public SqlStore {
     uint64_t bytes = 0;
     bool delivered = false;
     bool stopped = false;
-    MUMBA_TRY(StepAll(reader->db, stmt.get(), label, [&](SqlRowValues&& row) -> Expected<bool> {
+    MUMBA_TRY(StepAll(*reader, stmt.get(), label, [&](SqlRowValues&& row) -> Expected<bool> {
       bytes += ApproximateBytes(row);
       batch.push_back(std::move(row));
       if (bytes < batch_bytes) return true;
       delivered = true;
+      // The reader's pace is not the SQL's: the deadline waits for it.
+      const Clock::time_point handed = Clock::Real().Now();
       bool more = on_batch(columns, std::move(batch));
+      deadline.Extend(Clock::Real().Now() - handed);
       batch.clear();
       bytes = 0;
       stopped = !more;
@@ -302,7 +308,7 @@ class SqlStoreImpl final : public SqlStore {
     StatementPtr stmt(raw);
     if (rc != SQLITE_OK) return SqliteError(reader->db, rc, "integrity check");
     std::string report;
-    Status st = StepAll(reader->db, stmt.get(), "integrity check", [&](SqlRowValues&& row) -> Expected<bool> {
+    Status st = StepAll(*reader, stmt.get(), "integrity check", [&](SqlRowValues&& row) -> Expected<bool> {
       const auto* line = row.empty() ? nullptr : std::get_if<std::string>(&row[0]);
       if (!report.empty()) report += "; ";
       report += line != nullptr ? *line : "?";
@@ -351,13 +357,18 @@ class SqlStoreImpl final : public SqlStore {
     if (idle_readers_.size() < kMaxIdleReaders) idle_readers_.push_back(std::move(conn));
   }
 
-  // Runs `body` between BEGIN and COMMIT on the writer, rolling back when it or
-  // the COMMIT fails. Requires write_mu_.
+  // Runs `body` between BEGIN and COMMIT on the writer, under the call's deadline,
+  // rolling back when it or the COMMIT fails. Requires write_mu_.
   Status InTransaction(const std::function<Status()>& body) {
     sqlite3* db = writer_->db;
     // A read-only store cannot take the write lock; a deferred BEGIN reads.
     MUMBA_TRY(ExecInternal(db, read_only_ ? "BEGIN" : "BEGIN IMMEDIATE"));
-    Status st = body();
+    Status st;
+    {
+      // Only the body is timed: COMMIT and ROLLBACK must never be interrupted.
+      CallDeadline deadline(*writer_, options_.call_timeout);
+      st = body();
+    }
     if (st.ok()) st = ExecInternal(db, "COMMIT");
     // SQLite may already have rolled back (e.g. INSERT OR ROLLBACK, disk full).
     if (!st.ok() && !sqlite3_get_autocommit(db)) {
@@ -375,16 +386,17 @@ class SqlStoreImpl final : public SqlStore {
     SqlConnection& conn = *writer_;
     sqlite3* db = conn.db;
     if (outcome != nullptr) sqlite3_set_last_insert_rowid(db, 0);
-    const char* cursor = spec.sql.data();
+    AppSqlScope app_sql(conn, /*allow_savepoints=*/true);
+    const char* cursor = spec.sql.c_str();
     const char* end = cursor + spec.sql.size();
     bool ran_any = false;
     for (;;) {
-      MUMBA_ASSIGN_OR_RETURN(StatementPtr stmt, PrepareNext(conn, &cursor, end, true, label));
+      MUMBA_ASSIGN_OR_RETURN(StatementPtr stmt, PrepareNext(conn, &cursor, end, label));
       if (stmt == nullptr) break;
       ran_any = true;
       if (!spec.params.empty()) {
         // Parameters belong to one statement; more would make their positions ambiguous.
-        MUMBA_ASSIGN_OR_RETURN(StatementPtr next, PrepareNext(conn, &cursor, end, true, label));
+        MUMBA_ASSIGN_OR_RETURN(StatementPtr next, PrepareNext(conn, &cursor, end, label));
         if (next != nullptr) {
           return InvalidArgument(label + " has parameters, so it must hold a single SQL statement");
         }
@@ -396,7 +408,7 @@ class SqlStoreImpl final : public SqlStore {
 
       if (outcome != nullptr && outcome->columns.empty()) outcome->columns = ColumnNames(stmt.get());
       const int64_t total_before = sqlite3_total_changes64(db);
-      MUMBA_TRY(StepAll(db, stmt.get(), label, [&](SqlRowValues&& row) -> Expected<bool> {
+      MUMBA_TRY(StepAll(conn, stmt.get(), label, [&](SqlRowValues&& row) -> Expected<bool> {
         if (outcome == nullptr) return true;
         *result_bytes += ApproximateBytes(row);
         if (*result_bytes > max_result_bytes) {
@@ -441,6 +453,7 @@ class SqlStoreImpl final : public SqlStore {
 
   const fs::path file_;
   const bool read_only_;
+  const SqlStoreOptions options_;
 
   std::mutex write_mu_;  // Guards the use of writer_.
   std::unique_ptr<SqlConnection> writer_;
@@ -455,7 +468,8 @@ ReaderLease::~ReaderLease() {
 
 }  // namespace
 
-Expected<std::unique_ptr<SqlStore>> SqlStore::Open(const std::filesystem::path& dir, bool read_only) {
+Expected<std::unique_ptr<SqlStore>> SqlStore::Open(const std::filesystem::path& dir, bool read_only,
+                                                   const SqlStoreOptions& options) {
   if (sqlite3_threadsafe() == 0) return Internal("SQLite was built without thread support");
   const fs::path file = dir / kDatabaseFileName;
   if (read_only) {
@@ -464,7 +478,7 @@ Expected<std::unique_ptr<SqlStore>> SqlStore::Open(const std::filesystem::path& 
   } else {
     MUMBA_TRY(SqlStoreImpl::MakePrivateDirectory(dir));
   }
-  auto store = std::make_unique<SqlStoreImpl>(file, read_only);
+  auto store = std::make_unique<SqlStoreImpl>(file, read_only, options);
   MUMBA_TRY(store->Init());
   return std::unique_ptr<SqlStore>(std::move(store));
 }

@@ -2,6 +2,7 @@
 // One SQL database of one app: a SQLite file in WAL mode in a folder of its own.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -34,7 +35,20 @@ struct SqlStatementOutcome {
   int64_t last_insert_rowid = 0;
 };
 
-// Thread-safe. Writes are serialized; reads run beside them (WAL).
+// How long one call may run SQL unless the host's config says otherwise.
+inline constexpr std::chrono::milliseconds kDefaultSqlCallTimeout{5000};
+
+struct SqlStoreOptions {
+  // How long one call of SQL (Execute, Query, Migrate) may run before it is
+  // interrupted and fails with DEADLINE_EXCEEDED, its transaction rolled back and
+  // the write lock released. Time a Query spends in its batch callback does not
+  // count, nor does waiting for another call's write. Zero: no deadline.
+  std::chrono::milliseconds call_timeout = kDefaultSqlCallTimeout;
+};
+
+// Thread-safe. Writes are serialized; reads run beside them (WAL). Every call's
+// SQL is held to the policy of sql_connection.h: a short list of read-only
+// PRAGMAs, caps on value and statement sizes, and the call's deadline.
 class SqlStore {
  public:
   virtual ~SqlStore() = default;
@@ -42,20 +56,24 @@ class SqlStore {
   // Opens (creating it unless `read_only`) `dir`/db.sqlite with journal_mode=WAL,
   // synchronous=FULL (acknowledged writes survive a crash) and foreign keys on.
   static Expected<std::unique_ptr<SqlStore>> Open(const std::filesystem::path& dir,
-                                                  bool read_only = false);
+                                                  bool read_only = false,
+                                                  const SqlStoreOptions& options = {});
 
   // Runs the statements in one transaction (all commit or none does). A statement
   // without params may contain several SQL statements separated by ';' (their rows
   // are concatenated into its outcome). Errors: INVALID_ARGUMENT with SQLite's
-  // message for syntax errors, a wrong number of parameters or constraint
-  // violations; FAILED_PRECONDITION for a write on a read-only store;
-  // RESOURCE_EXHAUSTED when the result would exceed `max_result_bytes`.
+  // message for syntax errors, a wrong number of parameters, constraint
+  // violations, refused SQL and values or statements over the caps;
+  // FAILED_PRECONDITION for a write on a read-only store; RESOURCE_EXHAUSTED when
+  // the result would exceed `max_result_bytes` or the database its size limit;
+  // DEADLINE_EXCEEDED past the call's deadline. Nothing is changed on error.
   virtual Expected<std::vector<SqlStatementOutcome>> Execute(
       const std::vector<SqlStatementSpec>& statements, uint64_t max_result_bytes = 64u << 20) = 0;
 
   // Runs one read-only statement (INVALID_ARGUMENT if it would write) and hands its
   // rows to `on_batch` in batches of about `batch_bytes`; `columns` is the same for
   // every batch. `on_batch` returns false to stop early (the result is then OK).
+  // Errors as Execute's.
   using BatchFn = std::function<bool(const std::vector<std::string>& columns,
                                      std::vector<SqlRowValues>&& rows)>;
   virtual Status Query(const SqlStatementSpec& statement, const BatchFn& on_batch,
@@ -65,7 +83,8 @@ class SqlStore {
   virtual Expected<int64_t> SchemaVersion() = 0;
 
   // Runs `script` (several statements) and sets the schema version to `version`, in
-  // one transaction.
+  // one transaction, under the same policy and deadline as Execute. Errors as
+  // Execute's; nothing is changed on error.
   virtual Status Migrate(const std::string& script, int64_t version) = 0;
 
   // Caps the database's size at about `max_bytes` (0 = no cap) from now on: a write

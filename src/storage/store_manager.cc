@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <type_traits>
 
 #include "common/keys.h"
 
@@ -26,8 +27,8 @@ bool IsValidStoreName(const std::string& name) {
   });
 }
 
-StoreManager::StoreManager(fs::path root, const AppDirectory* apps)
-    : root_(std::move(root)), apps_(apps) {}
+StoreManager::StoreManager(fs::path root, const AppDirectory* apps, engine::SqlStoreOptions sql_options)
+    : root_(std::move(root)), apps_(apps), sql_options_(sql_options) {}
 
 StoreManager::~StoreManager() = default;
 
@@ -60,10 +61,12 @@ Expected<std::string> StoreManager::Authorize(const StoreCaller& caller, const s
 
 namespace {
 
-// The store in `slot`, opening it from `dir` first if needed.
+// The store in `slot`, opening it from `dir` first if needed (a SQL database with
+// `sql_options`).
 template <typename Store>
 Expected<std::shared_ptr<Store>> OpenIn(std::shared_ptr<Store>& slot, const fs::path& dir,
-                                        bool create, const std::string& what) {
+                                        bool create, const std::string& what,
+                                        const engine::SqlStoreOptions& sql_options) {
   if (slot) return slot;
   std::error_code ec;
   if (!create && !fs::exists(dir, ec)) return NotFound("there is no " + what);
@@ -71,7 +74,13 @@ Expected<std::shared_ptr<Store>> OpenIn(std::shared_ptr<Store>& slot, const fs::
     fs::create_directories(dir.parent_path(), ec);
     if (ec) return Internal("cannot create " + dir.parent_path().string() + ": " + ec.message());
   }
-  auto opened = Store::Open(dir);
+  Expected<std::unique_ptr<Store>> opened = [&] {
+    if constexpr (std::is_same_v<Store, engine::SqlStore>) {
+      return Store::Open(dir, /*read_only=*/false, sql_options);
+    } else {
+      return Store::Open(dir);
+    }
+  }();
   if (!opened.ok()) return opened.status();
   slot = std::shared_ptr<Store>(std::move(*opened));
   return slot;
@@ -86,7 +95,7 @@ Expected<std::shared_ptr<Store>> StoreManager::OpenDatabase(
   std::lock_guard lock(mu_);
   auto& open = open_[app_id].*databases;
   auto store = OpenIn(open[db], AppRoot(app_id) / StoreKindName(kind) / db, create,
-                      std::string(StoreKindName(kind)) + " database '" + db + "' in " + where);
+                      std::string(StoreKindName(kind)) + " database '" + db + "' in " + where, sql_options_);
   if (!store.ok()) open.erase(db);
   return store;
 }
@@ -122,7 +131,7 @@ Expected<StoreGrant<engine::FileStore>> StoreManager::Files(const StoreCaller& c
   MUMBA_ASSIGN_OR_RETURN(std::string id, Authorize(caller, app_ref, StoreKind::kFiles, "", write));
   std::lock_guard lock(mu_);
   // Every app has a file tree, even an empty one.
-  MUMBA_ASSIGN_OR_RETURN(auto store, OpenIn(open_[id].files, AppRoot(id) / "files", true, "file tree"));
+  MUMBA_ASSIGN_OR_RETURN(auto store, OpenIn(open_[id].files, AppRoot(id) / "files", true, "file tree", sql_options_));
   return StoreGrant<engine::FileStore>{store, id, write};
 }
 
@@ -156,15 +165,15 @@ uint64_t StoreManager::UsedBytes(const std::string& app_id) {
   AppStores& app = open_[app_id];
   uint64_t total = 0;
   for (const auto& n : kv_names) {
-    auto s = OpenIn(app.kv[n], root / "kv" / n, false, n);
+    auto s = OpenIn(app.kv[n], root / "kv" / n, false, n, sql_options_);
     if (s.ok()) total += (*s)->UsedBytes(); else app.kv.erase(n);
   }
   for (const auto& n : sql_names) {
-    auto s = OpenIn(app.sql[n], root / "sql" / n, false, n);
+    auto s = OpenIn(app.sql[n], root / "sql" / n, false, n, sql_options_);
     if (s.ok()) total += (*s)->UsedBytes(); else app.sql.erase(n);
   }
   if (app.files_bytes < 0) {
-    auto f = OpenIn(app.files, root / "files", true, "file tree");
+    auto f = OpenIn(app.files, root / "files", true, "file tree", sql_options_);
     app.files_bytes = f.ok() ? static_cast<int64_t>((*f)->UsedBytes()) : 0;
   }
   return total + static_cast<uint64_t>(app.files_bytes);

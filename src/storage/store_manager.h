@@ -52,8 +52,10 @@ struct StoreGrant {
 class StoreManager {
  public:
   // Stores live in `root`/<52-char key of the app id>/{kv/<db>,sql/<db>,files}.
-  // `apps` is borrowed and must outlive the manager.
-  StoreManager(std::filesystem::path root, const AppDirectory* apps);
+  // `apps` is borrowed and must outlive the manager. SQL databases are opened with
+  // `sql_options` (the deadline of each call).
+  StoreManager(std::filesystem::path root, const AppDirectory* apps,
+               engine::SqlStoreOptions sql_options = {});
   ~StoreManager();
 
   // `app_ref` empty means the caller's own app (owners must name one). `write` asks
@@ -117,6 +119,7 @@ class StoreManager {
 
   std::filesystem::path root_;
   const AppDirectory* apps_;
+  const engine::SqlStoreOptions sql_options_;
   std::mutex mu_;
   std::map<std::string, AppStores> open_;  // By app id.
 };

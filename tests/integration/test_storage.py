@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """Storage through the host, from the owner's side: mumba kv / sql / files."""
+import base64
 import json
 import os
 import signal
@@ -244,6 +245,81 @@ class LifecycleOfDataTest(unittest.TestCase):
         self.assertEqual(home.status("hello")["version"], "0.2.0")
         [res] = sql_json(home, "SELECT body, tag FROM notes ORDER BY id")
         self.assertEqual(res["rows"], [["welcome", "old"], ["mine", "old"]])
+
+
+class HostileSqlTest(unittest.TestCase):
+    """One app's hostile SQL leaves the host, other apps and the registry unharmed."""
+
+    RUNAWAY = ("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) "
+               "SELECT count(*) FROM n")
+
+    @classmethod
+    def setUpClass(cls):
+        cls.home = Home(cls)
+        with open(os.path.join(cls.home.path, "config.toml"), "w") as f:
+            f.write("[storage]\nsql_timeout_ms = 1500\n")
+        cls.home.install_hello()
+        # A second app: the hello bundle under another id and name.
+        other = copy_bundle(cls)
+        with open(os.path.join(other, "mumba.toml")) as f:
+            old_id = next(l for l in f.read().splitlines() if l.startswith("id = "))
+        key = base64.b32encode(os.urandom(32)).decode().rstrip("=").lower()
+        edit_manifest(other, old_id, f'id = "mumba://{key}"')
+        edit_manifest(other, 'name = "hello"', 'name = "other"')
+        cls.home.run("install", other, check=True)
+        for app in ("hello", "other"):
+            cls.home.run("sql", app, "main", "CREATE TABLE IF NOT EXISTS t (v)", check=True)
+
+    def timed(self, *args, limit):
+        """Runs `mumba ARGS`, which must succeed within `limit` seconds."""
+        start = time.monotonic()
+        p = self.home.run(*args, check=True)
+        self.assertLess(time.monotonic() - start, limit, args)
+        return p
+
+    def test_runaway_query_ends_at_its_deadline_and_others_keep_answering(self):
+        h = self.home
+        start = time.monotonic()
+        runaway = subprocess.Popen([MUMBA, "sql", "hello", "main", self.RUNAWAY], env=h.env,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            time.sleep(0.3)
+            self.assertIsNone(runaway.poll(), "the runaway call ended at once")
+            # Another app's SQL and the registry answer meanwhile. (The same app's
+            # `mumba sql` waits: it is an Execute, which needs the app's writer.)
+            self.timed("sql", "other", "main", "INSERT INTO t VALUES (1)", limit=1.0)
+            self.timed("sql", "other", "main", "SELECT count(*) FROM t", limit=1.0)
+            self.timed("kv", "hello", "put", "k", "v", limit=1.0)
+            self.timed("list", limit=1.0)
+            _, err = runaway.communicate(timeout=30)
+        finally:
+            if runaway.poll() is None:
+                runaway.kill()
+                runaway.communicate()
+        self.assertNotEqual(runaway.returncode, 0)
+        self.assertIn("1500 ms", err)
+        self.assertLess(time.monotonic() - start, 10)
+        # The writer of the app is free again.
+        self.timed("sql", "hello", "main", "INSERT INTO t VALUES (2)", limit=1.0)
+
+    def test_process_wide_pragmas_are_refused_and_harm_nobody(self):
+        h = self.home
+        for pragma in ("PRAGMA hard_heap_limit=1000000", "PRAGMA soft_heap_limit=1000000",
+                       "PRAGMA max_page_count=4294967294; INSERT INTO t VALUES (3)"):
+            p = h.run("sql", "hello", "main", pragma, check=False)
+            self.assertIn("is not allowed", p.stderr)
+        # Before, the heap limit made every later allocation of the host fail.
+        big = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000) " \
+              "SELECT group_concat(hex(randomblob(1000))) FROM n"
+        self.timed("sql", "other", "main", big, limit=5.0)
+        self.timed("sql", "hello", "main", big, limit=5.0)
+        self.timed("list", limit=2.0)
+        [res] = sql_json(h, "SELECT count(*) FROM t WHERE v = 3")
+        self.assertEqual(res["rows"], [[0]])
+
+    def test_huge_values_fail_with_a_clear_error(self):
+        p = self.home.run("sql", "hello", "main", "SELECT length(randomblob(999999999))", check=False)
+        self.assertIn("too big", p.stderr)
 
 
 class CrashTest(unittest.TestCase):
