@@ -447,11 +447,9 @@ class NetworkGrantedTest(unittest.TestCase):
         self.assertFalse(p.attempt("read", path=p.ssh_key)["ok"])
         self.assertFalse(p.attempt("unshare")["ok"])
 
-    @unittest.expectedFailure
     def test_another_apps_store_cannot_be_read_through_the_gateway(self):
-        # A known gap until the gateway asks for each app's secret (the gateway half
-        # of issue 10): the network shares 127.0.0.1 with the gateway, which today
-        # serves hello's storage to anyone who names hello's origin.
+        # The network shares 127.0.0.1 with the gateway, which serves hello's
+        # storage only to a holder of hello's secret cookie.
         port = self.p.gateway_port
         answer = self.p.attempt("http", port=port, host=f"hello.localhost:{port}",
                                 path="/_mumba/call/mumba.storage.v1.Kv/Scan", body='{"store":{"db":"main"}}')
