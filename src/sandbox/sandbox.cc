@@ -15,14 +15,16 @@ namespace {
 // The descriptor bwrap reads the seccomp program from.
 constexpr int kSeccompFd = 3;
 
-// The files of /etc that libraries read: the loader's cache, time zones, user and
-// host names, name resolution and TLS roots. None of them holds a secret.
+// The files of /etc that libraries read: the loader's cache, the time zone, user
+// and host names, and the links of programs installed as alternatives. None of them
+// holds a secret. Each is a mount that every start pays for (about 0.1 ms here), so
+// the list is short.
 constexpr const char* kEtcFiles[] = {
-    "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/timezone",
-    "/etc/passwd", "/etc/group", "/etc/nsswitch.conf", "/etc/hosts", "/etc/host.conf",
-    "/etc/resolv.conf", "/etc/gai.conf", "/etc/ssl", "/etc/ca-certificates", "/etc/alternatives",
-    "/etc/mime.types",
+    "/etc/ld.so.cache", "/etc/localtime", "/etc/passwd", "/etc/group",
+    "/etc/nsswitch.conf", "/etc/hosts", "/etc/alternatives",
 };
+// What only an app with the network needs: name servers and TLS roots.
+constexpr const char* kEtcNetworkFiles[] = {"/etc/resolv.conf", "/etc/gai.conf", "/etc/ssl"};
 
 // The top-level folders of the system's programs. On Debian 12 they are links into
 // /usr; elsewhere they may be folders of their own.
@@ -47,6 +49,9 @@ LaunchSpec Confine(const fs::path& bwrap, const std::string& seccomp, const AppJ
     }
   }
   for (const char* file : kEtcFiles) Add(a, {"--ro-bind-try", file, file});
+  if (jail.network) {
+    for (const char* file : kEtcNetworkFiles) Add(a, {"--ro-bind-try", file, file});
+  }
   Add(a, {"--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"});
   Add(a, {"--ro-bind", jail.bundle_dir.string(), std::string(kSandboxAppDir)});
   Add(a, {"--bind", jail.data_dir.string(), std::string(kSandboxDataDir)});

@@ -8,7 +8,7 @@
 //                 where it reaches the host; no other app's sockets
 //   /usr, /lib…   the system's programs and libraries, read-only
 //   /etc/…        the few files libraries read (ld.so.cache, localtime, passwd,
-//                 resolv.conf, ssl, …), read-only
+//                 hosts, …; resolv.conf and ssl with the network), read-only
 //   /tmp, /dev, /proc   private
 //
 // and nothing else of the machine: no $MUMBA_HOME (stores, keys, tokens, browser
