@@ -20,6 +20,7 @@ using namespace std::chrono_literals;
 // daemon that is not SERVING yet.
 constexpr auto kSocketPollInterval = 2ms;
 constexpr auto kProbeRetryInterval = 5ms;
+constexpr int kOutputReadsPerWake = 16;  // 256 KiB of a daemon's output per wake-up.
 // How much of a daemon's output is kept for error messages.
 constexpr size_t kTailBytes = 4096;
 
@@ -235,7 +236,10 @@ void DaemonStateMachine::OnOutput(const std::string& id, uint64_t gen) {
   Instance* inst = Find(id, gen);
   if (!inst) return;
   char buf[16384];
-  for (;;) {
+  // At most this much per wake-up: a daemon that writes without pause must not keep
+  // the loop from every other daemon's exits, probes and timers. The descriptor is
+  // watched level-triggered, so what is left wakes the loop again after them.
+  for (int reads = 0; reads < kOutputReadsPerWake; ++reads) {
     ssize_t n = ::read(inst->proc.output.get(), buf, sizeof buf);
     if (n > 0) {
       inst->log->Write(buf, static_cast<size_t>(n));

@@ -111,6 +111,11 @@ class FakeLauncher final : public ProcessLauncher {
     ASSERT_EQ(::write(FindLocked(pid)->output_write.get(), text.data(), text.size()),
               static_cast<ssize_t>(text.size()));
   }
+  // Lets the daemon's output pipe hold `bytes` before it blocks.
+  void SetPipeSize(pid_t pid, int bytes) {
+    std::lock_guard lock(mu_);
+    ASSERT_GE(::fcntl(FindLocked(pid)->output_write.get(), F_SETPIPE_SZ, bytes), bytes);
+  }
   void IgnoreSigterm(pid_t pid) {
     std::lock_guard lock(mu_);
     FindLocked(pid)->ignores_sigterm = true;
@@ -606,6 +611,18 @@ TEST_F(DaemonStateMachineTest, StopDuringBackoffCancelsTheRestart) {
   loop_.AdvanceBy(1min);
   EXPECT_EQ(launcher_.launches(), 1);
   EXPECT_EQ(state(), DaemonState::kStopped);
+}
+
+TEST_F(DaemonStateMachineTest, AFloodOfOutputIsReadInSlicesSoOtherWorkRuns) {
+  options_.log_max_bytes = 64u << 20;
+  pid_t pid = StartRunning();
+  launcher_.SetPipeSize(pid, 1 << 20);
+  launcher_.Write(pid, std::string(1 << 20, 'x'));
+  // The loop wakes the handler again and again, running what else is ready in
+  // between, instead of reading the whole flood at once.
+  EXPECT_GE(loop_.RunUntilIdle(), 4);
+  EXPECT_EQ(std::filesystem::file_size(Spec().log_file),
+            (1u << 20) + ("[mumba] started hello (pid " + std::to_string(pid) + ")\n").size());
 }
 
 TEST_F(DaemonStateMachineTest, OutputGoesToTheLogAndRotates) {
