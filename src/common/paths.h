@@ -6,10 +6,22 @@
 #include <filesystem>
 #include <string>
 
+#include "mumba/status.h"
+
 namespace mumba {
 
-// $MUMBA_HOME, else $XDG_DATA_HOME/mumba, else ~/.local/share/mumba. Absolute.
+// $MUMBA_HOME, else $XDG_DATA_HOME/mumba, else ~/.local/share/mumba, where ~ is
+// $HOME or, without it, the user's home in the password database. Absolute. Never
+// a guess under /tmp, where another user could have made the folder first.
 std::filesystem::path DefaultHome();
+
+// Whether `home` may hold a host's keys, stores and sockets: a real folder (not a
+// link) owned by this user and closed to everyone else (no group or other bits),
+// under folders that only this user or root can change (or that are sticky, as
+// /tmp is), so that nobody else can read it, or replace it under us.
+// FAILED_PRECONDITION naming the folder and what is wrong; NOT_FOUND when a folder
+// of the path does not exist.
+Status CheckHomeIsOurs(const std::filesystem::path& home);
 
 struct HomeLayout {
   explicit HomeLayout(std::filesystem::path home);

@@ -71,6 +71,12 @@ int main(int argc, char** argv) {
   }
   std::filesystem::permissions(home_dir, std::filesystem::perms::owner_all,
                                std::filesystem::perm_options::replace, ec);
+  // Keys, stores and the owner's socket go here: refuse a folder someone else owns
+  // or can reach (a failed chmod above shows here too).
+  if (mumba::Status st = mumba::CheckHomeIsOurs(home_dir); !st.ok()) {
+    std::fprintf(stderr, "mumba-host: %s\n", st.message().c_str());
+    return 1;
+  }
   int lock_fd = TakeLock(layout.lock_file());
 
   // Signals are taken by one thread with sigwait; every other thread blocks them.

@@ -4,7 +4,9 @@ import json
 import os
 import unittest
 
-from harness import Home, copy_bundle, edit_manifest, tree
+import subprocess
+
+from harness import HOST, Home, copy_bundle, edit_manifest, tree
 
 HELLO_METHOD = "hello.v1.Greeter/SayHello"
 
@@ -158,6 +160,20 @@ class NoHostTest(unittest.TestCase):
         home = Home(self)
         p = home.run("host", "stop")
         self.assertIn("no host is running", p.stdout + p.stderr)
+
+
+class ForeignHomeTest(unittest.TestCase):
+    """A host keeps its keys, stores and the owner's socket only in a folder that is
+    the owner's alone: one another user made first (as under /tmp) is refused."""
+
+    @unittest.skipUnless(os.geteuid() == 0, "giving a folder away needs root")
+    def test_a_home_made_by_another_user_is_refused(self):
+        home = Home(self)
+        os.chown(home.path, 65534, 65534)
+        p = subprocess.run([HOST, "--home", home.path], capture_output=True, text=True, timeout=30)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("not to you", p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(home.path, "host.sock")))
 
 
 if __name__ == "__main__":
