@@ -95,6 +95,38 @@ std::string ShellQuote(const std::string& s) {
   return out + "'";
 }
 
+// A value of a .desktop file: one line, whatever the text holds (the Desktop
+// Entry Specification's escapes), so a description cannot add keys such as Exec.
+std::string DesktopString(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    switch (c) {
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      case '\r': out += "\\r"; break;
+      default:
+        if (c >= 0x20 && c != 0x7f) out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+// The Exec value for a program at `path` with no arguments: quoted as one argument
+// when it holds a reserved character, '%' doubled (field codes), then escaped as a
+// string value.
+std::string DesktopExec(const std::string& path) {
+  std::string arg;
+  bool quote = false;
+  for (char c : path) {
+    if (std::string_view(" \t\n\"'\\><~|&;$*?#()`").find(c) != std::string_view::npos) quote = true;
+    if (c == '"' || c == '`' || c == '$' || c == '\\') arg += '\\';
+    if (c == '%') arg += '%';
+    arg += c;
+  }
+  return DesktopString(quote ? "\"" + arg + "\"" : arg);
+}
+
 int Launch(const Context& ctx, const LaunchOptions& o) {
   if (o.wait) CatchInterrupts();
   auto stub = ConnectHost(ctx);
@@ -193,10 +225,10 @@ int Shim(const Context& ctx, const ShimOptions& o) {
     out << "[Desktop Entry]\n"
         << kShimMarker << " " << info.name() << " (" << info.id() << ")\n"
         << "Type=Application\n"
-        << "Name=" << info.name() << "\n"
-        << "Comment=" << info.description() << "\n"
-        << "Exec=" << bin.string() << "\n"
-        << (icon.empty() ? "" : "Icon=" + icon + "\n") << "Terminal=false\n"
+        << "Name=" << DesktopString(info.name()) << "\n"
+        << "Comment=" << DesktopString(info.description()) << "\n"
+        << "Exec=" << DesktopExec(bin.string()) << "\n"
+        << (icon.empty() ? "" : "Icon=" + DesktopString(icon) + "\n") << "Terminal=false\n"
         << "Categories=Network;\n";
     if (!out) return Fail(Unavailable("cannot write " + desktop.string()));
   }

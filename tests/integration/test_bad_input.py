@@ -162,6 +162,32 @@ class NoHostTest(unittest.TestCase):
         self.assertIn("no host is running", p.stdout + p.stderr)
 
 
+class ShimEscapeTest(unittest.TestCase):
+    """What a publisher wrote in its manifest goes into the owner's .desktop file only
+    as the value it is: a newline in the description cannot add an Exec line."""
+
+    def test_a_description_cannot_add_keys_to_the_desktop_entry(self):
+        home = Home(self)
+        home.run("host", "start", check=True)
+        bundle = copy_bundle(self)
+        edit_manifest(bundle, 'description = "hello, a Mumba app"',
+                      'description = """hello\nExec=/bin/sh -c evil\nX-Evil=1"""')
+        home.run("install", bundle, check=True)
+        fake_home = os.path.join(home.path, "owner")
+        os.makedirs(fake_home)
+        env = dict(home.env, HOME=fake_home)
+        env.pop("XDG_DATA_HOME", None)
+        p = subprocess.run([os.path.join(os.path.dirname(HOST), "mumba"), "shim", "hello"], env=env,
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        with open(os.path.join(fake_home, ".local/share/applications/mumba-hello.desktop")) as f:
+            lines = f.read().splitlines()
+        execs = [line for line in lines if line.startswith("Exec=")]
+        self.assertEqual(execs, ["Exec=" + os.path.join(fake_home, ".local/bin/hello")])
+        self.assertFalse([line for line in lines if line.startswith("X-Evil")])
+        self.assertIn("Comment=hello\\nExec=/bin/sh -c evil\\nX-Evil=1", lines)
+
+
 class ForeignHomeTest(unittest.TestCase):
     """A host keeps its keys, stores and the owner's socket only in a folder that is
     the owner's alone: one another user made first (as under /tmp) is refused."""
