@@ -1,0 +1,147 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Publishing keys protected by a passphrase (`mumba keys protect`), end to end.
+
+Two hosts form a private loopback DHT (netns.sh keeps the module off any other
+network). The publisher's key is protected; publishing needs its passphrase, which
+the CLI reads from --passphrase-file (there is no terminal here) and hands to the
+host over the owner's socket. A wrong one publishes nothing and installs nothing,
+and no passphrase ever reaches the host's log.
+"""
+import base64
+import json
+import os
+import stat
+import unittest
+
+from harness import Home, copy_bundle, edit_manifest, free_ports, wait_for
+
+PASSPHRASE = "tangerine-kettle-0417"
+WRONG = "tangerine-kettle-0418"
+
+
+def start_pair(test):
+    """Two hosts that bootstrap only from each other."""
+    ports = free_ports(2)
+    homes = []
+    for i, port in enumerate(ports):
+        home = Home(test)
+        home.run("host", "start", "--listen", f"127.0.0.1:{port}", "--bootstrap",
+                 f"127.0.0.1:{ports[1 - i]}", check=True)
+        homes.append(home)
+    return homes
+
+
+def secret_file(home, name, text):
+    path = os.path.join(home.path, name)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text + "\n")
+    return path
+
+
+def seed_of(export_line):
+    """The 32 raw bytes of a `mumba keys export` line."""
+    text = export_line.strip().split(":", 1)[1].upper()
+    return base64.b32decode(text + "=" * (-len(text) % 8))
+
+
+class KeysTest(unittest.TestCase):
+    def test_a_protected_key_publishes_only_with_its_passphrase(self):
+        a, b = start_pair(self)
+        address = a.run("keys", "new", check=True).stdout.strip()
+        bundle = copy_bundle(self)
+        with open(os.path.join(bundle, "mumba.toml")) as f:
+            old_id = f.read().split('id = "', 1)[1].split('"', 1)[0]
+        edit_manifest(bundle, old_id, address)
+        key_file = os.path.join(a.path, "keys", address[len("mumba://"):] + ".key")
+        exported = a.run("keys", "export", address, check=True).stdout
+        good = secret_file(a, "pass", PASSPHRASE)
+        bad = secret_file(a, "wrong", WRONG)
+
+        out = a.run("keys", "protect", address, "--passphrase-file", good, check=True)
+        self.assertEqual(out.stdout.strip(), f"protected {address}")
+        self.assertEqual(a.run("keys", "list", check=True).stdout.split(), [address, "protected"])
+        with open(key_file, "rb") as f:
+            sealed = f.read()
+        self.assertEqual(len(sealed), 146)
+        self.assertTrue(sealed.startswith(b"mumbakey"))
+        self.assertNotIn(seed_of(exported), sealed)
+        self.assertEqual(stat.S_IMODE(os.stat(key_file).st_mode), 0o600)
+        self.assertEqual(os.listdir(os.path.dirname(key_file)), [os.path.basename(key_file)])
+
+        # No terminal and no file: told how, and nothing happens.
+        p = a.run("publish", bundle, check=False, input="")
+        self.assertIn("--passphrase-file", p.stderr)
+        # A wrong passphrase: refused before the bundle is installed or seeded.
+        p = a.run("publish", bundle, "--passphrase-file", bad, check=False, input="")
+        self.assertIn("wrong passphrase", p.stderr)
+        self.assertEqual(a.json("list")["apps"], [])
+        self.assertEqual(a.json("host", "status").get("torrents", 0), 0)
+        p = b.run("info", address, "--timeout", "2", check=False)
+        self.assertIn("no one serves", p.stderr)
+        with open(key_file, "rb") as f:
+            self.assertEqual(f.read(), sealed)
+
+        # The right one publishes, and the item it signed verifies on the other host.
+        item = json.loads(a.run("publish", bundle, "--json", "--passphrase-file", good,
+                                check=True, input="").stdout)
+        self.assertEqual((item["address"], item["seq"]), (address, 1))
+        info = wait_for(lambda: json.loads(b.run("info", address, "--json").stdout or "{}"), 30,
+                        what="B to resolve the address")
+        self.assertEqual((info["name"], info["version"], info["seq"]), ("hello", "0.1.0", "1"))
+        # By name too: the CLI finds the installed app's address to see the key is protected.
+        item = json.loads(a.run("publish", "hello", "--json", "--passphrase-file", good,
+                                check=True, input="").stdout)
+        self.assertEqual(item["seq"], 2)
+        with open(key_file, "rb") as f:
+            self.assertEqual(f.read(), sealed)
+
+        # Export asks too, and gives the same key as before it was protected.
+        a.run("keys", "export", address, "--passphrase-file", bad, check=False, input="")
+        out = a.run("keys", "export", address, "--passphrase-file", good, check=True, input="")
+        self.assertEqual(out.stdout, exported)
+
+        # Neither passphrase is in the host's log, nor anywhere in the host's command line.
+        with open(os.path.join(a.path, "logs", "host.log"), errors="replace") as f:
+            log = f.read()
+        self.assertIn("published hello", log)
+        for secret in (PASSPHRASE, WRONG):
+            self.assertNotIn(secret, log)
+            with open(f"/proc/{a.host_pid()}/cmdline", "rb") as f:
+                self.assertNotIn(secret.encode(), f.read())
+
+        # Unprotected again, the key is the file it was and publishes with no passphrase.
+        a.run("keys", "unprotect", address, "--passphrase-file", bad, check=False)
+        a.run("keys", "unprotect", address, "--passphrase-file", good, check=True)
+        with open(key_file, "rb") as f:
+            self.assertEqual(f.read()[:32], seed_of(exported))
+        self.assertEqual(a.run("keys", "list", check=True).stdout.split(), [address])
+        item = json.loads(a.run("publish", "hello", "--json", check=True, input="").stdout)
+        self.assertEqual(item["seq"], 3)
+
+    def test_refusals_leave_the_key_alone(self):
+        home = Home(self)
+        address = home.run("keys", "new", check=True).stdout.strip()
+        key_file = os.path.join(home.path, "keys", address[len("mumba://"):] + ".key")
+        with open(key_file, "rb") as f:
+            raw = f.read()
+        empty = secret_file(home, "empty", "")
+        # An empty passphrase, no terminal, a missing file, a key not here: refused.
+        p = home.run("keys", "protect", address, "--passphrase-file", empty, check=False)
+        self.assertIn("empty", p.stderr)
+        p = home.run("keys", "protect", address, check=False, input="")
+        self.assertIn("--passphrase-file", p.stderr)
+        p = home.run("keys", "protect", address, "--passphrase-file", "/nonexistent", check=False)
+        self.assertIn("/nonexistent", p.stderr)
+        p = home.run("keys", "unprotect", address, check=False)
+        self.assertIn("not protected", p.stderr)
+        other = "mumba://" + "a" * 52
+        p = home.run("keys", "protect", other, "--passphrase-file", empty, check=False)
+        self.assertIn("mumba keys import", p.stderr)
+        with open(key_file, "rb") as f:
+            self.assertEqual(f.read(), raw)
+        self.assertEqual(home.run("keys", "list", check=True).stdout.split(), [address])
+
+
+if __name__ == "__main__":
+    unittest.main()
