@@ -84,9 +84,11 @@ struct PassphraseCost {
 };
 
 // libsodium's MODERATE limits (3 passes over 256 MiB): a publishing key is worth
-// more than a login, and it is opened only to publish. Measured on this kind of
-// machine: 0.8-1.0 s idle and up to 3 s with both cores busy (INTERACTIVE, 64 MiB,
-// takes a quarter of that).
+// more than a login, and it is opened only to publish or export, so each guess may
+// cost an attacker 4x what INTERACTIVE (2 passes over 64 MiB) would. Measured on
+// the 2-core development machine with other builds running (load 5): 0.44-0.67 s
+// per run in a warm loop, 1.0-1.4 s for a whole `mumba keys protect` (fresh memory),
+// up to 3.3 s while a build held both cores; INTERACTIVE took 62-117 ms.
 PassphraseCost DefaultPassphraseCost();
 
 // The longest passphrase accepted, in bytes.
