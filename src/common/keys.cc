@@ -58,8 +58,14 @@ constexpr uint8_t kSealedVersion = 1;
 constexpr uint8_t kArgon2idXChaCha = 1;
 constexpr size_t kSeedBytes = 32;
 constexpr size_t kRawKeyBytes = 64;
-constexpr size_t kHeaderBytes = 8 + 1 + 1 + 8 + 8 + crypto_pwhash_SALTBYTES +
-                                crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
+// Where each field of the protected form starts (the table in keys.h).
+constexpr size_t kVersionAt = 8;
+constexpr size_t kAlgorithmAt = 9;
+constexpr size_t kOpsAt = 10;
+constexpr size_t kMemAt = 18;
+constexpr size_t kSaltAt = 26;
+constexpr size_t kNonceAt = kSaltAt + crypto_pwhash_SALTBYTES;
+constexpr size_t kHeaderBytes = kNonceAt + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
 constexpr size_t kSealedBytes = kHeaderBytes + kSeedBytes + crypto_aead_xchacha20poly1305_ietf_ABYTES;
 constexpr size_t kChecksumBytes = crypto_generichash_BYTES;
 constexpr size_t kProtectedFileBytes = kSealedBytes + kChecksumBytes;
@@ -157,19 +163,20 @@ Status DeriveKey(std::string_view passphrase, const uint8_t* salt, const Passphr
 // The key pair sealed in `f`, opened with `passphrase` and checked against `canonical`.
 Expected<KeyPair> OpenSealed(const KeyFileBytes& f, const std::string& canonical, const std::string& name,
                              std::string_view passphrase) {
+  if (sodium_init() < 0) std::abort();
   const uint8_t* p = f.data();
-  if (p[8] != kSealedVersion) {
-    return FailedPrecondition(name + ": protected in format version " + std::to_string(p[8]) +
+  if (p[kVersionAt] != kSealedVersion) {
+    return FailedPrecondition(name + ": protected in format version " + std::to_string(p[kVersionAt]) +
                               ", which a newer Mumba wrote");
   }
   if (f.size() != kProtectedFileBytes) return DataLoss(name + ": damaged (wrong size)");
   std::array<uint8_t, kChecksumBytes> sum{};
   crypto_generichash(sum.data(), sum.size(), p, kSealedBytes, nullptr, 0);
   if (sodium_memcmp(sum.data(), p + kSealedBytes, sum.size()) != 0) return DataLoss(name + ": damaged");
-  PassphraseCost cost{GetLe64(p + 10), GetLe64(p + 18)};
+  PassphraseCost cost{GetLe64(p + kOpsAt), GetLe64(p + kMemAt)};
   // A file could ask for any cost; more than SENSITIVE is not ours, and asking
   // the allocator for it would only fail slowly.
-  if (p[9] != kArgon2idXChaCha || cost.ops < crypto_pwhash_OPSLIMIT_MIN ||
+  if (p[kAlgorithmAt] != kArgon2idXChaCha || cost.ops < crypto_pwhash_OPSLIMIT_MIN ||
       cost.ops > crypto_pwhash_OPSLIMIT_SENSITIVE || cost.mem_bytes < crypto_pwhash_MEMLIMIT_MIN ||
       cost.mem_bytes > crypto_pwhash_MEMLIMIT_SENSITIVE) {
     return DataLoss(name + ": damaged (unknown algorithm or cost)");
@@ -181,10 +188,10 @@ Expected<KeyPair> OpenSealed(const KeyFileBytes& f, const std::string& canonical
   }
   std::array<uint8_t, crypto_aead_xchacha20poly1305_ietf_KEYBYTES> key{};
   std::array<uint8_t, kSeedBytes> seed{};
-  Status derived = DeriveKey(passphrase, p + 26, cost, key);
+  Status derived = DeriveKey(passphrase, p + kSaltAt, cost, key);
   int opened = derived.ok() ? crypto_aead_xchacha20poly1305_ietf_decrypt(
                                   seed.data(), nullptr, nullptr, p + kHeaderBytes, kSealedBytes - kHeaderBytes,
-                                  p, kHeaderBytes, p + 26 + crypto_pwhash_SALTBYTES, key.data())
+                                  p, kHeaderBytes, p + kNonceAt, key.data())
                             : -1;
   sodium_memzero(key.data(), key.size());
   if (!derived.ok()) return derived;
@@ -200,20 +207,20 @@ Expected<KeyPair> OpenSealed(const KeyFileBytes& f, const std::string& canonical
 
 // The protected form of `pair` under `passphrase`, into `out` (wiped by the caller).
 Status Seal(const KeyPair& pair, std::string_view passphrase, const PassphraseCost& cost, std::string& out) {
+  if (sodium_init() < 0) std::abort();
   out.assign(kProtectedFileBytes, '\0');
   auto* p = reinterpret_cast<uint8_t*>(out.data());
   std::memcpy(p, kSealedMagic.data(), kSealedMagic.size());
-  p[8] = kSealedVersion;
-  p[9] = kArgon2idXChaCha;
-  PutLe64(p + 10, cost.ops);
-  PutLe64(p + 18, cost.mem_bytes);
-  randombytes_buf(p + 26, crypto_pwhash_SALTBYTES);
-  randombytes_buf(p + 26 + crypto_pwhash_SALTBYTES, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
+  p[kVersionAt] = kSealedVersion;
+  p[kAlgorithmAt] = kArgon2idXChaCha;
+  PutLe64(p + kOpsAt, cost.ops);
+  PutLe64(p + kMemAt, cost.mem_bytes);
+  randombytes_buf(p + kSaltAt, crypto_pwhash_SALTBYTES);
+  randombytes_buf(p + kNonceAt, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
   std::array<uint8_t, crypto_aead_xchacha20poly1305_ietf_KEYBYTES> key{};
-  MUMBA_TRY(DeriveKey(passphrase, p + 26, cost, key));
+  MUMBA_TRY(DeriveKey(passphrase, p + kSaltAt, cost, key));
   crypto_aead_xchacha20poly1305_ietf_encrypt(p + kHeaderBytes, nullptr, pair.secret_key.data(), kSeedBytes, p,
-                                             kHeaderBytes, nullptr, p + 26 + crypto_pwhash_SALTBYTES,
-                                             key.data());
+                                             kHeaderBytes, nullptr, p + kNonceAt, key.data());
   sodium_memzero(key.data(), key.size());
   crypto_generichash(p + kSealedBytes, kChecksumBytes, p, kSealedBytes, nullptr, 0);
   return Status();
@@ -296,6 +303,7 @@ Status UnprotectKey(const std::filesystem::path& keys_dir, std::string_view addr
   std::string raw(pair.secret_key.begin(), pair.secret_key.end());
   return Replace(keys_dir, canonical, raw);
 }
+
 std::vector<std::string> ListKeys(const std::filesystem::path& keys_dir) {
   std::vector<std::string> out;
   std::error_code ec;
