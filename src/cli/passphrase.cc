@@ -61,7 +61,6 @@ Expected<Passphrase> FromFile(const std::string& file) {
 
 // Asks once on the terminal `tty` with echo off.
 Status AskOnce(int tty, const std::string& prompt, Passphrase& out) {
-  (void)!::write(tty, prompt.data(), prompt.size());
   struct termios off = g_saved;
   off.c_lflag &= ~static_cast<tcflag_t>(ECHO);
   off.c_lflag |= ECHONL;  // The user still sees the line end.
@@ -75,6 +74,9 @@ Status AskOnce(int tty, const std::string& prompt, Passphrase& out) {
   }
   g_tty = tty;
   ::tcsetattr(tty, TCSAFLUSH, &off);
+  // The prompt comes only once echo is off: what is typed as soon as it shows must
+  // not appear on the screen.
+  (void)!::write(tty, prompt.data(), prompt.size());
   Status st = ReadLine(tty, out, "the terminal");
   ::tcsetattr(tty, TCSAFLUSH, &g_saved);
   g_tty = -1;

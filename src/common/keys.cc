@@ -181,6 +181,9 @@ Expected<KeyPair> OpenSealed(const KeyFileBytes& f, const std::string& canonical
       cost.mem_bytes > crypto_pwhash_MEMLIMIT_SENSITIVE) {
     return DataLoss(name + ": damaged (unknown algorithm or cost)");
   }
+  if (passphrase.size() > kMaxPassphraseBytes) {
+    return InvalidArgument("a passphrase has at most " + std::to_string(kMaxPassphraseBytes) + " bytes");
+  }
   if (passphrase.empty()) {
     return PermissionDenied("the key of " + canonical +
                             " is protected by a passphrase: type it when asked, or give "

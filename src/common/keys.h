@@ -66,7 +66,8 @@ Status SaveKeyPair(const std::filesystem::path& keys_dir, const KeyPair& pair);
 
 // The key pair of `address` from <keys_dir>. An unprotected key ignores
 // `passphrase`. A protected one is opened with it: PERMISSION_DENIED when it is
-// empty (saying how to give it) or wrong. NOT_FOUND (saying how to import it) if
+// empty (saying how to give it) or wrong, INVALID_ARGUMENT when it is longer than
+// any passphrase may be. NOT_FOUND (saying how to import it) if
 // the key store does not hold the key; DATA_LOSS if the file is damaged or holds
 // the key of another address; FAILED_PRECONDITION if a newer Mumba wrote it.
 // Slow for a protected key (one Argon2id run; see DefaultPassphraseCost).

@@ -373,6 +373,10 @@ TEST(KeysTest, ProtectRefusals) {
 
   ASSERT_TRUE(ProtectKey(tmp.path(), address, std::string(kMaxPassphraseBytes, 'a'), kCheap).ok());
   std::string sealed = Bytes(file);
+  EXPECT_TRUE(LoadKeyPair(tmp.path(), address, std::string(kMaxPassphraseBytes, 'a')).ok());
+  // Longer is refused before Argon2id runs, rather than cut to a prefix.
+  EXPECT_EQ(LoadKeyPair(tmp.path(), address, std::string(kMaxPassphraseBytes + 1, 'a')).status().code(),
+            Code::kInvalidArgument);
   Status twice = ProtectKey(tmp.path(), address, "other", kCheap);
   EXPECT_EQ(twice.code(), Code::kFailedPrecondition);
   EXPECT_NE(twice.message().find("unprotect"), std::string::npos);

@@ -61,19 +61,13 @@ std::chrono::milliseconds Or(int32_t ms, std::chrono::milliseconds fallback) {
 
 grpc::Status DistributionService::Publish(grpc::ServerContext*, const hv1::PublishRequest* req,
                                           hv1::PublishResponse* resp) {
-  // The passphrase moves into a buffer that wipes itself, and the request's copy
-  // is wiped at once. The request is gRPC's own, made for this call and dropped
-  // after it, so writing over one of its fields harms no one.
-  bool too_long = req->passphrase().size() > kMaxPassphraseBytes;
-  Passphrase passphrase(too_long ? std::string_view() : std::string_view(req->passphrase()));
-  WipeString(*const_cast<hv1::PublishRequest*>(req)->mutable_passphrase());
-  if (too_long) {
-    return ToGrpc(InvalidArgument("a passphrase has at most " + std::to_string(kMaxPassphraseBytes) + " bytes"));
-  }
-  auto published = req->bundle_dir().empty()
-                       ? distribution_.Publish(req->app(), passphrase.view())
-                       : distribution_.PublishBundle(req->bundle_dir(), passphrase.view());
-  passphrase.Clear();
+  // The passphrase is used where it arrived and wiped right after. The request is
+  // gRPC's own, made for this call and dropped after it, so writing over one of its
+  // fields harms no one.
+  std::string* passphrase = const_cast<hv1::PublishRequest*>(req)->mutable_passphrase();
+  auto published = req->bundle_dir().empty() ? distribution_.Publish(req->app(), *passphrase)
+                                             : distribution_.PublishBundle(req->bundle_dir(), *passphrase);
+  WipeString(*passphrase);
   if (!published.ok()) return ToGrpc(published.status());
   const ResolvedApp& a = published->item;
   resp->set_address(a.address);

@@ -10,10 +10,15 @@ and no passphrase ever reaches the host's log.
 import base64
 import json
 import os
+import pty
+import select
+import signal
 import stat
+import termios
+import time
 import unittest
 
-from harness import Home, copy_bundle, edit_manifest, free_ports, wait_for
+from harness import MUMBA, Home, copy_bundle, edit_manifest, free_ports, wait_for
 
 PASSPHRASE = "tangerine-kettle-0417"
 WRONG = "tangerine-kettle-0418"
@@ -37,6 +42,46 @@ def secret_file(home, name, text):
     with os.fdopen(fd, "w") as f:
         f.write(text + "\n")
     return path
+
+
+def run_on_terminal(home, args, answers, timeout=30):
+    """Runs `mumba ARGS` on a new pseudo-terminal, typing one answer after each prompt
+    (a line ending in ": "). Returns the exit code, everything the terminal showed,
+    and whether the terminal echoes again at the end."""
+    pid, fd = pty.fork()
+    if pid == 0:
+        try:
+            os.execve(MUMBA, [MUMBA, *args], home.env)
+        finally:
+            os._exit(127)
+    shown = b""
+    answers = list(answers)
+    answered_at = 0
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.1)
+            if ready:
+                try:
+                    data = os.read(fd, 4096)
+                except OSError:  # The program exited and closed the terminal.
+                    break
+                if not data:
+                    break
+                shown += data
+            # A prompt shown since the last answer.
+            if answers and shown[answered_at:].rstrip().endswith(b":"):
+                os.write(fd, answers.pop(0).encode() + b"\n")
+                answered_at = len(shown)
+        echo = bool(termios.tcgetattr(fd)[3] & termios.ECHO)
+    finally:
+        # A program still waiting for an answer at the deadline is ended.
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done == 0:
+            os.kill(pid, signal.SIGKILL)
+            _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    return os.waitstatus_to_exitcode(status), shown.decode(errors="replace"), echo
 
 
 def seed_of(export_line):
@@ -118,6 +163,35 @@ class KeysTest(unittest.TestCase):
         self.assertEqual(a.run("keys", "list", check=True).stdout.split(), [address])
         item = json.loads(a.run("publish", "hello", "--json", check=True, input="").stdout)
         self.assertEqual(item["seq"], 3)
+
+    def test_the_terminal_asks_without_echo(self):
+        home = Home(self)
+        address = home.run("keys", "new", check=True).stdout.strip()
+        key_file = os.path.join(home.path, "keys", address[len("mumba://"):] + ".key")
+        with open(key_file, "rb") as f:
+            raw = f.read()
+
+        rc, shown, echo = run_on_terminal(home, ["keys", "protect", address], [PASSPHRASE, WRONG])
+        self.assertEqual(rc, 1, shown)
+        self.assertIn("Again:", shown)
+        self.assertIn("differ", shown)
+        with open(key_file, "rb") as f:
+            self.assertEqual(f.read(), raw)
+
+        rc, shown, echo = run_on_terminal(home, ["keys", "protect", address], [PASSPHRASE, PASSPHRASE])
+        self.assertEqual(rc, 0, shown)
+        self.assertIn(f"protected {address}", shown)
+        self.assertNotIn(PASSPHRASE, shown)
+        self.assertTrue(echo)
+
+        rc, shown, _ = run_on_terminal(home, ["keys", "export", address], [WRONG])
+        self.assertEqual(rc, 1, shown)
+        self.assertIn("wrong passphrase", shown)
+        self.assertNotIn(WRONG, shown)
+        rc, shown, _ = run_on_terminal(home, ["keys", "unprotect", address], [PASSPHRASE])
+        self.assertEqual(rc, 0, shown)
+        with open(key_file, "rb") as f:
+            self.assertEqual(f.read(), raw)
 
     def test_refusals_leave_the_key_alone(self):
         home = Home(self)
