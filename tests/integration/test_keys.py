@@ -46,8 +46,9 @@ def secret_file(home, name, text):
 
 def run_on_terminal(home, args, answers, timeout=30):
     """Runs `mumba ARGS` on a new pseudo-terminal, typing one answer after each prompt
-    (a line ending in ": "). Returns the exit code, everything the terminal showed,
-    and whether the terminal echoes again at the end."""
+    (a line ending in ": "). Returns the exit code, everything the terminal showed
+    (and a note if it echoed while a prompt was up), and whether the terminal echoes
+    again at the end."""
     pid, fd = pty.fork()
     if pid == 0:
         try:
@@ -57,6 +58,7 @@ def run_on_terminal(home, args, answers, timeout=30):
     shown = b""
     answers = list(answers)
     answered_at = 0
+    echoing_at_prompt = False
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
@@ -71,6 +73,9 @@ def run_on_terminal(home, args, answers, timeout=30):
                 shown += data
             # A prompt shown since the last answer.
             if answers and shown[answered_at:].rstrip().endswith(b":"):
+                # What is typed the moment a prompt shows must not be echoed.
+                if termios.tcgetattr(fd)[3] & termios.ECHO:
+                    echoing_at_prompt = True
                 os.write(fd, answers.pop(0).encode() + b"\n")
                 answered_at = len(shown)
         echo = bool(termios.tcgetattr(fd)[3] & termios.ECHO)
@@ -81,6 +86,8 @@ def run_on_terminal(home, args, answers, timeout=30):
             os.kill(pid, signal.SIGKILL)
             _, status = os.waitpid(pid, 0)
         os.close(fd)
+    if echoing_at_prompt:
+        shown += b"\n[the terminal echoed while a prompt was shown]"
     return os.waitstatus_to_exitcode(status), shown.decode(errors="replace"), echo
 
 
@@ -182,6 +189,7 @@ class KeysTest(unittest.TestCase):
         self.assertEqual(rc, 0, shown)
         self.assertIn(f"protected {address}", shown)
         self.assertNotIn(PASSPHRASE, shown)
+        self.assertNotIn("echoed", shown)
         self.assertTrue(echo)
 
         rc, shown, _ = run_on_terminal(home, ["keys", "export", address], [WRONG])
