@@ -293,16 +293,35 @@ struct FilesMoveOptions {
   }
 };
 
-// ---- mumba keys export | import (keys_command.cc) ----
+// ---- mumba keys export | import | protect | unprotect (keys_command.cc) ----
+
+// The help of every --passphrase-file option: the passphrase never comes from
+// argv or the environment, which other processes can read in /proc.
+inline constexpr const char* kPassphraseFileHelp =
+    "Read the key's passphrase from the first line of FILE (keep it 0600) instead of asking on the "
+    "terminal; for scripts. A passphrase is never taken from the command line or the environment";
 
 // The arguments of `mumba keys export`.
 struct KeysExportOptions {
   std::string address;
   std::string file;
+  std::string passphrase_file;
 
   void Bind(CLI::App* cmd) {
     cmd->add_option("ADDRESS", address, "mumba://... (an app id)")->required();
     cmd->add_option("FILE", file, "Write it to FILE (mode 0600) instead of stdout");
+    cmd->add_option("--passphrase-file", passphrase_file, kPassphraseFileHelp);
+  }
+};
+
+// The arguments of `mumba keys protect` and `mumba keys unprotect`.
+struct KeysProtectOptions {
+  std::string address;
+  std::string passphrase_file;
+
+  void Bind(CLI::App* cmd) {
+    cmd->add_option("ADDRESS", address, "mumba://... (an app id whose key is here)")->required();
+    cmd->add_option("--passphrase-file", passphrase_file, kPassphraseFileHelp);
   }
 };
 
@@ -320,9 +339,11 @@ struct PublishOptions {
   std::string target;
   bool json = false;
   bool magnet = false;
+  std::string passphrase_file;
 
   void Bind(CLI::App* cmd) {
     cmd->add_option("APP", target, "An installed app (name or id), or an app or bundle folder")->required();
+    cmd->add_option("--passphrase-file", passphrase_file, kPassphraseFileHelp);
     cmd->add_flag("--json", json, "Print address, info_hash, seq, version, magnet as JSON");
     cmd->add_flag("--magnet", magnet, "Print only the magnet URI (for any BitTorrent client)");
   }

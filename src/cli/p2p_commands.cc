@@ -8,8 +8,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bundle/manifest.h"
 #include "cli/cli.h"
 #include "cli/options.h"
+#include "cli/passphrase.h"
+#include "common/keys.h"
 #include "mumba/host/v1/distribution.grpc.pb.h"
 
 namespace mumba::cli {
@@ -172,6 +175,22 @@ int InstallFromNetwork(const Context& ctx, const std::string& address, bool yes,
 
 namespace {
 
+// The address `req` publishes under: the id in the bundle's manifest, or the
+// installed app's. Empty when it cannot be known here; the host then says why.
+std::string PublishedAddress(const Context& ctx, const hv1::PublishRequest& req) {
+  if (!req.bundle_dir().empty()) {
+    auto manifest = LoadManifest(req.bundle_dir());
+    return manifest.ok() ? manifest->id : std::string();
+  }
+  auto stub = Connect<hv1::Control>(ctx);
+  if (!stub.ok()) return {};
+  grpc::ClientContext c;
+  hv1::AppRef ref;
+  ref.set_app(req.app());
+  hv1::AppInfo info;
+  return (*stub)->Status(&c, ref, &info).ok() ? info.id() : std::string();
+}
+
 int Publish(const Context& ctx, const PublishOptions& o) {
   hv1::PublishRequest req;
   std::filesystem::path dir = std::filesystem::absolute(o.target).lexically_normal();
@@ -186,8 +205,16 @@ int Publish(const Context& ctx, const PublishOptions& o) {
   } else {
     req.set_app(o.target);
   }
+  // The host opens the key, so a protected key's passphrase goes along in the
+  // request, over the owner's socket; it is wiped here once the host has answered.
+  auto passphrase = PassphraseFor(ctx.Layout().keys_dir(), PublishedAddress(ctx, req), o.passphrase_file);
+  if (!passphrase.ok()) return Fail(passphrase.status());
+  req.mutable_passphrase()->assign(passphrase->view().data(), passphrase->view().size());
+  passphrase->Clear();
   hv1::PublishResponse resp;
-  if (int rc = Unary(ctx, &hv1::Distribution::Stub::Publish, req, &resp)) return rc;
+  int rc = Unary(ctx, &hv1::Distribution::Stub::Publish, req, &resp);
+  WipeString(*req.mutable_passphrase());
+  if (rc) return rc;
   if (o.json) {
     nlohmann::json j{{"address", resp.address()}, {"name", resp.name()},
                      {"version", resp.version()}, {"seq", resp.seq()},
@@ -292,7 +319,8 @@ int Rollback(const Context& ctx, const RollbackOptions& o) {
 void AddP2pCommands(CLI::App& app, Context& ctx) {
   AddCommand<PublishOptions>(app, "publish",
                              "Publish an app over BitTorrent under its permanent address: seed its bundle and "
-                             "sign a new DHT item pointing at it (needs the app's key: mumba keys)",
+                             "sign a new DHT item pointing at it (needs the app's key: mumba keys; a protected key asks for "
+                             "its passphrase, or takes --passphrase-file)",
                              [&ctx](PublishOptions& o) { return Publish(ctx, o); });
   AddCommand<InfoOptions>(app, "info", "Show what an address points at, without installing",
                           [&ctx](InfoOptions& o) { return Info(ctx, o); });

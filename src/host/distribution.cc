@@ -165,11 +165,23 @@ Status Distribution::SeedInstalled(const AppView& app) {
   return seeded.status();
 }
 
-Expected<PublishResult> Distribution::Publish(const std::string& app_ref) {
+Expected<PublishResult> Distribution::Publish(const std::string& app_ref, std::string_view passphrase) {
   std::lock_guard lock(publish_mu_);
   MUMBA_ASSIGN_OR_RETURN(AppView app, parts_.apps.Describe(app_ref));
+  MUMBA_ASSIGN_OR_RETURN(KeyPair keys, LoadKeyPair(keys_dir_, app.record.id, passphrase));
+  return PublishLocked(app, keys);
+}
+
+Expected<PublishResult> Distribution::PublishBundle(const fs::path& bundle_dir, std::string_view passphrase) {
+  std::lock_guard lock(publish_mu_);
+  MUMBA_ASSIGN_OR_RETURN(Manifest manifest, LoadManifest(bundle_dir));
+  MUMBA_ASSIGN_OR_RETURN(KeyPair keys, LoadKeyPair(keys_dir_, manifest.id, passphrase));
+  MUMBA_ASSIGN_OR_RETURN(InstallResult installed, parts_.installer.Install(bundle_dir));
+  return PublishLocked(installed.app, keys);
+}
+
+Expected<PublishResult> Distribution::PublishLocked(const AppView& app, const KeyPair& keys) {
   const std::string& id = app.record.id;
-  MUMBA_ASSIGN_OR_RETURN(KeyPair keys, LoadKeyPair(keys_dir_, id));
   MUMBA_ASSIGN_OR_RETURN(P2pNode * node, Node());
   // Publishing seeds even when seeding of fetched apps is off: someone must serve it.
   MUMBA_ASSIGN_OR_RETURN(TorrentRef torrent,

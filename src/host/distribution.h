@@ -12,9 +12,11 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
+#include "common/keys.h"
 #include "host/app_lifecycle.h"
 #include "host/config.h"
 #include "host/installer.h"
@@ -78,9 +80,17 @@ class Distribution {
   void Start();
 
   // Publishes installed app `app_ref`: seeds its bundle and puts a new mutable item
-  // (seq one above the highest known) signed with the app's key. NOT_FOUND when the
-  // key is not in the key store.
-  Expected<PublishResult> Publish(const std::string& app_ref);
+  // (seq one above the highest known) signed with the app's key, opened with
+  // `passphrase` when it is protected. The key is opened first: NOT_FOUND when the
+  // key store lacks it, PERMISSION_DENIED for a protected key without its right
+  // passphrase (LoadKeyPair), and then nothing is seeded or published. The
+  // decrypted key is wiped once signed; neither is ever logged.
+  Expected<PublishResult> Publish(const std::string& app_ref, std::string_view passphrase = {});
+
+  // The same for the bundle folder `bundle_dir` (absolute), which is installed
+  // first, but only once its key has opened: a bundle whose key is missing or
+  // locked changes nothing. Errors of the installer as Installer::Install.
+  Expected<PublishResult> PublishBundle(const std::filesystem::path& bundle_dir, std::string_view passphrase);
 
   // Looks `address` up in the DHT. NOT_FOUND (with how long it looked) if no one
   // serves it.
@@ -118,6 +128,8 @@ class Distribution {
 
  private:
   Expected<P2pNode*> Node();
+  // Publish's work once the app and its key are known; publish_mu_ held.
+  Expected<PublishResult> PublishLocked(const AppView& app, const KeyPair& keys);
   bool Stopping();
   Status SeedInstalled(const AppView& app);
   void UpdateLoop();

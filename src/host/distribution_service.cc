@@ -2,6 +2,7 @@
 #include "host/distribution_service.h"
 
 #include "common/grpc_status.h"
+#include "common/keys.h"
 
 namespace mumba {
 
@@ -60,13 +61,13 @@ std::chrono::milliseconds Or(int32_t ms, std::chrono::milliseconds fallback) {
 
 grpc::Status DistributionService::Publish(grpc::ServerContext*, const hv1::PublishRequest* req,
                                           hv1::PublishResponse* resp) {
-  std::string app = req->app();
-  if (!req->bundle_dir().empty()) {
-    auto installed = installer_.Install(req->bundle_dir());
-    if (!installed.ok()) return ToGrpc(installed.status());
-    app = installed->app.record.id;
-  }
-  auto published = distribution_.Publish(app);
+  // The passphrase is used where it arrived and wiped right after. The request is
+  // gRPC's own, made for this call and dropped after it, so writing over one of its
+  // fields harms no one.
+  std::string* passphrase = const_cast<hv1::PublishRequest*>(req)->mutable_passphrase();
+  auto published = req->bundle_dir().empty() ? distribution_.Publish(req->app(), *passphrase)
+                                             : distribution_.PublishBundle(req->bundle_dir(), *passphrase);
+  WipeString(*passphrase);
   if (!published.ok()) return ToGrpc(published.status());
   const ResolvedApp& a = published->item;
   resp->set_address(a.address);

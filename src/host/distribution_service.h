@@ -3,16 +3,14 @@
 #pragma once
 
 #include "host/distribution.h"
-#include "host/installer.h"
 #include "mumba/host/v1/distribution.grpc.pb.h"
 
 namespace mumba {
 
 class DistributionService final : public mumba::host::v1::Distribution::Service {
  public:
-  // Both are borrowed and must outlive the service.
-  DistributionService(Distribution& distribution, Installer& installer)
-      : distribution_(distribution), installer_(installer) {}
+  // `distribution` is borrowed and must outlive the service.
+  explicit DistributionService(Distribution& distribution) : distribution_(distribution) {}
 
   grpc::Status Publish(grpc::ServerContext*, const mumba::host::v1::PublishRequest*,
                        mumba::host::v1::PublishResponse*) override;
@@ -27,7 +25,6 @@ class DistributionService final : public mumba::host::v1::Distribution::Service 
 
  private:
   Distribution& distribution_;
-  Installer& installer_;
 };
 
 // Fills the control API's view of an app (shared with ControlService).

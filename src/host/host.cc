@@ -148,7 +148,7 @@ void Host::RegisterOwnerServices(grpc::ServerBuilder& builder, std::function<voi
       ControlService::Parts{layout_, *installer_, *lifecycle_, *app_windows_, *windows_, *distribution_,
                             daemons_, started_},
       std::move(request_stop));
-  distribution_service_ = std::make_unique<DistributionService>(*distribution_, *installer_);
+  distribution_service_ = std::make_unique<DistributionService>(*distribution_);
   // The owner reaches every app's stores here (`mumba kv/sql/files`).
   owner_storage_ = std::make_unique<StorageServices>(stores_.get(), StoreCaller{});
   builder.RegisterService(control_.get());
