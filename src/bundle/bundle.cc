@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "bundle/bundle.h"
 
+#include <google/protobuf/stubs/common.h>
+#include <grpcpp/version_info.h>
+
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -119,8 +122,25 @@ Expected<std::unique_ptr<google::protobuf::DescriptorPool>> LoadDescriptorPool(
   return pool;
 }
 
+RuntimeDecl HostRuntime() {
+  return {std::to_string(GRPC_CPP_VERSION_MAJOR) + "." + std::to_string(GRPC_CPP_VERSION_MINOR),
+          std::to_string(GOOGLE_PROTOBUF_VERSION / 1000000) + "." +
+              std::to_string(GOOGLE_PROTOBUF_VERSION / 1000 % 1000)};
+}
+
+std::string DescribeRuntime(const RuntimeDecl& runtime) {
+  return "gRPC " + (runtime.grpc.empty() ? "?" : runtime.grpc) + ", protobuf " +
+         (runtime.protobuf.empty() ? "?" : runtime.protobuf);
+}
+
 Expected<Manifest> ValidateBundle(const fs::path& root) {
   MUMBA_ASSIGN_OR_RETURN(Manifest m, LoadManifest(root));
+  if (!m.runtime.empty() && m.runtime != HostRuntime()) {
+    return FailedPrecondition(m.name + " " + m.version + " was built for " + DescribeRuntime(m.runtime) +
+                              ", and this host runs " + DescribeRuntime(HostRuntime()) +
+                              ": its daemon would not start here. Ask its publisher for a build for this "
+                              "runtime, or build it from source with mumba build.");
+  }
   MUMBA_TRY(CheckBundleTree(root));
   MUMBA_TRY(RequireFile(root, m.daemon_command, "daemon.command", true));
   if (!m.ui_entry.empty()) MUMBA_TRY(RequireFile(root, m.ui_entry, "ui.entry", false));

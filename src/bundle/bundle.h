@@ -19,9 +19,16 @@ inline constexpr const char* kDescriptorSetPath = "proto/api.binpb";
 // relative symlink that resolves inside `root`. The error names the path.
 Status CheckBundleTree(const std::filesystem::path& root);
 
+// The runtime this program was built against (gRPC and protobuf, MAJOR.MINOR),
+// which is what `mumba build` records and what a host can run.
+RuntimeDecl HostRuntime();
+// "gRPC 1.51, protobuf 3.21".
+std::string DescribeRuntime(const RuntimeDecl& runtime);
+
 // The whole check an install runs: manifest, tree, daemon command present and
 // executable, UI entry and icon present, every exported service in the
-// descriptor set. Returns the parsed manifest.
+// descriptor set, and a recorded runtime that is this host's (FAILED_PRECONDITION
+// saying both when it is not). Returns the parsed manifest.
 Expected<Manifest> ValidateBundle(const std::filesystem::path& root);
 
 // Copies the tree at `src` to `dst` (which must not exist), keeping modes;

@@ -273,7 +273,7 @@ Expected<Manifest> ParseManifest(std::string_view text, std::string_view file_na
     return Status(Code::kPermissionDenied, wrong.message());
   }
   MUMBA_TRY(r.CheckKeys(root, "", {"id", "name", "version", "description", "icon", "daemon",
-                                   "ui", "routes", "exports", "permissions", "storage"}));
+                                   "ui", "routes", "exports", "permissions", "storage", "runtime"}));
 
   MUMBA_TRY(r.String(root, "name", "name", m.name, true, kMaxNameChars));
   if (!IsValidAppName(m.name)) {
@@ -409,6 +409,13 @@ Expected<Manifest> ParseManifest(std::string_view text, std::string_view file_na
     }
     MUMBA_TRY(r.Bool(*p, "network", "permissions.network", m.permissions.network));
     MUMBA_TRY(r.Bool(*p, "peers", "permissions.peers", m.permissions.peers));
+  }
+  MUMBA_TRY(st);
+
+  if (const toml::table* rt = r.SubTable(root, "runtime", st, false)) {
+    MUMBA_TRY(r.CheckKeys(*rt, "runtime", {"grpc", "protobuf"}));
+    MUMBA_TRY(r.String(*rt, "grpc", "runtime.grpc", m.runtime.grpc, false, kMaxWordChars));
+    MUMBA_TRY(r.String(*rt, "protobuf", "runtime.protobuf", m.runtime.protobuf, false, kMaxWordChars));
   }
   MUMBA_TRY(st);
 

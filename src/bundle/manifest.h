@@ -47,6 +47,17 @@ struct Permissions {
   bool peers = false;
 };
 
+// The shared libraries a bundle's daemon was built against, as `mumba build`
+// records them in the bundle's manifest ([runtime] grpc = "1.51", protobuf =
+// "3.21"): a daemon built for other ones would not start. Empty when not recorded
+// (a bundle assembled by hand).
+struct RuntimeDecl {
+  std::string grpc;
+  std::string protobuf;
+  bool empty() const { return grpc.empty() && protobuf.empty(); }
+  bool operator==(const RuntimeDecl&) const = default;
+};
+
 struct StorageDecl {
   std::vector<std::string> kv;
   std::vector<std::string> sql;
@@ -74,6 +85,7 @@ struct Manifest {
   std::vector<StoreExportDecl> store_exports;
   Permissions permissions;
   StorageDecl storage;
+  RuntimeDecl runtime;
 
   // The declared route that serves (method, path), or nullptr.
   const RouteDecl* FindRoute(std::string_view method, std::string_view path) const;

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <fstream>
 
 #include "bundle/bundle.h"
 #include "bundle/manifest.h"
@@ -21,6 +22,13 @@ namespace {
 // Runs argv (looked up in PATH), its output going to our stderr (or, when quiet,
 // appended to `log`). Returns its exit code; 127, as a shell would, when it cannot
 // run (saying so where its output would have gone).
+// Whether `file` is an ELF binary (what objcopy can strip), not a script.
+bool IsElf(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  char magic[4] = {};
+  return in.read(magic, 4) && magic[0] == 0x7f && magic[1] == 'E' && magic[2] == 'L' && magic[3] == 'F';
+}
+
 int RunTool(const std::vector<std::string>& argv, bool quiet, const fs::path& log) {
   UniqueFd log_fd;
   if (quiet) log_fd.Reset(::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
@@ -94,8 +102,21 @@ Expected<fs::path> BuildApp(const fs::path& app_dir, fs::path build_dir, bool qu
     fs::remove_all(next, ec);
     return st;
   };
+  if (!m.runtime.empty()) {
+    return cleanup(InvalidArgument("mumba.toml: runtime: written by mumba build into the bundle; remove "
+                                   "[runtime] from " + (app_dir / "mumba.toml").string()));
+  }
   fs::copy_file(app_dir / "mumba.toml", next / "mumba.toml", ec);
   if (ec) return cleanup(Internal("cannot copy mumba.toml: " + ec.message()));
+  {
+    // What the daemon was linked against: a host with another runtime refuses the
+    // bundle at install instead of starting a daemon that cannot load.
+    const RuntimeDecl runtime = HostRuntime();
+    std::ofstream out(next / "mumba.toml", std::ios::app);
+    out << "\n# Written by mumba build: the shared libraries bin/ was built against.\n[runtime]\n"
+        << "grpc = \"" << runtime.grpc << "\"\nprotobuf = \"" << runtime.protobuf << "\"\n";
+    if (!out) return cleanup(Internal("cannot write the runtime into the bundle's mumba.toml"));
+  }
   fs::path daemon = build_dir / m.daemon_command;
   if (!fs::exists(daemon)) {
     return cleanup(InvalidArgument("mumba.toml: daemon.command: the build produced no " + daemon.string() +
@@ -104,6 +125,18 @@ Expected<fs::path> BuildApp(const fs::path& app_dir, fs::path build_dir, bool qu
   fs::create_directories((next / m.daemon_command).parent_path(), ec);
   fs::copy_file(daemon, next / m.daemon_command, ec);
   if (ec) return cleanup(Internal("cannot copy the daemon: " + ec.message()));
+  if (IsElf(daemon)) {
+    // The bundle carries the daemon stripped (every installing host downloads it);
+    // its debug information stays beside the build, linked by name, for the
+    // author's debugger.
+    const fs::path debug = build_dir / (daemon.filename().string() + ".debug");
+    if (RunTool({"objcopy", "--only-keep-debug", daemon.string(), debug.string()}, quiet, log) != 0 ||
+        RunTool({"objcopy", "--strip-unneeded", "--add-gnu-debuglink=" + debug.string(),
+                 (next / m.daemon_command).string()},
+                quiet, log) != 0) {
+      return cleanup(failed("objcopy (stripping the daemon)"));
+    }
+  }
   for (const char* sub : {"ui", "data", "proto"}) {
     if (Status st = CopyIfExists(app_dir / sub, next / sub); !st.ok()) return cleanup(st);
   }

@@ -162,6 +162,33 @@ class NoHostTest(unittest.TestCase):
         self.assertIn("no host is running", p.stdout + p.stderr)
 
 
+class BundleRuntimeTest(unittest.TestCase):
+    """A built bundle carries a stripped daemon and the runtime it was built for; a
+    host with another runtime refuses it at install instead of starting a daemon
+    that cannot load."""
+
+    def test_a_built_bundle_is_small_and_says_its_runtime(self):
+        bundle = copy_bundle(self)
+        size = sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(bundle) for f in files)
+        self.assertLessEqual(size, 2 << 20, "hello's bundle is over 2 MB: is its daemon stripped?")
+        with open(os.path.join(bundle, "mumba.toml")) as f:
+            manifest = f.read()
+        self.assertIn("[runtime]", manifest)
+        self.assertRegex(manifest, r'grpc = "\d+\.\d+"')
+
+    def test_a_bundle_for_another_runtime_is_refused(self):
+        home = Home(self)
+        home.run("host", "start", check=True)
+        bundle = copy_bundle(self)
+        with open(os.path.join(bundle, "mumba.toml")) as f:
+            text = f.read()
+        edit_manifest(bundle, text[text.index("grpc = "):].splitlines()[0], 'grpc = "0.9"')
+        p = home.run("install", bundle, check=False)
+        self.assertIn("was built for gRPC 0.9", p.stderr)
+        self.assertIn("this host runs gRPC", p.stderr)
+        self.assertEqual(home.json("list").get("apps", []), [])
+
+
 class ShimEscapeTest(unittest.TestCase):
     """What a publisher wrote in its manifest goes into the owner's .desktop file only
     as the value it is: a newline in the description cannot add an Exec line."""
