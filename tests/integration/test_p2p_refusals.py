@@ -157,6 +157,16 @@ def staging_of(home):
     return os.listdir(os.path.join(home.path, "apps", ".staging"))
 
 
+def wait_resolves(home, address, seq):
+    """Waits until `home` resolves `address` to the item of sequence number `seq`
+    (a node that just joined takes a moment to be asked); returns that item."""
+    def resolved():
+        p = home.run("info", address, "--json", "--timeout", "3")
+        item = json.loads(p.stdout) if p.returncode == 0 else {}
+        return str(item.get("seq")) == str(seq) and item
+    return wait_for(resolved, 30, interval=0.5, what=f"{address} to resolve to seq {seq}")
+
+
 def files_of(root):
     out = set()
     for d, dirs, names in os.walk(root):
@@ -426,14 +436,14 @@ class RefusalTest(unittest.TestCase):
         # Each item lives only in the store of the tool that plants it, so that
         # once the newer one's node has gone, lookups find only the older one.
         newer, _ = tool.put("--plant-only", "--key-file", k_key, "--seq", "2", *item_args(new, version="0.2.0"))
+        wait_resolves(c, k, 2)
         p = self.install(c, k)
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertEqual(installed_versions(c), ["0.2.0"])
         tool.stop(newer)
 
         older, _ = tool.put("--plant-only", "--key-file", k_key, "--seq", "1", *item_args(old))
-        info = json.loads(c.run("info", k, "--json", "--timeout", "5", check=True).stdout)
-        self.assertEqual((info["version"], str(info["seq"])), ("0.1.0", "1"))
+        self.assertEqual(wait_resolves(c, k, 1)["version"], "0.1.0")
         # Installing the address again: the older item is refused, whatever the
         # client was shown.
         p = self.install(c, k, "--timeout", "5")
@@ -451,6 +461,7 @@ class RefusalTest(unittest.TestCase):
         # A newer item naming a lower version does not take the app down either,
         # neither by update nor by install.
         tool.put("--plant-only", "--key-file", k_key, "--seq", "3", *item_args(old))
+        wait_resolves(c, k, 3)
         p = c.run("update", "hello", "--yes")
         self.assertNotEqual(p.returncode, 0, p.stdout)
         self.assertIn("below the hello 0.2.0 installed", p.stderr)

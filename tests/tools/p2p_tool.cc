@@ -550,6 +550,15 @@ int RunPut(const Options& o, const PutArgs& a) {
 
   std::array<char, 32> pk;
   std::memcpy(pk.data(), item_key.pk.bytes.data(), 32);
+  if (a.plant_only) {
+    // A lookup of the item's own key makes this node known to the nodes closest
+    // to it (they add whoever queries them), the ones every later lookup asks.
+    node.session().dht_get_item(pk);
+    node.Pump(std::min(deadline, Clock::now() + std::chrono::seconds(3)), [&](lt::alert* al) {
+      auto* m = lt::alert_cast<lt::dht_mutable_item_alert>(al);
+      return m && m->key == pk && m->authoritative;
+    });
+  }
   int stored_on = 0;
   bool answered = a.plant_only;
   while (!g_stop && !a.plant_only) {
