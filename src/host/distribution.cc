@@ -300,7 +300,8 @@ Expected<AppView> Distribution::Fetch(const std::string& address, std::chrono::m
   }
   // `min_seq` is what the caller saw; what is installed here counts whatever the
   // caller saw (hostile DHT nodes may serve only an older, validly signed item).
-  MUMBA_TRY(CheckNotBelowInstalled(item.name, {item.seq, item.version, item.info_hash}, InstalledLevelOf(item.address)));
+  MUMBA_TRY(CheckNotBelowInstalled(item.name, {item.seq, item.version, item.info_hash},
+                                   InstalledLevelOf(item.address)));
   if (item.size > config_.max_bundle_bytes) {
     return ResourceExhausted("refused: " + item.address + " announces a bundle of " + std::to_string(item.size) +
                              " bytes, above the ceiling of " + std::to_string(config_.max_bundle_bytes) +

@@ -83,7 +83,8 @@ class Distribution {
   Expected<PublishResult> Publish(const std::string& app_ref);
 
   // Looks `address` up in the DHT. NOT_FOUND (with how long it looked) if no one
-  // serves it.
+  // serves it; INVALID_ARGUMENT for an item without a bundle, a valid name and
+  // version, or a stated size (the size bounds every fetch of it).
   Expected<ResolvedApp> Resolve(const std::string& address, std::chrono::milliseconds timeout);
 
   // How many peers the DHT names for a resolved app's bundle (looks for at most

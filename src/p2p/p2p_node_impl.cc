@@ -5,6 +5,7 @@
 #include "p2p/p2p_node_impl.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <iterator>
 #include <system_error>
 
@@ -50,7 +51,9 @@ mumba::Status CheckTorrentLimits(const lt::torrent_info& ti, const std::string& 
   uint64_t bytes = 0, count = 0;
   for (lt::file_index_t i : files.file_range()) {
     if (files.pad_file_at(i)) continue;
-    bytes += static_cast<uint64_t>(files.file_size(i));
+    // Saturating: sizes come from a stranger's metadata.
+    const auto size = static_cast<uint64_t>(files.file_size(i));
+    bytes = size > UINT64_MAX - bytes ? UINT64_MAX : bytes + size;
     ++count;
   }
   return CheckFetchLimits(label, bytes, count, limits);
