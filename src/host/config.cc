@@ -71,10 +71,15 @@ Expected<HostConfig> HostConfig::Load(const std::filesystem::path& file) {
           if (pkey.str() == "upload_rate_limit") p.upload_rate_limit = value;
           else if (pkey.str() == "download_rate_limit") p.download_rate_limit = value;
           else p.update_interval_s = value;
+        } else if (pkey.str() == "max_bundle_bytes") {
+          MUMBA_ASSIGN_OR_RETURN(p.max_bundle_bytes, Bytes(file, v, name));
+        } else if (pkey.str() == "max_bundle_files") {
+          MUMBA_ASSIGN_OR_RETURN(p.max_bundle_files, Bytes(file, v, name));
         } else {
           return InvalidArgument(Where(file, v) + name +
                                  ": unknown key (known: listen, bootstrap, seed, upload_rate_limit, "
-                                 "download_rate_limit, update_interval_s)");
+                                 "download_rate_limit, update_interval_s, max_bundle_bytes, "
+                                 "max_bundle_files)");
         }
       }
     } else if (k == "gateway" && node.is_table()) {

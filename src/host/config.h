@@ -15,6 +15,10 @@
 //   upload_rate_limit = 0         # bytes/s, 0 = none
 //   download_rate_limit = 0
 //   update_interval_s = 3600      # how often to look for new versions (0 = never)
+//   max_bundle_bytes = 1073741824 # the most a bundle fetched from the network may hold;
+//                                 # one holding more, or more than its item announced,
+//                                 # is stopped and deleted as soon as its metadata arrives
+//   max_bundle_files = 10000      # the most files it may hold
 //
 //   [security]
 //   sandbox = true                # run every app daemon in a bubblewrap sandbox; false
@@ -32,6 +36,7 @@
 #include <vector>
 
 #include "mumba/status.h"
+#include "p2p/p2p_node.h"
 
 namespace mumba {
 
@@ -47,6 +52,9 @@ struct P2pConfig {
   int upload_rate_limit = 0;
   int download_rate_limit = 0;
   int update_interval_s = 3600;
+  // Ceilings on a fetched bundle, whatever its item announced (P2pNode's defaults).
+  uint64_t max_bundle_bytes = kDefaultMaxBundleBytes;
+  uint64_t max_bundle_files = kDefaultMaxBundleFiles;
   // Start the node with the host (the config has a [p2p] table, or the host was
   // given --listen/--bootstrap); otherwise it starts when first needed.
   bool start_with_host = false;

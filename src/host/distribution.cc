@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "host/distribution.h"
 
+#include <charconv>
+#include <optional>
+
 #include <spdlog/spdlog.h>
 
 #include "bundle/manifest.h"
@@ -45,6 +48,14 @@ bool Emit(const DistributionEventFn& fn, DistributionEvent::Phase phase, const R
 }
 
 Status Cancelled(const std::string& what) { return Status(Code::kCancelled, what + " was cancelled"); }
+
+// A decimal byte count with nothing around it; nullopt for anything else.
+std::optional<uint64_t> ParseSize(std::string_view text) {
+  uint64_t n = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return n;
+}
 
 }  // namespace
 
@@ -105,6 +116,10 @@ void Distribution::Start() {
   if (config_.start_with_host) {
     if (auto node = Node(); !node.ok()) spdlog::error("p2p: {}", node.status().message());
   }
+  // The update check starts even when nothing came from the network yet: an app
+  // installed from it later must be kept up to date (and bounded) too. It sends
+  // nothing while no app came from the network.
+  if (config_.update_interval_s > 0) updater_ = std::thread([this] { UpdateLoop(); });
   auto records = parts_.registry.ListP2p();
   if (records.empty()) return;  // Nothing travelled over the network: stay silent.
   std::thread([this, records] {
@@ -117,7 +132,6 @@ void Distribution::Start() {
       }
     }
   }).detach();
-  if (config_.update_interval_s > 0) updater_ = std::thread([this] { UpdateLoop(); });
 }
 
 void Distribution::KeepJoined() {
@@ -248,7 +262,12 @@ Expected<ResolvedApp> Distribution::Resolve(const std::string& address,
   item.seq = found->seq;
   item.name = field("name");
   item.version = field("version");
-  item.size = std::strtoull(field("size").c_str(), nullptr, 10);
+  // The size bounds the download (Fetch): an item that does not state it
+  // points at a bundle of unknown size, which no host fetches.
+  std::optional<uint64_t> size = ParseSize(field("size"));
+  if (!size) return InvalidArgument(canonical + " points at a bundle of no stated size (its item's size is '" +
+                                    field("size").substr(0, 24) + "')");
+  item.size = *size;
   std::string ih = field("ih"), ih2 = field("v2");
   if (ih.size() != 20) return InvalidArgument(canonical + " points at no bundle (its item has no 20-byte ih)");
   item.info_hash = ToHex(ih);
@@ -263,6 +282,16 @@ Expected<ResolvedApp> Distribution::Resolve(const std::string& address,
 Expected<int> Distribution::CountSeeders(const ResolvedApp& item, std::chrono::milliseconds timeout) {
   MUMBA_ASSIGN_OR_RETURN(P2pNode * node, Node());
   return node->CountPeers(item.info_hash, timeout);
+}
+
+InstalledLevel Distribution::InstalledLevelOf(const std::string& address) {
+  InstalledLevel level;
+  if (auto known = parts_.registry.GetP2p(address); known.ok()) {
+    level.seq = known->seq;
+    level.info_hash = known->info_hash;
+  }
+  if (auto app = parts_.apps.Describe(address); app.ok()) level.version = app->record.version;
+  return level;
 }
 
 bool Distribution::Stopping() {
@@ -281,6 +310,15 @@ Expected<AppView> Distribution::Fetch(const std::string& address, std::chrono::m
     return FailedPrecondition(item.address + " offers seq " + std::to_string(item.seq) +
                               ", not newer than the " + std::to_string(min_seq - 1) + " installed");
   }
+  // `min_seq` is what the caller saw; what is installed here counts whatever the
+  // caller saw (hostile DHT nodes may serve only an older, validly signed item).
+  MUMBA_TRY(CheckNotBelowInstalled(item.name, {item.seq, item.version, item.info_hash},
+                                   InstalledLevelOf(item.address)));
+  if (item.size > config_.max_bundle_bytes) {
+    return ResourceExhausted("refused: " + item.address + " announces a bundle of " + std::to_string(item.size) +
+                             " bytes, above the ceiling of " + std::to_string(config_.max_bundle_bytes) +
+                             " ([p2p] max_bundle_bytes)");
+  }
   if (!Emit(on_event, DistributionEvent::Phase::kResolved, item) || Stopping()) {
     return Cancelled("installing " + item.name);
   }
@@ -290,7 +328,11 @@ Expected<AppView> Distribution::Fetch(const std::string& address, std::chrono::m
   auto left = timeout - std::chrono::duration_cast<std::chrono::milliseconds>(
                             parts_.clock.Now() - start);
   if (left < std::chrono::seconds(1)) left = std::chrono::seconds(1);
-  auto folder = node->Fetch(item.info_hash, item.info_hash_v2, dest, left, [&](const FetchProgress& p) {
+  FetchLimits limits;
+  limits.announced_bytes = item.size;
+  limits.max_bytes = config_.max_bundle_bytes;
+  limits.max_files = config_.max_bundle_files;
+  auto folder = node->Fetch(item.info_hash, item.info_hash_v2, dest, left, limits, [&](const FetchProgress& p) {
     if (Stopping()) return false;
     if (!on_event) return true;
     DistributionEvent e;

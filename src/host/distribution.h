@@ -93,7 +93,8 @@ class Distribution {
   Expected<PublishResult> PublishBundle(const std::filesystem::path& bundle_dir, std::string_view passphrase);
 
   // Looks `address` up in the DHT. NOT_FOUND (with how long it looked) if no one
-  // serves it.
+  // serves it; INVALID_ARGUMENT for an item without a bundle, a valid name and
+  // version, or a stated size (the size bounds every fetch of it).
   Expected<ResolvedApp> Resolve(const std::string& address, std::chrono::milliseconds timeout);
 
   // How many peers the DHT names for a resolved app's bundle (looks for at most
@@ -101,9 +102,14 @@ class Distribution {
   Expected<int> CountSeeders(const ResolvedApp& item, std::chrono::milliseconds timeout);
 
   // Resolves, downloads, verifies (piece hashes; the manifest's id must be the
-  // address) and installs the app; then seeds it. Refuses an item whose seq is
-  // below `min_seq`. Nothing is installed on any error, nor when `on_event` says
-  // stop or the host is stopping.
+  // address) and installs the app; then seeds it. Refuses (FAILED_PRECONDITION)
+  // an item whose seq is below `min_seq` or that would take the app below what
+  // is installed (CheckNotBelowInstalled, against the registry, not only what
+  // was just resolved). Refuses (RESOURCE_EXHAUSTED) a bundle larger than its
+  // item announced or than [p2p] max_bundle_bytes / max_bundle_files allow,
+  // stopping the download as soon as the torrent's metadata shows it. Nothing
+  // is installed on any error, nor when `on_event` says stop or the host is
+  // stopping, and nothing is left in staging.
   // With `accept_wider` false, a version that asks for more than the installed one
   // (WiderAsks) is refused with FAILED_PRECONDITION listing what it asks for.
   Expected<AppView> Fetch(const std::string& address, std::chrono::milliseconds timeout,
@@ -131,6 +137,9 @@ class Distribution {
   // Publish's work once the app and its key are known; publish_mu_ held.
   Expected<PublishResult> PublishLocked(const AppView& app, const KeyPair& keys);
   bool Stopping();
+  // The seq and bundle of the item installed or published here, and the
+  // installed version, of the app at `address`.
+  InstalledLevel InstalledLevelOf(const std::string& address);
   Status SeedInstalled(const AppView& app);
   void UpdateLoop();
   // Joins the bootstrap nodes again and again: nodes that were down when this one

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "host/installer.h"
 
+#include <algorithm>
 #include <optional>
 
 #include <spdlog/spdlog.h>
@@ -22,7 +23,80 @@ void RemoveTree(const fs::path& p) {
   if (ec) spdlog::warn("cannot remove {}: {}", p.string(), ec.message());
 }
 
+bool AllDigits(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// Numbers of any length, without leading zeros (semver forbids them): the longer
+// is larger, and equal lengths compare as text.
+int CompareNumbers(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return a.size() < b.size() ? -1 : 1;
+  return a.compare(b) < 0 ? -1 : a.compare(b) > 0 ? 1 : 0;
+}
+
+// The next '.'-separated part of `s` from `pos`, which moves past it.
+std::string_view NextPart(std::string_view s, size_t& pos) {
+  size_t end = s.find('.', pos);
+  if (end == std::string_view::npos) end = s.size();
+  std::string_view part = s.substr(pos, end - pos);
+  pos = end + 1;
+  return part;
+}
+
+// Pre-release identifiers: numeric ones by value and below alphanumeric ones,
+// which compare as text; a shorter list that is a prefix of the longer is lower.
+int ComparePrerelease(std::string_view a, std::string_view b) {
+  size_t pa = 0, pb = 0;
+  while (pa <= a.size() && pb <= b.size()) {
+    std::string_view x = NextPart(a, pa), y = NextPart(b, pb);
+    bool nx = AllDigits(x), ny = AllDigits(y);
+    int c = nx && ny ? CompareNumbers(x, y) : nx ? -1 : ny ? 1 : x.compare(y);
+    if (c != 0) return c < 0 ? -1 : 1;
+  }
+  if (pa > a.size() && pb > b.size()) return 0;
+  return pa > a.size() ? -1 : 1;
+}
+
 }  // namespace
+
+int CompareVersions(std::string_view a, std::string_view b) {
+  if (!IsValidSemver(a) || !IsValidSemver(b)) return a.compare(b) < 0 ? -1 : a.compare(b) > 0 ? 1 : 0;
+  auto core_end = [](std::string_view v) { return std::min(v.find('-'), v.find('+')); };
+  std::string_view ca = a.substr(0, core_end(a)), cb = b.substr(0, core_end(b));
+  size_t pa = 0, pb = 0;
+  for (int i = 0; i < 3; ++i) {
+    if (int c = CompareNumbers(NextPart(ca, pa), NextPart(cb, pb)); c != 0) return c;
+  }
+  auto prerelease = [](std::string_view v) {
+    size_t dash = v.find('-');
+    size_t plus = v.find('+');
+    if (dash == std::string_view::npos || dash > plus) return std::string_view();
+    return v.substr(dash + 1, plus == std::string_view::npos ? std::string_view::npos : plus - dash - 1);
+  };
+  std::string_view ra = prerelease(a), rb = prerelease(b);
+  // A release ranks above its pre-releases.
+  if (ra.empty() || rb.empty()) return ra.empty() == rb.empty() ? 0 : ra.empty() ? 1 : -1;
+  return ComparePrerelease(ra, rb);
+}
+
+Status CheckNotBelowInstalled(const std::string& name, const NetworkOffer& offer, const InstalledLevel& installed) {
+  const std::string offered = name + " " + offer.version + " (seq " + std::to_string(offer.seq) + ")";
+  if (installed.seq && offer.seq < *installed.seq) {
+    return FailedPrecondition("refused: the network offers " + offered + ", older than the seq " +
+                              std::to_string(*installed.seq) + " installed here; an app is never installed "
+                              "below what is installed");
+  }
+  if (installed.seq && offer.seq == *installed.seq && offer.info_hash != installed.info_hash) {
+    return FailedPrecondition("refused: the network offers " + offered + ", another bundle under the seq " +
+                              std::to_string(*installed.seq) + " installed here");
+  }
+  if (!installed.version.empty() && CompareVersions(offer.version, installed.version) < 0) {
+    return FailedPrecondition("refused: the network offers " + offered + ", below the " + name + " " +
+                              installed.version + " installed here; an app is never installed below what is "
+                              "installed");
+  }
+  return Status();
+}
 
 Installer::Installer(const HomeLayout& layout, InstalledApps& apps, StoreManager& stores,
                      AppRuntime& runtime)
@@ -114,6 +188,11 @@ Expected<InstallResult> Installer::InstallFrom(const fs::path& source, bool owne
 
   std::optional<InstalledApp> previous;
   if (auto found = apps_.Get(m.id); found.ok()) previous = std::move(*found);
+  if (owned && previous && CompareVersions(m.version, previous->record.version) < 0) {
+    RemoveTree(staging);
+    return FailedPrecondition("refused: " + m.name + " " + m.version + " is below the " + previous->record.version +
+                              " installed; a download never takes an app back (mumba rollback does)");
+  }
   bool was_running = false;
   if (previous) {
     was_running = runtime_.Active(m.id);

@@ -5,10 +5,13 @@
 // interrupted install left behind.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/paths.h"
@@ -23,6 +26,37 @@ struct InstallResult {
   AppView app;
   bool replaced = false;
 };
+
+// Semantic-version precedence (semver.org, item 11): negative when `a` comes
+// before `b`, 0 when they rank the same (build metadata is ignored), positive
+// when `a` comes after. Never fails; text that is not a version (IsValidSemver)
+// ranks by its characters.
+int CompareVersions(std::string_view a, std::string_view b);
+
+// What the network offers to install over an app: the signed item's sequence
+// number, the version it names and the v1 info-hash of its bundle.
+struct NetworkOffer {
+  int64_t seq = 0;
+  std::string version;
+  std::string info_hash;
+};
+
+// What is installed of that app. `seq` and `info_hash` are those of the item this
+// host installed or published (the registry's p2p record), if any; `version` is
+// the installed version, empty when the app is not installed.
+struct InstalledLevel {
+  std::optional<int64_t> seq;
+  std::string info_hash;
+  std::string version;
+};
+
+// The rule of every install from the network: never below what is installed, so
+// that DHT nodes serving an older item that is still validly signed cannot roll
+// an app back. OK when `offer` has a higher seq than the installed item (or the
+// same seq and the same bundle: a reinstall) and a version not below the
+// installed one; FAILED_PRECONDITION naming app `name`, what is offered and what
+// is installed otherwise.
+Status CheckNotBelowInstalled(const std::string& name, const NetworkOffer& offer, const InstalledLevel& installed);
 
 // Thread-safe; one install, start or stop of the same app at a time (the
 // runtime's op lock).
@@ -40,7 +74,9 @@ class Installer {
   Expected<InstallResult> Install(const std::filesystem::path& bundle_dir);
   // The same for a bundle the host already owns in its staging folder (a fetched
   // download): it is renamed into place instead of copied. INVALID_ARGUMENT for a
-  // folder outside staging.
+  // folder outside staging; FAILED_PRECONDITION for a version below the one
+  // installed (checked under the app's op lock, so no concurrent install slips
+  // in between), since a download never takes an app back.
   Expected<InstallResult> InstallStaged(const std::filesystem::path& staged_dir);
 
   // Stops the app, forgets it and deletes its bundle; `purge` also deletes its data

@@ -140,6 +140,64 @@ TEST_F(InstallerTest, StagedInstallsComeOnlyFromStaging) {
   EXPECT_TRUE(registry_->List().empty());
 }
 
+TEST_F(InstallerTest, AStagedInstallNeverGoesBelowTheInstalledVersion) {
+  ASSERT_TRUE(installer_->Install(Bundle("2.0.0")).ok());
+  fs::path staged = layout_.staging_dir() / "fetch-x";
+  fs::create_directories(staged);
+  fs::copy(Bundle("1.9.9"), staged / "bundle", fs::copy_options::recursive);
+  auto older = installer_->InstallStaged(staged / "bundle");
+  ASSERT_FALSE(older.ok());
+  EXPECT_EQ(older.status().code(), Code::kFailedPrecondition);
+  EXPECT_NE(older.status().message().find("1.9.9 is below the 2.0.0 installed"), std::string::npos)
+      << older.status().message();
+  EXPECT_EQ(apps_->Find("hello")->record.version, "2.0.0");
+  EXPECT_EQ(Listing(AppDir()), std::vector<std::string>{"2.0.0"});
+
+  // Up is fine, and so is the owner going back from a folder (what rollback does).
+  fs::copy(Bundle("2.0.1"), staged / "newer", fs::copy_options::recursive);
+  ASSERT_TRUE(installer_->InstallStaged(staged / "newer").ok());
+  ASSERT_TRUE(installer_->Install(Bundle("1.0.0")).ok());
+}
+
+TEST(VersionOrderTest, FollowsSemverPrecedence) {
+  const std::vector<std::string> ascending = {"0.0.9",       "0.1.0-alpha",  "0.1.0-alpha.1", "0.1.0-alpha.beta",
+                                              "0.1.0-beta.2", "0.1.0-beta.11", "0.1.0-rc.1",    "0.1.0",
+                                              "0.2.0",       "0.10.0",       "1.0.0",         "10.0.0"};
+  for (size_t i = 0; i < ascending.size(); ++i) {
+    EXPECT_EQ(CompareVersions(ascending[i], ascending[i]), 0) << ascending[i];
+    for (size_t j = i + 1; j < ascending.size(); ++j) {
+      EXPECT_LT(CompareVersions(ascending[i], ascending[j]), 0) << ascending[i] << " < " << ascending[j];
+      EXPECT_GT(CompareVersions(ascending[j], ascending[i]), 0) << ascending[j] << " > " << ascending[i];
+    }
+  }
+  EXPECT_EQ(CompareVersions("1.0.0+build.1", "1.0.0+build.2"), 0);
+  EXPECT_LT(CompareVersions("99999999999999999999.0.0", "100000000000000000000.0.0"), 0);
+}
+
+TEST(NotBelowInstalledTest, RefusesAnOlderItemAnotherBundleAtTheSameSeqAndALowerVersion) {
+  InstalledLevel installed{5, "aaaa", "0.2.0"};
+  EXPECT_TRUE(CheckNotBelowInstalled("hello", {6, "0.3.0", "bbbb"}, installed).ok());
+  EXPECT_TRUE(CheckNotBelowInstalled("hello", {5, "0.2.0", "aaaa"}, installed).ok());  // A reinstall.
+  EXPECT_TRUE(CheckNotBelowInstalled("hello", {6, "0.2.0", "bbbb"}, installed).ok());  // Republished.
+
+  Status older = CheckNotBelowInstalled("hello", {4, "0.1.0", "cccc"}, installed);
+  EXPECT_EQ(older.code(), Code::kFailedPrecondition);
+  EXPECT_NE(older.message().find("hello 0.1.0 (seq 4), older than the seq 5 installed"), std::string::npos)
+      << older.message();
+  // Even when the older item names a higher version.
+  EXPECT_EQ(CheckNotBelowInstalled("hello", {4, "9.0.0", "cccc"}, installed).code(), Code::kFailedPrecondition);
+  EXPECT_EQ(CheckNotBelowInstalled("hello", {5, "0.2.0", "dddd"}, installed).code(), Code::kFailedPrecondition);
+  Status lower = CheckNotBelowInstalled("hello", {6, "0.1.9", "eeee"}, installed);
+  EXPECT_EQ(lower.code(), Code::kFailedPrecondition);
+  EXPECT_NE(lower.message().find("below the hello 0.2.0 installed"), std::string::npos) << lower.message();
+
+  // Installed without an item (from a folder): the version still holds.
+  EXPECT_EQ(CheckNotBelowInstalled("hello", {1, "0.1.0", "ffff"}, {std::nullopt, "", "0.2.0"}).code(),
+            Code::kFailedPrecondition);
+  // Nothing installed: anything goes.
+  EXPECT_TRUE(CheckNotBelowInstalled("hello", {1, "0.0.1", "ffff"}, {}).ok());
+}
+
 TEST_F(InstallerTest, FailedMigrationKeepsThePreviousVersionRunningAndItsData) {
   ASSERT_TRUE(installer_->Install(Bundle("1.0.0", "", {{"data/setup.sql", "CREATE TABLE notes (body TEXT);"
                                                                            "INSERT INTO notes VALUES ('kept');"}}))

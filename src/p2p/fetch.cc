@@ -158,7 +158,7 @@ Expected<fs::path> MoveIntoPlace(const fs::path& staging, const fs::path& dest, 
 
 Expected<fs::path> P2pNodeImpl::Fetch(const std::string& info_hash_v1, const std::string& info_hash_v2,
                                       const fs::path& dest, std::chrono::milliseconds timeout,
-                                      const ProgressFn& progress) {
+                                      const FetchLimits& limits, const ProgressFn& progress) {
   const auto deadline = Now() + timeout;
   MUMBA_ASSIGN_OR_RETURN(lt::info_hash_t ih, ParseInfoHashes(info_hash_v1, info_hash_v2));
   const std::string label = info_hash_v1.empty() ? info_hash_v2 : info_hash_v1;
@@ -168,7 +168,7 @@ Expected<fs::path> P2pNodeImpl::Fetch(const std::string& info_hash_v1, const std
     }
   }
   MUMBA_ASSIGN_OR_RETURN(auto staging, StagingFolder::Make(dest, label));
-  MUMBA_ASSIGN_OR_RETURN(Download download, StartDownload(ih, label, staging->path()));
+  MUMBA_ASSIGN_OR_RETURN(Download download, StartDownload(ih, label, staging->path(), limits));
 
   FetchProgress last;
   mumba::Status st = AwaitVerified(download, deadline, timeout, progress, last);
@@ -189,8 +189,9 @@ Expected<fs::path> P2pNodeImpl::Fetch(const std::string& info_hash_v1, const std
 
 Expected<P2pNodeImpl::Download> P2pNodeImpl::StartDownload(const lt::info_hash_t& ih,
                                                            const std::string& label,
-                                                           const fs::path& save_path) {
-  Download d{ih, label, {}, WatchTorrent(ih)};
+                                                           const fs::path& save_path,
+                                                           const FetchLimits& limits) {
+  Download d{ih, label, {}, WatchTorrent(ih, limits, label)};
   lt::add_torrent_params atp;
   atp.info_hashes = ih;
   atp.save_path = save_path.string();
@@ -216,6 +217,10 @@ mumba::Status P2pNodeImpl::AwaitVerified(Download& d, Clock::time_point deadline
     if (st.has_metadata && !checked_files) {
       checked_files = true;
       MUMBA_TRY(RefuseSymlinks(d.handle, d.label));
+      // The alert thread has usually paused such a torrent already; this is
+      // the answer the caller gets either way.
+      auto ti = d.handle.torrent_file();
+      if (ti) MUMBA_TRY(CheckTorrentLimits(*ti, d.label, *d.events->limits));
     }
     last = ProgressOf(st);
     if (IsVerified(st, last)) return {};
@@ -230,7 +235,7 @@ mumba::Status P2pNodeImpl::AwaitVerified(Download& d, Clock::time_point deadline
     auto wake = std::min(deadline, now + kProgressInterval);
     if (searching) wake = std::min(wake, reannounce.next());
     std::unique_lock lock(mu_);
-    WaitUntil(lock, wake, [&] { return d.events->finished; });
+    WaitUntil(lock, wake, [&] { return d.events->finished || d.events->refused.has_value(); });
   }
 }
 

@@ -77,4 +77,23 @@ bool IsSafeName(const std::string& name) {
          name.find('\\') == std::string::npos && name.find('\0') == std::string::npos;
 }
 
+mumba::Status CheckFetchLimits(const std::string& label, uint64_t bytes, uint64_t files,
+                               const FetchLimits& limits) {
+  const std::string holds = "torrent " + label + " holds " + std::to_string(bytes) + " bytes in " +
+                            std::to_string(files) + " files";
+  if (limits.announced_bytes && bytes > *limits.announced_bytes) {
+    return ResourceExhausted(holds + ", more than the " + std::to_string(*limits.announced_bytes) +
+                             " bytes announced; stopped and deleted");
+  }
+  if (bytes > limits.max_bytes) {
+    return ResourceExhausted(holds + ", more than the ceiling of " + std::to_string(limits.max_bytes) +
+                             " bytes; stopped and deleted");
+  }
+  if (files > limits.max_files) {
+    return ResourceExhausted(holds + ", more than the ceiling of " + std::to_string(limits.max_files) +
+                             " files; stopped and deleted");
+  }
+  return {};
+}
+
 }  // namespace mumba::p2p

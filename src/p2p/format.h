@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The pure rules of the node's formats, kept apart so a test can check them
 // without a session: info-hashes in hex, magnet links, "HOST:PORT", torrent names
-// and the piece size every torrent is made with.
+// the piece size every torrent is made with, and what a fetch may bring in.
 #pragma once
 
 #include <cstddef>
@@ -9,6 +9,7 @@
 #include <string>
 
 #include "mumba/status.h"
+#include "p2p/p2p_node.h"
 
 namespace mumba::p2p {
 
@@ -52,5 +53,11 @@ int PieceSizeFor(uint64_t total);
 // Whether `name` can be a torrent's top folder: not empty, "." or "..", and
 // without '/', '\\' or NUL, so joining it to a folder stays inside that folder.
 bool IsSafeName(const std::string& name);
+
+// Whether a torrent of `bytes` in `files` files (pad files left out) fits
+// `limits`. OK, or RESOURCE_EXHAUSTED naming torrent `label`, what it holds and
+// what was announced or allowed.
+mumba::Status CheckFetchLimits(const std::string& label, uint64_t bytes, uint64_t files,
+                               const FetchLimits& limits);
 
 }  // namespace mumba::p2p

@@ -81,5 +81,36 @@ TEST(P2pFormatTest, SafeNamesStayInsideTheirFolder) {
   }
 }
 
+TEST(P2pFormatTest, FetchLimitsHoldTheAnnouncedSizeTheCeilingAndTheFileCount) {
+  FetchLimits limits;
+  limits.announced_bytes = 1000;
+  limits.max_bytes = 5000;
+  limits.max_files = 3;
+  EXPECT_TRUE(CheckFetchLimits("abc", 1000, 3, limits).ok());
+  EXPECT_TRUE(CheckFetchLimits("abc", 0, 0, limits).ok());  // Smaller than announced is harmless.
+
+  mumba::Status over = CheckFetchLimits("abc", 1001, 1, limits);
+  EXPECT_EQ(over.code(), Code::kResourceExhausted);
+  EXPECT_NE(over.message().find("torrent abc holds 1001 bytes in 1 files"), std::string::npos) << over.message();
+  EXPECT_NE(over.message().find("the 1000 bytes announced"), std::string::npos) << over.message();
+
+  limits.announced_bytes.reset();  // Nothing announced: the ceiling still holds.
+  EXPECT_TRUE(CheckFetchLimits("abc", 5000, 1, limits).ok());
+  mumba::Status ceiling = CheckFetchLimits("abc", 5001, 1, limits);
+  EXPECT_EQ(ceiling.code(), Code::kResourceExhausted);
+  EXPECT_NE(ceiling.message().find("ceiling of 5000 bytes"), std::string::npos) << ceiling.message();
+  limits.announced_bytes = 1ull << 40;  // An announcement never lifts the ceiling.
+  EXPECT_EQ(CheckFetchLimits("abc", 5001, 1, limits).code(), Code::kResourceExhausted);
+
+  mumba::Status files = CheckFetchLimits("abc", 10, 4, limits);
+  EXPECT_EQ(files.code(), Code::kResourceExhausted);
+  EXPECT_NE(files.message().find("ceiling of 3 files"), std::string::npos) << files.message();
+
+  // The defaults: 1 GiB and 10,000 files.
+  EXPECT_TRUE(CheckFetchLimits("abc", 1ull << 30, 10000, FetchLimits{}).ok());
+  EXPECT_FALSE(CheckFetchLimits("abc", (1ull << 30) + 1, 1, FetchLimits{}).ok());
+  EXPECT_FALSE(CheckFetchLimits("abc", 1, 10001, FetchLimits{}).ok());
+}
+
 }  // namespace
 }  // namespace mumba::p2p

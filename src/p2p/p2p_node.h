@@ -62,6 +62,24 @@ struct FetchProgress {
   double rate = 0;     // Bytes/s, recent.
 };
 
+// The most a fetched bundle may hold unless the caller says otherwise: a
+// publisher must not be able to fill the disk of everyone who installs from it.
+inline constexpr uint64_t kDefaultMaxBundleBytes = 1ull << 30;  // 1 GiB.
+inline constexpr uint64_t kDefaultMaxBundleFiles = 10000;
+
+// What one Fetch may bring in. The torrent's metadata says how many bytes and
+// files it holds before any of them is downloaded, and libtorrent never writes
+// past the sizes it declares; a torrent that declares more than these limits is
+// stopped as soon as its metadata arrives and everything it wrote is deleted.
+struct FetchLimits {
+  // The size its publisher announced for it (a Mumba item's "size"), if any: a
+  // torrent holding more is refused.
+  std::optional<uint64_t> announced_bytes;
+  // The ceiling, whatever was announced.
+  uint64_t max_bytes = kDefaultMaxBundleBytes;
+  uint64_t max_files = kDefaultMaxBundleFiles;
+};
+
 struct P2pStatus {
   std::string listen;  // The address actually listened on, "IP:PORT".
   int dht_nodes = 0;
@@ -122,11 +140,14 @@ class P2pNode {
   // complete within `timeout`; the partial download is removed on any error.
   // `progress` is called about every 200 ms from the calling thread; returning
   // false stops the fetch (CANCELLED, nothing left behind). A torrent holding
-  // symlinks is refused (DATA_LOSS) as soon as its metadata arrives.
+  // symlinks is refused (DATA_LOSS) as soon as its metadata arrives, and one
+  // holding more bytes or files than `limits` allow (RESOURCE_EXHAUSTED, saying
+  // what was announced or allowed and what the torrent holds) is stopped then
+  // too, before the download goes on, and what it wrote is deleted.
   virtual Expected<std::filesystem::path> Fetch(const std::string& info_hash_v1,
                                                 const std::string& info_hash_v2,
                                                 const std::filesystem::path& dest,
-                                                std::chrono::milliseconds timeout,
+                                                std::chrono::milliseconds timeout, const FetchLimits& limits,
                                                 const std::function<bool(const FetchProgress&)>& progress) = 0;
 
   // Asks the DHT who announced the torrent and returns how many distinct peers

@@ -5,6 +5,7 @@
 #include "p2p/p2p_node_impl.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <iterator>
 #include <system_error>
 
@@ -42,6 +43,20 @@ std::vector<std::string> TorrentKeys(const lt::info_hash_t& ih) {
   if (ih.has_v1()) keys.push_back(ih.v1.to_string());
   if (ih.has_v2()) keys.push_back(std::string(ih.v2.data(), 20));
   return keys;
+}
+
+mumba::Status CheckTorrentLimits(const lt::torrent_info& ti, const std::string& label,
+                                 const FetchLimits& limits) {
+  const lt::file_storage& files = ti.files();
+  uint64_t bytes = 0, count = 0;
+  for (lt::file_index_t i : files.file_range()) {
+    if (files.pad_file_at(i)) continue;
+    // Saturating: sizes come from a stranger's metadata.
+    const auto size = static_cast<uint64_t>(files.file_size(i));
+    bytes = size > UINT64_MAX - bytes ? UINT64_MAX : bytes + size;
+    ++count;
+  }
+  return CheckFetchLimits(label, bytes, count, limits);
 }
 
 P2pNodeImpl::~P2pNodeImpl() {
@@ -194,6 +209,8 @@ void P2pNodeImpl::Dispatch(lt::alert* a) {
     OnDhtItem(*m);
   } else if (auto* gp = lt::alert_cast<lt::dht_get_peers_reply_alert>(a)) {
     OnDhtPeers(*gp);
+  } else if (auto* md = lt::alert_cast<lt::metadata_received_alert>(a)) {
+    OnMetadata(*md);
   } else if (auto* ss = lt::alert_cast<lt::session_stats_alert>(a)) {
     OnSessionStats(*ss);
   } else if (auto* fin = lt::alert_cast<lt::torrent_finished_alert>(a)) {
@@ -231,6 +248,22 @@ void P2pNodeImpl::OnSessionStats(const lt::session_stats_alert& a) {
   ++stats_generation_;
 }
 
+void P2pNodeImpl::OnMetadata(const lt::metadata_received_alert& a) {
+  std::shared_ptr<const lt::torrent_info> ti;
+  ForTorrent(a.handle.info_hashes(), [&](TorrentEvents& e) {
+    if (!e.limits || e.refused) return;
+    if (!ti) ti = a.handle.torrent_file();
+    if (!ti) return;
+    mumba::Status st = CheckTorrentLimits(*ti, e.label, *e.limits);
+    if (st.ok()) return;
+    // Pieces are asked for only once the metadata is here, so pausing on its
+    // arrival stops the download within moments, not at its end; Fetch then
+    // deletes whatever was written (never more than the declared sizes).
+    a.handle.pause();
+    e.refused = st;
+  });
+}
+
 template <typename F>
 void P2pNodeImpl::ForTorrent(const lt::info_hash_t& ih, F&& update) {
   std::set<TorrentEvents*> seen;  // A waiter is filed under up to two keys.
@@ -242,8 +275,12 @@ void P2pNodeImpl::ForTorrent(const lt::info_hash_t& ih, F&& update) {
   }
 }
 
-std::shared_ptr<TorrentEvents> P2pNodeImpl::WatchTorrent(const lt::info_hash_t& ih) {
+std::shared_ptr<TorrentEvents> P2pNodeImpl::WatchTorrent(const lt::info_hash_t& ih,
+                                                         std::optional<FetchLimits> limits,
+                                                         const std::string& label) {
   auto events = std::make_shared<TorrentEvents>();
+  events->limits = std::move(limits);
+  events->label = label;
   std::lock_guard lock(mu_);
   for (const auto& key : TorrentKeys(ih)) torrent_waiters_.emplace(key, events);
   return events;

@@ -49,12 +49,22 @@ struct TorrentEvents {
   bool removed = false;
   bool deleted = false;  // Or deleting failed; either way libtorrent is done with the files.
   std::string delete_error;
+  // Set by Fetch: what the torrent may hold, checked by the alert thread the
+  // moment its metadata arrives (the torrent is paused at once when it holds
+  // more), with the refusal in `refused`.
+  std::optional<FetchLimits> limits;
+  std::string label;
+  std::optional<mumba::Status> refused;
 };
 
 // The map keys under which a torrent's events are filed: its v1 hash and its
 // truncated v2 hash, whichever it has (a torrent added by one hash learns the
 // other with its metadata).
 std::vector<std::string> TorrentKeys(const lt::info_hash_t& ih);
+
+// CheckFetchLimits for the files a torrent's metadata declares (pad files left
+// out, as a Mumba item's "size" leaves them out).
+mumba::Status CheckTorrentLimits(const lt::torrent_info& ti, const std::string& label, const FetchLimits& limits);
 
 struct PutWaiter {
   int64_t seq = 0;
@@ -102,6 +112,7 @@ class P2pNodeImpl final : public P2pNode {
 
   Expected<std::filesystem::path> Fetch(const std::string& info_hash_v1, const std::string& info_hash_v2,
                                         const std::filesystem::path& dest, std::chrono::milliseconds timeout,
+                                        const FetchLimits& limits,
                                         const std::function<bool(const FetchProgress&)>& progress) override;
   Expected<int> CountPeers(const std::string& info_hash_v1, std::chrono::milliseconds timeout) override;
 
@@ -142,13 +153,18 @@ class P2pNodeImpl final : public P2pNode {
   void OnDhtPut(const lt::dht_put_alert& a);
   void OnDhtItem(const lt::dht_mutable_item_alert& a);
   void OnDhtPeers(const lt::dht_get_peers_reply_alert& a);
+  // Pauses a download whose metadata shows more than its FetchLimits allow.
+  void OnMetadata(const lt::metadata_received_alert& a);
   // Applies `update` to the events of every waiter on torrent `ih`.
   template <typename F>
   void ForTorrent(const lt::info_hash_t& ih, F&& update);
 
   // Registers interest in a torrent's alerts; the returned events are filled in
-  // by the alert thread under mu_.
-  std::shared_ptr<TorrentEvents> WatchTorrent(const lt::info_hash_t& ih);
+  // by the alert thread under mu_. With `limits`, the alert thread pauses the
+  // torrent as soon as its metadata shows more than they allow.
+  std::shared_ptr<TorrentEvents> WatchTorrent(const lt::info_hash_t& ih,
+                                              std::optional<FetchLimits> limits = std::nullopt,
+                                              const std::string& label = {});
   void UnwatchTorrent(const lt::info_hash_t& ih, const std::shared_ptr<TorrentEvents>& events);
   // Removes `h` and waits (bounded) until libtorrent confirms; with
   // delete_files, until the files are gone.
@@ -183,9 +199,10 @@ class P2pNodeImpl final : public P2pNode {
 
   // Fetch's steps (fetch.cc). Each failing step leaves the download for Discard.
   Expected<Download> StartDownload(const lt::info_hash_t& ih, const std::string& label,
-                                   const std::filesystem::path& save_path);
-  // Until every piece is verified: reports progress, refuses symlinks, asks the
-  // DHT again while no peer serves, and fails at the deadline or on cancel.
+                                   const std::filesystem::path& save_path, const FetchLimits& limits);
+  // Until every piece is verified: reports progress, refuses symlinks and
+  // torrents over the download's limits, asks the DHT again while no peer
+  // serves, and fails at the deadline or on cancel.
   mumba::Status AwaitVerified(Download& d, Clock::time_point deadline, std::chrono::milliseconds timeout,
                               const ProgressFn& progress, FetchProgress& last);
   // Until libtorrent's queued writes reached the files.

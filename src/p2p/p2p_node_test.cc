@@ -313,7 +313,7 @@ TEST_F(P2pNetworkTest, FetchesByInfoHashesAloneAndFromWhoeverSeeds) {
   int calls = 0, most_peers = 0;
   FetchProgress last;
   auto fetched =
-      c_->Fetch(ref->info_hash_v1, ref->info_hash_v2, tmp_.path() / "c", 10s, [&](const FetchProgress& p) {
+      c_->Fetch(ref->info_hash_v1, ref->info_hash_v2, tmp_.path() / "c", 10s, {}, [&](const FetchProgress& p) {
         ++calls;
         last = p;
         return true;
@@ -328,7 +328,7 @@ TEST_F(P2pNetworkTest, FetchesByInfoHashesAloneAndFromWhoeverSeeds) {
   EXPECT_EQ(c_->Status().torrents, 0);
 
   // B fetches too and seeds its copy: the same torrent.
-  auto at_b = b_->Fetch(ref->info_hash_v1, ref->info_hash_v2, tmp_.path() / "b", 10s, nullptr);
+  auto at_b = b_->Fetch(ref->info_hash_v1, ref->info_hash_v2, tmp_.path() / "b", 10s, {}, nullptr);
   ASSERT_TRUE(at_b.ok()) << at_b.status().message();
   auto b_ref = b_->Seed(*at_b, "bundle");
   ASSERT_TRUE(b_ref.ok()) << b_ref.status().message();
@@ -338,16 +338,86 @@ TEST_F(P2pNetworkTest, FetchesByInfoHashesAloneAndFromWhoeverSeeds) {
   // A goes away; C fetches again, now from B.
   a_.reset();
   auto start = Steady::now();
-  auto again = c_->Fetch(ref->info_hash_v1, ref->info_hash_v2, tmp_.path() / "c2", 15s, nullptr);
+  auto again = c_->Fetch(ref->info_hash_v1, ref->info_hash_v2, tmp_.path() / "c2", 15s, {}, nullptr);
   ASSERT_TRUE(again.ok()) << again.status().message();
   Report("fetch from B once A is gone (5.2 MB)", Millis(Steady::now() - start), "ms");
   EXPECT_EQ(Snapshot(*again), Snapshot(tmp_.path() / "src"));
 }
 
+TEST_F(P2pNetworkTest, ATorrentOverItsLimitsIsStoppedAtItsMetadataAndLeavesNothing) {
+  auto ref = SeedBundleAtA();
+  ASSERT_TRUE(ref.ok()) << ref.status().message();
+
+  // Announced one byte short of what the torrent holds.
+  FetchLimits announced;
+  announced.announced_bytes = ref->total_size - 1;
+  uint64_t most = 0;
+  auto r = c_->Fetch(ref->info_hash_v1, ref->info_hash_v2, tmp_.path() / "dest", 10s, announced,
+                     [&](const FetchProgress& p) {
+                       most = std::max(most, p.done);
+                       return true;
+                     });
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kResourceExhausted);
+  const std::string why(r.status().message());
+  EXPECT_NE(why.find("holds " + std::to_string(ref->total_size) + " bytes"), std::string::npos) << why;
+  EXPECT_NE(why.find("the " + std::to_string(ref->total_size - 1) + " bytes announced"), std::string::npos) << why;
+  EXPECT_LT(most, ref->total_size);
+  EXPECT_TRUE(fs::is_empty(tmp_.path() / "dest"));
+  EXPECT_EQ(c_->Status().torrents, 0);
+
+  // A ceiling below the torrent, or a file count, refuses it whatever was announced.
+  FetchLimits ceiling;
+  ceiling.announced_bytes = ref->total_size;
+  ceiling.max_bytes = ref->total_size / 2;
+  r = c_->Fetch(ref->info_hash_v1, ref->info_hash_v2, tmp_.path() / "dest", 10s, ceiling, nullptr);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("ceiling of " + std::to_string(ref->total_size / 2) + " bytes"),
+            std::string::npos)
+      << r.status().message();
+  FetchLimits files;
+  files.max_files = 1;
+  r = c_->Fetch(ref->info_hash_v1, ref->info_hash_v2, tmp_.path() / "dest", 10s, files, nullptr);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("ceiling of 1 files"), std::string::npos) << r.status().message();
+  EXPECT_TRUE(fs::is_empty(tmp_.path() / "dest"));
+
+  // Within its limits, the same torrent arrives.
+  FetchLimits exact;
+  exact.announced_bytes = ref->total_size;
+  auto ok = c_->Fetch(ref->info_hash_v1, ref->info_hash_v2, tmp_.path() / "ok", 10s, exact, nullptr);
+  ASSERT_TRUE(ok.ok()) << ok.status().message();
+  EXPECT_EQ(Snapshot(*ok), Snapshot(tmp_.path() / "src"));
+}
+
+TEST(P2pSessionSettingsTest, APublicNodeKeepsLibtorrentsProtectionsAndOnlyLoopbackLiftsThem) {
+  using sp = lt::settings_pack;
+  const lt::settings_pack defaults = lt::default_settings();
+  lt::settings_pack pub = SessionSettings("0.0.0.0:6881", /*loopback=*/false);
+  // One connection per IP and the DHT's rate limits and IP restrictions, as
+  // libtorrent ships them.
+  for (int b : {sp::allow_multiple_connections_per_ip, sp::dht_restrict_routing_ips, sp::dht_restrict_search_ips,
+                sp::enable_outgoing_utp, sp::seeding_outgoing_connections}) {
+    EXPECT_FALSE(pub.has_val(b)) << lt::name_for_setting(b);
+  }
+  for (int i : {sp::dht_upload_rate_limit, sp::dht_block_ratelimit, sp::min_reconnect_time}) {
+    EXPECT_FALSE(pub.has_val(i)) << lt::name_for_setting(i);
+  }
+  EXPECT_FALSE(defaults.get_bool(sp::allow_multiple_connections_per_ip));
+  EXPECT_GT(defaults.get_int(sp::dht_upload_rate_limit), 0);
+  EXPECT_FALSE(pub.get_bool(sp::enable_lsd));
+  EXPECT_EQ(pub.get_str(sp::dht_bootstrap_nodes), "");
+
+  lt::settings_pack loop = SessionSettings("127.0.0.1:0", /*loopback=*/true);
+  EXPECT_TRUE(loop.get_bool(sp::allow_multiple_connections_per_ip));
+  EXPECT_GT(loop.get_int(sp::dht_upload_rate_limit), defaults.get_int(sp::dht_upload_rate_limit));
+  EXPECT_FALSE(loop.get_bool(sp::dht_restrict_routing_ips));
+}
+
 TEST_F(P2pNetworkTest, FetchOfAnUnknownTorrentTimesOutAndLeavesNothing) {
   std::string v1(40, 'a'), v2(64, 'b');
   auto start = Steady::now();
-  auto r = c_->Fetch(v1, v2, tmp_.path() / "dest", 1500ms, nullptr);
+  auto r = c_->Fetch(v1, v2, tmp_.path() / "dest", 1500ms, {}, nullptr);
   auto took = Steady::now() - start;
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), Code::kDeadlineExceeded);
@@ -357,8 +427,8 @@ TEST_F(P2pNetworkTest, FetchOfAnUnknownTorrentTimesOutAndLeavesNothing) {
   EXPECT_TRUE(fs::is_empty(tmp_.path() / "dest"));
   EXPECT_EQ(c_->Status().torrents, 0);
 
-  EXPECT_EQ(c_->Fetch("xyz", v2, tmp_.path() / "dest", 1s, nullptr).status().code(), Code::kInvalidArgument);
-  EXPECT_EQ(c_->Fetch("", "", tmp_.path() / "dest", 1s, nullptr).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(c_->Fetch("xyz", v2, tmp_.path() / "dest", 1s, {}, nullptr).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(c_->Fetch("", "", tmp_.path() / "dest", 1s, {}, nullptr).status().code(), Code::kInvalidArgument);
 }
 
 TEST_F(P2pNetworkTest, AnIncompleteFetchLeavesNothingBehind) {
@@ -369,7 +439,7 @@ TEST_F(P2pNetworkTest, AnIncompleteFetchLeavesNothingBehind) {
   auto slow = SlowNode();
   ASSERT_TRUE(slow);
   FetchProgress last;
-  auto r = slow->Fetch(ref->info_hash_v1, ref->info_hash_v2, tmp_.path() / "dest", 3s,
+  auto r = slow->Fetch(ref->info_hash_v1, ref->info_hash_v2, tmp_.path() / "dest", 3s, {},
                        [&](const FetchProgress& p) {
                          last = p;
                          return true;
@@ -419,7 +489,7 @@ TEST_F(P2pNetworkTest, AFetchStopsWhenItsCallerCancels) {
   const auto start = Steady::now();
   uint64_t done = 0;
   // The caller gives up once some bytes arrived: well before the 20 s timeout.
-  auto r = slow->Fetch(ref->info_hash_v1, ref->info_hash_v2, tmp_.path() / "dest", 20s,
+  auto r = slow->Fetch(ref->info_hash_v1, ref->info_hash_v2, tmp_.path() / "dest", 20s, {},
                        [&](const FetchProgress& p) {
                          done = p.done;
                          return p.done == 0;
@@ -436,7 +506,7 @@ TEST_F(P2pNetworkTest, CountPeersCountsTheSeedersTheDhtKnows) {
   auto ref = SeedBundleAtA();
   ASSERT_TRUE(ref.ok()) << ref.status().message();
   // B fetches a copy and seeds it too: two seeders.
-  auto got = b_->Fetch(ref->info_hash_v1, ref->info_hash_v2, tmp_.path() / "b", 15s, nullptr);
+  auto got = b_->Fetch(ref->info_hash_v1, ref->info_hash_v2, tmp_.path() / "b", 15s, {}, nullptr);
   ASSERT_TRUE(got.ok()) << got.status().message();
   ASSERT_TRUE(b_->Seed(*got, "bundle").ok());
   int n = 0;
@@ -613,7 +683,7 @@ TEST_F(P2pNetworkTest, FiftyMegabyteFolderThroughput) {
   Report("hybrid torrent of 50 MB made and seeded", Millis(Steady::now() - seed_start), "ms");
 
   auto start = Steady::now();
-  auto fetched = c_->Fetch(ref->info_hash_v1, ref->info_hash_v2, tmp_.path() / "dest", 15s, nullptr);
+  auto fetched = c_->Fetch(ref->info_hash_v1, ref->info_hash_v2, tmp_.path() / "dest", 15s, {}, nullptr);
   double secs = Seconds(Steady::now() - start);
   ASSERT_TRUE(fetched.ok()) << fetched.status().message();
   Report("fetch of a 50 MB folder by info-hashes", secs * 1000, "ms");

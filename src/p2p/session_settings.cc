@@ -19,13 +19,17 @@ lt::settings_pack SessionSettings(const std::string& listen, bool loopback) {
   s.set_bool(lt::settings_pack::enable_lsd, false);
   s.set_bool(lt::settings_pack::enable_upnp, false);
   s.set_bool(lt::settings_pack::enable_natpmp, false);
-  // Without it a seeder accepts one downloader per IP, and on loopback (or behind
-  // one NAT) every peer has the same IP.
-  s.set_bool(lt::settings_pack::allow_multiple_connections_per_ip, true);
-  // The default 8000 B/s makes mutable puts time out. Never 0: libtorrent 2.0.8
-  // divides by it (SIGFPE).
-  s.set_int(lt::settings_pack::dht_upload_rate_limit, 1000000);
+  // On a public network libtorrent's defaults stay: one connection per IP (so a
+  // single host cannot take every slot of a seeder) and the DHT's upload limit
+  // of 8000 B/s (so a flood of requests cannot turn the node into an amplifier).
   if (loopback) {
+    // Every peer here has the same IP: with one connection per IP a seeder
+    // would accept one downloader only.
+    s.set_bool(lt::settings_pack::allow_multiple_connections_per_ip, true);
+    // A private DHT's few nodes each store and answer every item, and at the
+    // default 8000 B/s mutable puts time out. Never 0: libtorrent 2.0.8
+    // divides by it (SIGFPE).
+    s.set_int(lt::settings_pack::dht_upload_rate_limit, 1000000);
     // A private DHT on 127.0.0.1: every node has the same IP. The default
     // block rate limit (5/s) bans 127.0.0.1 after ~50 messages, and the IP
     // restrictions keep all but one loopback node out of routing tables and

@@ -10,10 +10,12 @@
 namespace mumba {
 
 // Listens on `listen` ("IP:PORT") or fails (no fallback port); DHT on with no
-// bootstrap routers; no LSD, UPnP or NAT-PMP. With `loopback` (every node on
-// 127.0.0.1) also what a private DHT of same-IP nodes needs (see the comments in
-// session_settings.cc and ../shared/notes/dependencies.md). Rate limits and the
-// alert mask are the caller's.
+// bootstrap routers; no LSD, UPnP or NAT-PMP. Otherwise libtorrent's defaults,
+// which protect a node on a public network: one connection per IP, the DHT's
+// upload and block rate limits, its IP restrictions. Only with `loopback` (every
+// node on 127.0.0.1) does it lift those for what a private DHT of same-IP nodes
+// needs (see the comments in session_settings.cc and
+// ../shared/notes/dependencies.md). Rate limits and the alert mask are the caller's.
 lt::settings_pack SessionSettings(const std::string& listen, bool loopback);
 
 }  // namespace mumba

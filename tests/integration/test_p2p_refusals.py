@@ -4,7 +4,8 @@
 Hosts listen on 127.0.0.1 and bootstrap only from each other; mumba-p2p-tool
 (tests/tools/p2p_tool.cc) joins the same private DHT as a node of its own and plays
 the attacker: forged BEP 44 items, items that point at another app's bundle, corrupt
-pieces, bundles that try to leave their folder. Run through netns.sh, the module
+pieces, bundles that try to leave their folder, bundles larger than their item
+announced, and older items (still validly signed) served to roll an app back. Run through netns.sh, the module
 lives in a network namespace that holds nothing but loopback.
 
 A refusal is one clear line on stderr, with nothing installed (`mumba list` empty)
@@ -139,6 +140,31 @@ def item_args(ref, name="hello", version="0.1.0"):
     """`put` arguments pointing at torrent `ref` (from publish or the tool's seed)."""
     return ["--ih", ref["info_hash"], "--v2", ref["info_hash_v2"], "--name", name, "--version", version,
             "--size", str(ref["size"])]
+
+
+def lying_about_size(ref, size, **kw):
+    """item_args for torrent `ref`, announcing `size` bytes instead of its own."""
+    args = item_args(ref, **kw)
+    args[args.index("--size") + 1] = str(size)
+    return args
+
+
+def installed_versions(home):
+    return [a["version"] for a in home.json("list")["apps"]]
+
+
+def staging_of(home):
+    return os.listdir(os.path.join(home.path, "apps", ".staging"))
+
+
+def wait_resolves(home, address, seq):
+    """Waits until `home` resolves `address` to the item of sequence number `seq`
+    (a node that just joined takes a moment to be asked); returns that item."""
+    def resolved():
+        p = home.run("info", address, "--json", "--timeout", "3")
+        item = json.loads(p.stdout) if p.returncode == 0 else {}
+        return str(item.get("seq")) == str(seq) and item
+    return wait_for(resolved, 30, interval=0.5, what=f"{address} to resolve to seq {seq}")
 
 
 def files_of(root):
@@ -357,6 +383,93 @@ class RefusalTest(unittest.TestCase):
         with open(os.path.join(installed, "ui", "passwd"), "rb") as f:
             self.assertNotEqual(f.read(), secret)
         self.assertEqual(os.listdir(os.path.join(c.path, "apps", ".staging")), [])
+
+    def test_a_bundle_larger_than_announced_is_stopped(self):
+        swarm = Swarm(self, 3)
+        _, _, c = swarm.homes
+        tool = Tool(self, swarm)
+        k, k_key = new_key(self)
+        _, ref = tool.start("seed", "--dir", app_bundle(self, k), "--name", BUNDLE_NAME)
+        tool.put("--key-file", k_key, "--seq", "1", *lying_about_size(ref, 1000))
+        line = self.install_refused(c, k, f"holds {ref['size']} bytes", "more than the 1000 bytes announced",
+                                    "stopped and deleted")
+        self.assertIn("fetching hello 0.1.0", line)
+        self.assertEqual(c.json("host", "status").get("torrents", 0), 0)
+
+    def test_a_ceiling_below_the_bundle_refuses_it(self):
+        swarm = Swarm(self, 3, {2: "[p2p]\nmax_bundle_bytes = 1000000\n"})
+        a, _, c = swarm.homes
+        x = a.run("keys", "new", check=True).stdout.strip()
+        item = json.loads(a.run("publish", app_bundle(self, x), "--json", check=True).stdout)
+        self.assertGreater(item["size"], 1000000)
+        self.install_refused(c, x, f"announces a bundle of {item['size']} bytes", "ceiling of 1000000",
+                             "max_bundle_bytes")
+
+    def test_the_hourly_update_stops_a_bundle_larger_than_announced(self):
+        swarm = Swarm(self, 3, {2: "[p2p]\nupdate_interval_s = 1\n"})
+        _, _, c = swarm.homes
+        tool = Tool(self, swarm)
+        k, k_key = new_key(self)
+        _, v1 = tool.start("seed", "--dir", app_bundle(self, k), "--name", BUNDLE_NAME)
+        tool.put("--key-file", k_key, "--seq", "1", *item_args(v1))
+        p = self.install(c, k)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        # The publisher's next item lies about its bundle's size; nobody is asked.
+        _, v2 = tool.start("seed", "--dir", app_bundle(self, k, "0.2.0"), "--name", "mumba-hello-0.2.0")
+        tool.put("--key-file", k_key, "--seq", "2", *lying_about_size(v2, 1000, version="0.2.0"))
+        log = os.path.join(c.path, "logs", "host.log")
+
+        def refused():
+            with open(log) as f:
+                return "more than the 1000 bytes announced" in f.read()
+        wait_for(refused, 30, interval=0.5, what="the hourly update to refuse the oversized bundle")
+        self.assertEqual(installed_versions(c), ["0.1.0"])
+        wait_for(lambda: staging_of(c) == [], 10, what="C to delete the refused download")
+
+    def test_an_older_signed_item_does_not_roll_an_installed_app_back(self):
+        swarm = Swarm(self, 3)
+        _, _, c = swarm.homes
+        tool = Tool(self, swarm)
+        k, k_key = new_key(self)
+        _, old = tool.start("seed", "--dir", app_bundle(self, k), "--name", BUNDLE_NAME)
+        _, new = tool.start("seed", "--dir", app_bundle(self, k, "0.2.0"), "--name", "mumba-hello-0.2.0")
+        # Each item lives only in the store of the tool that plants it, so that
+        # once the newer one's node has gone, lookups find only the older one.
+        newer, _ = tool.put("--plant-only", "--key-file", k_key, "--seq", "2", *item_args(new, version="0.2.0"))
+        wait_resolves(c, k, 2)
+        p = self.install(c, k)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(installed_versions(c), ["0.2.0"])
+        tool.stop(newer)
+
+        older, _ = tool.put("--plant-only", "--key-file", k_key, "--seq", "1", *item_args(old))
+        self.assertEqual(wait_resolves(c, k, 1)["version"], "0.1.0")
+        # Installing the address again: the older item is refused, whatever the
+        # client was shown.
+        p = self.install(c, k, "--timeout", "5")
+        self.assertNotEqual(p.returncode, 0, p.stdout)
+        self.assertIn("older than the seq 2 installed", p.stderr)
+        self.assertEqual(installed_versions(c), ["0.2.0"])
+        self.assertEqual(staging_of(c), [])
+        # Updating: nothing newer, nothing changes.
+        p = c.run("update", "hello")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("up to date", p.stdout)
+        self.assertEqual(installed_versions(c), ["0.2.0"])
+        tool.stop(older)
+
+        # A newer item naming a lower version does not take the app down either,
+        # neither by update nor by install.
+        tool.put("--plant-only", "--key-file", k_key, "--seq", "3", *item_args(old))
+        wait_resolves(c, k, 3)
+        p = c.run("update", "hello", "--yes")
+        self.assertNotEqual(p.returncode, 0, p.stdout)
+        self.assertIn("below the hello 0.2.0 installed", p.stderr)
+        p = self.install(c, k, "--timeout", "5")
+        self.assertNotEqual(p.returncode, 0, p.stdout)
+        self.assertIn("below the hello 0.2.0 installed", p.stderr)
+        self.assertEqual(installed_versions(c), ["0.2.0"])
+        self.assertEqual(staging_of(c), [])
 
 
 if __name__ == "__main__":

@@ -5,12 +5,17 @@
 //   mumba-p2p-tool [--listen 127.0.0.1:0] [--bootstrap H:P,...] [--timeout S] COMMAND
 //
 //   put  (--key-file F | --address A | --new-key [--key-out DIR]) [--sign-with-file G]
-//        --ih HEX [--v2 HEX] --name N --version V --size S --seq N [--field K=V]... [--hold]
+//        --ih HEX [--v2 HEX] --name N --version V --size S --seq N [--field K=V]...
+//        [--hold] [--plant-only]
 //        Puts a BEP 44 mutable item (BEP 46 layout, as `mumba publish` does) under
 //        the public key of F / A. With --sign-with-file G the item is signed with G's
 //        key instead: a forgery that honest nodes must refuse. The item is also
 //        planted in this node's own DHT store, so with --hold the tool keeps
 //        answering lookups with it (a malicious storage node) until killed.
+//        --plant-only (implies --hold) puts it nowhere else: this node alone
+//        serves it, so when it is an older item that is still validly signed,
+//        a lookup sees that item and nothing newer (hostile nodes that hide
+//        the newest item); stored_on is then 0.
 //        Prints one JSON line: address, seq, forged, stored_on (nodes that took
 //        it), dht_nodes (routing table size when putting).
 //   get  --address A
@@ -493,6 +498,7 @@ struct PutArgs {
   int64_t seq = 1;
   std::vector<std::string> fields;
   bool hold = false;
+  bool plant_only = false;
 };
 
 int RunPut(const Options& o, const PutArgs& a) {
@@ -544,9 +550,18 @@ int RunPut(const Options& o, const PutArgs& a) {
 
   std::array<char, 32> pk;
   std::memcpy(pk.data(), item_key.pk.bytes.data(), 32);
+  if (a.plant_only) {
+    // A lookup of the item's own key makes this node known to the nodes closest
+    // to it (they add whoever queries them), the ones every later lookup asks.
+    node.session().dht_get_item(pk);
+    node.Pump(std::min(deadline, Clock::now() + std::chrono::seconds(3)), [&](lt::alert* al) {
+      auto* m = lt::alert_cast<lt::dht_mutable_item_alert>(al);
+      return m && m->key == pk && m->authoritative;
+    });
+  }
   int stored_on = 0;
-  bool answered = false;
-  while (!g_stop) {
+  bool answered = a.plant_only;
+  while (!g_stop && !a.plant_only) {
     node.session().dht_put_item(pk, [value, sig, seq = a.seq](lt::entry& e, std::array<char, 64>& s,
                                                                 std::int64_t& q, std::string const&) {
       e = value;
@@ -570,7 +585,7 @@ int RunPut(const Options& o, const PutArgs& a) {
               Quote(AddressOf(item_key.pk)).c_str(), static_cast<long long>(a.seq), forged ? "true" : "false",
               stored_on, dht_nodes, node.port());
   std::fflush(stdout);
-  if (a.hold) {
+  if (a.hold || a.plant_only) {
     // Keep answering lookups with the planted item until killed.
     while (!g_stop) node.Pump(Clock::now() + std::chrono::seconds(1), [](lt::alert*) { return false; });
     return 0;
@@ -792,6 +807,8 @@ int main(int argc, char** argv) {
   put_cmd->add_option("--seq", put.seq)->default_val(1);
   put_cmd->add_option("--field", put.fields, "Extra string field KEY=VALUE");
   put_cmd->add_flag("--hold", put.hold, "Keep running (serving the item from this node) until killed");
+  put_cmd->add_flag("--plant-only", put.plant_only,
+                    "Put the item nowhere but in this node's store, and serve it from there until killed");
 
   std::string get_address;
   auto* get_cmd = app.add_subcommand("get", "Look up an address's item");
