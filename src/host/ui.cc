@@ -145,7 +145,7 @@ Expected<int> PageEvents::Emit(const std::string& app_id, const std::string& eve
   Gateway* gw = gateway_;
   if (!gw) return Unavailable("the host runs no gateway");
   int listeners = gw->Listeners(app_id);
-  gw->Emit(app_id, event, json);
+  MUMBA_TRY(gw->Emit(app_id, event, json));
   return listeners;
 }
 

@@ -87,7 +87,8 @@ class PageEvents {
   // the end, stopped or not).
   void Attach(Gateway* gateway) { gateway_ = gateway; }
   // Sends the event to every events socket of the app's pages and returns how many
-  // there were. UNAVAILABLE before the gateway serves.
+  // there were. UNAVAILABLE before the gateway serves; RESOURCE_EXHAUSTED for an
+  // event larger than the gateway sends (GatewayLimits::max_event_bytes).
   Expected<int> Emit(const std::string& app_id, const std::string& event, const std::string& json);
 
  private:
