@@ -101,10 +101,11 @@ void HostGatewayBackend::DaemonChannel(const std::string& app_id,
   });
 }
 
-Expected<std::unique_ptr<Gateway>> StartGateway(int configured_port, const fs::path& port_file,
-                                                GatewayBackend* backend) {
+Expected<std::unique_ptr<Gateway>> StartGateway(int configured_port, const GatewayLimits& limits,
+                                                const fs::path& port_file, GatewayBackend* backend) {
   GatewayOptions o;
   o.backend = backend;
+  o.limits = limits;
   o.port = configured_port;
   if (configured_port == 0) {
     if (auto recorded = ReadFile(port_file); recorded.ok()) {
