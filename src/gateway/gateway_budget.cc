@@ -42,6 +42,8 @@ Reservation GatewayBudget::TakeConnection() const {
 
 Reservation GatewayBudget::TakeRefusal() const { return Take(refusing_, 1, kMaxRefusing); }
 
-Reservation GatewayBudget::ReserveBody(uint64_t bytes) const { return Take(buffered_, bytes, limits_.max_buffered_bytes); }
+Reservation GatewayBudget::ReserveBody(uint64_t bytes) const {
+  return Take(buffered_, bytes, limits_.max_buffered_bytes);
+}
 
 }  // namespace mumba::gateway_internal

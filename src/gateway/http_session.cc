@@ -46,11 +46,12 @@ void HttpSession::Read() {
   // Between requests the connection is idle; the header's own, shorter timeout
   // starts with its first byte.
   stream_.expires_after(budget_->limits().idle_timeout);
-  stream_.async_read_some(buffer_.prepare(kFirstReadBytes), [self = shared_from_this()](beast::error_code ec, size_t n) {
-    if (ec) return self->Close();
-    self->buffer_.commit(n);
-    self->ReadHeader();
-  });
+  stream_.async_read_some(buffer_.prepare(kFirstReadBytes),
+                          [self = shared_from_this()](beast::error_code ec, size_t n) {
+                            if (ec) return self->Close();
+                            self->buffer_.commit(n);
+                            self->ReadHeader();
+                          });
 }
 
 void HttpSession::ReadHeader() {

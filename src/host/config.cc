@@ -84,7 +84,9 @@ Expected<HostConfig> HostConfig::Load(const std::filesystem::path& file) {
         if (gkey.str() != "port") {
           // Every limit is a count, milliseconds or bytes above 0: 0 would refuse everything.
           auto n = v.value<int64_t>();
-          if (!n || !v.is_integer() || *n <= 0) return InvalidArgument(Where(file, v) + name + ": must be a number > 0");
+          if (!n || !v.is_integer() || *n <= 0) {
+            return InvalidArgument(Where(file, v) + name + ": must be a number > 0");
+          }
           if (gkey.str() == "max_connections") {
             limits.max_connections = static_cast<int>(std::min<int64_t>(*n, 1 << 20));
           } else if (gkey.str() == "header_timeout_ms") {
