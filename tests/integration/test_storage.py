@@ -217,7 +217,7 @@ class QuotaRaceTest(unittest.TestCase):
                                    os.path.join(h.path, name), name],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
                  for name in names]
-        results = [p.communicate(timeout=60) and (p.returncode, p.stderr) for p in procs]
+        results = [(p.communicate(timeout=60)[1], p.returncode) for p in procs]
         failed = [name for name, p in zip(names, procs) if p.returncode != 0]
         self.assertEqual(len(failed), 1, results)
         listed = h.run("files", "hello", "ls", check=True).stdout
