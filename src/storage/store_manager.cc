@@ -122,8 +122,9 @@ Expected<std::shared_ptr<Store>> StoreManager::OpenDatabase(
     PrepareUsage(*app, app_id);
     lock.lock();
     if (auto it = open.find(db); it != open.end()) return it->second;
-    MUMBA_TRY(ReserveLocked(*app, app_id, kDatabaseCost, false).status());
-    app->reserved -= kDatabaseCost;  // Counted as a database from now on.
+    MUMBA_ASSIGN_OR_RETURN(uint64_t held, ReserveLocked(*app, app_id, kDatabaseCost, false));
+    // Counted as a database from the moment it is in the map, under this lock.
+    if (held != UINT64_MAX) app->reserved -= held;
   }
   auto store = OpenIn(open[db], dir, create,
                       std::string(StoreKindName(kind)) + " database '" + db + "' in " + where, sql_options_);
