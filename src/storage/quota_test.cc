@@ -28,7 +28,9 @@ namespace sv1 = mumba::storage::v1;
 
 class Directory final : public AppDirectory {
  public:
-  explicit Directory(std::map<std::string, uint64_t> quotas) : quotas_(std::move(quotas)) {}
+  explicit Directory(const std::map<std::string, uint64_t>& quotas) {
+    for (const auto& [app, quota] : quotas) quotas_[app] = quota;
+  }
   Expected<std::string> ResolveApp(const std::string& ref) const override {
     if (!quotas_.count(ref)) return NotFound("app '" + ref + "' is not installed");
     return ref;
@@ -36,10 +38,11 @@ class Directory final : public AppDirectory {
   bool ExportsTo(const std::string&, StoreKind, const std::string&, const std::string&) const override {
     return false;
   }
-  uint64_t QuotaFor(const std::string& app_id) const override { return quotas_.at(app_id); }
+  uint64_t QuotaFor(const std::string& app_id) const override { return quotas_.at(app_id).load(); }
+  void SetQuota(const std::string& app_id, uint64_t quota) { quotas_.at(app_id) = quota; }
 
  private:
-  std::map<std::string, uint64_t> quotas_;
+  std::map<std::string, std::atomic<uint64_t>> quotas_;
 };
 
 constexpr uint64_t kQuota = 1u << 20;
@@ -183,6 +186,33 @@ TEST_F(QuotaTest, EmptyFilesAndFoldersHitTheQuota) {
   }
   EXPECT_EQ(last.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << folders << " folders fit";
   EXPECT_LE(stores_->UsedBytes("a"), kQuota);
+}
+
+TEST_F(QuotaTest, AnAppOverItsQuotaCanStillFreeRoom) {
+  SqlService sql(stores_.get(), StoreCaller{"a"});
+  auto execute = [&](const std::string& text) {
+    sv1::SqlExecuteRequest req;
+    req.add_statements()->set_sql(text);
+    sv1::SqlExecuteResponse resp;
+    return sql.Execute(nullptr, &req, &resp);
+  };
+  ASSERT_TRUE(execute("CREATE TABLE t(v BLOB)").ok());
+  ASSERT_TRUE(execute("INSERT INTO t VALUES(randomblob(300000))").ok());
+  ASSERT_TRUE(KvPut("main", "k", std::string(100000, 'k')).ok());
+  // The owner lowers the quota below what the app stores.
+  directory_.SetQuota("a", 100000);
+  EXPECT_EQ(execute("INSERT INTO t VALUES(randomblob(20000))").error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(KvPut("main", "k2", "v").error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  grpc::Status deleted = execute("DELETE FROM t");
+  EXPECT_TRUE(deleted.ok()) << deleted.error_message();
+  KvService kv(stores_.get(), StoreCaller{"a"});
+  sv1::KvWriteRequest req;
+  req.mutable_store()->set_db("main");
+  req.add_ops()->set_kind(sv1::KvOp::DELETE);
+  req.mutable_ops(0)->set_key("k");
+  sv1::KvWriteResponse resp;
+  EXPECT_TRUE(kv.Write(nullptr, &req, &resp).ok());
 }
 
 TEST_F(QuotaTest, UsageIsTheSameAfterARestart) {

@@ -247,7 +247,13 @@ grpc::Status SqlService::Execute(grpc::ServerContext*, const sv1::SqlExecuteRequ
   // How much a statement adds is known only once it runs, so the call holds a share
   // of what is left and the database may grow only into it; SQLite then refuses
   // the write that would pass it and rolls the transaction back.
-  auto room = stores_->ReserveShare(grant->app_id, bytes);
+  auto room = [&]() -> Expected<QuotaReservation> {
+    auto share = stores_->ReserveShare(grant->app_id, bytes);
+    if (share.ok() || share.status().code() != Code::kResourceExhausted) return share;
+    // With no room left the call still runs, held at the database's size, so an
+    // app over its quota can DELETE and UPDATE in place to get back under it.
+    return stores_->Reserve(grant->app_id, 0);
+  }();
   if (!room.ok()) return ToGrpc(room.status());
   std::optional<uint64_t> max_growth;
   if (!room->unlimited()) max_growth = room->bytes();

@@ -223,6 +223,8 @@ Expected<uint64_t> StoreManager::ReserveLocked(AppStores& app, const std::string
                                                uint64_t bytes, bool share) {
   const uint64_t quota = apps_->QuotaFor(app_id);
   if (quota == 0) return UINT64_MAX;
+  // Holding nothing always fits, even over the quota: such a write may only shrink.
+  if (bytes == 0 && !share) return 0;
   const uint64_t used = UsageLocked(app);
   const uint64_t taken = used + app.reserved;
   if (taken > quota || bytes > quota - taken) {

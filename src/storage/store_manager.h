@@ -126,7 +126,8 @@ class StoreManager {
   // Reserves `bytes` of app `app_id`'s quota for a write about to start. On
   // success the reservation holds them (an unlimited one when the app has no
   // quota); RESOURCE_EXHAUSTED, naming usage and quota, if usage plus what is
-  // reserved plus `bytes` would pass the quota. The first call for an app opens its
+  // reserved plus `bytes` would pass the quota (never for 0 bytes: a reservation of
+  // nothing lets a write that only shrinks run over the quota). The first call for an app opens its
   // databases and walks its file tree (see FileStore::Usage), holding up only that
   // app's stores.
   Expected<QuotaReservation> Reserve(const std::string& app_id, uint64_t bytes);
