@@ -2,15 +2,15 @@
 // Quotas through the storage services, on real LMDB, SQLite and folders: writes
 // running at once share what is left, entries cost room, usage survives a restart,
 // and measuring one app's stores never holds up another app's.
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <gtest/gtest.h>
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
 #include <chrono>
+#include <functional>
+#include <future>
 #include <map>
+#include <mutex>
 #include <memory>
 #include <string>
 #include <thread>
@@ -230,53 +230,69 @@ TEST_F(QuotaTest, UsageIsTheSameAfterARestart) {
   EXPECT_EQ(stores_->UsedBytes("a"), used);
 }
 
+// A file tree whose first usage count does not end until the test says so: a walk
+// of as many entries as a test wants, on any disk.
+class SlowToMeasure final : public engine::FileStore {
+ public:
+  SlowToMeasure(std::unique_ptr<engine::FileStore> inner, std::shared_future<void> release,
+                std::function<void()> walking)
+      : inner_(std::move(inner)), release_(std::move(release)), walking_(std::move(walking)) {}
+
+  Expected<std::unique_ptr<engine::FileWriter>> Create(std::string_view path) override {
+    return inner_->Create(path);
+  }
+  Expected<std::unique_ptr<engine::FileReader>> OpenRead(std::string_view path) const override {
+    return inner_->OpenRead(path);
+  }
+  Expected<std::vector<engine::FileEntry>> List(std::string_view dir) const override {
+    return inner_->List(dir);
+  }
+  Expected<engine::FileEntry> Stat(std::string_view path) const override { return inner_->Stat(path); }
+  Status Delete(std::string_view path) override { return inner_->Delete(path); }
+  Expected<engine::FileEntry> Move(std::string_view from, std::string_view to) override {
+    return inner_->Move(from, to);
+  }
+  uint64_t UsedBytes() const override { return inner_->UsedBytes(); }
+  engine::FileUsage Usage() const override {
+    walking_();
+    release_.wait();
+    return inner_->Usage();
+  }
+
+ private:
+  std::unique_ptr<engine::FileStore> inner_;
+  std::shared_future<void> release_;
+  std::function<void()> walking_;
+};
+
 TEST_F(QuotaTest, MeasuringOneAppDoesNotHoldUpAnother) {
-  // App "b" has a store from before; opening it again needs no sync, so it is
-  // quick whatever the disk is doing.
-  {
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::promise<void> walking;
+  std::once_flag walking_once;
+  // App "a"'s file tree takes as long to measure as this test wants.
+  stores_ = std::make_unique<StoreManager>(
+      tmp_.path() / "stores", &directory_, engine::SqlStoreOptions{},
+      [&](const fs::path& dir) -> Expected<std::unique_ptr<engine::FileStore>> {
+        MUMBA_ASSIGN_OR_RETURN(auto tree, engine::FileStore::Open(dir));
+        if (dir.parent_path().filename() != "a") return tree;
+        return std::unique_ptr<engine::FileStore>(new SlowToMeasure(
+            std::move(tree), released, [&] { std::call_once(walking_once, [&] { walking.set_value(); }); }));
+      });
+  fs::create_directories(tmp_.path() / "stores" / "a" / "files");
+  auto measured = std::async(std::launch::async, [&] { return stores_->UsedBytes("a"); });
+  ASSERT_EQ(walking.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
+
+  // While it is measured, another app opens, creates and writes its store.
+  auto other = std::async(std::launch::async, [&] {
     auto kv = stores_->Kv(StoreCaller{"b"}, "", "main", true);
-    ASSERT_TRUE(kv.ok()) << kv.status().message();
-    ASSERT_TRUE((*kv).store->Write({{engine::KvMutation::Kind::kPut, "k", "v"}}).ok());
-  }
-  stores_->Close("b");
-  // App "a" has many entries, made behind the manager's back as a previous run of
-  // the host would have left them.
-  const fs::path tree = tmp_.path() / "stores" / "a" / "files";
-  for (int d = 0; d < 10; ++d) {
-    fs::path folder = tree / ("d" + std::to_string(d));
-    fs::create_directories(folder);
-    for (int f = 0; f < 1000; ++f) {
-      int fd = ::open((folder / std::to_string(f)).c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-      ASSERT_GE(fd, 0);
-      ::close(fd);
-    }
-  }
-  std::atomic<bool> measured{false};
-  std::chrono::steady_clock::duration walk{};
-  std::thread measure([&] {
-    auto started = std::chrono::steady_clock::now();
-    EXPECT_EQ(stores_->UsedBytes("a"), 10 * 1001 * engine::kFileEntryCost);
-    walk = std::chrono::steady_clock::now() - started;
-    measured = true;
+    return kv.ok() && (*kv).store->Write({{engine::KvMutation::Kind::kPut, "k", "v"}}).ok();
   });
-  // App "b"'s store is opened and read again and again while the walk runs; were
-  // it held up, one of those would last about as long as the walk.
-  std::chrono::steady_clock::duration slowest{};
-  int opened = 0;
-  while (!measured.load()) {
-    auto started = std::chrono::steady_clock::now();
-    auto kv = stores_->Kv(StoreCaller{"b"}, "", "main", false);
-    ASSERT_TRUE(kv.ok()) << kv.status().message();
-    auto value = (*kv).store->Get("k");
-    ASSERT_TRUE(value.ok() && value->has_value());
-    slowest = std::max(slowest, std::chrono::steady_clock::now() - started);
-    kv = Status();
-    stores_->Close("b");
-    ++opened;
-  }
-  measure.join();
-  EXPECT_GT(opened, 1);
-  EXPECT_LT(slowest, walk / 2) << "app b's store waited for app a's walk";
+  bool done = other.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
+  release.set_value();
+  EXPECT_TRUE(done) << "app b's store waited for app a's walk";
+  EXPECT_TRUE(other.get());
+  EXPECT_EQ(measured.get(), 0u);
 }
 
 }  // namespace

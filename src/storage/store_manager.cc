@@ -37,8 +37,14 @@ bool IsValidStoreName(const std::string& name) {
   });
 }
 
-StoreManager::StoreManager(fs::path root, const AppDirectory* apps, engine::SqlStoreOptions sql_options)
-    : root_(std::move(root)), apps_(apps), sql_options_(sql_options) {}
+StoreManager::StoreManager(fs::path root, const AppDirectory* apps, engine::SqlStoreOptions sql_options,
+                           FileStoreOpener open_files)
+    : root_(std::move(root)),
+      apps_(apps),
+      sql_options_(sql_options),
+      open_files_(open_files ? std::move(open_files) : [](const fs::path& dir) {
+        return engine::FileStore::Open(dir);
+      }) {}
 
 StoreManager::~StoreManager() = default;
 
@@ -72,11 +78,12 @@ Expected<std::string> StoreManager::Authorize(const StoreCaller& caller, const s
 namespace {
 
 // The store in `slot`, opening it from `dir` first if needed (a SQL database with
-// `sql_options`).
+// `sql_options`, a file tree with `open_files`).
 template <typename Store>
 Expected<std::shared_ptr<Store>> OpenIn(std::shared_ptr<Store>& slot, const fs::path& dir,
                                         bool create, const std::string& what,
-                                        const engine::SqlStoreOptions& sql_options) {
+                                        const engine::SqlStoreOptions& sql_options,
+                                        const StoreManager::FileStoreOpener& open_files) {
   if (slot) return slot;
   std::error_code ec;
   if (!create && !fs::exists(dir, ec)) return NotFound("there is no " + what);
@@ -87,6 +94,8 @@ Expected<std::shared_ptr<Store>> OpenIn(std::shared_ptr<Store>& slot, const fs::
   Expected<std::unique_ptr<Store>> opened = [&] {
     if constexpr (std::is_same_v<Store, engine::SqlStore>) {
       return Store::Open(dir, /*read_only=*/false, sql_options);
+    } else if constexpr (std::is_same_v<Store, engine::FileStore>) {
+      return open_files(dir);
     } else {
       return Store::Open(dir);
     }
@@ -127,7 +136,7 @@ Expected<std::shared_ptr<Store>> StoreManager::OpenDatabase(
     if (held != UINT64_MAX) app->reserved -= held;
   }
   auto store = OpenIn(open[db], dir, create,
-                      std::string(StoreKindName(kind)) + " database '" + db + "' in " + where, sql_options_);
+                      std::string(StoreKindName(kind)) + " database '" + db + "' in " + where, sql_options_, open_files_);
   if (!store.ok()) open.erase(db);
   return store;
 }
@@ -164,7 +173,8 @@ Expected<StoreGrant<engine::FileStore>> StoreManager::Files(const StoreCaller& c
   std::shared_ptr<AppStores> app = App(id);
   std::lock_guard lock(app->mu);
   // Every app has a file tree, even an empty one.
-  MUMBA_ASSIGN_OR_RETURN(auto store, OpenIn(app->files, AppRoot(id) / "files", true, "file tree", sql_options_));
+  MUMBA_ASSIGN_OR_RETURN(auto store, OpenIn(app->files, AppRoot(id) / "files", true, "file tree", sql_options_,
+                                            open_files_));
   return StoreGrant<engine::FileStore>{store, id, write};
 }
 
@@ -196,15 +206,15 @@ void StoreManager::PrepareUsage(AppStores& app, const std::string& app_id) {
       std::error_code ec;
       for (const auto& e : fs::directory_iterator(root / "kv", ec)) {
         std::string n = e.path().filename();
-        if (!OpenIn(app.kv[n], root / "kv" / n, false, n, sql_options_).ok()) app.kv.erase(n);
+        if (!OpenIn(app.kv[n], root / "kv" / n, false, n, sql_options_, open_files_).ok()) app.kv.erase(n);
       }
       for (const auto& e : fs::directory_iterator(root / "sql", ec)) {
         std::string n = e.path().filename();
-        if (!OpenIn(app.sql[n], root / "sql" / n, false, n, sql_options_).ok()) app.sql.erase(n);
+        if (!OpenIn(app.sql[n], root / "sql" / n, false, n, sql_options_, open_files_).ok()) app.sql.erase(n);
       }
       app.all_open = true;
     }
-    auto opened = OpenIn(app.files, root / "files", false, "file tree", sql_options_);
+    auto opened = OpenIn(app.files, root / "files", false, "file tree", sql_options_, open_files_);
     if (opened.ok()) files = *opened;
   }
   // Outside the app's lock: the first call walks the whole tree.

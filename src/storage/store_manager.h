@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -98,9 +99,12 @@ class StoreManager {
  public:
   // Stores live in `root`/<52-char key of the app id>/{kv/<db>,sql/<db>,files}.
   // `apps` is borrowed and must outlive the manager. SQL databases are opened with
-  // `sql_options` (the deadline of each call).
+  // `sql_options` (the deadline of each call), file trees with `open_files` (by
+  // default engine::FileStore::Open; tests put a fake behind it).
+  using FileStoreOpener =
+      std::function<Expected<std::unique_ptr<engine::FileStore>>(const std::filesystem::path& root)>;
   StoreManager(std::filesystem::path root, const AppDirectory* apps,
-               engine::SqlStoreOptions sql_options = {});
+               engine::SqlStoreOptions sql_options = {}, FileStoreOpener open_files = nullptr);
   ~StoreManager();
 
   // `app_ref` empty means the caller's own app (owners must name one). `write` asks
@@ -177,6 +181,7 @@ class StoreManager {
   std::filesystem::path root_;
   const AppDirectory* apps_;
   const engine::SqlStoreOptions sql_options_;
+  const FileStoreOpener open_files_;
   std::mutex mu_;  // Guards open_ only.
   std::map<std::string, std::shared_ptr<AppStores>> open_;  // By app id.
 };
