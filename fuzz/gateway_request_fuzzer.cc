@@ -150,7 +150,7 @@ bool Feed(Parser& parser, const uint8_t* data, size_t size, size_t* offset, bool
     if (*offset >= size) return false;
     const size_t used = parser.put(net::buffer(data + *offset, size - *offset), ec);
     *offset += used;
-    if (ec == http::error::need_more && *offset < size) continue;
+    // Every byte left was offered: needing more means the input ends mid-request.
     if (ec || used == 0) return false;
   }
   return true;
