@@ -80,7 +80,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto start = Clock::now();
   auto executed = w.store->Execute({{sql, {}}}, 1u << 20);
   FUZZ_CHECK(Clock::now() - start < kCallBound);
-  if (!executed.ok()) FUZZ_CHECK(executed.status().code() != mumba::Code::kInternal);
+  if (!executed.ok()) {
+    FUZZ_CHECK_SAYING(executed.status().code() != mumba::Code::kInternal, executed.status().message().c_str());
+  }
 
   start = Clock::now();
   size_t rows = 0;
