@@ -13,6 +13,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   procps python3 iproute2 bubblewrap libseccomp-dev
   chromium fonts-liberation xvfb
+  clang libclang-rt-14-dev
 )
 
 missing=()

@@ -425,6 +425,17 @@ TEST_F(GatewayTest, MissingFilesAndPathsOutsideUiAreNotFound) {
   EXPECT_EQ(Get("/../secret.txt").result(), http::status::not_found);
 }
 
+// Found by fuzz/gateway_request: a path that decodes to bytes that are not UTF-8
+// went into the JSON error unchecked, and the JSON library's exception ended the host.
+TEST_F(GatewayTest, APathThatIsNotUtf8IsNotFoundAndTheGatewayStaysUp) {
+  for (const char* target : {"/%ff", "/a%c3", "/%ec%e2/x"}) {
+    Response res = Get(target);
+    EXPECT_EQ(res.result(), http::status::not_found) << target;
+    EXPECT_EQ(ErrorOf(res)["code"], "NOT_FOUND") << target;
+  }
+  EXPECT_EQ(Get("/").result(), http::status::ok);
+}
+
 TEST_F(GatewayTest, OnlyGetAndHeadReachStaticFiles) {
   Response res = Fetch(Request(http::verb::post, "/index.html", "hello", "x"));
   EXPECT_EQ(res.result(), http::status::not_found);

@@ -44,7 +44,10 @@ StringResponse TextResponse(const Request& req, http::status status, std::string
 
 StringResponse ErrorResponse(const Request& req, const Status& st) {
   nlohmann::json j{{"error", st.message()}, {"code", CodeName(st.code())}};
-  return TextResponse(req, HttpStatusFor(st.code()), j.dump() + "\n", "application/json");
+  // Messages quote what the client sent (a decoded path), which need not be UTF-8:
+  // replaced, since the default would throw and end the host.
+  std::string body = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return TextResponse(req, HttpStatusFor(st.code()), body + "\n", "application/json");
 }
 
 }  // namespace mumba::gateway_internal

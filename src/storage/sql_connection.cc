@@ -35,12 +35,15 @@ constexpr std::pair<int, int> kLimits[] = {
 
 // Which canonical code each primary SQLite result code maps onto; the rest are
 // INTERNAL. Errors in what the caller sent (syntax, constraints, types, sizes)
-// are INVALID_ARGUMENT, as the header says.
+// are INVALID_ARGUMENT, as the header says. SCHEMA (the schema changed while a
+// statement was prepared, even after SQLite's own retry) is ABORTED: the call may
+// simply be tried again, and it is no fault of the host's.
 constexpr std::pair<int, Code> kSqliteCodes[] = {
     {SQLITE_ERROR, Code::kInvalidArgument},   {SQLITE_CONSTRAINT, Code::kInvalidArgument},
     {SQLITE_MISMATCH, Code::kInvalidArgument}, {SQLITE_RANGE, Code::kInvalidArgument},
     {SQLITE_TOOBIG, Code::kInvalidArgument},  {SQLITE_AUTH, Code::kInvalidArgument},
     {SQLITE_BUSY, Code::kUnavailable},        {SQLITE_LOCKED, Code::kUnavailable},
+    {SQLITE_SCHEMA, Code::kAborted},
     {SQLITE_FULL, Code::kResourceExhausted},  {SQLITE_CORRUPT, Code::kDataLoss},
     {SQLITE_NOTADB, Code::kDataLoss},         {SQLITE_READONLY, Code::kFailedPrecondition},
     {SQLITE_INTERRUPT, Code::kCancelled},     {SQLITE_PERM, Code::kPermissionDenied},

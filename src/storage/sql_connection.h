@@ -101,7 +101,7 @@ class CallDeadline {
 // "<context>: <SQLite's message for db>" (or for `rc` when `db` is null), with
 // `rc` mapped onto a canonical code: errors in what the caller sent (syntax,
 // constraints, types, sizes, refusals) are INVALID_ARGUMENT, BUSY/LOCKED
-// UNAVAILABLE, FULL RESOURCE_EXHAUSTED, CORRUPT/NOTADB DATA_LOSS, READONLY
+// UNAVAILABLE, SCHEMA (changed under the statement) ABORTED, FULL RESOURCE_EXHAUSTED, CORRUPT/NOTADB DATA_LOSS, READONLY
 // FAILED_PRECONDITION, INTERRUPT CANCELLED, PERM/CANTOPEN PERMISSION_DENIED, the
 // rest INTERNAL.
 Status SqliteError(sqlite3* db, int rc, const std::string& context);

@@ -64,6 +64,13 @@ void ExpectRefused(const Status& st, const std::string& needle, const std::strin
   EXPECT_NE(st.message().find(needle), std::string::npos) << what << ": " << st.message();
 }
 
+// Found by fuzz/sql_authorizer: a prepare that ended in SQLITE_SCHEMA reached the
+// app as INTERNAL, as if the host were broken; the call can simply be retried.
+TEST(SqliteErrorTest, ASchemaChangeUnderAStatementIsAborted) {
+  EXPECT_EQ(SqliteError(nullptr, SQLITE_SCHEMA, "statement 1").code(), Code::kAborted);
+  EXPECT_EQ(SqliteError(nullptr, SQLITE_ERROR, "statement 1").code(), Code::kInvalidArgument);
+}
+
 TEST_F(SqlLimitsTest, PragmasThatChangeTheWholeProcessAreRefused) {
   auto store = OpenStore("db");
   ASSERT_NE(store, nullptr);
