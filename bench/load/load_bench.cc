@@ -387,6 +387,7 @@ struct Load {
   uint64_t errors = 0;
   std::string first_error;
   HostSample warm, end;
+  std::string unit = "calls/s";  // What the rate counts.
   std::string extra;  // A note printed under the table (the events surface's deliveries).
 };
 
@@ -613,6 +614,7 @@ Load LoadEvents(const Options& o, pid_t host, int port, const std::string& cooki
   // Calls made in the measured time, each owed to every listener.
   const uint64_t owed = calls.calls * static_cast<uint64_t>(o.clients);
   l.calls = delivered;
+  l.unit = "deliveries/s";
   l.extra = Fmt("events: %llu SayHello calls (%s, p50 %.0f us), %llu deliveries of the %llu owed (%.2f%%)",
                 static_cast<unsigned long long>(calls.calls), PerSecond(calls.calls / o.seconds).c_str(),
                 Percentile(calls.latencies_us, 0.5), static_cast<unsigned long long>(delivered),
@@ -627,6 +629,7 @@ struct Scale {
   int running = 0;
   double install_s = 0, start_s = 0;
   std::vector<double> cli_list_ms, rpc_list_ms;
+  std::vector<double> cli_status_ms;  // `mumba host status`: what any CLI command costs.
   size_t list_bytes = 0;
   double idle_pct = 0;
   double idle_rss_kb = 0, idle_fds = 0;
@@ -721,6 +724,7 @@ Scale RunScale(const Options& o, pid_t host) {
   for (int i = 0; i < 10; ++i) {
     CliResult r = RunCli({"list"}, 60s);
     sc.cli_list_ms.push_back(Millis(r.took));
+    sc.cli_status_ms.push_back(Millis(RunCli({"host", "status"}, 60s).took));
     auto t = Clock::now();
     apps = ListApps(control.get());
     sc.rpc_list_ms.push_back(Millis(Clock::now() - t));
@@ -752,7 +756,7 @@ void PrintLoad(const Options& o, const std::vector<Load>& loads) {
   std::vector<TableRow> rows;
   for (const Load& l : loads) {
     const std::string p = l.surface + ": ";
-    rows.push_back({p + "calls/s", PerSecond(l.calls / l.seconds), l.detail, "", "", ""});
+    rows.push_back({p + l.unit, PerSecond(l.calls / l.seconds), l.detail, "", "", ""});
     rows.push_back({p + "p50 / p99", Us(Percentile(l.latencies_us, 0.5)) + " / " + Us(Percentile(l.latencies_us, 0.99)),
                     "", "", "", ""});
     rows.push_back({p + "errors", std::to_string(l.errors), l.first_error.substr(0, 34), "", "0",
@@ -764,6 +768,15 @@ void PrintLoad(const Options& o, const std::vector<Load>& loads) {
     rows.push_back({p + "host open fds end", Fmt("%.0f", l.end.fds), Fmt("%.0f after warm-up", l.warm.fds),
                     Ratio(l.end.fds, l.warm.fds), "<= 1.10x", fds <= kFlatTarget ? "yes" : "NO"});
   }
+  if (loads.size() > 1) {
+    const HostSample& first = loads.front().warm;
+    const HostSample& last = loads.back().end;
+    rows.push_back({"all surfaces: host VmRSS end", Fmt("%.1f MiB", last.rss_kb / 1024),
+                    Fmt("%.1f MiB after the first warm-up", first.rss_kb / 1024), Ratio(last.rss_kb, first.rss_kb),
+                    "", ""});
+    rows.push_back({"all surfaces: host open fds end", Fmt("%.0f", last.fds), Fmt("%.0f after the first warm-up", first.fds),
+                    Ratio(last.fds, first.fds), "", ""});
+  }
   PrintTable(rows, TableWidths{});
   for (const Load& l : loads) {
     if (!l.extra.empty()) std::printf("%s\n", l.extra.c_str());
@@ -774,10 +787,12 @@ void PrintLoad(const Options& o, const std::vector<Load>& loads) {
 void PrintScale(const Scale& sc) {
   std::printf("\n(b) scale: %d apps installed, %d running (installed in %.1f s, started in %.1f s)\n", sc.installed,
               sc.running, sc.install_s, sc.start_s);
-  Spread cli = Summarize(sc.cli_list_ms), rpc = Summarize(sc.rpc_list_ms);
+  Spread cli = Summarize(sc.cli_list_ms), rpc = Summarize(sc.rpc_list_ms), status = Summarize(sc.cli_status_ms);
   std::vector<TableRow> rows{
-      {"mumba list (CLI, median of 10)", Fmt("%.1f ms", cli.median), Fmt("min %.1f, max %.1f ms", cli.min, cli.max), "",
-       "<= 50 ms", cli.median <= kListTargetMs ? "yes" : "NO"},
+      {"mumba list (CLI, median of 10)", Fmt("%.1f ms", cli.median),
+       Fmt("%.1f ms mumba host status", status.median), Ratio(cli.median, status.median), "<= 50 ms",
+       cli.median <= kListTargetMs ? "yes" : "NO"},
+      {"mumba list (CLI): min / max", Fmt("%.1f / %.1f ms", cli.min, cli.max), "", "", "", ""},
       {"Control.List (median of 10)", Fmt("%.1f ms", rpc.median),
        Fmt("min %.1f, max %.1f ms, %zu KiB", rpc.min, rpc.max, sc.list_bytes / 1024), "", "<= 50 ms",
        rpc.median <= kListTargetMs ? "yes" : "NO"},
