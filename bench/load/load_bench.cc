@@ -77,6 +77,7 @@ struct Options {
   double seconds = 60;   // Measured seconds of each load surface.
   double warmup = 5;     // Unmeasured seconds before them.
   int clients = 100;     // Concurrent clients of each surface.
+  int rounds = 1;        // Times every surface runs: growth from round to round is a leak, not a warm-up.
   int apps = 1000;       // Installed apps in the scale part (hello included).
   int running = 100;     // Of which running.
   bool skip_load = false;
@@ -813,6 +814,7 @@ Options ParseOptions(int argc, char** argv) {
       "  --seconds S         measured seconds of each load surface (default 60)\n"
       "  --warmup S          unmeasured seconds before them (default 5)\n"
       "  --clients N         concurrent clients per surface (default 100)\n"
+      "  --rounds N          run every surface N times, to tell a leak from a warm-up (default 1)\n"
       "  --apps N            installed apps in the scale part, hello included (default 1000)\n"
       "  --running N         of which running (default 100)\n"
       "  --skip-load         only the scale part\n"
@@ -825,7 +827,9 @@ Options ParseOptions(int argc, char** argv) {
   flags.Add("--bin-dir", &o.bin_dir).Add("--hello-bundle", &o.bundle);
   flags.Parse(argc, argv);
   if (!flags.Given("--hello-bundle")) o.bundle = o.bin_dir.parent_path() / "tests" / kApp / "bundle";
-  if (o.seconds < 1 || o.warmup < 1 || o.clients < 1) Fail("--seconds and --warmup must be >= 1, --clients >= 1");
+  if (o.seconds < 1 || o.warmup < 1 || o.clients < 1 || o.rounds < 1) {
+    Fail("--seconds and --warmup must be >= 1, --clients and --rounds >= 1");
+  }
   if (o.apps < 1 || o.running < 1 || o.running > o.apps) Fail("--apps and --running must be >= 1, running <= apps");
   o.bin_dir = fs::absolute(o.bin_dir);
   o.bundle = fs::absolute(o.bundle);
@@ -868,16 +872,24 @@ int Run(const Options& o) {
   std::vector<Load> loads;
   if (!o.skip_load) {
     Progress("(a) load: %d clients, %.0f s warm-up + %.0f s per surface", o.clients, o.warmup, o.seconds);
-    Progress("  control");
-    loads.push_back(LoadControl(o, host));
-    Progress("  gateway call");
-    loads.push_back(LoadGatewayCall(o, host, port, cookie));
-    Progress("  gateway route");
-    loads.push_back(LoadGatewayRoute(o, host, port, cookie));
-    Progress("  events");
-    loads.push_back(LoadEvents(o, host, port, cookie));
-    Progress("  storage");
-    loads.push_back(LoadStorage(o, host));
+    for (int round = 1; round <= o.rounds; ++round) {
+      // A surface's figures name their round when there are several.
+      const std::string suffix = o.rounds > 1 ? Fmt(" #%d", round) : "";
+      auto run = [&](Load l) {
+        l.surface += suffix;
+        loads.push_back(std::move(l));
+      };
+      Progress("  control%s", suffix.c_str());
+      run(LoadControl(o, host));
+      Progress("  gateway call%s", suffix.c_str());
+      run(LoadGatewayCall(o, host, port, cookie));
+      Progress("  gateway route%s", suffix.c_str());
+      run(LoadGatewayRoute(o, host, port, cookie));
+      Progress("  events%s", suffix.c_str());
+      run(LoadEvents(o, host, port, cookie));
+      Progress("  storage%s", suffix.c_str());
+      run(LoadStorage(o, host));
+    }
   }
   Scale sc;
   if (!o.skip_scale) {
