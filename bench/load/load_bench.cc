@@ -157,7 +157,9 @@ struct HostSample {
 HostSample SampleHost(pid_t pid) {
   HostSample s;
   const std::string status = ReadFile(Fmt("/proc/%d/status", pid));
-  if (auto at = status.find("VmRSS:"); at != std::string::npos) s.rss_kb = std::strtod(status.c_str() + at + 6, nullptr);
+  if (auto at = status.find("VmRSS:"); at != std::string::npos) {
+    s.rss_kb = std::strtod(status.c_str() + at + 6, nullptr);
+  }
   std::error_code ec;
   for (auto it = fs::directory_iterator(Fmt("/proc/%d/fd", pid), ec); !ec && it != fs::directory_iterator();
        it.increment(ec)) {
@@ -771,7 +773,8 @@ void PrintLoad(const Options& o, const std::vector<Load>& loads) {
     rows.push_back({p + "errors", std::to_string(l.errors), l.first_error.substr(0, 34), "", "0",
                     l.errors == 0 ? "yes" : "NO"});
     const double rss = l.warm.rss_kb > 0 ? l.end.rss_kb / l.warm.rss_kb : 0;
-    rows.push_back({p + "host VmRSS end", Fmt("%.1f MiB", l.end.rss_kb / 1024), Fmt("%.1f MiB after warm-up", l.warm.rss_kb / 1024),
+    rows.push_back({p + "host VmRSS end", Fmt("%.1f MiB", l.end.rss_kb / 1024),
+                    Fmt("%.1f MiB after warm-up", l.warm.rss_kb / 1024),
                     Ratio(l.end.rss_kb, l.warm.rss_kb), "<= 1.10x", rss <= kFlatTarget ? "yes" : "NO"});
     const double fds = l.warm.fds > 0 ? l.end.fds / l.warm.fds : 0;
     rows.push_back({p + "host open fds end", Fmt("%.0f", l.end.fds), Fmt("%.0f after warm-up", l.warm.fds),
@@ -783,7 +786,8 @@ void PrintLoad(const Options& o, const std::vector<Load>& loads) {
     rows.push_back({"all surfaces: host VmRSS end", Fmt("%.1f MiB", last.rss_kb / 1024),
                     Fmt("%.1f MiB after the first warm-up", first.rss_kb / 1024), Ratio(last.rss_kb, first.rss_kb),
                     "", ""});
-    rows.push_back({"all surfaces: host open fds end", Fmt("%.0f", last.fds), Fmt("%.0f after the first warm-up", first.fds),
+    rows.push_back({"all surfaces: host open fds end", Fmt("%.0f", last.fds),
+                    Fmt("%.0f after the first warm-up", first.fds),
                     Ratio(last.fds, first.fds), "", ""});
   }
   PrintTable(rows, TableWidths{});
@@ -830,7 +834,8 @@ Options ParseOptions(int argc, char** argv) {
       "  --skip-scale        only the load part\n"
       "  --bin-dir DIR       where mumba and mumba-host are (default: beside this program)\n"
       "  --hello-bundle DIR  the hello bundle (default: ../tests/hello/bundle from there)\n");
-  flags.Add("--seconds", &o.seconds).Add("--warmup", &o.warmup).Add("--clients", &o.clients).Add("--rounds", &o.rounds);
+  flags.Add("--seconds", &o.seconds).Add("--warmup", &o.warmup);
+  flags.Add("--clients", &o.clients).Add("--rounds", &o.rounds);
   flags.Add("--apps", &o.apps).Add("--running", &o.running);
   flags.Add("--skip-load", &o.skip_load).Add("--skip-scale", &o.skip_scale);
   flags.Add("--bin-dir", &o.bin_dir).Add("--hello-bundle", &o.bundle);
