@@ -130,6 +130,7 @@ json ParseJson(const std::string& text, const std::string& what) {
   }
 }
 
+// "what: code N: message", for an error count's first example.
 std::string GrpcError(const char* what, const grpc::Status& s) {
   return Fmt("%s: code %d: %s", what, static_cast<int>(s.error_code()), s.error_message().c_str());
 }
@@ -142,6 +143,7 @@ grpc::ChannelArguments ChannelArgs() {
   return args;
 }
 
+// A new channel (a connection of its own) to the owner's host.sock.
 std::shared_ptr<grpc::Channel> HostChannel() {
   return grpc::CreateCustomChannel("unix:" + (g_session.home / "host.sock").string(),
                                    grpc::InsecureChannelCredentials(), ChannelArgs());
@@ -154,6 +156,7 @@ struct HostSample {
   double fds = 0;
 };
 
+// The resident memory and open descriptors of `pid` now; zeros when it is gone.
 HostSample SampleHost(pid_t pid) {
   HostSample s;
   const std::string status = ReadFile(Fmt("/proc/%d/status", pid));
@@ -288,6 +291,7 @@ class HttpClient {
   int fd_ = -1;
 };
 
+// A keep-alive POST of SayHello on the gateway, with the app's cookie.
 std::string CallRequest(int port, const std::string& cookie, const std::string& name) {
   std::string body = json{{"name", name}}.dump();
   return Fmt("POST /_mumba/call/hello.v1.Greeter/SayHello HTTP/1.1\r\nHost: %s.localhost:%d\r\nCookie: %s\r\n"
@@ -394,6 +398,7 @@ struct Load {
   std::string extra;  // A note printed under the table (the events surface's deliveries).
 };
 
+// An empty figure of `surface`; `detail` says what its clients call.
 Load NewLoad(std::string surface, std::string detail) {
   Load l;
   l.surface = std::move(surface);
@@ -455,6 +460,7 @@ void RunLoad(const Options& o, pid_t host, int clients, const std::function<Call
   out->seconds = o.seconds;
 }
 
+// The control surface: each client its own channel, HostStatus and Status in turn.
 Load LoadControl(const Options& o, pid_t host) {
   Load l = NewLoad("control", "HostStatus + Status(hello), host.sock");
   RunLoad(o, host, o.clients, [](int) -> Caller {
@@ -480,6 +486,7 @@ Load LoadControl(const Options& o, pid_t host) {
   return l;
 }
 
+// The gateway's calls: each client one keep-alive connection.
 Load LoadGatewayCall(const Options& o, pid_t host, int port, const std::string& cookie) {
   Load l = NewLoad("gateway call", "POST /_mumba/call/.../SayHello, keep-alive");
   const std::string request = CallRequest(port, cookie, "x");
@@ -494,6 +501,7 @@ Load LoadGatewayCall(const Options& o, pid_t host, int port, const std::string& 
   return l;
 }
 
+// The gateway's routes: each client one keep-alive connection.
 Load LoadGatewayRoute(const Options& o, pid_t host, int port, const std::string& cookie) {
   Load l = NewLoad("gateway route", "GET /greet?name=x, keep-alive");
   const std::string request =
@@ -509,6 +517,7 @@ Load LoadGatewayRoute(const Options& o, pid_t host, int port, const std::string&
   return l;
 }
 
+// Storage: each client its own channel, a put then a get of one of its 64 keys.
 Load LoadStorage(const Options& o, pid_t host) {
   Load l = NewLoad("storage", "Kv.Write (1 put) + Kv.Get, host.sock");
   RunLoad(o, host, o.clients, [](int i) -> Caller {
@@ -639,6 +648,7 @@ struct Scale {
   double idle_rss_kb = 0, idle_fds = 0;
 };
 
+// Control.List; fails the bench when the host does not answer.
 std::vector<hv1::AppInfo> ListApps(hv1::Control::Stub* control) {
   grpc::ClientContext ctx;
   ctx.set_deadline(DeadlineIn(60s));
@@ -680,6 +690,8 @@ double IdleCpuPercent(pid_t host) {
   return 100.0 * ticks / static_cast<double>(::sysconf(_SC_CLK_TCK)) / Seconds(Clock::now() - t0);
 }
 
+// Installs and starts copies of hello up to o.apps and o.running, then times the
+// listing and reads the idle CPU.
 Scale RunScale(const Options& o, pid_t host) {
   Scale sc;
   Progress("the idle host's CPU over 10 s, hello alone");
@@ -760,8 +772,10 @@ Scale RunScale(const Options& o, pid_t host) {
 
 // ---- The table. ----
 
+// A latency in microseconds, as "850 us" or "12.3 ms".
 std::string Us(double us) { return us >= 10000 ? Fmt("%.1f ms", us / 1000) : Fmt("%.0f us", us); }
 
+// The load table, then each surface's note and first error.
 void PrintLoad(const Options& o, const std::vector<Load>& loads) {
   std::printf("\n(a) load: %d clients per surface, %.0f s warm-up, %.0f s measured\n", o.clients, o.warmup, o.seconds);
   std::vector<TableRow> rows;
@@ -797,6 +811,7 @@ void PrintLoad(const Options& o, const std::vector<Load>& loads) {
   }
 }
 
+// The scale table.
 void PrintScale(const Scale& sc) {
   std::printf("\n(b) scale: %d apps installed, %d running (installed in %.1f s, started in %.1f s)\n", sc.installed,
               sc.running, sc.install_s, sc.start_s);
@@ -817,6 +832,7 @@ void PrintScale(const Scale& sc) {
   PrintTable(rows, TableWidths{});
 }
 
+// The options from the command line; fails on a bad one.
 Options ParseOptions(int argc, char** argv) {
   Options o;
   o.bin_dir = BinDir();
@@ -850,6 +866,7 @@ Options ParseOptions(int argc, char** argv) {
   return o;
 }
 
+// The whole bench: the host, the load surfaces, the scale part, the tables.
 int Run(const Options& o) {
   for (const char* exe : {"mumba", "mumba-host"}) {
     if (::access((o.bin_dir / exe).c_str(), X_OK) != 0) {
