@@ -20,7 +20,6 @@ import unittest
 from harness import (HELLO_BUNDLE, MUMBA, Home, alive, copy_bundle, edit_manifest,
                      wait_for)
 
-PROBE_BUNDLE = os.environ.get("MUMBA_PROBE_BUNDLE", "")
 HELLO_METHOD = "hello.v1.Greeter/SayHello"
 ROUNDS = 20
 
@@ -176,23 +175,22 @@ class DiskFullTest(unittest.TestCase):
         self.assertEqual(digest(apps[0]["install_dir"]), digest(HELLO_BUNDLE))
 
     def test_new_install_on_a_full_disk(self):
-        if not PROBE_BUNDLE:
-            raise unittest.SkipTest("MUMBA_PROBE_BUNDLE is not set (run through ctest)")
         home = mounted_home(self, "8m")
-        home.install_hello()
-        bundle = copy_bundle(self, PROBE_BUNDLE)
+        bundle = copy_bundle(self)
         os.makedirs(os.path.join(bundle, "data"), exist_ok=True)
         with open(os.path.join(bundle, "data", "big.bin"), "wb") as f:
             f.write(os.urandom(12 << 20))
         failed = home.run("install", bundle, check=False)
         self.assertNotEqual(failed.returncode, 0)
         self.assertTrue(says_disk_full(failed.stderr), failed.stderr)
-        self.assertEqual([a["name"] for a in home.json("list")["apps"]], ["hello"])
+        self.assertEqual(home.json("list")["apps"], [])
         apps_dir = os.path.join(home.path, "apps")
-        self.assertEqual(sorted(os.listdir(apps_dir)),
-                         sorted([".staging", os.path.basename(os.path.dirname(
-                             home.json("list")["apps"][0]["install_dir"]))]))
+        self.assertEqual(os.listdir(apps_dir), [".staging"])
         self.assertEqual(os.listdir(os.path.join(apps_dir, ".staging")), [])
+        # The same install fits once there is room: nothing was left in the way.
+        os.remove(os.path.join(bundle, "data", "big.bin"))
+        home.run("install", bundle, check=True)
+        self.assertEqual(digest(home.json("list")["apps"][0]["install_dir"]), digest(bundle))
 
 
 class KillDuringInstallTest(unittest.TestCase):
@@ -242,9 +240,10 @@ class KillDuringInstallTest(unittest.TestCase):
             home.run("host", "start", check=True)
         home.pids.add(home.host_pid())
 
-    def check_whole(self, home, allowed):
-        """The app is one of `allowed` (None = not installed), byte for byte;
-        returns its version."""
+    def check_whole(self, home, allowed, kept):
+        """The app is one of `allowed` (None = not installed), byte for byte, and its
+        folder holds that version and kept[version] (the one a rollback goes back
+        to), nothing else; returns its version."""
         apps = home.json("list")["apps"]
         staging = os.path.join(home.path, "apps", ".staging")
         self.assertEqual(os.listdir(staging), [], "staging is swept at start")
@@ -257,9 +256,11 @@ class KillDuringInstallTest(unittest.TestCase):
         version = apps[0]["version"]
         self.assertIn(version, allowed)
         self.assertEqual(digest(apps[0]["install_dir"]), self.digests[version], version)
+        folders = set(os.listdir(os.path.dirname(apps[0]["install_dir"])))
+        self.assertEqual(folders, {version} | kept.get(version, set()), "versions kept")
         return version
 
-    def rounds(self, home, setup, allowed, start):
+    def rounds(self, home, setup, allowed, kept, start):
         rng = random.Random(os.environ.get("MUMBA_FAULT_SEED", "11"))
         setup()
         took = self.timed_install(home, self.new)
@@ -269,7 +270,7 @@ class KillDuringInstallTest(unittest.TestCase):
             # Spread the kills over the whole install, a little past its end too.
             delay = rng.uniform(0, took * 1.1)
             self.kill_during(home, self.new, delay)
-            version = self.check_whole(home, allowed)
+            version = self.check_whole(home, allowed, kept)
             seen[version] = seen.get(version, 0) + 1
             if version and start:
                 home.wait_state("hello", "running", timeout=20)
@@ -284,19 +285,23 @@ class KillDuringInstallTest(unittest.TestCase):
         def setup():
             if home.json("list")["apps"]:
                 home.run("uninstall", "hello", "--purge", check=True)
-        self.rounds(home, setup, {None, "0.2.0"}, start=False)
+        self.rounds(home, setup, {None, "0.2.0"}, {}, start=False)
 
     def test_kill_during_update(self):
         home = Home(self)
         home.run("host", "start", check=True)
 
         def setup():
+            # Purged and reinstalled, so that 0.1.0 is the only version kept.
             apps = home.json("list")["apps"]
-            if not apps or apps[0]["version"] != "0.1.0":
+            if apps and apps[0]["version"] != "0.1.0":
+                home.run("uninstall", "hello", "--purge", check=True)
+                apps = []
+            if not apps:
                 home.run("install", self.old, check=True)
             if home.status("hello")["state"] != "running":
                 home.run("start", "hello", check=True)
-        self.rounds(home, setup, {"0.1.0", "0.2.0"}, start=True)
+        self.rounds(home, setup, {"0.1.0", "0.2.0"}, {"0.2.0": {"0.1.0"}}, start=True)
 
 
 if __name__ == "__main__":
