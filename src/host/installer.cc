@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "host/installer.h"
 
+#include <fcntl.h>
+
 #include <algorithm>
 #include <optional>
 
@@ -9,6 +11,8 @@
 #include "bundle/bundle.h"
 #include "common/files.h"
 #include "common/keys.h"
+#include "platform/errno_status.h"
+#include "platform/unique_fd.h"
 
 namespace fs = std::filesystem;
 
@@ -16,6 +20,16 @@ namespace mumba {
 namespace {
 
 std::string KeyPart(const std::string& id) { return id.substr(kAddressScheme.size()); }
+
+// An empty file `<app folder>/.installing-<version>` lives from just before a new
+// version folder is moved into place until the registry records it.
+constexpr std::string_view kInstallingPrefix = ".installing-";
+
+Status CreateEmptyFile(const fs::path& p) {
+  UniqueFd fd(::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
+  if (!fd) return ErrnoStatus(errno, "cannot create " + p.string());
+  return Status();
+}
 
 void RemoveTree(const fs::path& p) {
   std::error_code ec;
@@ -155,6 +169,19 @@ void Installer::SweepStaging() {
     if (name.starts_with(".")) continue;
     if (!known.count(name)) RemoveTree(e.path());
   }
+  // A version folder whose marker outlived its install was moved into place but
+  // never recorded: the install was cut short, so the folder goes too (else a
+  // rollback would "go back" to a version that was never installed).
+  for (const auto& r : apps_.Recorded()) {
+    fs::path app_dir = layout_.apps_dir() / KeyPart(r.id);
+    for (const auto& e : fs::directory_iterator(app_dir, ec)) {
+      auto name = e.path().filename().string();
+      if (!name.starts_with(kInstallingPrefix)) continue;
+      auto version = name.substr(kInstallingPrefix.size());
+      if (version != r.version && IsValidSemver(version)) RemoveTree(app_dir / version);
+      RemoveTree(e.path());
+    }
+  }
 }
 
 Expected<InstallResult> Installer::Install(const fs::path& source) { return InstallFrom(source, false); }
@@ -211,16 +238,24 @@ Expected<InstallResult> Installer::InstallFrom(const fs::path& source, bool owne
   fs::path final_dir = app_dir / m.version;
   fs::path trash;
   std::error_code ec;
+  fs::path marker;
+  Status moved;
   fs::create_directories(app_dir, ec);
-  if (fs::exists(final_dir)) {
+  if (!ec && fs::exists(final_dir)) {
     trash = layout_.staging_dir() / (RandomSuffix() + ".old");
     fs::rename(final_dir, trash, ec);
+  } else if (!ec) {
+    marker = app_dir / (std::string(kInstallingPrefix) + m.version);
+    moved = CreateEmptyFile(marker);
   }
-  if (!ec) fs::rename(staging, final_dir, ec);
-  if (ec) {
+  if (!ec && moved.ok()) fs::rename(staging, final_dir, ec);
+  if (ec && moved.ok()) moved = ErrnoStatus(ec.value(), "cannot move the bundle into place");
+  if (!moved.ok()) {
     if (!trash.empty()) fs::rename(trash, final_dir, ec);
+    if (!marker.empty()) RemoveTree(marker);
     RemoveTree(staging);
-    return Internal("cannot move the bundle into place: " + ec.message());
+    if (previous && was_running) (void)runtime_.StartLocked(*previous);
+    return moved;
   }
 
   AppRecord record;
@@ -237,9 +272,11 @@ Expected<InstallResult> Installer::InstallFrom(const fs::path& source, bool owne
   if (!st.ok()) {
     RemoveTree(final_dir);
     if (!trash.empty()) fs::rename(trash, final_dir, ec);
+    if (!marker.empty()) RemoveTree(marker);
     if (previous && was_running) (void)runtime_.StartLocked(*previous);
     return st;
   }
+  if (!marker.empty()) RemoveTree(marker);
   if (!trash.empty()) RemoveTree(trash);
   // Keep the previous version's files (a later rollback needs them), drop older ones.
   for (const auto& e : fs::directory_iterator(app_dir, ec)) {

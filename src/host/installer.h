@@ -85,8 +85,10 @@ class Installer {
   // `fn(app_id)` runs on every uninstall: parts that keep per-app state drop it.
   void OnUninstall(std::function<void(const std::string& app_id)> fn);
 
-  // Removes what an interrupted install left: staging folders and app folders the
-  // registry does not know. Call before anything installs.
+  // Removes what an interrupted install left: staging folders, app folders the
+  // registry does not know, and version folders moved into place whose install
+  // was never recorded (their `.installing-VERSION` marker is still there). Call
+  // before anything installs.
   void SweepStaging();
 
  private:

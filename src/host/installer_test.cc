@@ -254,5 +254,18 @@ TEST_F(InstallerTest, SweepRemovesLeftoversButNotInstalledApps) {
   EXPECT_EQ(Listing(layout_.apps_dir()), (std::vector<std::string>{".staging", std::string(kAddress).substr(8)}));
 }
 
+TEST_F(InstallerTest, SweepRemovesAVersionMovedIntoPlaceButNeverRecorded) {
+  // What a host killed between the move into place and the registry write leaves:
+  // a whole 2.0.0 folder and its marker, while the registry still says 1.0.0.
+  ASSERT_TRUE(installer_->Install(Bundle("1.0.0")).ok());
+  fs::copy(AppDir() / "1.0.0", AppDir() / "2.0.0", fs::copy_options::recursive);
+  WriteTestFile(AppDir() / ".installing-2.0.0", "");
+  // A marker whose version was recorded only outlived a finished install.
+  WriteTestFile(AppDir() / ".installing-1.0.0", "");
+  installer_->SweepStaging();
+  EXPECT_EQ(Listing(AppDir()), std::vector<std::string>{"1.0.0"});
+  EXPECT_TRUE(apps_->Find("hello").ok());
+}
+
 }  // namespace
 }  // namespace mumba

@@ -219,15 +219,18 @@ class KillDuringInstallTest(unittest.TestCase):
         home.run("install", bundle, check=True)
         return time.monotonic() - started
 
-    def kill_during(self, home, bundle, delay):
+    def kill_during(self, home, bundle, delay, when=None):
         """Starts `mumba install bundle`, SIGKILLs the host after `delay` seconds
-        and brings a host back up."""
+        (or as soon as when() is true) and brings a host back up."""
         host = home.host_pid()
         self.assertTrue(host)
         home.pids.add(host)
         cli = subprocess.Popen([MUMBA, "install", bundle], env=home.env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(delay)
+        if when:
+            wait_for(when, 20, interval=0, what="the moment to kill")
+        else:
+            time.sleep(delay)
         os.kill(host, signal.SIGKILL)
         wait_for(lambda: not alive(host), 5, what="the host to die")
         try:
@@ -302,6 +305,25 @@ class KillDuringInstallTest(unittest.TestCase):
             if home.status("hello")["state"] != "running":
                 home.run("start", "hello", check=True)
         self.rounds(home, setup, {"0.1.0", "0.2.0"}, {"0.2.0": {"0.1.0"}}, start=True)
+
+    def test_kill_right_after_the_move(self):
+        # The narrowest window: the new version is in its folder, the registry
+        # does not say so yet. Afterwards no stray 0.2.0 folder may be left, or
+        # `mumba rollback` would "go back" to a version never installed.
+        home = Home(self)
+        home.run("install", self.old, check=True)
+        app_dir = os.path.dirname(home.json("list")["apps"][0]["install_dir"])
+        kept = {"0.2.0": {"0.1.0"}}
+        for _ in range(5):
+            # Killed as soon as the folder of 0.2.0 shows up beside 0.1.0.
+            self.kill_during(home, self.new, 0, when=lambda: "0.2.0" in os.listdir(app_dir))
+            version = self.check_whole(home, {"0.1.0", "0.2.0"}, kept)
+            if version == "0.1.0":
+                p = home.run("rollback", "hello", check=False)
+                self.assertNotEqual(p.returncode, 0, "rollback to a version never installed")
+            else:
+                home.run("uninstall", "hello", "--purge", check=True)
+                home.run("install", self.old, check=True)
 
 
 if __name__ == "__main__":
