@@ -12,6 +12,7 @@ import os
 import random
 import shutil
 import signal
+import sqlite3
 import subprocess
 import tempfile
 import time
@@ -43,6 +44,15 @@ def value(i, size):
     """The deterministic value of the i-th write: size bytes of text."""
     seed = hashlib.sha256(str(i).encode()).hexdigest()
     return (seed * (size // len(seed) + 1))[:size]
+
+
+def migrated(db):
+    """Whether the notes table of the sqlite file db has its 0.2.0 column yet."""
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0) as c:
+            return c.execute("SELECT count(*) FROM pragma_table_info('notes') WHERE name = 'at'").fetchone()[0]
+    except sqlite3.Error:
+        return False
 
 
 def mounted_home(test, size):
@@ -324,6 +334,49 @@ class KillDuringInstallTest(unittest.TestCase):
             else:
                 home.run("uninstall", "hello", "--purge", check=True)
                 home.run("install", self.old, check=True)
+
+    def test_kill_during_a_migrating_update(self):
+        # An update whose database steps take a while: killed during or after them,
+        # the app is 0.1.0 on its own schema or 0.2.0 on the new one, never 0.1.0
+        # on a database it cannot use (which it could not even be reinstalled on).
+        home = Home(self)
+        old, new = copy_bundle(self), copy_bundle(self)
+        os.makedirs(os.path.join(old, "data"), exist_ok=True)
+        with open(os.path.join(old, "data", "setup.sql"), "w") as f:
+            f.write("CREATE TABLE notes (body TEXT);")
+        os.makedirs(os.path.join(new, "data", "migrations"), exist_ok=True)
+        with open(os.path.join(new, "data", "setup.sql"), "w") as f:
+            f.write("CREATE TABLE notes (body TEXT, at INTEGER);")
+        with open(os.path.join(new, "data", "migrations", "2.sql"), "w") as f:
+            f.write("ALTER TABLE notes ADD COLUMN at INTEGER;\n"
+                    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000)\n"
+                    "INSERT INTO notes SELECT 'filler', i FROM n;")
+        edit_manifest(new, 'version = "0.1.0"', 'version = "0.2.0"')
+        with open(os.path.join(new, "mumba.toml"), "a") as f:
+            f.write("\n[storage]\nschema_version = 2\n")
+        digests = {"0.1.0": digest(old), "0.2.0": digest(new)}
+        rng = random.Random(os.environ.get("MUMBA_FAULT_SEED", "11"))
+        seen = {}
+        for _ in range(5):
+            home.run("install", old, check=True)
+            home.run("sql", "hello", "main", "INSERT INTO notes (body) VALUES ('kept')", check=True)
+            key = os.path.basename(os.path.dirname(home.json("list")["apps"][0]["install_dir"]))
+            db = os.path.join(home.path, "stores", key, "sql", "main", "db.sqlite")
+            # Killed as soon as the migration has committed, give or take a little.
+            delay = rng.choice([0, 0, rng.uniform(0, 0.05)])
+            self.kill_during(home, new, 0, when=lambda: migrated(db) and (time.sleep(delay) or True))
+            app = home.json("list")["apps"][0]
+            version = app["version"]
+            seen[version] = seen.get(version, 0) + 1
+            self.assertEqual(digest(app["install_dir"]), digests[version], version)
+            columns = home.run("sql", "hello", "main", "SELECT name FROM pragma_table_info('notes')",
+                               check=True).stdout.split()
+            self.assertEqual(columns, ["name", "body"] if version == "0.1.0" else ["name", "body", "at"])
+            kept = home.run("sql", "hello", "main", "SELECT count(*) FROM notes WHERE body = 'kept'",
+                            check=True).stdout.split()
+            self.assertEqual(kept[-1], "1")
+            home.run("uninstall", "hello", "--purge", check=True)
+        print(f"\n{self.id()}: outcomes {seen}", flush=True)
 
 
 if __name__ == "__main__":
