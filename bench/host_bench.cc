@@ -414,7 +414,10 @@ Clock::duration TimeHostStart(hv1::Control::Stub& stub) {
 bool HealthServing(const fs::path& socket) {
   auto stub = grpc::health::v1::Health::NewStub(UnixChannel(socket));
   grpc::ClientContext ctx;
-  ctx.set_wait_for_ready(true);
+  // Fail fast: a socket that exists before its daemon listens would otherwise put
+  // the channel into its 100 ms reconnect backoff, and the baseline would measure
+  // that instead of the daemon. The caller asks again on a fresh channel.
+  ctx.set_wait_for_ready(false);
   ctx.set_deadline(DeadlineIn(1s));
   grpc::health::v1::HealthCheckRequest req;
   grpc::health::v1::HealthCheckResponse resp;

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "gateway/events_session.h"
 
+#include <algorithm>
+
 #include <boost/asio.hpp>
 
 namespace mumba::gateway_internal {
@@ -10,11 +12,13 @@ namespace net = boost::asio;
 namespace websocket = beast::websocket;
 using tcp = net::ip::tcp;
 
-constexpr size_t kMaxQueuedEvents = 1024;  // Per page; older events are dropped beyond it.
-
 }  // namespace
 
-EventsSession::EventsSession(beast::tcp_stream stream) : ws_(std::move(stream)) {}
+EventsSession::EventsSession(beast::tcp_stream stream, Reservation slot, const GatewayLimits& limits)
+    : ws_(std::move(stream)),
+      slot_(std::move(slot)),
+      max_queued_events_(std::max<size_t>(1, limits.max_queued_events)),
+      max_queued_bytes_(limits.max_queued_event_bytes) {}
 
 void EventsSession::Accept(Request req, std::function<void(std::shared_ptr<EventsSession>)> on_open) {
   beast::get_lowest_layer(ws_).expires_never();
@@ -26,12 +30,18 @@ void EventsSession::Accept(Request req, std::function<void(std::shared_ptr<Event
   });
 }
 
-void EventsSession::Send(std::string text) {
-  net::post(ws_.get_executor(), [self = shared_from_this(), text = std::move(text)]() mutable {
+void EventsSession::Send(Frame frame) {
+  net::post(ws_.get_executor(), [self = shared_from_this(), frame = std::move(frame)]() mutable {
     if (self->closed_) return;
-    if (self->queue_.size() >= kMaxQueuedEvents) self->queue_.pop_front();
-    self->queue_.push_back(std::move(text));
-    if (self->queue_.size() == 1) self->WriteNext();
+    // The oldest waiting frames make room; the one being written stays whole.
+    while (!self->queue_.empty() && (self->queue_.size() >= self->max_queued_events_ ||
+                                     self->queued_bytes_ + frame->size() > self->max_queued_bytes_)) {
+      self->queued_bytes_ -= self->queue_.front()->size();
+      self->queue_.pop_front();
+    }
+    self->queued_bytes_ += frame->size();
+    self->queue_.push_back(std::move(frame));
+    if (!self->writing_) self->WriteNext();
   });
 }
 
@@ -58,14 +68,18 @@ void EventsSession::ReadLoop() {
 }
 
 void EventsSession::WriteNext() {
+  writing_ = std::move(queue_.front());
+  queue_.pop_front();
+  queued_bytes_ -= writing_->size();
   ws_.text(true);
-  ws_.async_write(net::buffer(queue_.front()), [self = shared_from_this()](beast::error_code ec, size_t) {
+  ws_.async_write(net::buffer(*writing_), [self = shared_from_this()](beast::error_code ec, size_t) {
+    self->writing_.reset();
     if (ec) {
       self->closed_ = true;
       self->queue_.clear();
+      self->queued_bytes_ = 0;
       return;
     }
-    self->queue_.pop_front();
     if (!self->queue_.empty()) self->WriteNext();
   });
 }
@@ -75,7 +89,7 @@ void EventListeners::Add(const std::string& app_id, std::weak_ptr<EventsSession>
   sessions_.emplace(app_id, std::move(session));
 }
 
-void EventListeners::Send(const std::string& app_id, const std::string& frame) {
+void EventListeners::Send(const std::string& app_id, Frame frame) {
   std::lock_guard lock(mu_);
   auto [begin, end] = sessions_.equal_range(app_id);
   for (auto it = begin; it != end;) {

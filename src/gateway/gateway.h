@@ -17,6 +17,9 @@
 // one app cannot use another app's routes, calls or events.
 #pragma once
 
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -78,10 +81,50 @@ class GatewayBackend {
                     std::function<void(Expected<std::string>)> done) = 0;
 };
 
+// The defaults of GatewayLimits. 127.0.0.1 is open to every local process, so
+// each bound holds against a client that opens many connections, sends slowly or
+// never reads: memory, descriptors and time stay bounded whatever it does.
+inline constexpr int kGatewayMaxConnections = 512;
+inline constexpr std::chrono::milliseconds kGatewayHeaderTimeout{10'000};
+inline constexpr std::chrono::milliseconds kGatewayBodyTimeout{60'000};
+inline constexpr std::chrono::milliseconds kGatewayIdleTimeout{60'000};
+inline constexpr uint64_t kGatewayMaxBodyBytes = 8u << 20;
+inline constexpr uint64_t kGatewayMaxBufferedBytes = 64u << 20;
+inline constexpr size_t kGatewayMaxEventBytes = 1u << 20;
+inline constexpr size_t kGatewayMaxQueuedEvents = 1024;
+inline constexpr size_t kGatewayMaxQueuedEventBytes = 4u << 20;
+
+// What the gateway gives any one client, and all of them together.
+struct GatewayLimits {
+  // Open connections (WebSockets included). One more is answered 503 and closed;
+  // those already open are unaffected.
+  int max_connections = kGatewayMaxConnections;
+  // From a request's first byte to the end of its header (slowloris).
+  std::chrono::milliseconds header_timeout = kGatewayHeaderTimeout;
+  // To read a body that is read whole, from the end of its header.
+  std::chrono::milliseconds body_timeout = kGatewayBodyTimeout;
+  // How long a connection may make no progress: waiting for the next request, a
+  // client not reading its reply, and between the chunks of a streamed route's body.
+  std::chrono::milliseconds idle_timeout = kGatewayIdleTimeout;
+  // The largest body read whole (calls, routes of apps without a manifest); larger
+  // is 413 from the header alone. Declared routes stream and have no such limit.
+  uint64_t max_body_bytes = kGatewayMaxBodyBytes;
+  // The bytes of bodies read whole held at once by all connections together; a
+  // body that would go over is 503 from its header alone.
+  uint64_t max_buffered_bytes = kGatewayMaxBufferedBytes;
+  // The largest event Emit sends (its whole frame).
+  size_t max_event_bytes = kGatewayMaxEventBytes;
+  // What one page's events socket holds for a page that does not keep up, in
+  // events and in bytes; the oldest go first.
+  size_t max_queued_events = kGatewayMaxQueuedEvents;
+  size_t max_queued_event_bytes = kGatewayMaxQueuedEventBytes;
+};
+
 struct GatewayOptions {
   int port = 0;  // On 127.0.0.1; 0 picks a free one.
   int threads = 2;
   GatewayBackend* backend = nullptr;  // Borrowed; must outlive the gateway.
+  GatewayLimits limits;
 };
 
 class Gateway {
@@ -93,7 +136,9 @@ class Gateway {
   virtual int port() const = 0;
   // Sends `{"event": name, "data": <json>}` to every events socket of the app's
   // pages. `json` must be valid JSON. Thread-safe; never blocks on a slow page.
-  virtual void Emit(const std::string& app_id, const std::string& name, const std::string& json) = 0;
+  // RESOURCE_EXHAUSTED, and nothing sent, when the frame would be larger than
+  // GatewayLimits::max_event_bytes.
+  virtual Status Emit(const std::string& app_id, const std::string& name, const std::string& json) = 0;
   // How many pages listen for the app's events now.
   virtual int Listeners(const std::string& app_id) const = 0;
   // Closes every connection and joins the threads. Called by the destructor too.

@@ -227,6 +227,20 @@ class Client {
     socket_.read_some(net::buffer(&c, 1), ec);
     return ec == net::error::eof;
   }
+  // True when the gateway ended the connection, closed or reset, before anything
+  // more arrived; false when a read times out.
+  bool Cut() {
+    char c;
+    beast::error_code ec;
+    socket_.read_some(net::buffer(&c, 1), ec);
+    return ec == net::error::eof || ec == net::error::connection_reset;
+  }
+  // Writes without failing the test once the gateway has gone.
+  beast::error_code TryWrite(const std::string& bytes) {
+    beast::error_code ec;
+    net::write(socket_, net::buffer(bytes), ec);
+    return ec;
+  }
 
  private:
   net::io_context ioc_;
@@ -250,7 +264,13 @@ class GatewayTest : public ::testing::Test {
     backend_.AddApp("other", GatewayApp{kOtherId, "other", ui(), "index.html", nullptr, "", kOtherSecret});
     backend_.AddApp("nosecret", GatewayApp{kOtherId, "nosecret", ui(), "index.html", manifest, "", ""});
 
-    auto gw = Gateway::Start(GatewayOptions{0, 2, &backend_});
+    Restart(GatewayLimits());
+  }
+  // Starts the gateway (again) with `limits`.
+  void Restart(const GatewayLimits& limits) {
+    if (gateway_) gateway_->Stop();
+    gateway_.reset();
+    auto gw = Gateway::Start(GatewayOptions{0, 2, &backend_, limits});
     ASSERT_TRUE(gw.ok()) << gw.status().message();
     gateway_ = std::move(*gw);
   }
@@ -496,7 +516,8 @@ TEST_F(GatewayTest, BackendErrorsBecomeHttpStatuses) {
 TEST_F(GatewayTest, ABodyOverTheLimitIsRefusedBeforeItIsRead) {
   Client client(port());
   client.WriteRaw("POST /_mumba/call/a.B/C HTTP/1.1\r\nHost: " + HostOf("hello") + "\r\nCookie: " +
-                  CookieOf(kHelloSecret) + "\r\nContent-Length: " + std::to_string((64u << 20) + 1) + "\r\n\r\n");
+                  CookieOf(kHelloSecret) + "\r\nContent-Length: " + std::to_string(kGatewayMaxBodyBytes + 1) +
+                  "\r\n\r\n");
   Response res = client.Read();
   EXPECT_EQ(res.result(), http::status::payload_too_large);
   EXPECT_EQ(res.body(), "body too large\n");
@@ -904,8 +925,13 @@ TEST(SecretDecisionTest, OnlyReadsOfUiFilesAndMumbaJsArePublic) {
 
 class EventsClient {
  public:
-  // A page's events socket, its handshake sent with `cookie`.
-  EventsClient(int port, const std::string& host, const std::string& cookie) : ws_(ioc_) {
+  // A page's events socket, its handshake sent with `cookie`; `receive_buffer`,
+  // when set, is its socket's SO_RCVBUF (a page that holds little unread).
+  EventsClient(int port, const std::string& host, const std::string& cookie, int receive_buffer = 0) : ws_(ioc_) {
+    if (receive_buffer > 0) {
+      ws_.next_layer().open(tcp::v4());
+      ::setsockopt(ws_.next_layer().native_handle(), SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
+    }
     ws_.next_layer().connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)));
     timeval tv{10, 0};
     ::setsockopt(ws_.next_layer().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
@@ -943,9 +969,9 @@ TEST_F(GatewayTest, EventsReachTheAppsOwnPagesOnly) {
   ASSERT_TRUE(WaitForListeners(*gateway_, kHelloId, 1));
   ASSERT_TRUE(WaitForListeners(*gateway_, kOtherId, 1));
 
-  gateway_->Emit(kOtherId, "for-other", "1");
-  gateway_->Emit(kHelloId, "tick", R"({"n":1})");
-  gateway_->Emit(kHelloId, "tock", "[2]");
+  ASSERT_TRUE(gateway_->Emit(kOtherId, "for-other", "1").ok());
+  ASSERT_TRUE(gateway_->Emit(kHelloId, "tick", R"({"n":1})").ok());
+  ASSERT_TRUE(gateway_->Emit(kHelloId, "tock", "[2]").ok());
   // Had other's event reached hello, it would be the first frame hello reads.
   EXPECT_EQ(hello.Read(), R"({"event":"tick","data":{"n":1}})");
   EXPECT_EQ(hello.Read(), R"({"event":"tock","data":[2]})");
@@ -971,6 +997,198 @@ TEST_F(GatewayTest, StopForgetsEveryListenerAndTheGatewayClosesTheirSockets) {
   beast::error_code ec;
   hello.Read(&ec);
   EXPECT_TRUE(ec);
+}
+
+// ---- Limits: what a client that opens many connections, sends slowly or never
+// reads can hold. ----
+
+// Limits with short timeouts, so that tests of them take a moment.
+GatewayLimits QuickLimits() {
+  GatewayLimits limits;
+  limits.header_timeout = std::chrono::milliseconds(500);
+  limits.body_timeout = std::chrono::milliseconds(500);
+  limits.idle_timeout = std::chrono::milliseconds(500);
+  return limits;
+}
+
+// Seconds since `start`.
+double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+TEST_F(GatewayTest, ASlowlorisHeaderIsCutOffAtTheHeaderTimeout) {
+  GatewayLimits limits;
+  limits.header_timeout = std::chrono::milliseconds(500);
+  Restart(limits);
+  Client client(port());
+  const auto start = std::chrono::steady_clock::now();
+  // A header line every 100 ms never ends the header, and never leaves the
+  // connection idle either.
+  client.WriteRaw("GET /app.js HTTP/1.1\r\nHost: " + HostOf("hello") + "\r\n");
+  for (int i = 0; i < 30 && !client.TryWrite("X-Slow-" + std::to_string(i) + ": 1\r\n"); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(client.Cut());
+  EXPECT_LT(SecondsSince(start), 3.5);
+}
+
+TEST_F(GatewayTest, AnIdleConnectionIsClosedAtTheIdleTimeout) {
+  Restart(QuickLimits());
+  Client kept(port());
+  Response res = kept.Send(Request(http::verb::get, "/app.js"));
+  EXPECT_EQ(res.result(), http::status::ok);
+  EXPECT_TRUE(res.keep_alive());
+  Client silent(port());
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(kept.ClosedByPeer());
+  EXPECT_TRUE(silent.Cut());
+  EXPECT_LT(SecondsSince(start), 3);
+  // A connection that keeps asking is served as long as it likes.
+  Client busy(port());
+  for (int i = 0; i < 8; ++i) {
+    EXPECT_EQ(busy.Send(Request(http::verb::get, "/app.js")).result(), http::status::ok);
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  }
+}
+
+TEST_F(GatewayTest, ABodyReadWholeIsCutOffAtTheBodyTimeout) {
+  Restart(QuickLimits());
+  Client client(port());
+  client.WriteRaw("POST /_mumba/call/a.B/C HTTP/1.1\r\nHost: " + HostOf("hello") + "\r\nCookie: " +
+                  CookieOf(kHelloSecret) + "\r\nContent-Length: 100\r\n\r\n0123456789");
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(client.Cut());
+  EXPECT_LT(SecondsSince(start), 3);
+  EXPECT_TRUE(backend_.calls().empty());
+}
+
+TEST_F(GatewayTest, AStalledStreamedRouteIsCutOffAtTheIdleTimeout) {
+  StartDaemon();
+  Restart(QuickLimits());
+  Client client(port());
+  client.WriteRaw("POST /api/up HTTP/1.1\r\nHost: " + HostOf("hello") + "\r\nCookie: " + CookieOf(kHelloSecret) +
+                  "\r\nContent-Length: 100\r\n\r\n0123456789");
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(client.Cut());
+  EXPECT_LT(SecondsSince(start), 3);
+  // The daemon's call ended too.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (daemon_.bodies().empty() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(daemon_.bodies().size(), 1u);
+}
+
+TEST_F(GatewayTest, ConnectionsOverTheCapAreRefusedWhileTheOthersWork) {
+  GatewayLimits limits;
+  limits.max_connections = 3;
+  Restart(limits);
+  std::vector<std::unique_ptr<Client>> open;
+  for (int i = 0; i < 3; ++i) open.push_back(std::make_unique<Client>(port()));
+  // The first three are accepted before the fourth: the gateway takes them in order.
+  EXPECT_EQ(open[0]->Send(Request(http::verb::get, "/app.js")).result(), http::status::ok);
+  Client extra(port());
+  Response refused = extra.Send(Request(http::verb::get, "/app.js"));
+  EXPECT_EQ(refused.result(), http::status::service_unavailable);
+  EXPECT_EQ(ErrorOf(refused)["code"], "UNAVAILABLE");
+  EXPECT_FALSE(refused.keep_alive());
+  EXPECT_TRUE(extra.Cut());
+  for (auto& c : open) EXPECT_EQ(c->Send(Request(http::verb::get, "/app.js")).body(), "export {}");
+  // A connection that goes gives its place to the next.
+  open.pop_back();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  http::status status = http::status::service_unavailable;
+  while (status == http::status::service_unavailable && std::chrono::steady_clock::now() < deadline) {
+    status = Fetch(Request(http::verb::get, "/app.js")).result();
+  }
+  EXPECT_EQ(status, http::status::ok);
+}
+
+TEST_F(GatewayTest, AnEventsSocketHoldsItsPlaceToo) {
+  GatewayLimits limits;
+  limits.max_connections = 1;
+  Restart(limits);
+  EventsClient page(port(), HostOf("hello"), CookieOf(kHelloSecret));
+  ASSERT_TRUE(WaitForListeners(*gateway_, kHelloId, 1));
+  EXPECT_EQ(Get("/app.js").result(), http::status::service_unavailable);
+}
+
+TEST_F(GatewayTest, ABodyOverTheDefaultLimitIsRefusedFromItsHeader) {
+  // 16 MiB: within the old 64 MiB, which the gateway would have waited for.
+  Client client(port());
+  client.WriteRaw("POST /_mumba/call/a.B/C HTTP/1.1\r\nHost: " + HostOf("hello") + "\r\nCookie: " +
+                  CookieOf(kHelloSecret) + "\r\nContent-Length: " + std::to_string(16u << 20) + "\r\n\r\n");
+  EXPECT_EQ(client.Read().result(), http::status::payload_too_large);
+  EXPECT_TRUE(client.ClosedByPeer());
+  EXPECT_TRUE(backend_.calls().empty());
+}
+
+TEST_F(GatewayTest, AChunkedBodyOverTheLimitIsRefusedAtTheLimit) {
+  GatewayLimits limits;
+  limits.max_body_bytes = 1024;
+  Restart(limits);
+  Client client(port());
+  client.WriteRaw("POST /_mumba/call/a.B/C HTTP/1.1\r\nHost: " + HostOf("hello") + "\r\nCookie: " +
+                  CookieOf(kHelloSecret) + "\r\nTransfer-Encoding: chunked\r\n\r\n");
+  const std::string chunk(512, 'x');
+  for (int i = 0; i < 3; ++i) (void)client.TryWrite("200\r\n" + chunk + "\r\n");
+  EXPECT_EQ(client.Read().result(), http::status::payload_too_large);
+  EXPECT_TRUE(backend_.calls().empty());
+}
+
+TEST_F(GatewayTest, BodiesHeldAtOnceAreBoundedAcrossConnections) {
+  GatewayLimits limits;
+  limits.max_body_bytes = 1000;
+  limits.max_buffered_bytes = 1500;
+  Restart(limits);
+  const std::string head = "POST /_mumba/call/a.B/C HTTP/1.1\r\nHost: " + HostOf("hello") + "\r\nCookie: " +
+                           CookieOf(kHelloSecret) + "\r\nContent-Length: 1000\r\n\r\n";
+  const std::string body = "[" + std::string(998, ' ') + "]";
+  Client first(port());
+  first.WriteRaw(head + body.substr(0, 500));
+  // The gateway has taken room for the first body once it waits for the rest of it.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  Client second(port());
+  second.WriteRaw(head);
+  Response busy = second.Read();
+  EXPECT_EQ(busy.result(), http::status::service_unavailable);
+  EXPECT_FALSE(busy.keep_alive());
+  first.WriteRaw(body.substr(500));
+  EXPECT_EQ(first.Read().result(), http::status::ok);
+  // Answered: its room is free again.
+  Client third(port());
+  third.WriteRaw(head + body);
+  EXPECT_EQ(third.Read().result(), http::status::ok);
+  EXPECT_EQ(backend_.calls().size(), 2u);
+}
+
+TEST_F(GatewayTest, AnEventLargerThanTheLimitIsRefused) {
+  EventsClient page(port(), HostOf("hello"), CookieOf(kHelloSecret));
+  ASSERT_TRUE(WaitForListeners(*gateway_, kHelloId, 1));
+  const std::string big = "\"" + std::string(kGatewayMaxEventBytes, 'x') + "\"";
+  EXPECT_EQ(gateway_->Emit(kHelloId, "big", big).code(), Code::kResourceExhausted);
+  ASSERT_TRUE(gateway_->Emit(kHelloId, "small", "1").ok());
+  EXPECT_EQ(page.Read(), R"({"event":"small","data":1})");
+}
+
+TEST_F(GatewayTest, AFloodOfEventsToAPageThatDoesNotReadIsBoundedInBytes) {
+  // A page that reads nothing while 64 MiB of events go to it: the gateway keeps
+  // the newest of them up to its byte limit (4 MiB), not 1024 events' worth.
+  EventsClient page(port(), HostOf("hello"), CookieOf(kHelloSecret), 64 * 1024);
+  ASSERT_TRUE(WaitForListeners(*gateway_, kHelloId, 1));
+  const std::string data = "\"" + std::string(256 * 1024, 'x') + "\"";
+  for (int i = 0; i < 256; ++i) ASSERT_TRUE(gateway_->Emit(kHelloId, "flood", data).ok());
+  ASSERT_TRUE(gateway_->Emit(kHelloId, "end", "0").ok());
+  size_t received = 0;
+  for (;;) {
+    beast::error_code ec;
+    std::string frame = page.Read(&ec);
+    ASSERT_FALSE(ec) << ec.message();
+    if (frame == R"({"event":"end","data":0})") break;
+    received += frame.size();
+  }
+  // What the kernel's buffers held besides is a few MiB at most.
+  EXPECT_LT(received, size_t{16} << 20);
 }
 
 TEST(GatewayStartTest, NeedsABackendAndAFreePort) {

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "gateway/http_session.h"
 
-#include <chrono>
 #include <cstdint>
 #include <limits>
 
@@ -13,8 +12,8 @@ namespace {
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
-constexpr size_t kMaxBodyBytes = 64u << 20;
-constexpr auto kIdleTimeout = std::chrono::seconds(120);
+// What one read takes in while the connection waits for a request's first byte.
+constexpr size_t kFirstReadBytes = 4096;
 
 // What a connection closing on an error answers: HTTP/1.1, and the connection ends.
 Request ClosingRequest() {
@@ -26,19 +25,36 @@ Request ClosingRequest() {
 
 }  // namespace
 
-HttpSession::HttpSession(tcp::socket socket, RequestDispatcher* dispatcher)
-    : stream_(std::move(socket)), dispatcher_(dispatcher) {}
+HttpSession::HttpSession(tcp::socket socket, RequestDispatcher* dispatcher, const GatewayBudget* budget,
+                         Reservation slot)
+    : stream_(std::move(socket)), dispatcher_(dispatcher), budget_(budget), slot_(std::move(slot)) {}
 
 void HttpSession::Run() {
   net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->Read(); });
 }
 
 void HttpSession::Close() {
+  body_.Release();
   beast::error_code ignored;
   stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
 }
 
 void HttpSession::Read() {
+  // The previous request is answered: its body is no longer held.
+  body_.Release();
+  if (buffer_.size() > 0) return ReadHeader();
+  // Between requests the connection is idle; the header's own, shorter timeout
+  // starts with its first byte.
+  stream_.expires_after(budget_->limits().idle_timeout);
+  stream_.async_read_some(buffer_.prepare(kFirstReadBytes),
+                          [self = shared_from_this()](beast::error_code ec, size_t n) {
+                            if (ec) return self->Close();
+                            self->buffer_.commit(n);
+                            self->ReadHeader();
+                          });
+}
+
+void HttpSession::ReadHeader() {
   header_.emplace();
   header_->header_limit(64 * 1024);
   // Beast checks a Content-Length against the limit as the header ends; the limit
@@ -46,7 +62,7 @@ void HttpSession::Read() {
   // (Not boost::none: Boost 1.74 compares lengths against an empty optional as
   // against 0, refusing every body.)
   header_->body_limit(std::numeric_limits<std::uint64_t>::max());
-  stream_.expires_after(kIdleTimeout);
+  stream_.expires_after(budget_->limits().header_timeout);
   http::async_read_header(stream_, buffer_, *header_,
                           [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
 }
@@ -56,6 +72,7 @@ RelayConnection HttpSession::Lend() {
   RelayConnection c;
   c.stream = &stream_;
   c.buffer = &buffer_;
+  c.idle_timeout = budget_->limits().idle_timeout;
   c.done = [self](bool keep_alive) {
     if (keep_alive) {
       self->Read();
@@ -94,8 +111,8 @@ void HttpSession::OnHeader(beast::error_code ec) {
 }
 
 void HttpSession::RelayStreamedRoute(std::pair<std::string, mumba::app::v1::RouteRequest> route) {
-  // The daemon answers as the body streams in; the stream's time limits are the
-  // call's, not the idle timeout's.
+  // The daemon answers as the body streams in: the relay bounds each wait on the
+  // client by the idle timeout, and nothing here waits on it meanwhile.
   stream_.expires_never();
   dispatcher_->backend()->DaemonChannel(
       route.first, [self = shared_from_this(), head = std::move(route.second)](
@@ -108,11 +125,21 @@ void HttpSession::RelayStreamedRoute(std::pair<std::string, mumba::app::v1::Rout
 }
 
 void HttpSession::ReadBody() {
-  if (auto length = header_->content_length(); length && *length > kMaxBodyBytes) {
+  const GatewayLimits& limits = budget_->limits();
+  const auto length = header_->content_length();
+  if (length && *length > limits.max_body_bytes) {
     return Send(TextResponse(ClosingRequest(), http::status::payload_too_large, "body too large\n"));
   }
+  // Room for the whole body is taken before any of it is read: a chunked body
+  // (no length) may grow to the limit.
+  body_ = budget_->ReserveBody(header_->is_done() ? 0 : length.value_or(limits.max_body_bytes));
+  if (!body_) {
+    return Send(ErrorResponse(ClosingRequest(), Unavailable("the gateway holds too many request bodies now; "
+                                                            "try again")));
+  }
   parser_.emplace(std::move(*header_));
-  parser_->body_limit(kMaxBodyBytes);
+  parser_->body_limit(limits.max_body_bytes);
+  stream_.expires_after(limits.body_timeout);
   http::async_read(stream_, buffer_, *parser_,
                    [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
 }

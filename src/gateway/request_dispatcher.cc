@@ -71,8 +71,9 @@ struct RequestDispatcher::Exchange {
   void Fail(const Status& st) { session->Send(ErrorResponse(req, st)); }
 };
 
-RequestDispatcher::RequestDispatcher(GatewayBackend* backend, int port, EventListeners* listeners)
-    : backend_(backend), port_(port), listeners_(listeners) {}
+RequestDispatcher::RequestDispatcher(GatewayBackend* backend, int port, EventListeners* listeners,
+                                     const GatewayLimits* limits)
+    : backend_(backend), port_(port), listeners_(listeners), limits_(limits) {}
 
 Expected<RequestDispatcher::Target> RequestDispatcher::Resolve(const http::request_header<>& h) const {
   MUMBA_ASSIGN_OR_RETURN(std::string label, AppLabelFromHost(std::string(h[http::field::host]), port_));
@@ -133,8 +134,10 @@ void RequestDispatcher::ServeMumbaJs(Exchange& x) const {
 void RequestDispatcher::OpenEvents(Exchange& x) const {
   if (!x.same_origin) return RefuseForeign(x);
   if (!websocket::is_upgrade(x.req)) return x.Fail(InvalidArgument("/_mumba/events is a WebSocket"));
-  // The connection leaves the HTTP session for good.
-  auto events = std::make_shared<EventsSession>(x.session->TakeStream());
+  // The connection leaves the HTTP session for good, and takes its place in the
+  // gateway's budget along.
+  auto [stream, slot] = x.session->TakeStream();
+  auto events = std::make_shared<EventsSession>(std::move(stream), std::move(slot), *limits_);
   events->Accept(std::move(x.req), [listeners = listeners_, id = x.app().id](std::shared_ptr<EventsSession> s) {
     listeners->Add(id, s);
   });

@@ -75,6 +75,7 @@ class Relay final : public grpc::ClientBidiReactor<av1::RouteStreamRequest, av1:
     if (parser_.is_done()) return EndWrites(true);
     parser_.get().body().data = chunk_;
     parser_.get().body().size = sizeof chunk_;
+    conn_.stream->expires_after(conn_.idle_timeout);
     http::async_read(*conn_.stream, *conn_.buffer, parser_, [this, self = self_](beast::error_code ec, size_t) {
       if (ec == http::error::need_buffer) ec = {};
       if (ec) {
@@ -137,6 +138,7 @@ class Relay final : public grpc::ClientBidiReactor<av1::RouteStreamRequest, av1:
     res_.body().data = nullptr;
     res_.body().more = true;
     sr_.emplace(res_);
+    conn_.stream->expires_after(conn_.idle_timeout);
     const bool data_too = in_.part_case() == av1::RouteStreamResponse::kData;
     http::async_write_header(*conn_.stream, *sr_, [this, self = self_, data_too](beast::error_code ec, size_t) {
       if (ec) return Abort();
@@ -153,6 +155,7 @@ class Relay final : public grpc::ClientBidiReactor<av1::RouteStreamRequest, av1:
     res_.body().data = in_.mutable_data()->data();
     res_.body().size = in_.data().size();
     res_.body().more = true;
+    conn_.stream->expires_after(conn_.idle_timeout);
     http::async_write(*conn_.stream, *sr_, [this, self = self_](beast::error_code ec, size_t) {
       if (ec == http::error::need_buffer) ec = {};
       if (ec) return Abort();
@@ -191,6 +194,7 @@ class Relay final : public grpc::ClientBidiReactor<av1::RouteStreamRequest, av1:
       }
       res_.body().data = nullptr;
       res_.body().more = false;
+      conn_.stream->expires_after(conn_.idle_timeout);
       http::async_write(*conn_.stream, *sr_, [this, self = self_](beast::error_code ec, size_t) {
         conn_.done(!ec && keep_alive_ && upload_complete_);
         self_.reset();
@@ -231,6 +235,7 @@ class Relay final : public grpc::ClientBidiReactor<av1::RouteStreamRequest, av1:
     whole_res_.keep_alive(keep_alive_);
     whole_res_.body() = std::move(*whole_->mutable_body());
     whole_res_.prepare_payload();
+    conn_.stream->expires_after(conn_.idle_timeout);
     http::async_write(*conn_.stream, whole_res_, [this, self = self_](beast::error_code ec, size_t) {
       conn_.done(!ec && keep_alive_ && upload_complete_);
       self_.reset();

@@ -4,6 +4,7 @@
 // reply goes down as HTTP chunks as the daemon writes it. Neither is held whole.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 
@@ -23,6 +24,10 @@ namespace http = beast::http;
 struct RelayConnection {
   beast::tcp_stream* stream;
   beast::flat_buffer* buffer;
+  // How long each wait on the client may last: for the next part of the request
+  // body, and for the client to take the next part of the reply. Past it the
+  // connection is closed and the daemon's call cancelled.
+  std::chrono::milliseconds idle_timeout{0};
   // The exchange is over and the connection is the session's again: it reads the
   // next request (keep_alive) or closes.
   std::function<void(bool keep_alive)> done;

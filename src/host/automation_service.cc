@@ -74,9 +74,17 @@ grpc::Status AutomationService::Evaluate(ServerContext*, const uv1::EvaluateRequ
                                          uv1::EvaluateResponse* resp) {
   return Run([&]() -> Status {
     MUMBA_ASSIGN_OR_RETURN(WindowSession s, windows_.Session(req->window(), app_id_));
-    shell::RuntimeClient runtime(s.cdp.get(), s.session_id);
-    MUMBA_ASSIGN_OR_RETURN(nlohmann::json value, runtime.Evaluate(req->expression()));
-    resp->set_json(value.dump());
+    // Only in a document of the app's own origin, named by a context id unique
+    // across processes: should the window navigate away before the call arrives,
+    // the context is gone and the call fails instead of running in another origin.
+    MUMBA_ASSIGN_OR_RETURN(std::string context, windows_.AppContext(req->window(), app_id_));
+    MUMBA_ASSIGN_OR_RETURN(nlohmann::json answer,
+                           s.cdp->Call("Runtime.evaluate",
+                                       {{"expression", req->expression()}, {"returnByValue", true},
+                                        {"awaitPromise", true}, {"uniqueContextId", context}},
+                                       s.session_id));
+    MUMBA_TRY(shell::StatusFromRuntimeAnswer("Runtime.evaluate", answer));
+    resp->set_json(shell::ValueOfRemoteObject(answer.value("result", nlohmann::json::object())).dump());
     return {};
   });
 }

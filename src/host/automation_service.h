@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // mumba.ui.v1.Automation for one app, on its host socket: the app's daemon drives
 // its own windows (and only those) through the host's DevTools connections.
+// Evaluate runs only in a document of the app's own origin (FAILED_PRECONDITION
+// when the window shows another).
 #pragma once
 
 #include <atomic>

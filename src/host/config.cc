@@ -84,8 +84,32 @@ Expected<HostConfig> HostConfig::Load(const std::filesystem::path& file) {
       }
     } else if (k == "gateway" && node.is_table()) {
       for (const auto& [gkey, v] : *node.as_table()) {
+        const std::string name = "gateway." + std::string(gkey.str());
+        GatewayLimits& limits = config.gateway_limits;
         if (gkey.str() != "port") {
-          return InvalidArgument(Where(file, v) + "gateway." + std::string(gkey.str()) + ": unknown key (known: port)");
+          // Every limit is a count, milliseconds or bytes above 0: 0 would refuse everything.
+          auto n = v.value<int64_t>();
+          if (!n || !v.is_integer() || *n <= 0) {
+            return InvalidArgument(Where(file, v) + name + ": must be a number > 0");
+          }
+          if (gkey.str() == "max_connections") {
+            limits.max_connections = static_cast<int>(std::min<int64_t>(*n, 1 << 20));
+          } else if (gkey.str() == "header_timeout_ms") {
+            limits.header_timeout = std::chrono::milliseconds(*n);
+          } else if (gkey.str() == "body_timeout_ms") {
+            limits.body_timeout = std::chrono::milliseconds(*n);
+          } else if (gkey.str() == "idle_timeout_ms") {
+            limits.idle_timeout = std::chrono::milliseconds(*n);
+          } else if (gkey.str() == "max_body_bytes") {
+            limits.max_body_bytes = static_cast<uint64_t>(*n);
+          } else if (gkey.str() == "max_buffered_bytes") {
+            limits.max_buffered_bytes = static_cast<uint64_t>(*n);
+          } else {
+            return InvalidArgument(Where(file, v) + name +
+                                   ": unknown key (known: port, max_connections, header_timeout_ms, "
+                                   "body_timeout_ms, idle_timeout_ms, max_body_bytes, max_buffered_bytes)");
+          }
+          continue;
         }
         auto port = v.value<int64_t>();
         if (!port || *port < 0 || *port > 65535) {

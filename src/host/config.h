@@ -27,6 +27,13 @@
 //   [gateway]
 //   port = 0                      # apps' pages on http://<app>.localhost:PORT/ (127.0.0.1
 //                                 # only); 0 = pick one once and keep it (gateway.port)
+//   max_connections = 512         # open at once; one more is answered 503
+//   header_timeout_ms = 10000     # to send a request's header, from its first byte
+//   body_timeout_ms = 60000       # to send a body the gateway reads whole
+//   idle_timeout_ms = 60000       # between requests, and between chunks of a streamed body
+//   max_body_bytes = 8388608      # one body read whole (calls); larger is 413
+//   max_buffered_bytes = 67108864 # bodies read whole, all connections together
+//                                 # (src/gateway/README.md explains each limit)
 #pragma once
 
 #include <cstdint>
@@ -35,6 +42,7 @@
 #include <string>
 #include <vector>
 
+#include "gateway/gateway.h"
 #include "mumba/status.h"
 #include "p2p/p2p_node.h"
 
@@ -66,6 +74,7 @@ struct HostConfig {
   std::map<std::string, uint64_t> app_quota_bytes;  // By app name or id.
   P2pConfig p2p;
   int gateway_port = 0;
+  GatewayLimits gateway_limits;
   bool sandbox = true;
 
   // Reads `file`; a missing file gives the defaults. Unknown keys and wrong types

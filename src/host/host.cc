@@ -135,7 +135,8 @@ Status Host::StartGateway() {
   MUMBA_ASSIGN_OR_RETURN(gateway_backend_,
                          HostGatewayBackend::Create(
                              {*apps_, *lifecycle_, *endpoints_, daemons_, *gateway_secrets_, home_.get()}));
-  MUMBA_ASSIGN_OR_RETURN(gateway_, mumba::StartGateway(config_.gateway_port, layout_.home / "gateway.port",
+  MUMBA_ASSIGN_OR_RETURN(gateway_, mumba::StartGateway(config_.gateway_port, config_.gateway_limits,
+                                                       layout_.home / "gateway.port",
                                                        gateway_backend_.get()));
   page_events_->Attach(gateway_.get());
   app_windows_->AttachGateway(gateway_->port(), home_.get());

@@ -101,10 +101,11 @@ void HostGatewayBackend::DaemonChannel(const std::string& app_id,
   });
 }
 
-Expected<std::unique_ptr<Gateway>> StartGateway(int configured_port, const fs::path& port_file,
-                                                GatewayBackend* backend) {
+Expected<std::unique_ptr<Gateway>> StartGateway(int configured_port, const GatewayLimits& limits,
+                                                const fs::path& port_file, GatewayBackend* backend) {
   GatewayOptions o;
   o.backend = backend;
+  o.limits = limits;
   o.port = configured_port;
   if (configured_port == 0) {
     if (auto recorded = ReadFile(port_file); recorded.ok()) {
@@ -145,7 +146,7 @@ Expected<int> PageEvents::Emit(const std::string& app_id, const std::string& eve
   Gateway* gw = gateway_;
   if (!gw) return Unavailable("the host runs no gateway");
   int listeners = gw->Listeners(app_id);
-  gw->Emit(app_id, event, json);
+  MUMBA_TRY(gw->Emit(app_id, event, json));
   return listeners;
 }
 

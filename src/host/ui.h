@@ -75,9 +75,9 @@ class HostGatewayBackend final : public GatewayBackend {
 // The gateway on the port config.toml's [gateway] port names. With port 0 the host
 // reuses the port it picked last time (recorded in `port_file`), so that pages keep
 // their origin and with it their browser storage, and picks a new one only if that
-// one is taken.
-Expected<std::unique_ptr<Gateway>> StartGateway(int configured_port, const std::filesystem::path& port_file,
-                                                GatewayBackend* backend);
+// one is taken. `limits` are [gateway]'s too.
+Expected<std::unique_ptr<Gateway>> StartGateway(int configured_port, const GatewayLimits& limits,
+                                                const std::filesystem::path& port_file, GatewayBackend* backend);
 
 // Where events for pages go: the gateway once it serves, nowhere before.
 // Thread-safe.
@@ -87,7 +87,8 @@ class PageEvents {
   // the end, stopped or not).
   void Attach(Gateway* gateway) { gateway_ = gateway; }
   // Sends the event to every events socket of the app's pages and returns how many
-  // there were. UNAVAILABLE before the gateway serves.
+  // there were. UNAVAILABLE before the gateway serves; RESOURCE_EXHAUSTED for an
+  // event larger than the gateway sends (GatewayLimits::max_event_bytes).
   Expected<int> Emit(const std::string& app_id, const std::string& event, const std::string& json);
 
  private:

@@ -31,13 +31,27 @@ namespace {
 
 // The page calls window.mumba.notify(value); the host hears it as this binding.
 constexpr char kNotifyBinding[] = "__mumbaNotify";
-constexpr char kNotifyScript[] =
-    "window.mumba = Object.assign(window.mumba || {}, {notify: (value) => "
-    "globalThis.__mumbaNotify(JSON.stringify(value === undefined ? null : value))});";
+
+// The script every new document of a window runs first: documents of the app's
+// `origin` get window.mumba.notify, others lose the binding. It only keeps honest
+// pages tidy; what holds is OnEvent, which takes a binding call only from a context
+// DevTools says is of the app's origin.
+std::string NotifyScript(const std::string& origin) {
+  return "if (location.origin === " + json(origin).dump() +
+         ") { window.mumba = Object.assign(window.mumba || {}, {notify: (value) => "
+         "globalThis.__mumbaNotify(JSON.stringify(value === undefined ? null : value))}); } "
+         "else { delete globalThis.__mumbaNotify; }";
+}
 
 std::string Str(const json& j, const char* key) {
   auto it = j.find(key);
   return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+// An integer field of `j`; -1 when it is missing or not an integer.
+int Int(const json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_number_integer() ? it->get<int>() : -1;
 }
 
 // console.log("a", 1) -> "a 1".
@@ -131,7 +145,7 @@ Expected<WindowView> Windows::Open(const std::string& app_id, const std::string&
   MUMBA_ASSIGN_OR_RETURN(std::string session, targets.AttachToTarget(target));
   {
     std::lock_guard lock(mu_);
-    b->windows[target] = Window{session, "about:blank", ""};
+    b->windows[target] = Window{session, "about:blank", "", origin, {}};
   }
   auto fail = [&](Status st) -> Expected<WindowView> {
     (void)targets.CloseTarget(target);
@@ -140,7 +154,8 @@ Expected<WindowView> Windows::Open(const std::string& app_id, const std::string&
   shell::RuntimeClient runtime(cdp, session);
   if (Status st = runtime.Enable(); !st.ok()) return fail(st);
   if (Status st = runtime.AddBinding(kNotifyBinding); !st.ok()) return fail(st);
-  if (auto r = cdp->Call("Page.addScriptToEvaluateOnNewDocument", {{"source", kNotifyScript}}, session); !r.ok()) {
+  if (auto r = cdp->Call("Page.addScriptToEvaluateOnNewDocument", {{"source", NotifyScript(origin)}}, session);
+      !r.ok()) {
     return fail(r.status());
   }
   shell::PageClient page(cdp, session);
@@ -327,6 +342,20 @@ Expected<WindowSession> Windows::Session(const std::string& window_id, const std
   return WindowSession{it->second->cdp, it->second->windows[window_id].session_id};
 }
 
+Expected<std::string> Windows::AppContext(const std::string& window_id, const std::string& app_id) {
+  std::lock_guard lock(mu_);
+  auto it = browsers_.find(app_id);
+  if (it == browsers_.end() || !it->second->windows.count(window_id)) {
+    return NotFound("no window " + window_id + " of this app");
+  }
+  const Window& w = it->second->windows[window_id];
+  for (const auto& [id, c] : w.contexts) {
+    // The main frame's frame id is its target's id.
+    if (c.is_default && c.frame_id == window_id && c.origin == w.origin) return c.unique_id;
+  }
+  return FailedPrecondition("window " + window_id + " does not show its app's origin " + w.origin + " now");
+}
+
 int Windows::Subscribe(const std::string& app_id, PageEventFn fn) {
   std::lock_guard lock(mu_);
   int id = next_subscriber_++;
@@ -376,12 +405,34 @@ void Windows::OnEvent(const std::string& app_id, const std::string& method, cons
     if (w.session_id == session) window = target;
   }
   if (window.empty()) return;
+  Window& w = b.windows[window];
+  if (method == "Runtime.executionContextCreated") {
+    const json& c = params.value("context", json::object());
+    const json& aux = c.value("auxData", json::object());
+    auto is_default = aux.find("isDefault");
+    w.contexts[Int(c, "id")] = Context{Str(c, "origin"), Str(c, "uniqueId"), Str(aux, "frameId"),
+                                       is_default != aux.end() && is_default->is_boolean() && is_default->get<bool>()};
+    return;
+  }
+  if (method == "Runtime.executionContextDestroyed") {
+    w.contexts.erase(Int(params, "executionContextId"));
+    return;
+  }
+  if (method == "Runtime.executionContextsCleared") {
+    w.contexts.clear();
+    return;
+  }
   e.set_window(window);
   if (method == "Runtime.consoleAPICalled") {
     e.set_kind(uv1::PageEvent::CONSOLE);
     e.set_level(Str(params, "type"));
     e.set_text(ConsoleText(params.value("args", json::array())));
   } else if (method == "Runtime.bindingCalled" && Str(params, "name") == kNotifyBinding) {
+    // Only a document of the app's own origin speaks for the app: a page the
+    // window was navigated to, or a frame of another origin inside the app's page,
+    // has the binding too (DevTools puts it in every context) and must not forge.
+    auto c = w.contexts.find(Int(params, "executionContextId"));
+    if (c == w.contexts.end() || c->second.origin != w.origin) return;
     e.set_kind(uv1::PageEvent::NOTIFY);
     e.set_json(Str(params, "payload"));
   } else if (method == "Page.frameNavigated") {

@@ -2,6 +2,10 @@
 // App windows: one Chromium per app (its own profile under MUMBA_HOME), driven
 // over the DevTools pipe. The host owns every window: it lists and closes them,
 // offers them to the app's daemon (Automation), and reopens nothing a user closed.
+// A window may be navigated away from its app (a link, a script): only documents
+// of the app's own origin may notify the app, and the daemon evaluates script only
+// in those. The host knows a document's origin from the execution contexts
+// DevTools reports, never from what the page says.
 #pragma once
 
 #include <chrono>
@@ -78,16 +82,32 @@ class Windows {
   // The window `window_id` of app `app_id`; NOT_FOUND for any other.
   Expected<WindowSession> Session(const std::string& window_id, const std::string& app_id);
 
+  // The unique id (DevTools' uniqueId) of the main world of the document window
+  // `window_id` of app `app_id` shows, when that document is of the app's own
+  // origin: script evaluated in that context never runs in another document, even
+  // if the window navigates meanwhile. NOT_FOUND for another app's window;
+  // FAILED_PRECONDITION when the window shows another origin (or nothing yet).
+  Expected<std::string> AppContext(const std::string& window_id, const std::string& app_id);
+
   // Calls `fn` (on a browser's reader thread: quick, non-blocking) for every page
   // event of the app's windows until Unsubscribe.
   int Subscribe(const std::string& app_id, PageEventFn fn);
   void Unsubscribe(int id);
 
  private:
+  // A JavaScript world of a document in a window, as DevTools describes it.
+  struct Context {
+    std::string origin;     // "http://hello.localhost:8080"; "://" for data: URLs.
+    std::string unique_id;  // Unique across processes, unlike the numeric id.
+    std::string frame_id;   // The window's target id for its main frame.
+    bool is_default = false;  // The page's own world, not an isolated one.
+  };
   struct Window {
     std::string session_id;
     std::string url;
     std::string title;
+    std::string origin;  // The app's origin: the only one that may notify.
+    std::map<int, Context> contexts;  // By execution context id.
   };
   struct Browser {
     std::string app_id;

@@ -9,26 +9,11 @@
 
 #include <gtest/gtest.h>
 
+#include "platform/read_until_closed.h"
+
 namespace mumba {
 namespace {
 
-// Everything the child wrote, until it closed its output.
-std::string ReadAll(int fd) {
-  std::string out;
-  char buf[4096];
-  for (;;) {
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, 10'000) <= 0) break;  // Bounded: a child that hangs fails the test.
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n > 0) {
-      out.append(buf, static_cast<size_t>(n));
-      continue;
-    }
-    if (n < 0 && errno == EAGAIN) continue;
-    break;
-  }
-  return out;
-}
 
 struct Ran {
   std::string output;
@@ -43,7 +28,7 @@ Ran RunShell(const std::string& script, LaunchSpec spec = {}) {
   EXPECT_TRUE(launched.ok()) << launched.status().message();
   if (!launched.ok()) return {};
   Ran ran;
-  ran.output = ReadAll(launched->output.get());
+  ran.output = ReadUntilClosed(launched->output.get());
   ran.exit = ProcessLauncher::System().Wait(launched->pid);
   return ran;
 }
@@ -84,7 +69,7 @@ TEST(ProcessLauncherTest, MapsDescriptorsOntoTheNumbersAsked) {
   Ran ran = RunShell("echo through-three >&3", spec);
   ::close(p[1]);
   EXPECT_EQ(ran.exit.ExitCode(), 0);
-  EXPECT_EQ(ReadAll(p[0]), "through-three\n");
+  EXPECT_EQ(ReadUntilClosed(p[0]), "through-three\n");
   ::close(p[0]);
 }
 
@@ -113,7 +98,7 @@ TEST(ProcessLauncherTest, SignalDescendantReachesTheWrappedProgramOnly) {
   char buf[6];
   ASSERT_EQ(::read(p[0], buf, sizeof buf), 6);  // "ready\n"
   ProcessLauncher::System().SignalDescendant(launched->pid, 1, SIGTERM);
-  EXPECT_EQ(ReadAll(p[0]), "got-term\nwrapper-saw-7\n") << "the wrapper outlived the signal";
+  EXPECT_EQ(ReadUntilClosed(p[0]), "got-term\nwrapper-saw-7\n") << "the wrapper outlived the signal";
   EXPECT_EQ(ProcessLauncher::System().Wait(launched->pid).ExitCode(), 0);
   ::close(p[0]);
 }
@@ -184,7 +169,7 @@ TEST(ProcessLauncherTest, Argv0IsWhatTheSpecSays) {
   spec.capture_output = true;
   auto launched = ProcessLauncher::System().Launch(spec);
   ASSERT_TRUE(launched.ok());
-  EXPECT_EQ(ReadAll(launched->output.get()).substr(0, 8), "renamed ");
+  EXPECT_EQ(ReadUntilClosed(launched->output.get()).substr(0, 8), "renamed ");
   (void)ProcessLauncher::System().Wait(launched->pid);
 }
 

@@ -17,6 +17,8 @@
 
 #include <gtest/gtest.h>
 
+#include "platform/read_until_closed.h"
+
 #include "sandbox/seccomp_filter.h"
 
 namespace fs = std::filesystem;
@@ -24,22 +26,6 @@ namespace fs = std::filesystem;
 namespace mumba {
 namespace {
 
-std::string ReadAll(int fd) {
-  std::string out;
-  char buf[4096];
-  for (;;) {
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, 20'000) <= 0) break;  // Bounded: a jail that hangs fails the test.
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n > 0) {
-      out.append(buf, static_cast<size_t>(n));
-      continue;
-    }
-    if (n < 0 && errno == EAGAIN) continue;
-    break;
-  }
-  return out;
-}
 
 class SandboxTest : public ::testing::Test {
  protected:
@@ -72,7 +58,7 @@ class SandboxTest : public ::testing::Test {
     auto launched = ProcessLauncher::System().Launch(Jailed(script));
     EXPECT_TRUE(launched.ok()) << launched.status().message();
     if (!launched.ok()) return {"", -1};
-    std::string out = ReadAll(launched->output.get());
+    std::string out = ReadUntilClosed(launched->output.get());
     return {out, ProcessLauncher::System().Wait(launched->pid).ExitCode()};
   }
 

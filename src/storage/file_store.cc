@@ -7,6 +7,11 @@
 // never lead outside it; the last component is then reached relative to its
 // folder, never followed either. New files are written in root/.mumba-tmp/ and renamed
 // into place, which is what makes a replace atomic for readers.
+//
+// The usage count (FileStore::Usage) is measured by one walk and then changed by
+// each Commit, Delete and Move under the same lock as the change itself, from
+// what the system calls did (folders made, the file a rename replaced), so it
+// follows the tree exactly without walking it again.
 #include "storage/file_store.h"
 
 #include <dirent.h>
@@ -68,6 +73,16 @@ struct Tree {
   // Serializes changes to the namespace (creating parents, renaming, removing),
   // so that a Delete cannot remove a folder a Commit has just walked into.
   std::mutex mu;
+  std::mutex measure_mu;  // One measuring walk at a time; taken before `mu`.
+  bool measured = false;  // Guarded by mu.
+  FileUsage usage;        // Guarded by mu; kept only once measured.
+
+  // Changes the usage count by the given amounts. Requires mu.
+  void Count(int64_t bytes, int64_t entries) {
+    if (!measured) return;
+    usage.bytes = static_cast<uint64_t>(static_cast<int64_t>(usage.bytes) + bytes);
+    usage.entries = static_cast<uint64_t>(static_cast<int64_t>(usage.entries) + entries);
+  }
 };
 
 class FileReaderImpl final : public FileReader {
@@ -144,12 +159,19 @@ class FileWriterImpl final : public FileWriter {
     UniqueFd parent;
     {
       std::lock_guard<std::mutex> lock(tree_->mu);
-      auto opened = OpenFolder(tree_->root.get(), path_, path_.parts.size() - 1, Walk::kCreate);
+      size_t created = 0;
+      auto opened = OpenFolder(tree_->root.get(), path_, path_.parts.size() - 1, Walk::kCreate,
+                               &created);
+      tree_->Count(0, static_cast<int64_t>(created));
       if (!opened.ok()) {
         Discard();
         return opened.status();
       }
       parent = std::move(opened).value();
+      // What the rename replaces leaves the count: a file, or nothing counted.
+      struct stat old;
+      bool replacing = ::fstatat(parent.get(), path_.leaf().c_str(), &old, AT_SYMLINK_NOFOLLOW) == 0 &&
+                       S_ISREG(old.st_mode);
       if (::renameat(tree_->temp.get(), temp_name_.c_str(), parent.get(),
                      path_.leaf().c_str()) != 0) {
         int err = errno;
@@ -158,6 +180,8 @@ class FileWriterImpl final : public FileWriter {
           return FailedPrecondition("cannot put " + Quote(path_.text) + ": a folder is there");
         return ErrnoStatus(err, "cannot put " + Quote(path_.text));
       }
+      tree_->Count(static_cast<int64_t>(st.st_size) - (replacing ? static_cast<int64_t>(old.st_size) : 0),
+                   replacing ? 0 : 1);
     }
     temp_name_.clear();
     fd_.Reset();
@@ -304,6 +328,8 @@ class FileStoreImpl final : public FileStore {
       if (errno == ENOENT) return NotFound(Quote(checked.text) + " not found");
       return ErrnoStatus(errno, "cannot delete " + Quote(checked.text));
     }
+    if (S_ISREG(st.st_mode)) tree_->Count(-static_cast<int64_t>(st.st_size), -1);
+    if (S_ISDIR(st.st_mode)) tree_->Count(0, -1);
     return SyncFolder(parent.get(), checked.text);
   }
 
@@ -321,23 +347,42 @@ class FileStoreImpl final : public FileStore {
                                                          Walk::kExisting));
     MUMBA_ASSIGN_OR_RETURN(FileEntry moving, StatLeaf(from_dir.get(), source));
     if (source.parts == target.parts) return moving;
-    MUMBA_ASSIGN_OR_RETURN(UniqueFd to_dir, OpenFolder(root(), target, target.parts.size() - 1,
-                                                       Walk::kCreate));
+    size_t created = 0;
+    auto opened = OpenFolder(root(), target, target.parts.size() - 1, Walk::kCreate, &created);
+    tree_->Count(0, static_cast<int64_t>(created));
+    if (!opened.ok()) return opened.status();
+    UniqueFd to_dir = std::move(opened).value();
     struct stat st;
+    bool replacing = false;
     if (::fstatat(to_dir.get(), target.leaf().c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
       if (S_ISDIR(st.st_mode)) return FailedPrecondition(what + ": a folder is there");
       if (moving.is_dir) return FailedPrecondition(what + ": a folder cannot replace a file");
+      replacing = S_ISREG(st.st_mode);
     }
     if (::renameat(from_dir.get(), source.leaf().c_str(), to_dir.get(), target.leaf().c_str()) != 0)
       return ErrnoStatus(errno, what);
+    if (replacing) tree_->Count(-static_cast<int64_t>(st.st_size), -1);
     MUMBA_TRY(SyncFolder(to_dir.get(), target.text));
     MUMBA_TRY(SyncFolder(from_dir.get(), source.text));
     return StatLeaf(to_dir.get(), target);
   }
 
-  uint64_t UsedBytes() const override;
+  uint64_t UsedBytes() const override { return MeasureTree().bytes; }
+
+  FileUsage Usage() const override {
+    std::lock_guard<std::mutex> measuring(tree_->measure_mu);
+    std::lock_guard<std::mutex> lock(tree_->mu);
+    if (!tree_->measured) {
+      tree_->usage = MeasureTree();
+      tree_->measured = true;
+    }
+    return tree_->usage;
+  }
 
  private:
+  // Walks the whole tree and counts what it takes.
+  FileUsage MeasureTree() const;
+
   int root() const { return tree_->root.get(); }
 
   Status CheckWritable(const char* verb, const std::string& path) const {
@@ -360,9 +405,10 @@ class FileStoreImpl final : public FileStore {
   std::shared_ptr<Tree> tree_;
 };
 
-// Adds the sizes of the regular files in folder `fd` to `*total` and returns the
-// names of its subfolders. `fd` stays open and its position is not relied on.
-std::vector<std::string> ScanFolder(int fd, bool is_root, uint64_t* total) {
+// Adds the regular files (their sizes) and the subfolders of folder `fd` to
+// `*total` and returns the subfolders' names. `fd` stays open and its position is
+// not relied on.
+std::vector<std::string> ScanFolder(int fd, bool is_root, FileUsage* total) {
   std::vector<std::string> folders;
   int listed = ::openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   DirPtr stream(listed >= 0 ? ::fdopendir(listed) : nullptr);
@@ -378,10 +424,16 @@ std::vector<std::string> ScanFolder(int fd, bool is_root, uint64_t* total) {
     struct stat st;
     if (type == DT_UNKNOWN || type == DT_REG) {
       if (::fstatat(fd, ent->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
-      if (S_ISREG(st.st_mode)) *total += static_cast<uint64_t>(st.st_size);
+      if (S_ISREG(st.st_mode)) {
+        total->bytes += static_cast<uint64_t>(st.st_size);
+        total->entries += 1;
+      }
       if (S_ISDIR(st.st_mode)) type = DT_DIR;
     }
-    if (type == DT_DIR) folders.emplace_back(name);
+    if (type == DT_DIR) {
+      total->entries += 1;
+      folders.emplace_back(name);
+    }
   }
   return folders;
 }
@@ -389,17 +441,17 @@ std::vector<std::string> ScanFolder(int fd, bool is_root, uint64_t* total) {
 // Walks the tree depth first while holding two descriptors at most, however deep
 // it is: going down opens the child by name (O_NOFOLLOW); going up opens ".." and
 // checks it is the folder we came from, else walks down again from the root.
-uint64_t FileStoreImpl::UsedBytes() const {
+FileUsage FileStoreImpl::MeasureTree() const {
   struct Frame {
     std::string name;
     dev_t dev;
     ino_t ino;
     std::vector<std::string> pending;  // Subfolders not yet visited.
   };
-  uint64_t total = 0;
+  FileUsage total;
   struct stat st;
   UniqueFd current(::fcntl(root(), F_DUPFD_CLOEXEC, 0));
-  if (!current.valid() || ::fstat(current.get(), &st) != 0) return 0;
+  if (!current.valid() || ::fstat(current.get(), &st) != 0) return total;
   std::vector<Frame> stack;
   stack.push_back({"", st.st_dev, st.st_ino, ScanFolder(current.get(), true, &total)});
 

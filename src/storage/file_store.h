@@ -13,6 +13,20 @@
 
 namespace mumba::engine {
 
+// What each file or folder costs in FileUsage beside its bytes: about one block
+// and an inode, which an empty file or folder takes on disk all the same. So a
+// million empty files are not free.
+inline constexpr uint64_t kFileEntryCost = 4096;
+
+// What the tree takes, for quotas: the sizes of its files, and its files and
+// folders (the root not included).
+struct FileUsage {
+  uint64_t bytes = 0;
+  uint64_t entries = 0;
+  // bytes + entries * kFileEntryCost: what the tree counts against a quota.
+  uint64_t charged() const { return bytes + entries * kFileEntryCost; }
+};
+
 struct FileEntry {
   std::string path;  // Relative to the root, '/'-separated.
   bool is_dir = false;
@@ -60,8 +74,16 @@ class FileStore {
   virtual Status Delete(std::string_view path) = 0;
   // Renames a file or folder, replacing a file at `to`; creates `to`'s parents.
   virtual Expected<FileEntry> Move(std::string_view from, std::string_view to) = 0;
-  // Total size of the files in the tree, for quotas.
+  // Total size of the files in the tree, walked now.
   virtual uint64_t UsedBytes() const = 0;
+
+  // What the tree takes. The first call walks the whole tree (time in its number
+  // of entries) while holding off changes to this tree only; later calls return
+  // the count that Commit, Delete and Move have kept since, at once. A change made
+  // to the folder by anything but this store object is seen only by a store
+  // opened afresh (the host opens one per app, and measures at each start). Never
+  // fails: what cannot be read counts nothing. Any thread.
+  virtual FileUsage Usage() const = 0;
 };
 
 }  // namespace mumba::engine

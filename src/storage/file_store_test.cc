@@ -514,6 +514,33 @@ TEST_F(FileStoreTest, UsedBytesFollowsTheTree) {
   EXPECT_EQ(store_->UsedBytes(), 0u);
 }
 
+TEST_F(FileStoreTest, UsageCountsEntriesAndFollowsEveryChange) {
+  Put("a/b/one", "12345");
+  fs::create_directories(root_ / "c");  // Made outside the store: seen by the walk.
+  auto usage = store_->Usage();
+  EXPECT_EQ(usage.bytes, 5u);
+  EXPECT_EQ(usage.entries, 4u);  // a, a/b, a/b/one, c.
+  EXPECT_EQ(usage.charged(), 5 + 4 * kFileEntryCost);
+
+  Put("a/b/one", "1234567");  // Replaces: the old size leaves, no new entry.
+  Put("x/y/empty", "");       // Two folders and an empty file.
+  EXPECT_EQ(store_->Usage().bytes, 7u);
+  EXPECT_EQ(store_->Usage().entries, 7u);
+  ASSERT_TRUE(store_->Move("x/y/empty", "a/b/one").ok());  // Replaces a 7-byte file.
+  EXPECT_EQ(store_->Usage().bytes, 0u);
+  EXPECT_EQ(store_->Usage().entries, 6u);
+  ASSERT_TRUE(store_->Move("a/b/one", "m/n/moved").ok());  // Makes two folders.
+  EXPECT_EQ(store_->Usage().entries, 8u);
+  ASSERT_TRUE(store_->Delete("m/n/moved").ok());
+  ASSERT_TRUE(store_->Delete("m/n").ok());
+  EXPECT_EQ(store_->Usage().entries, 6u);
+  // The count matches a fresh walk.
+  auto reopened = FileStore::Open(root_);
+  ASSERT_TRUE(reopened.ok());
+  EXPECT_EQ((*reopened)->Usage().entries, store_->Usage().entries);
+  EXPECT_EQ((*reopened)->Usage().bytes, store_->Usage().bytes);
+}
+
 TEST_F(FileStoreTest, UsedBytesCountsTenThousandFilesQuickly) {
   // Planted as hard links to a few seed files: creating 10k inodes (let alone
   // committing them with fsync) takes many seconds on a loaded disk. Each link

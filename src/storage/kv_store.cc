@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // KvStore on LMDB. The folder holds one environment (data.mdb, lock.mdb) with two
 // named databases: "data" for the app's keys and "meta" for the batch sequence
-// number. The app's keys deliberately do not live in LMDB's unnamed database: LMDB
+// number and the usage record (what the keys take, for quotas), both updated in
+// the transaction of every batch. The app's keys deliberately do not live in LMDB's unnamed database: LMDB
 // records every named database as a key of the unnamed one, so keeping app keys
 // there would expose "meta" to scans and make it unwritable by the app.
 #include "storage/kv_store.h"
@@ -10,6 +11,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <map>
 #include <mutex>
@@ -25,6 +27,7 @@ namespace {
 constexpr const char* kDataDb = "data";
 constexpr const char* kMetaDb = "meta";
 constexpr std::string_view kSequenceKey = "sequence";
+constexpr std::string_view kUsageKey = "usage";  // Bytes, then keys: 8 bytes each.
 constexpr unsigned kMaxReaders = 256;
 constexpr uint32_t kDefaultScanLimit = 1000;
 constexpr uint32_t kMaxScanLimit = 10000;
@@ -56,6 +59,15 @@ uint64_t DecodeSequence(std::string_view bytes) {
   uint64_t seq = 0;
   for (unsigned char c : bytes) seq = (seq << 8) | c;
   return seq;
+}
+
+std::string EncodeUsage(const KvUsage& usage) {
+  return EncodeSequence(usage.bytes) + EncodeSequence(usage.keys);
+}
+
+// What one key with a value of `value_size` bytes adds to KvUsage::bytes.
+uint64_t KeyBytes(size_t key_size, size_t value_size) {
+  return key_size + value_size + kKvKeyCost;
 }
 
 // Maps an LMDB (or errno) result onto a Status whose message names `what` failed.
@@ -119,14 +131,16 @@ using CursorGuard = LmdbHandle<MDB_cursor, mdb_cursor_close>;
 class KvStoreImpl final : public KvStore {
  public:
   KvStoreImpl(MDB_env* env, std::pair<dev_t, ino_t> dir_id, fs::path dir, bool read_only,
-              MDB_dbi data, MDB_dbi meta, uint64_t sequence)
+              MDB_dbi data, MDB_dbi meta, uint64_t sequence, KvUsage usage)
       : env_(env),
         dir_id_(dir_id),
         dir_(std::move(dir)),
         read_only_(read_only),
         data_(data),
         meta_(meta),
-        sequence_(sequence) {}
+        sequence_(sequence),
+        usage_bytes_(usage.bytes),
+        usage_keys_(usage.keys) {}
 
   ~KvStoreImpl() override {
     mdb_env_close(env_);
@@ -165,26 +179,39 @@ class KvStoreImpl final : public KvStore {
     TxnGuard txn;
     int rc = mdb_txn_begin(env_, nullptr, 0, &txn.handle);
     if (rc != 0) return LmdbError(rc, what);
+    KvUsage usage{usage_bytes_.load(), usage_keys_.load()};
     for (const KvMutation& m : batch) {
       MDB_val k = ToVal(m.key);
+      // The old value, if any, leaves the usage; the lookup sees this batch's
+      // earlier mutations, so a key put twice counts once.
+      MDB_val old;
+      rc = mdb_get(txn.handle, data_, &k, &old);
+      if (rc != 0 && rc != MDB_NOTFOUND) return LmdbError(rc, what);
+      if (rc == 0) {
+        usage.bytes -= KeyBytes(m.key.size(), old.mv_size);
+        usage.keys -= 1;
+      }
       if (m.kind == KvMutation::Kind::kPut) {
         MDB_val v = ToVal(m.value);
         rc = mdb_put(txn.handle, data_, &k, &v, 0);
-      } else {
+        usage.bytes += KeyBytes(m.key.size(), m.value.size());
+        usage.keys += 1;
+      } else if (rc == 0) {
         rc = mdb_del(txn.handle, data_, &k, nullptr);
-        if (rc == MDB_NOTFOUND) rc = 0;  // Deleting an absent key is a no-op.
+      } else {
+        rc = 0;  // Deleting an absent key is a no-op.
       }
       if (rc != 0) return LmdbError(rc, what);  // TxnGuard aborts: nothing is written.
     }
     const uint64_t sequence = sequence_ + 1;
-    std::string encoded = EncodeSequence(sequence);
-    MDB_val sk = ToVal(kSequenceKey);
-    MDB_val sv = ToVal(encoded);
-    rc = mdb_put(txn.handle, meta_, &sk, &sv, 0);
+    rc = PutMeta(txn.handle, kSequenceKey, EncodeSequence(sequence));
+    if (rc == 0) rc = PutMeta(txn.handle, kUsageKey, EncodeUsage(usage));
     if (rc != 0) return LmdbError(rc, what);
     rc = txn.Commit();
     if (rc != 0) return LmdbError(rc, what);
     sequence_ = sequence;
+    usage_bytes_.store(usage.bytes);
+    usage_keys_.store(usage.keys);
 
     // Still under the writer lock, so watchers see batches in commit order.
     std::lock_guard watchers(watchers_mu_);
@@ -271,6 +298,8 @@ class KvStoreImpl final : public KvStore {
     return (static_cast<uint64_t>(info.me_last_pgno) + 1) * stat.ms_psize;
   }
 
+  KvUsage Usage() const override { return KvUsage{usage_bytes_.load(), usage_keys_.load()}; }
+
   Status CopyTo(const fs::path& dest) const override {
     std::error_code ec;
     if (fs::exists(dest, ec)) {
@@ -292,6 +321,12 @@ class KvStoreImpl final : public KvStore {
     Watcher fn;
   };
 
+  int PutMeta(MDB_txn* txn, std::string_view key, const std::string& value) {
+    MDB_val k = ToVal(key);
+    MDB_val v = ToVal(value);
+    return mdb_put(txn, meta_, &k, &v, 0);
+  }
+
   // Begins a read-only transaction in `txn`. With MDB_NOTLS each one takes a reader
   // slot until the guard aborts it, so no slot outlives the call that used it.
   Status BeginRead(TxnGuard& txn) const {
@@ -312,16 +347,35 @@ class KvStoreImpl final : public KvStore {
 
   std::mutex writer_mu_;  // Serializes Write.
   uint64_t sequence_;     // Guarded by writer_mu_.
+  // Written under writer_mu_ after each commit; read by Usage without a lock.
+  std::atomic<uint64_t> usage_bytes_;
+  std::atomic<uint64_t> usage_keys_;
 
   std::mutex watchers_mu_;
   std::map<uint64_t, WatchEntry> watchers_;  // Guarded by watchers_mu_.
   uint64_t next_watch_handle_ = 1;           // Guarded by watchers_mu_.
 };
 
-// Opens the two databases and reads the sequence number, in one transaction that
-// is committed so the handles stay valid for the environment's lifetime.
+// Counts the keys of `data` and what they take, for a store written before the
+// usage record existed.
+int CountUsage(MDB_txn* txn, MDB_dbi data, KvUsage* usage) {
+  CursorGuard cursor;
+  int rc = mdb_cursor_open(txn, data, &cursor.handle);
+  if (rc != 0) return rc;
+  MDB_val k, v;
+  for (rc = mdb_cursor_get(cursor.handle, &k, &v, MDB_FIRST); rc == 0;
+       rc = mdb_cursor_get(cursor.handle, &k, &v, MDB_NEXT)) {
+    usage->bytes += KeyBytes(k.mv_size, v.mv_size);
+    usage->keys += 1;
+  }
+  return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+// Opens the two databases and reads the sequence number and the usage record (or
+// counts and records the usage when there is none), in one transaction that is
+// committed so the handles stay valid for the environment's lifetime.
 Status OpenDatabases(MDB_env* env, const fs::path& dir, bool read_only, MDB_dbi* data,
-                     MDB_dbi* meta, uint64_t* sequence) {
+                     MDB_dbi* meta, uint64_t* sequence, KvUsage* usage) {
   const std::string what = "cannot open " + dir.string();
   TxnGuard txn;
   int rc = mdb_txn_begin(env, nullptr, read_only ? MDB_RDONLY : 0, &txn.handle);
@@ -345,6 +399,24 @@ Status OpenDatabases(MDB_env* env, const fs::path& dir, bool read_only, MDB_dbi*
   }
   if (rc != 0 && rc != MDB_NOTFOUND) return LmdbError(rc, what);
   *sequence = rc == 0 ? DecodeSequence(FromVal(v)) : 0;
+
+  k = ToVal(kUsageKey);
+  rc = mdb_get(txn.handle, *meta, &k, &v);
+  if (rc == 0 && v.mv_size != 16) return Status(Code::kDataLoss, what + ": bad usage record");
+  if (rc != 0 && rc != MDB_NOTFOUND) return LmdbError(rc, what);
+  if (rc == 0) {
+    usage->bytes = DecodeSequence(FromVal(v).substr(0, 8));
+    usage->keys = DecodeSequence(FromVal(v).substr(8));
+  } else {
+    rc = CountUsage(txn.handle, *data, usage);
+    if (rc != 0) return LmdbError(rc, what);
+    if (!read_only) {
+      std::string encoded = EncodeUsage(*usage);
+      MDB_val uv = ToVal(encoded);
+      rc = mdb_put(txn.handle, *meta, &k, &uv, 0);
+      if (rc != 0) return LmdbError(rc, what);
+    }
+  }
   rc = txn.Commit();
   if (rc != 0) return LmdbError(rc, what);
   return Status();
@@ -405,10 +477,11 @@ Expected<std::unique_ptr<KvStore>> KvStore::Open(const fs::path& dir, bool read_
 
   MDB_dbi data = 0, meta = 0;
   uint64_t sequence = 0;
-  Status opened = OpenDatabases(env, dir, read_only, &data, &meta, &sequence);
+  KvUsage usage;
+  Status opened = OpenDatabases(env, dir, read_only, &data, &meta, &sequence, &usage);
   if (!opened.ok()) return fail(opened);
   return std::unique_ptr<KvStore>(
-      std::make_unique<KvStoreImpl>(env, dir_id, dir, read_only, data, meta, sequence));
+      std::make_unique<KvStoreImpl>(env, dir_id, dir, read_only, data, meta, sequence, usage));
 }
 
 }  // namespace mumba::engine

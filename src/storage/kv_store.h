@@ -18,6 +18,10 @@ namespace mumba::engine {
 
 inline constexpr size_t kKvMaxKey = 511;           // LMDB's default key limit.
 inline constexpr size_t kKvMaxValue = 16u << 20;   // 16 MiB.
+// What each key costs in Usage beside its key and value bytes: about what LMDB
+// spends on it (a node header, a slot in its page, page slack), so that a million
+// keys with empty values are not free.
+inline constexpr uint64_t kKvKeyCost = 64;
 
 struct KvMutation {
   enum class Kind { kPut, kDelete };
@@ -40,6 +44,13 @@ struct KvScanOptions {
   bool keys_only = false;
 };
 
+// What the app's keys take, for quotas: `bytes` is the sum over keys of the key's
+// size, the value's size and kKvKeyCost.
+struct KvUsage {
+  uint64_t bytes = 0;
+  uint64_t keys = 0;
+};
+
 struct KvScanResult {
   std::vector<KvEntry> entries;  // In key order (bytewise).
   std::string next_cursor;       // Empty when nothing more matches.
@@ -52,6 +63,11 @@ class KvStore {
 
   // Opens (creating it unless `read_only`) the LMDB environment in folder `dir`.
   // `map_size` is the most the store may ever hold (virtual address space, not RAM).
+  // A store written before usage was recorded is counted once, key by key, and the
+  // count is recorded (unless read-only), so Open takes time in its number of keys
+  // that one time. Errors: NOT_FOUND (read-only and no store), FAILED_PRECONDITION
+  // (not a folder, or already open in this process), UNAVAILABLE (locked by another
+  // process), DATA_LOSS (a damaged environment or record), INTERNAL otherwise.
   static Expected<std::unique_ptr<KvStore>> Open(const std::filesystem::path& dir,
                                                  bool read_only = false,
                                                  uint64_t map_size = 1ull << 30);
@@ -64,7 +80,10 @@ class KvStore {
   // kKvMaxKey bytes or a value over kKvMaxValue (nothing is written);
   // RESOURCE_EXHAUSTED when the map is full; FAILED_PRECONDITION if read-only.
   // Returns the store's sequence number after this batch (it increases by one per
-  // committed batch and survives reopening).
+  // committed batch and survives reopening). The batch's change to Usage is
+  // recorded in the same transaction, so the record survives a crash exactly as
+  // the keys do; a batch grows Usage().bytes by at most the sum over its puts of
+  // key size + value size + kKvKeyCost.
   virtual Expected<uint64_t> Write(const std::vector<KvMutation>& batch) = 0;
 
   virtual Expected<KvScanResult> Scan(const KvScanOptions& options) const = 0;
@@ -76,8 +95,12 @@ class KvStore {
   virtual uint64_t Watch(std::string prefix, Watcher watcher) = 0;
   virtual void Unwatch(uint64_t handle) = 0;
 
-  // Bytes the store uses (its pages in use), for quotas.
+  // Bytes of the file the store uses (its pages in use, free ones included).
   virtual uint64_t UsedBytes() const = 0;
+
+  // What the app's keys take now (see KvUsage), as of the last committed batch.
+  // Never fails and never blocks on a write: any thread, any time.
+  virtual KvUsage Usage() const = 0;
 
   // A consistent copy of the store into the empty folder `dest` (mdb_env_copy).
   virtual Status CopyTo(const std::filesystem::path& dest) const = 0;

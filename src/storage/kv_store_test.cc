@@ -5,6 +5,8 @@
 #include "storage/kv_store.h"
 #include "common/temp_dir.h"
 
+#include <lmdb.h>
+
 #include <stdlib.h>
 #include <sys/stat.h>
 
@@ -461,6 +463,53 @@ TEST_F(KvStoreTest, UsedBytesGrowsWithData) {
   EXPECT_GT(before, 0u);
   ASSERT_TRUE(store->Write({Put("big", std::string(1 << 20, 'v'))}).ok());
   EXPECT_GE(store->UsedBytes(), before + (1u << 20));
+}
+
+TEST_F(KvStoreTest, UsageCountsKeysAndSurvivesReopening) {
+  {
+    auto store = OpenStore();
+    ASSERT_TRUE(store);
+    EXPECT_EQ(store->Usage().bytes, 0u);
+    // A key put twice in one batch counts once; an absent key's delete is nothing.
+    ASSERT_TRUE(store->Write({Put("a", "12345"), Put("b", ""), Put("a", "123"), Delete("zz")}).ok());
+    EXPECT_EQ(store->Usage().keys, 2u);
+    EXPECT_EQ(store->Usage().bytes, (1 + 3 + kKvKeyCost) + (1 + 0 + kKvKeyCost));
+    ASSERT_TRUE(store->Write({Delete("a")}).ok());
+    EXPECT_EQ(store->Usage().bytes, 1 + kKvKeyCost);
+    // A refused batch changes nothing.
+    EXPECT_FALSE(store->Write({Put("c", "x"), Put("", "y")}).ok());
+    EXPECT_EQ(store->Usage().keys, 1u);
+  }
+  auto store = OpenStore();
+  ASSERT_TRUE(store);
+  EXPECT_EQ(store->Usage().keys, 1u);
+  EXPECT_EQ(store->Usage().bytes, 1 + kKvKeyCost);
+}
+
+TEST_F(KvStoreTest, UsageOfAStoreWithoutARecordIsCounted) {
+  {
+    auto store = OpenStore();
+    ASSERT_TRUE(store);
+    ASSERT_TRUE(store->Write({Put("k1", "v1"), Put("k2", "value2")}).ok());
+  }
+  // As a store written before usage was recorded: no "usage" key in "meta".
+  MDB_env* env = nullptr;
+  ASSERT_EQ(mdb_env_create(&env), 0);
+  ASSERT_EQ(mdb_env_set_maxdbs(env, 2), 0);
+  ASSERT_EQ(mdb_env_open(env, dir().c_str(), MDB_NOTLS, 0600), 0);
+  MDB_txn* txn = nullptr;
+  MDB_dbi meta;
+  ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), 0);
+  ASSERT_EQ(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+  MDB_val key{5, const_cast<char*>("usage")};
+  ASSERT_EQ(mdb_del(txn, meta, &key, nullptr), 0);
+  ASSERT_EQ(mdb_txn_commit(txn), 0);
+  mdb_env_close(env);
+
+  auto store = OpenStore();
+  ASSERT_TRUE(store);
+  EXPECT_EQ(store->Usage().keys, 2u);
+  EXPECT_EQ(store->Usage().bytes, (2 + 2 + kKvKeyCost) + (2 + 6 + kKvKeyCost));
 }
 
 TEST_F(KvStoreTest, ReadSlotsAreReleasedAfterEachRead) {

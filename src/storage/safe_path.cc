@@ -71,7 +71,8 @@ Expected<TreePath> CheckPath(std::string_view path, bool root_ok) {
   return out;
 }
 
-Expected<UniqueFd> OpenFolder(int root, const TreePath& path, size_t n, Walk walk) {
+Expected<UniqueFd> OpenFolder(int root, const TreePath& path, size_t n, Walk walk,
+                              size_t* created) {
   UniqueFd dir(::fcntl(root, F_DUPFD_CLOEXEC, 0));
   if (!dir.valid()) return ErrnoStatus(errno, "cannot open the store root");
   for (size_t i = 0; i < n; ++i) {
@@ -79,8 +80,11 @@ Expected<UniqueFd> OpenFolder(int root, const TreePath& path, size_t n, Walk wal
     constexpr int kFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
     int fd = ::openat(dir.get(), name, kFlags);
     if (fd < 0 && errno == ENOENT && walk == Walk::kCreate) {
-      if (::mkdirat(dir.get(), name, 0700) != 0 && errno != EEXIST)
+      if (::mkdirat(dir.get(), name, 0700) == 0) {
+        if (created != nullptr) ++*created;
+      } else if (errno != EEXIST) {
         return ErrnoStatus(errno, "cannot create folder " + Quote(path.Prefix(i + 1)));
+      }
       // The new entry must survive a crash along with whatever goes inside it.
       ::fsync(dir.get());
       fd = ::openat(dir.get(), name, kFlags);

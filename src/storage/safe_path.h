@@ -75,7 +75,10 @@ enum class Walk {
 // n == 0 a duplicate of `root`. Errors: INVALID_ARGUMENT when a component on the
 // way is a symlink, whatever it points at; the others as `walk` says; any other
 // failure of the system calls mapped by ErrnoStatus (platform/errno_status.h).
-Expected<UniqueFd> OpenFolder(int root, const TreePath& path, size_t n, Walk walk);
+// With kCreate and a non-null `created`, adds one to `*created` per folder it
+// made, on failure too (those folders stay), so callers can account for them.
+Expected<UniqueFd> OpenFolder(int root, const TreePath& path, size_t n, Walk walk,
+                              size_t* created = nullptr);
 
 // A path for error messages: quoted, control bytes escaped, cut after 200 bytes,
 // so that a hostile path cannot forge or flood a log line.

@@ -11,6 +11,7 @@
 #include <sqlite3.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstring>
@@ -29,6 +30,8 @@ namespace fs = std::filesystem;
 constexpr const char* kDatabaseFileName = "db.sqlite";
 // Idle read connections kept open; more are opened while many reads run at once.
 constexpr size_t kMaxIdleReaders = 4;
+// SQLite's own ceiling of max_page_count: no cap.
+constexpr uint64_t kNoPageLimit = 4294967294ull;
 
 // Approximate in-memory size of a value, for max_result_bytes and batch_bytes.
 uint64_t ApproximateBytes(const SqlValue& value) {
@@ -173,6 +176,8 @@ class SqlStoreImpl final : public SqlStore {
       MUMBA_TRY(ExecInternal(db, "PRAGMA synchronous=FULL"));
     }
     MUMBA_TRY(ExecInternal(db, "PRAGMA foreign_keys=ON"));
+    MUMBA_ASSIGN_OR_RETURN(int64_t page_size, QueryInt(db, "PRAGMA page_size"));
+    page_size_ = static_cast<uint64_t>(std::max<int64_t>(page_size, 512));
     // Reads the schema, so a file that is not a database fails here and not later.
     MUMBA_TRY(QueryInt(db, "SELECT count(*) FROM sqlite_schema").status().WithContext(file_.string()));
     // One reader up front, so a store whose reads cannot work fails to open.
@@ -181,8 +186,22 @@ class SqlStoreImpl final : public SqlStore {
   }
 
   Expected<std::vector<SqlStatementOutcome>> Execute(const std::vector<SqlStatementSpec>& statements,
-                                                     uint64_t max_result_bytes) override {
+                                                     uint64_t max_result_bytes,
+                                                     std::optional<uint64_t> max_growth) override {
     std::lock_guard<std::mutex> lock(write_mu_);
+    if (max_growth && !read_only_) {
+      MUMBA_ASSIGN_OR_RETURN(int64_t pages, QueryInt(writer_->db, "PRAGMA page_count"));
+      MUMBA_TRY(SetMaxPages(static_cast<uint64_t>(pages) + *max_growth / page_size_));
+    }
+    auto outcomes = ExecuteLocked(statements, max_result_bytes);
+    // The call's cap must not outlive it: back to what LimitSize set.
+    if (max_growth && !read_only_) MUMBA_TRY(SetMaxPages(limit_pages_));
+    return outcomes;
+  }
+
+  // Execute, under write_mu_.
+  Expected<std::vector<SqlStatementOutcome>> ExecuteLocked(const std::vector<SqlStatementSpec>& statements,
+                                                           uint64_t max_result_bytes) {
     std::vector<SqlStatementOutcome> outcomes;
     outcomes.reserve(statements.size());
     uint64_t result_bytes = 0;
@@ -264,13 +283,15 @@ class SqlStoreImpl final : public SqlStore {
   Status LimitSize(uint64_t max_bytes) override {
     if (read_only_) return Status::Ok();
     std::lock_guard<std::mutex> lock(write_mu_);
-    MUMBA_ASSIGN_OR_RETURN(int64_t page_size, QueryInt(writer_->db, "PRAGMA page_size"));
-    // SQLite's own ceiling when uncapped.
-    uint64_t pages = max_bytes == 0 ? 4294967294ull
-                                    : std::max<uint64_t>(1, max_bytes / static_cast<uint64_t>(page_size));
-    std::string pragma = "PRAGMA max_page_count = " + std::to_string(pages);
-    MUMBA_TRY(QueryInt(writer_->db, pragma.c_str()).status());
-    return Status::Ok();
+    limit_pages_ = max_bytes == 0 ? kNoPageLimit : std::max<uint64_t>(1, max_bytes / page_size_);
+    return SetMaxPages(limit_pages_);
+  }
+
+  // Sets PRAGMA max_page_count on the writer (SQLite keeps it at least the current
+  // page count). Requires write_mu_.
+  Status SetMaxPages(uint64_t pages) {
+    std::string pragma = "PRAGMA max_page_count = " + std::to_string(std::min(pages, kNoPageLimit));
+    return QueryInt(writer_->db, pragma.c_str()).status();
   }
 
   uint64_t UsedBytes() override {
@@ -456,6 +477,8 @@ class SqlStoreImpl final : public SqlStore {
   const SqlStoreOptions options_;
 
   std::mutex write_mu_;  // Guards the use of writer_.
+  uint64_t page_size_ = 4096;            // Read at open.
+  uint64_t limit_pages_ = kNoPageLimit;  // LimitSize's cap; guarded by write_mu_.
   std::unique_ptr<SqlConnection> writer_;
 
   std::mutex readers_mu_;  // Guards idle_readers_.

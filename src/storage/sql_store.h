@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -67,8 +68,13 @@ class SqlStore {
   // FAILED_PRECONDITION for a write on a read-only store; RESOURCE_EXHAUSTED when
   // the result would exceed `max_result_bytes` or the database its size limit;
   // DEADLINE_EXCEEDED past the call's deadline. Nothing is changed on error.
+  // With `max_growth`, the database may grow by at most about that many bytes
+  // during this call (whole pages; measured and capped under the write lock, so
+  // calls beside it cannot widen it); past it RESOURCE_EXHAUSTED. Without it, the
+  // cap of LimitSize holds.
   virtual Expected<std::vector<SqlStatementOutcome>> Execute(
-      const std::vector<SqlStatementSpec>& statements, uint64_t max_result_bytes = 64u << 20) = 0;
+      const std::vector<SqlStatementSpec>& statements, uint64_t max_result_bytes = 64u << 20,
+      std::optional<uint64_t> max_growth = std::nullopt) = 0;
 
   // Runs one read-only statement (INVALID_ARGUMENT if it would write) and hands its
   // rows to `on_batch` in batches of about `batch_bytes`; `columns` is the same for

@@ -495,6 +495,21 @@ TEST_F(SqlStoreTest, CopyToGivesAnEqualDatabase) {
   EXPECT_EQ(st.code(), Code::kFailedPrecondition);
 }
 
+TEST_F(SqlStoreTest, ExecuteGrowsOnlyAsFarAsItMay) {
+  auto store = OpenStore(root_ / "db");
+  ASSERT_NE(store, nullptr);
+  MustExecute(*store, {{"CREATE TABLE t(v BLOB)", {}}});
+  const uint64_t before = store->UsedBytes();
+  auto refused = store->Execute({{"INSERT INTO t VALUES(randomblob(200000))", {}}}, 1 << 20, 100000);
+  EXPECT_EQ(refused.status().code(), Code::kResourceExhausted);
+  EXPECT_EQ(store->UsedBytes(), before);
+  ASSERT_TRUE(store->Execute({{"INSERT INTO t VALUES(randomblob(50000))", {}}}, 1 << 20, 100000).ok());
+  EXPECT_LE(store->UsedBytes(), before + 100000);
+  // The cap was the call's own: the next call without one may grow.
+  MustExecute(*store, {{"INSERT INTO t VALUES(randomblob(200000))", {}}});
+  EXPECT_GE(store->UsedBytes(), before + 250000);
+}
+
 TEST_F(SqlStoreTest, UsedBytesGrowsWithData) {
   auto store = OpenStore(root_ / "db");
   ASSERT_NE(store, nullptr);

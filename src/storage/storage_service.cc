@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "storage/storage_service.h"
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <optional>
 
 #include "common/grpc_status.h"
 #include "storage/sql_value_proto.h"
@@ -54,6 +56,12 @@ grpc::Status NamesReply(Expected<std::vector<std::string>> names, ListResponse* 
   if (!names.ok()) return ToGrpc(names.status());
   for (auto& n : *names) resp->add_databases(std::move(n));
   return grpc::Status::OK;
+}
+
+// How many files and folders `path` names: its last component and each folder on
+// the way, which a put or a move creates when missing.
+uint64_t EntriesOnPath(const std::string& path) {
+  return 1 + static_cast<uint64_t>(std::count(path.begin(), path.end(), '/'));
 }
 
 // The reply of a method that answers with the entry the engine returned.
@@ -113,16 +121,27 @@ grpc::Status KvService::Write(grpc::ServerContext*, const sv1::KvWriteRequest* r
   if (!grant.ok()) return ToGrpc(grant.status());
   std::vector<KvMutation> batch;
   batch.reserve(req->ops_size());
-  uint64_t bytes = 0;
+  // The most the batch can add to the store's usage (KvStore::Write): deletes and
+  // replaced values only make it less.
+  uint64_t growth = 0;
   for (const auto& op : req->ops()) {
     KvMutation m;
     m.kind = op.kind() == sv1::KvOp::DELETE ? KvMutation::Kind::kDelete : KvMutation::Kind::kPut;
     m.key = op.key();
-    if (m.kind == KvMutation::Kind::kPut) m.value = op.value();
-    bytes += m.key.size() + m.value.size();
+    if (m.kind == KvMutation::Kind::kPut) {
+      m.value = op.value();
+      growth += m.key.size() + m.value.size() + engine::kKvKeyCost;
+    }
     batch.push_back(std::move(m));
   }
-  if (Status q = stores_->CheckQuota(grant->app_id, bytes); !q.ok()) return ToGrpc(q);
+  // Held until the batch is in the store's count (or failed); a batch of deletes
+  // needs no room, so an app over its quota can always free some.
+  std::optional<QuotaReservation> room;
+  if (growth > 0) {
+    auto reserved = stores_->Reserve(grant->app_id, growth);
+    if (!reserved.ok()) return ToGrpc(reserved.status());
+    room.emplace(std::move(*reserved));
+  }
   auto seq = grant->store->Write(batch);
   return ToGrpc(seq.status());
 }
@@ -225,13 +244,20 @@ grpc::Status SqlService::Execute(grpc::ServerContext*, const sv1::SqlExecuteRequ
     bytes += s.ByteSizeLong();
   }
   if (specs.empty()) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "no statement given");
-  if (Status q = stores_->CheckQuota(grant->app_id, bytes); !q.ok()) return ToGrpc(q);
-  // The database may grow only into what is left of the app's quota; SQLite then
-  // refuses the write that would pass it and rolls the transaction back.
-  uint64_t headroom = stores_->Headroom(grant->app_id);
-  uint64_t cap = headroom == UINT64_MAX ? 0 : grant->store->UsedBytes() + headroom;
-  if (Status limit = grant->store->LimitSize(cap); !limit.ok()) return ToGrpc(limit);
-  auto outcomes = grant->store->Execute(specs);
+  // How much a statement adds is known only once it runs, so the call holds a share
+  // of what is left and the database may grow only into it; SQLite then refuses
+  // the write that would pass it and rolls the transaction back.
+  auto room = [&]() -> Expected<QuotaReservation> {
+    auto share = stores_->ReserveShare(grant->app_id, bytes);
+    if (share.ok() || share.status().code() != Code::kResourceExhausted) return share;
+    // With no room left the call still runs, held at the database's size, so an
+    // app over its quota can DELETE and UPDATE in place to get back under it.
+    return stores_->Reserve(grant->app_id, 0);
+  }();
+  if (!room.ok()) return ToGrpc(room.status());
+  std::optional<uint64_t> max_growth;
+  if (!room->unlimited()) max_growth = room->bytes();
+  auto outcomes = grant->store->Execute(specs, 64u << 20, max_growth);
   if (!outcomes.ok() && outcomes.status().code() == Code::kResourceExhausted) {
     return ToGrpc(ResourceExhausted("over the storage quota: " + outcomes.status().message()));
   }
@@ -283,16 +309,16 @@ grpc::Status FilesService::Put(grpc::ServerContext* ctx, grpc::ServerReader<sv1:
   const std::string path = chunk.path();
   auto writer = grant->store->Create(path);
   if (!writer.ok()) return ToGrpc(writer.status());
-  // The file being replaced frees its size when the new one lands.
-  uint64_t replaced = 0;
-  if (auto old = grant->store->Stat(path); old.ok() && !old->is_dir) replaced = old->size;
-  uint64_t headroom = stores_->Headroom(grant->app_id);
-  if (headroom != UINT64_MAX) headroom += replaced;
+  // Room for the file and for each folder on its path that Commit may make is held
+  // first, then each chunk's bytes before it is written, so uploads running at once
+  // share what is left. A file being replaced frees its size only when the new one
+  // lands, which then releases the room.
+  auto room = stores_->Reserve(grant->app_id, EntriesOnPath(path) * engine::kFileEntryCost);
+  if (!room.ok()) return ToGrpc(room.status());
   do {
     if (!chunk.data().empty()) {
-      if ((*writer)->written() + chunk.data().size() > headroom) {
-        return ToGrpc(ResourceExhausted("over the storage quota writing '" + path +
-                                        "' (" + std::to_string(headroom) + " bytes left)"));
+      if (Status q = room->Grow(chunk.data().size()); !q.ok()) {
+        return ToGrpc(q.WithContext("writing '" + path + "'"));
       }
       if (Status st = (*writer)->Append(chunk.data()); !st.ok()) return ToGrpc(st);
     }
@@ -302,9 +328,7 @@ grpc::Status FilesService::Put(grpc::ServerContext* ctx, grpc::ServerReader<sv1:
   if (ctx->IsCancelled()) {
     return grpc::Status(grpc::StatusCode::CANCELLED, "upload of '" + path + "' cancelled");
   }
-  auto entry = (*writer)->Commit();
-  stores_->FilesChanged(grant->app_id);
-  return EntryReply(entry, resp);
+  return EntryReply((*writer)->Commit(), resp);
 }
 
 grpc::Status FilesService::Get(grpc::ServerContext* ctx, const sv1::FilePathRequest* req,
@@ -345,18 +369,17 @@ grpc::Status FilesService::Delete(grpc::ServerContext*, const sv1::FilePathReque
                                   sv1::FileDeleteResponse*) {
   auto grant = stores_->Files(caller_, req->store().app(), true);
   if (!grant.ok()) return ToGrpc(grant.status());
-  Status st = grant->store->Delete(req->path());
-  stores_->FilesChanged(grant->app_id);
-  return ToGrpc(st);
+  return ToGrpc(grant->store->Delete(req->path()));
 }
 
 grpc::Status FilesService::Move(grpc::ServerContext*, const sv1::FileMoveRequest* req,
                                 sv1::FileInfo* resp) {
   auto grant = stores_->Files(caller_, req->store().app(), true);
   if (!grant.ok()) return ToGrpc(grant.status());
-  auto entry = grant->store->Move(req->from(), req->to());
-  stores_->FilesChanged(grant->app_id);
-  return EntryReply(entry, resp);
+  // Room for the folders the move may make on the way to its target.
+  auto room = stores_->Reserve(grant->app_id, (EntriesOnPath(req->to()) - 1) * engine::kFileEntryCost);
+  if (!room.ok()) return ToGrpc(room.status());
+  return EntryReply(grant->store->Move(req->from(), req->to()), resp);
 }
 
 }  // namespace mumba

@@ -2,14 +2,24 @@
 #include "storage/store_manager.h"
 
 #include <algorithm>
-#include <limits>
 #include <type_traits>
+#include <utility>
 
 #include "common/keys.h"
 
 namespace fs = std::filesystem;
 
 namespace mumba {
+
+// One app's open stores, and what its live reservations hold.
+struct AppStores {
+  std::mutex mu;  // Guards everything below; never taken while holding mu_.
+  std::map<std::string, std::shared_ptr<engine::KvStore>> kv;
+  std::map<std::string, std::shared_ptr<engine::SqlStore>> sql;
+  std::shared_ptr<engine::FileStore> files;
+  bool all_open = false;  // Every database found on disk is in kv or sql.
+  uint64_t reserved = 0;
+};
 
 const char* StoreKindName(StoreKind kind) {
   switch (kind) {
@@ -27,8 +37,14 @@ bool IsValidStoreName(const std::string& name) {
   });
 }
 
-StoreManager::StoreManager(fs::path root, const AppDirectory* apps, engine::SqlStoreOptions sql_options)
-    : root_(std::move(root)), apps_(apps), sql_options_(sql_options) {}
+StoreManager::StoreManager(fs::path root, const AppDirectory* apps, engine::SqlStoreOptions sql_options,
+                           FileStoreOpener open_files)
+    : root_(std::move(root)),
+      apps_(apps),
+      sql_options_(sql_options),
+      open_files_(open_files ? std::move(open_files) : [](const fs::path& dir) {
+        return engine::FileStore::Open(dir);
+      }) {}
 
 StoreManager::~StoreManager() = default;
 
@@ -62,11 +78,12 @@ Expected<std::string> StoreManager::Authorize(const StoreCaller& caller, const s
 namespace {
 
 // The store in `slot`, opening it from `dir` first if needed (a SQL database with
-// `sql_options`).
+// `sql_options`, a file tree with `open_files`).
 template <typename Store>
 Expected<std::shared_ptr<Store>> OpenIn(std::shared_ptr<Store>& slot, const fs::path& dir,
                                         bool create, const std::string& what,
-                                        const engine::SqlStoreOptions& sql_options) {
+                                        const engine::SqlStoreOptions& sql_options,
+                                        const StoreManager::FileStoreOpener& open_files) {
   if (slot) return slot;
   std::error_code ec;
   if (!create && !fs::exists(dir, ec)) return NotFound("there is no " + what);
@@ -77,6 +94,8 @@ Expected<std::shared_ptr<Store>> OpenIn(std::shared_ptr<Store>& slot, const fs::
   Expected<std::unique_ptr<Store>> opened = [&] {
     if constexpr (std::is_same_v<Store, engine::SqlStore>) {
       return Store::Open(dir, /*read_only=*/false, sql_options);
+    } else if constexpr (std::is_same_v<Store, engine::FileStore>) {
+      return open_files(dir);
     } else {
       return Store::Open(dir);
     }
@@ -88,14 +107,36 @@ Expected<std::shared_ptr<Store>> OpenIn(std::shared_ptr<Store>& slot, const fs::
 
 }  // namespace
 
+std::shared_ptr<AppStores> StoreManager::App(const std::string& app_id) {
+  std::lock_guard lock(mu_);
+  auto& app = open_[app_id];
+  if (!app) app = std::make_shared<AppStores>();
+  return app;
+}
+
 template <typename Store>
 Expected<std::shared_ptr<Store>> StoreManager::OpenDatabase(
     std::map<std::string, std::shared_ptr<Store>> AppStores::*databases, StoreKind kind,
     const std::string& app_id, const std::string& db, bool create, const std::string& where) {
-  std::lock_guard lock(mu_);
-  auto& open = open_[app_id].*databases;
-  auto store = OpenIn(open[db], AppRoot(app_id) / StoreKindName(kind) / db, create,
-                      std::string(StoreKindName(kind)) + " database '" + db + "' in " + where, sql_options_);
+  std::shared_ptr<AppStores> app = App(app_id);
+  const fs::path dir = AppRoot(app_id) / StoreKindName(kind) / db;
+  std::unique_lock lock(app->mu);
+  auto& open = (*app).*databases;
+  if (auto it = open.find(db); it != open.end()) return it->second;
+  std::error_code ec;
+  if (create && !fs::exists(dir, ec) && apps_->QuotaFor(app_id) != 0) {
+    // A new database costs kDatabaseCost: it must fit, checked under the same lock
+    // as its creation so that two new databases cannot share the last room.
+    lock.unlock();
+    PrepareUsage(*app, app_id);
+    lock.lock();
+    if (auto it = open.find(db); it != open.end()) return it->second;
+    MUMBA_ASSIGN_OR_RETURN(uint64_t held, ReserveLocked(*app, app_id, kDatabaseCost, false));
+    // Counted as a database from the moment it is in the map, under this lock.
+    if (held != UINT64_MAX) app->reserved -= held;
+  }
+  auto store = OpenIn(open[db], dir, create,
+                      std::string(StoreKindName(kind)) + " database '" + db + "' in " + where, sql_options_, open_files_);
   if (!store.ok()) open.erase(db);
   return store;
 }
@@ -129,9 +170,11 @@ Expected<std::shared_ptr<engine::SqlStore>> StoreManager::SqlForHost(const std::
 Expected<StoreGrant<engine::FileStore>> StoreManager::Files(const StoreCaller& caller,
                                                     const std::string& app_ref, bool write) {
   MUMBA_ASSIGN_OR_RETURN(std::string id, Authorize(caller, app_ref, StoreKind::kFiles, "", write));
-  std::lock_guard lock(mu_);
+  std::shared_ptr<AppStores> app = App(id);
+  std::lock_guard lock(app->mu);
   // Every app has a file tree, even an empty one.
-  MUMBA_ASSIGN_OR_RETURN(auto store, OpenIn(open_[id].files, AppRoot(id) / "files", true, "file tree", sql_options_));
+  MUMBA_ASSIGN_OR_RETURN(auto store, OpenIn(app->files, AppRoot(id) / "files", true, "file tree", sql_options_,
+                                            open_files_));
   return StoreGrant<engine::FileStore>{store, id, write};
 }
 
@@ -153,55 +196,108 @@ Expected<std::vector<std::string>> StoreManager::List(const StoreCaller& caller,
   return names;
 }
 
-uint64_t StoreManager::UsedBytes(const std::string& app_id) {
-  fs::path root = AppRoot(app_id);
-  std::error_code ec;
-  if (!fs::exists(root, ec)) return 0;
-  // Open every database on disk so its size counts, not just the ones in use.
-  std::vector<std::string> kv_names, sql_names;
-  for (const auto& e : fs::directory_iterator(root / "kv", ec)) kv_names.push_back(e.path().filename());
-  for (const auto& e : fs::directory_iterator(root / "sql", ec)) sql_names.push_back(e.path().filename());
-  std::lock_guard lock(mu_);
-  AppStores& app = open_[app_id];
+void StoreManager::PrepareUsage(AppStores& app, const std::string& app_id) {
+  const fs::path root = AppRoot(app_id);
+  std::shared_ptr<engine::FileStore> files;
+  {
+    std::lock_guard lock(app.mu);
+    if (!app.all_open) {
+      // Every database on disk counts, not just the ones in use.
+      std::error_code ec;
+      for (const auto& e : fs::directory_iterator(root / "kv", ec)) {
+        std::string n = e.path().filename();
+        if (!OpenIn(app.kv[n], root / "kv" / n, false, n, sql_options_, open_files_).ok()) app.kv.erase(n);
+      }
+      for (const auto& e : fs::directory_iterator(root / "sql", ec)) {
+        std::string n = e.path().filename();
+        if (!OpenIn(app.sql[n], root / "sql" / n, false, n, sql_options_, open_files_).ok()) app.sql.erase(n);
+      }
+      app.all_open = true;
+    }
+    auto opened = OpenIn(app.files, root / "files", false, "file tree", sql_options_, open_files_);
+    if (opened.ok()) files = *opened;
+  }
+  // Outside the app's lock: the first call walks the whole tree.
+  if (files) files->Usage();
+}
+
+uint64_t StoreManager::UsageLocked(AppStores& app) const {
   uint64_t total = 0;
-  for (const auto& n : kv_names) {
-    auto s = OpenIn(app.kv[n], root / "kv" / n, false, n, sql_options_);
-    if (s.ok()) total += (*s)->UsedBytes(); else app.kv.erase(n);
-  }
-  for (const auto& n : sql_names) {
-    auto s = OpenIn(app.sql[n], root / "sql" / n, false, n, sql_options_);
-    if (s.ok()) total += (*s)->UsedBytes(); else app.sql.erase(n);
-  }
-  if (app.files_bytes < 0) {
-    auto f = OpenIn(app.files, root / "files", true, "file tree", sql_options_);
-    app.files_bytes = f.ok() ? static_cast<int64_t>((*f)->UsedBytes()) : 0;
-  }
-  return total + static_cast<uint64_t>(app.files_bytes);
+  for (const auto& [name, store] : app.kv) total += store->Usage().bytes + kDatabaseCost;
+  for (const auto& [name, store] : app.sql) total += store->UsedBytes() + kDatabaseCost;
+  if (app.files) total += app.files->Usage().charged();
+  return total;
 }
 
-uint64_t StoreManager::Headroom(const std::string& app_id) {
-  uint64_t quota = apps_->QuotaFor(app_id);
-  if (quota == 0) return std::numeric_limits<uint64_t>::max();
-  uint64_t used = UsedBytes(app_id);
-  return used >= quota ? 0 : quota - used;
-}
-
-Status StoreManager::CheckQuota(const std::string& app_id, uint64_t extra) {
-  uint64_t quota = apps_->QuotaFor(app_id);
-  if (quota == 0) return Status();
-  uint64_t used = UsedBytes(app_id);
-  if (used + extra > quota) {
+Expected<uint64_t> StoreManager::ReserveLocked(AppStores& app, const std::string& app_id,
+                                               uint64_t bytes, bool share) {
+  const uint64_t quota = apps_->QuotaFor(app_id);
+  if (quota == 0) return UINT64_MAX;
+  // Holding nothing always fits, even over the quota: such a write may only shrink.
+  if (bytes == 0 && !share) return 0;
+  const uint64_t used = UsageLocked(app);
+  const uint64_t taken = used + app.reserved;
+  if (taken > quota || bytes > quota - taken) {
     return ResourceExhausted("over the storage quota: " + std::to_string(used) + " of " +
-                             std::to_string(quota) + " bytes used, " + std::to_string(extra) +
-                             " more asked");
+                             std::to_string(quota) + " bytes used, " + std::to_string(app.reserved) +
+                             " held by writes in progress, " + std::to_string(bytes) + " more asked");
   }
-  return Status();
+  const uint64_t held = share ? std::max(bytes, (quota - taken) / 2) : bytes;
+  app.reserved += held;
+  return held;
 }
 
-void StoreManager::FilesChanged(const std::string& app_id) {
-  std::lock_guard lock(mu_);
-  auto it = open_.find(app_id);
-  if (it != open_.end()) it->second.files_bytes = -1;
+Expected<QuotaReservation> StoreManager::Reserve(const std::string& app_id, uint64_t bytes) {
+  std::shared_ptr<AppStores> app = App(app_id);
+  if (apps_->QuotaFor(app_id) == 0) return QuotaReservation(this, app, app_id, UINT64_MAX);
+  PrepareUsage(*app, app_id);
+  std::lock_guard lock(app->mu);
+  MUMBA_ASSIGN_OR_RETURN(uint64_t held, ReserveLocked(*app, app_id, bytes, false));
+  return QuotaReservation(this, app, app_id, held);
+}
+
+Expected<QuotaReservation> StoreManager::ReserveShare(const std::string& app_id, uint64_t at_least) {
+  std::shared_ptr<AppStores> app = App(app_id);
+  if (apps_->QuotaFor(app_id) == 0) return QuotaReservation(this, app, app_id, UINT64_MAX);
+  PrepareUsage(*app, app_id);
+  std::lock_guard lock(app->mu);
+  MUMBA_ASSIGN_OR_RETURN(uint64_t held, ReserveLocked(*app, app_id, at_least, true));
+  return QuotaReservation(this, app, app_id, held);
+}
+
+uint64_t StoreManager::UsedBytes(const std::string& app_id) {
+  std::error_code ec;
+  if (!fs::exists(AppRoot(app_id), ec)) return 0;
+  std::shared_ptr<AppStores> app = App(app_id);
+  PrepareUsage(*app, app_id);
+  std::lock_guard lock(app->mu);
+  return UsageLocked(*app);
+}
+
+QuotaReservation::QuotaReservation(StoreManager* manager, std::shared_ptr<AppStores> app,
+                                   std::string app_id, uint64_t bytes)
+    : manager_(manager), app_(std::move(app)), app_id_(std::move(app_id)), bytes_(bytes) {}
+
+QuotaReservation::QuotaReservation(QuotaReservation&& other) noexcept
+    : manager_(other.manager_),
+      app_(std::move(other.app_)),
+      app_id_(std::move(other.app_id_)),
+      bytes_(std::exchange(other.bytes_, 0)) {}
+
+QuotaReservation::~QuotaReservation() {
+  if (!app_ || unlimited() || bytes_ == 0) return;
+  std::lock_guard lock(app_->mu);
+  app_->reserved -= bytes_;
+}
+
+Status QuotaReservation::Grow(uint64_t more) {
+  if (unlimited() || more == 0) return Status();
+  std::lock_guard lock(app_->mu);
+  MUMBA_ASSIGN_OR_RETURN(uint64_t held, manager_->ReserveLocked(*app_, app_id_, more, false));
+  // The quota was lifted since the reservation began: nothing is held for it.
+  if (held == UINT64_MAX) return Status();
+  bytes_ += held;
+  return Status();
 }
 
 void StoreManager::Close(const std::string& app_id) {

@@ -1,9 +1,19 @@
 // SPDX-License-Identifier: Apache-2.0
 // Whose store a caller reaches, and how much an app may store.
+//
+// How the quota is kept: an app's usage is the sum of what its stores say they
+// take now (KvStore::Usage, SqlStore::UsedBytes, FileStore::Usage, each kept by the
+// engine as it changes and measured from disk when the store is opened, so it is
+// right after a crash) plus kDatabaseCost per database. A write first reserves
+// what it may add (QuotaReservation); the check and the reservation are one step
+// under the app's own lock, so writes running at once share what is left instead
+// of each seeing all of it. The reservation is released when the write has landed
+// (its growth is then in the store's count) or failed.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -16,6 +26,10 @@
 #include "storage/sql_store.h"
 
 namespace mumba {
+
+// What each KV or SQL database costs beside its contents: about what an empty
+// LMDB environment or SQLite database (with its lock or WAL index) takes on disk.
+inline constexpr uint64_t kDatabaseCost = 64 * 1024;
 
 enum class StoreKind { kKv, kSql, kFiles };
 const char* StoreKindName(StoreKind kind);  // "kv", "sql", "files"
@@ -48,14 +62,49 @@ struct StoreGrant {
   bool writable = false;
 };
 
-// Thread-safe. Stores are opened on first use and stay open until Close.
+class StoreManager;
+// One app's open stores and reservations (store_manager.cc).
+struct AppStores;
+
+// Bytes an app's write may add to its usage, held against its quota until this
+// object is destroyed (then released whether the write landed or failed). Move
+// only. Not thread-safe: one write uses it.
+class QuotaReservation {
+ public:
+  QuotaReservation(QuotaReservation&& other) noexcept;
+  QuotaReservation& operator=(QuotaReservation&&) = delete;
+  ~QuotaReservation();
+
+  // Bytes held now; UINT64_MAX when the app has no quota.
+  uint64_t bytes() const { return bytes_; }
+  bool unlimited() const { return bytes_ == UINT64_MAX; }
+  // Holds `more` bytes as well. RESOURCE_EXHAUSTED (holding what it held) if the
+  // app's usage, what every reservation of it holds and `more` would pass its quota.
+  Status Grow(uint64_t more);
+
+ private:
+  friend class StoreManager;
+  QuotaReservation(StoreManager* manager, std::shared_ptr<AppStores> app, std::string app_id,
+                   uint64_t bytes);
+  StoreManager* manager_;
+  std::shared_ptr<AppStores> app_;  // Kept alive past a Close of the app.
+  std::string app_id_;
+  uint64_t bytes_;
+};
+
+// Thread-safe. Stores are opened on first use and stay open until Close. Each
+// app's stores have a lock of their own, so measuring or writing one app's stores
+// never holds up another app's.
 class StoreManager {
  public:
   // Stores live in `root`/<52-char key of the app id>/{kv/<db>,sql/<db>,files}.
   // `apps` is borrowed and must outlive the manager. SQL databases are opened with
-  // `sql_options` (the deadline of each call).
+  // `sql_options` (the deadline of each call), file trees with `open_files` (by
+  // default engine::FileStore::Open; tests put a fake behind it).
+  using FileStoreOpener =
+      std::function<Expected<std::unique_ptr<engine::FileStore>>(const std::filesystem::path& root)>;
   StoreManager(std::filesystem::path root, const AppDirectory* apps,
-               engine::SqlStoreOptions sql_options = {});
+               engine::SqlStoreOptions sql_options = {}, FileStoreOpener open_files = nullptr);
   ~StoreManager();
 
   // `app_ref` empty means the caller's own app (owners must name one). `write` asks
@@ -78,15 +127,21 @@ class StoreManager {
   Expected<std::vector<std::string>> List(const StoreCaller& caller, const std::string& app_ref,
                                           StoreKind kind);
 
-  // RESOURCE_EXHAUSTED if app `app_id` storing `extra` more bytes would go over its
-  // quota. Quotas are checked before a write, so a refused write changes nothing.
-  Status CheckQuota(const std::string& app_id, uint64_t extra);
-  // Bytes app `app_id` stores now, across all its stores.
+  // Reserves `bytes` of app `app_id`'s quota for a write about to start. On
+  // success the reservation holds them (an unlimited one when the app has no
+  // quota); RESOURCE_EXHAUSTED, naming usage and quota, if usage plus what is
+  // reserved plus `bytes` would pass the quota (never for 0 bytes: a reservation of
+  // nothing lets a write that only shrinks run over the quota). The first call for an app opens its
+  // databases and walks its file tree (see FileStore::Usage), holding up only that
+  // app's stores.
+  Expected<QuotaReservation> Reserve(const std::string& app_id, uint64_t bytes);
+  // Like Reserve, for a write whose growth is not known before it runs (SQL): holds
+  // half of what is left, but at least `at_least` bytes (RESOURCE_EXHAUSTED if that
+  // does not fit), so writes beside it keep the other half.
+  Expected<QuotaReservation> ReserveShare(const std::string& app_id, uint64_t at_least);
+  // What app `app_id` stores now, across all its stores, in bytes counted against
+  // its quota (entries and databases at their cost; reservations not included).
   uint64_t UsedBytes(const std::string& app_id);
-  // Bytes the app may still write before it reaches its quota (UINT64_MAX if none).
-  uint64_t Headroom(const std::string& app_id);
-  // Tells the manager the app's files changed, so their size is measured again.
-  void FilesChanged(const std::string& app_id);
 
   // Closes every open store of the app (callers holding one keep it valid).
   void Close(const std::string& app_id);
@@ -96,12 +151,18 @@ class StoreManager {
   std::filesystem::path AppRoot(const std::string& app_id) const;
 
  private:
-  struct AppStores {
-    std::map<std::string, std::shared_ptr<engine::KvStore>> kv;
-    std::map<std::string, std::shared_ptr<engine::SqlStore>> sql;
-    std::shared_ptr<engine::FileStore> files;
-    int64_t files_bytes = -1;  // Cached; -1 = measure again.
-  };
+  friend class QuotaReservation;
+  // The app's entry in open_, made if missing.
+  std::shared_ptr<AppStores> App(const std::string& app_id);
+  // Opens every store of the app on disk, and measures its files outside `app.mu`
+  // (the first time walks them). Then usage can be summed quickly.
+  void PrepareUsage(AppStores& app, const std::string& app_id);
+  // The app's usage. Requires app.mu and PrepareUsage done.
+  uint64_t UsageLocked(AppStores& app) const;
+  // Reserves for the app: `bytes`, or with `share` half of the headroom if more.
+  // Requires app.mu and PrepareUsage done.
+  Expected<uint64_t> ReserveLocked(AppStores& app, const std::string& app_id, uint64_t bytes,
+                                   bool share);
   // The open database `db` of kind `kind` of the app, opening (and with `create`,
   // creating) it first; `where` names the app in messages.
   template <typename Store>
@@ -120,8 +181,9 @@ class StoreManager {
   std::filesystem::path root_;
   const AppDirectory* apps_;
   const engine::SqlStoreOptions sql_options_;
-  std::mutex mu_;
-  std::map<std::string, AppStores> open_;  // By app id.
+  const FileStoreOpener open_files_;
+  std::mutex mu_;  // Guards open_ only.
+  std::map<std::string, std::shared_ptr<AppStores>> open_;  // By app id.
 };
 
 // Whether `name` is a valid database name: [a-z0-9_-], 1-63 characters.

@@ -11,6 +11,7 @@ import os
 import shutil
 import socket
 import struct
+import time
 import unittest
 
 from harness import Home, copy_bundle, edit_manifest, wait_for
@@ -444,6 +445,35 @@ class GatewayConfigTest(unittest.TestCase):
             f.write(f"[gateway]\nport = {port}\n")
         home.run("host", "start", check=True)
         self.assertEqual(home.json("host", "status")["gateway_port"], port)
+
+    def test_configured_limits_hold(self):
+        home = Home(self)
+        with open(os.path.join(home.path, "config.toml"), "w") as f:
+            f.write("[gateway]\nmax_connections = 0\n")
+        p = home.run("host", "start", check=False)
+        self.assertIn("gateway.max_connections", p.stderr)
+        with open(os.path.join(home.path, "config.toml"), "w") as f:
+            f.write("[gateway]\nmax_connections = 2\nheader_timeout_ms = 300\n")
+        home.run("host", "start", check=True)
+        port = home.json("host", "status")["gateway_port"]
+        request = f"GET /_mumba/mumba.js HTTP/1.1\r\nHost: hello.localhost:{port}\r\n\r\n".encode()
+
+        def connect():
+            s = socket.create_connection(("127.0.0.1", port), timeout=10)
+            self.addCleanup(s.close)
+            return s
+
+        first, second = connect(), connect()
+        first.sendall(request)
+        self.assertTrue(first.recv(4096).startswith(b"HTTP/1.1 404"))  # Served: no app hello here.
+        third = connect()
+        third.sendall(request)
+        self.assertTrue(third.recv(4096).startswith(b"HTTP/1.1 503"))
+        # The second, which sends its header too slowly, is cut off at 300 ms.
+        second.sendall(request[:20])
+        start = time.monotonic()
+        self.assertEqual(second.recv(4096), b"")
+        self.assertLess(time.monotonic() - start, 5)
 
 
 if __name__ == "__main__":

@@ -197,6 +197,52 @@ class QuotaTest(unittest.TestCase):
         self.assertIn("storage", text)
 
 
+class QuotaRaceTest(unittest.TestCase):
+    """Writes running at once share what is left of the quota, and entries cost room."""
+
+    def home_with_quota(self, quota):
+        home = Home(self)
+        with open(os.path.join(home.path, "config.toml"), "w") as f:
+            f.write(f"[apps.hello]\nquota_bytes = {quota}\n")
+        home.install_hello()
+        return home
+
+    def test_parallel_uploads_never_pass_the_quota(self):
+        h = self.home_with_quota(60_000_000)
+        names = ("one", "two")
+        for name in names:
+            with open(os.path.join(h.path, name), "wb") as f:
+                f.write(os.urandom(40_000_000))
+        procs = [subprocess.Popen([MUMBA, "--home", h.path, "files", "hello", "put",
+                                   os.path.join(h.path, name), name],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                 for name in names]
+        results = [(p.communicate(timeout=60)[1], p.returncode) for p in procs]
+        failed = [name for name, p in zip(names, procs) if p.returncode != 0]
+        self.assertEqual(len(failed), 1, results)
+        listed = h.run("files", "hello", "ls", check=True).stdout
+        self.assertNotIn(failed[0], listed)
+        self.assertLessEqual(int(h.status("hello")["storage_bytes"]), 60_000_000)
+
+    def test_empty_files_cost_room(self):
+        h = self.home_with_quota(1_000_000)
+        big = os.path.join(h.path, "big")
+        with open(big, "wb") as f:
+            f.write(b"b" * 800_000)
+        h.run("files", "hello", "put", big, "big", check=True)
+        empty = os.path.join(h.path, "empty")
+        open(empty, "wb").close()
+        refused = None
+        for i in range(100):
+            p = h.run("files", "hello", "put", empty, f"e{i}")
+            if p.returncode != 0:
+                refused = p
+                break
+        self.assertIsNotNone(refused, "100 empty files fit in 200 kB")
+        self.assertIn("quota", refused.stderr)
+        self.assertLessEqual(int(h.status("hello")["storage_bytes"]), 1_000_000)
+
+
 class LifecycleOfDataTest(unittest.TestCase):
     def test_uninstall_keeps_data_unless_purged(self):
         home = Home(self)

@@ -4,6 +4,7 @@ uses to drive its own windows (through tests/apps/ui_probe, whose routes call th
 SDK). Chromium runs headless: these machines have no display.
 """
 import http.client
+import http.server
 import json
 import os
 import select
@@ -12,6 +13,7 @@ import struct
 import subprocess
 import tempfile
 import shutil
+import threading
 import time
 import unittest
 from urllib.parse import urlencode
@@ -23,6 +25,40 @@ UI_PROBE_BUNDLE = os.environ.get("MUMBA_UI_PROBE_BUNDLE", "")
 
 def windows(home, app=None):
     return home.json("windows", *([app] if app else [])).get("windows", [])
+
+
+def forger(where):
+    """A page that tries to pass for the app: it calls the notify binding directly
+    and through window.mumba, then says on the console that it did."""
+    return ("<!doctype html><title>forger</title><script>"
+            f"try {{ globalThis.__mumbaNotify(JSON.stringify({{forged: '{where} binding'}})); }} catch (e) {{}}"
+            f"try {{ window.mumba.notify({{forged: '{where} mumba.notify'}}); }} catch (e) {{}}"
+            f"console.log('forger ran in {where}');</script>")
+
+
+def serve_forger(test):
+    """A web server of another origin on 127.0.0.1 that serves forger("a foreign page")."""
+    page = forger("a foreign page").encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def stop():
+        server.shutdown()
+        server.server_close()
+    test.addCleanup(stop)
+    return f"http://127.0.0.1:{server.server_address[1]}/forge.html"
 
 
 class WindowsTest(unittest.TestCase):
@@ -191,6 +227,45 @@ class WindowsTest(unittest.TestCase):
         self.assertEqual((status, json.loads(body)), (200, "ui-probe"))
         # Its own list holds only its own windows.
         self.assertEqual([x["id"] for x in json.loads(self.probe("GET", "windows")[1])], [mine["id"]])
+
+    def test_only_the_apps_own_origin_may_notify_or_be_evaluated(self):
+        """A window navigated to another origin, or a frame of another origin in the
+        app's page, has the notify binding (DevTools puts it in every document) but
+        cannot forge the app's notify events, and the daemon's Evaluate is refused
+        there: the host goes by the origin DevTools reports for each context."""
+        foreign = serve_forger(self)
+        w = self.launch("ui-probe")
+
+        def events():
+            return [json.loads(l) for l in self.probe("GET", "events")[1].splitlines() if l.strip()]
+
+        def console_says(text):
+            return lambda: any(e["kind"] == "console" and e["text"] == text for e in events())
+
+        # A data: frame (an opaque origin) inside the app's own page.
+        frame = ("const f = document.createElement('iframe'); f.src = 'data:text/html,' + "
+                 f"encodeURIComponent({json.dumps(forger('a data frame'))}); document.body.append(f); true")
+        self.assertEqual(self.probe("GET", "eval", w=w["id"], js=frame), (200, "true"))
+        wait_for(console_says("forger ran in a data frame"), 15, what="the data: frame's script")
+
+        # The whole window, navigated by the page itself to another origin.
+        status, body = self.probe("GET", "eval", w=w["id"], js=f"location.href = {json.dumps(foreign)}")
+        self.assertEqual(status, 200, body)
+        wait_for(console_says("forger ran in a foreign page"), 15, what="the foreign page's script")
+        status, body = self.probe("GET", "eval", w=w["id"], js="document.title")
+        self.assertEqual(status, 409, body)
+        self.assertIn("origin", body)
+
+        # Back on its own origin, the app's page notifies and is evaluated again.
+        self.assertEqual(self.probe("POST", "navigate", w=w["id"], path="/"), (200, "ok"))
+        self.assertEqual(self.probe("GET", "eval", w=w["id"], js="document.title"), (200, '"ui-probe"'))
+        self.assertEqual(self.probe("POST", "click", w=w["id"], sel="#button"), (200, "ok"))
+        wait_for(lambda: any(e["kind"] == "notify" and e["window"] == w["id"] and
+                             json.loads(e["json"]) == {"clicked": True} for e in events()),
+                 15, what="the app's own notify")
+        # Events arrive in order: a forged one would be in by now.
+        forged = [e for e in events() if e["kind"] == "notify" and "forged" in e["json"]]
+        self.assertEqual(forged, [])
 
     def test_the_daemon_opens_a_window(self):
         status, body = self.probe("POST", "open", path="/second.html")
