@@ -4,12 +4,15 @@
 #include <google/protobuf/stubs/common.h>
 #include <grpcpp/version_info.h>
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <google/protobuf/descriptor.pb.h>
 
 #include "common/files.h"
+#include "platform/errno_status.h"
+#include "platform/unique_fd.h"
 
 namespace fs = std::filesystem;
 
@@ -68,6 +71,34 @@ Status RequireFile(const fs::path& root, const std::string& rel, const std::stri
   }
   if (executable && ::access(canon.c_str(), X_OK) != 0) {
     return InvalidArgument("mumba.toml: " + field + ": '" + rel + "' is not executable");
+  }
+  return Status();
+}
+
+// Copies one regular file with its permission bits. A plain read/write loop, not
+// fs::copy_file: libstdc++ turns a short write on a full disk into EIO, and the
+// caller must be told the disk is full (ENOSPC: RESOURCE_EXHAUSTED).
+Status CopyRegularFile(const fs::path& src, const fs::path& dst, const std::string& rel) {
+  UniqueFd in(::open(src.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  struct stat st {};
+  if (!in || ::fstat(in.get(), &st) != 0) return ErrnoStatus(errno, "cannot read " + rel);
+  UniqueFd out(::open(dst.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
+  if (!out) return ErrnoStatus(errno, "cannot copy " + rel);
+  char buf[1 << 16];
+  for (;;) {
+    ssize_t n = ::read(in.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoStatus(errno, "cannot read " + rel);
+    if (n == 0) break;
+    for (ssize_t done = 0; done < n;) {
+      ssize_t w = ::write(out.get(), buf + done, static_cast<size_t>(n - done));
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) return ErrnoStatus(errno, "cannot copy " + rel);
+      done += w;
+    }
+  }
+  if (::fchmod(out.get(), st.st_mode & 07777) != 0 || out.Close() != 0) {
+    return ErrnoStatus(errno, "cannot copy " + rel);
   }
   return Status();
 }
@@ -165,7 +196,7 @@ Status CopyBundleTree(const fs::path& src, const fs::path& dst) {
   MUMBA_TRY(CheckBundleTree(src));
   std::error_code ec;
   fs::create_directories(dst, ec);
-  if (ec) return Internal("cannot create " + dst.string() + ": " + ec.message());
+  if (ec) return ErrnoStatus(ec.value(), "cannot create " + dst.string());
   for (fs::recursive_directory_iterator it(src, fs::directory_options::none, ec), end;
        it != end; it.increment(ec)) {
     if (ec) break;
@@ -179,11 +210,11 @@ Status CopyBundleTree(const fs::path& src, const fs::path& dst) {
     } else if (fs::is_directory(st)) {
       fs::create_directories(target, ec);
     } else {
-      fs::copy_file(it->path(), target, fs::copy_options::overwrite_existing, ec);
+      MUMBA_TRY(CopyRegularFile(it->path(), target, rel.string()));
     }
-    if (ec) return Internal("cannot copy " + rel.string() + ": " + ec.message());
+    if (ec) return ErrnoStatus(ec.value(), "cannot copy " + rel.string());
   }
-  if (ec) return Internal("cannot copy bundle: " + ec.message());
+  if (ec) return ErrnoStatus(ec.value(), "cannot copy bundle");
   return Status();
 }
 

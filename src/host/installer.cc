@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "host/installer.h"
 
+#include <fcntl.h>
+
 #include <algorithm>
 #include <optional>
 
@@ -9,6 +11,8 @@
 #include "bundle/bundle.h"
 #include "common/files.h"
 #include "common/keys.h"
+#include "platform/errno_status.h"
+#include "platform/unique_fd.h"
 
 namespace fs = std::filesystem;
 
@@ -16,6 +20,16 @@ namespace mumba {
 namespace {
 
 std::string KeyPart(const std::string& id) { return id.substr(kAddressScheme.size()); }
+
+// An empty file `<app folder>/.installing-<version>` lives from just before a new
+// version folder is moved into place until the registry records it.
+constexpr std::string_view kInstallingPrefix = ".installing-";
+
+Status CreateEmptyFile(const fs::path& p) {
+  UniqueFd fd(::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
+  if (!fd) return ErrnoStatus(errno, "cannot create " + p.string());
+  return Status();
+}
 
 void RemoveTree(const fs::path& p) {
   std::error_code ec;
@@ -155,6 +169,51 @@ void Installer::SweepStaging() {
     if (name.starts_with(".")) continue;
     if (!known.count(name)) RemoveTree(e.path());
   }
+  // A version folder whose marker outlived its install was moved into place but
+  // never recorded: the install was cut short. It is finished when its database
+  // steps had begun (the recorded version cannot use that database any more) and
+  // removed otherwise (else a rollback would "go back" to a version never installed).
+  for (const auto& r : apps_.Recorded()) {
+    fs::path app_dir = layout_.apps_dir() / KeyPart(r.id);
+    for (const auto& e : fs::directory_iterator(app_dir, ec)) {
+      auto name = e.path().filename().string();
+      if (!name.starts_with(kInstallingPrefix)) continue;
+      auto version = name.substr(kInstallingPrefix.size());
+      if (version != r.version && IsValidSemver(version)) {
+        if (Status done = FinishInterrupted(r, app_dir / version); !done.ok()) {
+          if (done.code() != Code::kCancelled) spdlog::warn("{}: {}", r.name, done.message());
+          RemoveTree(app_dir / version);
+        }
+      }
+      RemoveTree(e.path());
+    }
+  }
+}
+
+Status Installer::FinishInterrupted(const AppRecord& recorded, const fs::path& folder) {
+  MUMBA_ASSIGN_OR_RETURN(Manifest m, LoadManifest(folder));
+  MUMBA_ASSIGN_OR_RETURN(Manifest old, LoadManifest(recorded.install_dir));
+  std::error_code ec;
+  auto has_sql = [&](const fs::path& dir) {
+    return fs::exists(dir / "data" / "setup.sql", ec) || fs::exists(dir / "data" / "migrations", ec);
+  };
+  if (m.id != recorded.id || !has_sql(folder)) return Status(Code::kCancelled, "nothing was migrated");
+  std::string db = m.storage.sql.empty() ? "main" : m.storage.sql.front();
+  int64_t old_schema = has_sql(recorded.install_dir) ? std::max<int64_t>(old.storage.schema_version, 1) : 0;
+  MUMBA_ASSIGN_OR_RETURN(std::shared_ptr<engine::SqlStore> store, stores_.SqlForHost(m.id, db));
+  MUMBA_ASSIGN_OR_RETURN(int64_t current, store->SchemaVersion());
+  if (current <= old_schema) return Status(Code::kCancelled, "nothing was migrated");
+  MUMBA_TRY(PrepareSql(m, folder));
+  AppRecord record = recorded;
+  record.version = m.version;
+  record.name = m.name;
+  record.description = m.description;
+  record.install_dir = folder.string();
+  record.installed_at_ms = NowMs();
+  MUMBA_ASSIGN_OR_RETURN(InstalledApp app, LoadInstalledApp(record));
+  MUMBA_TRY(apps_.Put(app));
+  spdlog::info("finished the interrupted install of {} {}", m.name, m.version);
+  return Status();
 }
 
 Expected<InstallResult> Installer::Install(const fs::path& source) { return InstallFrom(source, false); }
@@ -199,28 +258,40 @@ Expected<InstallResult> Installer::InstallFrom(const fs::path& source, bool owne
     if (was_running) (void)runtime_.StopDaemon(m.id);
   }
 
-  // The database moves to the new schema while no daemon uses it; a failed step
-  // rolls back, and the previous version goes on as it was.
-  if (Status sql = PrepareSql(m, staging); !sql.ok()) {
-    RemoveTree(staging);
-    if (previous && was_running) (void)runtime_.StartLocked(*previous);
-    return sql;
-  }
-
   fs::path app_dir = layout_.apps_dir() / KeyPart(m.id);
   fs::path final_dir = app_dir / m.version;
   fs::path trash;
   std::error_code ec;
+  fs::path marker;
+  Status moved;
   fs::create_directories(app_dir, ec);
-  if (fs::exists(final_dir)) {
+  if (!ec && fs::exists(final_dir)) {
     trash = layout_.staging_dir() / (RandomSuffix() + ".old");
     fs::rename(final_dir, trash, ec);
+  } else if (!ec) {
+    marker = app_dir / (std::string(kInstallingPrefix) + m.version);
+    moved = CreateEmptyFile(marker);
   }
-  if (!ec) fs::rename(staging, final_dir, ec);
-  if (ec) {
+  if (!ec && moved.ok()) fs::rename(staging, final_dir, ec);
+  if (ec && moved.ok()) moved = ErrnoStatus(ec.value(), "cannot move the bundle into place");
+  if (!moved.ok()) {
     if (!trash.empty()) fs::rename(trash, final_dir, ec);
+    if (!marker.empty()) RemoveTree(marker);
     RemoveTree(staging);
-    return Internal("cannot move the bundle into place: " + ec.message());
+    if (previous && was_running) (void)runtime_.StartLocked(*previous);
+    return moved;
+  }
+  // The database moves to the new schema while no daemon uses it, from the folder
+  // already in place: a host killed from here on finishes this install at its next
+  // start (SweepStaging) when a step was made. A failed step rolls back, and the
+  // previous version goes on as it was.
+  if (Status sql = PrepareSql(m, final_dir); !sql.ok()) {
+    RemoveTree(final_dir);
+    if (!trash.empty()) fs::rename(trash, final_dir, ec);
+    if (!marker.empty()) RemoveTree(marker);
+    if (!previous) fs::remove(app_dir, ec);
+    if (previous && was_running) (void)runtime_.StartLocked(*previous);
+    return sql;
   }
 
   AppRecord record;
@@ -237,9 +308,11 @@ Expected<InstallResult> Installer::InstallFrom(const fs::path& source, bool owne
   if (!st.ok()) {
     RemoveTree(final_dir);
     if (!trash.empty()) fs::rename(trash, final_dir, ec);
+    if (!marker.empty()) RemoveTree(marker);
     if (previous && was_running) (void)runtime_.StartLocked(*previous);
     return st;
   }
+  if (!marker.empty()) RemoveTree(marker);
   if (!trash.empty()) RemoveTree(trash);
   // Keep the previous version's files (a later rollback needs them), drop older ones.
   for (const auto& e : fs::directory_iterator(app_dir, ec)) {

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // The installer: a bundle folder becomes an installed app — validated, copied into
-// staging, validated again, its SQL set up or migrated, renamed into place and
+// staging, validated again, renamed into place, its SQL set up or migrated and
 // recorded — or nothing changes at all. Also uninstalls, and sweeps what an
-// interrupted install left behind.
+// interrupted install left behind: a host killed mid-install is, at its next
+// start, on the old version or the new one, whole (tests/integration/test_faults.py).
 #pragma once
 
 #include <cstdint>
@@ -66,9 +67,10 @@ class Installer {
   Installer(const HomeLayout& layout, InstalledApps& apps, StoreManager& stores, AppRuntime& runtime);
 
   // Validates `bundle_dir` (absolute), copies it into a staging folder, validates
-  // the copy and renames it into place, then records it. On any error nothing
-  // changes: INVALID_ARGUMENT naming the bad field or migration, FAILED_PRECONDITION
-  // for a database newer than the bundle, INTERNAL when the files cannot move. A
+  // the copy, renames it into place, migrates its database, then records it. On
+  // any error nothing changes: INVALID_ARGUMENT naming the bad field or migration,
+  // FAILED_PRECONDITION for a database newer than the bundle, RESOURCE_EXHAUSTED
+  // when the disk is full, another errno's code when the files cannot move. A
   // running app being upgraded is restarted on the new version; when the upgrade
   // fails, it goes on running the previous one.
   Expected<InstallResult> Install(const std::filesystem::path& bundle_dir);
@@ -85,8 +87,12 @@ class Installer {
   // `fn(app_id)` runs on every uninstall: parts that keep per-app state drop it.
   void OnUninstall(std::function<void(const std::string& app_id)> fn);
 
-  // Removes what an interrupted install left: staging folders and app folders the
-  // registry does not know. Call before anything installs.
+  // Removes what an interrupted install left: staging folders, app folders the
+  // registry does not know, and version folders moved into place whose install
+  // was never recorded (their `.installing-VERSION` marker is still there), unless
+  // their database steps had begun: that install is finished instead, so that the
+  // app is never its old version on a database migrated for the new one. Call
+  // before anything installs.
   void SweepStaging();
 
  private:
@@ -94,6 +100,11 @@ class Installer {
   // Runs the bundle's data/setup.sql on a new database, or its migrations up to
   // the manifest's schema version on an existing one.
   Status PrepareSql(const Manifest& m, const std::filesystem::path& bundle_dir);
+  // Finishes the install of `folder`, moved into place beside the `recorded`
+  // version but never recorded, when its database steps had begun: the remaining
+  // steps run and the version is recorded. CANCELLED when nothing was migrated
+  // (the folder is then to be removed); the error of a step or record otherwise.
+  Status FinishInterrupted(const AppRecord& recorded, const std::filesystem::path& folder);
 
   const HomeLayout& layout_;
   InstalledApps& apps_;

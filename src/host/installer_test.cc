@@ -254,5 +254,39 @@ TEST_F(InstallerTest, SweepRemovesLeftoversButNotInstalledApps) {
   EXPECT_EQ(Listing(layout_.apps_dir()), (std::vector<std::string>{".staging", std::string(kAddress).substr(8)}));
 }
 
+TEST_F(InstallerTest, SweepRemovesAVersionMovedIntoPlaceButNeverRecorded) {
+  // What a host killed between the move into place and the registry write leaves:
+  // a whole 2.0.0 folder and its marker, while the registry still says 1.0.0.
+  ASSERT_TRUE(installer_->Install(Bundle("1.0.0")).ok());
+  fs::copy(AppDir() / "1.0.0", AppDir() / "2.0.0", fs::copy_options::recursive);
+  WriteTestFile(AppDir() / ".installing-2.0.0", "");
+  // A marker whose version was recorded only outlived a finished install.
+  WriteTestFile(AppDir() / ".installing-1.0.0", "");
+  installer_->SweepStaging();
+  EXPECT_EQ(Listing(AppDir()), std::vector<std::string>{"1.0.0"});
+  EXPECT_TRUE(apps_->Find("hello").ok());
+}
+
+TEST_F(InstallerTest, SweepFinishesAnInstallWhoseMigrationHadBegun) {
+  // A host killed after the first of two migration steps of 2.0.0: the 1.0.0
+  // recorded cannot use that database, so the install is finished instead.
+  ASSERT_TRUE(installer_->Install(Bundle("1.0.0", "", {{"data/setup.sql", "CREATE TABLE notes (body TEXT);"}})).ok());
+  fs::copy(Bundle("3.0.0", "[storage]\nschema_version = 3\n",
+                  {{"data/migrations/2.sql", "ALTER TABLE notes ADD a INTEGER;"},
+                   {"data/migrations/3.sql", "ALTER TABLE notes ADD b INTEGER;"}}),
+           AppDir() / "3.0.0", fs::copy_options::recursive);
+  WriteTestFile(AppDir() / ".installing-3.0.0", "");
+  auto store = stores_->SqlForHost(kAddress, "main");
+  ASSERT_TRUE(store.ok());
+  ASSERT_TRUE((*store)->Migrate("ALTER TABLE notes ADD a INTEGER;", 2).ok());
+  installer_->SweepStaging();
+  EXPECT_EQ(apps_->Find("hello")->record.version, "3.0.0");
+  EXPECT_EQ(registry_->List().front().version, "3.0.0");
+  auto schema = (*store)->SchemaVersion();
+  ASSERT_TRUE(schema.ok());
+  EXPECT_EQ(*schema, 3);
+  EXPECT_EQ(Listing(AppDir()), (std::vector<std::string>{"1.0.0", "3.0.0"}));
+}
+
 }  // namespace
 }  // namespace mumba
