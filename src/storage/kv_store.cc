@@ -7,6 +7,7 @@
 // there would expose "meta" to scans and make it unwritable by the app.
 #include "storage/kv_store.h"
 
+#include <sys/statvfs.h>
 #include <lmdb.h>
 #include <sys/stat.h>
 
@@ -92,9 +93,24 @@ Status LmdbError(int rc, const std::string& what) {
       return Status(Code::kDataLoss, message);
     case EAGAIN:
       return Unavailable(message + " (the store is locked by another process)");
+    case ENOSPC:
+    case EDQUOT:
+    case EFBIG:
+      return ResourceExhausted(message + " (no space left on the disk)");
     default:
       return Internal(message);
   }
+}
+
+// LMDB reports the short write of a full disk as EIO: when the store's disk has no
+// room left, that is what the owner is told, not an input/output error.
+Status CommitError(int rc, const std::string& what, const std::filesystem::path& dir) {
+  struct statvfs fs {};
+  if (rc == EIO && ::statvfs(dir.c_str(), &fs) == 0 &&
+      static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize < (1u << 20)) {
+    return ResourceExhausted(what + ": no space left on the disk");
+  }
+  return LmdbError(rc, what);
 }
 
 Status ValidateKey(std::string_view key) {
@@ -208,7 +224,7 @@ class KvStoreImpl final : public KvStore {
     if (rc == 0) rc = PutMeta(txn.handle, kUsageKey, EncodeUsage(usage));
     if (rc != 0) return LmdbError(rc, what);
     rc = txn.Commit();
-    if (rc != 0) return LmdbError(rc, what);
+    if (rc != 0) return CommitError(rc, what, dir_);
     sequence_ = sequence;
     usage_bytes_.store(usage.bytes);
     usage_keys_.store(usage.keys);

@@ -167,9 +167,8 @@ class DiskFullTest(unittest.TestCase):
         p = home.run("call", "hello", HELLO_METHOD, '{"name":"Ann"}', check=True)
         self.assertIn("Hello, Ann!", p.stdout)
 
-    # LMDB reports the short write of a full disk as EIO, which the store maps to
-    # INTERNAL "Input/output error"; the fix belongs to src/storage/kv_store.cc.
-    @unittest.expectedFailure
+    # LMDB reports the short write of a full disk as EIO; the store looks at the
+    # disk and says it is full.
     def test_kv_error_says_disk_full(self):
         home = mounted_home(self, "6m")
         home.install_hello()
