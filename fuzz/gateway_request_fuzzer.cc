@@ -28,6 +28,7 @@
 #include "fuzz_check.h"
 #include "gateway/events_session.h"
 #include "gateway/gateway.h"
+#include "gateway/gateway_budget.h"
 #include "gateway/http_session.h"
 #include "gateway/request_dispatcher.h"
 
@@ -41,9 +42,10 @@ using mumba::gateway_internal::RequestDispatcher;
 namespace {
 
 constexpr int kPort = 8080;
-// HttpSession's limits (src/gateway/http_session.cc).
+// HttpSession's limits: its header limit (src/gateway/http_session.cc) and the
+// gateway's default body limit.
 constexpr size_t kHeaderLimit = 64 * 1024;
-constexpr size_t kMaxBodyBytes = 64u << 20;
+constexpr size_t kMaxBodyBytes = mumba::kGatewayMaxBodyBytes;
 constexpr int kMaxRequestsPerInput = 16;
 
 constexpr char kHelloId[] = "mumba://hellohellohellohellohellohellohellohellohello";
@@ -133,7 +135,9 @@ struct World {
   net::io_context io;
   FakeBackend backend;
   EventListeners listeners;
-  RequestDispatcher dispatcher{&backend, kPort, &listeners};
+  mumba::GatewayLimits limits;
+  mumba::gateway_internal::GatewayBudget budget{limits};
+  RequestDispatcher dispatcher{&backend, kPort, &listeners, &limits};
 };
 
 World& TheWorld() {
@@ -184,7 +188,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     whole.body_limit(kMaxBodyBytes);
     if (!Feed(whole, data, size, &offset, /*header_only=*/false)) break;
     const bool keep_alive = whole.get().keep_alive();
-    auto session = std::make_shared<HttpSession>(net::ip::tcp::socket(w.io), &w.dispatcher);
+    auto session = std::make_shared<HttpSession>(net::ip::tcp::socket(w.io), &w.dispatcher, &w.budget,
+                                                 w.budget.TakeConnection());
     w.dispatcher.Handle(session, whole.release());
     session.reset();
     w.io.restart();

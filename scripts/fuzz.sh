@@ -7,6 +7,8 @@
 # build-fuzz/findings/<target>/ and makes the script fail. Prints executions, the
 # corpus and the result per target.
 # Usage: scripts/fuzz.sh [TARGET|all] [SECONDS]      (defaults: all, 60)
+#   FUZZ_SEED=N fixes libFuzzer's seed (CI uses 1, so a short run is a prefix of the
+#   same sequence of inputs on every machine); unset, each run picks its own.
 #   Reproduce a finding: build-fuzz/bin/fuzz/fuzz_<target> build-fuzz/findings/<target>/crash-...
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,7 +44,7 @@ for t in "${targets[@]}"; do
   echo "== fuzz_$t for ${seconds}s"
   status=0
   "build-fuzz/bin/fuzz/fuzz_$t" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2048 \
-    -max_len=65536 -print_final_stats=1 -artifact_prefix="$PWD/$findings/" \
+    -max_len=65536 -seed="${FUZZ_SEED:-0}" -print_final_stats=1 -artifact_prefix="$PWD/$findings/" \
     "$PWD/$corpus" "$PWD/fuzz/corpus/$t" >"$log" 2>&1 || status=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
