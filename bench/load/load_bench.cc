@@ -180,117 +180,6 @@ double CpuTicks(pid_t pid) {
 
 // ---- HTTP/1.1 and WebSocket clients of the gateway. ----
 
-// One HTTP/1.1 keep-alive connection to the gateway on 127.0.0.1:`port`, reopened
-// when the server closes it. Only what a minimal client sends, and the app's secret
-// cookie, as its window sends it.
-class HttpClient {
- public:
-  explicit HttpClient(int port) : port_(port) {}
-  ~HttpClient() { Reset(); }
-  HttpClient(const HttpClient&) = delete;
-  HttpClient& operator=(const HttpClient&) = delete;
-
-  // Sends `request` (a whole HTTP/1.1 request) and reads the reply. On a 200 sets
-  // *body and returns ""; otherwise returns what went wrong.
-  std::string Exchange(const std::string& request, std::string* body) {
-    if (fd_ < 0) {
-      if (std::string e = Connect(); !e.empty()) return e;
-    }
-    if (::send(fd_, request.data(), request.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(request.size())) {
-      std::string e = std::string("send: ") + std::strerror(errno);
-      Reset();
-      return e;
-    }
-    std::string buffer;
-    size_t header_end = std::string::npos;
-    size_t length = 0;
-    bool chunked = false, close_after = false;
-    for (;;) {
-      if (header_end == std::string::npos && (header_end = buffer.find("\r\n\r\n")) != std::string::npos) {
-        std::string head = buffer.substr(0, header_end);
-        std::transform(head.begin(), head.end(), head.begin(), [](unsigned char c) { return std::tolower(c); });
-        if (!head.starts_with("http/1.1 200")) {
-          std::string e = "gateway answered " + buffer.substr(0, buffer.find('\r'));
-          Reset();
-          return e;
-        }
-        chunked = head.find("transfer-encoding: chunked") != std::string::npos;
-        auto at = head.find("content-length:");
-        if (!chunked && at == std::string::npos) return "gateway reply without Content-Length or chunks";
-        if (!chunked) length = std::strtoul(head.c_str() + at + 15, nullptr, 10);
-        close_after = head.find("connection: close") != std::string::npos;
-      }
-      if (header_end != std::string::npos) {
-        if (!chunked && buffer.size() >= header_end + 4 + length) {
-          *body = buffer.substr(header_end + 4, length);
-          break;
-        }
-        if (chunked && DecodeChunks(buffer.substr(header_end + 4), body)) break;
-      }
-      char chunk[4096];
-      ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
-      if (n <= 0) {
-        std::string e = n == 0 ? "gateway closed the connection" : std::string("recv: ") + std::strerror(errno);
-        Reset();
-        return e;
-      }
-      buffer.append(chunk, static_cast<size_t>(n));
-    }
-    // A keep-alive client reuses its connection; one the server closes counts
-    // as an error, since every request here asks to keep it.
-    if (close_after) {
-      Reset();
-      return "gateway closed a keep-alive connection";
-    }
-    return "";
-  }
-
-  // Opens the connection; returns "" or what went wrong.
-  std::string Connect() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd_ < 0) return std::string("socket: ") + std::strerror(errno);
-    int one = 1;
-    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<uint16_t>(port_));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-      std::string e = std::string("connect: ") + std::strerror(errno);
-      Reset();
-      return e;
-    }
-    return "";
-  }
-
-  int fd() const { return fd_; }
-
-  void Reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  // True once `in` holds a whole chunked body (through its last, empty chunk),
-  // which goes to `out`.
-  static bool DecodeChunks(const std::string& in, std::string* out) {
-    out->clear();
-    size_t at = 0;
-    for (;;) {
-      size_t eol = in.find("\r\n", at);
-      if (eol == std::string::npos) return false;
-      size_t size = std::strtoul(in.c_str() + at, nullptr, 16);
-      if (size == 0) return in.size() >= eol + 4;
-      if (in.size() < eol + 2 + size + 2) return false;
-      out->append(in, eol + 2, size);
-      at = eol + 2 + size + 2;
-    }
-  }
-
-  const int port_;
-  int fd_ = -1;
-};
-
 // A keep-alive POST of SayHello on the gateway, with the app's cookie.
 std::string CallRequest(int port, const std::string& cookie, const std::string& name) {
   std::string body = json{{"name", name}}.dump();
@@ -378,7 +267,7 @@ class EventsClient {
     return n == 0 ? "the gateway closed the events socket" : std::string("recv: ") + std::strerror(errno);
   }
 
-  HttpClient http_;
+  GatewayHttpClient http_;
   const int port_;
   std::string in_;
 };
@@ -491,7 +380,7 @@ Load LoadGatewayCall(const Options& o, pid_t host, int port, const std::string& 
   Load l = NewLoad("gateway call", "POST /_mumba/call/.../SayHello, keep-alive");
   const std::string request = CallRequest(port, cookie, "x");
   RunLoad(o, host, o.clients, [&](int) -> Caller {
-    auto c = std::make_shared<HttpClient>(port);
+    auto c = std::make_shared<GatewayHttpClient>(port);
     return [c, request]() -> std::string {
       std::string body;
       if (std::string e = c->Exchange(request, &body); !e.empty()) return e;
@@ -507,7 +396,7 @@ Load LoadGatewayRoute(const Options& o, pid_t host, int port, const std::string&
   const std::string request =
       Fmt("GET /greet?name=x HTTP/1.1\r\nHost: %s.localhost:%d\r\nCookie: %s\r\n\r\n", kApp, port, cookie.c_str());
   RunLoad(o, host, o.clients, [&](int) -> Caller {
-    auto c = std::make_shared<HttpClient>(port);
+    auto c = std::make_shared<GatewayHttpClient>(port);
     return [c, request]() -> std::string {
       std::string body;
       if (std::string e = c->Exchange(request, &body); !e.empty()) return e;
@@ -599,7 +488,7 @@ Load LoadEvents(const Options& o, pid_t host, int port, const std::string& cooki
   std::this_thread::sleep_for(200ms);
   Load calls = NewLoad("", "");
   RunLoad(o, host, kEventDrivers, [&](int) -> Caller {
-    auto c = std::make_shared<HttpClient>(port);
+    auto c = std::make_shared<GatewayHttpClient>(port);
     return [c, port, cookie]() -> std::string {
       std::string body;
       const auto name = std::to_string(Clock::now().time_since_epoch().count());

@@ -497,106 +497,19 @@ std::function<std::string()> DirectCaller(const fs::path& socket) {
 class HttpCaller {
  public:
   HttpCaller(int port, const std::string& cookie)
-      : port_(port),
+      : http_(port, /*close_is_error=*/false),
         request_(Fmt("GET %s?%s HTTP/1.1\r\nHost: %s.localhost:%d\r\nCookie: %s\r\n\r\n", kRoutePath, kRouteQuery,
                      kApp, port, cookie.c_str())) {}
-  ~HttpCaller() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  HttpCaller(const HttpCaller&) = delete;
-  HttpCaller& operator=(const HttpCaller&) = delete;
 
   std::string Call() {
-    if (fd_ < 0) {
-      if (std::string e = Connect(); !e.empty()) return e;
-    }
-    if (::send(fd_, request_.data(), request_.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(request_.size())) {
-      Reset();
-      return std::string("send: ") + std::strerror(errno);
-    }
-    buffer_.clear();
-    size_t header_end = std::string::npos;
-    size_t length = 0;
-    bool chunked = false;
     std::string body;
-    for (;;) {
-      if (header_end == std::string::npos) {
-        header_end = buffer_.find("\r\n\r\n");
-        if (header_end != std::string::npos) {
-          std::string head = buffer_.substr(0, header_end);
-          std::transform(head.begin(), head.end(), head.begin(), [](unsigned char c) { return std::tolower(c); });
-          if (!head.starts_with("http/1.1 200")) return "gateway answered " + buffer_.substr(0, buffer_.find('\r'));
-          // Routes stream, so replies come chunked; other answers carry a length.
-          chunked = head.find("transfer-encoding: chunked") != std::string::npos;
-          auto at = head.find("content-length:");
-          if (!chunked && at == std::string::npos) return "gateway reply without Content-Length or chunks";
-          if (!chunked) length = std::strtoul(head.c_str() + at + 15, nullptr, 10);
-          if (head.find("connection: close") != std::string::npos) close_after_ = true;
-        }
-      }
-      if (header_end != std::string::npos) {
-        if (!chunked && buffer_.size() >= header_end + 4 + length) {
-          body = buffer_.substr(header_end + 4, length);
-          break;
-        }
-        if (chunked && DecodeChunks(buffer_.substr(header_end + 4), &body)) break;
-      }
-      char chunk[4096];
-      ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
-      if (n <= 0) {
-        Reset();
-        return n == 0 ? "gateway closed the connection" : std::string("recv: ") + std::strerror(errno);
-      }
-      buffer_.append(chunk, static_cast<size_t>(n));
-    }
-    if (close_after_) Reset();
+    if (std::string e = http_.Exchange(request_, &body); !e.empty()) return e;
     return body == kReply ? "" : "unexpected reply: " + body;
   }
 
  private:
-  // True once `in` holds a whole chunked body (through its last, empty chunk), which
-  // goes to `out`.
-  static bool DecodeChunks(const std::string& in, std::string* out) {
-    out->clear();
-    size_t at = 0;
-    for (;;) {
-      size_t eol = in.find("\r\n", at);
-      if (eol == std::string::npos) return false;
-      size_t size = std::strtoul(in.c_str() + at, nullptr, 16);
-      if (size == 0) return in.size() >= eol + 4;
-      if (in.size() < eol + 2 + size + 2) return false;
-      out->append(in, eol + 2, size);
-      at = eol + 2 + size + 2;
-    }
-  }
-
-  std::string Connect() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd_ < 0) return std::string("socket: ") + std::strerror(errno);
-    int one = 1;
-    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<uint16_t>(port_));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-      std::string e = std::string("connect: ") + std::strerror(errno);
-      Reset();
-      return e;
-    }
-    close_after_ = false;
-    return "";
-  }
-  void Reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
-  const int port_;
+  GatewayHttpClient http_;
   const std::string request_;
-  int fd_ = -1;
-  bool close_after_ = false;
-  std::string buffer_;
 };
 
 std::function<std::string()> GatewayCaller(int port, const std::string& cookie) {
