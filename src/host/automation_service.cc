@@ -70,6 +70,15 @@ grpc::Status AutomationService::Navigate(ServerContext*, const uv1::NavigateRequ
   });
 }
 
+Expected<WindowSession> AutomationService::AppSession(const std::string& window) const {
+  MUMBA_ASSIGN_OR_RETURN(WindowSession s, windows_.Session(window, app_id_));
+  // The window may show another origin the page went to: what is there is not the
+  // app's to read, change or type into (a daemon without the network would have
+  // its window as a way out), so only the app's own origin is served.
+  MUMBA_TRY(windows_.AppContext(window, app_id_).status());
+  return s;
+}
+
 grpc::Status AutomationService::Evaluate(ServerContext*, const uv1::EvaluateRequest* req,
                                          uv1::EvaluateResponse* resp) {
   return Run([&]() -> Status {
@@ -91,7 +100,7 @@ grpc::Status AutomationService::Evaluate(ServerContext*, const uv1::EvaluateRequ
 
 grpc::Status AutomationService::Query(ServerContext*, const uv1::QueryRequest* req, uv1::QueryResponse* resp) {
   return Run([&]() -> Status {
-    MUMBA_ASSIGN_OR_RETURN(WindowSession s, windows_.Session(req->window(), app_id_));
+    MUMBA_ASSIGN_OR_RETURN(WindowSession s, AppSession(req->window()));
     shell::DomClient dom(s.cdp.get(), s.session_id);
     MUMBA_ASSIGN_OR_RETURN(std::vector<int> nodes, dom.QuerySelectorAll(req->selector()));
     for (int id : nodes) {
@@ -109,7 +118,7 @@ grpc::Status AutomationService::Query(ServerContext*, const uv1::QueryRequest* r
 
 grpc::Status AutomationService::Change(ServerContext*, const uv1::ChangeRequest* req, uv1::ChangeResponse* resp) {
   return Run([&]() -> Status {
-    MUMBA_ASSIGN_OR_RETURN(WindowSession s, windows_.Session(req->window(), app_id_));
+    MUMBA_ASSIGN_OR_RETURN(WindowSession s, AppSession(req->window()));
     shell::DomClient dom(s.cdp.get(), s.session_id);
     MUMBA_ASSIGN_OR_RETURN(std::vector<int> nodes, dom.QuerySelectorAll(req->selector()));
     for (int id : nodes) {
@@ -132,7 +141,7 @@ grpc::Status AutomationService::Change(ServerContext*, const uv1::ChangeRequest*
 
 grpc::Status AutomationService::Input(ServerContext*, const uv1::InputRequest* req, uv1::Done*) {
   return Run([&]() -> Status {
-    MUMBA_ASSIGN_OR_RETURN(WindowSession s, windows_.Session(req->window(), app_id_));
+    MUMBA_ASSIGN_OR_RETURN(WindowSession s, AppSession(req->window()));
     shell::InputClient input(s.cdp.get(), s.session_id);
     switch (req->input_case()) {
       case uv1::InputRequest::kClickSelector: {
@@ -153,7 +162,7 @@ grpc::Status AutomationService::Input(ServerContext*, const uv1::InputRequest* r
 grpc::Status AutomationService::Screenshot(ServerContext*, const uv1::ScreenshotRequest* req,
                                            uv1::ScreenshotResponse* resp) {
   return Run([&]() -> Status {
-    MUMBA_ASSIGN_OR_RETURN(WindowSession s, windows_.Session(req->window(), app_id_));
+    MUMBA_ASSIGN_OR_RETURN(WindowSession s, AppSession(req->window()));
     shell::PageClient page(s.cdp.get(), s.session_id);
     MUMBA_ASSIGN_OR_RETURN(std::string png, page.CaptureScreenshot());
     resp->set_png(std::move(png));

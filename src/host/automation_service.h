@@ -39,6 +39,10 @@ class AutomationService final : public mumba::ui::v1::Automation::Service {
                       grpc::ServerWriter<mumba::ui::v1::PageEvent>*) override;
 
  private:
+  // The window's session when it shows the app's own origin now; NOT_FOUND for no
+  // such window of this app, FAILED_PRECONDITION when it shows another origin.
+  Expected<WindowSession> AppSession(const std::string& window) const;
+
   Windows& windows_;
   AppWindows& app_windows_;
   const std::atomic<bool>& stopping_;

@@ -255,6 +255,13 @@ class WindowsTest(unittest.TestCase):
         status, body = self.probe("GET", "eval", w=w["id"], js="document.title")
         self.assertEqual(status, 409, body)
         self.assertIn("origin", body)
+        # Nor read, changed, typed into or photographed there: the window is not a
+        # way for the app to reach what it was not given.
+        for method, action, params in [("GET", "query", {"sel": "body"}), ("GET", "screenshot", {}),
+                                       ("POST", "set-text", {"sel": "body", "text": "x"}),
+                                       ("POST", "click", {"sel": "body"}), ("POST", "type", {"text": "x"})]:
+            status, body = self.probe(method, action, w=w["id"], **params)
+            self.assertEqual(status, 409, f"{action}: {body}")
 
         # Back on its own origin, the app's page notifies and is evaluated again.
         self.assertEqual(self.probe("POST", "navigate", w=w["id"], path="/"), (200, "ok"))
