@@ -425,29 +425,43 @@ bool HealthServing(const fs::path& socket) {
          resp.status() == grpc::health::v1::HealthCheckResponse::SERVING;
 }
 
+// Waits until the daemon `pid` (our child, started by `what`) serves SERVING on
+// `socket`, polling every 100 us; fails the bench when it exits first (its log's
+// tail said) or is not SERVING within 10 s.
+void AwaitServing(pid_t pid, const fs::path& socket, const fs::path& log, const std::string& what) {
+  const auto deadline = Clock::now() + 10s;
+  std::error_code ec;
+  while (!(fs::exists(socket, ec) && HealthServing(socket))) {
+    if (auto st = WaitFor(pid, 0s)) {
+      g_session.children.Forget(pid);
+      Fail(what + " exited during start-up (status " + std::to_string(*st) + "):\n" + Tail(log, 5));
+    }
+    if (Clock::now() > deadline) {
+      EndOurChild(pid);
+      Fail(what + " was not SERVING within 10 s");
+    }
+    std::this_thread::sleep_for(100us);
+  }
+}
+
+// Starts the installed daemon by hand on `socket` and waits until it is SERVING;
+// returns its pid (the caller ends it).
+pid_t StartByHand(const fs::path& exe, const fs::path& socket, const fs::path& log) {
+  std::error_code ec;
+  fs::remove(socket, ec);
+  pid_t pid = Spawn({exe.string(), "--socket", socket.string()}, log, exe.parent_path().parent_path(),
+                    ChildRegistry::Kind::kOther);
+  AwaitServing(pid, socket, log, exe.string());
+  return pid;
+}
+
 // What a user would do without the host: fork/exec the daemon with --socket, wait
 // for the socket, ask the health service until SERVING. Returns that time; if
 // `memory` is given, also the daemon's idle memory 300 ms later. Then ends it.
 Clock::duration TimeHandStart(const fs::path& exe, const fs::path& socket, const fs::path& log,
                               Memory* memory = nullptr) {
-  std::error_code ec;
-  fs::remove(socket, ec);
   auto t0 = Clock::now();
-  pid_t pid = Spawn({exe.string(), "--socket", socket.string()}, log, exe.parent_path().parent_path(),
-                    ChildRegistry::Kind::kOther);
-  auto deadline = t0 + 10s;
-  for (;;) {
-    if (auto st = WaitFor(pid, 0s)) {
-      g_session.children.Forget(pid);
-      Fail(exe.string() + " exited during start-up (status " + std::to_string(*st) + "):\n" + Tail(log, 5));
-    }
-    if (Clock::now() > deadline) {
-      EndOurChild(pid);
-      Fail(exe.string() + " was not SERVING within 10 s");
-    }
-    if (fs::exists(socket, ec) && HealthServing(socket)) break;
-    std::this_thread::sleep_for(100us);
-  }
+  pid_t pid = StartByHand(exe, socket, log);
   auto took = Clock::now() - t0;
   if (memory) {
     std::this_thread::sleep_for(300ms);
@@ -472,24 +486,6 @@ pid_t DaemonProcess(pid_t pid) {
   return pid;
 }
 
-// Starts the installed daemon by hand on `socket` and waits until it is SERVING;
-// returns its pid (the caller ends it).
-pid_t StartByHand(const fs::path& exe, const fs::path& socket, const fs::path& log) {
-  std::error_code ec;
-  fs::remove(socket, ec);
-  pid_t pid = Spawn({exe.string(), "--socket", socket.string()}, log, exe.parent_path().parent_path(),
-                    ChildRegistry::Kind::kOther);
-  const auto deadline = Clock::now() + 10s;
-  while (!(fs::exists(socket, ec) && HealthServing(socket))) {
-    if (WaitFor(pid, 0s)) Fail(exe.string() + " exited during start-up:\n" + Tail(log, 5));
-    if (Clock::now() > deadline) {
-      EndOurChild(pid);
-      Fail(exe.string() + " was not SERVING within 10 s");
-    }
-    std::this_thread::sleep_for(1ms);
-  }
-  return pid;
-}
 
 // Starts the installed daemon by hand inside the jail the host would give it (its
 // bundle at /app, `data` at /data, `run` at /run/mumba), serving on run/app.sock,
@@ -514,17 +510,7 @@ pid_t StartJailedByHand(const fs::path& bundle, const fs::path& data, const fs::
         return launched->pid;
       },
       ChildRegistry::Kind::kOther);
-  const fs::path socket = run / "app.sock";
-  const auto deadline = Clock::now() + 10s;
-  std::error_code ec;
-  while (!(fs::exists(socket, ec) && HealthServing(socket))) {
-    if (WaitFor(pid, 0s)) Fail("hello in its jail exited during start-up:\n" + Tail(log, 5));
-    if (Clock::now() > deadline) {
-      EndOurChild(pid);
-      Fail("hello in its jail was not SERVING within 10 s");
-    }
-    std::this_thread::sleep_for(1ms);
-  }
+  AwaitServing(pid, run / "app.sock", log, "hello in its jail");
   return pid;
 }
 
