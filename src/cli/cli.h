@@ -47,6 +47,9 @@ std::unique_ptr<mumba::host::v1::Control::Stub> HostStub(const HomeLayout& layou
 // Prints "mumba: <message>" on stderr and returns 1 (for `return Fail(...)`).
 int Fail(const Status& status);
 int Fail(const grpc::Status& status);
+// Asks `prompt` on the terminal and reads the answer: true for y or yes. False
+// without a terminal to ask on, so scripts never say yes by accident.
+bool AskYes(const char* prompt);
 
 // A stub of `Service` on the host's socket (starting the host first when none
 // answers). On error the status says why the host cannot be reached.

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <iostream>
 #include <thread>
 
 #include <google/protobuf/util/json_util.h>
@@ -136,6 +137,16 @@ std::string ToJson(const google::protobuf::Message& message) {
   std::string out;
   (void)google::protobuf::util::MessageToJsonString(message, &out, options);
   return out;
+}
+
+// Asks `prompt` on the terminal and reads the answer: true for y or yes. False
+// without a terminal to ask on, so scripts never say yes by accident.
+bool AskYes(const char* prompt) {
+  if (!isatty(0) || !isatty(2)) return false;
+  std::fprintf(stderr, "%s", prompt);
+  std::string answer;
+  std::getline(std::cin, answer);
+  return answer == "y" || answer == "Y" || answer == "yes";
 }
 
 }  // namespace mumba::cli

@@ -78,7 +78,9 @@ struct InstallOptions {
     cmd->add_option("SOURCE", source,
                     "mumba://ADDRESS, app folder (has CMakeLists.txt) or bundle folder (has bin/)")
         ->required();
-    cmd->add_flag("-y,--yes", yes, "Do not ask before installing from the network");
+    cmd->add_flag("-y,--yes", yes,
+                  "Say yes without asking: to installing from the network, and to what the app asks for "
+                  "(the network, other apps to call; see mumba permissions)");
     cmd->add_flag("--json", json, "Progress of a network install as JSON lines");
     cmd->add_option("--timeout", timeout_s,
                     "Give up a network install after this many seconds (default: 20 s to find "
@@ -101,8 +103,29 @@ struct UninstallOptions {
 // The arguments of `mumba list`.
 struct ListOptions {
   bool json = false;
+  std::string implements;
 
-  void Bind(CLI::App* cmd) { cmd->add_flag("--json", json, "Machine-readable output"); }
+  void Bind(CLI::App* cmd) {
+    cmd->add_flag("--json", json, "Machine-readable output");
+    cmd->add_option("--implements", implements, "Only apps that export this service (e.g. mail.v1.Mailer)");
+  }
+};
+
+// The arguments of `mumba permissions`.
+struct PermissionsOptions {
+  std::string app;
+  std::vector<std::string> revoke;
+  std::vector<std::string> grant;
+  bool json = false;
+
+  void Bind(CLI::App* cmd) {
+    cmd->add_option("APP", app, "App name or id")->required();
+    cmd->add_option("--revoke", revoke,
+                    "Take back an ask: network, peers, or what it may call (mumba://ID, mumba://ID/pkg.Service, "
+                    "pkg.Service); open channels under it close at once");
+    cmd->add_option("--grant", grant, "Grant an ask the app's manifest declares (again)");
+    cmd->add_flag("--json", json, "Machine-readable output");
+  }
 };
 
 // The arguments of `mumba start | stop | restart`.

@@ -30,6 +30,8 @@ class ControlService final : public mumba::host::v1::Control::CallbackService {
     Windows& windows;
     Distribution& distribution;
     DaemonClient& daemons;
+    InstalledApps& apps;
+    AppBroker& broker;
     std::chrono::steady_clock::time_point started;
   };
   // `request_stop` is called (once, from a gRPC thread) when a client asks the host
@@ -63,6 +65,8 @@ class ControlService final : public mumba::host::v1::Control::CallbackService {
                  mumba::app::v1::RouteResponse* resp) override;
   Reactor* Connect(ServerContext* ctx, const mumba::host::v1::AppRef* req,
                    mumba::host::v1::ConnectResponse* resp) override;
+  Reactor* Permissions(ServerContext* ctx, const mumba::host::v1::PermissionsRequest* req,
+                       mumba::host::v1::PermissionsResponse* resp) override;
   Reactor* Launch(ServerContext* ctx, const mumba::host::v1::LaunchRequest* req,
                   mumba::host::v1::WindowInfo* resp) override;
   Reactor* ListWindows(ServerContext* ctx, const mumba::host::v1::ListWindowsRequest* req,

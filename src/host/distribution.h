@@ -111,9 +111,12 @@ class Distribution {
   // is installed on any error, nor when `on_event` says stop or the host is
   // stopping, and nothing is left in staging.
   // With `accept_wider` false, a version that asks for more than the installed one
-  // (WiderAsks) is refused with FAILED_PRECONDITION listing what it asks for.
+  // (WiderAsks) is refused with FAILED_PRECONDITION listing what it asks for; with
+  // `accept_asks` false, so is an app that asks for anything the owner has not
+  // granted (Installer::Install).
   Expected<AppView> Fetch(const std::string& address, std::chrono::milliseconds timeout,
-                          int64_t min_seq, const DistributionEventFn& on_event, bool accept_wider = true);
+                          int64_t min_seq, const DistributionEventFn& on_event, bool accept_wider = true,
+                          bool accept_asks = false);
 
   // Installs the newest version of an app that came from the network, if its
   // address now points at a higher seq than the one installed (kUpToDate if not).

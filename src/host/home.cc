@@ -123,7 +123,10 @@ av1::RouteResponse HomeApp::Install(const av1::RouteRequest& request) {
   const std::string address = QueryParam(request.query(), "address");
   if (address.empty()) return Reply(400, {{"error", "install needs ?address=mumba://..."}});
   // The page follows it through "install" events (mumba.on("install", ...)).
-  installs_.Post([this, address] {
+  // The page asks the owner before it sends accept=1 (what the app asks for
+  // arrives in the failed event's error when it was not accepted).
+  const bool accept = QueryParam(request.query(), "accept") == "1";
+  installs_.Post([this, address, accept] {
     auto emit = [this, address](json e) {
       e["address"] = address;
       (void)parts_.events.Emit(kHomeApp, "install", e.dump());
@@ -137,7 +140,7 @@ av1::RouteResponse HomeApp::Install(const av1::RouteRequest& request) {
       }
       emit(j);
       return !parts_.stopping;
-    });
+    }, /*accept_wider=*/true, accept);
     if (!app.ok()) emit({{"phase", "failed"}, {"error", app.status().message()}});
   });
   return Reply(202, {{"started", address}});

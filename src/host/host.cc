@@ -4,6 +4,7 @@
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
+#include "host/app_broker.h"
 #include "host/app_endpoints.h"
 #include "host/app_lifecycle.h"
 #include "host/app_windows.h"
@@ -96,7 +97,26 @@ Host::Host(HostOptions options, HostConfig config, std::unique_ptr<Registry> reg
       [this](const std::string& app_id) {
         return std::vector<pid_t>{static_cast<pid_t>(supervisor_->Get(app_id).pid)};
       });
-  lifecycle_ = std::make_unique<AppLifecycle>(layout_, *apps_, *supervisor_, *endpoints_, *stores_, sandbox_);
+  // The broker asks the rest of the host through these, called on its own threads
+  // once the host is whole (the lifecycle is made just below).
+  broker_ = std::make_unique<AppBroker>(AppBrokerParts{
+      [this](const std::string& app_id) {
+        return std::vector<pid_t>{static_cast<pid_t>(supervisor_->Get(app_id).pid)};
+      },
+      [this] {
+        std::vector<Callee> out;
+        for (const auto& app : apps_->All()) {
+          out.push_back({app.record.id, app.record.name, app.manifest->services, !app.manifest->routes.empty()});
+        }
+        return out;
+      },
+      [this](const std::string& app_id) {
+        auto app = apps_->Get(app_id);
+        return app.ok() ? app->granted : std::set<std::string>{};
+      },
+      [this](const std::string& app_id) { return lifecycle_->EnsureRunning(app_id).status(); }});
+  lifecycle_ = std::make_unique<AppLifecycle>(layout_, *apps_, *supervisor_, *endpoints_, *broker_, *stores_,
+                                              sandbox_);
   installer_ = std::make_unique<Installer>(layout_, *apps_, *stores_, *lifecycle_);
   distribution_ = std::make_unique<Distribution>(DistributionParts{*installer_, *lifecycle_, *registry_},
                                                  config_.p2p, layout_.home / "p2p", layout_.keys_dir(),
@@ -105,6 +125,7 @@ Host::Host(HostOptions options, HostConfig config, std::unique_ptr<Registry> reg
   installer_->OnUninstall([this](const std::string& app_id) {
     daemons_.Forget(endpoints_->DaemonSocket(app_id).string());
     endpoints_->Drop(app_id);
+    broker_->Drop(app_id);
     windows_->CloseApp(app_id);
     gateway_secrets_->Forget(app_id);
     if (distribution_) distribution_->Forget(app_id);
@@ -125,6 +146,7 @@ void Host::Shutdown() {
   if (windows_) windows_->CloseAll();
   distribution_.reset();
   if (supervisor_) supervisor_->StopAll();
+  if (broker_) broker_->DropAll();
   if (endpoints_) endpoints_->DropAll();
 }
 
@@ -147,7 +169,7 @@ Status Host::StartGateway() {
 void Host::RegisterOwnerServices(grpc::ServerBuilder& builder, std::function<void()> request_stop) {
   control_ = std::make_unique<ControlService>(
       ControlService::Parts{layout_, *installer_, *lifecycle_, *app_windows_, *windows_, *distribution_,
-                            daemons_, started_},
+                            daemons_, *apps_, *broker_, started_},
       std::move(request_stop));
   distribution_service_ = std::make_unique<DistributionService>(*distribution_);
   // The owner reaches every app's stores here (`mumba kv/sql/files`).

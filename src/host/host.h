@@ -34,6 +34,7 @@ class ServerBuilder;
 
 namespace mumba {
 
+class AppBroker;
 class AppEndpoints;
 class AppLifecycle;
 class AppWindows;
@@ -101,6 +102,7 @@ class Host final {
   std::unique_ptr<GatewaySecrets> gateway_secrets_;
   std::unique_ptr<AppWindows> app_windows_;
   std::unique_ptr<AppEndpoints> endpoints_;
+  std::unique_ptr<AppBroker> broker_;
   std::unique_ptr<AppLifecycle> lifecycle_;
   std::unique_ptr<Installer> installer_;
   std::unique_ptr<Distribution> distribution_;

@@ -5,15 +5,19 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <map>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
 #include <thread>
 
+#include <grpcpp/create_channel_posix.h>
 #include <grpcpp/grpcpp.h>
 
 #include "common/grpc_status.h"
 #include "mumba/app/v1/routes.grpc.pb.h"
+#include "broker_client.h"
+#include "brokered_serving.h"
 #include "host_connection.h"
 
 namespace mumba {
@@ -52,6 +56,9 @@ struct RouteEntry {
 };
 
 namespace av1 = mumba::app::v1;
+
+// How long the host may take to hand out a connection (it may start the other app).
+constexpr auto kConnectTimeout = std::chrono::seconds(30);
 
 constexpr size_t kChunkBytes = 64 * 1024;
 // A whole reply up to this size travels in one message.
@@ -185,8 +192,9 @@ class RoutesService final : public av1::Routes::Service {
  public:
   explicit RoutesService(const std::vector<RouteEntry>* routes) : routes_(routes) {}
 
-  grpc::Status Handle(grpc::ServerContext*, const av1::RouteRequest* req, av1::RouteResponse* resp) override {
+  grpc::Status Handle(grpc::ServerContext* ctx, const av1::RouteRequest* req, av1::RouteResponse* resp) override {
     RouteRequest r = HeadOf(*req);
+    r.caller = CallerOf(*ctx).id;
     const RouteEntry* route = Find(r);
     if (!route) {
       FillHead(404, {}, resp);
@@ -213,6 +221,7 @@ class RoutesService final : public av1::Routes::Service {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "a route stream starts with its head");
     }
     RouteRequest r = HeadOf(first.head());
+    r.caller = CallerOf(*ctx).id;
     StreamBody body(ctx, stream);
     StreamReply reply(stream);
     const RouteEntry* route = Find(r);
@@ -329,6 +338,21 @@ struct App::Impl {
   std::string host_socket;  // MUMBA_HOST_SOCKET; empty when started by hand.
   std::once_flag host_once;
   std::shared_ptr<const sdk_internal::HostConnection> host;
+  std::string broker_socket;  // MUMBA_BROKER_SOCKET; empty when started by hand.
+  // Declared before the broker: its reader hands connections to it until it goes.
+  std::unique_ptr<sdk_internal::BrokeredServing> serving;
+  std::mutex broker_mu;
+  std::unique_ptr<sdk_internal::BrokerClient> broker;
+  std::map<std::string, std::shared_ptr<grpc::Channel>> fetch_channels;  // By target; broker_mu.
+
+  // The broker client, opened on first use (and again after a failed open).
+  Expected<sdk_internal::BrokerClient*> Broker() {
+    std::lock_guard lock(broker_mu);
+    if (!broker) {
+      MUMBA_ASSIGN_OR_RETURN(broker, sdk_internal::BrokerClient::Open(broker_socket));
+    }
+    return broker.get();
+  }
 
   const std::shared_ptr<const sdk_internal::HostConnection>& Host() {
     std::call_once(host_once, [this] { host = sdk_internal::HostConnection::Connect(host_socket); });
@@ -361,6 +385,7 @@ App::App(int argc, char** argv) : impl_(std::make_unique<Impl>()) {
   impl_->id = EnvOr("MUMBA_APP_ID", "");
   impl_->name = EnvOr("MUMBA_APP_NAME", program);
   impl_->host_socket = EnvOr("MUMBA_HOST_SOCKET", "");
+  impl_->broker_socket = EnvOr("MUMBA_BROKER_SOCKET", "");
   impl_->data_dir = EnvOr("MUMBA_APP_DATA", (std::filesystem::current_path() / "data").string());
   if (!socket_arg.empty()) {
     impl_->socket = socket_arg;
@@ -394,6 +419,19 @@ int App::Run() {
   builder.SetMaxSendMessageSize(32 << 20);
   builder.RegisterService(&routes);
   for (auto* s : impl_->services) builder.RegisterService(s);
+  // Other apps' connections are taken before the socket appears: the host counts
+  // a daemon ready when it does, and then hands it connections at once.
+  if (!impl_->broker_socket.empty()) {
+    impl_->serving = std::make_unique<sdk_internal::BrokeredServing>(impl_->services, &routes);
+    auto broker = impl_->Broker();
+    Status listening = broker.ok() ? (*broker)->Listen([this](sdk_internal::BrokeredConnection c) {
+      impl_->serving->Accept(std::move(c));
+    })
+                                   : broker.status();
+    if (!listening.ok()) {
+      std::fprintf(stderr, "%s: other apps cannot connect: %s\n", impl_->name.c_str(), listening.message().c_str());
+    }
+  }
   impl_->server = builder.BuildAndStart();
   if (!impl_->server) {
     std::fprintf(stderr, "%s: cannot serve on unix:%s\n", impl_->name.c_str(), impl_->socket.c_str());
@@ -412,6 +450,7 @@ int App::Run() {
   });
   impl_->server->Wait();
   waiter.join();
+  if (impl_->serving) impl_->serving->Shutdown();
   std::filesystem::remove(impl_->socket, ec);
   return 0;
 }
@@ -467,6 +506,73 @@ Expected<int> App::Emit(std::string_view name, std::string_view json) {
   mumba::ui::v1::EmitResponse resp;
   MUMBA_TRY(host->Call(host->events, &mumba::ui::v1::Events::Stub::Emit, req, &resp));
   return resp.listeners();
+}
+
+Expected<std::shared_ptr<grpc::Channel>> App::Connect(std::string_view target) {
+  MUMBA_ASSIGN_OR_RETURN(sdk_internal::BrokerClient * broker, impl_->Broker());
+  MUMBA_ASSIGN_OR_RETURN(sdk_internal::BrokeredConnection conn, broker->Connect(target, kConnectTimeout));
+  if (!conn.note.empty()) std::fprintf(stderr, "%s: %s\n", impl_->name.c_str(), conn.note.c_str());
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(32 << 20);
+  args.SetMaxSendMessageSize(32 << 20);
+  // The authority names nothing (the socket is already connected); it only has to
+  // be a valid one, which an address with "://" is not.
+  return grpc::CreateCustomInsecureChannelFromFd("mumba-app", conn.fd.Release(), args);
+}
+
+Expected<RouteResponse> App::Fetch(std::string_view url, std::string_view method, std::string body) {
+  // "name://path?query" or "mumba://<id>/path?query".
+  size_t scheme_end = url.find("://");
+  if (scheme_end == std::string_view::npos || scheme_end == 0) {
+    return InvalidArgument("fetch: '" + std::string(url) + "' is not app://path or mumba://<id>/path");
+  }
+  std::string target(url.substr(0, scheme_end));
+  std::string_view rest = url.substr(scheme_end + 3);
+  if (target == "mumba") {
+    size_t slash = rest.find('/');
+    target = "mumba://" + std::string(rest.substr(0, slash));
+    rest = slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
+  }
+  size_t q = rest.find('?');
+  av1::RouteRequest req;
+  req.set_method(std::string(method));
+  req.set_path("/" + std::string(rest.substr(0, q)));
+  if (q != std::string_view::npos) req.set_query(std::string(rest.substr(q + 1)));
+  req.set_body(std::move(body));
+  // One connection per app fetched from, made again once it broke.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    std::shared_ptr<grpc::Channel> channel;
+    {
+      std::lock_guard lock(impl_->broker_mu);
+      auto it = impl_->fetch_channels.find(target);
+      if (it != impl_->fetch_channels.end() &&
+          it->second->GetState(false) != GRPC_CHANNEL_TRANSIENT_FAILURE &&
+          it->second->GetState(false) != GRPC_CHANNEL_SHUTDOWN) {
+        channel = it->second;
+      }
+    }
+    if (!channel) {
+      MUMBA_ASSIGN_OR_RETURN(channel, Connect(target));
+      std::lock_guard lock(impl_->broker_mu);
+      impl_->fetch_channels[target] = channel;
+    }
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + sdk_internal::kCallTimeout);
+    av1::RouteResponse resp;
+    grpc::Status st = av1::Routes::NewStub(channel)->Handle(&ctx, req, &resp);
+    if (st.error_code() == grpc::StatusCode::UNAVAILABLE && attempt == 0) {
+      std::lock_guard lock(impl_->broker_mu);
+      impl_->fetch_channels.erase(target);
+      continue;
+    }
+    if (!st.ok()) return FromGrpc(st);
+    RouteResponse out;
+    out.status = resp.status() == 0 ? 200 : resp.status();
+    for (const auto& h : resp.headers()) out.headers.emplace_back(h.name(), h.value());
+    out.body = std::move(*resp.mutable_body());
+    return out;
+  }
+  return Unavailable("fetch: " + target + " is not reachable");
 }
 
 }  // namespace mumba

@@ -109,7 +109,7 @@ class ProbeHost:
         self.home.run("start", "hello", check=True)
         # A store file of hello's to steal.
         self.home.run("kv", "hello", "put", "secret", "hello's secret", check=True)
-        self.install = self.home.run("install", bundle or PROBE_BUNDLE, check=True)
+        self.install = self.home.run("install", "--yes", bundle or PROBE_BUNDLE, check=True)
         self.home.run("start", PROBE, check=True)
         self.home.wait_state(PROBE, "running")
         self.home.wait_state("hello", "running")

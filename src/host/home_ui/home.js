@@ -100,12 +100,14 @@ $("lookup").addEventListener("submit", async (ev) => {
   }
 });
 
-$("install").addEventListener("click", async () => {
+async function install(address, accept) {
   $("found").hidden = true;
-  const res = await mumba.route("/api/install?address=" + encodeURIComponent($("address").value.trim()),
+  const res = await mumba.route("/api/install?address=" + encodeURIComponent(address) + (accept ? "&accept=1" : ""),
                                 {method: "POST"});
   if (!res.ok) showError(new Error((await res.json()).error));
-});
+}
+
+$("install").addEventListener("click", () => install($("address").value.trim(), false));
 
 mumba.on("install", (e) => {
   const bar = $("install-progress");
@@ -118,6 +120,12 @@ mumba.on("install", (e) => {
     bar.hidden = true;
     $("install-status").textContent = `installed ${e.name} ${e.version}`;
     refresh();
+  } else if (e.phase === "failed" && e.error.includes(" asks for: ")) {
+    // The same question `mumba install` asks: what the app wants, and a yes.
+    bar.hidden = true;
+    $("install-status").textContent = "";
+    if (confirm(e.error.replace(/ \(say yes.*$/, "") + ".\n\nGrant it and install?")) install(e.address, true);
+    else $("install-status").textContent = "not installed";
   } else if (e.phase === "failed") {
     bar.hidden = true;
     $("install-status").textContent = "install failed: " + e.error;
