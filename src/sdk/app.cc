@@ -4,21 +4,18 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
-#include <map>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
 #include <thread>
 
-#include <grpcpp/create_channel_posix.h>
 #include <grpcpp/grpcpp.h>
 
 #include "common/grpc_status.h"
 #include "mumba/app/v1/routes.grpc.pb.h"
-#include "broker_client.h"
-#include "brokered_serving.h"
-#include "host_connection.h"
+#include "app_impl.h"
 
 namespace mumba {
 namespace {
@@ -48,17 +45,8 @@ bool PathMatches(const std::string& pattern, const std::string& path) {
   return pattern == path;
 }
 
-struct RouteEntry {
-  std::string method;
-  std::string path;
-  RouteHandler handler;               // One of these two.
-  StreamRouteHandler stream_handler;
-};
 
 namespace av1 = mumba::app::v1;
-
-// How long the host may take to hand out a connection (it may start the other app).
-constexpr auto kConnectTimeout = std::chrono::seconds(30);
 
 constexpr size_t kChunkBytes = 64 * 1024;
 // A whole reply up to this size travels in one message.
@@ -325,41 +313,6 @@ RouteResponse RouteResponse::Json(std::string json, int status) {
   return {status, {{"content-type", "application/json"}}, std::move(json)};
 }
 
-struct App::Impl {
-  std::string id;
-  std::string name;
-  std::filesystem::path data_dir;
-  std::filesystem::path socket;
-  std::vector<grpc::Service*> services;
-  std::vector<RouteEntry> routes;
-  std::unique_ptr<grpc::Server> server;
-  std::atomic<bool> shutdown{false};
-  sigset_t signals;
-  std::string host_socket;  // MUMBA_HOST_SOCKET; empty when started by hand.
-  std::once_flag host_once;
-  std::shared_ptr<const sdk_internal::HostConnection> host;
-  std::string broker_socket;  // MUMBA_BROKER_SOCKET; empty when started by hand.
-  // Declared before the broker: its reader hands connections to it until it goes.
-  std::unique_ptr<sdk_internal::BrokeredServing> serving;
-  std::mutex broker_mu;
-  std::unique_ptr<sdk_internal::BrokerClient> broker;
-  std::map<std::string, std::shared_ptr<grpc::Channel>> fetch_channels;  // By target; broker_mu.
-
-  // The broker client, opened on first use (and again after a failed open).
-  Expected<sdk_internal::BrokerClient*> Broker() {
-    std::lock_guard lock(broker_mu);
-    if (!broker) {
-      MUMBA_ASSIGN_OR_RETURN(broker, sdk_internal::BrokerClient::Open(broker_socket));
-    }
-    return broker.get();
-  }
-
-  const std::shared_ptr<const sdk_internal::HostConnection>& Host() {
-    std::call_once(host_once, [this] { host = sdk_internal::HostConnection::Connect(host_socket); });
-    return host;
-  }
-};
-
 App::App(int argc, char** argv) : impl_(std::make_unique<Impl>()) {
   sigemptyset(&impl_->signals);
   sigaddset(&impl_->signals, SIGTERM);
@@ -506,73 +459,6 @@ Expected<int> App::Emit(std::string_view name, std::string_view json) {
   mumba::ui::v1::EmitResponse resp;
   MUMBA_TRY(host->Call(host->events, &mumba::ui::v1::Events::Stub::Emit, req, &resp));
   return resp.listeners();
-}
-
-Expected<std::shared_ptr<grpc::Channel>> App::Connect(std::string_view target) {
-  MUMBA_ASSIGN_OR_RETURN(sdk_internal::BrokerClient * broker, impl_->Broker());
-  MUMBA_ASSIGN_OR_RETURN(sdk_internal::BrokeredConnection conn, broker->Connect(target, kConnectTimeout));
-  if (!conn.note.empty()) std::fprintf(stderr, "%s: %s\n", impl_->name.c_str(), conn.note.c_str());
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(32 << 20);
-  args.SetMaxSendMessageSize(32 << 20);
-  // The authority names nothing (the socket is already connected); it only has to
-  // be a valid one, which an address with "://" is not.
-  return grpc::CreateCustomInsecureChannelFromFd("mumba-app", conn.fd.Release(), args);
-}
-
-Expected<RouteResponse> App::Fetch(std::string_view url, std::string_view method, std::string body) {
-  // "name://path?query" or "mumba://<id>/path?query".
-  size_t scheme_end = url.find("://");
-  if (scheme_end == std::string_view::npos || scheme_end == 0) {
-    return InvalidArgument("fetch: '" + std::string(url) + "' is not app://path or mumba://<id>/path");
-  }
-  std::string target(url.substr(0, scheme_end));
-  std::string_view rest = url.substr(scheme_end + 3);
-  if (target == "mumba") {
-    size_t slash = rest.find('/');
-    target = "mumba://" + std::string(rest.substr(0, slash));
-    rest = slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
-  }
-  size_t q = rest.find('?');
-  av1::RouteRequest req;
-  req.set_method(std::string(method));
-  req.set_path("/" + std::string(rest.substr(0, q)));
-  if (q != std::string_view::npos) req.set_query(std::string(rest.substr(q + 1)));
-  req.set_body(std::move(body));
-  // One connection per app fetched from, made again once it broke.
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    std::shared_ptr<grpc::Channel> channel;
-    {
-      std::lock_guard lock(impl_->broker_mu);
-      auto it = impl_->fetch_channels.find(target);
-      if (it != impl_->fetch_channels.end() &&
-          it->second->GetState(false) != GRPC_CHANNEL_TRANSIENT_FAILURE &&
-          it->second->GetState(false) != GRPC_CHANNEL_SHUTDOWN) {
-        channel = it->second;
-      }
-    }
-    if (!channel) {
-      MUMBA_ASSIGN_OR_RETURN(channel, Connect(target));
-      std::lock_guard lock(impl_->broker_mu);
-      impl_->fetch_channels[target] = channel;
-    }
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + sdk_internal::kCallTimeout);
-    av1::RouteResponse resp;
-    grpc::Status st = av1::Routes::NewStub(channel)->Handle(&ctx, req, &resp);
-    if (st.error_code() == grpc::StatusCode::UNAVAILABLE && attempt == 0) {
-      std::lock_guard lock(impl_->broker_mu);
-      impl_->fetch_channels.erase(target);
-      continue;
-    }
-    if (!st.ok()) return FromGrpc(st);
-    RouteResponse out;
-    out.status = resp.status() == 0 ? 200 : resp.status();
-    for (const auto& h : resp.headers()) out.headers.emplace_back(h.name(), h.value());
-    out.body = std::move(*resp.mutable_body());
-    return out;
-  }
-  return Unavailable("fetch: " + target + " is not reachable");
 }
 
 }  // namespace mumba

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "brokered_serving.h"
 
+#include <grpcpp/ext/health_check_service_server_builder_option.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/impl/service_type.h>
 #include <grpcpp/server_posix.h>
@@ -59,6 +60,9 @@ void BrokeredServing::Accept(BrokeredConnection conn) {
   auto& server = servers_[allowed];
   if (!server) {
     grpc::ServerBuilder builder;
+    // The default health service is added to every server unless told otherwise:
+    // it is not the app's to offer another app.
+    builder.SetOption(std::make_unique<grpc::HealthCheckServiceServerBuilderOption>(nullptr));
     builder.SetMaxReceiveMessageSize(32 << 20);
     builder.SetMaxSendMessageSize(32 << 20);
     bool any = false;
