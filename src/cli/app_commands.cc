@@ -64,6 +64,9 @@ std::string HumanBytes(uint64_t n) {
 
 void PrintSandbox(const hv1::AppInfo& a) {
   if (!a.sandbox().empty()) std::printf("  sandbox  %s\n", a.sandbox().c_str());
+  for (const auto& p : a.permissions()) {
+    std::printf("  %s  %s\n", p.granted() ? "granted" : "revoked", p.description().c_str());
+  }
 }
 
 namespace {
@@ -81,6 +84,9 @@ void PrintStatus(const hv1::AppInfo& a) {
   for (const auto& s : a.services()) std::printf("  service     %s\n", s.c_str());
   for (const auto& r : a.routes()) std::printf("  route       %s\n", r.c_str());
   if (!a.sandbox().empty()) std::printf("  sandbox     %s\n", a.sandbox().c_str());
+  for (const auto& p : a.permissions()) {
+    std::printf("  %-11s %s\n", p.granted() ? "granted" : "revoked", p.description().c_str());
+  }
   std::printf("  socket      %s\n", a.socket().c_str());
   std::printf("  installed   %s in %s\n", Ago(a.installed_at_ms()).c_str(), a.install_dir().c_str());
   std::printf("  data        %s\n", a.data_dir().c_str());
