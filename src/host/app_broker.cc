@@ -34,6 +34,9 @@ constexpr int kCheckRetries = 6;
 constexpr auto kCheckRetryDelay = std::chrono::milliseconds(50);
 // A target longer than this names nothing installed.
 constexpr size_t kMaxTargetChars = 512;
+// The broker keeps a descriptor per open connection: an app may hold this many at
+// once, so that one asking in a loop cannot take the host's descriptors.
+constexpr int kMaxOpenPerCaller = 256;
 
 UniqueFd ListenSeqpacket(const fs::path& path) {
   struct sockaddr_un addr {};
@@ -240,6 +243,16 @@ void AppBroker::HandleConnect(Conn& conn, uint64_t id, const std::string& target
   if (target.size() > kMaxTargetChars) return refuse(InvalidArgument("connect: target too long"));
   auto decision = DecideConnection(target, conn.app_id, parts_.grants(conn.app_id), parts_.callees());
   if (!decision.ok()) return refuse(decision.status());
+  {
+    std::lock_guard lock(mu_);
+    PruneLocked();
+    int open = 0;
+    for (const auto& h : handed_) open += h->caller == conn.app_id;
+    if (open >= kMaxOpenPerCaller) {
+      return refuse(ResourceExhausted("an app may hold " + std::to_string(kMaxOpenPerCaller) +
+                                      " connections to other apps at once; close some first"));
+    }
+  }
   const std::string& callee = decision->callee.id;
   // A stopped callee is started, as routes and calls start it; its SDK says it
   // accepts connections before its socket appears, so once it serves it listens.

@@ -17,7 +17,7 @@ GUESTBOOK = os.environ.get("MUMBA_GUESTBOOK_BUNDLE", "")
 PROBE = os.environ.get("MUMBA_CALL_PROBE_BUNDLE", "")
 HELLO_ID = "mumba://arjuenkjhs3sd3im55zspf2cxboadfjgb4hwpwefwvc7obep66aa"
 SAY_HELLO = "/hello.v1.Greeter/SayHello"
-OK, NOT_FOUND, PERMISSION_DENIED, UNIMPLEMENTED, UNAVAILABLE = 0, 5, 7, 12, 14
+OK, NOT_FOUND, PERMISSION_DENIED, RESOURCE_EXHAUSTED, UNIMPLEMENTED, UNAVAILABLE = 0, 5, 7, 8, 12, 14
 
 
 def probe_bundle(test, call):
@@ -121,6 +121,13 @@ class BrokerTest(unittest.TestCase):
         # Only what the manifest asks can be granted.
         bad = self.home.run("permissions", "call-probe", "--grant", "network", check=False)
         self.assertIn("does not ask for 'network'", bad.stderr)
+
+    def test_an_app_holds_a_bounded_number_of_connections(self):
+        self.home.run("install", "--yes", probe_bundle(self, ["hello.v1.Greeter"]), check=True)
+        r = probe(self.home, "hoard", target="hello.v1.Greeter", n=300)
+        self.assertEqual((r["code"], r["opened"]), (RESOURCE_EXHAUSTED, 256), r)
+        # Closed, they no longer count.
+        self.assertEqual(probe(self.home, "hoard", target="hello.v1.Greeter", n=200)["code"], OK)
 
     def test_a_process_outside_an_app_cannot_ask_as_that_app(self):
         self.home.run("install", "--yes", probe_bundle(self, ["hello.v1.Greeter"]), check=True)

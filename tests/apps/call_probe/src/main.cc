@@ -6,6 +6,7 @@
 //   /open?target=T                                  Connect(T), kept for /use
 //   /use?target=T&method=M[&name=N]                  one call on the kept channel
 //   /fetch?url=U                                    App::Fetch(U)
+//   /hoard?target=T&n=N                             N connections kept open at once
 //   /bench?target=T&method=M&n=N&clients=C&connects=K[&direct=PATH]
 //       K Connect() times, then N calls on C threads over one brokered channel,
 //       and the same over a channel to the unix socket PATH when given.
@@ -19,6 +20,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <string>
@@ -151,6 +153,23 @@ int main(int argc, char** argv) {
     }
     if (!channel) return RouteResponse::Text("nothing opened for " + r.Param("target") + "\n", 404);
     return RouteResponse::Json(CallOn(channel, r.Param("method"), r.Param("name")));
+  });
+  std::vector<std::shared_ptr<grpc::Channel>> hoard;
+  app.Route("GET", "/hoard", [&](const RouteRequest& r) {
+    const int n = std::atoi(r.Param("n").c_str());
+    std::lock_guard lock(kept_mu);
+    for (int i = 0; i < n; ++i) {
+      auto channel = app.Connect(r.Param("target"));
+      if (!channel.ok()) {
+        std::string out = ConnectError(channel.status());
+        out.insert(out.size() - 1, ",\"opened\":" + std::to_string(i));
+        hoard.clear();
+        return RouteResponse::Json(out);
+      }
+      hoard.push_back(*channel);
+    }
+    hoard.clear();
+    return RouteResponse::Json("{\"code\":0,\"opened\":" + std::to_string(n) + "}");
   });
   app.Route("GET", "/fetch", [&](const RouteRequest& r) {
     auto reply = app.Fetch(r.Param("url"));
