@@ -159,20 +159,13 @@ int FollowLog(const std::filesystem::path& file, int lines, bool follow) {
   }
 }
 
-int Install(const Context& ctx, const InstallOptions& o) {
-  if (o.source.starts_with("mumba://")) return InstallFromNetwork(ctx, o.source, o.yes, o.json, o.timeout_s);
-  std::filesystem::path dir = std::filesystem::absolute(o.source).lexically_normal();
-  if (!std::filesystem::is_directory(dir)) return Fail(NotFound(dir.string() + " is not a folder"));
-  std::filesystem::path bundle = dir;
-  if (std::filesystem::exists(dir / "CMakeLists.txt")) {
-    auto built = BuildApp(dir, dir / "build", true);
-    if (!built.ok()) return Fail(built.status());
-    bundle = *built;
-  }
+}  // namespace
+
+int InstallAsking(const Context& ctx, const std::filesystem::path& bundle, bool yes, hv1::InstallResponse* out) {
   hv1::InstallRequest req;
   req.set_bundle_dir(bundle.string());
-  req.set_accept_asks(o.yes);
-  hv1::InstallResponse resp;
+  req.set_accept_asks(yes);
+  hv1::InstallResponse& resp = *out;
   auto channel = ConnectHostChannel(ctx);
   if (!channel.ok()) return Fail(channel.status());
   hv1::Control::Stub stub(*channel);
@@ -194,6 +187,23 @@ int Install(const Context& ctx, const InstallOptions& o) {
     st = stub.Install(&c, req, &resp);
   }
   if (!st.ok()) return Fail(st);
+  return 0;
+}
+
+namespace {
+
+int Install(const Context& ctx, const InstallOptions& o) {
+  if (o.source.starts_with("mumba://")) return InstallFromNetwork(ctx, o.source, o.yes, o.json, o.timeout_s);
+  std::filesystem::path dir = std::filesystem::absolute(o.source).lexically_normal();
+  if (!std::filesystem::is_directory(dir)) return Fail(NotFound(dir.string() + " is not a folder"));
+  std::filesystem::path bundle = dir;
+  if (std::filesystem::exists(dir / "CMakeLists.txt")) {
+    auto built = BuildApp(dir, dir / "build", true);
+    if (!built.ok()) return Fail(built.status());
+    bundle = *built;
+  }
+  hv1::InstallResponse resp;
+  if (int rc = InstallAsking(ctx, bundle, o.yes, &resp)) return rc;
   std::printf("%s %s %s (%s)\n", resp.replaced() ? "updated" : "installed", resp.app().name().c_str(),
               resp.app().version().c_str(), resp.app().id().c_str());
   PrintSandbox(resp.app());

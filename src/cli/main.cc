@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   app.fallthrough();
   mumba::cli::AddHostCommands(app, ctx);
   mumba::cli::AddNewCommand(app, ctx);
+  mumba::cli::AddDevCommand(app, ctx);
   mumba::cli::AddBuildCommand(app, ctx);
   mumba::cli::AddAppCommands(app, ctx);
   mumba::cli::AddCallCommands(app, ctx);

@@ -111,6 +111,21 @@ struct ListOptions {
   }
 };
 
+// The arguments of `mumba dev`.
+struct DevOptions {
+  std::string dir;
+  bool yes = false;
+  bool headless = false;
+  bool no_window = false;
+
+  void Bind(CLI::App* cmd) {
+    cmd->add_option("APP_DIR", dir, "The app's folder (has CMakeLists.txt and mumba.toml)")->required();
+    cmd->add_flag("-y,--yes", yes, "Grant what the app asks for without asking");
+    cmd->add_flag("--headless", headless, "Open its window headless");
+    cmd->add_flag("--no-window", no_window, "Open no window");
+  }
+};
+
 // The arguments of `mumba permissions`.
 struct PermissionsOptions {
   std::string app;

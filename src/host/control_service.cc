@@ -188,6 +188,27 @@ ControlService::Reactor* ControlService::Permissions(ServerContext* ctx, const h
   });
 }
 
+ControlService::Reactor* ControlService::Dev(ServerContext* ctx, const hv1::DevRequest* req,
+                                             hv1::DevResponse* resp) {
+  return OnWorkQueue(ctx, [this, req, resp]() -> mumba::Status {
+    MUMBA_ASSIGN_OR_RETURN(InstalledApp app, parts_.apps.Find(req->app()));
+    if (req->set_ui_dir()) {
+      std::filesystem::path dir = req->ui_dir();
+      std::error_code ec;
+      if (!dir.empty() && (!dir.is_absolute() || !std::filesystem::is_directory(dir, ec))) {
+        return InvalidArgument(req->ui_dir() + " is not an absolute path of a folder");
+      }
+      parts_.dev_ui.Set(app.record.id, dir);
+    }
+    if (req->reload()) {
+      for (const auto& w : parts_.windows.List(app.record.id)) {
+        if (parts_.windows.Reload(w.id, app.record.id).ok()) resp->set_reloaded(resp->reloaded() + 1);
+      }
+    }
+    return {};
+  });
+}
+
 ControlService::Reactor* ControlService::Status(ServerContext* ctx, const hv1::AppRef* req,
                                                 hv1::AppInfo* resp) {
   return AtOnce(ctx, [&] { return AppInfoOf(parts_.lifecycle.Describe(req->app()), resp); });

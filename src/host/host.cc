@@ -85,6 +85,7 @@ Host::Host(HostOptions options, HostConfig config, std::unique_ptr<Registry> reg
   page_events_ = std::make_unique<PageEvents>();
   windows_ = std::make_unique<Windows>(layout_.home / "profiles", layout_.logs_dir());
   gateway_secrets_ = std::make_unique<GatewaySecrets>();
+  dev_ui_ = std::make_unique<DevUiDirs>();
   app_windows_ = std::make_unique<AppWindows>(*apps_, *windows_, *gateway_secrets_);
   // An app's host socket answers its daemon's process tree (and the host itself,
   // which AppEndpoints always serves).
@@ -156,7 +157,7 @@ Status Host::StartGateway() {
                                                  *distribution_, *page_events_, stopping_}));
   MUMBA_ASSIGN_OR_RETURN(gateway_backend_,
                          HostGatewayBackend::Create(
-                             {*apps_, *lifecycle_, *endpoints_, daemons_, *gateway_secrets_, home_.get()}));
+                             {*apps_, *lifecycle_, *endpoints_, daemons_, *gateway_secrets_, *dev_ui_, home_.get()}));
   MUMBA_ASSIGN_OR_RETURN(gateway_, mumba::StartGateway(config_.gateway_port, config_.gateway_limits,
                                                        layout_.home / "gateway.port",
                                                        gateway_backend_.get()));
@@ -169,7 +170,7 @@ Status Host::StartGateway() {
 void Host::RegisterOwnerServices(grpc::ServerBuilder& builder, std::function<void()> request_stop) {
   control_ = std::make_unique<ControlService>(
       ControlService::Parts{layout_, *installer_, *lifecycle_, *app_windows_, *windows_, *distribution_,
-                            daemons_, *apps_, *broker_, started_},
+                            daemons_, *apps_, *broker_, *dev_ui_, started_},
       std::move(request_stop));
   distribution_service_ = std::make_unique<DistributionService>(*distribution_);
   // The owner reaches every app's stores here (`mumba kv/sql/files`).

@@ -39,6 +39,7 @@ class AppEndpoints;
 class AppLifecycle;
 class AppWindows;
 class ControlService;
+class DevUiDirs;
 class Distribution;
 class DistributionService;
 class Gateway;
@@ -100,6 +101,7 @@ class Host final {
   std::unique_ptr<PageEvents> page_events_;
   std::unique_ptr<Windows> windows_;
   std::unique_ptr<GatewaySecrets> gateway_secrets_;
+  std::unique_ptr<DevUiDirs> dev_ui_;
   std::unique_ptr<AppWindows> app_windows_;
   std::unique_ptr<AppEndpoints> endpoints_;
   std::unique_ptr<AppBroker> broker_;

@@ -45,6 +45,18 @@ Expected<std::unique_ptr<HostGatewayBackend>> HostGatewayBackend::Create(Parts p
   return std::unique_ptr<HostGatewayBackend>(new HostGatewayBackend(parts, std::move(storage)));
 }
 
+fs::path DevUiDirs::For(const std::string& app_id) const {
+  std::lock_guard lock(mu_);
+  auto it = dirs_.find(app_id);
+  return it == dirs_.end() ? fs::path() : it->second;
+}
+
+void DevUiDirs::Set(const std::string& app_id, const fs::path& dir) {
+  std::lock_guard lock(mu_);
+  if (dir.empty()) dirs_.erase(app_id);
+  else dirs_[app_id] = dir;
+}
+
 Expected<GatewayApp> HostGatewayBackend::FindApp(const std::string& label) {
   if (label == kHomeApp && parts_.home) return parts_.home->View();
   auto app = parts_.apps.Find(label);
@@ -54,6 +66,7 @@ Expected<GatewayApp> HostGatewayBackend::FindApp(const std::string& label) {
   out.name = app->record.name;
   out.manifest = app->manifest;
   out.ui_dir = fs::path(app->record.install_dir) / "ui";
+  if (fs::path dev = parts_.dev_ui.For(app->record.id); !dev.empty()) out.ui_dir = dev;
   out.secret = parts_.secrets.For(app->record.id);
   const std::string& entry = app->manifest->ui_entry;
   if (entry.rfind("ui/", 0) == 0) out.ui_entry = entry.substr(3);

@@ -40,6 +40,22 @@ class GatewaySecrets {
   std::map<std::string, std::string> secrets_;  // By app id.
 };
 
+// Where an app's pages come from while its author works on it (`mumba dev`): its
+// source folder's ui/ instead of its installed bundle's. Set only by the owner over
+// host.sock, held in memory, gone when the host stops. Thread-safe.
+class DevUiDirs {
+ public:
+  // The folder to serve app `app_id`'s pages from instead of its bundle's, or "".
+  std::filesystem::path For(const std::string& app_id) const;
+  // Serves app `app_id`'s pages from `dir` (absolute); an empty `dir` goes back to
+  // the bundle's.
+  void Set(const std::string& app_id, const std::filesystem::path& dir);
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, std::filesystem::path> dirs_;  // By app id.
+};
+
 // Serves the gateway's requests from the host's apps. Thread-safe.
 class HostGatewayBackend final : public GatewayBackend {
  public:
@@ -50,6 +66,7 @@ class HostGatewayBackend final : public GatewayBackend {
     AppEndpoints& endpoints;
     DaemonClient& daemons;
     GatewaySecrets& secrets;  // Each app's secret, which FindApp hands the gateway.
+    const DevUiDirs& dev_ui;  // Apps whose pages come from a source folder.
     HomeApp* home = nullptr;  // The host's home app, when it has one.
   };
   // Pages reach their app's storage through mumba.call on mumba.storage.v1 methods
