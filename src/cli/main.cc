@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   mumba::cli::AddKeysCommand(app, ctx);
   mumba::cli::AddP2pCommands(app, ctx);
   mumba::cli::AddWindowCommands(app, ctx);
+  mumba::cli::AddDoctorCommand(app, ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
