@@ -253,7 +253,9 @@ DoctorCheck CheckChromium() {
       "so it sees it";
   auto found = shell::FindChromium();
   if (!found.ok()) {
-    return Failed("chromium", found.status().message() + ": app windows cannot open (mumba launch)", fix);
+    std::string why = found.status().message();
+    if (auto hint = why.find("; install it with"); hint != std::string::npos) why.resize(hint);
+    return Failed("chromium", why + ": app windows cannot open (mumba launch)", fix);
   }
   ProgramResult r = RunProgram({found->string(), "--version"}, std::chrono::seconds(30));
   if (r.exit_code != 0) {
