@@ -59,9 +59,11 @@ fs::path MumbaCMakeDir() {
 // records it; empty when there is none.
 fs::path ConfiguredMumbaDir(const fs::path& build_dir) {
   std::ifstream in(build_dir / "CMakeCache.txt");
-  constexpr std::string_view kKey = "Mumba_DIR:PATH=";
+  // Mumba_DIR:PATH=... once CMake typed it, Mumba_DIR:UNINITIALIZED=... as given by -D.
   for (std::string line; std::getline(in, line);) {
-    if (line.starts_with(kKey)) return fs::path(line.substr(kKey.size()));
+    if (!line.starts_with("Mumba_DIR:")) continue;
+    auto eq = line.find('=');
+    if (eq != std::string::npos) return fs::path(line.substr(eq + 1));
   }
   return {};
 }

@@ -60,7 +60,9 @@ Expected<std::string> HostUnitText(const fs::path& host_exe, const fs::path& hom
   std::string text;
   text += std::string(kHostUnitMarker) + " written by `mumba host enable`; `mumba host disable` removes it.\n";
   text += "[Unit]\n";
-  text += "Description=Mumba host of " + home.string() + "\n";
+  std::string description = "Mumba host of ";
+  for (char c : home.string()) description += c == '%' ? std::string("%%") : std::string(1, c);
+  text += "Description=" + description + "\n";
   text += "\n[Service]\n";
   text += "Type=simple\n";
   text += "Environment=" + env + "\n";
