@@ -17,6 +17,7 @@
 
 #include "bundle/bundle.h"
 #include "bundle/manifest.h"
+#include "cli/host_service.h"
 #include "cli/local_system.h"
 #include "common/files.h"
 #include "platform/unique_fd.h"
@@ -444,6 +445,39 @@ DoctorCheck CheckBuildTools() {
   return Warn("build-tools", "apps cannot be built here (mumba new, mumba install DIR): missing " + list,
               "apt-get install cmake ninja-build g++ binutils protobuf-compiler protobuf-compiler-grpc "
               "libgrpc++-dev libprotobuf-dev (apps from the network need none of these)");
+}
+
+DoctorCheck CheckAutostart(const HomeLayout& layout) {
+  const fs::path unit = UserUnitDir() / kHostUnitName;
+  auto text = ReadFile(unit);
+  if (!text.ok()) return Ok("autostart", "the host does not start at login (mumba host enable)");
+  if (!text->starts_with(kHostUnitMarker)) return Ok("autostart", unit.string() + " is your own unit");
+  std::string exec;
+  std::istringstream lines(*text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.starts_with("ExecStart=")) exec = line.substr(10);
+  }
+  // The program is the first word of ExecStart as HostUnitText writes it: quoted
+  // with \" and \\ escaped, or bare; '%' doubled either way.
+  std::string program;
+  const bool quoted = !exec.empty() && exec.front() == '"';
+  for (size_t i = quoted ? 1 : 0; i < exec.size(); ++i) {
+    char c = exec[i];
+    if (quoted ? c == '"' : c == ' ') break;
+    if (quoted && c == '\\' && i + 1 < exec.size()) c = exec[++i];
+    else if (c == '%' && i + 1 < exec.size() && exec[i + 1] == '%') ++i;
+    program += c;
+  }
+  if (program.empty() || ::access(program.c_str(), X_OK) != 0) {
+    return Warn("autostart",
+                unit.string() + " starts " + (program.empty() ? "nothing" : program) +
+                    ", which is not there any more: no host will start at login",
+                "run `mumba host enable` again with the installed mumba, or `mumba host disable`");
+  }
+  auto home = SystemdWord(layout.home.string());
+  const bool ours = home.ok() && text->find("--home " + *home + "\n") != std::string::npos;
+  return Ok("autostart", "systemd starts " + program + " at login" +
+                             (ours ? "" : " for another MUMBA_HOME (see " + unit.string() + ")"));
 }
 
 std::string PortHolder(int port, bool udp) {

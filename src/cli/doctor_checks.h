@@ -79,6 +79,10 @@ DoctorCheck CheckQuotas(const std::optional<RunningHost>& host, uint64_t free_by
 // CMake package: what `mumba new` apps need to build.
 DoctorCheck CheckBuildTools();
 
+// Whether `mumba host enable` made systemd start a host at login, and whether the
+// program its unit starts is still there (a build tree cleaned, a package removed).
+DoctorCheck CheckAutostart(const HomeLayout& layout);
+
 // Who holds `port` on this machine, e.g. "nc (pid 123)"; empty when unknown.
 std::string PortHolder(int port, bool udp);
 

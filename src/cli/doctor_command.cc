@@ -85,6 +85,7 @@ std::vector<DoctorCheck> RunChecks(const HomeLayout& layout) {
   checks.push_back(CheckDisk(layout, &free_bytes));
   checks.push_back(CheckQuotas(host, free_bytes));
   checks.push_back(CheckBuildTools());
+  checks.push_back(CheckAutostart(layout));
   return checks;
 }
 

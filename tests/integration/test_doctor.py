@@ -50,7 +50,7 @@ class DoctorTest(unittest.TestCase):
         rc, checks, out = doctor(home)
         self.assertEqual(rc, 0, out)
         self.assertEqual(set(checks), {"host", "config", "runtime", "app-runtimes", "sandbox", "chromium",
-                                       "gateway-port", "p2p-port", "disk", "quotas", "build-tools"})
+                                       "gateway-port", "p2p-port", "disk", "quotas", "build-tools", "autostart"})
         self.assertCheck(checks, "chromium", "ok", "Chromium")
         self.assertCheck(checks, "sandbox", "ok", "bubblewrap works")
         self.assertCheck(checks, "runtime", "ok", "gRPC 1.", "mumba-host starts")
@@ -206,6 +206,29 @@ class DoctorTest(unittest.TestCase):
         shutil.copy2(HOST, os.path.join(bindir, "mumba-host"))
         rc, checks, _ = doctor(home, mumba=mumba)
         self.assertCheck(checks, "host", "warn", "its program was replaced", "mumba host stop && mumba host start")
+
+    def test_autostart_unit_whose_program_is_gone(self):
+        home = Home(self)
+        owner = os.path.join(home.path, "owner")
+        units = os.path.join(owner, ".config/systemd/user")
+        os.makedirs(units)
+        env = dict(home.env, HOME=owner)
+        env.pop("XDG_CONFIG_HOME", None)
+        rc, checks, _ = doctor(home, env=env)
+        self.assertCheck(checks, "autostart", "ok", "does not start at login")
+        # As `mumba host enable` wrote it, for a program in a folder since deleted.
+        gone = os.path.join(home.path, "old build", "bin", "mumba-host")
+        with open(os.path.join(units, "mumba-host.service"), "w") as f:
+            f.write(f'# mumba host unit: written by `mumba host enable`\n[Service]\n'
+                    f'ExecStart="{gone}" --home {home.path}\n')
+        rc, checks, _ = doctor(home, env=env)
+        self.assertEqual(rc, 0)
+        self.assertCheck(checks, "autostart", "warn", f"starts {gone}, which is not there any more",
+                         "mumba host enable")
+        os.makedirs(os.path.dirname(gone))
+        shutil.copy2(HOST, gone)
+        rc, checks, _ = doctor(home, env=env)
+        self.assertCheck(checks, "autostart", "ok", f"systemd starts {gone} at login")
 
 
 if __name__ == "__main__":

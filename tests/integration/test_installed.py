@@ -139,6 +139,9 @@ class InstalledTest(unittest.TestCase):
         wants = os.path.join(self.owner, ".config/systemd/user/default.target.wants/mumba-host.service")
         self.assertEqual(os.readlink(wants), unit)
         self.verify(unit)
+        p = self.installed("doctor", "--json", check=False)
+        autostart = [c for c in json.loads(p.stdout)["checks"] if c["name"] == "autostart"]
+        self.assertEqual(autostart[0]["message"], f"systemd starts {self.prefix}/bin/mumba-host at login")
 
         # A home whose path needs quoting in a unit.
         odd = os.path.join(self.home.path, "my home%1")
