@@ -108,6 +108,20 @@ bool Systemctl(const std::vector<std::string>& args) {
   return false;
 }
 
+// Waits until the host of `layout` answers, for at most 15 s.
+Status AwaitHost(const HomeLayout& layout) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  while (!HostAnswers(layout, std::chrono::milliseconds(200))) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return Unavailable("systemd started " + std::string(kHostUnitName) +
+                         " but the host did not answer within 15 s; see `systemctl --user status " +
+                         kHostUnitName + "` and " + layout.host_log().string());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return Status();
+}
+
 int Enable(const Context& ctx, const HostEnableOptions& o) {
   auto exe = InstalledProgram("mumba-host", "host enable", o.build_tree);
   if (!exe.ok()) {
@@ -155,15 +169,7 @@ int Enable(const Context& ctx, const HostEnableOptions& o) {
   }
   if (!Systemctl({"daemon-reload"}) || !Systemctl({"enable", "--now", kHostUnitName})) return 1;
   if (unit_active && !Systemctl({"restart", kHostUnitName})) return 1;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
-  while (!HostAnswers(layout, std::chrono::milliseconds(200))) {
-    if (std::chrono::steady_clock::now() >= deadline) {
-      return Fail(Unavailable("systemd started " + std::string(kHostUnitName) +
-                              " but the host did not answer within 15 s; see `systemctl --user status " +
-                              kHostUnitName + "` and " + layout.host_log().string()));
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  if (Status st = AwaitHost(layout); !st.ok()) return Fail(st);
   std::printf(
       "enabled: the host of %s runs now, starts at login and restarts when it dies "
       "(systemctl --user status %s). To keep it running while you are logged out: loginctl enable-linger\n",
@@ -193,6 +199,20 @@ int Disable() {
 }
 
 }  // namespace
+
+std::optional<Status> StartThroughSystemd(const HomeLayout& layout) {
+  auto text = ReadFile(UserUnitDir() / kHostUnitName);
+  auto home = SystemdWord(layout.home.string());
+  if (!text.ok() || !home.ok() || !text->starts_with(kHostUnitMarker) ||
+      text->find("--home " + *home + "\n") == std::string::npos || !UserManagerRuns()) {
+    return std::nullopt;
+  }
+  ProgramResult r = RunProgram({"systemctl", "--user", "start", kHostUnitName}, std::chrono::seconds(60));
+  if (r.exit_code != 0) {
+    return Unavailable("`systemctl --user start " + std::string(kHostUnitName) + "` failed: " + r.output);
+  }
+  return AwaitHost(layout);
+}
 
 void AddHostServiceCommands(CLI::App& host, Context& ctx) {
   AddCommand<HostEnableOptions>(

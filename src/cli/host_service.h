@@ -6,10 +6,12 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include <CLI/CLI.hpp>
 
+#include "common/paths.h"
 #include "mumba/status.h"
 
 namespace mumba::cli {
@@ -37,6 +39,13 @@ Expected<std::string> SystemdWord(const std::string& value);
 // politely), and wanted by default.target. INVALID_ARGUMENT when a path cannot be
 // written in a unit (a control character).
 Expected<std::string> HostUnitText(const std::filesystem::path& host_exe, const std::filesystem::path& home);
+
+// Starts the host of `layout` through systemd (`systemctl --user start`) when
+// `mumba host enable` wrote the unit for this home and a user manager runs, so the
+// host is supervised like one started at login; returns once it answers. nullopt
+// when that is not the case (the caller starts the host itself); UNAVAILABLE saying
+// why when systemd could not start it.
+std::optional<Status> StartThroughSystemd(const HomeLayout& layout);
 
 // Adds `enable` and `disable` to `mumba host`.
 void AddHostServiceCommands(CLI::App& host, Context& ctx);

@@ -8,7 +8,8 @@ checkout had been deleted: the host starts, a `mumba new` app builds against the
 installed SDK, installs and answers, the home app opens, `mumba shim` writes a shim
 and a desktop entry that call the installed mumba, and `mumba host enable` writes a
 systemd user unit that starts the installed host and that `systemd-analyze verify`
-accepts. Without a user manager here, a stand-in `systemctl` plays one.
+accepts. Without a user manager here, a stand-in `systemctl` plays one, to show
+that the host is then started through systemd.
 """
 import json
 import os
@@ -29,7 +30,7 @@ unit="${XDG_CONFIG_HOME:-$HOME/.config}/systemd/user/mumba-host.service"
 case "$*" in
   "--user show-environment") exit 0 ;;
   "--user is-active --quiet mumba-host.service") exit 3 ;;
-  "--user enable --now mumba-host.service")
+  "--user enable --now mumba-host.service"|"--user start mumba-host.service")
     eval "setsid $(sed -n 's/^ExecStart=//p' "$unit") >/dev/null 2>&1 &" ;;
   "--user disable --now mumba-host.service")
     home=$(sed -n 's/^Environment=MUMBA_HOME=//p' "$unit")
@@ -173,6 +174,13 @@ class InstalledTest(unittest.TestCase):
             calls = f.read().splitlines()
         self.assertIn("--user daemon-reload", calls)
         self.assertIn("--user enable --now mumba-host.service", calls)
+        # Stopped, it is started again through systemd, which keeps supervising it.
+        self.installed("host", "stop", env=env)
+        self.assertEqual(self.home.host_pid(), 0)
+        self.installed("host", "start", env=env)
+        self.assertTrue(self.home.host_pid())
+        with open(log) as f:
+            self.assertIn("--user start mumba-host.service", f.read().splitlines())
         p = self.installed("host", "disable", env=env, timeout=120)
         self.assertIn("the host it ran is stopped", p.stdout)
         with open(log) as f:
