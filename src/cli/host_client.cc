@@ -10,6 +10,7 @@
 #include <google/protobuf/util/json_util.h>
 
 #include "cli/cli.h"
+#include "cli/host_service.h"
 #include "common/grpc_status.h"
 #include "common/unix_channel.h"
 #include "platform/process_launcher.h"
@@ -59,6 +60,10 @@ std::string LastLines(const std::filesystem::path& file, int n) {
 
 Status EnsureHost(const HomeLayout& layout, const std::vector<std::string>& host_args) {
   if (HostAnswers(layout, std::chrono::milliseconds(1000))) return Status();
+  // After `mumba host enable`, systemd starts the host, so it keeps supervising it.
+  if (host_args.empty()) {
+    if (auto started = StartThroughSystemd(layout)) return *started;
+  }
   auto exe = ExecutableDir() / "mumba-host";
   if (::access(exe.c_str(), X_OK) != 0) {
     return Unavailable("no host is running and " + exe.string() + " is missing");

@@ -483,4 +483,30 @@ struct ShimOptions {
   }
 };
 
+// ---- mumba host enable (host_service.cc) ----
+
+// The arguments of `mumba host enable`.
+struct HostEnableOptions {
+  bool build_tree = false;
+
+  void Bind(CLI::App* cmd) {
+    cmd->add_flag("--build-tree", build_tree,
+                  "Let the unit start the mumba-host of a build tree (for Mumba's own developers: it "
+                  "stops working when the checkout moves or is cleaned)");
+  }
+};
+
+// ---- mumba doctor (doctor_command.cc) ----
+
+// The arguments of `mumba doctor`.
+struct DoctorOptions {
+  bool json = false;
+
+  void Bind(CLI::App* cmd) {
+    cmd->add_flag("--json", json,
+                  "One JSON object: {\"ok\": bool, \"checks\": [{\"name\", \"status\" (ok|warn|fail), "
+                  "\"message\", \"fix\"}]}; a fail is an essential miss and makes the exit code 1");
+  }
+};
+
 }  // namespace mumba::cli
