@@ -257,7 +257,7 @@ function ask(title, items, yesLabel = "Grant and continue") {
 
 // "<name> <version> asks for: a; b (say yes ...)" or "... asks for more than 0.1.0: a; b (...)".
 function parseAsks(error) {
-  const m = error.match(/^(.*?) asks for (?:more than [^:]+)?: (.*?)(?: \([^()]*\))?$/);
+  const m = error.match(/^(.*?) asks for(?: more than [^:]+)?: (.*?)(?: \([^()]*\))?$/);
   if (!m) return null;
   return {what: m[1], asks: m[2].split("; ")};
 }
