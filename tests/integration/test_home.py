@@ -254,12 +254,8 @@ class HomeAppTest(unittest.TestCase):
         perms = {p["ask"]: p["granted"] for p in self.home.json("permissions", "greeter")["permissions"]}
         self.assertEqual(perms, {"network": True})
 
-    def installed(self):
-        return [a["name"] for a in self.home.json("list").get("apps", [])]
-
-    def test_home_installs_by_address_after_a_preview_and_the_owners_yes(self):
-        # A second host publishes greeter, which asks for the network; this host's
-        # home looks it up, shows it, and asks before it installs.
+    def two_hosts(self):
+        """A second host on loopback that publishes; this host joins its DHT."""
         ports = free_ports(2)
         publisher = Home(self)
         publisher.run("host", "start", "--listen", f"127.0.0.1:{ports[0]}", "--bootstrap",
@@ -268,6 +264,47 @@ class HomeAppTest(unittest.TestCase):
         self.home.run("host", "start", "--listen", f"127.0.0.1:{ports[1]}", "--bootstrap",
                       f"127.0.0.1:{ports[0]}", check=True)
         self.port = self.home.json("host", "status")["gateway_port"]
+        return publisher
+
+    def test_a_screenshot_of_home_with_a_few_apps(self):
+        # The README's picture: MUMBA_HOME_SCREENSHOT=docs/home.png writes it there.
+        # greeter comes from another host, is seeded here and has an update out.
+        publisher = self.two_hosts()
+        address = publisher.run("keys", "new", check=True).stdout.strip()
+        publisher.run("publish", greeter_bundle(self, address, asks="network = true"), check=True)
+        self.home.run("install", address, "--yes", check=True)
+        publisher.run("publish", greeter_bundle(self, address, asks="network = true", version="0.2.0"), check=True)
+        notes_address = self.home.run("keys", "new", check=True).stdout.strip()
+        notes = greeter_bundle(self, notes_address, icon=False, asks='peers = true\ncall = ["hello.v1.Greeter"]')
+        edit_manifest(notes, 'name = "greeter"', 'name = "notes"')
+        edit_manifest(notes, 'description = "hello, a Mumba app"', 'description = "Notes shared with your peers"')
+        self.home.run("install", notes, "--yes", check=True)
+        self.home.run("permissions", "notes", "--revoke", "peers", check=True)
+        self.home.run("start", "hello", check=True)
+        browser = Browser(self)
+        page = self.open_home(browser)
+        page.send("Emulation.setDeviceMetricsOverride", {"width": 1100, "height": 820, "deviceScaleFactor": 1,
+                                                         "mobile": False})
+        g = "document.querySelector('li[data-app=\"greeter\"]')"
+        page.wait_for("document.querySelectorAll('li.app').length === 3 && "
+                      f"{g}.querySelector('img.icon') !== null && {g}.querySelector('.update') !== null && "
+                      f"{g}.querySelector('.net').dataset.peers !== '-1' && "
+                      "document.querySelector('li[data-app=\"hello\"] .state').textContent === 'running'",
+                      90, what="three apps, greeter seeded with its icon and an update")
+        png = page.screenshot()
+        self.assertEqual(png[:8], b"\x89PNG\r\n\x1a\n")
+        out = os.environ.get("MUMBA_HOME_SCREENSHOT")
+        if out:
+            with open(out, "wb") as f:
+                f.write(png)
+
+    def installed(self):
+        return [a["name"] for a in self.home.json("list").get("apps", [])]
+
+    def test_home_installs_by_address_after_a_preview_and_the_owners_yes(self):
+        # A second host publishes greeter, which asks for the network; this host's
+        # home looks it up, shows it, and asks before it installs.
+        publisher = self.two_hosts()
         address = publisher.run("keys", "new", check=True).stdout.strip()
         publisher.run("publish", greeter_bundle(self, address, asks="network = true"), check=True)
 

@@ -160,7 +160,7 @@ function row(app, info, windows) {
           el("code", {class: "address", title: app.id}, shortAddress(app.id)), " ",
           button("Copy", "copy", (b) => copy(app.id, b), "small")),
        storage, network(info)),
-    el("div", {class: "line"}, el("span", {class: "label"}, "Permissions"), permissions(app)),
+    el("div", {class: "line perm-line"}, el("span", {class: "label"}, "Permissions"), permissions(app)),
     update ? el("div", {class: "line"},
                 el("span", {class: "update"},
                    `Update: ${app.version} → ${update.version} (${bytes(update.size)}) `,
