@@ -236,6 +236,7 @@ av1::RouteResponse HomeApp::Apps() {
   // What Control/List does not say: how each app travels over BitTorrent. Read
   // from the registry and the node as they are; the DHT is asked off this thread.
   std::vector<std::string> seeding = parts_.distribution.SeedingHashes();
+  std::vector<AppView> views = parts_.lifecycle.List();
   json apps = json::object();
   bool check = false;
   {
@@ -246,7 +247,7 @@ av1::RouteResponse HomeApp::Apps() {
       checked_ms_ = now;
       check = true;
     }
-    for (const auto& view : parts_.lifecycle.List()) {
+    for (const auto& view : views) {
       const std::string& id = view.record.id;
       json a{{"icon", view.manifest && !view.manifest->icon.empty()}, {"network", false}};
       if (auto p2p = parts_.registry.GetP2p(id); p2p.ok()) {
@@ -300,6 +301,8 @@ av1::RouteResponse HomeApp::Icon(const av1::RouteRequest& request) {
   if (!app->manifest || app->manifest->icon.empty()) return Reply(404, {{"error", "no icon"}});
   std::error_code ec;
   const fs::path root = fs::canonical(app->record.install_dir, ec);
+  if (ec) return Reply(404, {{"error", "the app's bundle is missing"}});
+  // Resolved first, so that no symlink can take it outside the bundle.
   const fs::path file = fs::canonical(root / app->manifest->icon, ec);
   const std::string type = IconType(file);
   auto rel = file.lexically_relative(root);

@@ -190,6 +190,35 @@ class HomeAppTest(unittest.TestCase):
         self.assertTrue(self.home.host_pid())  # StopHost did nothing.
         self.assertEqual(self.home.status("hello")["state"], "stopped")
 
+    def test_home_shows_only_small_images_from_inside_the_bundle_as_icons(self):
+        status, headers, _ = self.get(f"/_mumba/login?token={self.token}&next=/")
+        cookie = headers["Set-Cookie"].split(";")[0]
+        site = {"Cookie": cookie, "Sec-Fetch-Site": "same-origin"}
+        for icon, content in [("ui/index.html", None), ("big.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 300_000),
+                              ("out.svg", "/etc/hostname")]:
+            address = self.home.run("keys", "new", check=True).stdout.strip()
+            bundle = greeter_bundle(self, address, icon=False)
+            edit_manifest(bundle, 'name = "greeter"', f'name = "greeter"\nicon = "{icon}"')
+            if isinstance(content, bytes):
+                with open(os.path.join(bundle, icon), "wb") as f:
+                    f.write(content)
+            elif content:
+                os.symlink(content, os.path.join(bundle, icon))
+            installed = self.home.run("install", bundle, "--yes")
+            if installed.returncode != 0:
+                self.assertIn("symlink", installed.stderr + installed.stdout)  # Refused earlier still.
+                continue
+            status, _, body = self.get(f"/api/icon?app={address}", site)
+            self.assertEqual(status, 404, icon)
+            self.assertNotIn(b"data:", body)
+            self.home.run("uninstall", address, check=True)
+        # A good one comes as data for an <img>, never as a page of home's origin.
+        address = self.home.run("keys", "new", check=True).stdout.strip()
+        self.home.run("install", greeter_bundle(self, address), "--yes", check=True)
+        status, headers, body = self.get(f"/api/icon?app={address}", site)
+        self.assertEqual((status, headers["Content-Type"]), (200, "application/json"))
+        self.assertTrue(json.loads(body)["src"].startswith("data:image/svg+xml;base64,"))
+
     def install_greeter(self):
         address = self.home.run("keys", "new", check=True).stdout.strip()
         self.home.run("install", greeter_bundle(self, address, asks="network = true"), "--yes", check=True)
