@@ -230,11 +230,13 @@ class HomeAppTest(unittest.TestCase):
         page = self.open_home(browser)
         g = "document.querySelector('li[data-app=\"greeter\"]')"
         page.wait_for(f"{g} !== null", what="greeter in the list")
+        self.assertEqual(page.eval("document.getElementById('host').textContent").split(" · ")[1],
+                         "0 of 2 apps running")
         self.assertEqual(page.eval(f"{g}.querySelector('.name').textContent"), "greeter")
         self.assertEqual(page.eval(f"{g}.querySelector('.version').textContent"), "0.1.0")
         self.assertEqual(row_state(page, "greeter"), "stopped")
         self.assertEqual(page.eval(f"{g}.querySelector('.address').title"), address)
-        self.assertRegex(page.eval(f"{g}.querySelector('.storage').textContent"), r"^Storage\d")
+        self.assertRegex(page.eval(f"{g}.querySelector('.storage').textContent"), r"^Storage\d+(\.\d)? ([KMG]i)?B")
         self.assertIn("not shared", page.eval(f"{g}.querySelector('.net').textContent"))
         perm = f"{g}.querySelector('li[data-ask=\"network\"]')"
         self.assertEqual(page.eval(f"{perm}.className"), "perm granted")
@@ -350,7 +352,7 @@ class HomeAppTest(unittest.TestCase):
         facts = page.eval("Object.fromEntries([...document.querySelectorAll('#found-facts dt')]"
                           ".map(dt => [dt.textContent, dt.nextElementSibling.textContent]))")
         self.assertEqual((facts["Name"], facts["Version"], facts["Publisher"]), ("greeter", "0.1.0", address))
-        self.assertRegex(facts["Size"], r"^[\d.]+ [KM]?B$")
+        self.assertRegex(facts["Size"], r"^[\d.]+ ([KMG]i)?B$")
         self.assertIn("Seeders", facts)
         self.assertNotIn("greeter", self.installed())  # A preview installs nothing.
 

@@ -46,10 +46,10 @@ function button(label, key, action, cls = "") {
 
 function bytes(n) {
   n = Number(n) || 0;
-  const units = ["B", "KB", "MB", "GB", "TB"];
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
   let i = 0;
-  while (n >= 1000 && i < units.length - 1) {
-    n /= 1000;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
     i++;
   }
   return (i === 0 ? String(n) : n.toFixed(n < 10 ? 1 : 0)) + " " + units[i];
@@ -189,7 +189,7 @@ async function refresh() {
         mumba.route("/api/apps").then((r) => r.json()),
         mumba.call(Control + "ListWindows", {}),
       ]);
-      $("host").textContent = `host ${status.version} · ${status.apps_running} of ${status.apps_installed} apps running`;
+      $("host").textContent = `host ${status.version} · ${status.apps_running || 0} of ${status.apps_installed || 0} apps running`;
       const apps = list.apps || [];
       const open = {};
       for (const w of windows.windows || []) open[w.app_id] = (open[w.app_id] || 0) + 1;
