@@ -35,19 +35,18 @@ namespace {
 // out on purpose: GatewaySession (other apps' secrets), Call, Route and Connect
 // (acting on an app's daemon with the owner's rights: a flaw in home would become
 // one in every app), Install (names a folder on this machine), Publish (signs with
-// the owner's keys), StopHost (ends home itself), and Fetch, Update and Rollback,
-// which the page reaches only through home's own routes.
-constexpr std::array<std::string_view, 11> kHomeMethods = {
+// the owner's keys), StopHost (ends home itself), Restart, Status and Rollback
+// (no button uses them), and Fetch and Update, which the page reaches only through
+// home's own routes.
+constexpr std::array<std::string_view, 9> kHomeMethods = {
     "mumba.host.v1.Control/HostStatus",   // The header line.
     "mumba.host.v1.Control/List",         // The apps, their storage and permissions.
     "mumba.host.v1.Control/Start",        // Start.
     "mumba.host.v1.Control/Stop",         // Stop.
-    "mumba.host.v1.Control/Restart",      // Restart.
     "mumba.host.v1.Control/Launch",       // Open.
     "mumba.host.v1.Control/Uninstall",    // Uninstall (its data is kept).
     "mumba.host.v1.Control/Permissions",  // Revoke and grant.
     "mumba.host.v1.Control/ListWindows",  // Which apps have a window open.
-    "mumba.host.v1.Control/Status",       // One app, after a button.
     "mumba.host.v1.Distribution/Resolve", // The preview before an install.
 };
 
