@@ -112,6 +112,15 @@ P2pStatus Distribution::NodeStatus() const {
   return node_ ? node_->Status() : P2pStatus{};
 }
 
+std::vector<std::string> Distribution::SeedingHashes() const {
+  std::lock_guard lock(node_mu_);
+  std::vector<std::string> hashes;
+  if (node_) {
+    for (const auto& t : node_->Seeding()) hashes.push_back(t.info_hash_v1);
+  }
+  return hashes;
+}
+
 void Distribution::Start() {
   if (config_.start_with_host) {
     if (auto node = Node(); !node.ok()) spdlog::error("p2p: {}", node.status().message());

@@ -134,6 +134,9 @@ class Distribution {
 
   // The node's state; empty `listen` when it has not started.
   P2pStatus NodeStatus() const;
+  // The v1 info-hashes of the bundles seeded now; empty when the node has not
+  // started (it is never started for this).
+  std::vector<std::string> SeedingHashes() const;
 
  private:
   Expected<P2pNode*> Node();

@@ -154,7 +154,7 @@ void Host::Shutdown() {
 Status Host::StartGateway() {
   if (gateway_) return {};
   MUMBA_ASSIGN_OR_RETURN(home_, HomeApp::Create({layout_.home, layout_.socket(), daemons_, *lifecycle_,
-                                                 *distribution_, *page_events_, stopping_}));
+                                                 *distribution_, *registry_, *page_events_, stopping_}));
   MUMBA_ASSIGN_OR_RETURN(gateway_backend_,
                          HostGatewayBackend::Create(
                              {*apps_, *lifecycle_, *endpoints_, daemons_, *gateway_secrets_, *dev_ui_, home_.get()}));
