@@ -102,7 +102,7 @@ class InstalledTest(unittest.TestCase):
         self.assertEqual([line.split("=", 1)[1] for line in found], [f"{self.prefix}/lib/cmake/Mumba"])
         self.installed("start", "notes")
         reply = self.installed("call", "notes", "notes.v1.Greeter/SayHello", '{"name":"Ann"}').stdout
-        self.assertEqual(json.loads(reply), {"message": "Hello, Ann!"})
+        self.assertEqual(json.loads(reply), {"message": "Hello, Ann!", "count": "1"})
 
         # The home app's page comes from the install too.
         self.assertTrue(os.path.isfile(os.path.join(self.prefix, "share/mumba/home/index.html")))
