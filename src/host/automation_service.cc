@@ -34,35 +34,43 @@ grpc::Status Run(F&& body) {
 
 }  // namespace
 
-grpc::Status AutomationService::ListWindows(ServerContext*, const uv1::ListWindowsRequest*,
+grpc::Status AutomationService::ListWindows(ServerContext* ctx, const uv1::ListWindowsRequest*,
                                             uv1::ListWindowsResponse* resp) {
-  for (const auto& w : windows_.List(app_id_)) FillWindow(w, resp->add_windows());
-  return grpc::Status::OK;
+  return Run([&]() -> Status {
+    MUMBA_ASSIGN_OR_RETURN(std::string app_id, app_of_(*ctx));
+    for (const auto& w : windows_.List(app_id)) FillWindow(w, resp->add_windows());
+    return {};
+  });
 }
 
-grpc::Status AutomationService::OpenWindow(ServerContext*, const uv1::OpenWindowRequest* req, uv1::Window* resp) {
+grpc::Status AutomationService::OpenWindow(ServerContext* ctx, const uv1::OpenWindowRequest* req, uv1::Window* resp) {
   return Run([&]() -> Status {
-    MUMBA_ASSIGN_OR_RETURN(WindowView v, app_windows_.Launch(app_id_, req->path(), /*force_headless=*/false));
+    MUMBA_ASSIGN_OR_RETURN(std::string app_id, app_of_(*ctx));
+    MUMBA_ASSIGN_OR_RETURN(WindowView v, app_windows_.Launch(app_id, req->path(), /*force_headless=*/false));
     FillWindow(v, resp);
     return {};
   });
 }
 
-grpc::Status AutomationService::CloseWindow(ServerContext*, const uv1::WindowRequest* req, uv1::Done*) {
-  return ToGrpc(windows_.Close(req->window(), app_id_));
+grpc::Status AutomationService::CloseWindow(ServerContext* ctx, const uv1::WindowRequest* req, uv1::Done*) {
+  return Run([&]() -> Status {
+    MUMBA_ASSIGN_OR_RETURN(std::string app_id, app_of_(*ctx));
+    return windows_.Close(req->window(), app_id);
+  });
 }
 
-grpc::Status AutomationService::Navigate(ServerContext*, const uv1::NavigateRequest* req, uv1::Window* resp) {
+grpc::Status AutomationService::Navigate(ServerContext* ctx, const uv1::NavigateRequest* req, uv1::Window* resp) {
   return Run([&]() -> Status {
+    MUMBA_ASSIGN_OR_RETURN(std::string app_id, app_of_(*ctx));
     // Only the app's own origin: a daemon cannot point its window at another app.
     if (req->path().empty() || req->path()[0] != '/') {
       return InvalidArgument("navigate takes a path of the app's own origin, like /page.html");
     }
-    MUMBA_ASSIGN_OR_RETURN(WindowSession s, windows_.Session(req->window(), app_id_));
-    MUMBA_ASSIGN_OR_RETURN(std::string origin, app_windows_.OriginOf(app_id_));
+    MUMBA_ASSIGN_OR_RETURN(WindowSession s, windows_.Session(req->window(), app_id));
+    MUMBA_ASSIGN_OR_RETURN(std::string origin, app_windows_.OriginOf(app_id));
     shell::PageClient page(s.cdp.get(), s.session_id);
     MUMBA_TRY(page.Navigate(origin + req->path()));
-    for (const auto& w : windows_.List(app_id_)) {
+    for (const auto& w : windows_.List(app_id)) {
       if (w.id == req->window()) FillWindow(w, resp);
     }
     resp->set_url(origin + req->path());
@@ -70,23 +78,24 @@ grpc::Status AutomationService::Navigate(ServerContext*, const uv1::NavigateRequ
   });
 }
 
-Expected<WindowSession> AutomationService::AppSession(const std::string& window) const {
-  MUMBA_ASSIGN_OR_RETURN(WindowSession s, windows_.Session(window, app_id_));
+Expected<WindowSession> AutomationService::AppSession(const std::string& app_id, const std::string& window) const {
+  MUMBA_ASSIGN_OR_RETURN(WindowSession s, windows_.Session(window, app_id));
   // The window may show another origin the page went to: what is there is not the
   // app's to read, change or type into (a daemon without the network would have
   // its window as a way out), so only the app's own origin is served.
-  MUMBA_TRY(windows_.AppContext(window, app_id_).status());
+  MUMBA_TRY(windows_.AppContext(window, app_id).status());
   return s;
 }
 
-grpc::Status AutomationService::Evaluate(ServerContext*, const uv1::EvaluateRequest* req,
+grpc::Status AutomationService::Evaluate(ServerContext* ctx, const uv1::EvaluateRequest* req,
                                          uv1::EvaluateResponse* resp) {
   return Run([&]() -> Status {
-    MUMBA_ASSIGN_OR_RETURN(WindowSession s, windows_.Session(req->window(), app_id_));
+    MUMBA_ASSIGN_OR_RETURN(std::string app_id, app_of_(*ctx));
+    MUMBA_ASSIGN_OR_RETURN(WindowSession s, windows_.Session(req->window(), app_id));
     // Only in a document of the app's own origin, named by a context id unique
     // across processes: should the window navigate away before the call arrives,
     // the context is gone and the call fails instead of running in another origin.
-    MUMBA_ASSIGN_OR_RETURN(std::string context, windows_.AppContext(req->window(), app_id_));
+    MUMBA_ASSIGN_OR_RETURN(std::string context, windows_.AppContext(req->window(), app_id));
     MUMBA_ASSIGN_OR_RETURN(nlohmann::json answer,
                            s.cdp->Call("Runtime.evaluate",
                                        {{"expression", req->expression()}, {"returnByValue", true},
@@ -98,9 +107,10 @@ grpc::Status AutomationService::Evaluate(ServerContext*, const uv1::EvaluateRequ
   });
 }
 
-grpc::Status AutomationService::Query(ServerContext*, const uv1::QueryRequest* req, uv1::QueryResponse* resp) {
+grpc::Status AutomationService::Query(ServerContext* ctx, const uv1::QueryRequest* req, uv1::QueryResponse* resp) {
   return Run([&]() -> Status {
-    MUMBA_ASSIGN_OR_RETURN(WindowSession s, AppSession(req->window()));
+    MUMBA_ASSIGN_OR_RETURN(std::string app_id, app_of_(*ctx));
+    MUMBA_ASSIGN_OR_RETURN(WindowSession s, AppSession(app_id, req->window()));
     shell::DomClient dom(s.cdp.get(), s.session_id);
     MUMBA_ASSIGN_OR_RETURN(std::vector<int> nodes, dom.QuerySelectorAll(req->selector()));
     for (int id : nodes) {
@@ -116,9 +126,10 @@ grpc::Status AutomationService::Query(ServerContext*, const uv1::QueryRequest* r
   });
 }
 
-grpc::Status AutomationService::Change(ServerContext*, const uv1::ChangeRequest* req, uv1::ChangeResponse* resp) {
+grpc::Status AutomationService::Change(ServerContext* ctx, const uv1::ChangeRequest* req, uv1::ChangeResponse* resp) {
   return Run([&]() -> Status {
-    MUMBA_ASSIGN_OR_RETURN(WindowSession s, AppSession(req->window()));
+    MUMBA_ASSIGN_OR_RETURN(std::string app_id, app_of_(*ctx));
+    MUMBA_ASSIGN_OR_RETURN(WindowSession s, AppSession(app_id, req->window()));
     shell::DomClient dom(s.cdp.get(), s.session_id);
     MUMBA_ASSIGN_OR_RETURN(std::vector<int> nodes, dom.QuerySelectorAll(req->selector()));
     for (int id : nodes) {
@@ -139,9 +150,10 @@ grpc::Status AutomationService::Change(ServerContext*, const uv1::ChangeRequest*
   });
 }
 
-grpc::Status AutomationService::Input(ServerContext*, const uv1::InputRequest* req, uv1::Done*) {
+grpc::Status AutomationService::Input(ServerContext* ctx, const uv1::InputRequest* req, uv1::Done*) {
   return Run([&]() -> Status {
-    MUMBA_ASSIGN_OR_RETURN(WindowSession s, AppSession(req->window()));
+    MUMBA_ASSIGN_OR_RETURN(std::string app_id, app_of_(*ctx));
+    MUMBA_ASSIGN_OR_RETURN(WindowSession s, AppSession(app_id, req->window()));
     shell::InputClient input(s.cdp.get(), s.session_id);
     switch (req->input_case()) {
       case uv1::InputRequest::kClickSelector: {
@@ -159,10 +171,11 @@ grpc::Status AutomationService::Input(ServerContext*, const uv1::InputRequest* r
   });
 }
 
-grpc::Status AutomationService::Screenshot(ServerContext*, const uv1::ScreenshotRequest* req,
+grpc::Status AutomationService::Screenshot(ServerContext* ctx, const uv1::ScreenshotRequest* req,
                                            uv1::ScreenshotResponse* resp) {
   return Run([&]() -> Status {
-    MUMBA_ASSIGN_OR_RETURN(WindowSession s, AppSession(req->window()));
+    MUMBA_ASSIGN_OR_RETURN(std::string app_id, app_of_(*ctx));
+    MUMBA_ASSIGN_OR_RETURN(WindowSession s, AppSession(app_id, req->window()));
     shell::PageClient page(s.cdp.get(), s.session_id);
     MUMBA_ASSIGN_OR_RETURN(std::string png, page.CaptureScreenshot());
     resp->set_png(std::move(png));
@@ -177,9 +190,12 @@ grpc::Status AutomationService::Events(ServerContext* ctx, const uv1::EventsRequ
     std::condition_variable cv;
     std::deque<uv1::PageEvent> events;
   };
+  auto app = app_of_(*ctx);
+  if (!app.ok()) return ToGrpc(app.status());
+  const std::string app_id = *app;
   auto q = std::make_shared<Queue>();
   const std::string only = req->window();
-  int sub = windows_.Subscribe(app_id_, [q, only](const uv1::PageEvent& e) {
+  int sub = windows_.Subscribe(app_id, [q, only](const uv1::PageEvent& e) {
     if (!only.empty() && e.window() != only) return;
     std::lock_guard lock(q->mu);
     if (q->events.size() < 4096) q->events.push_back(e);
@@ -198,7 +214,7 @@ grpc::Status AutomationService::Events(ServerContext* ctx, const uv1::EventsRequ
     for (const auto& e : batch) ok = ok && writer->Write(e);
     if (!ok) break;
     // Notices a browser that went away without a word (its windows are CLOSED).
-    if (batch.empty()) (void)windows_.List(app_id_);
+    if (batch.empty()) (void)windows_.List(app_id);
   }
   windows_.Unsubscribe(sub);
   return grpc::Status::OK;

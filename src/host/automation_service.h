@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// mumba.ui.v1.Automation for one app, on its host socket: the app's daemon drives
-// its own windows (and only those) through the host's DevTools connections.
+// mumba.ui.v1.Automation on the apps' host sockets: an app's daemon drives its own
+// windows (and only those) through the host's DevTools connections; the app of a
+// call is the app whose host socket it came through.
 // Evaluate runs only in a document of the app's own origin (FAILED_PRECONDITION
 // when the window shows another).
 #pragma once
@@ -8,6 +9,7 @@
 #include <atomic>
 #include <string>
 
+#include "host/app_endpoints.h"
 #include "host/app_windows.h"
 #include "host/windows.h"
 #include "mumba/ui/v1/automation.grpc.pb.h"
@@ -17,10 +19,11 @@ namespace mumba {
 class AutomationService final : public mumba::ui::v1::Automation::Service {
  public:
   // Everything is borrowed and must outlive the service; event streams end once
-  // `stopping` is true.
+  // `stopping` is true. `app_of` tells each call's app (a call it cannot place is
+  // refused with its error).
   AutomationService(Windows& windows, AppWindows& app_windows, const std::atomic<bool>& stopping,
-                    std::string app_id)
-      : windows_(windows), app_windows_(app_windows), stopping_(stopping), app_id_(std::move(app_id)) {}
+                    AppOfCall app_of)
+      : windows_(windows), app_windows_(app_windows), stopping_(stopping), app_of_(std::move(app_of)) {}
 
   using ServerContext = grpc::ServerContext;
   grpc::Status ListWindows(ServerContext*, const mumba::ui::v1::ListWindowsRequest*,
@@ -39,14 +42,14 @@ class AutomationService final : public mumba::ui::v1::Automation::Service {
                       grpc::ServerWriter<mumba::ui::v1::PageEvent>*) override;
 
  private:
-  // The window's session when it shows the app's own origin now; NOT_FOUND for no
-  // such window of this app, FAILED_PRECONDITION when it shows another origin.
-  Expected<WindowSession> AppSession(const std::string& window) const;
+  // The window's session when it shows app `app_id`'s own origin now; NOT_FOUND for
+  // no such window of that app, FAILED_PRECONDITION when it shows another origin.
+  Expected<WindowSession> AppSession(const std::string& app_id, const std::string& window) const;
 
   Windows& windows_;
   AppWindows& app_windows_;
   const std::atomic<bool>& stopping_;
-  std::string app_id_;
+  AppOfCall app_of_;
 };
 
 }  // namespace mumba

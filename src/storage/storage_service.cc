@@ -75,9 +75,11 @@ grpc::Status EntryReply(const Expected<FileEntry>& entry, sv1::FileInfo* resp) {
 
 // ---------------------------------- Kv ----------------------------------
 
-grpc::Status KvService::Get(grpc::ServerContext*, const sv1::KvGetRequest* req,
+grpc::Status KvService::Get(grpc::ServerContext* ctx, const sv1::KvGetRequest* req,
                             sv1::KvGetResponse* resp) {
-  auto grant = stores_->Kv(caller_, req->store().app(), DbOf(req->store()), false);
+  auto caller = CallerOf(ctx);
+  if (!caller.ok()) return ToGrpc(caller.status());
+  auto grant = stores_->Kv(*caller, req->store().app(), DbOf(req->store()), false);
   if (!grant.ok()) return ToGrpc(grant.status());
   auto value = grant->store->Get(req->key());
   if (!value.ok()) return ToGrpc(value.status());
@@ -89,7 +91,9 @@ grpc::Status KvService::Get(grpc::ServerContext*, const sv1::KvGetRequest* req,
 }
 
 grpc::Status KvService::GetStream(
-    grpc::ServerContext*, grpc::ServerReaderWriter<sv1::KvGetResponse, sv1::KvGetRequest>* stream) {
+    grpc::ServerContext* ctx, grpc::ServerReaderWriter<sv1::KvGetResponse, sv1::KvGetRequest>* stream) {
+  auto caller = CallerOf(ctx);
+  if (!caller.ok()) return ToGrpc(caller.status());
   sv1::KvGetRequest req;
   // The store of the previous request, reused while requests name the same one.
   std::string last_app, last_db;
@@ -97,7 +101,7 @@ grpc::Status KvService::GetStream(
   while (stream->Read(&req)) {
     std::string db = DbOf(req.store());
     if (!store || req.store().app() != last_app || db != last_db) {
-      auto grant = stores_->Kv(caller_, req.store().app(), db, false);
+      auto grant = stores_->Kv(*caller, req.store().app(), db, false);
       if (!grant.ok()) return ToGrpc(grant.status());
       store = grant->store;
       last_app = req.store().app();
@@ -115,9 +119,11 @@ grpc::Status KvService::GetStream(
   return grpc::Status::OK;
 }
 
-grpc::Status KvService::Write(grpc::ServerContext*, const sv1::KvWriteRequest* req,
+grpc::Status KvService::Write(grpc::ServerContext* ctx, const sv1::KvWriteRequest* req,
                               sv1::KvWriteResponse*) {
-  auto grant = stores_->Kv(caller_, req->store().app(), DbOf(req->store()), true);
+  auto caller = CallerOf(ctx);
+  if (!caller.ok()) return ToGrpc(caller.status());
+  auto grant = stores_->Kv(*caller, req->store().app(), DbOf(req->store()), true);
   if (!grant.ok()) return ToGrpc(grant.status());
   std::vector<KvMutation> batch;
   batch.reserve(req->ops_size());
@@ -146,9 +152,11 @@ grpc::Status KvService::Write(grpc::ServerContext*, const sv1::KvWriteRequest* r
   return ToGrpc(seq.status());
 }
 
-grpc::Status KvService::Scan(grpc::ServerContext*, const sv1::KvScanRequest* req,
+grpc::Status KvService::Scan(grpc::ServerContext* ctx, const sv1::KvScanRequest* req,
                              sv1::KvScanResponse* resp) {
-  auto grant = stores_->Kv(caller_, req->store().app(), DbOf(req->store()), false);
+  auto caller = CallerOf(ctx);
+  if (!caller.ok()) return ToGrpc(caller.status());
+  auto grant = stores_->Kv(*caller, req->store().app(), DbOf(req->store()), false);
   if (!grant.ok()) return ToGrpc(grant.status());
   KvScanOptions o;
   o.prefix = req->prefix();
@@ -171,7 +179,9 @@ grpc::Status KvService::Scan(grpc::ServerContext*, const sv1::KvScanRequest* req
 
 grpc::Status KvService::Watch(grpc::ServerContext* ctx, const sv1::KvWatchRequest* req,
                               grpc::ServerWriter<sv1::KvEvent>* writer) {
-  auto grant = stores_->Kv(caller_, req->store().app(), DbOf(req->store()), false);
+  auto caller = CallerOf(ctx);
+  if (!caller.ok()) return ToGrpc(caller.status());
+  auto grant = stores_->Kv(*caller, req->store().app(), DbOf(req->store()), false);
   if (!grant.ok()) return ToGrpc(grant.status());
   // The store calls the watcher on its writing thread; events wait here for the
   // stream, which may be slower.
@@ -226,16 +236,20 @@ grpc::Status KvService::Watch(grpc::ServerContext* ctx, const sv1::KvWatchReques
   return result;
 }
 
-grpc::Status KvService::List(grpc::ServerContext*, const sv1::KvListRequest* req,
+grpc::Status KvService::List(grpc::ServerContext* ctx, const sv1::KvListRequest* req,
                              sv1::KvListResponse* resp) {
-  return NamesReply(stores_->List(caller_, req->store().app(), StoreKind::kKv), resp);
+  auto caller = CallerOf(ctx);
+  if (!caller.ok()) return ToGrpc(caller.status());
+  return NamesReply(stores_->List(*caller, req->store().app(), StoreKind::kKv), resp);
 }
 
 // ---------------------------------- Sql ----------------------------------
 
-grpc::Status SqlService::Execute(grpc::ServerContext*, const sv1::SqlExecuteRequest* req,
+grpc::Status SqlService::Execute(grpc::ServerContext* ctx, const sv1::SqlExecuteRequest* req,
                                  sv1::SqlExecuteResponse* resp) {
-  auto grant = stores_->Sql(caller_, req->store().app(), DbOf(req->store()), true);
+  auto caller = CallerOf(ctx);
+  if (!caller.ok()) return ToGrpc(caller.status());
+  auto grant = stores_->Sql(*caller, req->store().app(), DbOf(req->store()), true);
   if (!grant.ok()) return ToGrpc(grant.status());
   std::vector<SqlStatementSpec> specs;
   uint64_t bytes = 0;
@@ -274,7 +288,9 @@ grpc::Status SqlService::Execute(grpc::ServerContext*, const sv1::SqlExecuteRequ
 
 grpc::Status SqlService::Query(grpc::ServerContext* ctx, const sv1::SqlQueryRequest* req,
                                grpc::ServerWriter<sv1::SqlQueryBatch>* writer) {
-  auto grant = stores_->Sql(caller_, req->store().app(), DbOf(req->store()), false);
+  auto caller = CallerOf(ctx);
+  if (!caller.ok()) return ToGrpc(caller.status());
+  auto grant = stores_->Sql(*caller, req->store().app(), DbOf(req->store()), false);
   if (!grant.ok()) return ToGrpc(grant.status());
   bool first = true;
   Status st = grant->store->Query(
@@ -291,9 +307,11 @@ grpc::Status SqlService::Query(grpc::ServerContext* ctx, const sv1::SqlQueryRequ
   return ToGrpc(st);
 }
 
-grpc::Status SqlService::List(grpc::ServerContext*, const sv1::SqlListRequest* req,
+grpc::Status SqlService::List(grpc::ServerContext* ctx, const sv1::SqlListRequest* req,
                               sv1::SqlListResponse* resp) {
-  return NamesReply(stores_->List(caller_, req->store().app(), StoreKind::kSql), resp);
+  auto caller = CallerOf(ctx);
+  if (!caller.ok()) return ToGrpc(caller.status());
+  return NamesReply(stores_->List(*caller, req->store().app(), StoreKind::kSql), resp);
 }
 
 // ---------------------------------- Files ----------------------------------
@@ -304,7 +322,9 @@ grpc::Status FilesService::Put(grpc::ServerContext* ctx, grpc::ServerReader<sv1:
   if (!reader->Read(&chunk)) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "empty upload: the first message names the file");
   }
-  auto grant = stores_->Files(caller_, chunk.store().app(), true);
+  auto caller = CallerOf(ctx);
+  if (!caller.ok()) return ToGrpc(caller.status());
+  auto grant = stores_->Files(*caller, chunk.store().app(), true);
   if (!grant.ok()) return ToGrpc(grant.status());
   const std::string path = chunk.path();
   auto writer = grant->store->Create(path);
@@ -333,7 +353,9 @@ grpc::Status FilesService::Put(grpc::ServerContext* ctx, grpc::ServerReader<sv1:
 
 grpc::Status FilesService::Get(grpc::ServerContext* ctx, const sv1::FilePathRequest* req,
                                grpc::ServerWriter<sv1::FileChunk>* writer) {
-  auto grant = stores_->Files(caller_, req->store().app(), false);
+  auto caller = CallerOf(ctx);
+  if (!caller.ok()) return ToGrpc(caller.status());
+  auto grant = stores_->Files(*caller, req->store().app(), false);
   if (!grant.ok()) return ToGrpc(grant.status());
   auto reader = grant->store->OpenRead(req->path());
   if (!reader.ok()) return ToGrpc(reader.status());
@@ -348,9 +370,11 @@ grpc::Status FilesService::Get(grpc::ServerContext* ctx, const sv1::FilePathRequ
   return grpc::Status::OK;
 }
 
-grpc::Status FilesService::List(grpc::ServerContext*, const sv1::FilePathRequest* req,
+grpc::Status FilesService::List(grpc::ServerContext* ctx, const sv1::FilePathRequest* req,
                                 sv1::FileListResponse* resp) {
-  auto grant = stores_->Files(caller_, req->store().app(), false);
+  auto caller = CallerOf(ctx);
+  if (!caller.ok()) return ToGrpc(caller.status());
+  auto grant = stores_->Files(*caller, req->store().app(), false);
   if (!grant.ok()) return ToGrpc(grant.status());
   auto entries = grant->store->List(req->path());
   if (!entries.ok()) return ToGrpc(entries.status());
@@ -358,23 +382,29 @@ grpc::Status FilesService::List(grpc::ServerContext*, const sv1::FilePathRequest
   return grpc::Status::OK;
 }
 
-grpc::Status FilesService::Stat(grpc::ServerContext*, const sv1::FilePathRequest* req,
+grpc::Status FilesService::Stat(grpc::ServerContext* ctx, const sv1::FilePathRequest* req,
                                 sv1::FileInfo* resp) {
-  auto grant = stores_->Files(caller_, req->store().app(), false);
+  auto caller = CallerOf(ctx);
+  if (!caller.ok()) return ToGrpc(caller.status());
+  auto grant = stores_->Files(*caller, req->store().app(), false);
   if (!grant.ok()) return ToGrpc(grant.status());
   return EntryReply(grant->store->Stat(req->path()), resp);
 }
 
-grpc::Status FilesService::Delete(grpc::ServerContext*, const sv1::FilePathRequest* req,
+grpc::Status FilesService::Delete(grpc::ServerContext* ctx, const sv1::FilePathRequest* req,
                                   sv1::FileDeleteResponse*) {
-  auto grant = stores_->Files(caller_, req->store().app(), true);
+  auto caller = CallerOf(ctx);
+  if (!caller.ok()) return ToGrpc(caller.status());
+  auto grant = stores_->Files(*caller, req->store().app(), true);
   if (!grant.ok()) return ToGrpc(grant.status());
   return ToGrpc(grant->store->Delete(req->path()));
 }
 
-grpc::Status FilesService::Move(grpc::ServerContext*, const sv1::FileMoveRequest* req,
+grpc::Status FilesService::Move(grpc::ServerContext* ctx, const sv1::FileMoveRequest* req,
                                 sv1::FileInfo* resp) {
-  auto grant = stores_->Files(caller_, req->store().app(), true);
+  auto caller = CallerOf(ctx);
+  if (!caller.ok()) return ToGrpc(caller.status());
+  auto grant = stores_->Files(*caller, req->store().app(), true);
   if (!grant.ok()) return ToGrpc(grant.status());
   // Room for the folders the move may make on the way to its target.
   auto room = stores_->Reserve(grant->app_id, (EntriesOnPath(req->to()) - 1) * engine::kFileEntryCost);

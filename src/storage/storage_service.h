@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-// The mumba.storage.v1 API over gRPC, for one caller: a thin adapter from requests
-// to the StoreManager and the engines. The host makes one set per socket it serves:
-// one for the owner's admin socket and one for each app's own socket.
+// The mumba.storage.v1 API over gRPC: a thin adapter from requests to the
+// StoreManager and the engines. The host makes two sets: one for the owner's admin
+// socket, whose every call is the owner's, and one for the server of all the apps'
+// host sockets, where each call is the app whose socket its connection came through.
 #pragma once
 
+#include <functional>
 #include <memory>
 
 #include "mumba/storage/v1/storage.grpc.pb.h"
@@ -11,16 +13,34 @@
 
 namespace mumba {
 
-// What every storage service holds: the manager that decides what `caller` may
-// reach (borrowed; it must outlive the service) and who the caller is.
+// Who made the call `ctx`: an app (never the owner, whose StoreCaller has no app id)
+// for a server shared by apps, or an error, with which the call is then refused.
+// Called once at the start of every call, from gRPC's threads; `ctx` is null when a
+// method is called directly rather than through gRPC (as tests do).
+using CallerOfCall = std::function<Expected<StoreCaller>(const grpc::ServerContext* ctx)>;
+
+// What every storage service holds: the manager that decides what a caller may
+// reach (borrowed; it must outlive the service) and how to tell who calls.
 template <typename GeneratedService>
 class StoreServiceBase : public GeneratedService {
  public:
-  StoreServiceBase(StoreManager* stores, StoreCaller caller) : stores_(stores), caller_(std::move(caller)) {}
+  // Every call is `caller`'s: for a socket that serves one caller alone.
+  StoreServiceBase(StoreManager* stores, StoreCaller caller)
+      : stores_(stores),
+        caller_of_([caller = std::move(caller)](const grpc::ServerContext*) -> Expected<StoreCaller> {
+          return caller;
+        }) {}
+  // Each call's caller is found with `caller_of`: for a server shared by apps.
+  StoreServiceBase(StoreManager* stores, CallerOfCall caller_of)
+      : stores_(stores), caller_of_(std::move(caller_of)) {}
 
  protected:
+  Expected<StoreCaller> CallerOf(const grpc::ServerContext* ctx) const { return caller_of_(ctx); }
+
   StoreManager* stores_;
-  StoreCaller caller_;
+
+ private:
+  CallerOfCall caller_of_;
 };
 
 class KvService final : public StoreServiceBase<mumba::storage::v1::Kv::Service> {
@@ -72,10 +92,13 @@ class FilesService final : public StoreServiceBase<mumba::storage::v1::Files::Se
                     mumba::storage::v1::FileInfo*) override;
 };
 
-// The three services for one caller, to register on one server.
+// The three services, to register on one server: for one caller, or for callers
+// found per call.
 struct StorageServices {
   StorageServices(StoreManager* stores, const StoreCaller& caller)
       : kv(stores, caller), sql(stores, caller), files(stores, caller) {}
+  StorageServices(StoreManager* stores, const CallerOfCall& caller_of)
+      : kv(stores, caller_of), sql(stores, caller_of), files(stores, caller_of) {}
   KvService kv;
   SqlService sql;
   FilesService files;
