@@ -143,7 +143,7 @@ Expected<fs::path> AppEndpoints::Ensure(const std::string& app_id) {
   if (!server_) {
     // No listening port: connections reach the server only through the acceptors,
     // after their peer has been checked.
-    services_ = factory_([this](const grpc::ServerContext& ctx) { return AppOf(ctx); });
+    services_ = factory_([this](const grpc::ServerContextBase& ctx) { return AppOf(ctx); });
     grpc::ServerBuilder builder;
     for (grpc::Service* s : services_->services()) builder.RegisterService(s);
     builder.SetMaxReceiveMessageSize(32 << 20);
@@ -183,7 +183,7 @@ void AppEndpoints::Serve(grpc::Server* server, const std::string& app_id, int fd
   grpc::AddInsecureChannelFromFd(server, fd);
 }
 
-Expected<std::string> AppEndpoints::AppOf(const grpc::ServerContext& ctx) const {
+Expected<std::string> AppEndpoints::AppOf(const grpc::ServerContextBase& ctx) const {
   const std::string peer = ctx.peer();
   const int fd = DescriptorOfPeer(peer);
   std::lock_guard lock(connections_mu_);

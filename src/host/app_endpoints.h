@@ -35,7 +35,7 @@
 
 namespace grpc {
 class Server;
-class ServerContext;
+class ServerContextBase;
 class Service;
 }  // namespace grpc
 
@@ -43,7 +43,7 @@ namespace mumba {
 
 // The app a call on a host socket is for: the app whose socket its connection was
 // accepted on. PERMISSION_DENIED when the call did not come through a host socket.
-using AppOfCall = std::function<Expected<std::string>(const grpc::ServerContext&)>;
+using AppOfCall = std::function<Expected<std::string>(const grpc::ServerContextBase&)>;
 
 // The services every app's host socket serves, each finding its call's app with the
 // AppOfCall it was made with. Owned by AppEndpoints, for as long as its server.
@@ -95,7 +95,7 @@ class AppEndpoints {
   // The app whose host socket the connection of the call `ctx` was accepted on.
   // PERMISSION_DENIED for a call of any other server, or of a connection this
   // object did not hand over. Thread-safe; cheap (one lock, one map lookup).
-  Expected<std::string> AppOf(const grpc::ServerContext& ctx) const;
+  Expected<std::string> AppOf(const grpc::ServerContextBase& ctx) const;
 
  private:
   struct Endpoint;

@@ -268,7 +268,7 @@ TEST_F(SharedServerTest, RefusesACallThatDidNotComeThroughAHostSocket) {
   // A connection of app a's is open meanwhile: a call of no app is not taken for it.
   auto kv_a = KvOn("unix:" + a->string());
   ASSERT_TRUE(Put(*kv_a, "a").ok());
-  SharedStorage services(stores_.get(), [this](const grpc::ServerContext& ctx) { return endpoints_->AppOf(ctx); });
+  SharedStorage services(stores_.get(), [this](const grpc::ServerContextBase& ctx) { return endpoints_->AppOf(ctx); });
   grpc::ServerBuilder builder;
   const std::string address = "unix:" + (dir_ / "plain.sock").string();
   builder.AddListeningPort(address, grpc::InsecureServerCredentials());

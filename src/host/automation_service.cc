@@ -183,41 +183,147 @@ grpc::Status AutomationService::Screenshot(ServerContext* ctx, const uv1::Screen
   });
 }
 
-grpc::Status AutomationService::Events(ServerContext* ctx, const uv1::EventsRequest* req,
-                                       grpc::ServerWriter<uv1::PageEvent>* writer) {
-  struct Queue {
-    std::mutex mu;
-    std::condition_variable cv;
-    std::deque<uv1::PageEvent> events;
-  };
-  auto app = app_of_(*ctx);
-  if (!app.ok()) return ToGrpc(app.status());
-  const std::string app_id = *app;
-  auto q = std::make_shared<Queue>();
-  const std::string only = req->window();
-  int sub = windows_.Subscribe(app_id, [q, only](const uv1::PageEvent& e) {
-    if (!only.empty() && e.window() != only) return;
-    std::lock_guard lock(q->mu);
-    if (q->events.size() < 4096) q->events.push_back(e);
-    q->cv.notify_one();
-  });
-  // Tells the caller it is subscribed: events from now on will reach it.
-  writer->SendInitialMetadata();
-  while (!ctx->IsCancelled() && !stopping_) {
-    std::deque<uv1::PageEvent> batch;
-    {
-      std::unique_lock lock(q->mu);
-      q->cv.wait_for(lock, std::chrono::milliseconds(200), [&] { return !q->events.empty(); });
-      batch.swap(q->events);
-    }
-    bool ok = true;
-    for (const auto& e : batch) ok = ok && writer->Write(e);
-    if (!ok) break;
-    // Notices a browser that went away without a word (its windows are CLOSED).
-    if (batch.empty()) (void)windows_.List(app_id);
+// One Automation.Events stream: each event of the app's windows is written as it
+// comes, one write at a time, the rest queued (up to kEventBacklog). gRPC may run a
+// reaction inline at the end of a Start* call, so none is made holding mu_.
+// Deletes itself when the call is done.
+class AutomationService::EventsReactor final : public grpc::ServerWriteReactor<uv1::PageEvent> {
+ public:
+  EventsReactor(AutomationService& service, const std::string& app_id, std::string only)
+      : service_(service), state_(std::make_shared<State>()) {
+    state_->reactor = this;
+    service_.StreamOpened();
+    subscription_ = service_.windows_.Subscribe(app_id, [state = state_, only = std::move(only)](const uv1::PageEvent& e) {
+      if (!only.empty() && e.window() != only) return;
+      EventsReactor* reactor = nullptr;
+      {
+        std::lock_guard lock(state->mu);
+        if (!state->reactor) return;
+        if (state->events.size() < kEventBacklog) state->events.push_back(e);
+        reactor = state->reactor;
+      }
+      // The reactor stays until OnDone, which first clears state->reactor under
+      // the lock and then unsubscribes, waiting for this call to return.
+      reactor->WriteNext();
+    });
+    // Tells the caller it is subscribed: events from now on will reach it.
+    StartSendInitialMetadata();
   }
-  windows_.Unsubscribe(sub);
-  return grpc::Status::OK;
+
+  void OnSendInitialMetadataDone(bool ok) override {
+    if (!ok) return Stop();
+    {
+      std::lock_guard lock(state_->mu);
+      ready_ = true;
+    }
+    WriteNext();
+  }
+  void OnWriteDone(bool ok) override {
+    if (!ok) return Stop();
+    {
+      std::lock_guard lock(state_->mu);
+      writing_ = false;
+    }
+    WriteNext();
+  }
+  void OnCancel() override { Stop(); }
+  void OnDone() override {
+    {
+      std::lock_guard lock(state_->mu);
+      state_->reactor = nullptr;
+    }
+    service_.windows_.Unsubscribe(subscription_);
+    service_.StreamClosed();
+    delete this;
+  }
+
+ private:
+  // What the window subscription and the reactions share.
+  struct State {
+    std::mutex mu;
+    std::deque<uv1::PageEvent> events;
+    EventsReactor* reactor = nullptr;  // Null once the call is done.
+  };
+  static constexpr size_t kEventBacklog = 4096;
+
+  // Starts writing the next queued event unless a write is under way.
+  void WriteNext() {
+    {
+      std::lock_guard lock(state_->mu);
+      if (!ready_ || writing_ || finished_ || state_->events.empty()) return;
+      current_ = std::move(state_->events.front());
+      state_->events.pop_front();
+      writing_ = true;
+    }
+    StartWrite(&current_);
+  }
+  // Ends the call once (the caller went away, a write failed or the server stops).
+  void Stop() {
+    {
+      std::lock_guard lock(state_->mu);
+      if (finished_) return;
+      finished_ = true;
+    }
+    Finish(grpc::Status::OK);
+  }
+
+  AutomationService& service_;
+  std::shared_ptr<State> state_;
+  int subscription_ = 0;
+  // Guarded by state_->mu.
+  bool ready_ = false;    // The initial metadata went out.
+  bool writing_ = false;  // current_ is being written.
+  bool finished_ = false;
+  uv1::PageEvent current_;
+};
+
+grpc::ServerWriteReactor<uv1::PageEvent>* AutomationService::Events(grpc::CallbackServerContext* ctx,
+                                                                   const uv1::EventsRequest* req) {
+  auto app_id = app_of_(*ctx);
+  if (!app_id.ok()) {
+    class Refused final : public grpc::ServerWriteReactor<uv1::PageEvent> {
+     public:
+      explicit Refused(const grpc::Status& s) { Finish(s); }
+      void OnDone() override { delete this; }
+    };
+    return new Refused(ToGrpc(app_id.status()));
+  }
+  return new EventsReactor(*this, *app_id, req->window());
+}
+
+AutomationService::~AutomationService() {
+  {
+    std::lock_guard lock(reaper_mu_);
+    reaper_stop_ = true;
+  }
+  reaper_cv_.notify_all();
+  if (reaper_.joinable()) reaper_.join();
+}
+
+void AutomationService::StreamOpened() {
+  std::lock_guard lock(reaper_mu_);
+  ++open_streams_;
+  if (!reaper_.joinable()) reaper_ = std::thread([this] { ReapWhileStreamsAreOpen(); });
+  reaper_cv_.notify_all();
+}
+
+void AutomationService::StreamClosed() {
+  std::lock_guard lock(reaper_mu_);
+  --open_streams_;
+}
+
+void AutomationService::ReapWhileStreamsAreOpen() {
+  std::unique_lock lock(reaper_mu_);
+  while (!reaper_stop_) {
+    if (open_streams_ == 0) {
+      reaper_cv_.wait(lock, [this] { return reaper_stop_ || open_streams_ > 0; });
+      continue;
+    }
+    lock.unlock();
+    if (!stopping_) (void)windows_.List();
+    lock.lock();
+    reaper_cv_.wait_for(lock, std::chrono::milliseconds(200), [this] { return reaper_stop_; });
+  }
 }
 
 }  // namespace mumba
