@@ -178,7 +178,7 @@ class TwoApps final : public AppDirectory {
 class SharedStorage : public EndpointServices {
  public:
   SharedStorage(StoreManager* stores, const AppOfCall& app_of)
-      : storage_(stores, CallerOfCall([app_of](const grpc::ServerContext* ctx) -> Expected<StoreCaller> {
+      : storage_(stores, CallerOfCall([app_of](const grpc::ServerContextBase* ctx) -> Expected<StoreCaller> {
           MUMBA_ASSIGN_OR_RETURN(std::string app_id, app_of(*ctx));
           return StoreCaller{std::move(app_id)};
         })) {}

@@ -32,7 +32,7 @@ class PerAppServices final : public EndpointServices {
   PerAppServices(StoreManager* stores, PageEvents& events, Windows& windows, AppWindows& app_windows,
                  const std::atomic<bool>& stopping, const AppOfCall& app_of)
       : storage_(stores,
-                 CallerOfCall([app_of](const grpc::ServerContext* ctx) -> Expected<StoreCaller> {
+                 CallerOfCall([app_of](const grpc::ServerContextBase* ctx) -> Expected<StoreCaller> {
                    if (!ctx) return PermissionDenied("a call on a host socket comes through gRPC");
                    MUMBA_ASSIGN_OR_RETURN(std::string app_id, app_of(*ctx));
                    // An empty id would be the owner's, who may reach every store.

@@ -75,7 +75,7 @@ grpc::Status EntryReply(const Expected<FileEntry>& entry, sv1::FileInfo* resp) {
 
 // ---------------------------------- Kv ----------------------------------
 
-grpc::Status KvService::Get(grpc::ServerContext* ctx, const sv1::KvGetRequest* req,
+grpc::Status KvService::GetCall(const grpc::ServerContextBase* ctx, const sv1::KvGetRequest* req,
                             sv1::KvGetResponse* resp) {
   auto caller = CallerOf(ctx);
   if (!caller.ok()) return ToGrpc(caller.status());
@@ -119,7 +119,7 @@ grpc::Status KvService::GetStream(
   return grpc::Status::OK;
 }
 
-grpc::Status KvService::Write(grpc::ServerContext* ctx, const sv1::KvWriteRequest* req,
+grpc::Status KvService::WriteCall(const grpc::ServerContextBase* ctx, const sv1::KvWriteRequest* req,
                               sv1::KvWriteResponse*) {
   auto caller = CallerOf(ctx);
   if (!caller.ok()) return ToGrpc(caller.status());
@@ -152,7 +152,7 @@ grpc::Status KvService::Write(grpc::ServerContext* ctx, const sv1::KvWriteReques
   return ToGrpc(seq.status());
 }
 
-grpc::Status KvService::Scan(grpc::ServerContext* ctx, const sv1::KvScanRequest* req,
+grpc::Status KvService::ScanCall(const grpc::ServerContextBase* ctx, const sv1::KvScanRequest* req,
                              sv1::KvScanResponse* resp) {
   auto caller = CallerOf(ctx);
   if (!caller.ok()) return ToGrpc(caller.status());
@@ -236,7 +236,7 @@ grpc::Status KvService::Watch(grpc::ServerContext* ctx, const sv1::KvWatchReques
   return result;
 }
 
-grpc::Status KvService::List(grpc::ServerContext* ctx, const sv1::KvListRequest* req,
+grpc::Status KvService::ListCall(const grpc::ServerContextBase* ctx, const sv1::KvListRequest* req,
                              sv1::KvListResponse* resp) {
   auto caller = CallerOf(ctx);
   if (!caller.ok()) return ToGrpc(caller.status());
@@ -245,7 +245,7 @@ grpc::Status KvService::List(grpc::ServerContext* ctx, const sv1::KvListRequest*
 
 // ---------------------------------- Sql ----------------------------------
 
-grpc::Status SqlService::Execute(grpc::ServerContext* ctx, const sv1::SqlExecuteRequest* req,
+grpc::Status SqlService::ExecuteCall(const grpc::ServerContextBase* ctx, const sv1::SqlExecuteRequest* req,
                                  sv1::SqlExecuteResponse* resp) {
   auto caller = CallerOf(ctx);
   if (!caller.ok()) return ToGrpc(caller.status());
@@ -307,7 +307,7 @@ grpc::Status SqlService::Query(grpc::ServerContext* ctx, const sv1::SqlQueryRequ
   return ToGrpc(st);
 }
 
-grpc::Status SqlService::List(grpc::ServerContext* ctx, const sv1::SqlListRequest* req,
+grpc::Status SqlService::ListCall(const grpc::ServerContextBase* ctx, const sv1::SqlListRequest* req,
                               sv1::SqlListResponse* resp) {
   auto caller = CallerOf(ctx);
   if (!caller.ok()) return ToGrpc(caller.status());
@@ -370,7 +370,7 @@ grpc::Status FilesService::Get(grpc::ServerContext* ctx, const sv1::FilePathRequ
   return grpc::Status::OK;
 }
 
-grpc::Status FilesService::List(grpc::ServerContext* ctx, const sv1::FilePathRequest* req,
+grpc::Status FilesService::ListCall(const grpc::ServerContextBase* ctx, const sv1::FilePathRequest* req,
                                 sv1::FileListResponse* resp) {
   auto caller = CallerOf(ctx);
   if (!caller.ok()) return ToGrpc(caller.status());
@@ -382,7 +382,7 @@ grpc::Status FilesService::List(grpc::ServerContext* ctx, const sv1::FilePathReq
   return grpc::Status::OK;
 }
 
-grpc::Status FilesService::Stat(grpc::ServerContext* ctx, const sv1::FilePathRequest* req,
+grpc::Status FilesService::StatCall(const grpc::ServerContextBase* ctx, const sv1::FilePathRequest* req,
                                 sv1::FileInfo* resp) {
   auto caller = CallerOf(ctx);
   if (!caller.ok()) return ToGrpc(caller.status());
@@ -391,7 +391,7 @@ grpc::Status FilesService::Stat(grpc::ServerContext* ctx, const sv1::FilePathReq
   return EntryReply(grant->store->Stat(req->path()), resp);
 }
 
-grpc::Status FilesService::Delete(grpc::ServerContext* ctx, const sv1::FilePathRequest* req,
+grpc::Status FilesService::DeleteCall(const grpc::ServerContextBase* ctx, const sv1::FilePathRequest* req,
                                   sv1::FileDeleteResponse*) {
   auto caller = CallerOf(ctx);
   if (!caller.ok()) return ToGrpc(caller.status());
@@ -400,7 +400,7 @@ grpc::Status FilesService::Delete(grpc::ServerContext* ctx, const sv1::FilePathR
   return ToGrpc(grant->store->Delete(req->path()));
 }
 
-grpc::Status FilesService::Move(grpc::ServerContext* ctx, const sv1::FileMoveRequest* req,
+grpc::Status FilesService::MoveCall(const grpc::ServerContextBase* ctx, const sv1::FileMoveRequest* req,
                                 sv1::FileInfo* resp) {
   auto caller = CallerOf(ctx);
   if (!caller.ok()) return ToGrpc(caller.status());
