@@ -185,27 +185,36 @@ grpc::Status AutomationService::Screenshot(ServerContext* ctx, const uv1::Screen
 
 // One Automation.Events stream: each event of the app's windows is written as it
 // comes, one write at a time, the rest queued (up to kEventBacklog). gRPC may run a
-// reaction inline at the end of a Start* call, so none is made holding mu_.
-// Deletes itself when the call is done.
+// reaction inline at the end of a Start* call, so none is made holding a lock.
+// Deleted on the pump thread once the call is done.
 class AutomationService::EventsReactor final : public grpc::ServerWriteReactor<uv1::PageEvent> {
  public:
   EventsReactor(AutomationService& service, const std::string& app_id, std::string only)
       : service_(service), state_(std::make_shared<State>()) {
     state_->reactor = this;
     service_.StreamOpened();
-    subscription_ = service_.windows_.Subscribe(app_id, [state = state_, only = std::move(only)](const uv1::PageEvent& e) {
-      if (!only.empty() && e.window() != only) return;
-      EventsReactor* reactor = nullptr;
-      {
-        std::lock_guard lock(state->mu);
-        if (!state->reactor) return;
-        if (state->events.size() < kEventBacklog) state->events.push_back(e);
-        reactor = state->reactor;
-      }
-      // The reactor stays until OnDone, which first clears state->reactor under
-      // the lock and then unsubscribes, waiting for this call to return.
-      reactor->WriteNext();
-    });
+    // Windows calls this holding its lock, and gRPC may run a reaction (OnDone
+    // among them, which unsubscribes) inline at the end of a Start* call: so the
+    // write is started on the service's pump thread, never here.
+    subscription_ = service_.windows_.Subscribe(
+        app_id, [state = state_, pump = &service_.pump_, only = std::move(only)](const uv1::PageEvent& e) {
+          if (!only.empty() && e.window() != only) return;
+          std::lock_guard lock(state->mu);
+          if (!state->reactor) return;
+          if (state->events.size() < kEventBacklog) state->events.push_back(e);
+          if (state->pump_posted) return;
+          state->pump_posted = true;
+          pump->Post([state] {
+            EventsReactor* reactor = nullptr;
+            {
+              std::lock_guard lock(state->mu);
+              state->pump_posted = false;
+              reactor = state->reactor;
+            }
+            // Deleted only by a later task of this same thread (OnDone).
+            if (reactor) reactor->WriteNext();
+          });
+        });
     // Tells the caller it is subscribed: events from now on will reach it.
     StartSendInitialMetadata();
   }
@@ -234,7 +243,9 @@ class AutomationService::EventsReactor final : public grpc::ServerWriteReactor<u
     }
     service_.windows_.Unsubscribe(subscription_);
     service_.StreamClosed();
-    delete this;
+    // A pump task may be writing to this reactor now: it goes after that task, on
+    // the pump's one thread.
+    service_.pump_.Post([this] { delete this; });
   }
 
  private:
@@ -243,6 +254,7 @@ class AutomationService::EventsReactor final : public grpc::ServerWriteReactor<u
     std::mutex mu;
     std::deque<uv1::PageEvent> events;
     EventsReactor* reactor = nullptr;  // Null once the call is done.
+    bool pump_posted = false;          // A task to write is waiting on the pump.
   };
   static constexpr size_t kEventBacklog = 4096;
 

@@ -13,6 +13,7 @@
 #include <string>
 #include <thread>
 
+#include "common/work_queue.h"
 #include "host/app_endpoints.h"
 #include "host/app_windows.h"
 #include "host/windows.h"
@@ -72,6 +73,9 @@ class AutomationService final
   int open_streams_ = 0;
   bool reaper_stop_ = false;
   std::thread reaper_;
+  // Starts the writes of Events streams when events come (see EventsReactor) and
+  // deletes finished streams; one thread, so each task sees the ones before done.
+  WorkQueue pump_{1};
 };
 
 }  // namespace mumba
