@@ -224,8 +224,8 @@ void AppEndpoints::DropAll() {
   if (server) server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   server.reset();
   services.reset();
-  std::lock_guard lock(connections_mu_);
-  connection_apps_.clear();
+  // connection_apps_ keeps its entries: no call carries their descriptors any more,
+  // and an Ensure racing with this may already have recorded a new connection.
 }
 
 }  // namespace mumba
