@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "common/grpc_status.h"
+#include "common/work_queue.h"
 #include "storage/sql_value_proto.h"
 
 namespace mumba {
@@ -177,63 +178,139 @@ grpc::Status KvService::ScanCall(const grpc::ServerContextBase* ctx, const sv1::
   return grpc::Status::OK;
 }
 
-grpc::Status KvService::Watch(grpc::ServerContext* ctx, const sv1::KvWatchRequest* req,
-                              grpc::ServerWriter<sv1::KvEvent>* writer) {
-  auto caller = CallerOf(ctx);
-  if (!caller.ok()) return ToGrpc(caller.status());
-  auto grant = stores_->Kv(*caller, req->store().app(), DbOf(req->store()), false);
-  if (!grant.ok()) return ToGrpc(grant.status());
-  // The store calls the watcher on its writing thread; events wait here for the
-  // stream, which may be slower.
-  struct Queue {
+// One Kv.Watch stream: each change the store reports is written as it comes, one
+// write at a time, the rest queued (up to kWatchBacklog, then the call ends with
+// RESOURCE_EXHAUSTED). The store calls watchers on its writing thread holding its
+// lock, and gRPC may run a reaction (OnDone among them, which unwatches) inline at
+// the end of a Start* call: so writes start on the service's pump thread, never
+// there. Deleted on the pump thread once the call is done.
+class KvService::WatchReactor final : public grpc::ServerWriteReactor<sv1::KvEvent> {
+ public:
+  WatchReactor(WorkQueue& pump, std::shared_ptr<KvStore> store, const std::string& prefix)
+      : pump_(pump), store_(std::move(store)), state_(std::make_shared<State>()) {
+    state_->reactor = this;
+    handle_ = store_->Watch(prefix, [state = state_, pump = &pump_](const KvMutation& m, uint64_t seq) {
+      std::lock_guard lock(state->mu);
+      if (!state->reactor) return;
+      if (state->events.size() >= kWatchBacklog) {
+        state->overflow = true;
+      } else {
+        sv1::KvEvent e;
+        e.mutable_op()->set_kind(m.kind == KvMutation::Kind::kDelete ? sv1::KvOp::DELETE : sv1::KvOp::PUT);
+        e.mutable_op()->set_key(m.key);
+        e.mutable_op()->set_value(m.value);
+        e.set_sequence(seq);
+        state->events.push_back(std::move(e));
+      }
+      if (state->pump_posted) return;
+      state->pump_posted = true;
+      pump->Post([state] {
+        WatchReactor* reactor = nullptr;
+        {
+          std::lock_guard lock(state->mu);
+          state->pump_posted = false;
+          reactor = state->reactor;
+        }
+        // Deleted only by a later task of this same thread (OnDone).
+        if (reactor) reactor->WriteNext();
+      });
+    });
+    // Headers go out at once, so the client knows the watch is in place.
+    StartSendInitialMetadata();
+  }
+
+  void OnSendInitialMetadataDone(bool ok) override {
+    if (!ok) return Stop(grpc::Status::OK);
+    {
+      std::lock_guard lock(state_->mu);
+      ready_ = true;
+    }
+    WriteNext();
+  }
+  void OnWriteDone(bool ok) override {
+    if (!ok) return Stop(grpc::Status::OK);
+    {
+      std::lock_guard lock(state_->mu);
+      writing_ = false;
+    }
+    WriteNext();
+  }
+  void OnCancel() override { Stop(grpc::Status::OK); }
+  void OnDone() override {
+    {
+      std::lock_guard lock(state_->mu);
+      state_->reactor = nullptr;
+    }
+    store_->Unwatch(handle_);
+    // A pump task may be writing to this reactor now: it goes after that task.
+    pump_.Post([this] { delete this; });
+  }
+
+ private:
+  struct State {
     std::mutex mu;
-    std::condition_variable cv;
     std::deque<sv1::KvEvent> events;
     bool overflow = false;
+    WatchReactor* reactor = nullptr;  // Null once the call is done.
+    bool pump_posted = false;         // A task to write is waiting on the pump.
   };
-  auto q = std::make_shared<Queue>();
-  uint64_t handle = grant->store->Watch(req->prefix(), [q](const KvMutation& m, uint64_t seq) {
-    std::lock_guard lock(q->mu);
-    if (q->events.size() >= kWatchBacklog) {
-      q->overflow = true;
-    } else {
-      sv1::KvEvent e;
-      e.mutable_op()->set_kind(m.kind == KvMutation::Kind::kDelete ? sv1::KvOp::DELETE : sv1::KvOp::PUT);
-      e.mutable_op()->set_key(m.key);
-      e.mutable_op()->set_value(m.value);
-      e.set_sequence(seq);
-      q->events.push_back(std::move(e));
-    }
-    q->cv.notify_one();
-  });
-  // Headers go out at once, so the client knows the watch is in place.
-  writer->SendInitialMetadata();
-  grpc::Status result = grpc::Status::OK;
-  while (!ctx->IsCancelled()) {
-    std::deque<sv1::KvEvent> batch;
+
+  // Starts writing the next queued change unless a write is under way; ends the
+  // call once the watcher has fallen too far behind.
+  void WriteNext() {
+    bool overflowed = false;
     {
-      std::unique_lock lock(q->mu);
-      q->cv.wait_for(lock, std::chrono::milliseconds(200),
-                     [&] { return !q->events.empty() || q->overflow; });
-      if (q->overflow) {
-        result = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                              "the watcher fell more than " + std::to_string(kWatchBacklog) +
-                                  " events behind; watch again and rescan");
-        break;
-      }
-      batch.swap(q->events);
-    }
-    bool ok = true;
-    for (auto& e : batch) {
-      if (!writer->Write(e)) {
-        ok = false;
-        break;
+      std::lock_guard lock(state_->mu);
+      if (!ready_ || writing_ || finished_) return;
+      if (state_->overflow) {
+        overflowed = finished_ = true;
+      } else {
+        if (state_->events.empty()) return;
+        current_ = std::move(state_->events.front());
+        state_->events.pop_front();
+        writing_ = true;
       }
     }
-    if (!ok) break;
+    if (overflowed) {
+      return Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                 "the watcher fell more than " + std::to_string(kWatchBacklog) +
+                                     " events behind; watch again and rescan"));
+    }
+    StartWrite(&current_);
   }
-  grant->store->Unwatch(handle);
-  return result;
+  // Ends the call once with `status`.
+  void Stop(const grpc::Status& status) {
+    {
+      std::lock_guard lock(state_->mu);
+      if (finished_) return;
+      finished_ = true;
+    }
+    Finish(status);
+  }
+
+  WorkQueue& pump_;
+  std::shared_ptr<KvStore> store_;
+  std::shared_ptr<State> state_;
+  uint64_t handle_ = 0;
+  // Guarded by state_->mu.
+  bool ready_ = false;
+  bool writing_ = false;
+  bool finished_ = false;
+  sv1::KvEvent current_;
+};
+
+grpc::ServerWriteReactor<sv1::KvEvent>* KvService::Watch(grpc::CallbackServerContext* ctx,
+                                                         const sv1::KvWatchRequest* req) {
+  class Refused final : public grpc::ServerWriteReactor<sv1::KvEvent> {
+   public:
+    explicit Refused(const grpc::Status& s) { Finish(s); }
+    void OnDone() override { delete this; }
+  };
+  auto caller = CallerOf(ctx);
+  if (!caller.ok()) return new Refused(ToGrpc(caller.status()));
+  auto grant = stores_->Kv(*caller, req->store().app(), DbOf(req->store()), false);
+  if (!grant.ok()) return new Refused(ToGrpc(grant.status()));
+  return new WatchReactor(pump_, grant->store, req->prefix());
 }
 
 grpc::Status KvService::ListCall(const grpc::ServerContextBase* ctx, const sv1::KvListRequest* req,

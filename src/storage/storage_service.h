@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "common/grpc_status.h"
+#include "common/work_queue.h"
 #include "mumba/storage/v1/storage.grpc.pb.h"
 #include "storage/call_pool.h"
 #include "storage/store_manager.h"
@@ -80,8 +81,8 @@ class StoreServiceBase : public GeneratedService {
 
 namespace storage_internal {
 namespace sv1 = mumba::storage::v1;
-using KvBase = sv1::Kv::WithCallbackMethod_Get<
-    sv1::Kv::WithCallbackMethod_Write<sv1::Kv::WithCallbackMethod_Scan<sv1::Kv::WithCallbackMethod_List<sv1::Kv::Service>>>>;
+using KvBase = sv1::Kv::WithCallbackMethod_Get<sv1::Kv::WithCallbackMethod_Write<sv1::Kv::WithCallbackMethod_Scan<
+    sv1::Kv::WithCallbackMethod_List<sv1::Kv::WithCallbackMethod_Watch<sv1::Kv::Service>>>>>;
 using SqlBase = sv1::Sql::WithCallbackMethod_Execute<sv1::Sql::WithCallbackMethod_List<sv1::Sql::Service>>;
 using FilesBase = sv1::Files::WithCallbackMethod_List<sv1::Files::WithCallbackMethod_Stat<
     sv1::Files::WithCallbackMethod_Delete<sv1::Files::WithCallbackMethod_Move<sv1::Files::Service>>>>;
@@ -98,10 +99,16 @@ class KvService final : public StoreServiceBase<storage_internal::KvBase> {
   grpc::Status GetStream(grpc::ServerContext*,
                          grpc::ServerReaderWriter<mumba::storage::v1::KvGetResponse,
                                                   mumba::storage::v1::KvGetRequest>*) override;
-  grpc::Status Watch(grpc::ServerContext*, const mumba::storage::v1::KvWatchRequest*,
-                     grpc::ServerWriter<mumba::storage::v1::KvEvent>*) override;
+  // A callback stream: an open watch holds no thread and wakes nothing while the
+  // store does not change.
+  grpc::ServerWriteReactor<mumba::storage::v1::KvEvent>* Watch(grpc::CallbackServerContext* ctx,
+                                                               const mumba::storage::v1::KvWatchRequest* req) override;
 
  private:
+  class WatchReactor;
+  // Starts watch streams' writes and deletes finished ones (see WatchReactor).
+  WorkQueue pump_{1};
+
   grpc::Status GetCall(const grpc::ServerContextBase*, const mumba::storage::v1::KvGetRequest*,
                        mumba::storage::v1::KvGetResponse*);
   grpc::Status WriteCall(const grpc::ServerContextBase*, const mumba::storage::v1::KvWriteRequest*,
