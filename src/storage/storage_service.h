@@ -26,7 +26,8 @@ using CallerOfCall = std::function<Expected<StoreCaller>(const grpc::ServerConte
 // reach (borrowed; it must outlive the service), how to tell who calls, and the
 // pool its unary calls run on (borrowed; without one they run on gRPC's thread).
 // Unary methods are callback methods run on the pool, so they hold no thread of
-// gRPC's while they wait; streams stay synchronous, a thread each.
+// gRPC's while they wait; Watch is a callback stream (KvService). The other streams
+// stay synchronous, a thread each.
 template <typename GeneratedService>
 class StoreServiceBase : public GeneratedService {
  public:
