@@ -26,14 +26,22 @@ namespace fs = std::filesystem;
 namespace mumba {
 namespace {
 
-// What one app's host socket serves, all scoped to that app.
+// What the apps' host sockets serve, each call scoped to the app whose socket it
+// came through (AppEndpoints::AppOf).
 class PerAppServices final : public EndpointServices {
  public:
   PerAppServices(StoreManager* stores, PageEvents& events, Windows& windows, AppWindows& app_windows,
-                 const std::atomic<bool>& stopping, const std::string& app_id)
-      : storage_(stores, StoreCaller{app_id}),
-        events_(events, app_id),
-        automation_(windows, app_windows, stopping, app_id) {}
+                 const std::atomic<bool>& stopping, const AppOfCall& app_of)
+      : storage_(stores,
+                 CallerOfCall([app_of](const grpc::ServerContextBase* ctx) -> Expected<StoreCaller> {
+                   if (!ctx) return PermissionDenied("a call on a host socket comes through gRPC");
+                   MUMBA_ASSIGN_OR_RETURN(std::string app_id, app_of(*ctx));
+                   // An empty id would be the owner's, who may reach every store.
+                   if (app_id.empty()) return PermissionDenied("a call on a host socket is an app's");
+                   return StoreCaller{std::move(app_id)};
+                 })),
+        events_(events, app_of),
+        automation_(windows, app_windows, stopping, app_of) {}
 
   std::vector<grpc::Service*> services() override {
     return {&storage_.kv, &storage_.sql, &storage_.files, &events_, &automation_};
@@ -91,9 +99,9 @@ Host::Host(HostOptions options, HostConfig config, std::unique_ptr<Registry> reg
   // which AppEndpoints always serves).
   endpoints_ = std::make_unique<AppEndpoints>(
       layout_.run_dir(),
-      [this](const std::string& app_id) {
+      [this](AppOfCall app_of) {
         return std::make_unique<PerAppServices>(stores_.get(), *page_events_, *windows_, *app_windows_,
-                                                stopping_, app_id);
+                                                stopping_, app_of);
       },
       [this](const std::string& app_id) {
         return std::vector<pid_t>{static_cast<pid_t>(supervisor_->Get(app_id).pid)};

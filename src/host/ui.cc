@@ -140,8 +140,10 @@ Expected<std::unique_ptr<Gateway>> StartGateway(int configured_port, const Gatew
   return gw;
 }
 
-grpc::Status EventsService::Emit(grpc::ServerContext*, const mumba::ui::v1::EmitRequest* req,
+grpc::Status EventsService::Emit(grpc::ServerContext* ctx, const mumba::ui::v1::EmitRequest* req,
                                  mumba::ui::v1::EmitResponse* resp) {
+  auto app_id = app_of_(*ctx);
+  if (!app_id.ok()) return ToGrpc(app_id.status());
   if (req->event().empty() || req->event().size() > 128) {
     return ToGrpc(InvalidArgument("an event needs a name of 1-128 characters"));
   }
@@ -149,7 +151,7 @@ grpc::Status EventsService::Emit(grpc::ServerContext*, const mumba::ui::v1::Emit
   if (!nlohmann::json::accept(json)) {
     return ToGrpc(InvalidArgument("the data of event '" + req->event() + "' is not JSON"));
   }
-  auto listeners = events_.Emit(app_id_, req->event(), json);
+  auto listeners = events_.Emit(*app_id, req->event(), json);
   if (!listeners.ok()) return ToGrpc(listeners.status());
   resp->set_listeners(*listeners);
   return grpc::Status::OK;

@@ -112,17 +112,19 @@ class PageEvents {
   std::atomic<Gateway*> gateway_{nullptr};
 };
 
-// mumba.ui.v1.Events for one app, on its host socket.
+// mumba.ui.v1.Events on the apps' host sockets: each call emits to the pages of the
+// app whose socket it came through.
 class EventsService final : public mumba::ui::v1::Events::Service {
  public:
-  // `events` is borrowed and must outlive the service.
-  EventsService(PageEvents& events, std::string app_id) : events_(events), app_id_(std::move(app_id)) {}
-  grpc::Status Emit(grpc::ServerContext*, const mumba::ui::v1::EmitRequest* req,
+  // `events` is borrowed and must outlive the service; `app_of` tells each call's
+  // app (a call it cannot place is refused with its error).
+  EventsService(PageEvents& events, AppOfCall app_of) : events_(events), app_of_(std::move(app_of)) {}
+  grpc::Status Emit(grpc::ServerContext* ctx, const mumba::ui::v1::EmitRequest* req,
                     mumba::ui::v1::EmitResponse* resp) override;
 
  private:
   PageEvents& events_;
-  std::string app_id_;
+  AppOfCall app_of_;
 };
 
 }  // namespace mumba
