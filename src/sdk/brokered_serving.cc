@@ -87,7 +87,9 @@ void BrokeredServing::Accept(BrokeredConnection conn) {
   }
   // gRPC names a connection made from a descriptor "fd:<number>": the caller is
   // recorded under that name before the descriptor is handed over, so the first
-  // call on it already finds it.
+  // call on it already finds it. gRPC closes the descriptor only once the
+  // connection's last call is gone, so while a call runs its number still means its
+  // connection; a number used again is recorded again before gRPC sees it.
   RememberCaller("fd:" + std::to_string(conn.fd.get()), Caller{conn.peer_id, conn.peer_name});
   grpc::AddInsecureChannelFromFd(server.get(), conn.fd.Release());
 }
