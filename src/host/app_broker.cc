@@ -37,6 +37,8 @@ constexpr size_t kMaxTargetChars = 512;
 // The broker keeps a descriptor per open connection: an app may hold this many at
 // once, so that one asking in a loop cannot take the host's descriptors.
 constexpr int kMaxOpenPerCaller = 256;
+// How long a connection waits for a callee that serves to say it takes them.
+constexpr auto kListenWait = std::chrono::seconds(3);
 
 UniqueFd ListenSeqpacket(const fs::path& path) {
   struct sockaddr_un addr {};
@@ -102,6 +104,7 @@ void AppBroker::DropAll() {
     stopping_ = true;
     for (const auto& [id, l] : listeners_) ids.push_back(id);
   }
+  accepting_cv_.notify_all();
   for (const auto& id : ids) Drop(id);
 }
 
@@ -208,6 +211,7 @@ void AppBroker::ReadLoop(std::shared_ptr<Conn> conn) {
     if (req.has_listen()) {
       std::lock_guard lock(mu_);
       accepting_[conn->app_id] = conn;
+      accepting_cv_.notify_all();
     } else if (req.has_connect()) {
       HandleConnect(*conn, req.connect().id(), req.connect().target());
     }
@@ -259,10 +263,15 @@ void AppBroker::HandleConnect(Conn& conn, uint64_t id, const std::string& target
   if (Status st = parts_.ensure_running(callee); !st.ok()) {
     return refuse(Unavailable("cannot start " + decision->callee.name + ": " + st.message()));
   }
+  // A daemon that just started says it listens on its own connection, which the
+  // broker may not have read yet (its pid is checked first): give it a moment.
   std::shared_ptr<Conn> callee_conn;
   {
-    std::lock_guard lock(mu_);
-    if (auto it = accepting_.find(callee); it != accepting_.end()) callee_conn = it->second.lock();
+    std::unique_lock lock(mu_);
+    accepting_cv_.wait_for(lock, kListenWait, [&] {
+      if (auto it = accepting_.find(callee); it != accepting_.end()) callee_conn = it->second.lock();
+      return callee_conn != nullptr || stopping_;
+    });
   }
   if (!callee_conn) {
     return refuse(FailedPrecondition(decision->callee.name +

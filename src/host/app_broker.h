@@ -21,6 +21,7 @@
 
 #include <sys/types.h>
 
+#include <condition_variable>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -85,6 +86,7 @@ class AppBroker {
 
   AppBrokerParts parts_;
   std::mutex mu_;
+  std::condition_variable accepting_cv_;  // A callee said it takes connections.
   bool stopping_ = false;
   std::map<std::string, std::shared_ptr<Listener>> listeners_;        // By app id.
   std::map<std::string, std::weak_ptr<Conn>> accepting_;              // Callees' listening connections.
