@@ -43,7 +43,7 @@ void EventsSession::Accept(Request req, std::function<void(std::shared_ptr<Event
     if (ec) return;
     if (hello) self->Push({std::make_shared<const std::string>(HelloFrame(self->budget_->limits())), false, false, {}});
     on_open(self);
-    self->ReadLoop();
+    self->MaybeRead();
   });
 }
 
@@ -86,8 +86,13 @@ void EventsSession::Shut() {
   beast::get_lowest_layer(ws_).close();
 }
 
-void EventsSession::ReadLoop() {
+void EventsSession::MaybeRead() {
+  // A page that sends more while as many answers wait for it to read them is not
+  // read until they are written.
+  if (reading_ || closed_ || unanswered_ >= 2 * max_in_flight_) return;
+  reading_ = true;
   ws_.async_read(in_, [self = shared_from_this()](beast::error_code ec, size_t) {
+    self->reading_ = false;
     if (ec) {
       // The page went, or sent a frame over max_call_frame_bytes (Beast then
       // closes with 1009).
@@ -134,20 +139,11 @@ void EventsSession::OnFrame() {
                     });
                   });
   }
-  // A page that sends more while as many answers wait for it to read them is not
-  // read until they are written.
-  if (unanswered_ >= 2 * max_in_flight_) {
-    reading_paused_ = true;
-    return;
-  }
-  ReadLoop();
+  MaybeRead();
 }
 
 void EventsSession::Answer(uint64_t id, std::string frame, bool binary) {
-  if (closed_) {
-    --unanswered_;
-    return;
-  }
+  if (closed_) return;
   Reservation bytes = budget_->ReserveBody(frame.size());
   if (!bytes) {
     // Held whole until the page reads it, an answer must fit in what the gateway
@@ -162,18 +158,18 @@ void EventsSession::Answer(uint64_t id, std::string frame, bool binary) {
 void EventsSession::WriteNext() {
   writing_ = std::move(queue_.front());
   queue_.pop_front();
-  if (!writing_->answer) {
+  if (writing_->answer) {
+    // Answered from here on: the page, which counts a request until its answer
+    // arrives, never counts fewer than the gateway does.
+    --unanswered_;
+  } else {
     --queued_events_;
     queued_bytes_ -= writing_->frame->size();
   }
   ws_.binary(writing_->binary);
   ws_.async_write(net::buffer(*writing_->frame), [self = shared_from_this()](beast::error_code ec, size_t) {
-    const bool answer = self->writing_->answer;
     self->writing_.reset();
-    if (answer && --self->unanswered_ < 2 * self->max_in_flight_ && self->reading_paused_ && !ec) {
-      self->reading_paused_ = false;
-      self->ReadLoop();
-    }
+    if (!ec) self->MaybeRead();
     if (ec) {
       self->closed_ = true;
       for (const auto& q : self->queue_) self->unanswered_ -= q.answer ? 1 : 0;

@@ -71,7 +71,9 @@ class EventsSession : public std::enable_shared_from_this<EventsSession> {
     Reservation held;
   };
 
-  void ReadLoop();
+  // Reads the next frame unless a read is on, the session is closed or the page
+  // has as many answers waiting to be written as it may (2 x max_calls_in_flight).
+  void MaybeRead();
   // Handles the frame just read, on the strand.
   void OnFrame();
   // Queues `frame`, the answer to request `id`, on the strand; its bytes are held
@@ -90,14 +92,14 @@ class EventsSession : public std::enable_shared_from_this<EventsSession> {
   const size_t max_in_flight_;
   beast::flat_buffer in_;
   // Strand state: the frames waiting, the events' count and bytes among them, the
-  // one being written, the requests not yet answered on the wire, and whether
-  // reading waits for them.
+  // one being written, the requests whose answers are not being written yet, and
+  // whether a read is on.
   std::deque<Outgoing> queue_;
   size_t queued_events_ = 0;
   size_t queued_bytes_ = 0;
   std::optional<Outgoing> writing_;
   size_t unanswered_ = 0;
-  bool reading_paused_ = false;
+  bool reading_ = false;
   std::atomic<bool> closed_{false};
 };
 

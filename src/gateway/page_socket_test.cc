@@ -108,7 +108,8 @@ class HoldingBackend final : public GatewayBackend {
     std::unique_lock lock(mu_);
     calls_.push_back({app_id, method, json});
     Expected<std::string> reply = call_reply_;
-    if (reply.ok()) reply = R"({"echo":)" + json + "}";
+    // The default reply echoes the request.
+    if (reply.ok() && *reply == "{}") reply = R"({"echo":)" + json + "}";
     if (hold_) {
       held_.push_back([done = std::move(done), reply] { done(reply); });
       return;
@@ -321,6 +322,45 @@ TEST_F(PageSocketTest, CallsOverTheLimitInFlightAreRefusedAtOnceAndTheOthersGoOn
   // Room again.
   page->Send(CallFrame(6, "a.B/C", "{}"));
   EXPECT_EQ(page->ReadJson()["id"], 6);
+}
+
+TEST_F(PageSocketTest, APageThatKeepsTheLimitInFlightIsNeverRefused) {
+  // As mumba.js does: a new call as soon as an answer arrives, never more than
+  // the limit unanswered. The gateway counts a call as answered once its answer
+  // is on its way, before the page can see it.
+  GatewayLimits limits;
+  limits.max_calls_in_flight = 3;
+  Restart(limits);
+  auto page = Hello();
+  uint64_t next = 0;
+  for (; next < 3; ++next) page->Send(CallFrame(next, "a.B/C", "{}"));
+  for (int answered = 0; answered < 3000; ++answered) {
+    json answer = page->ReadJson();
+    ASSERT_TRUE(answer.contains("reply")) << answer.dump();
+    page->Send(CallFrame(next++, "a.B/C", "{}"));
+  }
+}
+
+TEST_F(PageSocketTest, RequestsAndAnswersMustFitInWhatTheGatewayHolds) {
+  GatewayLimits limits;
+  limits.max_buffered_bytes = 200;
+  Restart(limits);
+  auto page = Hello();
+  page->Send(CallFrame(1, "a.B/C", "\"" + std::string(300, 'x') + "\""));
+  json refused = page->ReadJson();
+  EXPECT_EQ(refused["id"], 1);
+  EXPECT_EQ(refused["code"], "UNAVAILABLE");
+  EXPECT_TRUE(backend_.calls().empty());
+  // A small request whose answer is too large: the call ran, its answer is an error.
+  backend_.SetCallReply("\"" + std::string(300, 'y') + "\"");
+  page->Send(CallFrame(2, "a.B/C", "{}"));
+  json too_large = page->ReadJson();
+  EXPECT_EQ(too_large["id"], 2);
+  EXPECT_EQ(too_large["code"], "RESOURCE_EXHAUSTED");
+  EXPECT_EQ(backend_.calls().size(), 1u);
+  backend_.SetCallReply(std::string("{}"));
+  page->Send(CallFrame(3, "a.B/C", "{}"));
+  EXPECT_EQ(page->Read(), R"({"id":3,"reply":{"echo":{}}})");
 }
 
 TEST_F(PageSocketTest, AFrameOverTheLimitClosesThatSocketOnly) {
