@@ -137,7 +137,7 @@ struct World {
   EventListeners listeners;
   mumba::GatewayLimits limits;
   mumba::gateway_internal::GatewayBudget budget{limits};
-  RequestDispatcher dispatcher{&backend, kPort, &listeners, &limits};
+  RequestDispatcher dispatcher{&backend, kPort, &listeners, &budget};
 };
 
 World& TheWorld() {

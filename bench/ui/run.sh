@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # Builds everything (the host, the CLI, the SDK and mumba-ui-bench), builds the hello
 # bundle the bench installs, and runs the bench once.
-#   bench/ui/run.sh [--seconds S] [--lanes N] [--samples N]
+#   bench/ui/run.sh [--seconds S] [--lanes N] [--samples N] [--only-calls]
 # BUILD_DIR picks the build folder (default: build/ in the source tree; see
 # bench/lib.sh). The table goes to stdout.
 #

@@ -20,7 +20,12 @@
 //   (c) `mumba launch` of a second window while one is open;
 //   (d) the memory of the app's browser (every process of its process group: RSS
 //       and PSS from /proc/PID/smaps_rollup) with 1 and 3 windows, against the
-//       bench's plain Chromium with 1 and 3 pages of the same page.
+//       bench's plain Chromium with 1 and 3 pages of the same page;
+//   (e) calls per second from one page: mumba.call of SayHello (a method that does
+//       next to nothing) over the page's WebSocket with 1, 8 and 64 in flight, and
+//       mumba.route of /greet the same way, against the page's own HTTP fetch loop
+//       of the same call and Chromium's fetch loop against the bench's do-nothing
+//       HTTP server (1 and 8 loops). `--only-calls` measures (e) alone.
 // Everything runs on 127.0.0.1; Chromium gets Mumba's flags (no background
 // networking, no component updates). The table goes to stdout, progress to stderr.
 //
@@ -98,6 +103,7 @@ struct Options {
   double seconds = 2.0;  // Measured time of each route figure, cut into two slices.
   int lanes = 8;         // Parallel loops in the page, threads on the socket.
   int samples = 5;       // Window launches of each kind; the median is reported.
+  bool only_calls = false;  // (e) alone.
   fs::path bin_dir;      // mumba and mumba-host.
   fs::path bundle;       // The hello bundle.
 };
@@ -657,6 +663,123 @@ RouteFigures MeasureRoutes(shell::RuntimeClient& page, shell::RuntimeClient& tin
   return f;
 }
 
+// ---- (e) Calls from one page. ----
+
+constexpr char kCallMethod[] = "hello.v1.Greeter/SayHello";
+constexpr char kCallReply[] = "Hello, x!";
+
+// How one page's loop reaches its answer, with `lanes` awaiting at once.
+enum class CallWay { kSocketCall, kSocketRoute, kHttpCall, kCeiling };
+
+// `lanes` async loops in the page, each awaiting one request at a time for
+// `seconds`. Fails when any request went another way than `way` says.
+void CallLoad(shell::RuntimeClient& page, CallWay way, int lanes, double seconds, Load* into) {
+  std::string one;
+  switch (way) {
+    case CallWay::kSocketCall:
+      one = Fmt("(await m.call('%s', {name: 'x'})).message", kCallMethod);
+      break;
+    case CallWay::kSocketRoute:
+      one = Fmt("await (await m.route('%s?%s')).text()", kRoutePath, kRouteQuery);
+      break;
+    case CallWay::kHttpCall:
+      one = Fmt("(await (await fetch('/_mumba/call/%s', {method: 'POST', body: '{\"name\":\"x\"}'})).json()).message",
+                kCallMethod);
+      break;
+    case CallWay::kCeiling:
+      one = Fmt("await (await fetch('%s?%s')).text()", kRoutePath, kRouteQuery);
+      break;
+  }
+  const std::string expected = way == CallWay::kSocketCall || way == CallWay::kHttpCall ? kCallReply : kReply;
+  const bool socket = way == CallWay::kSocketCall || way == CallWay::kSocketRoute;
+  const std::string js = "(async () => {\n"
+      "  const m = " + std::string(socket ? "await import('/_mumba/mumba.js')" : "null") + ";\n"
+      "  performance.clearResourceTimings();\n"
+      "  const lanes = " + std::to_string(lanes) + ", t0 = performance.now(), until = t0 + " +
+      Fmt("%.0f", seconds * 1000) + ";\n"
+      "  const lat = [];\n"
+      "  let bad = \"\";\n"
+      "  const ends = await Promise.all(Array.from({length: lanes}, async () => {\n"
+      "    let end = t0;\n"
+      "    while (performance.now() < until && !bad) {\n"
+      "      const s = performance.now();\n"
+      "      const got = " + one + ";\n"
+      "      end = performance.now();\n"
+      "      if (got !== \"" + expected + "\") bad = \"unexpected reply: \" + String(got).slice(0, 80);\n"
+      "      else lat.push(Math.round((end - s) * 1000));\n"
+      "    }\n"
+      "    return end;\n"
+      "  }));\n"
+      "  const http = performance.getEntriesByType('resource').length;\n"
+      "  return {ms: Math.max(...ends) - t0, lat, bad, http};\n"
+      "})()";
+  auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(SecondsToDuration(seconds + 30));
+  json r = Must(page.Evaluate(js, timeout), "the call loop in the page");
+  if (!r.is_object() || !r["lat"].is_array() || !r["ms"].is_number()) Fail("the call loop returned " + r.dump());
+  if (std::string bad = r["bad"].get<std::string>(); !bad.empty() && into->error.empty()) into->error = bad;
+  if (socket && r["http"].get<int>() > 0 && into->error.empty()) {
+    into->error = Fmt("%d requests went over HTTP instead of the socket", r["http"].get<int>());
+  }
+  for (const auto& v : r["lat"]) into->latencies_us.push_back(v.get<double>());
+  into->requests += r["lat"].size();
+  into->seconds += r["ms"].get<double>() / 1000.0;
+}
+
+struct CallFigures {
+  std::vector<int> socket_lanes;  // In flight on the socket: 1, 8, 64.
+  std::vector<Load> socket_calls, socket_routes;
+  std::vector<int> http_lanes;  // Loops of HTTP requests: 1, 8.
+  std::vector<Load> http_calls, ceiling;
+};
+
+// Every way and concurrency takes a warm-up, then two slices each, taking turns.
+// `page` is a page of the app without an events handler of its own; `tiny_page`
+// is one of the bench's TinyHttpServer.
+CallFigures MeasureCalls(shell::RuntimeClient& page, shell::RuntimeClient& tiny_page, double seconds) {
+  CallFigures f;
+  f.socket_lanes = {1, 8, 64};
+  f.http_lanes = {1, 8};
+  f.socket_calls.resize(f.socket_lanes.size());
+  f.socket_routes.resize(f.socket_lanes.size());
+  f.http_calls.resize(f.http_lanes.size());
+  f.ceiling.resize(f.http_lanes.size());
+  Progress("calls from one page: over its socket with 1, 8 and 64 in flight, over HTTP and the ceiling with 1 and "
+           "8 loops, %.1f s each, after a warm-up", seconds);
+  std::vector<std::function<void(double, Load*)>> runs;
+  std::vector<Load*> into;
+  for (size_t i = 0; i < f.socket_lanes.size(); ++i) {
+    int lanes = f.socket_lanes[i];
+    runs.push_back([&page, lanes](double s, Load* l) { CallLoad(page, CallWay::kSocketCall, lanes, s, l); });
+    into.push_back(&f.socket_calls[i]);
+    runs.push_back([&page, lanes](double s, Load* l) { CallLoad(page, CallWay::kSocketRoute, lanes, s, l); });
+    into.push_back(&f.socket_routes[i]);
+  }
+  for (size_t i = 0; i < f.http_lanes.size(); ++i) {
+    int lanes = f.http_lanes[i];
+    runs.push_back([&page, lanes](double s, Load* l) { CallLoad(page, CallWay::kHttpCall, lanes, s, l); });
+    into.push_back(&f.http_calls[i]);
+    runs.push_back([&tiny_page, lanes](double s, Load* l) { CallLoad(tiny_page, CallWay::kCeiling, lanes, s, l); });
+    into.push_back(&f.ceiling[i]);
+  }
+  for (auto& run : runs) {
+    Load warm;
+    run(0.3, &warm);
+    if (!warm.error.empty()) Fail("warm-up: " + warm.error);
+  }
+  constexpr int kSlices = 2;
+  for (int round = 0; round < kSlices; ++round) {
+    for (size_t k = 0; k < runs.size(); ++k) {
+      size_t i = round % 2 ? runs.size() - 1 - k : k;
+      runs[i](seconds / kSlices, into[i]);
+    }
+  }
+  for (auto& l : f.socket_calls) Finalize(&l, "mumba.call over the socket");
+  for (auto& l : f.socket_routes) Finalize(&l, "mumba.route over the socket");
+  for (auto& l : f.http_calls) Finalize(&l, "the call over HTTP");
+  for (auto& l : f.ceiling) Finalize(&l, "page fetch from the bench's HTTP server");
+  return f;
+}
+
 // ---- (b), (c) Windows. ----
 
 struct Launch {
@@ -709,6 +832,7 @@ std::string Mib(long kib) { return Fmt("%.0f MB", static_cast<double>(kib) / 102
 struct Results {
   std::string origin;                // http://hello.localhost:PORT
   std::vector<RouteFigures> routes;  // (a), 1 lane and then N.
+  std::optional<CallFigures> calls;  // (e)
   Launch cold;                       // (b) the unrecorded first launch, new profile.
   double plain_cold_ms = 0;
   std::vector<double> first_wall, first_paint, plain_first;  // (b)
@@ -838,19 +962,62 @@ void Print(const Options& o, const Results& r) {
   std::fflush(stdout);
 }
 
+// (e): calls from one page, each way beside Chromium's own fetch loop.
+void PrintCalls(const CallFigures& f) {
+  auto verdict = [](bool ok) { return std::string(ok ? "yes" : "NO"); };
+  std::printf("\n(e) calls from one page (a page of hello with no events handler of its own), each loop awaiting\n"
+              "    one request at a time, N loops at once:\n"
+              "    socket  = mumba.call('%s', {name: 'x'}) / mumba.route('%s?%s') over the page's WebSocket\n"
+              "    HTTP    = the same call as POST /_mumba/call/... with fetch (what mumba.call did before)\n"
+              "    ceiling = fetch loops against the bench's do-nothing HTTP server (Chromium's own cost)\n\n",
+              kCallMethod, kRoutePath, kRouteQuery);
+  std::vector<Row> rows;
+  const Load& ceiling1 = f.ceiling.front();
+  const Load& ceiling_n = f.ceiling.back();
+  double best = 0;
+  for (size_t i = 0; i < f.socket_lanes.size(); ++i) {
+    const int lanes = f.socket_lanes[i];
+    const Load& c = f.socket_calls[i];
+    const Load& r = f.socket_routes[i];
+    const Load& base = lanes == 1 ? ceiling1 : ceiling_n;
+    const std::string base_label = Fmt("ceiling, %d loop%s ", lanes == 1 ? 1 : f.http_lanes.back(), lanes == 1 ? "" : "s");
+    best = std::max(best, c.per_s);
+    rows.push_back({Fmt("mumba.call over the socket, %d in flight", lanes), Rate(c.per_s),
+                    base_label + Rate(base.per_s), Ratio(c.per_s, base.per_s), "", ""});
+    rows.push_back({"  p50 / p99 latency", Fmt("%.0f / %.0f us", c.p50_us, c.p99_us),
+                    Fmt("ceiling %.0f / %.0f us", base.p50_us, base.p99_us), "", "", ""});
+    rows.push_back({Fmt("mumba.route over the socket, %d in flight", lanes), Rate(r.per_s),
+                    base_label + Rate(base.per_s), Ratio(r.per_s, base.per_s), "", ""});
+  }
+  for (size_t i = 0; i < f.http_lanes.size(); ++i) {
+    const int lanes = f.http_lanes[i];
+    rows.push_back({Fmt("the call over HTTP, %d loop%s", lanes, lanes == 1 ? "" : "s"), Rate(f.http_calls[i].per_s),
+                    Fmt("ceiling, %d loop%s ", lanes, lanes == 1 ? "" : "s") + Rate(f.ceiling[i].per_s),
+                    Ratio(f.http_calls[i].per_s, f.ceiling[i].per_s), "", ""});
+  }
+  rows.push_back({"mumba.call over the socket, the best", Rate(best), "ceiling, best " +
+                  Rate(std::max(ceiling1.per_s, ceiling_n.per_s)), Ratio(best, std::max(ceiling1.per_s, ceiling_n.per_s)),
+                  ">= 5000/s", verdict(best >= 5000)});
+  PrintRows(rows);
+  std::fflush(stdout);
+}
+
 // ---- The run. ----
 
 Options ParseOptions(int argc, char** argv) {
   Options o;
   o.bin_dir = fs::canonical("/proc/self/exe").parent_path();
   Flags flags(
-      "usage: mumba-ui-bench [--seconds S] [--lanes N] [--samples N] [--bin-dir DIR] [--hello-bundle DIR]\n"
+      "usage: mumba-ui-bench [--seconds S] [--lanes N] [--samples N] [--only-calls] [--bin-dir DIR]\n"
+      "                      [--hello-bundle DIR]\n"
       "  --seconds S         measured seconds of each route figure (default 2)\n"
       "  --lanes N           parallel fetch loops in the page / gRPC threads (default 8)\n"
       "  --samples N         launches of each kind; the median is reported (default 5)\n"
+      "  --only-calls        only (e), calls from one page over its socket and over HTTP\n"
       "  --bin-dir DIR       where mumba and mumba-host are (default: beside this program)\n"
       "  --hello-bundle DIR  the hello bundle (default: ../tests/hello/bundle from there)\n");
   flags.Add("--seconds", &o.seconds).Add("--lanes", &o.lanes).Add("--samples", &o.samples);
+  flags.Add("--only-calls", &o.only_calls);
   flags.Add("--bin-dir", &o.bin_dir).Add("--hello-bundle", &o.bundle);
   flags.Parse(argc, argv);
   if (!flags.Given("--hello-bundle")) o.bundle = o.bin_dir.parent_path() / "tests" / kApp / "bundle";
@@ -926,11 +1093,28 @@ int Run(const Options& o) {
     TinyHttpServer tiny;
     Tab tiny_tab = OpenTab(plain, Fmt("http://plain.localhost:%d/", tiny.port()));
     shell::RuntimeClient tiny_page(plain, tiny_tab.session);
-    r.routes.push_back(MeasureRoutes(page, tiny_page, socket, port, session.cookie, 1, o.seconds));
-    if (o.lanes > 1) {
-      r.routes.push_back(MeasureRoutes(page, tiny_page, socket, port, session.cookie, o.lanes, o.seconds));
+    if (!o.only_calls) {
+      r.routes.push_back(MeasureRoutes(page, tiny_page, socket, port, session.cookie, 1, o.seconds));
+      if (o.lanes > 1) {
+        r.routes.push_back(MeasureRoutes(page, tiny_page, socket, port, session.cookie, o.lanes, o.seconds));
+      }
     }
+    // (e) on a page of hello's origin that lists no events (hello's own page adds
+    // one to its DOM for every SayHello), its socket open and the host's limits in.
+    Tab calls_tab = OpenTab(plain, origin + "/_mumba/mumba.js");
+    shell::RuntimeClient calls_page(plain, calls_tab.session);
+    (void)Must(calls_page.Evaluate("import('/_mumba/mumba.js').then(async m => { await m.ready(); "
+                                   "await new Promise(r => setTimeout(r, 200)); return true; })"),
+               "the page's socket");
+    r.calls = MeasureCalls(calls_page, tiny_page, o.seconds);
     ClosePlainBrowser(false);
+  }
+  if (o.only_calls) {
+    r.load_after = LoadAverage();
+    std::printf("\nmumba-ui-bench: calls from one page in headless Chromium, on 127.0.0.1; load average %s before, "
+                "%s after\n", r.load_before.c_str(), r.load_after.c_str());
+    PrintCalls(*r.calls);
+    return 0;
   }
 
   // (b) First windows, the app's and plain Chromium's taking turns, after one
@@ -974,6 +1158,7 @@ int Run(const Options& o) {
   r.load_after = LoadAverage();
   r.total_s = Seconds(Clock::now() - t_start);
   Print(o, r);
+  PrintCalls(*r.calls);
   return 0;
 }
 

@@ -6,12 +6,25 @@
 
 #include <google/protobuf/descriptor.pb.h>
 #include <google/protobuf/util/json_util.h>
+#include <google/protobuf/util/type_resolver_util.h>
 
 #include "bundle/bundle.h"
 
 namespace mumba {
+namespace {
+constexpr char kTypeUrlPrefix[] = "type.googleapis.com";
+}  // namespace
 
 Transcoder::~Transcoder() = default;
+
+void Transcoder::Finish() {
+  factory_ = std::make_unique<google::protobuf::DynamicMessageFactory>(pool_.get());
+  resolver_.reset(google::protobuf::util::NewTypeResolverForDescriptorPool(kTypeUrlPrefix, pool_.get()));
+}
+
+std::string Transcoder::TypeUrl(const google::protobuf::Descriptor* type) {
+  return std::string(kTypeUrlPrefix) + "/" + type->full_name();
+}
 
 Expected<std::shared_ptr<const Transcoder>> Transcoder::Load(
     const std::filesystem::path& descriptor_set, std::vector<std::string> services) {
@@ -20,7 +33,7 @@ Expected<std::shared_ptr<const Transcoder>> Transcoder::Load(
     auto pool = LoadDescriptorPool(descriptor_set);
     if (!pool.ok()) return pool.status();
     t->pool_ = std::move(*pool);
-    t->factory_ = std::make_unique<google::protobuf::DynamicMessageFactory>(t->pool_.get());
+    t->Finish();
   }
   t->services_ = std::move(services);
   return std::shared_ptr<const Transcoder>(std::move(t));
@@ -41,7 +54,7 @@ Expected<std::shared_ptr<const Transcoder>> Transcoder::FromCompiled(
     return {};
   };
   for (const auto* f : files) MUMBA_TRY(add(f));
-  t->factory_ = std::make_unique<google::protobuf::DynamicMessageFactory>(t->pool_.get());
+  t->Finish();
   t->services_ = std::move(services);
   return std::shared_ptr<const Transcoder>(std::move(t));
 }
@@ -72,11 +85,13 @@ Expected<const google::protobuf::MethodDescriptor*> Transcoder::FindMethod(
 
 Expected<std::string> Transcoder::RequestFromJson(const google::protobuf::MethodDescriptor* method,
                                                   const std::string& json) const {
-  std::unique_ptr<google::protobuf::Message> msg(factory_->GetPrototype(method->input_type())->New());
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = false;
-  auto st = google::protobuf::util::JsonStringToMessage(json.empty() ? "{}" : json, msg.get(),
-                                                        options);
+  // Straight to the wire form: what JsonStringToMessage does inside, without a
+  // message to fill and serialize again.
+  std::string out;
+  auto st = google::protobuf::util::JsonToBinaryString(resolver_.get(), TypeUrl(method->input_type()),
+                                                       json.empty() ? "{}" : json, &out, options);
   if (!st.ok()) {
     // The parser's message may go on to quote the input with a caret; keep line one.
     std::string why(st.message());
@@ -84,11 +99,13 @@ Expected<std::string> Transcoder::RequestFromJson(const google::protobuf::Method
     return InvalidArgument("request does not fit " + method->input_type()->full_name() + ": " +
                            why);
   }
-  return msg->SerializeAsString();
+  return out;
 }
 
 Expected<std::string> Transcoder::ResponseToJson(const google::protobuf::MethodDescriptor* method,
                                                  const std::string& bytes) const {
+  // Parsing checks the reply is a valid message (the printer below would print a
+  // truncated one as far as it goes).
   std::unique_ptr<google::protobuf::Message> msg(
       factory_->GetPrototype(method->output_type())->New());
   if (!msg->ParseFromString(bytes)) {
@@ -97,7 +114,8 @@ Expected<std::string> Transcoder::ResponseToJson(const google::protobuf::MethodD
   google::protobuf::util::JsonPrintOptions options;
   options.preserve_proto_field_names = true;
   std::string out;
-  auto st = google::protobuf::util::MessageToJsonString(*msg, &out, options);
+  auto st = google::protobuf::util::BinaryToJsonString(resolver_.get(), TypeUrl(method->output_type()), bytes, &out,
+                                                       options);
   if (!st.ok()) return Internal("cannot print reply as JSON: " + std::string(st.message()));
   return out;
 }

@@ -9,12 +9,15 @@
 
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/dynamic_message.h>
+#include <google/protobuf/util/type_resolver.h>
 
 #include "mumba/status.h"
 
 namespace mumba {
 
-// Immutable after Load; safe to share between threads.
+// Immutable after Load; safe to share between threads. What every call needs is
+// made once here, not per call: the type resolver the JSON conversions work from
+// (protobuf's JsonStringToMessage would build one from the pool on every call).
 class Transcoder {
  public:
   // `services` are the only ones callers may reach (the manifest's exports).
@@ -43,8 +46,13 @@ class Transcoder {
 
  private:
   Transcoder() = default;
+  // Makes the factory and the type resolver once the pool is complete.
+  void Finish();
+  static std::string TypeUrl(const google::protobuf::Descriptor* type);
+
   std::unique_ptr<google::protobuf::DescriptorPool> pool_;
   std::unique_ptr<google::protobuf::DynamicMessageFactory> factory_;
+  std::unique_ptr<google::protobuf::util::TypeResolver> resolver_;
   std::vector<std::string> services_;
 };
 

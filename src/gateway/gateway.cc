@@ -92,7 +92,7 @@ class GatewayImpl final : public Gateway {
     if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
     if (ec) return Unavailable("gateway cannot listen on 127.0.0.1:" + std::to_string(options_.port) + ": " + ec.message());
     port_ = acceptor_.local_endpoint().port();
-    dispatcher_ = std::make_unique<RequestDispatcher>(options_.backend, port_, &listeners_, &budget_.limits());
+    dispatcher_ = std::make_unique<RequestDispatcher>(options_.backend, port_, &listeners_, &budget_);
     Accept();
     for (int i = 0; i < std::max(1, options_.threads); ++i) threads_.emplace_back([this] { ioc_.run(); });
     return {};

@@ -7,7 +7,9 @@
 //                                      bodies stream, neither is held whole)
 //   GET  /_mumba/mumba.js              the page's client module
 //   POST /_mumba/call/<Service>/<Method>   JSON call of an exported method
-//   GET  /_mumba/events (WebSocket)    events the daemon emits, as JSON text frames
+//   GET  /_mumba/events (WebSocket)    events the daemon emits, as JSON text frames;
+//                                      and the page's calls and small route requests,
+//                                      many in flight, answered by id (page_frames.h)
 //   GET  /_mumba/login?token=T&next=P  for an app whose secret guards its UI (home):
 //                                      sets its cookie
 //
@@ -93,6 +95,8 @@ inline constexpr uint64_t kGatewayMaxBufferedBytes = 64u << 20;
 inline constexpr size_t kGatewayMaxEventBytes = 1u << 20;
 inline constexpr size_t kGatewayMaxQueuedEvents = 1024;
 inline constexpr size_t kGatewayMaxQueuedEventBytes = 4u << 20;
+inline constexpr size_t kGatewayMaxCallFrameBytes = 64u << 10;
+inline constexpr int kGatewayMaxCallsInFlight = 64;
 
 // What the gateway gives any one client, and all of them together.
 struct GatewayLimits {
@@ -118,6 +122,14 @@ struct GatewayLimits {
   // events and in bytes; the oldest go first.
   size_t max_queued_events = kGatewayMaxQueuedEvents;
   size_t max_queued_event_bytes = kGatewayMaxQueuedEventBytes;
+  // The largest frame a page may send on its socket (a call or a small route);
+  // larger closes the socket (WebSocket close code 1009). mumba.js sends larger
+  // requests over HTTP.
+  size_t max_call_frame_bytes = kGatewayMaxCallFrameBytes;
+  // Calls and routes one page's socket may have unanswered at once; one more is
+  // answered RESOURCE_EXHAUSTED at once. A page that keeps sending while as many
+  // refusals wait to be written is not read until they are.
+  int max_calls_in_flight = kGatewayMaxCallsInFlight;
 };
 
 struct GatewayOptions {

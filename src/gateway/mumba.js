@@ -8,6 +8,8 @@
 //   const {rows} = await mumba.sql.execute("SELECT id, body FROM notes WHERE id > ?", [10]);
 //
 // Every request goes to this page's own origin; the host refuses other apps' pages.
+// Calls and small routes travel over the page's one WebSocket to the host when it
+// is open, many at once; over HTTP otherwise. The answers are the same either way.
 
 /** An error the host or the daemon returned; `code` is a gRPC code name. */
 export class MumbaError extends Error {
@@ -25,12 +27,25 @@ async function failure(res) {
   return new MumbaError(body.error || res.statusText, body.code || "UNKNOWN", res.status);
 }
 
-/** Calls an exported method of this app's daemon with a JSON request; resolves to the JSON reply. */
+/**
+ * Calls an exported method of this app's daemon with a JSON request; resolves to the JSON reply.
+ * Over the page's socket to the host when it is open (many calls in flight at once), over HTTP
+ * otherwise and for requests larger than the socket takes; the same either way.
+ */
 export async function call(method, request = {}) {
+  const body = JSON.stringify(request);
+  if (socketTakesRequests()) {
+    const id = nextId++;
+    const frame = '{"id":' + id + ',"call":' + JSON.stringify(method) + "}\n" + body;
+    if (fits(frame)) {
+      const answer = await viaSocket(id, frame);
+      if (answer) return answer.reply;
+    }
+  }
   const res = await fetch("/_mumba/call/" + method, {
     method: "POST",
     headers: {"Content-Type": "application/json"},
-    body: JSON.stringify(request),
+    body,
   });
   if (!res.ok) throw await failure(res);
   return res.json();
@@ -39,7 +54,9 @@ export async function call(method, request = {}) {
 /**
  * Requests a route of this app: "hello://greet?name=Ann", "mumba://<id>/greet" or a
  * plain path "/greet". `init` is fetch's (method, headers, body). Resolves to the
- * Response, whatever its status.
+ * Response, whatever its status. A route with no body or a small one (a string or
+ * bytes) goes over the page's socket when it is open: the Response then has no
+ * url, redirects are followed with fetch, and Set-Cookie is not applied.
  */
 export async function route(url, init = {}) {
   let path = url;
@@ -54,7 +71,62 @@ export async function route(url, init = {}) {
     path = scheme === "mumba" ? rest : "/" + authority + rest;
   }
   if (!path.startsWith("/")) path = "/" + path;
-  return fetch(path, init);
+  return (await routeViaSocket(path, init)) || fetch(path, init);
+}
+
+const STANDARD_METHODS = ["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"];
+const REDIRECTS = [301, 302, 303, 307, 308];
+
+// The route over the page's socket, or null when it is to go over HTTP: the socket
+// is not open, `init` asks for more than a method, headers and a string or bytes
+// body, the frame is too large, or the path is not one of the app's routes.
+async function routeViaSocket(path, init) {
+  const {method: asked = "GET", headers, body, ...rest} = init;
+  if (Object.keys(rest).length || !socketTakesRequests()) return null;
+  const method = STANDARD_METHODS.includes(String(asked).toUpperCase()) ? String(asked).toUpperCase() : String(asked);
+  let bytes;
+  if (body === undefined || body === null) bytes = "";
+  else if (typeof body === "string") bytes = body;
+  else if (body instanceof ArrayBuffer) bytes = new Uint8Array(body);
+  else if (ArrayBuffer.isView(body)) bytes = new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
+  else return null;
+  if ((method === "GET" || method === "HEAD") && bytes.length) return null;  // fetch's own TypeError.
+  const url = new URL(path, location.origin);
+  const list = [...new Headers(headers)];
+  if (typeof body === "string" && !list.some(([name]) => name === "content-type")) {
+    list.push(["content-type", "text/plain;charset=UTF-8"]);
+  }
+  const id = nextId++;
+  const header = JSON.stringify({id, route: url.pathname + url.search, method, headers: list}) + "\n";
+  let frame = header + bytes;
+  if (typeof bytes !== "string") {
+    const head = encoder.encode(header);
+    frame = new Uint8Array(head.length + bytes.length);
+    frame.set(head);
+    frame.set(bytes, head.length);
+  }
+  if (!fits(frame)) return null;
+  let answer;
+  try {
+    answer = await viaSocket(id, frame);
+  } catch (e) {
+    // The host's refusal is a Response, as over HTTP; a socket that closed is fetch's network error.
+    if (!(e instanceof MumbaError) || e.closed) throw e;
+    return new Response(JSON.stringify({error: e.message, code: e.code}) + "\n",
+                        {status: e.status || 500, headers: {"content-type": "application/json"}});
+  }
+  if (!answer) return null;
+  const replyHeaders = new Headers(answer.headers);
+  if (REDIRECTS.includes(answer.status) && replyHeaders.has("location")) {
+    const keep = answer.status === 307 || answer.status === 308 || (answer.status !== 303 && method !== "POST");
+    return fetch(new URL(replyHeaders.get("location"), url).href, keep ? init : {headers});
+  }
+  if (answer.status < 200 || answer.status > 599) {
+    return new Response(JSON.stringify({error: "the app answered with status " + answer.status, code: "INTERNAL"}) + "\n",
+                        {status: 502, headers: {"content-type": "application/json"}});
+  }
+  const empty = [204, 205, 304].includes(answer.status) || method === "HEAD";
+  return new Response(empty ? null : answer.body, {status: answer.status, headers: replyHeaders});
 }
 
 function appName() {
@@ -137,25 +209,112 @@ export const sql = {
   },
 };
 
-// ---- Events the daemon emits. ----
+// ---- The page's socket: events the daemon emits, and calls and routes. ----
+//
+// One WebSocket to the host (/_mumba/events, subprotocol "mumba.v1"). The host's
+// first frame says how large a frame may be and how many requests may be in
+// flight; past that many, requests wait here for a place. Frames are described in
+// the host's src/gateway/page_frames.h.
 
 const handlers = new Map();
 let socket = null;
 let retry = 250;
+let closedAt = 0;
+let limits = null;           // From the host's first frame; the socket takes requests once set.
+let nextId = 1;
+const inFlight = new Map();  // id -> {resolve, reject}
+const waiting = [];          // Requests waiting for a place: {frame, resolve, reject}.
+const encoder = new TextEncoder();
 
 function connect() {
-  socket = new WebSocket("ws://" + location.host + "/_mumba/events");
+  closedAt = 0;
+  socket = new WebSocket("ws://" + location.host + "/_mumba/events", "mumba.v1");
+  socket.binaryType = "arraybuffer";
   socket.onopen = () => { retry = 250; };
   socket.onmessage = (msg) => {
+    if (typeof msg.data !== "string") return settle(routeFrame(msg.data));
     let frame;
     try { frame = JSON.parse(msg.data); } catch (e) { return; }
+    if ("id" in frame) return settle(frame);
+    if (frame.hello) {
+      limits = frame.hello;
+      return;
+    }
+    if (!("event" in frame)) return;
     for (const fn of handlers.get(frame.event) || []) fn(frame.data);
     for (const fn of handlers.get("*") || []) fn(frame.data, frame.event);
   };
   socket.onclose = () => {
     socket = null;
-    if (handlers.size) setTimeout(connect, retry = Math.min(retry * 2, 5000));
+    limits = null;
+    closedAt = Date.now();
+    // Whether requests already sent ran is unknown: they fail. Those still waiting
+    // were never sent, and go over HTTP.
+    const lost = new MumbaError("the page's socket to the host closed before the answer came", "UNAVAILABLE", 503);
+    lost.closed = true;
+    for (const p of inFlight.values()) p.reject(lost);
+    inFlight.clear();
+    for (const w of waiting.splice(0)) w.resolve(null);
+    retry = Math.min(retry * 2, 5000);
+    if (handlers.size) setTimeout(connect, retry);
   };
+}
+
+// True when the socket is open and the host has said its limits. Opens it for
+// later requests when there is none (one that failed is not tried again for a
+// while: requests go over HTTP meanwhile).
+function socketTakesRequests() {
+  if (!socket) {
+    if (Date.now() - closedAt >= retry) connect();
+    return false;
+  }
+  return limits !== null && socket.readyState === WebSocket.OPEN;
+}
+
+// True when `frame` (a string, or bytes) is no larger than the socket takes.
+function fits(frame) {
+  if (typeof frame !== "string") return frame.length <= limits.max_frame;
+  if (frame.length * 3 <= limits.max_frame) return true;
+  if (frame.length > limits.max_frame) return false;
+  return encoder.encode(frame).length <= limits.max_frame;
+}
+
+// Sends `frame` (a string, or bytes for a binary frame) of request `id` on the
+// socket, or waits for a place among the requests in flight. Resolves to the
+// answer's frame, or to null when the request is to go over HTTP instead (nothing
+// of it ran); rejects with the host's error.
+function viaSocket(id, frame) {
+  return new Promise((resolve, reject) => {
+    const w = {id, frame, resolve, reject};
+    if (inFlight.size < limits.max_in_flight) send(w);
+    else waiting.push(w);
+  });
+}
+
+function send(w) {
+  inFlight.set(w.id, w);
+  socket.send(w.frame);
+}
+
+// A route's answer, a binary frame: its JSON header line, then the body's bytes.
+function routeFrame(data) {
+  const bytes = new Uint8Array(data);
+  const newline = bytes.indexOf(10);
+  if (newline < 0) return null;
+  let head;
+  try { head = JSON.parse(new TextDecoder().decode(bytes.subarray(0, newline))); } catch (e) { return null; }
+  head.body = bytes.slice(newline + 1);
+  return head;
+}
+
+function settle(frame) {
+  if (!frame) return;
+  const p = inFlight.get(frame.id);
+  if (!p) return;
+  inFlight.delete(frame.id);
+  if (frame.error !== undefined) p.reject(new MumbaError(frame.error, frame.code || "UNKNOWN", frame.status));
+  else p.resolve(frame.fetch ? null : frame);
+  while (waiting.length && socket && limits && inFlight.size < limits.max_in_flight) send(waiting.shift());
 }
 
 /** Runs `fn(data)` for each event `name` the daemon emits ("*" for all: fn(data, name)). Returns an unsubscribe function. */
@@ -166,7 +325,7 @@ export function on(name, fn) {
   return () => handlers.get(name)?.delete(fn);
 }
 
-/** Resolves once the events socket is open (events emitted before that are not seen). */
+/** Resolves once the page's socket is open (events emitted before that are not seen). */
 export function ready() {
   if (!socket) connect();
   if (socket.readyState === WebSocket.OPEN) return Promise.resolve();

@@ -52,6 +52,7 @@ av1::RouteRequest RouteRequestFor(const http::request_header<>& h, const std::st
 
 // The app a request is for, and what it asks of it.
 struct RequestDispatcher::Target {
+  std::string label;        // The Host header's app label.
   GatewayApp app;
   std::string path;         // The target's path, still percent-encoded.
   std::string query;        // The target after '?', still percent-encoded.
@@ -72,13 +73,14 @@ struct RequestDispatcher::Exchange {
 };
 
 RequestDispatcher::RequestDispatcher(GatewayBackend* backend, int port, EventListeners* listeners,
-                                     const GatewayLimits* limits)
-    : backend_(backend), port_(port), listeners_(listeners), limits_(limits) {}
+                                     const GatewayBudget* budget)
+    : backend_(backend), port_(port), listeners_(listeners), budget_(budget) {}
 
 Expected<RequestDispatcher::Target> RequestDispatcher::Resolve(const http::request_header<>& h) const {
   MUMBA_ASSIGN_OR_RETURN(std::string label, AppLabelFromHost(std::string(h[http::field::host]), port_));
   Target t;
   MUMBA_ASSIGN_OR_RETURN(t.app, backend_->FindApp(label));
+  t.label = std::move(label);
   std::tie(t.path, t.query) = SplitTarget(std::string(h.target()));
   t.decoded_ok = PercentDecode(t.path, &t.decoded);
   if (!t.decoded_ok) t.decoded = t.path;
@@ -135,9 +137,11 @@ void RequestDispatcher::OpenEvents(Exchange& x) const {
   if (!x.same_origin) return RefuseForeign(x);
   if (!websocket::is_upgrade(x.req)) return x.Fail(InvalidArgument("/_mumba/events is a WebSocket"));
   // The connection leaves the HTTP session for good, and takes its place in the
-  // gateway's budget along.
+  // gateway's budget along. Its calls are this app's alone, as the checks above
+  // found it.
   auto [stream, slot] = x.session->TakeStream();
-  auto events = std::make_shared<EventsSession>(std::move(stream), std::move(slot), *limits_);
+  SocketCalls calls(backend_, port_, SocketApp{x.target.label, x.app().id, x.app().secret});
+  auto events = std::make_shared<EventsSession>(std::move(stream), std::move(slot), budget_, std::move(calls));
   events->Accept(std::move(x.req), [listeners = listeners_, id = x.app().id](std::shared_ptr<EventsSession> s) {
     listeners->Add(id, s);
   });

@@ -23,9 +23,9 @@ class HttpSession;
 
 class RequestDispatcher {
  public:
-  // `backend`, `listeners` and `limits` are borrowed and outlive the dispatcher;
+  // `backend`, `listeners` and `budget` are borrowed and outlive the dispatcher;
   // `port` is the gateway's, which every Host header must name. Thread-safe.
-  RequestDispatcher(GatewayBackend* backend, int port, EventListeners* listeners, const GatewayLimits* limits);
+  RequestDispatcher(GatewayBackend* backend, int port, EventListeners* listeners, const GatewayBudget* budget);
 
   // The backend that answers for the apps, borrowed.
   GatewayBackend* backend() const { return backend_; }
@@ -67,7 +67,7 @@ class RequestDispatcher {
   GatewayBackend* backend_;
   int port_;
   EventListeners* listeners_;
-  const GatewayLimits* limits_;
+  const GatewayBudget* budget_;
 };
 
 }  // namespace mumba::gateway_internal
