@@ -19,6 +19,7 @@
 #include "mumba/app/v1/broker.pb.h"
 #include "platform/peer_credentials.h"
 #include "platform/unique_fd.h"
+#include "platform/unix_listener.h"
 
 namespace fs = std::filesystem;
 
@@ -39,20 +40,6 @@ constexpr size_t kMaxTargetChars = 512;
 constexpr int kMaxOpenPerCaller = 256;
 // How long a connection waits for a callee that serves to say it takes them.
 constexpr auto kListenWait = std::chrono::seconds(3);
-
-UniqueFd ListenSeqpacket(const fs::path& path) {
-  struct sockaddr_un addr {};
-  addr.sun_family = AF_UNIX;
-  const std::string p = path.string();
-  if (p.size() >= sizeof(addr.sun_path)) return {};
-  std::memcpy(addr.sun_path, p.c_str(), p.size() + 1);
-  UniqueFd fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
-  if (!fd) return {};
-  ::unlink(p.c_str());
-  if (::bind(fd.get(), reinterpret_cast<struct sockaddr*>(&addr), sizeof(addr)) != 0) return {};
-  if (::chmod(p.c_str(), 0600) != 0 || ::listen(fd.get(), SOMAXCONN) != 0) return {};
-  return fd;
-}
 
 std::string Serialized(const av1::BrokerReply& reply) {
   std::string out;
@@ -115,7 +102,8 @@ Status AppBroker::Serve(const std::string& app_id, const fs::path& path) {
   auto l = std::make_shared<Listener>();
   l->app_id = app_id;
   l->path = path;
-  l->fd = ListenSeqpacket(path);
+  ::unlink(path.c_str());
+  l->fd = ListenUnix(path, SOCK_SEQPACKET);
   if (!l->fd) return Unavailable("cannot listen on " + path.string() + ": " + std::strerror(errno));
   l->acceptor = std::thread([this, l] { AcceptLoop(l); });
   listeners_[app_id] = l;

@@ -19,6 +19,7 @@
 #include "common/keys.h"
 #include "platform/peer_credentials.h"
 #include "platform/unique_fd.h"
+#include "platform/unix_listener.h"
 
 namespace fs = std::filesystem;
 
@@ -34,21 +35,6 @@ constexpr auto kCheckRetryDelay = std::chrono::milliseconds(50);
 
 std::string SocketStem(const std::string& app_id) {
   return app_id.substr(kAddressScheme.size()).substr(0, 16);
-}
-
-// A listening unix socket at `path`, 0600, or an invalid fd when it cannot be made.
-UniqueFd Listen(const fs::path& path) {
-  struct sockaddr_un addr {};
-  addr.sun_family = AF_UNIX;
-  const std::string p = path.string();
-  if (p.size() >= sizeof(addr.sun_path)) return {};
-  std::memcpy(addr.sun_path, p.c_str(), p.size() + 1);
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd) return {};
-  if (::bind(fd.get(), reinterpret_cast<struct sockaddr*>(&addr), sizeof(addr)) != 0) return {};
-  // The host's umask already makes it 0600; said again so it holds whoever embeds us.
-  if (::chmod(p.c_str(), 0600) != 0 || ::listen(fd.get(), SOMAXCONN) != 0) return {};
-  return fd;
 }
 
 // The descriptor of a connection gRPC added from one ("fd:7"), or -1 for any other
@@ -163,7 +149,7 @@ Expected<fs::path> AppEndpoints::Ensure(const std::string& app_id) {
   fs::create_directories(RunDir(app_id), ec);
   fs::permissions(RunDir(app_id), fs::perms::owner_all, fs::perm_options::replace, ec);
   fs::remove(fresh->socket, ec);
-  fresh->listener = Listen(fresh->socket);
+  fresh->listener = ListenUnix(fresh->socket, SOCK_STREAM);
   if (!fresh->listener) {
     endpoints_.erase(app_id);
     return Unavailable("cannot listen on " + HostSocket(app_id).string());
