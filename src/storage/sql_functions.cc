@@ -135,7 +135,7 @@ void TrimSet(sqlite3_context* context, int /*argc*/, sqlite3_value** argv) {
   // The character of the set at the start (or end) of [in, in + size), or npos.
   auto match = [&](bool at_end) -> size_t {
     for (std::string_view c : chars) {
-      if (++work > kMaxFunctionWork) return 0;
+      if (++work > kMaxTrimComparisons) return 0;
       const unsigned char* where = at_end ? in + size - c.size() : in;
       if (c.size() <= size && std::memcmp(where, c.data(), c.size()) == 0) return c.size();
     }
@@ -145,7 +145,7 @@ void TrimSet(sqlite3_context* context, int /*argc*/, sqlite3_value** argv) {
     if (!(sides & (at_end ? kRight : kLeft))) continue;
     while (size > 0) {
       const size_t len = match(at_end);
-      if (work > kMaxFunctionWork) {
+      if (work > kMaxTrimComparisons) {
         return Refuse(context, "trim(): a value of " + std::to_string(sqlite3_value_bytes(argv[0])) +
                                    " bytes and " + std::to_string(chars.size()) +
                                    " characters to strip are too much work for one call");

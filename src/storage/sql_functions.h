@@ -16,7 +16,7 @@
 //   instr and replace search with glibc's memmem (two-way, linear) and give the
 //     built-ins' results; replace checks its result's length before building it;
 //   trim with a character set drops repeated characters of the set and stops
-//     after kMaxFunctionWork comparisons with an error;
+//     after kMaxTrimComparisons comparisons with an error;
 //   like and glob refuse, before matching, a value and pattern whose product
 //     (counted from the pattern's first wildcard) is over kMaxFunctionWork, then
 //     match with sqlite3_strlike/sqlite3_strglob, the built-ins' own matcher (like
@@ -42,9 +42,11 @@
 
 namespace mumba::engine {
 
-// The most comparisons one call of trim with a character set, like or glob may
-// make: about a second at worst on this machine's class of hardware.
+// The most work one call of like or glob may ask for, as the value's length times
+// the pattern's from its first wildcard: about a second at worst (5 ns a unit).
 inline constexpr int64_t kMaxFunctionWork = int64_t{1} << 28;
+// The most characters of its set one call of trim may try: a quarter of a second.
+inline constexpr int64_t kMaxTrimComparisons = int64_t{1} << 26;
 
 // The bounded functions of one connection, and what they need while it lives.
 // Used only on the thread that uses the connection; destroyed after it closes.

@@ -223,7 +223,8 @@ TEST_F(SqlFunctionsTest, LongSearchesAnswerInOneShortCall) {
   EXPECT_EQ(std::get<int64_t>(rows[0][2]), 16000000 - 8000000 + 1);
 }
 
-// Replacing into more than a value may hold is refused before it is built.
+// Replacing into more than a value may hold is refused, as by the built-in, but
+// before anything is built.
 TEST_F(SqlFunctionsTest, AReplaceTooLongIsRefused) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
@@ -255,7 +256,7 @@ TEST_F(SqlFunctionsTest, ALikeTooCostlyIsRefused) {
 }
 
 // Before: trim of 16 MiB against a set of 100 000 characters compared for hours.
-// Now it stops with an error after kMaxFunctionWork comparisons.
+// Now it stops with an error after kMaxTrimComparisons comparisons.
 TEST_F(SqlFunctionsTest, ATrimTooCostlyIsRefused) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
