@@ -11,7 +11,7 @@ PACKAGES=(
   libcli11-dev libspdlog-dev nlohmann-json3-dev libtomlplusplus-dev
   libboost-dev libtorrent-rasterbar-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  procps python3 iproute2 bubblewrap libseccomp-dev
+  procps python3 iproute2 bubblewrap libseccomp-dev systemd dpkg-dev util-linux
   chromium fonts-liberation xvfb
   clang libclang-rt-14-dev
 )

@@ -28,6 +28,8 @@
 #include "mumba/ui.h"
 
 namespace grpc {
+class Channel;
+class ServerContext;
 class Service;
 class Status;
 }
@@ -42,6 +44,10 @@ struct RouteRequest {
   std::string query;  // Still URL-encoded.
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
+  // The app that fetched the route with App::Fetch ("mumba://..."), as the host
+  // vouches for it; "" when the request came through the host (a page of this
+  // app, the owner's `mumba route`).
+  std::string caller;
 
   // The URL-decoded value of query parameter `name`, or "" if absent.
   std::string Param(std::string_view name) const;
@@ -99,6 +105,18 @@ grpc::Status ToGrpcStatus(const Status& status);
 using StreamRouteHandler =
     std::function<void(const RouteRequest& head, RouteBodyReader& body, RouteResponseWriter& reply)>;
 
+// Who made a call: another app of this host, as the host vouches for it (never as
+// the call claims), or nobody for a call that came through the host itself (the
+// owner's `mumba call`, this app's own pages).
+struct Caller {
+  std::string id;    // "mumba://..."; "" when the call came through the host.
+  std::string name;  // The calling app's name; "" likewise.
+};
+
+// The caller of the call `context` belongs to, in any method of a service given to
+// App::AddService. Thread-safe.
+Caller CallerOf(const grpc::ServerContext& context);
+
 class App {
  public:
   // Reads the environment the host provides and the command line (--socket PATH,
@@ -148,6 +166,30 @@ class App {
   mumba::Kv Kv(std::string db = "main", std::string app = "");
   mumba::Sql Sql(std::string db = "main", std::string app = "");
   mumba::Files Files(std::string app = "");
+
+  // A channel to another app's services, which the host hands out: `target` is an
+  // app's address ("mumba://..."), its name, or a service name ("mail.v1.Mailer":
+  // an app that implements it). The host checks what the owner granted this app
+  // ([permissions] call in mumba.toml, said yes to at install) and what the other
+  // app exports, starts it if it is stopped, and gives each side one end of a
+  // direct connection: calls then go from daemon to daemon, and the other app's
+  // handlers see this app as the caller (CallerOf). Only the services this app may
+  // call are served on it; others answer UNIMPLEMENTED. When several granted apps
+  // implement a service, the first by name is picked and stderr says which.
+  // PERMISSION_DENIED without a grant (nothing reaches the other app), NOT_FOUND
+  // when no installed app is the target, FAILED_PRECONDITION when it does not take
+  // connections (not built with this SDK), UNAVAILABLE when started by hand or
+  // when it cannot start. The channel does not reconnect: when its calls fail with
+  // UNAVAILABLE (the other app restarted, or the owner revoked the grant), call
+  // Connect again. Thread-safe.
+  Expected<std::shared_ptr<grpc::Channel>> Connect(std::string_view target);
+  // Fetches another app's route: "hello://greet?name=Ann" (by name) or
+  // "mumba://<id>/greet?name=Ann", with `method` and `body`. Needs a grant of the
+  // whole app (routes are not part of an interface); errors as for Connect, and
+  // INVALID_ARGUMENT for a URL of neither form. The reply's status is HTTP's (404
+  // for a path the other app does not handle). Connections are kept per app and
+  // made again when they break. Thread-safe.
+  Expected<RouteResponse> Fetch(std::string_view url, std::string_view method = "GET", std::string body = "");
 
   // Sends event `name` with `json` (any JSON value; "" means null) to every page of
   // this app that listens with mumba.on(name, fn) in mumba.js. Returns how many pages

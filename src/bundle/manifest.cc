@@ -394,6 +394,13 @@ Expected<Manifest> ParseManifest(std::string_view text, std::string_view file_na
     // silently grant nothing: refuse it, and keep the address in canonical form.
     for (auto& entry : m.permissions.call) {
       std::string_view e = entry;
+      // A bare service name is an interface: any app that exports it. No address
+      // holds a '.', so the two never mix.
+      if (!e.starts_with(kAddressScheme) && e.find('/') == std::string_view::npos &&
+          e.find('.') != std::string_view::npos) {
+        if (IsValidServiceName(e)) continue;
+        return r.Error(p->get("call"), "permissions.call", "'" + entry + "' is not a service name (package.Service)");
+      }
       size_t key_start = e.starts_with(kAddressScheme) ? kAddressScheme.size() : 0;
       size_t slash = e.find('/', key_start);
       auto address = NormalizeAddress(e.substr(0, slash));

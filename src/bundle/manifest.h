@@ -42,7 +42,10 @@ struct RouteDecl {
 };
 
 struct Permissions {
-  std::vector<std::string> call;  // Addresses or "address/package.Service" it may call.
+  // What it may call: an app ("mumba://<id>": all it exports), one service of an
+  // app ("mumba://<id>/pkg.Service") or an interface ("pkg.Service": any app that
+  // exports it). Addresses are canonical.
+  std::vector<std::string> call;
   bool network = false;
   bool peers = false;
 };

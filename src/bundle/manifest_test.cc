@@ -351,6 +351,15 @@ TEST(ManifestTest, PermissionsCallMustNameAddresses) {
   EXPECT_EQ(m->permissions.call, (std::vector<std::string>{std::string(kAddress) + "/a.B"}));
 }
 
+TEST(ManifestTest, PermissionsCallTakesInterfaces) {
+  // A bare service name asks for any app that implements it.
+  auto m = ParseManifest(WithLine(25, "call = [\"mail.v1.Mailer\"]"), "mumba.toml");
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  EXPECT_EQ(m->permissions.call, (std::vector<std::string>{"mail.v1.Mailer"}));
+  ExpectError(WithLine(25, "call = [\"mail.v1.\"]"), 25, "permissions.call", "not a service name");
+  ExpectError(WithLine(25, "call = [\"mail..Mailer\"]"), 25, "permissions.call");
+}
+
 TEST(ManifestTest, DescriptionHasALimit) {
   EXPECT_TRUE(
       ParseManifest(WithLine(4, "description = \"" + std::string(1000, 'd') + "\""), "m").ok());

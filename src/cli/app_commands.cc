@@ -9,11 +9,33 @@
 #include <fstream>
 #include <thread>
 
+#include "broker/grants.h"
 #include "cli/cli.h"
 #include "cli/options.h"
 
 namespace mumba::cli {
 namespace hv1 = mumba::host::v1;
+
+namespace {
+
+// The installer's refusal as the owner reads it: "<app> asks for:" and one ask a line.
+std::string AsksText(const std::string& message) {
+  size_t at = message.find(kAsksFor);
+  std::string head = message.substr(0, at);
+  std::string rest = message.substr(at + kAsksFor.size());
+  if (size_t paren = rest.rfind(" ("); paren != std::string::npos) rest.resize(paren);
+  std::string out = head + " asks for:";
+  size_t start = 0;
+  while (start <= rest.size()) {
+    size_t end = rest.find("; ", start);
+    out += "\n  - " + rest.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    if (end == std::string::npos) break;
+    start = end + 2;
+  }
+  return out;
+}
+
+}  // namespace
 
 namespace {
 
@@ -42,6 +64,9 @@ std::string HumanBytes(uint64_t n) {
 
 void PrintSandbox(const hv1::AppInfo& a) {
   if (!a.sandbox().empty()) std::printf("  sandbox  %s\n", a.sandbox().c_str());
+  for (const auto& p : a.permissions()) {
+    std::printf("  %s  %s\n", p.granted() ? "granted" : "revoked", p.description().c_str());
+  }
 }
 
 namespace {
@@ -59,6 +84,9 @@ void PrintStatus(const hv1::AppInfo& a) {
   for (const auto& s : a.services()) std::printf("  service     %s\n", s.c_str());
   for (const auto& r : a.routes()) std::printf("  route       %s\n", r.c_str());
   if (!a.sandbox().empty()) std::printf("  sandbox     %s\n", a.sandbox().c_str());
+  for (const auto& p : a.permissions()) {
+    std::printf("  %-11s %s\n", p.granted() ? "granted" : "revoked", p.description().c_str());
+  }
   std::printf("  socket      %s\n", a.socket().c_str());
   std::printf("  installed   %s in %s\n", Ago(a.installed_at_ms()).c_str(), a.install_dir().c_str());
   std::printf("  data        %s\n", a.data_dir().c_str());
@@ -131,6 +159,39 @@ int FollowLog(const std::filesystem::path& file, int lines, bool follow) {
   }
 }
 
+}  // namespace
+
+int InstallAsking(const Context& ctx, const std::filesystem::path& bundle, bool yes, hv1::InstallResponse* out) {
+  hv1::InstallRequest req;
+  req.set_bundle_dir(bundle.string());
+  req.set_accept_asks(yes);
+  hv1::InstallResponse& resp = *out;
+  auto channel = ConnectHostChannel(ctx);
+  if (!channel.ok()) return Fail(channel.status());
+  hv1::Control::Stub stub(*channel);
+  grpc::Status st;
+  {
+    grpc::ClientContext c;
+    st = stub.Install(&c, req, &resp);
+  }
+  // What the app asks for (the network, other apps to call) waits for the owner's yes.
+  if (!st.ok() && st.error_code() == grpc::StatusCode::FAILED_PRECONDITION &&
+      st.error_message().find(kAsksFor) != std::string::npos) {
+    std::fprintf(stderr, "%s\n", AsksText(st.error_message()).c_str());
+    if (!AskYes("Grant it and install? [y/N] ")) {
+      std::fprintf(stderr, "not installed (mumba install --yes grants it without asking)\n");
+      return 1;
+    }
+    req.set_accept_asks(true);
+    grpc::ClientContext c;
+    st = stub.Install(&c, req, &resp);
+  }
+  if (!st.ok()) return Fail(st);
+  return 0;
+}
+
+namespace {
+
 int Install(const Context& ctx, const InstallOptions& o) {
   if (o.source.starts_with("mumba://")) return InstallFromNetwork(ctx, o.source, o.yes, o.json, o.timeout_s);
   std::filesystem::path dir = std::filesystem::absolute(o.source).lexically_normal();
@@ -141,10 +202,8 @@ int Install(const Context& ctx, const InstallOptions& o) {
     if (!built.ok()) return Fail(built.status());
     bundle = *built;
   }
-  hv1::InstallRequest req;
-  req.set_bundle_dir(bundle.string());
   hv1::InstallResponse resp;
-  if (int rc = Unary(ctx, &hv1::Control::Stub::Install, req, &resp)) return rc;
+  if (int rc = InstallAsking(ctx, bundle, o.yes, &resp)) return rc;
   std::printf("%s %s %s (%s)\n", resp.replaced() ? "updated" : "installed", resp.app().name().c_str(),
               resp.app().version().c_str(), resp.app().id().c_str());
   PrintSandbox(resp.app());
@@ -162,14 +221,17 @@ int Uninstall(const Context& ctx, const UninstallOptions& o) {
 }
 
 int List(const Context& ctx, const ListOptions& o) {
+  hv1::ListRequest req;
+  req.set_implements(o.implements);
   hv1::ListResponse resp;
-  if (int rc = Unary(ctx, &hv1::Control::Stub::List, {}, &resp)) return rc;
+  if (int rc = Unary(ctx, &hv1::Control::Stub::List, req, &resp)) return rc;
   if (o.json) {
     std::printf("%s\n", ToJson(resp).c_str());
     return 0;
   }
   if (resp.apps().empty()) {
-    std::printf("no apps installed (mumba install DIR)\n");
+    if (o.implements.empty()) std::printf("no apps installed (mumba install DIR)\n");
+    else std::printf("no installed app implements %s\n", o.implements.c_str());
     return 0;
   }
   std::printf("%-20s %-12s %-9s %-8s %s\n", "NAME", "VERSION", "STATE", "PID", "ID");
@@ -188,6 +250,31 @@ int ShowStatus(const Context& ctx, const StatusOptions& o) {
   return 0;
 }
 
+int Permissions(const Context& ctx, const PermissionsOptions& o) {
+  hv1::PermissionsRequest req;
+  req.set_app(o.app);
+  // "network", "peers", or what it may call, with or without the "call:" of the ask.
+  auto ask = [](const std::string& a) {
+    return a == "network" || a == "peers" || a.starts_with("call:") ? a : "call:" + a;
+  };
+  for (const auto& a : o.revoke) req.add_revoke(ask(a));
+  for (const auto& a : o.grant) req.add_grant(ask(a));
+  hv1::PermissionsResponse resp;
+  if (int rc = Unary(ctx, &hv1::Control::Stub::Permissions, req, &resp)) return rc;
+  if (o.json) {
+    std::printf("%s\n", ToJson(resp).c_str());
+    return 0;
+  }
+  if (resp.permissions().empty()) {
+    std::printf("%s asks for nothing: no network, no other apps\n", o.app.c_str());
+    return 0;
+  }
+  for (const auto& p : resp.permissions()) {
+    std::printf("%-8s %-40s %s\n", p.granted() ? "granted" : "revoked", p.ask().c_str(), p.description().c_str());
+  }
+  return 0;
+}
+
 int Logs(const Context& ctx, const LogsOptions& o) {
   hv1::AppInfo info;
   if (int rc = Unary(ctx, &hv1::Control::Stub::Status, Ref(o.app), &info)) return rc;
@@ -203,8 +290,9 @@ void AddAppCommands(CLI::App& app, Context& ctx) {
                              [&ctx](InstallOptions& o) { return Install(ctx, o); });
   AddCommand<UninstallOptions>(app, "uninstall", "Stop and remove an app (its data is kept unless --purge)",
                                [&ctx](UninstallOptions& o) { return Uninstall(ctx, o); });
-  AddCommand<ListOptions>(app, "list", "List installed apps and their state",
-                          [&ctx](ListOptions& o) { return List(ctx, o); });
+  AddCommand<ListOptions>(app, "list", "List installed apps and their state (also: mumba apps)",
+                          [&ctx](ListOptions& o) { return List(ctx, o); })
+      ->alias("apps");
 
   struct Verb {
     const char* name;
@@ -222,6 +310,11 @@ void AddAppCommands(CLI::App& app, Context& ctx) {
                            [&ctx, &v](AppOptions& o) { return RunAppRef(ctx, o.app, v.method, v.done); });
   }
 
+  AddCommand<PermissionsOptions>(app, "permissions",
+                                 "Show what an app asks for (the network, other apps to call) and what you granted; "
+                                 "--revoke takes a grant back at once (open channels under it close), --grant gives "
+                                 "it again",
+                                 [&ctx](PermissionsOptions& o) { return Permissions(ctx, o); });
   AddCommand<StatusOptions>(app, "status", "Show an app's state, pid, restarts and paths",
                             [&ctx](StatusOptions& o) { return ShowStatus(ctx, o); });
   AddCommand<LogsOptions>(app, "logs", "Print an app daemon's output (stdout and stderr)",

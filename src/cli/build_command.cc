@@ -55,6 +55,19 @@ fs::path MumbaCMakeDir() {
   return {};
 }
 
+// The Mumba_DIR an app's build folder was configured with, as its CMake cache
+// records it; empty when there is none.
+fs::path ConfiguredMumbaDir(const fs::path& build_dir) {
+  std::ifstream in(build_dir / "CMakeCache.txt");
+  // Mumba_DIR:PATH=... once CMake typed it, Mumba_DIR:UNINITIALIZED=... as given by -D.
+  for (std::string line; std::getline(in, line);) {
+    if (!line.starts_with("Mumba_DIR:")) continue;
+    auto eq = line.find('=');
+    if (eq != std::string::npos) return fs::path(line.substr(eq + 1));
+  }
+  return {};
+}
+
 Status CopyIfExists(const fs::path& from, const fs::path& to) {
   if (!fs::exists(from)) return Status();
   return CopyBundleTree(from, to);
@@ -82,7 +95,10 @@ Expected<fs::path> BuildApp(const fs::path& app_dir, fs::path build_dir, bool qu
     }
     return FailedPrecondition(msg);
   };
-  if (!fs::exists(build_dir / "CMakeCache.txt")) {
+  // A build folder configured by another Mumba (the build tree's, before it was
+  // installed, or an older install) is configured again, so the daemon is built
+  // against the SDK of the mumba that runs, never one that may be gone.
+  if (!fs::exists(build_dir / "CMakeCache.txt") || ConfiguredMumbaDir(build_dir) != cmake_dir) {
     if (!quiet) std::fprintf(stderr, "configuring %s\n", app_dir.c_str());
     if (RunTool({"cmake", "-S", app_dir.string(), "-B", build_dir.string(), "-G", "Ninja",
                  "-DCMAKE_BUILD_TYPE=Release", "-DMumba_DIR=" + cmake_dir.string()},

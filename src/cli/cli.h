@@ -47,6 +47,14 @@ std::unique_ptr<mumba::host::v1::Control::Stub> HostStub(const HomeLayout& layou
 // Prints "mumba: <message>" on stderr and returns 1 (for `return Fail(...)`).
 int Fail(const Status& status);
 int Fail(const grpc::Status& status);
+// Installs the bundle folder `bundle`. What the app asks for (the network, other
+// apps to call) is granted with `yes`, else asked on the terminal (no terminal: no).
+// 0 with `*out` filled in, or 1 after printing why.
+int InstallAsking(const Context& ctx, const std::filesystem::path& bundle, bool yes,
+                  mumba::host::v1::InstallResponse* out);
+// Asks `prompt` on the terminal and reads the answer: true for y or yes. False
+// without a terminal to ask on, so scripts never say yes by accident.
+bool AskYes(const char* prompt);
 
 // A stub of `Service` on the host's socket (starting the host first when none
 // answers). On error the status says why the host cannot be reached.
@@ -128,10 +136,12 @@ void AddAppCommands(CLI::App& app, Context& ctx);
 void AddCallCommands(CLI::App& app, Context& ctx);
 void AddNewCommand(CLI::App& app, Context& ctx);
 void AddBuildCommand(CLI::App& app, Context& ctx);
+void AddDevCommand(CLI::App& app, Context& ctx);
 void AddStorageCommands(CLI::App& app, Context& ctx);
 void AddKeysCommand(CLI::App& app, Context& ctx);
 void AddP2pCommands(CLI::App& app, Context& ctx);
 void AddWindowCommands(CLI::App& app, Context& ctx);
+void AddDoctorCommand(CLI::App& app, Context& ctx);
 // `mumba install mumba://ADDRESS`: the network half of `mumba install`.
 int InstallFromNetwork(const Context& ctx, const std::string& address, bool yes, bool json,
                        int timeout_s);

@@ -4,11 +4,13 @@
 
 #include <cstdio>
 #include <fstream>
+#include <iostream>
 #include <thread>
 
 #include <google/protobuf/util/json_util.h>
 
 #include "cli/cli.h"
+#include "cli/host_service.h"
 #include "common/grpc_status.h"
 #include "common/unix_channel.h"
 #include "platform/process_launcher.h"
@@ -58,6 +60,10 @@ std::string LastLines(const std::filesystem::path& file, int n) {
 
 Status EnsureHost(const HomeLayout& layout, const std::vector<std::string>& host_args) {
   if (HostAnswers(layout, std::chrono::milliseconds(1000))) return Status();
+  // After `mumba host enable`, systemd starts the host, so it keeps supervising it.
+  if (host_args.empty()) {
+    if (auto started = StartThroughSystemd(layout)) return *started;
+  }
   auto exe = ExecutableDir() / "mumba-host";
   if (::access(exe.c_str(), X_OK) != 0) {
     return Unavailable("no host is running and " + exe.string() + " is missing");
@@ -136,6 +142,16 @@ std::string ToJson(const google::protobuf::Message& message) {
   std::string out;
   (void)google::protobuf::util::MessageToJsonString(message, &out, options);
   return out;
+}
+
+// Asks `prompt` on the terminal and reads the answer: true for y or yes. False
+// without a terminal to ask on, so scripts never say yes by accident.
+bool AskYes(const char* prompt) {
+  if (!isatty(0) || !isatty(2)) return false;
+  std::fprintf(stderr, "%s", prompt);
+  std::string answer;
+  std::getline(std::cin, answer);
+  return answer == "y" || answer == "Y" || answer == "yes";
 }
 
 }  // namespace mumba::cli

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// mumba host start | status | stop
+// mumba host start | status | stop (and enable | disable, from host_service.cc)
 #include <fcntl.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "cli/cli.h"
+#include "cli/host_service.h"
 #include "cli/options.h"
 
 namespace mumba::cli {
@@ -98,7 +99,7 @@ int StopHost(const Context& ctx) {
 }  // namespace
 
 void AddHostCommands(CLI::App& app, Context& ctx) {
-  auto* host = app.add_subcommand("host", "Start, inspect or stop the host of $MUMBA_HOME");
+  auto* host = app.add_subcommand("host", "Start, inspect or stop the host of $MUMBA_HOME, or have systemd start it at login");
   host->require_subcommand(1);
   AddCommand<HostStartOptions>(*host, "start", "Start the host in the background; returns once it answers",
                            [&ctx](HostStartOptions& o) { return StartHost(ctx, o); });
@@ -106,6 +107,7 @@ void AddHostCommands(CLI::App& app, Context& ctx) {
                             [&ctx](HostStatusOptions& o) { return ShowHostStatus(ctx, o); });
   AddCommand(*host, "stop", "Stop the host and every app it runs (they start again with it)",
              [&ctx] { return StopHost(ctx); });
+  AddHostServiceCommands(*host, ctx);
 }
 
 }  // namespace mumba::cli

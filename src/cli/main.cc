@@ -9,7 +9,8 @@ int main(int argc, char** argv) {
   CLI::App app{
       "mumba: install, run and call peer-to-peer apps.\n"
       "Every command talks to the host of $MUMBA_HOME (default $XDG_DATA_HOME/mumba)\n"
-      "and starts it when none is running."};
+      "and starts it when none is running, except `host status|stop|enable|disable` and\n"
+      "`doctor`, which checks what the platform needs."};
   app.set_version_flag("--version", MUMBA_VERSION);
   mumba::cli::Context ctx;
   app.add_option("--home", ctx.home_flag, "Host state folder (overrides $MUMBA_HOME)");
@@ -17,6 +18,7 @@ int main(int argc, char** argv) {
   app.fallthrough();
   mumba::cli::AddHostCommands(app, ctx);
   mumba::cli::AddNewCommand(app, ctx);
+  mumba::cli::AddDevCommand(app, ctx);
   mumba::cli::AddBuildCommand(app, ctx);
   mumba::cli::AddAppCommands(app, ctx);
   mumba::cli::AddCallCommands(app, ctx);
@@ -24,6 +26,7 @@ int main(int argc, char** argv) {
   mumba::cli::AddKeysCommand(app, ctx);
   mumba::cli::AddP2pCommands(app, ctx);
   mumba::cli::AddWindowCommands(app, ctx);
+  mumba::cli::AddDoctorCommand(app, ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

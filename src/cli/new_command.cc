@@ -68,6 +68,7 @@ message HelloRequest {
 
 message HelloReply {
   string message = 1;
+  int64 count = 2;  // How many times this name was greeted, kept in the app's storage.
 }
 
 service Greeter {
@@ -75,9 +76,15 @@ service Greeter {
 }
 )";
 
-constexpr const char* kMain = R"(// The @NAME@ daemon: serves @PKG@.v1.Greeter and the route /greet.
+constexpr const char* kMain = R"(// The @NAME@ daemon: every part of an app in one file. It serves
+// @PKG@.v1.Greeter (called by its page, by `mumba call`, by other apps granted it),
+// keeps a count per name in its key-value store, tells its open pages about every
+// greeting (the "greeted" event), and answers the route /greet.
+#include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
 #include <mumba/app.h>
+
+#include <mutex>
 
 #include "@PKG@/v1/@PKG@.grpc.pb.h"
 
@@ -88,18 +95,39 @@ std::string Greeting(const std::string& name) {
 }
 
 class Greeter final : public @PKG@::v1::Greeter::Service {
+ public:
+  explicit Greeter(mumba::App& app) : app_(app), kv_(app.Kv()) {}
+
   grpc::Status SayHello(grpc::ServerContext*, const @PKG@::v1::HelloRequest* request,
                         @PKG@::v1::HelloReply* reply) override {
     reply->set_message(Greeting(request->name()));
+    // The count lives in the app's key-value store: it survives restarts and updates.
+    {
+      std::lock_guard lock(mu_);
+      const std::string key = "greeted/" + request->name();
+      auto seen = kv_.Get(key);
+      if (!seen.ok()) return mumba::ToGrpcStatus(seen.status());
+      int64_t count = (*seen ? std::strtoll((*seen)->c_str(), nullptr, 10) : 0) + 1;
+      if (auto st = kv_.Put(key, std::to_string(count)); !st.ok()) return mumba::ToGrpcStatus(st);
+      reply->set_count(count);
+    }
+    // Every open page of this app hears of it (mumba.on("greeted", ...) in ui/index.html).
+    std::string json;
+    if (google::protobuf::util::MessageToJsonString(*reply, &json).ok()) (void)app_.Emit("greeted", json);
     return grpc::Status::OK;
   }
+
+ private:
+  mumba::App& app_;
+  mumba::Kv kv_;
+  std::mutex mu_;
 };
 
 }  // namespace
 
 int main(int argc, char** argv) {
   mumba::App app(argc, argv);
-  Greeter greeter;
+  Greeter greeter(app);
   app.AddService(&greeter);
   app.Route("GET", "/greet", [](const mumba::RouteRequest& request) {
     return mumba::RouteResponse::Text(Greeting(request.Param("name")));
@@ -113,10 +141,48 @@ constexpr const char* kIndex = R"(<!doctype html>
 <head>
   <meta charset="utf-8">
   <title>@NAME@</title>
+  <style>
+    body { font: 16px/1.5 system-ui, sans-serif; max-width: 36rem; margin: 2rem auto; padding: 0 1rem; }
+    #error { color: #a00; }
+  </style>
 </head>
 <body>
   <h1>@NAME@</h1>
   <p>This page is the app's UI, served from its bundle's ui/ folder.</p>
+  <form id="greet">
+    <input id="name" value="Ann" aria-label="name">
+    <button>Greet</button>
+  </form>
+  <p id="reply"></p>
+  <p id="error"></p>
+  <h2>Greetings the daemon announced</h2>
+  <ul id="events"></ul>
+  <script type="module">
+    import * as mumba from "/_mumba/mumba.js";
+
+    // The daemon emits "greeted" for every greeting, whoever asked for it.
+    mumba.on("greeted", (reply) => {
+      const item = document.createElement("li");
+      item.textContent = `${reply.message} (${reply.count}x)`;
+      document.getElementById("events").append(item);
+    });
+
+    // The form calls the daemon's exported method through the host.
+    document.getElementById("greet").addEventListener("submit", async (e) => {
+      e.preventDefault();
+      document.getElementById("error").textContent = "";
+      try {
+        const name = document.getElementById("name").value;
+        const reply = await mumba.call("@PKG@.v1.Greeter/SayHello", {name});
+        document.getElementById("reply").textContent = `${reply.message} Greeted ${reply.count} time(s).`;
+      } catch (err) {
+        document.getElementById("error").textContent = err.message;
+      }
+    });
+
+    await mumba.ready();
+    document.body.dataset.ready = "true";
+  </script>
 </body>
 </html>
 )";
@@ -162,8 +228,9 @@ int CreateApp(const Context& ctx, const NewOptions& o) {
 
 void AddNewCommand(CLI::App& app, Context& ctx) {
   AddCommand<NewOptions>(app, "new",
-                         "Create an app folder NAME: a C++ daemon with one gRPC service and one route, its proto, "
-                         "ui/index.html, mumba.toml and CMakeLists.txt; its key pair goes into $MUMBA_HOME/keys",
+                         "Create an app folder NAME: a C++ daemon with one gRPC service (keeping a count in its "
+                         "storage and telling its pages of each call), one route, its proto, a ui/index.html that "
+                         "calls it, mumba.toml and CMakeLists.txt; its key pair goes into $MUMBA_HOME/keys",
                          [&ctx](NewOptions& o) { return CreateApp(ctx, o); });
 }
 

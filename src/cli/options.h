@@ -78,7 +78,9 @@ struct InstallOptions {
     cmd->add_option("SOURCE", source,
                     "mumba://ADDRESS, app folder (has CMakeLists.txt) or bundle folder (has bin/)")
         ->required();
-    cmd->add_flag("-y,--yes", yes, "Do not ask before installing from the network");
+    cmd->add_flag("-y,--yes", yes,
+                  "Say yes without asking: to installing from the network, and to what the app asks for "
+                  "(the network, other apps to call; see mumba permissions)");
     cmd->add_flag("--json", json, "Progress of a network install as JSON lines");
     cmd->add_option("--timeout", timeout_s,
                     "Give up a network install after this many seconds (default: 20 s to find "
@@ -101,8 +103,44 @@ struct UninstallOptions {
 // The arguments of `mumba list`.
 struct ListOptions {
   bool json = false;
+  std::string implements;
 
-  void Bind(CLI::App* cmd) { cmd->add_flag("--json", json, "Machine-readable output"); }
+  void Bind(CLI::App* cmd) {
+    cmd->add_flag("--json", json, "Machine-readable output");
+    cmd->add_option("--implements", implements, "Only apps that export this service (e.g. mail.v1.Mailer)");
+  }
+};
+
+// The arguments of `mumba dev`.
+struct DevOptions {
+  std::string dir;
+  bool yes = false;
+  bool headless = false;
+  bool no_window = false;
+
+  void Bind(CLI::App* cmd) {
+    cmd->add_option("APP_DIR", dir, "The app's folder (has CMakeLists.txt and mumba.toml)")->required();
+    cmd->add_flag("-y,--yes", yes, "Grant what the app asks for without asking");
+    cmd->add_flag("--headless", headless, "Open its window headless");
+    cmd->add_flag("--no-window", no_window, "Open no window");
+  }
+};
+
+// The arguments of `mumba permissions`.
+struct PermissionsOptions {
+  std::string app;
+  std::vector<std::string> revoke;
+  std::vector<std::string> grant;
+  bool json = false;
+
+  void Bind(CLI::App* cmd) {
+    cmd->add_option("APP", app, "App name or id")->required();
+    cmd->add_option("--revoke", revoke,
+                    "Take back an ask: network, peers, or what it may call (mumba://ID, mumba://ID/pkg.Service, "
+                    "pkg.Service); open channels under it close at once");
+    cmd->add_option("--grant", grant, "Grant an ask the app's manifest declares (again)");
+    cmd->add_flag("--json", json, "Machine-readable output");
+  }
 };
 
 // The arguments of `mumba start | stop | restart`.
@@ -442,6 +480,32 @@ struct ShimOptions {
   void Bind(CLI::App* cmd) {
     cmd->add_option("APP", app, "App name or id")->required();
     cmd->add_flag("--remove", remove, "Remove the launcher and the .desktop entry instead");
+  }
+};
+
+// ---- mumba host enable (host_service.cc) ----
+
+// The arguments of `mumba host enable`.
+struct HostEnableOptions {
+  bool build_tree = false;
+
+  void Bind(CLI::App* cmd) {
+    cmd->add_flag("--build-tree", build_tree,
+                  "Let the unit start the mumba-host of a build tree (for Mumba's own developers: it "
+                  "stops working when the checkout moves or is cleaned)");
+  }
+};
+
+// ---- mumba doctor (doctor_command.cc) ----
+
+// The arguments of `mumba doctor`.
+struct DoctorOptions {
+  bool json = false;
+
+  void Bind(CLI::App* cmd) {
+    cmd->add_flag("--json", json,
+                  "One JSON object: {\"ok\": bool, \"checks\": [{\"name\", \"status\" (ok|warn|fail), "
+                  "\"message\", \"fix\"}]}; a fail is an essential miss and makes the exit code 1");
   }
 };
 

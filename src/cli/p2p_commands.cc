@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bundle/manifest.h"
+#include "broker/grants.h"
 #include "cli/cli.h"
 #include "cli/options.h"
 #include "cli/passphrase.h"
@@ -40,15 +41,6 @@ const char* PhaseName(hv1::InstallEvent::Phase p) {
   }
 }
 
-// Asks `prompt` on the terminal and reads the answer: true for y or yes. False
-// without a terminal to ask on, so scripts never say yes by accident.
-bool AskYes(const char* prompt) {
-  if (!isatty(0) || !isatty(2)) return false;
-  std::fprintf(stderr, "%s", prompt);
-  std::string answer;
-  std::getline(std::cin, answer);
-  return answer == "y" || answer == "Y" || answer == "yes";
-}
 
 // Shows install events: a progress bar on a terminal, plain lines otherwise, or
 // JSON lines for programs.
@@ -155,16 +147,31 @@ int InstallFromNetwork(const Context& ctx, const std::string& address, bool yes,
     std::fprintf(stderr, "not installed\n");
     return 1;
   }
-  grpc::ClientContext c;
   hv1::FetchRequest req;
   req.set_address(address);
   req.set_min_seq(item.seq());  // Never less than what was shown.
+  req.set_accept_asks(yes);
   if (timeout_s > 0) req.set_timeout_ms(timeout_s * 1000);
-  auto reader = (*stub)->Fetch(&c, req);
   hv1::InstallEvent last;
-  if (auto s = Follow(reader.get(), EventPrinter(json, /*show_found=*/false), &last); !s.ok()) {
-    return Fail(s);
+  auto fetch = [&] {
+    grpc::ClientContext c;
+    auto reader = (*stub)->Fetch(&c, req);
+    return Follow(reader.get(), EventPrinter(json, /*show_found=*/false), &last);
+  };
+  grpc::Status s = fetch();
+  // What the app asks for is known once its manifest is here; the owner says yes
+  // to it, and the bundle is fetched again (from peers that still have it).
+  if (!s.ok() && s.error_code() == grpc::StatusCode::FAILED_PRECONDITION &&
+      s.error_message().find(kAsksFor) != std::string::npos) {
+    std::fprintf(stderr, "%s\n", s.error_message().c_str());
+    if (!AskYes("Grant it and install? [y/N] ")) {
+      std::fprintf(stderr, "not installed (mumba install --yes grants it without asking)\n");
+      return 1;
+    }
+    req.set_accept_asks(true);
+    s = fetch();
   }
+  if (!s.ok()) return Fail(s);
   if (!json) {
     std::printf("installed %s %s (%s)\n", last.app().name().c_str(), last.app().version().c_str(),
                 last.app().id().c_str());

@@ -13,6 +13,7 @@
 
 #include "bundle/manifest.h"
 #include "cli/cli.h"
+#include "cli/local_system.h"
 #include "cli/options.h"
 
 namespace mumba::cli {
@@ -233,6 +234,10 @@ int Shim(const Context& ctx, const ShimOptions& o) {
     if (!out) return Fail(Unavailable("cannot write " + desktop.string()));
   }
   std::printf("wrote %s\nwrote %s\n", bin.c_str(), desktop.c_str());
+  if (RunsFromBuildTree()) {
+    std::fprintf(stderr, "mumba: warning: the shim calls %s: %s\n", self.c_str(),
+                 BuildTreeWarning("shim " + info.name()).c_str());
+  }
   return 0;
 }
 

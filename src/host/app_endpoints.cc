@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <thread>
 
@@ -50,31 +51,40 @@ UniqueFd Listen(const fs::path& path) {
   return fd;
 }
 
+// The descriptor of a connection gRPC added from one ("fd:7"), or -1 for any other
+// peer.
+int DescriptorOfPeer(const std::string& peer) {
+  constexpr std::string_view kPrefix = "fd:";
+  if (!peer.starts_with(kPrefix) || peer.size() == kPrefix.size()) return -1;
+  int fd = -1;
+  const char* end = peer.data() + peer.size();
+  auto [at, ec] = std::from_chars(peer.data() + kPrefix.size(), end, fd);
+  if (ec != std::errc() || at != end || fd < 0) return -1;
+  return fd;
+}
+
 }  // namespace
 
 struct AppEndpoints::Endpoint {
   std::string app_id;
   fs::path socket;
-  std::unique_ptr<EndpointServices> services;
-  std::unique_ptr<grpc::Server> server;
   UniqueFd listener;
   std::atomic<bool> stopping{false};
   std::thread acceptor;
 
   ~Endpoint() {
-    // The acceptor goes first so that no connection reaches a server shutting down:
-    // shutdown() wakes its blocking accept(), and a check in progress gives up
-    // within one retry delay.
+    // shutdown() wakes the blocking accept(), and a check in progress gives up
+    // within one retry delay, so no connection is handed over after this.
     stopping = true;
     if (listener) ::shutdown(listener.get(), SHUT_RDWR);
     if (acceptor.joinable()) acceptor.join();
-    if (server) server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
     std::error_code ec;
     fs::remove(socket, ec);
   }
 
-  // Accepts until the listener is shut down; hands allowed connections to gRPC.
-  void AcceptLoop(const AllowedRoots& allowed_roots) {
+  // Accepts until the listener is shut down; hands allowed connections to `owner`.
+  // `server` outlives the acceptor: DropAll joins every acceptor before it goes.
+  void AcceptLoop(AppEndpoints* owner, grpc::Server* server, const AllowedRoots& allowed_roots) {
     while (!stopping) {
       int fd = ::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
       if (fd < 0) {
@@ -88,7 +98,7 @@ struct AppEndpoints::Endpoint {
       UniqueFd conn(fd);
       auto pid = PeerPid(conn.get());
       if (pid && Allowed(*pid, allowed_roots)) {
-        grpc::AddInsecureChannelFromFd(server.get(), conn.Release());
+        owner->Serve(server, app_id, conn.Release());
         continue;
       }
       spdlog::warn("refused a connection to the host socket of {} from pid {}: not a process of that app",
@@ -130,6 +140,21 @@ Expected<fs::path> AppEndpoints::Ensure(const std::string& app_id) {
   std::lock_guard lock(mu_);
   auto& ep = endpoints_[app_id];
   if (ep) return ep->socket;
+  if (!server_) {
+    // No listening port: connections reach the server only through the acceptors,
+    // after their peer has been checked.
+    services_ = factory_([this](const grpc::ServerContextBase& ctx) { return AppOf(ctx); });
+    grpc::ServerBuilder builder;
+    for (grpc::Service* s : services_->services()) builder.RegisterService(s);
+    builder.SetMaxReceiveMessageSize(32 << 20);
+    builder.SetMaxSendMessageSize(32 << 20);
+    server_ = builder.BuildAndStart();
+    if (!server_) {
+      services_.reset();
+      endpoints_.erase(app_id);
+      return Unavailable("cannot start the server of the apps' host sockets");
+    }
+  }
   auto fresh = std::make_unique<Endpoint>();
   fresh->app_id = app_id;
   fresh->socket = HostSocket(app_id);
@@ -138,27 +163,39 @@ Expected<fs::path> AppEndpoints::Ensure(const std::string& app_id) {
   fs::create_directories(RunDir(app_id), ec);
   fs::permissions(RunDir(app_id), fs::perms::owner_all, fs::perm_options::replace, ec);
   fs::remove(fresh->socket, ec);
-  fresh->services = factory_(app_id);
-  // No listening port: connections reach the server only through the acceptor,
-  // after their peer has been checked.
-  grpc::ServerBuilder builder;
-  for (grpc::Service* s : fresh->services->services()) builder.RegisterService(s);
-  builder.SetMaxReceiveMessageSize(32 << 20);
-  builder.SetMaxSendMessageSize(32 << 20);
   fresh->listener = Listen(fresh->socket);
-  if (fresh->listener) fresh->server = builder.BuildAndStart();
-  if (!fresh->server) {
+  if (!fresh->listener) {
     endpoints_.erase(app_id);
     return Unavailable("cannot listen on " + HostSocket(app_id).string());
   }
   Endpoint* raw = fresh.get();
-  fresh->acceptor = std::thread([raw, roots = allowed_roots_] { raw->AcceptLoop(roots); });
+  fresh->acceptor = std::thread(
+      [this, raw, server = server_.get(), roots = allowed_roots_] { raw->AcceptLoop(this, server, roots); });
   ep = std::move(fresh);
   return ep->socket;
 }
 
+void AppEndpoints::Serve(grpc::Server* server, const std::string& app_id, int fd) {
+  {
+    std::lock_guard lock(connections_mu_);
+    connection_apps_[fd] = app_id;
+  }
+  grpc::AddInsecureChannelFromFd(server, fd);
+}
+
+Expected<std::string> AppEndpoints::AppOf(const grpc::ServerContextBase& ctx) const {
+  const std::string peer = ctx.peer();
+  const int fd = DescriptorOfPeer(peer);
+  std::lock_guard lock(connections_mu_);
+  auto it = fd < 0 ? connection_apps_.end() : connection_apps_.find(fd);
+  if (it == connection_apps_.end()) {
+    return PermissionDenied("the call from " + peer + " did not come through an app's host socket");
+  }
+  return it->second;
+}
+
 void AppEndpoints::Drop(const std::string& app_id) {
-  std::unique_ptr<Endpoint> ep;  // Shut down outside the lock.
+  std::unique_ptr<Endpoint> ep;  // Stopped outside the lock.
   {
     std::lock_guard lock(mu_);
     auto it = endpoints_.find(app_id);
@@ -174,10 +211,21 @@ void AppEndpoints::Drop(const std::string& app_id) {
 
 void AppEndpoints::DropAll() {
   std::map<std::string, std::unique_ptr<Endpoint>> endpoints;
+  std::unique_ptr<grpc::Server> server;
+  std::unique_ptr<EndpointServices> services;
   {
     std::lock_guard lock(mu_);
     endpoints.swap(endpoints_);
+    server.swap(server_);
+    services.swap(services_);
   }
+  // The acceptors first, so that no connection reaches a server shutting down.
+  endpoints.clear();
+  if (server) server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  server.reset();
+  services.reset();
+  // connection_apps_ keeps its entries: no call carries their descriptors any more,
+  // and an Ensure racing with this may already have recorded a new connection.
 }
 
 }  // namespace mumba

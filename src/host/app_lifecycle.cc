@@ -32,6 +32,7 @@ std::map<std::string, std::string> DaemonEnvironment(const AppRecord& record, co
       {"MUMBA_APP_VERSION", record.version},
       {"MUMBA_APP_SOCKET", (run_dir / "app.sock").string()},
       {"MUMBA_HOST_SOCKET", (run_dir / "host.sock").string()},
+      {"MUMBA_BROKER_SOCKET", (run_dir / "broker.sock").string()},
       {"MUMBA_APP_DATA", data_dir.string()},
       {"MUMBA_APP_DIR", app_dir.string()},
       {"PATH", "/usr/local/bin:/usr/bin:/bin"},
@@ -45,11 +46,13 @@ std::map<std::string, std::string> DaemonEnvironment(const AppRecord& record, co
 }  // namespace
 
 AppLifecycle::AppLifecycle(const HomeLayout& layout, InstalledApps& apps, Supervisor& supervisor,
-                           AppEndpoints& endpoints, StoreManager& stores, const DaemonSandbox& sandbox)
+                           AppEndpoints& endpoints, AppBroker& broker, StoreManager& stores,
+                           const DaemonSandbox& sandbox)
     : layout_(layout),
       apps_(apps),
       supervisor_(supervisor),
       endpoints_(endpoints),
+      broker_(broker),
       stores_(stores),
       sandbox_(sandbox) {}
 
@@ -78,7 +81,7 @@ fs::path AppLifecycle::LogFile(const AppRecord& record) const {
 
 Expected<DaemonSpec> AppLifecycle::SpecFor(const InstalledApp& app) const {
   const AppJail jail{app.record.install_dir, DataDir(app.record.id), endpoints_.RunDir(app.record.id),
-                     app.manifest->permissions.network};
+                     app.Granted("network")};
   const fs::path dir = sandbox_.AppDirFor(jail);
   DaemonSpec spec;
   spec.id = app.record.id;
@@ -105,7 +108,8 @@ AppView AppLifecycle::ViewOf(const InstalledApp& app) const {
   v.stores_dir = stores_.AppRoot(app.record.id);
   v.storage_bytes = stores_.UsedBytes(app.record.id);
   v.quota_bytes = apps_.QuotaFor(app.record.id);
-  v.sandbox = sandbox_.SummaryFor(app.manifest->permissions.network);
+  v.sandbox = sandbox_.SummaryFor(app.Granted("network"));
+  v.granted = app.granted;
   return v;
 }
 
@@ -129,6 +133,7 @@ Status AppLifecycle::StartLocked(const InstalledApp& app) {
   fs::create_directories(DataDir(app.record.id), ec);
   MUMBA_ASSIGN_OR_RETURN(DaemonSpec spec, SpecFor(app));
   MUMBA_TRY(endpoints_.Ensure(app.record.id).status());
+  MUMBA_TRY(broker_.Serve(app.record.id, endpoints_.RunDir(app.record.id) / "broker.sock"));
   return supervisor_.Start(spec);
 }
 

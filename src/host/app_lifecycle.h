@@ -13,6 +13,7 @@
 
 #include "common/paths.h"
 #include "common/work_queue.h"
+#include "host/app_broker.h"
 #include "host/app_endpoints.h"
 #include "host/daemon_sandbox.h"
 #include "host/installed_apps.h"
@@ -52,7 +53,7 @@ class AppLifecycle final : public AppRuntime {
  public:
   // Every argument is borrowed and must outlive this object.
   AppLifecycle(const HomeLayout& layout, InstalledApps& apps, Supervisor& supervisor,
-               AppEndpoints& endpoints, StoreManager& stores, const DaemonSandbox& sandbox);
+               AppEndpoints& endpoints, AppBroker& broker, StoreManager& stores, const DaemonSandbox& sandbox);
 
   // Starts, in parallel, every app that was running when the host last stopped.
   void StartEnabledApps();
@@ -98,6 +99,7 @@ class AppLifecycle final : public AppRuntime {
   InstalledApps& apps_;
   Supervisor& supervisor_;
   AppEndpoints& endpoints_;
+  AppBroker& broker_;
   StoreManager& stores_;
   const DaemonSandbox& sandbox_;
   std::mutex locks_mu_;

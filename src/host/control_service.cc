@@ -3,6 +3,11 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+#include "broker/grants.h"
 #include "broker/json_call.h"
 #include "broker/route_url.h"
 #include "common/grpc_status.h"
@@ -38,6 +43,12 @@ void FillAppInfo(const AppView& v, hv1::AppInfo* out) {
   out->set_storage_bytes(v.storage_bytes);
   out->set_quota_bytes(v.quota_bytes);
   if (v.manifest) {
+    for (const auto& ask : AsksOf(*v.manifest)) {
+      auto* p = out->add_permissions();
+      p->set_ask(ask);
+      p->set_description(DescribeAsk(ask));
+      p->set_granted(v.granted.contains(ask));
+    }
     for (const auto& s : v.manifest->services) out->add_services(s);
     for (const auto& r : v.manifest->routes) {
       std::string methods;
@@ -113,7 +124,7 @@ ControlService::Reactor* ControlService::StopHost(ServerContext* ctx, const hv1:
 ControlService::Reactor* ControlService::Install(ServerContext* ctx, const hv1::InstallRequest* req,
                                                  hv1::InstallResponse* resp) {
   return OnWorkQueue(ctx, [this, req, resp]() -> mumba::Status {
-    MUMBA_ASSIGN_OR_RETURN(auto result, parts_.installer.Install(req->bundle_dir()));
+    MUMBA_ASSIGN_OR_RETURN(auto result, parts_.installer.Install(req->bundle_dir(), req->accept_asks()));
     FillAppInfo(result.app, resp->mutable_app());
     resp->set_replaced(result.replaced);
     return {};
@@ -126,10 +137,76 @@ ControlService::Reactor* ControlService::Uninstall(ServerContext* ctx,
   return OnWorkQueue(ctx, [this, req] { return parts_.installer.Uninstall(req->app(), req->purge()); });
 }
 
-ControlService::Reactor* ControlService::List(ServerContext* ctx, const hv1::ListRequest*,
+ControlService::Reactor* ControlService::List(ServerContext* ctx, const hv1::ListRequest* req,
                                               hv1::ListResponse* resp) {
-  for (const auto& v : parts_.lifecycle.List()) FillAppInfo(v, resp->add_apps());
+  for (const auto& v : parts_.lifecycle.List()) {
+    if (!req->implements().empty()) {
+      const auto& services = v.manifest ? v.manifest->services : std::vector<std::string>{};
+      if (std::find(services.begin(), services.end(), req->implements()) == services.end()) continue;
+    }
+    FillAppInfo(v, resp->add_apps());
+  }
   return AtOnce(ctx, [] { return mumba::Status(); });
+}
+
+ControlService::Reactor* ControlService::Permissions(ServerContext* ctx, const hv1::PermissionsRequest* req,
+                                                     hv1::PermissionsResponse* resp) {
+  return OnWorkQueue(ctx, [this, req, resp]() -> mumba::Status {
+    MUMBA_ASSIGN_OR_RETURN(InstalledApp app, parts_.apps.Find(req->app()));
+    const std::vector<std::string> asks = AsksOf(*app.manifest);
+    std::vector<std::string> grant(req->grant().begin(), req->grant().end());
+    std::vector<std::string> revoke(req->revoke().begin(), req->revoke().end());
+    for (const auto* list : {&grant, &revoke}) {
+      for (const auto& ask : *list) {
+        if (std::find(asks.begin(), asks.end(), ask) == asks.end()) {
+          return InvalidArgument(app.record.name + " does not ask for '" + ask + "' (mumba permissions " +
+                                 app.record.name + " lists what it asks for)");
+        }
+      }
+    }
+    if (!grant.empty() || !revoke.empty()) {
+      MUMBA_TRY(parts_.apps.SetGrants(app.record.id, grant, revoke));
+      // Channels already open under a revoked grant close now.
+      int closed = parts_.broker.Recheck(app.record.id);
+      if (closed > 0) spdlog::info("closed {} connection(s) of {} after a revoke", closed, app.record.name);
+      // The network is given when the daemon's sandbox is made: a change takes a restart.
+      bool network_changed = std::find(grant.begin(), grant.end(), "network") != grant.end() ||
+                             std::find(revoke.begin(), revoke.end(), "network") != revoke.end();
+      if (network_changed && parts_.lifecycle.Active(app.record.id)) {
+        MUMBA_TRY(parts_.lifecycle.Restart(app.record.id).status());
+      }
+      MUMBA_ASSIGN_OR_RETURN(app, parts_.apps.Get(app.record.id));
+    }
+    resp->set_app(app.record.id);
+    for (const auto& ask : asks) {
+      auto* p = resp->add_permissions();
+      p->set_ask(ask);
+      p->set_description(DescribeAsk(ask));
+      p->set_granted(app.Granted(ask));
+    }
+    return {};
+  });
+}
+
+ControlService::Reactor* ControlService::Dev(ServerContext* ctx, const hv1::DevRequest* req,
+                                             hv1::DevResponse* resp) {
+  return OnWorkQueue(ctx, [this, req, resp]() -> mumba::Status {
+    MUMBA_ASSIGN_OR_RETURN(InstalledApp app, parts_.apps.Find(req->app()));
+    if (req->set_ui_dir()) {
+      std::filesystem::path dir = req->ui_dir();
+      std::error_code ec;
+      if (!dir.empty() && (!dir.is_absolute() || !std::filesystem::is_directory(dir, ec))) {
+        return InvalidArgument(req->ui_dir() + " is not an absolute path of a folder");
+      }
+      parts_.dev_ui.Set(app.record.id, dir);
+    }
+    if (req->reload()) {
+      for (const auto& w : parts_.windows.List(app.record.id)) {
+        if (parts_.windows.Reload(w.id, app.record.id).ok()) resp->set_reloaded(resp->reloaded() + 1);
+      }
+    }
+    return {};
+  });
 }
 
 ControlService::Reactor* ControlService::Status(ServerContext* ctx, const hv1::AppRef* req,

@@ -14,6 +14,7 @@
 #include "host/app_windows.h"
 #include "host/distribution.h"
 #include "host/installer.h"
+#include "host/ui.h"
 #include "host/windows.h"
 #include "mumba/host/v1/control.grpc.pb.h"
 
@@ -30,6 +31,9 @@ class ControlService final : public mumba::host::v1::Control::CallbackService {
     Windows& windows;
     Distribution& distribution;
     DaemonClient& daemons;
+    InstalledApps& apps;
+    AppBroker& broker;
+    DevUiDirs& dev_ui;
     std::chrono::steady_clock::time_point started;
   };
   // `request_stop` is called (once, from a gRPC thread) when a client asks the host
@@ -63,6 +67,10 @@ class ControlService final : public mumba::host::v1::Control::CallbackService {
                  mumba::app::v1::RouteResponse* resp) override;
   Reactor* Connect(ServerContext* ctx, const mumba::host::v1::AppRef* req,
                    mumba::host::v1::ConnectResponse* resp) override;
+  Reactor* Permissions(ServerContext* ctx, const mumba::host::v1::PermissionsRequest* req,
+                       mumba::host::v1::PermissionsResponse* resp) override;
+  Reactor* Dev(ServerContext* ctx, const mumba::host::v1::DevRequest* req,
+               mumba::host::v1::DevResponse* resp) override;
   Reactor* Launch(ServerContext* ctx, const mumba::host::v1::LaunchRequest* req,
                   mumba::host::v1::WindowInfo* resp) override;
   Reactor* ListWindows(ServerContext* ctx, const mumba::host::v1::ListWindowsRequest* req,

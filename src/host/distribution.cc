@@ -100,6 +100,15 @@ P2pStatus Distribution::NodeStatus() const {
   return node_ ? node_->Status() : P2pStatus{};
 }
 
+std::vector<std::string> Distribution::SeedingHashes() const {
+  std::lock_guard lock(node_mu_);
+  std::vector<std::string> hashes;
+  if (node_) {
+    for (const auto& t : node_->Seeding()) hashes.push_back(t.info_hash_v1);
+  }
+  return hashes;
+}
+
 void Distribution::Start() {
   if (config_.start_with_host) {
     if (auto node = Node(); !node.ok()) spdlog::error("p2p: {}", node.status().message());
@@ -178,7 +187,8 @@ Expected<PublishResult> Distribution::PublishBundle(const fs::path& bundle_dir, 
   std::lock_guard lock(publish_mu_);
   MUMBA_ASSIGN_OR_RETURN(Manifest manifest, LoadManifest(bundle_dir));
   MUMBA_ASSIGN_OR_RETURN(KeyPair keys, LoadKeyPair(keys_dir_, manifest.id, passphrase));
-  MUMBA_ASSIGN_OR_RETURN(InstallResult installed, parts_.installer.Install(bundle_dir));
+  // The owner publishing an app of their own has seen what it asks for.
+  MUMBA_ASSIGN_OR_RETURN(InstallResult installed, parts_.installer.Install(bundle_dir, /*accept_asks=*/true));
   return PublishLocked(installed.app, keys);
 }
 
@@ -264,7 +274,8 @@ bool Distribution::Stopping() {
 }
 
 Expected<AppView> Distribution::Fetch(const std::string& address, std::chrono::milliseconds timeout,
-                                      int64_t min_seq, const DistributionEventFn& on_event, bool accept_wider) {
+                                      int64_t min_seq, const DistributionEventFn& on_event, bool accept_wider,
+                                      bool accept_asks) {
   std::lock_guard lock(publish_mu_);
   auto start = parts_.clock.Now();
   if (!Emit(on_event, DistributionEvent::Phase::kResolving, {})) return Cancelled("installing " + address);
@@ -339,7 +350,7 @@ Expected<AppView> Distribution::Fetch(const std::string& address, std::chrono::m
     }
   }
   if (!Emit(on_event, DistributionEvent::Phase::kInstalling, item)) return Cancelled("installing " + item.name);
-  MUMBA_ASSIGN_OR_RETURN(InstallResult installed, parts_.installer.InstallStaged(*folder));
+  MUMBA_ASSIGN_OR_RETURN(InstallResult installed, parts_.installer.InstallStaged(*folder, accept_asks));
   bool published = false;
   if (auto known = parts_.registry.GetP2p(item.address); known.ok()) published = known->published;
   MUMBA_TRY(parts_.registry.PutP2p(
@@ -382,7 +393,7 @@ Expected<AppView> Distribution::Update(const std::string& app_ref, const Distrib
     }
     return app;
   }
-  return Fetch(app.record.id, kUpdateFetch, known->seq + 1, on_event, accept_wider);
+  return Fetch(app.record.id, kUpdateFetch, known->seq + 1, on_event, accept_wider, accept_wider);
 }
 
 Expected<std::pair<AppView, std::string>> Distribution::Rollback(const std::string& app_ref) {
@@ -399,7 +410,8 @@ Expected<std::pair<AppView, std::string>> Distribution::Rollback(const std::stri
   if (previous.empty()) {
     return FailedPrecondition("no earlier version of " + app.record.name + " is kept here");
   }
-  MUMBA_ASSIGN_OR_RETURN(InstallResult back, parts_.installer.Install(previous));
+  // The earlier version was installed with the owner's yes to what it asks.
+  MUMBA_ASSIGN_OR_RETURN(InstallResult back, parts_.installer.Install(previous, /*accept_asks=*/true));
   spdlog::info("rolled {} back from {} to {}", app.record.name, app.record.version, back.app.record.version);
   return std::make_pair(back.app, app.record.version);
 }

@@ -100,9 +100,12 @@ class Distribution {
   // is installed on any error, nor when `on_event` says stop or the host is
   // stopping, and nothing is left in staging.
   // With `accept_wider` false, a version that asks for more than the installed one
-  // (WiderAsks) is refused with FAILED_PRECONDITION listing what it asks for.
+  // (WiderAsks) is refused with FAILED_PRECONDITION listing what it asks for; with
+  // `accept_asks` false, so is an app that asks for anything the owner has not
+  // granted (Installer::Install).
   Expected<AppView> Fetch(const std::string& address, std::chrono::milliseconds timeout,
-                          int64_t min_seq, const DistributionEventFn& on_event, bool accept_wider = true);
+                          int64_t min_seq, const DistributionEventFn& on_event, bool accept_wider = true,
+                          bool accept_asks = false);
 
   // Installs the newest version of an app that came from the network, if its
   // address now points at a higher seq than the one installed (kUpToDate if not).
@@ -120,6 +123,9 @@ class Distribution {
 
   // The node's state; empty `listen` when it has not started.
   P2pStatus NodeStatus() const;
+  // The v1 info-hashes of the bundles seeded now; empty when the node has not
+  // started (it is never started for this).
+  std::vector<std::string> SeedingHashes() const;
 
  private:
   Expected<P2pNode*> Node();

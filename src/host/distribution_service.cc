@@ -97,7 +97,8 @@ grpc::Status DistributionService::Resolve(grpc::ServerContext*, const hv1::Resol
 grpc::Status DistributionService::Fetch(grpc::ServerContext* ctx, const hv1::FetchRequest* req,
                                         grpc::ServerWriter<hv1::InstallEvent>* writer) {
   auto app = distribution_.Fetch(req->address(), Or(req->timeout_ms(), kDefaultFetch),
-                                         req->min_seq(), Streamer(ctx, writer));
+                                         req->min_seq(), Streamer(ctx, writer), /*accept_wider=*/true,
+                                         req->accept_asks());
   return ToGrpc(app.status());
 }
 

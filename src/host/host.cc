@@ -4,6 +4,7 @@
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
+#include "host/app_broker.h"
 #include "host/app_endpoints.h"
 #include "host/app_lifecycle.h"
 #include "host/app_windows.h"
@@ -25,14 +26,22 @@ namespace fs = std::filesystem;
 namespace mumba {
 namespace {
 
-// What one app's host socket serves, all scoped to that app.
+// What the apps' host sockets serve, each call scoped to the app whose socket it
+// came through (AppEndpoints::AppOf).
 class PerAppServices final : public EndpointServices {
  public:
   PerAppServices(StoreManager* stores, PageEvents& events, Windows& windows, AppWindows& app_windows,
-                 const std::atomic<bool>& stopping, const std::string& app_id)
-      : storage_(stores, StoreCaller{app_id}),
-        events_(events, app_id),
-        automation_(windows, app_windows, stopping, app_id) {}
+                 const std::atomic<bool>& stopping, const AppOfCall& app_of)
+      : storage_(stores,
+                 CallerOfCall([app_of](const grpc::ServerContextBase* ctx) -> Expected<StoreCaller> {
+                   if (!ctx) return PermissionDenied("a call on a host socket comes through gRPC");
+                   MUMBA_ASSIGN_OR_RETURN(std::string app_id, app_of(*ctx));
+                   // An empty id would be the owner's, who may reach every store.
+                   if (app_id.empty()) return PermissionDenied("a call on a host socket is an app's");
+                   return StoreCaller{std::move(app_id)};
+                 })),
+        events_(events, app_of),
+        automation_(windows, app_windows, stopping, app_of) {}
 
   std::vector<grpc::Service*> services() override {
     return {&storage_.kv, &storage_.sql, &storage_.files, &events_, &automation_};
@@ -84,19 +93,39 @@ Host::Host(HostOptions options, HostConfig config, std::unique_ptr<Registry> reg
   page_events_ = std::make_unique<PageEvents>();
   windows_ = std::make_unique<Windows>(layout_.home / "profiles", layout_.logs_dir());
   gateway_secrets_ = std::make_unique<GatewaySecrets>();
+  dev_ui_ = std::make_unique<DevUiDirs>();
   app_windows_ = std::make_unique<AppWindows>(*apps_, *windows_, *gateway_secrets_);
   // An app's host socket answers its daemon's process tree (and the host itself,
   // which AppEndpoints always serves).
   endpoints_ = std::make_unique<AppEndpoints>(
       layout_.run_dir(),
-      [this](const std::string& app_id) {
+      [this](AppOfCall app_of) {
         return std::make_unique<PerAppServices>(stores_.get(), *page_events_, *windows_, *app_windows_,
-                                                stopping_, app_id);
+                                                stopping_, app_of);
       },
       [this](const std::string& app_id) {
         return std::vector<pid_t>{static_cast<pid_t>(supervisor_->Get(app_id).pid)};
       });
-  lifecycle_ = std::make_unique<AppLifecycle>(layout_, *apps_, *supervisor_, *endpoints_, *stores_, sandbox_);
+  // The broker asks the rest of the host through these, called on its own threads
+  // once the host is whole (the lifecycle is made just below).
+  broker_ = std::make_unique<AppBroker>(AppBrokerParts{
+      [this](const std::string& app_id) {
+        return std::vector<pid_t>{static_cast<pid_t>(supervisor_->Get(app_id).pid)};
+      },
+      [this] {
+        std::vector<Callee> out;
+        for (const auto& app : apps_->All()) {
+          out.push_back({app.record.id, app.record.name, app.manifest->services, !app.manifest->routes.empty()});
+        }
+        return out;
+      },
+      [this](const std::string& app_id) {
+        auto app = apps_->Get(app_id);
+        return app.ok() ? app->granted : std::set<std::string>{};
+      },
+      [this](const std::string& app_id) { return lifecycle_->EnsureRunning(app_id).status(); }});
+  lifecycle_ = std::make_unique<AppLifecycle>(layout_, *apps_, *supervisor_, *endpoints_, *broker_, *stores_,
+                                              sandbox_);
   installer_ = std::make_unique<Installer>(layout_, *apps_, *stores_, *lifecycle_);
   distribution_ = std::make_unique<Distribution>(DistributionParts{*installer_, *lifecycle_, *registry_},
                                                  config_.p2p, layout_.home / "p2p", layout_.keys_dir(),
@@ -105,6 +134,7 @@ Host::Host(HostOptions options, HostConfig config, std::unique_ptr<Registry> reg
   installer_->OnUninstall([this](const std::string& app_id) {
     daemons_.Forget(endpoints_->DaemonSocket(app_id).string());
     endpoints_->Drop(app_id);
+    broker_->Drop(app_id);
     windows_->CloseApp(app_id);
     gateway_secrets_->Forget(app_id);
     if (distribution_) distribution_->Forget(app_id);
@@ -125,16 +155,17 @@ void Host::Shutdown() {
   if (windows_) windows_->CloseAll();
   distribution_.reset();
   if (supervisor_) supervisor_->StopAll();
+  if (broker_) broker_->DropAll();
   if (endpoints_) endpoints_->DropAll();
 }
 
 Status Host::StartGateway() {
   if (gateway_) return {};
   MUMBA_ASSIGN_OR_RETURN(home_, HomeApp::Create({layout_.home, layout_.socket(), daemons_, *lifecycle_,
-                                                 *distribution_, *page_events_, stopping_}));
+                                                 *distribution_, *registry_, *page_events_, stopping_}));
   MUMBA_ASSIGN_OR_RETURN(gateway_backend_,
                          HostGatewayBackend::Create(
-                             {*apps_, *lifecycle_, *endpoints_, daemons_, *gateway_secrets_, home_.get()}));
+                             {*apps_, *lifecycle_, *endpoints_, daemons_, *gateway_secrets_, *dev_ui_, home_.get()}));
   MUMBA_ASSIGN_OR_RETURN(gateway_, mumba::StartGateway(config_.gateway_port, config_.gateway_limits,
                                                        layout_.home / "gateway.port",
                                                        gateway_backend_.get()));
@@ -147,7 +178,7 @@ Status Host::StartGateway() {
 void Host::RegisterOwnerServices(grpc::ServerBuilder& builder, std::function<void()> request_stop) {
   control_ = std::make_unique<ControlService>(
       ControlService::Parts{layout_, *installer_, *lifecycle_, *app_windows_, *windows_, *distribution_,
-                            daemons_, started_},
+                            daemons_, *apps_, *broker_, *dev_ui_, started_},
       std::move(request_stop));
   distribution_service_ = std::make_unique<DistributionService>(*distribution_);
   // The owner reaches every app's stores here (`mumba kv/sql/files`).

@@ -34,10 +34,12 @@ class ServerBuilder;
 
 namespace mumba {
 
+class AppBroker;
 class AppEndpoints;
 class AppLifecycle;
 class AppWindows;
 class ControlService;
+class DevUiDirs;
 class Distribution;
 class DistributionService;
 class Gateway;
@@ -99,8 +101,10 @@ class Host final {
   std::unique_ptr<PageEvents> page_events_;
   std::unique_ptr<Windows> windows_;
   std::unique_ptr<GatewaySecrets> gateway_secrets_;
+  std::unique_ptr<DevUiDirs> dev_ui_;
   std::unique_ptr<AppWindows> app_windows_;
   std::unique_ptr<AppEndpoints> endpoints_;
+  std::unique_ptr<AppBroker> broker_;
   std::unique_ptr<AppLifecycle> lifecycle_;
   std::unique_ptr<Installer> installer_;
   std::unique_ptr<Distribution> distribution_;

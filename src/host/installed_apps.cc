@@ -3,12 +3,25 @@
 
 #include <spdlog/spdlog.h>
 
+#include "broker/grants.h"
 #include "bundle/bundle.h"
 #include "common/keys.h"
 
 namespace fs = std::filesystem;
 
 namespace mumba {
+namespace {
+
+// The grants that count: those of asks the manifest still makes.
+std::set<std::string> Effective(const Manifest& manifest, const std::set<std::string>& granted) {
+  std::set<std::string> out;
+  for (auto& ask : AsksOf(manifest)) {
+    if (granted.contains(ask)) out.insert(std::move(ask));
+  }
+  return out;
+}
+
+}  // namespace
 
 Expected<InstalledApp> LoadInstalledApp(const AppRecord& record) {
   InstalledApp app;
@@ -28,6 +41,12 @@ InstalledApps::InstalledApps(Registry& registry, const HostConfig& config)
       spdlog::error("installed app {} ({}) cannot be loaded: {}", r.name, r.id, app.status().message());
       continue;
     }
+    if (registry_.grants_backfill()) {
+      if (Status st = registry_.SetGrants(r.id, AsksOf(*app->manifest)); !st.ok()) {
+        spdlog::error("cannot grant {} what it was installed with: {}", r.name, st.message());
+      }
+    }
+    app->granted = Effective(*app->manifest, registry_.Grants(r.id));
     apps_[r.id] = std::move(*app);
   }
 }
@@ -71,12 +90,24 @@ std::vector<InstalledApp> InstalledApps::All() const {
 
 Status InstalledApps::Put(const InstalledApp& app) {
   MUMBA_TRY(registry_.Put(app.record));
+  InstalledApp copy = app;
+  copy.granted = Effective(*app.manifest, registry_.Grants(app.record.id));
   std::lock_guard lock(mu_);
-  apps_[app.record.id] = app;
+  apps_[app.record.id] = std::move(copy);
+  return Status();
+}
+
+Status InstalledApps::SetGrants(const std::string& id, const std::vector<std::string>& asks,
+                                const std::vector<std::string>& revoke) {
+  MUMBA_TRY(registry_.SetGrants(id, asks, revoke));
+  std::set<std::string> granted = registry_.Grants(id);
+  std::lock_guard lock(mu_);
+  if (auto it = apps_.find(id); it != apps_.end()) it->second.granted = Effective(*it->second.manifest, granted);
   return Status();
 }
 
 Status InstalledApps::Remove(const std::string& id) {
+  MUMBA_TRY(registry_.RemoveGrants(id));
   MUMBA_TRY(registry_.Remove(id));
   std::lock_guard lock(mu_);
   apps_.erase(id);

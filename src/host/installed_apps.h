@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,11 @@ struct InstalledApp {
   AppRecord record;
   std::shared_ptr<const Manifest> manifest;
   std::shared_ptr<const Transcoder> transcoder;
+  // What the owner granted of what the manifest asks (broker/grants.h): an ask the
+  // manifest no longer makes counts for nothing, whatever was granted before.
+  std::set<std::string> granted;
+
+  bool Granted(const std::string& ask) const { return granted.contains(ask); }
 };
 
 // An installed app as the host sees it right now, daemon and storage included.
@@ -41,6 +47,7 @@ struct AppView {
   uint64_t storage_bytes = 0;  // Used by the app's stores now.
   uint64_t quota_bytes = 0;    // 0 = no limit.
   std::string sandbox;         // How its daemon is confined (DaemonSandbox::SummaryFor).
+  std::set<std::string> granted;  // What the owner granted of what it asks (InstalledApp::granted).
 };
 
 // Reads the manifest and descriptor set of the bundle `record` points at.
@@ -64,10 +71,17 @@ class InstalledApps final : public AppDirectory {
   // Every record of the registry, also those whose bundle cannot be loaded.
   std::vector<AppRecord> Recorded() const { return registry_.List(); }
 
-  // Records `app` in the registry and then here. On error nothing changed.
+  // Records `app` in the registry and then here, with the grants the registry
+  // holds for it (app.granted is not read). On error nothing changed.
   Status Put(const InstalledApp& app);
   // Forgets the app in the registry and here.
   Status Remove(const std::string& id);
+  // Grants `asks` to app `id` and takes back `revoke`, in the registry and then
+  // here. On error nothing changed.
+  Status SetGrants(const std::string& id, const std::vector<std::string>& asks,
+                   const std::vector<std::string>& revoke = {});
+  // Every grant the registry holds for app `id`, installed or not.
+  std::set<std::string> GrantsOf(const std::string& id) const { return registry_.Grants(id); }
   // Whether the host keeps the app running (and starts it at boot).
   Status SetEnabled(const std::string& id, bool enabled);
 

@@ -8,6 +8,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "broker/grants.h"
 #include "bundle/bundle.h"
 #include "common/files.h"
 #include "common/keys.h"
@@ -216,17 +217,19 @@ Status Installer::FinishInterrupted(const AppRecord& recorded, const fs::path& f
   return Status();
 }
 
-Expected<InstallResult> Installer::Install(const fs::path& source) { return InstallFrom(source, false); }
+Expected<InstallResult> Installer::Install(const fs::path& source, bool accept_asks) {
+  return InstallFrom(source, false, accept_asks);
+}
 
-Expected<InstallResult> Installer::InstallStaged(const fs::path& staged) {
+Expected<InstallResult> Installer::InstallStaged(const fs::path& staged, bool accept_asks) {
   if (staged.parent_path().parent_path() != layout_.staging_dir() &&
       staged.parent_path() != layout_.staging_dir()) {
     return InvalidArgument(staged.string() + " is not in the host's staging folder");
   }
-  return InstallFrom(staged, true);
+  return InstallFrom(staged, true, accept_asks);
 }
 
-Expected<InstallResult> Installer::InstallFrom(const fs::path& source, bool owned) {
+Expected<InstallResult> Installer::InstallFrom(const fs::path& source, bool owned, bool accept_asks) {
   if (!source.is_absolute()) return InvalidArgument("bundle path must be absolute: " + source.string());
   auto checked = ValidateBundle(source);
   if (!checked.ok()) return checked.status();
@@ -251,6 +254,16 @@ Expected<InstallResult> Installer::InstallFrom(const fs::path& source, bool owne
     RemoveTree(staging);
     return FailedPrecondition("refused: " + m.name + " " + m.version + " is below the " + previous->record.version +
                               " installed; a download never takes an app back (mumba rollback does)");
+  }
+  // The owner says yes to what an app asks for before it is installed, so that
+  // nothing an owner never saw runs with the network or calls other apps.
+  const std::vector<std::string> ungranted = UngrantedAsks(m, apps_.GrantsOf(m.id));
+  if (!ungranted.empty() && !accept_asks) {
+    if (!owned) RemoveTree(staging);
+    std::string asks;
+    for (const auto& a : ungranted) asks += (asks.empty() ? "" : "; ") + DescribeAsk(a);
+    return FailedPrecondition(m.name + " " + m.version + std::string(kAsksFor) + asks +
+                              " (say yes to install it: mumba install --yes)");
   }
   bool was_running = false;
   if (previous) {
@@ -311,6 +324,12 @@ Expected<InstallResult> Installer::InstallFrom(const fs::path& source, bool owne
     if (!marker.empty()) RemoveTree(marker);
     if (previous && was_running) (void)runtime_.StartLocked(*previous);
     return st;
+  }
+  if (!ungranted.empty()) {
+    if (Status granted = apps_.SetGrants(m.id, ungranted); !granted.ok()) {
+      spdlog::error("{} is installed but what it asks for is not granted: {}", m.name, granted.message());
+    }
+    if (auto now = apps_.Get(m.id); now.ok()) loaded = std::move(now);
   }
   if (!marker.empty()) RemoveTree(marker);
   if (!trash.empty()) RemoveTree(trash);

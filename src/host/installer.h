@@ -73,13 +73,18 @@ class Installer {
   // when the disk is full, another errno's code when the files cannot move. A
   // running app being upgraded is restarted on the new version; when the upgrade
   // fails, it goes on running the previous one.
-  Expected<InstallResult> Install(const std::filesystem::path& bundle_dir);
+  //
+  // An app whose manifest asks for what the owner has not granted (the network,
+  // peer calls, apps to call: broker/grants.h) is refused with FAILED_PRECONDITION
+  // naming each ask (the message holds kAsksFor) unless `accept_asks`, which
+  // grants them once the app is recorded.
+  Expected<InstallResult> Install(const std::filesystem::path& bundle_dir, bool accept_asks = false);
   // The same for a bundle the host already owns in its staging folder (a fetched
   // download): it is renamed into place instead of copied. INVALID_ARGUMENT for a
   // folder outside staging; FAILED_PRECONDITION for a version below the one
   // installed (checked under the app's op lock, so no concurrent install slips
   // in between), since a download never takes an app back.
-  Expected<InstallResult> InstallStaged(const std::filesystem::path& staged_dir);
+  Expected<InstallResult> InstallStaged(const std::filesystem::path& staged_dir, bool accept_asks = false);
 
   // Stops the app, forgets it and deletes its bundle; `purge` also deletes its data
   // and stores. Every listener added with OnUninstall is told, with the lock held.
@@ -96,7 +101,7 @@ class Installer {
   void SweepStaging();
 
  private:
-  Expected<InstallResult> InstallFrom(const std::filesystem::path& source, bool owned);
+  Expected<InstallResult> InstallFrom(const std::filesystem::path& source, bool owned, bool accept_asks);
   // Runs the bundle's data/setup.sql on a new database, or its migrations up to
   // the manifest's schema version on an existing one.
   Status PrepareSql(const Manifest& m, const std::filesystem::path& bundle_dir);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // mumba-host: one per MUMBA_HOME. Usually started by `mumba host start`.
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -46,6 +47,10 @@ int TakeLock(const std::filesystem::path& lock_file) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // glibc gives threads up to 8 arenas per core, and memory freed in one is kept
+  // there: under load rounds the host grew from 29 to 51 MiB and stayed, with no
+  // leak (two arenas: 29 to 39 MiB after the first round, then flat; same rates).
+  mallopt(M_ARENA_MAX, 2);
   CLI::App cli{"mumba-host: runs installed Mumba apps and serves the control API on "
                "$MUMBA_HOME/host.sock. Normally started by `mumba host start`."};
   std::string home;

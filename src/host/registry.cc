@@ -3,6 +3,8 @@
 
 #include <sqlite3.h>
 
+#include <chrono>
+
 #include "common/keys.h"
 
 namespace mumba {
@@ -74,7 +76,21 @@ Expected<std::unique_ptr<Registry>> Registry::Open(const std::filesystem::path& 
       " info_hash_v2 TEXT NOT NULL,"
       " version TEXT NOT NULL,"
       " published INTEGER NOT NULL DEFAULT 0)"));
-  MUMBA_TRY(reg->Exec("PRAGMA user_version=2"));
+  // Version 3 brought grants. Apps installed before had what their manifests asked
+  // for without a question; the host grants them the same once (GrantsBackfill).
+  int64_t version = 0;
+  {
+    Stmt v(db, "PRAGMA user_version");
+    if (sqlite3_step(v.get()) == SQLITE_ROW) version = sqlite3_column_int64(v.get(), 0);
+  }
+  MUMBA_TRY(reg->Exec(
+      "CREATE TABLE IF NOT EXISTS grants ("
+      " app TEXT NOT NULL,"
+      " ask TEXT NOT NULL,"
+      " granted_at INTEGER NOT NULL,"
+      " PRIMARY KEY (app, ask))"));
+  reg->grants_backfill_ = version < 3 && !reg->List().empty();
+  MUMBA_TRY(reg->Exec("PRAGMA user_version=3"));
   return reg;
 }
 
@@ -221,6 +237,51 @@ Expected<AppRecord> Registry::Resolve(const std::string& ref) const {
     return FailedPrecondition("more than one app is named '" + ref + "'; use its id:" + ids);
   }
   return matches.front();
+}
+
+std::set<std::string> Registry::Grants(const std::string& id) const {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, "SELECT ask FROM grants WHERE app = ?1");
+  s.Bind(1, id);
+  std::set<std::string> out;
+  while (sqlite3_step(s.get()) == SQLITE_ROW) out.insert(s.Text(0));
+  return out;
+}
+
+Status Registry::SetGrants(const std::string& id, const std::vector<std::string>& grant,
+                           const std::vector<std::string>& revoke) {
+  std::lock_guard lock(mu_);
+  auto fail = [&] {
+    std::string msg = sqlite3_errmsg(db_);
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    return Internal("registry: " + msg);
+  };
+  if (sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) return fail();
+  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch()).count();
+  for (const auto& ask : grant) {
+    Stmt s(db_, "INSERT OR IGNORE INTO grants (app, ask, granted_at) VALUES (?1, ?2, ?3)");
+    s.Bind(1, id);
+    s.Bind(2, ask);
+    s.Bind(3, now);
+    if (sqlite3_step(s.get()) != SQLITE_DONE) return fail();
+  }
+  for (const auto& ask : revoke) {
+    Stmt s(db_, "DELETE FROM grants WHERE app = ?1 AND ask = ?2");
+    s.Bind(1, id);
+    s.Bind(2, ask);
+    if (sqlite3_step(s.get()) != SQLITE_DONE) return fail();
+  }
+  if (sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) return fail();
+  return Status();
+}
+
+Status Registry::RemoveGrants(const std::string& id) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, "DELETE FROM grants WHERE app = ?1");
+  s.Bind(1, id);
+  if (sqlite3_step(s.get()) != SQLITE_DONE) return Internal(std::string("registry: ") + sqlite3_errmsg(db_));
+  return Status();
 }
 
 }  // namespace mumba

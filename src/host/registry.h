@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -55,6 +56,17 @@ class Registry {
   Expected<P2pRecord> GetP2p(const std::string& id) const;
   std::vector<P2pRecord> ListP2p() const;
 
+  // The asks (see broker/grants.h) the owner granted app `id`; empty if none.
+  std::set<std::string> Grants(const std::string& id) const;
+  // Adds `grant` and removes `revoke` from app `id`'s grants, in one transaction.
+  Status SetGrants(const std::string& id, const std::vector<std::string>& grant,
+                   const std::vector<std::string>& revoke = {});
+  // Forgets every grant of app `id` (it is uninstalled).
+  Status RemoveGrants(const std::string& id);
+  // True once, for a registry written before grants existed that lists apps: they
+  // were installed when a manifest's asks were granted without a question.
+  bool grants_backfill() const { return grants_backfill_; }
+
   // By address (either form) or by name. NOT_FOUND if none; FAILED_PRECONDITION
   // if two apps share the name (the message lists their ids).
   Expected<AppRecord> Resolve(const std::string& name_or_id) const;
@@ -65,6 +77,7 @@ class Registry {
 
   mutable std::mutex mu_;
   sqlite3* db_;
+  bool grants_backfill_ = false;
 };
 
 }  // namespace mumba

@@ -45,6 +45,18 @@ Expected<std::unique_ptr<HostGatewayBackend>> HostGatewayBackend::Create(Parts p
   return std::unique_ptr<HostGatewayBackend>(new HostGatewayBackend(parts, std::move(storage)));
 }
 
+fs::path DevUiDirs::For(const std::string& app_id) const {
+  std::lock_guard lock(mu_);
+  auto it = dirs_.find(app_id);
+  return it == dirs_.end() ? fs::path() : it->second;
+}
+
+void DevUiDirs::Set(const std::string& app_id, const fs::path& dir) {
+  std::lock_guard lock(mu_);
+  if (dir.empty()) dirs_.erase(app_id);
+  else dirs_[app_id] = dir;
+}
+
 Expected<GatewayApp> HostGatewayBackend::FindApp(const std::string& label) {
   if (label == kHomeApp && parts_.home) return parts_.home->View();
   auto app = parts_.apps.Find(label);
@@ -54,6 +66,7 @@ Expected<GatewayApp> HostGatewayBackend::FindApp(const std::string& label) {
   out.name = app->record.name;
   out.manifest = app->manifest;
   out.ui_dir = fs::path(app->record.install_dir) / "ui";
+  if (fs::path dev = parts_.dev_ui.For(app->record.id); !dev.empty()) out.ui_dir = dev;
   out.secret = parts_.secrets.For(app->record.id);
   const std::string& entry = app->manifest->ui_entry;
   if (entry.rfind("ui/", 0) == 0) out.ui_entry = entry.substr(3);
@@ -127,8 +140,10 @@ Expected<std::unique_ptr<Gateway>> StartGateway(int configured_port, const Gatew
   return gw;
 }
 
-grpc::Status EventsService::Emit(grpc::ServerContext*, const mumba::ui::v1::EmitRequest* req,
+grpc::Status EventsService::Emit(grpc::ServerContext* ctx, const mumba::ui::v1::EmitRequest* req,
                                  mumba::ui::v1::EmitResponse* resp) {
+  auto app_id = app_of_(*ctx);
+  if (!app_id.ok()) return ToGrpc(app_id.status());
   if (req->event().empty() || req->event().size() > 128) {
     return ToGrpc(InvalidArgument("an event needs a name of 1-128 characters"));
   }
@@ -136,7 +151,7 @@ grpc::Status EventsService::Emit(grpc::ServerContext*, const mumba::ui::v1::Emit
   if (!nlohmann::json::accept(json)) {
     return ToGrpc(InvalidArgument("the data of event '" + req->event() + "' is not JSON"));
   }
-  auto listeners = events_.Emit(app_id_, req->event(), json);
+  auto listeners = events_.Emit(*app_id, req->event(), json);
   if (!listeners.ok()) return ToGrpc(listeners.status());
   resp->set_listeners(*listeners);
   return grpc::Status::OK;

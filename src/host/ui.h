@@ -40,6 +40,22 @@ class GatewaySecrets {
   std::map<std::string, std::string> secrets_;  // By app id.
 };
 
+// Where an app's pages come from while its author works on it (`mumba dev`): its
+// source folder's ui/ instead of its installed bundle's. Set only by the owner over
+// host.sock, held in memory, gone when the host stops. Thread-safe.
+class DevUiDirs {
+ public:
+  // The folder to serve app `app_id`'s pages from instead of its bundle's, or "".
+  std::filesystem::path For(const std::string& app_id) const;
+  // Serves app `app_id`'s pages from `dir` (absolute); an empty `dir` goes back to
+  // the bundle's.
+  void Set(const std::string& app_id, const std::filesystem::path& dir);
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, std::filesystem::path> dirs_;  // By app id.
+};
+
 // Serves the gateway's requests from the host's apps. Thread-safe.
 class HostGatewayBackend final : public GatewayBackend {
  public:
@@ -50,6 +66,7 @@ class HostGatewayBackend final : public GatewayBackend {
     AppEndpoints& endpoints;
     DaemonClient& daemons;
     GatewaySecrets& secrets;  // Each app's secret, which FindApp hands the gateway.
+    const DevUiDirs& dev_ui;  // Apps whose pages come from a source folder.
     HomeApp* home = nullptr;  // The host's home app, when it has one.
   };
   // Pages reach their app's storage through mumba.call on mumba.storage.v1 methods
@@ -95,17 +112,19 @@ class PageEvents {
   std::atomic<Gateway*> gateway_{nullptr};
 };
 
-// mumba.ui.v1.Events for one app, on its host socket.
+// mumba.ui.v1.Events on the apps' host sockets: each call emits to the pages of the
+// app whose socket it came through.
 class EventsService final : public mumba::ui::v1::Events::Service {
  public:
-  // `events` is borrowed and must outlive the service.
-  EventsService(PageEvents& events, std::string app_id) : events_(events), app_id_(std::move(app_id)) {}
-  grpc::Status Emit(grpc::ServerContext*, const mumba::ui::v1::EmitRequest* req,
+  // `events` is borrowed and must outlive the service; `app_of` tells each call's
+  // app (a call it cannot place is refused with its error).
+  EventsService(PageEvents& events, AppOfCall app_of) : events_(events), app_of_(std::move(app_of)) {}
+  grpc::Status Emit(grpc::ServerContext* ctx, const mumba::ui::v1::EmitRequest* req,
                     mumba::ui::v1::EmitResponse* resp) override;
 
  private:
   PageEvents& events_;
-  std::string app_id_;
+  AppOfCall app_of_;
 };
 
 }  // namespace mumba

@@ -312,6 +312,19 @@ void Windows::Reap() {
   }
 }
 
+Status Windows::Reload(const std::string& window_id, const std::string& app_id) {
+  MUMBA_ASSIGN_OR_RETURN(WindowSession s, Session(window_id, app_id));
+  MUMBA_TRY(shell::PageClient(s.cdp.get(), s.session_id).Reload());
+  // Chromium does not always say when a reloaded page has a new title.
+  auto title = shell::RuntimeClient(s.cdp.get(), s.session_id).Evaluate("document.title");
+  if (!title.ok() || !title->is_string()) return Status();
+  std::lock_guard lock(mu_);
+  if (auto it = browsers_.find(app_id); it != browsers_.end()) {
+    if (auto w = it->second->windows.find(window_id); w != it->second->windows.end()) w->second.title = *title;
+  }
+  return Status();
+}
+
 Expected<WindowSession> Windows::Session(const std::string& window_id, const std::string& app_id) {
   std::lock_guard lock(mu_);
   auto it = browsers_.find(app_id);

@@ -79,6 +79,11 @@ class Windows {
   int CloseApp(const std::string& app_id);
   void CloseAll();
 
+  // Loads window `window_id` of app `app_id` again (bypassing the cache) and waits
+  // for its load event; its title is read anew. NOT_FOUND for another app's window,
+  // DEADLINE_EXCEEDED when it does not load in time.
+  Status Reload(const std::string& window_id, const std::string& app_id);
+
   // The window `window_id` of app `app_id`; NOT_FOUND for any other.
   Expected<WindowSession> Session(const std::string& window_id, const std::string& app_id);
 

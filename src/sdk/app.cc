@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -14,7 +15,7 @@
 
 #include "common/grpc_status.h"
 #include "mumba/app/v1/routes.grpc.pb.h"
-#include "host_connection.h"
+#include "app_impl.h"
 
 namespace mumba {
 namespace {
@@ -44,12 +45,6 @@ bool PathMatches(const std::string& pattern, const std::string& path) {
   return pattern == path;
 }
 
-struct RouteEntry {
-  std::string method;
-  std::string path;
-  RouteHandler handler;               // One of these two.
-  StreamRouteHandler stream_handler;
-};
 
 namespace av1 = mumba::app::v1;
 
@@ -185,8 +180,9 @@ class RoutesService final : public av1::Routes::Service {
  public:
   explicit RoutesService(const std::vector<RouteEntry>* routes) : routes_(routes) {}
 
-  grpc::Status Handle(grpc::ServerContext*, const av1::RouteRequest* req, av1::RouteResponse* resp) override {
+  grpc::Status Handle(grpc::ServerContext* ctx, const av1::RouteRequest* req, av1::RouteResponse* resp) override {
     RouteRequest r = HeadOf(*req);
+    r.caller = CallerOf(*ctx).id;
     const RouteEntry* route = Find(r);
     if (!route) {
       FillHead(404, {}, resp);
@@ -213,6 +209,7 @@ class RoutesService final : public av1::Routes::Service {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "a route stream starts with its head");
     }
     RouteRequest r = HeadOf(first.head());
+    r.caller = CallerOf(*ctx).id;
     StreamBody body(ctx, stream);
     StreamReply reply(stream);
     const RouteEntry* route = Find(r);
@@ -316,26 +313,6 @@ RouteResponse RouteResponse::Json(std::string json, int status) {
   return {status, {{"content-type", "application/json"}}, std::move(json)};
 }
 
-struct App::Impl {
-  std::string id;
-  std::string name;
-  std::filesystem::path data_dir;
-  std::filesystem::path socket;
-  std::vector<grpc::Service*> services;
-  std::vector<RouteEntry> routes;
-  std::unique_ptr<grpc::Server> server;
-  std::atomic<bool> shutdown{false};
-  sigset_t signals;
-  std::string host_socket;  // MUMBA_HOST_SOCKET; empty when started by hand.
-  std::once_flag host_once;
-  std::shared_ptr<const sdk_internal::HostConnection> host;
-
-  const std::shared_ptr<const sdk_internal::HostConnection>& Host() {
-    std::call_once(host_once, [this] { host = sdk_internal::HostConnection::Connect(host_socket); });
-    return host;
-  }
-};
-
 App::App(int argc, char** argv) : impl_(std::make_unique<Impl>()) {
   sigemptyset(&impl_->signals);
   sigaddset(&impl_->signals, SIGTERM);
@@ -361,6 +338,7 @@ App::App(int argc, char** argv) : impl_(std::make_unique<Impl>()) {
   impl_->id = EnvOr("MUMBA_APP_ID", "");
   impl_->name = EnvOr("MUMBA_APP_NAME", program);
   impl_->host_socket = EnvOr("MUMBA_HOST_SOCKET", "");
+  impl_->broker_socket = EnvOr("MUMBA_BROKER_SOCKET", "");
   impl_->data_dir = EnvOr("MUMBA_APP_DATA", (std::filesystem::current_path() / "data").string());
   if (!socket_arg.empty()) {
     impl_->socket = socket_arg;
@@ -394,6 +372,19 @@ int App::Run() {
   builder.SetMaxSendMessageSize(32 << 20);
   builder.RegisterService(&routes);
   for (auto* s : impl_->services) builder.RegisterService(s);
+  // Other apps' connections are taken before the socket appears: the host counts
+  // a daemon ready when it does, and then hands it connections at once.
+  if (!impl_->broker_socket.empty()) {
+    impl_->serving = std::make_unique<sdk_internal::BrokeredServing>(impl_->services, &routes);
+    auto broker = impl_->Broker();
+    Status listening = broker.ok() ? (*broker)->Listen([this](sdk_internal::BrokeredConnection c) {
+      impl_->serving->Accept(std::move(c));
+    })
+                                   : broker.status();
+    if (!listening.ok()) {
+      std::fprintf(stderr, "%s: other apps cannot connect: %s\n", impl_->name.c_str(), listening.message().c_str());
+    }
+  }
   impl_->server = builder.BuildAndStart();
   if (!impl_->server) {
     std::fprintf(stderr, "%s: cannot serve on unix:%s\n", impl_->name.c_str(), impl_->socket.c_str());
@@ -412,6 +403,7 @@ int App::Run() {
   });
   impl_->server->Wait();
   waiter.join();
+  if (impl_->serving) impl_->serving->Shutdown();
   std::filesystem::remove(impl_->socket, ec);
   return 0;
 }

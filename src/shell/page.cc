@@ -82,6 +82,30 @@ Status PageClient::Navigate(const std::string& url, std::chrono::milliseconds ti
   return outcome;
 }
 
+Status PageClient::Reload(std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  if (!enabled_) MUMBA_TRY(Enable());
+  auto watch = std::make_shared<LoadWatch>();
+  int subscription =
+      cdp_->Subscribe([watch, session = session_id_](const std::string& method, const json&,
+                                                     const std::string& event_session) {
+        if (event_session != session || method != "Page.loadEventFired") return;
+        std::lock_guard lock(watch->mu);
+        watch->load_fired = true;
+        watch->cv.notify_all();
+      });
+  auto started = cdp_->Call("Page.reload", {{"ignoreCache", true}}, session_id_, timeout);
+  Status outcome = started.status();
+  if (started.ok()) {
+    std::unique_lock lock(watch->mu);
+    if (!watch->cv.wait_until(lock, deadline, [&] { return watch->load_fired; })) {
+      outcome = DeadlineExceeded("Page.reload: no load event in time");
+    }
+  }
+  cdp_->Unsubscribe(subscription);
+  return outcome;
+}
+
 Expected<std::string> PageClient::CaptureScreenshot() {
   MUMBA_ASSIGN_OR_RETURN(json result,
                          cdp_->Call("Page.captureScreenshot", {{"format", "png"}}, session_id_));

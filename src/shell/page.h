@@ -30,6 +30,10 @@ class PageClient {
   Status Navigate(const std::string& url,
                   std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
+  // Loads the page again, bypassing the cache, and returns once its load event
+  // fired. DEADLINE_EXCEEDED when it does not within `timeout`.
+  Status Reload(std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
   // The visible part of the page as PNG bytes.
   Expected<std::string> CaptureScreenshot();
 

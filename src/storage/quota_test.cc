@@ -46,6 +46,8 @@ class Directory final : public AppDirectory {
 };
 
 constexpr uint64_t kQuota = 1u << 20;
+// The context of a method called directly rather than through gRPC.
+grpc::ServerContext* const kDirect = nullptr;
 
 class QuotaTest : public ::testing::Test {
  protected:
@@ -94,7 +96,7 @@ class QuotaTest : public ::testing::Test {
     op->set_key(key);
     op->set_value(value);
     sv1::KvWriteResponse resp;
-    return kv.Write(nullptr, &req, &resp);
+    return kv.Write(kDirect, &req, &resp);
   }
 
   TempDir tmp_;
@@ -172,7 +174,7 @@ TEST_F(QuotaTest, EmptyFilesAndFoldersHitTheQuota) {
     sv1::FilePathRequest req;
     req.set_path("e" + std::to_string(i));
     sv1::FileDeleteResponse resp;
-    ASSERT_TRUE(files.Delete(nullptr, &req, &resp).ok());
+    ASSERT_TRUE(files.Delete(kDirect, &req, &resp).ok());
   }
   int folders = 0;
   while (folders < 1000) {
@@ -181,7 +183,7 @@ TEST_F(QuotaTest, EmptyFilesAndFoldersHitTheQuota) {
     sv1::FilePathRequest req;
     req.set_path(path);
     sv1::FileDeleteResponse resp;
-    ASSERT_TRUE(files.Delete(nullptr, &req, &resp).ok());
+    ASSERT_TRUE(files.Delete(kDirect, &req, &resp).ok());
     ++folders;
   }
   EXPECT_EQ(last.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << folders << " folders fit";
@@ -194,7 +196,7 @@ TEST_F(QuotaTest, AnAppOverItsQuotaCanStillFreeRoom) {
     sv1::SqlExecuteRequest req;
     req.add_statements()->set_sql(text);
     sv1::SqlExecuteResponse resp;
-    return sql.Execute(nullptr, &req, &resp);
+    return sql.Execute(kDirect, &req, &resp);
   };
   ASSERT_TRUE(execute("CREATE TABLE t(v BLOB)").ok());
   ASSERT_TRUE(execute("INSERT INTO t VALUES(randomblob(300000))").ok());
@@ -212,7 +214,7 @@ TEST_F(QuotaTest, AnAppOverItsQuotaCanStillFreeRoom) {
   req.add_ops()->set_kind(sv1::KvOp::DELETE);
   req.mutable_ops(0)->set_key("k");
   sv1::KvWriteResponse resp;
-  EXPECT_TRUE(kv.Write(nullptr, &req, &resp).ok());
+  EXPECT_TRUE(kv.Write(kDirect, &req, &resp).ok());
 }
 
 TEST_F(QuotaTest, UsageIsTheSameAfterARestart) {

@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "common/grpc_status.h"
+#include "common/work_queue.h"
 #include "storage/sql_value_proto.h"
 
 namespace mumba {
@@ -75,9 +76,11 @@ grpc::Status EntryReply(const Expected<FileEntry>& entry, sv1::FileInfo* resp) {
 
 // ---------------------------------- Kv ----------------------------------
 
-grpc::Status KvService::Get(grpc::ServerContext*, const sv1::KvGetRequest* req,
+grpc::Status KvService::GetCall(const grpc::ServerContextBase* ctx, const sv1::KvGetRequest* req,
                             sv1::KvGetResponse* resp) {
-  auto grant = stores_->Kv(caller_, req->store().app(), DbOf(req->store()), false);
+  auto caller = CallerOf(ctx);
+  if (!caller.ok()) return ToGrpc(caller.status());
+  auto grant = stores_->Kv(*caller, req->store().app(), DbOf(req->store()), false);
   if (!grant.ok()) return ToGrpc(grant.status());
   auto value = grant->store->Get(req->key());
   if (!value.ok()) return ToGrpc(value.status());
@@ -89,7 +92,9 @@ grpc::Status KvService::Get(grpc::ServerContext*, const sv1::KvGetRequest* req,
 }
 
 grpc::Status KvService::GetStream(
-    grpc::ServerContext*, grpc::ServerReaderWriter<sv1::KvGetResponse, sv1::KvGetRequest>* stream) {
+    grpc::ServerContext* ctx, grpc::ServerReaderWriter<sv1::KvGetResponse, sv1::KvGetRequest>* stream) {
+  auto caller = CallerOf(ctx);
+  if (!caller.ok()) return ToGrpc(caller.status());
   sv1::KvGetRequest req;
   // The store of the previous request, reused while requests name the same one.
   std::string last_app, last_db;
@@ -97,7 +102,7 @@ grpc::Status KvService::GetStream(
   while (stream->Read(&req)) {
     std::string db = DbOf(req.store());
     if (!store || req.store().app() != last_app || db != last_db) {
-      auto grant = stores_->Kv(caller_, req.store().app(), db, false);
+      auto grant = stores_->Kv(*caller, req.store().app(), db, false);
       if (!grant.ok()) return ToGrpc(grant.status());
       store = grant->store;
       last_app = req.store().app();
@@ -115,9 +120,11 @@ grpc::Status KvService::GetStream(
   return grpc::Status::OK;
 }
 
-grpc::Status KvService::Write(grpc::ServerContext*, const sv1::KvWriteRequest* req,
+grpc::Status KvService::WriteCall(const grpc::ServerContextBase* ctx, const sv1::KvWriteRequest* req,
                               sv1::KvWriteResponse*) {
-  auto grant = stores_->Kv(caller_, req->store().app(), DbOf(req->store()), true);
+  auto caller = CallerOf(ctx);
+  if (!caller.ok()) return ToGrpc(caller.status());
+  auto grant = stores_->Kv(*caller, req->store().app(), DbOf(req->store()), true);
   if (!grant.ok()) return ToGrpc(grant.status());
   std::vector<KvMutation> batch;
   batch.reserve(req->ops_size());
@@ -146,9 +153,11 @@ grpc::Status KvService::Write(grpc::ServerContext*, const sv1::KvWriteRequest* r
   return ToGrpc(seq.status());
 }
 
-grpc::Status KvService::Scan(grpc::ServerContext*, const sv1::KvScanRequest* req,
+grpc::Status KvService::ScanCall(const grpc::ServerContextBase* ctx, const sv1::KvScanRequest* req,
                              sv1::KvScanResponse* resp) {
-  auto grant = stores_->Kv(caller_, req->store().app(), DbOf(req->store()), false);
+  auto caller = CallerOf(ctx);
+  if (!caller.ok()) return ToGrpc(caller.status());
+  auto grant = stores_->Kv(*caller, req->store().app(), DbOf(req->store()), false);
   if (!grant.ok()) return ToGrpc(grant.status());
   KvScanOptions o;
   o.prefix = req->prefix();
@@ -169,73 +178,155 @@ grpc::Status KvService::Scan(grpc::ServerContext*, const sv1::KvScanRequest* req
   return grpc::Status::OK;
 }
 
-grpc::Status KvService::Watch(grpc::ServerContext* ctx, const sv1::KvWatchRequest* req,
-                              grpc::ServerWriter<sv1::KvEvent>* writer) {
-  auto grant = stores_->Kv(caller_, req->store().app(), DbOf(req->store()), false);
-  if (!grant.ok()) return ToGrpc(grant.status());
-  // The store calls the watcher on its writing thread; events wait here for the
-  // stream, which may be slower.
-  struct Queue {
+// One Kv.Watch stream: each change the store reports is written as it comes, one
+// write at a time, the rest queued (up to kWatchBacklog, then the call ends with
+// RESOURCE_EXHAUSTED). The store calls watchers on its writing thread holding its
+// lock, and gRPC may run a reaction (OnDone among them, which unwatches) inline at
+// the end of a Start* call: so writes start on the service's pump thread, never
+// there. Deleted on the pump thread once the call is done.
+class KvService::WatchReactor final : public grpc::ServerWriteReactor<sv1::KvEvent> {
+ public:
+  WatchReactor(WorkQueue& pump, std::shared_ptr<KvStore> store, const std::string& prefix)
+      : pump_(pump), store_(std::move(store)), state_(std::make_shared<State>()) {
+    state_->reactor = this;
+    handle_ = store_->Watch(prefix, [state = state_, pump = &pump_](const KvMutation& m, uint64_t seq) {
+      std::lock_guard lock(state->mu);
+      if (!state->reactor) return;
+      if (state->events.size() >= kWatchBacklog) {
+        state->overflow = true;
+      } else {
+        sv1::KvEvent e;
+        e.mutable_op()->set_kind(m.kind == KvMutation::Kind::kDelete ? sv1::KvOp::DELETE : sv1::KvOp::PUT);
+        e.mutable_op()->set_key(m.key);
+        e.mutable_op()->set_value(m.value);
+        e.set_sequence(seq);
+        state->events.push_back(std::move(e));
+      }
+      if (state->pump_posted) return;
+      state->pump_posted = true;
+      pump->Post([state] {
+        WatchReactor* reactor = nullptr;
+        {
+          std::lock_guard lock(state->mu);
+          state->pump_posted = false;
+          reactor = state->reactor;
+        }
+        // Deleted only by a later task of this same thread (OnDone).
+        if (reactor) reactor->WriteNext();
+      });
+    });
+    // Headers go out at once, so the client knows the watch is in place.
+    StartSendInitialMetadata();
+  }
+
+  void OnSendInitialMetadataDone(bool ok) override {
+    if (!ok) return Stop(grpc::Status::OK);
+    {
+      std::lock_guard lock(state_->mu);
+      ready_ = true;
+    }
+    WriteNext();
+  }
+  void OnWriteDone(bool ok) override {
+    if (!ok) return Stop(grpc::Status::OK);
+    {
+      std::lock_guard lock(state_->mu);
+      writing_ = false;
+    }
+    WriteNext();
+  }
+  void OnCancel() override { Stop(grpc::Status::OK); }
+  void OnDone() override {
+    {
+      std::lock_guard lock(state_->mu);
+      state_->reactor = nullptr;
+    }
+    store_->Unwatch(handle_);
+    // A pump task may be writing to this reactor now: it goes after that task.
+    pump_.Post([this] { delete this; });
+  }
+
+ private:
+  struct State {
     std::mutex mu;
-    std::condition_variable cv;
     std::deque<sv1::KvEvent> events;
     bool overflow = false;
+    WatchReactor* reactor = nullptr;  // Null once the call is done.
+    bool pump_posted = false;         // A task to write is waiting on the pump.
   };
-  auto q = std::make_shared<Queue>();
-  uint64_t handle = grant->store->Watch(req->prefix(), [q](const KvMutation& m, uint64_t seq) {
-    std::lock_guard lock(q->mu);
-    if (q->events.size() >= kWatchBacklog) {
-      q->overflow = true;
-    } else {
-      sv1::KvEvent e;
-      e.mutable_op()->set_kind(m.kind == KvMutation::Kind::kDelete ? sv1::KvOp::DELETE : sv1::KvOp::PUT);
-      e.mutable_op()->set_key(m.key);
-      e.mutable_op()->set_value(m.value);
-      e.set_sequence(seq);
-      q->events.push_back(std::move(e));
-    }
-    q->cv.notify_one();
-  });
-  // Headers go out at once, so the client knows the watch is in place.
-  writer->SendInitialMetadata();
-  grpc::Status result = grpc::Status::OK;
-  while (!ctx->IsCancelled()) {
-    std::deque<sv1::KvEvent> batch;
+
+  // Starts writing the next queued change unless a write is under way; ends the
+  // call once the watcher has fallen too far behind.
+  void WriteNext() {
+    bool overflowed = false;
     {
-      std::unique_lock lock(q->mu);
-      q->cv.wait_for(lock, std::chrono::milliseconds(200),
-                     [&] { return !q->events.empty() || q->overflow; });
-      if (q->overflow) {
-        result = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                              "the watcher fell more than " + std::to_string(kWatchBacklog) +
-                                  " events behind; watch again and rescan");
-        break;
-      }
-      batch.swap(q->events);
-    }
-    bool ok = true;
-    for (auto& e : batch) {
-      if (!writer->Write(e)) {
-        ok = false;
-        break;
+      std::lock_guard lock(state_->mu);
+      if (!ready_ || writing_ || finished_) return;
+      if (state_->overflow) {
+        overflowed = finished_ = true;
+      } else {
+        if (state_->events.empty()) return;
+        current_ = std::move(state_->events.front());
+        state_->events.pop_front();
+        writing_ = true;
       }
     }
-    if (!ok) break;
+    if (overflowed) {
+      return Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                 "the watcher fell more than " + std::to_string(kWatchBacklog) +
+                                     " events behind; watch again and rescan"));
+    }
+    StartWrite(&current_);
   }
-  grant->store->Unwatch(handle);
-  return result;
+  // Ends the call once with `status`.
+  void Stop(const grpc::Status& status) {
+    {
+      std::lock_guard lock(state_->mu);
+      if (finished_) return;
+      finished_ = true;
+    }
+    Finish(status);
+  }
+
+  WorkQueue& pump_;
+  std::shared_ptr<KvStore> store_;
+  std::shared_ptr<State> state_;
+  uint64_t handle_ = 0;
+  // Guarded by state_->mu.
+  bool ready_ = false;
+  bool writing_ = false;
+  bool finished_ = false;
+  sv1::KvEvent current_;
+};
+
+grpc::ServerWriteReactor<sv1::KvEvent>* KvService::Watch(grpc::CallbackServerContext* ctx,
+                                                         const sv1::KvWatchRequest* req) {
+  class Refused final : public grpc::ServerWriteReactor<sv1::KvEvent> {
+   public:
+    explicit Refused(const grpc::Status& s) { Finish(s); }
+    void OnDone() override { delete this; }
+  };
+  auto caller = CallerOf(ctx);
+  if (!caller.ok()) return new Refused(ToGrpc(caller.status()));
+  auto grant = stores_->Kv(*caller, req->store().app(), DbOf(req->store()), false);
+  if (!grant.ok()) return new Refused(ToGrpc(grant.status()));
+  return new WatchReactor(pump_, grant->store, req->prefix());
 }
 
-grpc::Status KvService::List(grpc::ServerContext*, const sv1::KvListRequest* req,
+grpc::Status KvService::ListCall(const grpc::ServerContextBase* ctx, const sv1::KvListRequest* req,
                              sv1::KvListResponse* resp) {
-  return NamesReply(stores_->List(caller_, req->store().app(), StoreKind::kKv), resp);
+  auto caller = CallerOf(ctx);
+  if (!caller.ok()) return ToGrpc(caller.status());
+  return NamesReply(stores_->List(*caller, req->store().app(), StoreKind::kKv), resp);
 }
 
 // ---------------------------------- Sql ----------------------------------
 
-grpc::Status SqlService::Execute(grpc::ServerContext*, const sv1::SqlExecuteRequest* req,
+grpc::Status SqlService::ExecuteCall(const grpc::ServerContextBase* ctx, const sv1::SqlExecuteRequest* req,
                                  sv1::SqlExecuteResponse* resp) {
-  auto grant = stores_->Sql(caller_, req->store().app(), DbOf(req->store()), true);
+  auto caller = CallerOf(ctx);
+  if (!caller.ok()) return ToGrpc(caller.status());
+  auto grant = stores_->Sql(*caller, req->store().app(), DbOf(req->store()), true);
   if (!grant.ok()) return ToGrpc(grant.status());
   std::vector<SqlStatementSpec> specs;
   uint64_t bytes = 0;
@@ -274,7 +365,9 @@ grpc::Status SqlService::Execute(grpc::ServerContext*, const sv1::SqlExecuteRequ
 
 grpc::Status SqlService::Query(grpc::ServerContext* ctx, const sv1::SqlQueryRequest* req,
                                grpc::ServerWriter<sv1::SqlQueryBatch>* writer) {
-  auto grant = stores_->Sql(caller_, req->store().app(), DbOf(req->store()), false);
+  auto caller = CallerOf(ctx);
+  if (!caller.ok()) return ToGrpc(caller.status());
+  auto grant = stores_->Sql(*caller, req->store().app(), DbOf(req->store()), false);
   if (!grant.ok()) return ToGrpc(grant.status());
   bool first = true;
   Status st = grant->store->Query(
@@ -291,9 +384,11 @@ grpc::Status SqlService::Query(grpc::ServerContext* ctx, const sv1::SqlQueryRequ
   return ToGrpc(st);
 }
 
-grpc::Status SqlService::List(grpc::ServerContext*, const sv1::SqlListRequest* req,
+grpc::Status SqlService::ListCall(const grpc::ServerContextBase* ctx, const sv1::SqlListRequest* req,
                               sv1::SqlListResponse* resp) {
-  return NamesReply(stores_->List(caller_, req->store().app(), StoreKind::kSql), resp);
+  auto caller = CallerOf(ctx);
+  if (!caller.ok()) return ToGrpc(caller.status());
+  return NamesReply(stores_->List(*caller, req->store().app(), StoreKind::kSql), resp);
 }
 
 // ---------------------------------- Files ----------------------------------
@@ -304,7 +399,9 @@ grpc::Status FilesService::Put(grpc::ServerContext* ctx, grpc::ServerReader<sv1:
   if (!reader->Read(&chunk)) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "empty upload: the first message names the file");
   }
-  auto grant = stores_->Files(caller_, chunk.store().app(), true);
+  auto caller = CallerOf(ctx);
+  if (!caller.ok()) return ToGrpc(caller.status());
+  auto grant = stores_->Files(*caller, chunk.store().app(), true);
   if (!grant.ok()) return ToGrpc(grant.status());
   const std::string path = chunk.path();
   auto writer = grant->store->Create(path);
@@ -333,7 +430,9 @@ grpc::Status FilesService::Put(grpc::ServerContext* ctx, grpc::ServerReader<sv1:
 
 grpc::Status FilesService::Get(grpc::ServerContext* ctx, const sv1::FilePathRequest* req,
                                grpc::ServerWriter<sv1::FileChunk>* writer) {
-  auto grant = stores_->Files(caller_, req->store().app(), false);
+  auto caller = CallerOf(ctx);
+  if (!caller.ok()) return ToGrpc(caller.status());
+  auto grant = stores_->Files(*caller, req->store().app(), false);
   if (!grant.ok()) return ToGrpc(grant.status());
   auto reader = grant->store->OpenRead(req->path());
   if (!reader.ok()) return ToGrpc(reader.status());
@@ -348,9 +447,11 @@ grpc::Status FilesService::Get(grpc::ServerContext* ctx, const sv1::FilePathRequ
   return grpc::Status::OK;
 }
 
-grpc::Status FilesService::List(grpc::ServerContext*, const sv1::FilePathRequest* req,
+grpc::Status FilesService::ListCall(const grpc::ServerContextBase* ctx, const sv1::FilePathRequest* req,
                                 sv1::FileListResponse* resp) {
-  auto grant = stores_->Files(caller_, req->store().app(), false);
+  auto caller = CallerOf(ctx);
+  if (!caller.ok()) return ToGrpc(caller.status());
+  auto grant = stores_->Files(*caller, req->store().app(), false);
   if (!grant.ok()) return ToGrpc(grant.status());
   auto entries = grant->store->List(req->path());
   if (!entries.ok()) return ToGrpc(entries.status());
@@ -358,23 +459,29 @@ grpc::Status FilesService::List(grpc::ServerContext*, const sv1::FilePathRequest
   return grpc::Status::OK;
 }
 
-grpc::Status FilesService::Stat(grpc::ServerContext*, const sv1::FilePathRequest* req,
+grpc::Status FilesService::StatCall(const grpc::ServerContextBase* ctx, const sv1::FilePathRequest* req,
                                 sv1::FileInfo* resp) {
-  auto grant = stores_->Files(caller_, req->store().app(), false);
+  auto caller = CallerOf(ctx);
+  if (!caller.ok()) return ToGrpc(caller.status());
+  auto grant = stores_->Files(*caller, req->store().app(), false);
   if (!grant.ok()) return ToGrpc(grant.status());
   return EntryReply(grant->store->Stat(req->path()), resp);
 }
 
-grpc::Status FilesService::Delete(grpc::ServerContext*, const sv1::FilePathRequest* req,
+grpc::Status FilesService::DeleteCall(const grpc::ServerContextBase* ctx, const sv1::FilePathRequest* req,
                                   sv1::FileDeleteResponse*) {
-  auto grant = stores_->Files(caller_, req->store().app(), true);
+  auto caller = CallerOf(ctx);
+  if (!caller.ok()) return ToGrpc(caller.status());
+  auto grant = stores_->Files(*caller, req->store().app(), true);
   if (!grant.ok()) return ToGrpc(grant.status());
   return ToGrpc(grant->store->Delete(req->path()));
 }
 
-grpc::Status FilesService::Move(grpc::ServerContext*, const sv1::FileMoveRequest* req,
+grpc::Status FilesService::MoveCall(const grpc::ServerContextBase* ctx, const sv1::FileMoveRequest* req,
                                 sv1::FileInfo* resp) {
-  auto grant = stores_->Files(caller_, req->store().app(), true);
+  auto caller = CallerOf(ctx);
+  if (!caller.ok()) return ToGrpc(caller.status());
+  auto grant = stores_->Files(*caller, req->store().app(), true);
   if (!grant.ok()) return ToGrpc(grant.status());
   // Room for the folders the move may make on the way to its target.
   auto room = stores_->Reserve(grant->app_id, (EntriesOnPath(req->to()) - 1) * engine::kFileEntryCost);

@@ -11,7 +11,7 @@ from harness import Home, alive
 
 LEAKS = {"SSH_AUTH_SOCK": "/tmp/agent.sock", "MUMBA_TEST_LEAK": "secret-value"}
 DAEMON_KEYS = {"MUMBA_APP_ID", "MUMBA_APP_NAME", "MUMBA_APP_VERSION", "MUMBA_APP_SOCKET",
-               "MUMBA_HOST_SOCKET", "MUMBA_APP_DATA", "MUMBA_APP_DIR", "PATH", "LANG", "HOME"}
+               "MUMBA_HOST_SOCKET", "MUMBA_BROKER_SOCKET", "MUMBA_APP_DATA", "MUMBA_APP_DIR", "PATH", "LANG", "HOME"}
 BROWSER_KEYS = {"PATH", "HOME", "LANG", "LC_ALL", "TZ", "DISPLAY", "WAYLAND_DISPLAY", "XAUTHORITY",
                 "XDG_RUNTIME_DIR", "DBUS_SESSION_BUS_ADDRESS"}
 SHELL_KEYS = {"PWD", "OLDPWD", "SHLVL", "_"}
@@ -67,6 +67,7 @@ class ChildEnvironmentTest(unittest.TestCase):
         self.assertEqual(env["MUMBA_APP_DIR"], "/app")
         self.assertEqual(env["MUMBA_APP_SOCKET"], "/run/mumba/app.sock")
         self.assertEqual(env["MUMBA_HOST_SOCKET"], "/run/mumba/host.sock")
+        self.assertEqual(env["MUMBA_BROKER_SOCKET"], "/run/mumba/broker.sock")
         self.assertEqual(env["PATH"], "/usr/local/bin:/usr/bin:/bin")
         self.assertEqual(env["LANG"], "C.UTF-8", "C.UTF-8 when the host has no LANG")
         self.assertEqual(env["TZ"], "Europe/Berlin", "the host's TZ when it has one")

@@ -7,6 +7,7 @@ import stat
 import tempfile
 import unittest
 
+from cdp import Browser
 from harness import Home
 
 
@@ -35,7 +36,24 @@ class ScaffoldTest(unittest.TestCase):
         home.run("start", "notes", check=True)
         reply = home.run("call", "notes", "notes.v1.Greeter/SayHello", '{"name":"Ann"}',
                          check=True)
-        self.assertEqual(json.loads(reply.stdout), {"message": "Hello, Ann!"})
+        self.assertEqual(json.loads(reply.stdout), {"message": "Hello, Ann!", "count": "1"})
+        # The count is kept in the app's storage, across a restart.
+        home.run("restart", "notes", check=True)
+        reply = home.run("call", "notes", "notes.v1.Greeter/SayHello", '{"name":"Ann"}', check=True)
+        self.assertEqual(json.loads(reply.stdout)["count"], "2")
+        self.assertEqual(home.run("kv", "notes", "get", "greeted/Ann", check=True).stdout.strip(), "2")
+
+        # Its page calls the daemon and shows the event the daemon sends.
+        browser = Browser(self)
+        browser.set_cookie(**home.window_cookie("notes"))
+        port = home.json("host", "status")["gateway_port"]
+        page = browser.new_page(f"http://notes.localhost:{port}/")
+        page.wait_for("document.body.dataset.ready === 'true'", what="the page to connect its events")
+        page.eval("document.getElementById('name').value = 'Bo'; document.querySelector('#greet button').click()")
+        page.wait_for("document.getElementById('reply').textContent === 'Hello, Bo! Greeted 1 time(s).'",
+                      what="the reply")
+        page.wait_for("[...document.querySelectorAll('#events li')].some(li => li.textContent === 'Hello, Bo! (1x)')",
+                      what="the greeted event")
         self.assertEqual(home.run("route", "notes://greet?name=Ann", check=True).stdout,
                          "Hello, Ann!")
 

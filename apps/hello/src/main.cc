@@ -1,4 +1,5 @@
-// The hello daemon: serves hello.v1.Greeter and the route /greet, tells its pages
+// The hello daemon: serves hello.v1.Greeter and the route /greet (to its pages, the
+// owner and other apps granted to call it: apps/guestbook does), tells its pages
 // about every greeting (the "greeted" event, shown by ui/index.html), and changes
 // its own windows' DOM from native code when a page asks (window.mumba.notify).
 #include <google/protobuf/util/json_util.h>
@@ -17,9 +18,11 @@ class Greeter final : public hello::v1::Greeter::Service {
  public:
   explicit Greeter(mumba::App* app) : app_(app) {}
 
-  grpc::Status SayHello(grpc::ServerContext*, const hello::v1::HelloRequest* request,
+  grpc::Status SayHello(grpc::ServerContext* context, const hello::v1::HelloRequest* request,
                         hello::v1::HelloReply* reply) override {
     reply->set_message(Greeting(request->name()));
+    // Another app's call carries its name, as the host vouched for it.
+    reply->set_caller(mumba::CallerOf(*context).name);
     // Pages listening with mumba.on("greeted", ...) see it; with none, or when
     // started by hand, nobody does, and that is fine.
     std::string json;
@@ -38,7 +41,10 @@ int main(int argc, char** argv) {
   Greeter greeter(&app);
   app.AddService(&greeter);
   app.Route("GET", "/greet", [](const mumba::RouteRequest& request) {
-    return mumba::RouteResponse::Text(Greeting(request.Param("name")));
+    auto reply = mumba::RouteResponse::Text(Greeting(request.Param("name")));
+    // Another app's App::Fetch: say who asked, as the host vouched for it.
+    if (!request.caller.empty()) reply.headers.emplace_back("x-mumba-caller", request.caller);
+    return reply;
   });
   // A page in a window the host opened (`mumba launch hello`) calls
   // window.mumba.notify({want: "native"}); the daemon answers by writing into

@@ -1,0 +1,347 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "host/app_broker.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <algorithm>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "common/packet_socket.h"
+#include "mumba/app/v1/broker.pb.h"
+#include "platform/peer_credentials.h"
+#include "platform/unique_fd.h"
+
+namespace fs = std::filesystem;
+
+namespace mumba {
+namespace {
+
+namespace av1 = mumba::app::v1;
+
+// A daemon may connect a moment before the supervisor has published its pid (the
+// SDK connects first thing in Run), so a refused check is asked again this many
+// times, this far apart, before the connection is refused.
+constexpr int kCheckRetries = 6;
+constexpr auto kCheckRetryDelay = std::chrono::milliseconds(50);
+// A target longer than this names nothing installed.
+constexpr size_t kMaxTargetChars = 512;
+// The broker keeps a descriptor per open connection: an app may hold this many at
+// once, so that one asking in a loop cannot take the host's descriptors.
+constexpr int kMaxOpenPerCaller = 256;
+
+UniqueFd ListenSeqpacket(const fs::path& path) {
+  struct sockaddr_un addr {};
+  addr.sun_family = AF_UNIX;
+  const std::string p = path.string();
+  if (p.size() >= sizeof(addr.sun_path)) return {};
+  std::memcpy(addr.sun_path, p.c_str(), p.size() + 1);
+  UniqueFd fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+  if (!fd) return {};
+  ::unlink(p.c_str());
+  if (::bind(fd.get(), reinterpret_cast<struct sockaddr*>(&addr), sizeof(addr)) != 0) return {};
+  if (::chmod(p.c_str(), 0600) != 0 || ::listen(fd.get(), SOMAXCONN) != 0) return {};
+  return fd;
+}
+
+std::string Serialized(const av1::BrokerReply& reply) {
+  std::string out;
+  reply.SerializeToString(&out);
+  return out;
+}
+
+}  // namespace
+
+struct AppBroker::Listener {
+  std::string app_id;
+  fs::path path;
+  UniqueFd fd;
+  std::atomic<bool> stopping{false};
+  std::thread acceptor;
+  std::mutex mu;
+  std::vector<std::shared_ptr<Conn>> conns;
+};
+
+struct AppBroker::Conn {
+  std::string app_id;
+  UniqueFd fd;
+  std::mutex write_mu;
+  std::thread reader;
+  std::atomic<bool> done{false};  // The reader returned; the daemon is gone.
+
+  Status Send(const av1::BrokerReply& reply, int pass_fd = -1) {
+    std::lock_guard lock(write_mu);
+    return SendPacket(fd.get(), Serialized(reply), pass_fd);
+  }
+};
+
+// One connection the broker handed out: the callee's end is kept to close it.
+struct AppBroker::Handed {
+  std::string caller;
+  std::string callee;
+  std::vector<std::string> services;
+  UniqueFd callee_end;
+};
+
+AppBroker::AppBroker(AppBrokerParts parts) : parts_(std::move(parts)) {}
+
+AppBroker::~AppBroker() { DropAll(); }
+
+void AppBroker::DropAll() {
+  std::vector<std::string> ids;
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+    for (const auto& [id, l] : listeners_) ids.push_back(id);
+  }
+  for (const auto& id : ids) Drop(id);
+}
+
+Status AppBroker::Serve(const std::string& app_id, const fs::path& path) {
+  std::lock_guard lock(mu_);
+  if (stopping_) return Unavailable("the host is stopping");
+  if (listeners_.contains(app_id)) return Status();
+  auto l = std::make_shared<Listener>();
+  l->app_id = app_id;
+  l->path = path;
+  l->fd = ListenSeqpacket(path);
+  if (!l->fd) return Unavailable("cannot listen on " + path.string() + ": " + std::strerror(errno));
+  l->acceptor = std::thread([this, l] { AcceptLoop(l); });
+  listeners_[app_id] = l;
+  return Status();
+}
+
+void AppBroker::Drop(const std::string& app_id) {
+  std::shared_ptr<Listener> l;
+  std::vector<std::shared_ptr<Handed>> closing;
+  {
+    std::lock_guard lock(mu_);
+    auto it = listeners_.find(app_id);
+    if (it != listeners_.end()) {
+      l = it->second;
+      listeners_.erase(it);
+    }
+    accepting_.erase(app_id);
+    std::erase_if(handed_, [&](const std::shared_ptr<Handed>& h) {
+      if (h->caller != app_id && h->callee != app_id) return false;
+      closing.push_back(h);
+      return true;
+    });
+  }
+  for (const auto& h : closing) ::shutdown(h->callee_end.get(), SHUT_RDWR);
+  if (!l) return;
+  l->stopping = true;
+  ::shutdown(l->fd.get(), SHUT_RDWR);
+  if (l->acceptor.joinable()) l->acceptor.join();
+  std::vector<std::shared_ptr<Conn>> conns;
+  {
+    std::lock_guard lock(l->mu);
+    conns.swap(l->conns);
+  }
+  for (const auto& c : conns) ::shutdown(c->fd.get(), SHUT_RDWR);
+  for (const auto& c : conns) {
+    if (c->reader.joinable()) c->reader.join();
+  }
+  std::error_code ec;
+  fs::remove(l->path, ec);
+}
+
+void AppBroker::AcceptLoop(std::shared_ptr<Listener> l) {
+  const pid_t self = ::getpid();
+  while (!l->stopping) {
+    int fd = ::accept4(l->fd.get(), nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (l->stopping || errno == EINVAL) return;
+      std::this_thread::sleep_for(kCheckRetryDelay);
+      continue;
+    }
+    UniqueFd conn_fd(fd);
+    auto pid = PeerPid(conn_fd.get());
+    bool allowed = false;
+    for (int attempt = 0; pid && attempt <= kCheckRetries && !l->stopping && !allowed; ++attempt) {
+      if (attempt > 0) std::this_thread::sleep_for(kCheckRetryDelay);
+      // Every daemon descends from the host: as a root it would let any app in.
+      std::vector<pid_t> roots = parts_.allowed_roots(l->app_id);
+      std::erase(roots, self);
+      allowed = *pid != self && DescendsFromAny(*pid, roots);
+    }
+    if (!allowed) {
+      spdlog::warn("refused a connection to the broker socket of {} from pid {}: not a process of that app",
+                   l->app_id, pid ? *pid : 0);
+      continue;
+    }
+    auto conn = std::make_shared<Conn>();
+    conn->app_id = l->app_id;
+    conn->fd = std::move(conn_fd);
+    std::lock_guard lock(l->mu);
+    // Connections whose daemon went away have finished reading; let them go.
+    std::erase_if(l->conns, [](const std::shared_ptr<Conn>& c) {
+      if (!c->done) return false;
+      if (c->reader.joinable()) c->reader.join();
+      return true;
+    });
+    l->conns.push_back(conn);
+    conn->reader = std::thread([this, conn] { ReadLoop(conn); });
+  }
+}
+
+void AppBroker::ReadLoop(std::shared_ptr<Conn> conn) {
+  for (;;) {
+    auto packet = RecvPacket(conn->fd.get());
+    if (!packet.ok()) break;
+    av1::BrokerRequest req;
+    // A descriptor sent to the broker is never used: it is closed with the packet.
+    if (!req.ParseFromString(packet->bytes)) {
+      spdlog::warn("broker: app {} sent a message that is not a BrokerRequest; closing its connection",
+                   conn->app_id);
+      break;
+    }
+    if (req.has_listen()) {
+      std::lock_guard lock(mu_);
+      accepting_[conn->app_id] = conn;
+    } else if (req.has_connect()) {
+      HandleConnect(*conn, req.connect().id(), req.connect().target());
+    }
+  }
+  // The daemon is gone (or broke the protocol): connections handed to it as a
+  // callee end now, so that no caller waits on a socket nobody reads.
+  std::vector<std::shared_ptr<Handed>> closing;
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = accepting_.find(conn->app_id); it != accepting_.end() && it->second.lock() == conn) {
+      accepting_.erase(it);
+      std::erase_if(handed_, [&](const std::shared_ptr<Handed>& h) {
+        if (h->callee != conn->app_id) return false;
+        closing.push_back(h);
+        return true;
+      });
+    }
+  }
+  for (const auto& h : closing) ::shutdown(h->callee_end.get(), SHUT_RDWR);
+  ::shutdown(conn->fd.get(), SHUT_RDWR);
+  conn->done = true;
+}
+
+void AppBroker::HandleConnect(Conn& conn, uint64_t id, const std::string& target) {
+  av1::BrokerReply reply;
+  auto* r = reply.mutable_connect();
+  r->set_id(id);
+  auto refuse = [&](const Status& st) {
+    r->set_code(static_cast<int>(st.code()));
+    r->set_message(st.message());
+    (void)conn.Send(reply);
+  };
+  if (target.size() > kMaxTargetChars) return refuse(InvalidArgument("connect: target too long"));
+  auto decision = DecideConnection(target, conn.app_id, parts_.grants(conn.app_id), parts_.callees());
+  if (!decision.ok()) return refuse(decision.status());
+  {
+    std::lock_guard lock(mu_);
+    PruneLocked();
+    int open = 0;
+    for (const auto& h : handed_) open += h->caller == conn.app_id;
+    if (open >= kMaxOpenPerCaller) {
+      return refuse(ResourceExhausted("an app may hold " + std::to_string(kMaxOpenPerCaller) +
+                                      " connections to other apps at once; close some first"));
+    }
+  }
+  const std::string& callee = decision->callee.id;
+  // A stopped callee is started, as routes and calls start it; its SDK says it
+  // accepts connections before its socket appears, so once it serves it listens.
+  if (Status st = parts_.ensure_running(callee); !st.ok()) {
+    return refuse(Unavailable("cannot start " + decision->callee.name + ": " + st.message()));
+  }
+  std::shared_ptr<Conn> callee_conn;
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = accepting_.find(callee); it != accepting_.end()) callee_conn = it->second.lock();
+  }
+  if (!callee_conn) {
+    return refuse(FailedPrecondition(decision->callee.name +
+                                     " does not take connections from other apps (its daemon does not use the "
+                                     "Mumba SDK's broker)"));
+  }
+  int pair[2];
+  // Non-blocking, as gRPC's event loop needs the descriptors it is given to be.
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, pair) != 0) {
+    return refuse(Unavailable(std::string("socketpair: ") + std::strerror(errno)));
+  }
+  UniqueFd caller_end(pair[0]);
+  UniqueFd callee_end(pair[1]);
+  av1::BrokerReply incoming;
+  auto* in = incoming.mutable_incoming();
+  in->set_caller_id(conn.app_id);
+  for (const auto& c : parts_.callees()) {
+    if (c.id == conn.app_id) in->set_caller_name(c.name);
+  }
+  for (const auto& s : decision->services) in->add_services(s);
+  if (Status st = callee_conn->Send(incoming, callee_end.get()); !st.ok()) {
+    return refuse(Unavailable(decision->callee.name + " is not reachable: " + st.message()));
+  }
+  auto handed = std::make_shared<Handed>();
+  handed->caller = conn.app_id;
+  handed->callee = callee;
+  handed->services = decision->services;
+  handed->callee_end = std::move(callee_end);
+  {
+    std::lock_guard lock(mu_);
+    PruneLocked();
+    handed_.push_back(handed);
+  }
+  r->set_callee_id(callee);
+  r->set_callee_name(decision->callee.name);
+  r->set_message(decision->note);
+  for (const auto& s : decision->services) r->add_services(s);
+  (void)conn.Send(reply, caller_end.get());
+}
+
+int AppBroker::Recheck(const std::string& caller_id) {
+  const std::set<std::string> granted = parts_.grants(caller_id);
+  const std::vector<Callee> callees = parts_.callees();
+  std::vector<std::shared_ptr<Handed>> closing;
+  {
+    std::lock_guard lock(mu_);
+    std::erase_if(handed_, [&](const std::shared_ptr<Handed>& h) {
+      if (h->caller != caller_id) return false;
+      std::vector<std::string> allowed;
+      for (const auto& c : callees) {
+        if (c.id == h->callee) allowed = AllowedServices(granted, c);
+      }
+      // Still allowed only when every service it serves still is.
+      bool still = true;
+      for (const auto& s : h->services) {
+        still = still && std::find(allowed.begin(), allowed.end(), s) != allowed.end();
+      }
+      if (still) return false;
+      closing.push_back(h);
+      return true;
+    });
+  }
+  for (const auto& h : closing) ::shutdown(h->callee_end.get(), SHUT_RDWR);
+  return static_cast<int>(closing.size());
+}
+
+int AppBroker::OpenConnections() {
+  std::lock_guard lock(mu_);
+  PruneLocked();
+  return static_cast<int>(handed_.size());
+}
+
+void AppBroker::PruneLocked() {
+  std::erase_if(handed_, [](const std::shared_ptr<Handed>& h) {
+    struct pollfd p {};
+    p.fd = h->callee_end.get();
+    p.events = POLLRDHUP;
+    return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+  });
+}
+
+}  // namespace mumba
