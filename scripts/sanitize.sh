@@ -4,6 +4,10 @@
 #   scripts/sanitize.sh [address] [extra ctest arguments]
 #       AddressSanitizer + UndefinedBehaviorSanitizer (gcc) in build-asan/: every unit
 #       and integration test (real hosts and sandboxed daemons).
+#   scripts/sanitize.sh unit [extra ctest arguments]
+#       The same build folder and sanitizers, but only the unit test executables
+#       are built (target mumba_unit_tests), and only they run: what
+#       scripts/test.sh (CI) runs after the plain tests.
 #   scripts/sanitize.sh thread [extra ctest arguments]
 #       ThreadSanitizer in build-tsan/: the unit tests of the threaded code (platform,
 #       supervisor, storage, gateway, p2p).
@@ -17,10 +21,14 @@
 # aborts the daemon (and fails the test that used it); a leak report at their exit
 # goes to the daemon's log in its temporary home and is not collected.
 set -euo pipefail
+if [ "${1:-}" = --help ] || [ "${1:-}" = -h ]; then
+  sed -n '3,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
+  exit 0
+fi
 cd "$(dirname "$0")/.."
 
 mode=address
-if [ $# -gt 0 ] && { [ "$1" = address ] || [ "$1" = thread ]; }; then
+if [ $# -gt 0 ] && { [ "$1" = address ] || [ "$1" = unit ] || [ "$1" = thread ]; }; then
   mode=$1
   shift
 fi
@@ -30,14 +38,19 @@ if [ "$mode" = address ]; then
   build=build-asan
   bash tests/interop/install.sh
   targets=()
+elif [ "$mode" = unit ]; then
+  build=build-asan
+  targets=(mumba_unit_tests)
 else
   build=build-tsan
   targets=(platform_test supervisor_test restart_policy_test kv_store_test sql_store_test file_store_test
            safe_path_test sdk_storage_test gateway_test p2p_node_test)
 fi
 logs=$PWD/$build/sanitizer-logs
+sanitizer=$mode
+[ "$mode" = unit ] && sanitizer=address
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMUMBA_BUILD_TESTS=ON \
-  -DMUMBA_SANITIZE="$mode" >/dev/null
+  -DMUMBA_SANITIZE="$sanitizer" >/dev/null
 cmake --build "$build" ${targets[@]:+--target "${targets[@]}"}
 
 rm -rf "$logs"
@@ -54,7 +67,8 @@ status=0
   if [ "$mode" = address ]; then
     ctest --output-on-failure -j "$(nproc)" --timeout 900 "$@"
   else
-    # Only the executables built above have tests; the others show up as *_NOT_BUILT.
+    # Only the executables built above have tests; the others show up as *_NOT_BUILT
+    # (in unit mode, leftovers of an earlier full build may also run: all are unit).
     ctest --output-on-failure -j "$(nproc)" --timeout 900 -L unit -E _NOT_BUILT "$@"
   fi
 ) || status=$?

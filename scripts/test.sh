@@ -1,11 +1,20 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # Builds Mumba and runs every test: unit tests, then integration tests that start
-# real hosts and daemons in temporary homes (unix sockets only, no network), then a
-# short run of every fuzzer (scripts/fuzz.sh, 10 s each, a fixed seed).
+# real hosts and daemons in temporary homes (unix sockets only, no network); then
+# the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer
+# (scripts/sanitize.sh unit: only the unit test executables are built, in
+# build-asan/); then a short run of every fuzzer (scripts/fuzz.sh, 10 s each, a
+# fixed seed). This is what CI runs.
 # Usage: scripts/test.sh [extra ctest arguments, e.g. -L unit or -R lifecycle]
-#   With arguments, only ctest runs, with them.
+#   With arguments, only the plain build's ctest runs, with them.
+#   The integration tests under ASan (scripts/sanitize.sh) and TSan
+#   (scripts/sanitize.sh thread) are not part of it: run them by hand.
 set -euo pipefail
+if [ "${1:-}" = --help ] || [ "${1:-}" = -h ]; then
+  sed -n '3,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
+  exit 0
+fi
 cd "$(dirname "$0")/.."
 
 bash scripts/install-deps.sh
@@ -15,6 +24,7 @@ cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMUMBA_BUILD_TES
 cmake --build build
 (cd build && ctest --output-on-failure -j "$(nproc)" --timeout 900 "$@")
 if [ "$#" -eq 0 ]; then
+  bash scripts/sanitize.sh unit
   # A fixed seed: the inputs a short run tries are a prefix of the same sequence on
   # every machine, so CI does not fail on what another run happened to draw.
   FUZZ_SEED=1 bash scripts/fuzz.sh all 10

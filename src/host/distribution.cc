@@ -1,13 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "host/distribution.h"
 
-#include <charconv>
-#include <optional>
-
 #include <spdlog/spdlog.h>
 
 #include "bundle/manifest.h"
-#include "common/base32.h"
 #include "common/files.h"
 #include "common/keys.h"
 #include "platform/hex.h"
@@ -48,14 +44,6 @@ bool Emit(const DistributionEventFn& fn, DistributionEvent::Phase phase, const R
 }
 
 Status Cancelled(const std::string& what) { return Status(Code::kCancelled, what + " was cancelled"); }
-
-// A decimal byte count with nothing around it; nullopt for anything else.
-std::optional<uint64_t> ParseSize(std::string_view text) {
-  uint64_t n = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-  if (text.empty() || ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return n;
-}
 
 }  // namespace
 
@@ -247,11 +235,9 @@ Expected<PublishResult> Distribution::PublishLocked(const AppView& app, const Ke
 
 Expected<ResolvedApp> Distribution::Resolve(const std::string& address,
                                             std::chrono::milliseconds timeout) {
-  MUMBA_ASSIGN_OR_RETURN(std::string canonical, NormalizeAddress(address));
-  auto key = Base32Decode(canonical.substr(kAddressScheme.size()));
-  if (!key.ok() || key->size() != 32) return InvalidArgument("bad address " + address);
-  std::array<uint8_t, 32> pk{};
-  std::copy(key->begin(), key->end(), pk.begin());
+  MUMBA_ASSIGN_OR_RETURN(AppAddress decoded, DecodeAddress(address));
+  const std::string& canonical = decoded.canonical;
+  const std::array<uint8_t, 32>& pk = decoded.public_key;
   MUMBA_ASSIGN_OR_RETURN(P2pNode * node, Node());
   auto found = node->GetMutable(pk, timeout);
   if (!found.ok()) {
@@ -262,29 +248,7 @@ Expected<ResolvedApp> Distribution::Resolve(const std::string& address,
     }
     return found.status();
   }
-  const auto& f = found->fields;
-  auto field = [&](const char* k) {
-    auto it = f.find(k);
-    return it == f.end() ? std::string() : it->second;
-  };
-  ResolvedApp item;
-  item.address = canonical;
-  item.seq = found->seq;
-  item.name = field("name");
-  item.version = field("version");
-  // The size bounds the download (Fetch): an item that does not state it
-  // points at a bundle of unknown size, which no host fetches.
-  std::optional<uint64_t> size = ParseSize(field("size"));
-  if (!size) return InvalidArgument(canonical + " points at a bundle of no stated size (its item's size is '" +
-                                    field("size").substr(0, 24) + "')");
-  item.size = *size;
-  std::string ih = field("ih"), ih2 = field("v2");
-  if (ih.size() != 20) return InvalidArgument(canonical + " points at no bundle (its item has no 20-byte ih)");
-  item.info_hash = ToHex(ih);
-  if (ih2.size() == 32) item.info_hash_v2 = ToHex(ih2);
-  if (!IsValidAppName(item.name) || !IsValidSemver(item.version)) {
-    return InvalidArgument(canonical + " points at a bundle with a bad name or version");
-  }
+  MUMBA_ASSIGN_OR_RETURN(ResolvedApp item, DecodeAnnounce(canonical, found->seq, found->fields));
   item.magnet = MagnetOf(item);
   return item;
 }

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common/keys.h"
+#include "host/announce_decode.h"
 #include "host/app_lifecycle.h"
 #include "host/config.h"
 #include "host/installer.h"
@@ -26,18 +27,6 @@
 #include "platform/clock.h"
 
 namespace mumba {
-
-// What a mutable item says about an app: where its newest bundle is.
-struct ResolvedApp {
-  std::string address;
-  std::string name;
-  std::string version;
-  int64_t seq = 0;
-  uint64_t size = 0;
-  std::string info_hash;     // v1, hex.
-  std::string info_hash_v2;  // hex.
-  std::string magnet;
-};
 
 struct PublishResult {
   ResolvedApp item;

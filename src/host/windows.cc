@@ -11,6 +11,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "host/window_event_decode.h"
 #include "platform/process_launcher.h"
 #include "shell/browser_process.h"
 #include "shell/cdp_connection.h"
@@ -46,28 +47,6 @@ std::string NotifyScript(const std::string& origin) {
 std::string Str(const json& j, const char* key) {
   auto it = j.find(key);
   return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
-// An integer field of `j`; -1 when it is missing or not an integer.
-int Int(const json& j, const char* key) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_number_integer() ? it->get<int>() : -1;
-}
-
-// console.log("a", 1) -> "a 1".
-std::string ConsoleText(const json& args) {
-  std::string out;
-  if (!args.is_array()) return out;
-  for (const auto& a : args) {
-    if (!out.empty()) out += " ";
-    if (a.contains("value")) {
-      const auto& v = a["value"];
-      out += v.is_string() ? v.get<std::string>() : v.dump();
-    } else {
-      out += Str(a, "description");
-    }
-  }
-  return out;
 }
 
 }  // namespace
@@ -389,27 +368,27 @@ void Windows::Publish(const std::string& app_id, const uv1::PageEvent& e) {
 
 void Windows::OnEvent(const std::string& app_id, const std::string& method, const json& params,
                       const std::string& session) {
+  using Kind = WindowEvent::Kind;
+  const WindowEvent ev = DecodeWindowEvent(method, params, kNotifyBinding);
+  if (ev.kind == Kind::kIgnored) return;
   std::lock_guard lock(mu_);
   auto bit = browsers_.find(app_id);
   if (bit == browsers_.end()) return;
   Browser& b = *bit->second;
   uv1::PageEvent e;
-  if (method == "Target.targetDestroyed") {
-    const std::string target = Str(params, "targetId");
-    if (!b.windows.erase(target)) return;
-    e.set_window(target);
+  if (ev.kind == Kind::kTargetDestroyed) {
+    if (!b.windows.erase(ev.target_id)) return;
+    e.set_window(ev.target_id);
     e.set_kind(uv1::PageEvent::CLOSED);
     return Publish(app_id, e);
   }
-  if (method == "Target.targetInfoChanged") {
-    const json& info = params.value("targetInfo", json::object());
-    auto w = b.windows.find(Str(info, "targetId"));
+  if (ev.kind == Kind::kTargetInfoChanged) {
+    auto w = b.windows.find(ev.target_id);
     if (w == b.windows.end()) return;
-    w->second.url = Str(info, "url");
+    w->second.url = ev.url;
     // Until the page names itself Chromium calls it by its URL: keep the real title.
-    std::string title = Str(info, "title");
     const std::string& url = w->second.url;
-    if (!title.empty() && url.find("://" + title) == std::string::npos) w->second.title = title;
+    if (!ev.title.empty() && url.find("://" + ev.title) == std::string::npos) w->second.title = ev.title;
     return;
   }
   // The rest belong to a window's session.
@@ -419,42 +398,34 @@ void Windows::OnEvent(const std::string& app_id, const std::string& method, cons
   }
   if (window.empty()) return;
   Window& w = b.windows[window];
-  if (method == "Runtime.executionContextCreated") {
-    const json& c = params.value("context", json::object());
-    const json& aux = c.value("auxData", json::object());
-    auto is_default = aux.find("isDefault");
-    w.contexts[Int(c, "id")] = Context{Str(c, "origin"), Str(c, "uniqueId"), Str(aux, "frameId"),
-                                       is_default != aux.end() && is_default->is_boolean() && is_default->get<bool>()};
+  if (ev.kind == Kind::kContextCreated) {
+    w.contexts[ev.context_id] = Context{ev.origin, ev.unique_id, ev.frame_id, ev.is_default};
     return;
   }
-  if (method == "Runtime.executionContextDestroyed") {
-    w.contexts.erase(Int(params, "executionContextId"));
+  if (ev.kind == Kind::kContextDestroyed) {
+    w.contexts.erase(ev.context_id);
     return;
   }
-  if (method == "Runtime.executionContextsCleared") {
+  if (ev.kind == Kind::kContextsCleared) {
     w.contexts.clear();
     return;
   }
   e.set_window(window);
-  if (method == "Runtime.consoleAPICalled") {
+  if (ev.kind == Kind::kConsole) {
     e.set_kind(uv1::PageEvent::CONSOLE);
-    e.set_level(Str(params, "type"));
-    e.set_text(ConsoleText(params.value("args", json::array())));
-  } else if (method == "Runtime.bindingCalled" && Str(params, "name") == kNotifyBinding) {
+    e.set_level(ev.level);
+    e.set_text(ev.text);
+  } else if (ev.kind == Kind::kNotify) {
     // Only a document of the app's own origin speaks for the app: a page the
     // window was navigated to, or a frame of another origin inside the app's page,
     // has the binding too (DevTools puts it in every context) and must not forge.
-    auto c = w.contexts.find(Int(params, "executionContextId"));
+    auto c = w.contexts.find(ev.context_id);
     if (c == w.contexts.end() || c->second.origin != w.origin) return;
     e.set_kind(uv1::PageEvent::NOTIFY);
-    e.set_json(Str(params, "payload"));
-  } else if (method == "Page.frameNavigated") {
-    const json& frame = params.value("frame", json::object());
-    if (frame.contains("parentId")) return;  // Only the main frame.
-    e.set_kind(uv1::PageEvent::NAVIGATED);
-    e.set_url(Str(frame, "url"));
+    e.set_json(ev.payload);
   } else {
-    return;
+    e.set_kind(uv1::PageEvent::NAVIGATED);
+    e.set_url(ev.url);
   }
   Publish(app_id, e);
 }

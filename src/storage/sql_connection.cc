@@ -235,6 +235,7 @@ Expected<std::unique_ptr<SqlConnection>> OpenConnection(const fs::path& file, bo
   sqlite3_db_config(conn->db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, nullptr);
   sqlite3_db_config(conn->db, SQLITE_DBCONFIG_ENABLE_FTS3_TOKENIZER, 0, nullptr);
   for (const auto& [limit, value] : kLimits) sqlite3_limit(conn->db, limit, value);
+  MUMBA_ASSIGN_OR_RETURN(conn->functions, SqlFunctions::Install(conn->db));
   sqlite3_progress_handler(conn->db, kProgressSteps, CheckDeadline, conn.get());
   sqlite3_set_authorizer(conn->db, Authorize, conn.get());
   return conn;

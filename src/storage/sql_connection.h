@@ -11,8 +11,9 @@
 // (kAllowedPragmas in sql_connection.cc; src/storage/README.md says why each is
 // safe), and fts3_tokenizer() (it hands out and accepts raw function pointers).
 // Every connection also carries sqlite3_limit caps on lengths, depths and counts
-// (OpenConnection), and a progress handler that interrupts a call past its deadline
-// (CallDeadline). The store's own SQL (ExecInternal, QueryInt, QueryText) runs with
+// (OpenConnection), bounded versions of the built-in functions one call of which
+// could outlast any deadline (sql_functions.h), and a progress handler that
+// interrupts a call past its deadline (CallDeadline). The store's own SQL (ExecInternal, QueryInt, QueryText) runs with
 // the authorizer disarmed and no deadline.
 #pragma once
 
@@ -26,6 +27,7 @@
 
 #include "mumba/status.h"
 #include "platform/clock.h"
+#include "storage/sql_functions.h"
 
 namespace mumba::engine {
 
@@ -54,6 +56,8 @@ struct SqlConnection {
   Clock::time_point deadline = Clock::time_point::max();
   std::chrono::milliseconds timeout{0};  // The deadline's length, for messages.
   bool deadline_passed = false;          // The handler interrupted the call.
+  // The bounded instr, replace, trim, like, glob and printf registered on `db`.
+  std::unique_ptr<SqlFunctions> functions;
 
   SqlConnection() = default;
   SqlConnection(const SqlConnection&) = delete;
@@ -113,7 +117,7 @@ Status AppSqlError(const SqlConnection& conn, int rc, const std::string& label);
 
 // Opens `file` (creating it unless `read_only`) and applies what every connection
 // of a store shares: extended result codes, the busy timeout, defensive mode, the
-// sqlite3_limit caps, no extension loading or fts3_tokenizer pointers, the progress
+// sqlite3_limit caps, the bounded functions, no extension loading or fts3_tokenizer pointers, the progress
 // handler (no deadline set) and the authorizer (disarmed). Errors as SqliteError,
 // with "open <file>".
 Expected<std::unique_ptr<SqlConnection>> OpenConnection(const std::filesystem::path& file,
