@@ -290,7 +290,7 @@ void AddAppCommands(CLI::App& app, Context& ctx) {
                              [&ctx](InstallOptions& o) { return Install(ctx, o); });
   AddCommand<UninstallOptions>(app, "uninstall", "Stop and remove an app (its data is kept unless --purge)",
                                [&ctx](UninstallOptions& o) { return Uninstall(ctx, o); });
-  AddCommand<ListOptions>(app, "list", "List installed apps and their state (also: mumba apps)",
+  AddCommand<ListOptions>(app, "list", "List installed apps and their state; --implements S lists the apps that export service S",
                           [&ctx](ListOptions& o) { return List(ctx, o); })
       ->alias("apps");
 
