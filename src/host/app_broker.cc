@@ -28,11 +28,6 @@ namespace {
 
 namespace av1 = mumba::app::v1;
 
-// A daemon may connect a moment before the supervisor has published its pid (the
-// SDK connects first thing in Run), so a refused check is asked again this many
-// times, this far apart, before the connection is refused.
-constexpr int kCheckRetries = 6;
-constexpr auto kCheckRetryDelay = std::chrono::milliseconds(50);
 // A target longer than this names nothing installed.
 constexpr size_t kMaxTargetChars = 512;
 // The broker keeps a descriptor per open connection: an app may hold this many at
@@ -146,26 +141,18 @@ void AppBroker::Drop(const std::string& app_id) {
 }
 
 void AppBroker::AcceptLoop(std::shared_ptr<Listener> l) {
-  const pid_t self = ::getpid();
   while (!l->stopping) {
     int fd = ::accept4(l->fd.get(), nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       if (l->stopping || errno == EINVAL) return;
-      std::this_thread::sleep_for(kCheckRetryDelay);
+      std::this_thread::sleep_for(kPeerCheckRetryDelay);
       continue;
     }
     UniqueFd conn_fd(fd);
     auto pid = PeerPid(conn_fd.get());
-    bool allowed = false;
-    for (int attempt = 0; pid && attempt <= kCheckRetries && !l->stopping && !allowed; ++attempt) {
-      if (attempt > 0) std::this_thread::sleep_for(kCheckRetryDelay);
-      // Every daemon descends from the host: as a root it would let any app in.
-      std::vector<pid_t> roots = parts_.allowed_roots(l->app_id);
-      std::erase(roots, self);
-      allowed = *pid != self && DescendsFromAny(*pid, roots);
-    }
-    if (!allowed) {
+    // The SDK connects first thing in Run, maybe before the supervisor published the pid.
+    if (!pid || !DescendsFromAnyWithin(*pid, [&] { return parts_.allowed_roots(l->app_id); }, l->stopping)) {
       spdlog::warn("refused a connection to the broker socket of {} from pid {}: not a process of that app",
                    l->app_id, pid ? *pid : 0);
       continue;
@@ -233,7 +220,8 @@ void AppBroker::HandleConnect(Conn& conn, uint64_t id, const std::string& target
     (void)conn.Send(reply);
   };
   if (target.size() > kMaxTargetChars) return refuse(InvalidArgument("connect: target too long"));
-  auto decision = DecideConnection(target, conn.app_id, parts_.grants(conn.app_id), parts_.callees());
+  const std::vector<Callee> apps = parts_.callees();
+  auto decision = DecideConnection(target, conn.app_id, parts_.grants(conn.app_id), apps);
   if (!decision.ok()) return refuse(decision.status());
   {
     std::lock_guard lock(mu_);
@@ -276,7 +264,7 @@ void AppBroker::HandleConnect(Conn& conn, uint64_t id, const std::string& target
   av1::BrokerReply incoming;
   auto* in = incoming.mutable_incoming();
   in->set_caller_id(conn.app_id);
-  for (const auto& c : parts_.callees()) {
+  for (const auto& c : apps) {
     if (c.id == conn.app_id) in->set_caller_name(c.name);
   }
   for (const auto& s : decision->services) in->add_services(s);

@@ -27,12 +27,6 @@ namespace mumba {
 
 namespace {
 
-// A daemon may connect a moment before the supervisor has published its pid, so a
-// refused check is asked again this many times, this far apart (300 ms in all),
-// before the connection is refused.
-constexpr int kCheckRetries = 6;
-constexpr auto kCheckRetryDelay = std::chrono::milliseconds(50);
-
 std::string SocketStem(const std::string& app_id) {
   return app_id.substr(kAddressScheme.size()).substr(0, 16);
 }
@@ -78,7 +72,7 @@ struct AppEndpoints::Endpoint {
         // EINVAL after shutdown(); anything else (EMFILE) is given a moment so the
         // loop does not spin while descriptors are short.
         if (stopping || errno == EINVAL) return;
-        std::this_thread::sleep_for(kCheckRetryDelay);
+        std::this_thread::sleep_for(kPeerCheckRetryDelay);
         continue;
       }
       UniqueFd conn(fd);
@@ -92,19 +86,13 @@ struct AppEndpoints::Endpoint {
     }
   }
 
+  // This process is served as itself (the host calls an app's storage for its
+  // pages); anything else must belong to the app's daemon tree.
   bool Allowed(pid_t pid, const AllowedRoots& allowed_roots) const {
-    const pid_t self = ::getpid();
-    if (pid == self) return true;
-    for (int attempt = 0; attempt <= kCheckRetries && !stopping; ++attempt) {
-      if (attempt > 0) std::this_thread::sleep_for(kCheckRetryDelay);
-      // Every app's daemon descends from this process: as a root it would let any
-      // app in, so it is never one.
-      std::vector<pid_t> roots = allowed_roots(app_id);
-      std::erase(roots, self);
-      if (DescendsFromAny(pid, roots)) return true;
-    }
-    return false;
+    if (pid == ::getpid()) return true;
+    return DescendsFromAnyWithin(pid, [&] { return allowed_roots(app_id); }, stopping);
   }
+
 };
 
 AppEndpoints::AppEndpoints(fs::path run_dir, EndpointServicesFactory factory, AllowedRoots allowed_roots)

@@ -2,11 +2,13 @@
 #include "platform/peer_credentials.h"
 
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 
 namespace mumba {
 
@@ -51,6 +53,19 @@ bool DescendsFromAny(pid_t pid, const std::vector<pid_t>& roots) {
     auto parent = ParentPid(pid);
     if (!parent) return false;
     pid = *parent;
+  }
+  return false;
+}
+
+bool DescendsFromAnyWithin(pid_t pid, const std::function<std::vector<pid_t>()>& roots,
+                           const std::atomic<bool>& stop) {
+  const pid_t self = ::getpid();
+  if (pid == self) return false;
+  for (int attempt = 0; attempt <= kPeerCheckRetries && !stop; ++attempt) {
+    if (attempt > 0) std::this_thread::sleep_for(kPeerCheckRetryDelay);
+    std::vector<pid_t> now = roots();
+    std::erase(now, self);
+    if (DescendsFromAny(pid, now)) return true;
   }
   return false;
 }

@@ -6,6 +6,9 @@
 
 #include <sys/types.h>
 
+#include <atomic>
+#include <chrono>
+#include <functional>
 #include <optional>
 #include <vector>
 
@@ -23,5 +26,17 @@ std::optional<pid_t> ParentPid(pid_t pid);
 // walked, bounded, up to pid 1). A dead or unknown pid, and a root of 0 or less,
 // never match.
 bool DescendsFromAny(pid_t pid, const std::vector<pid_t>& roots);
+
+// A child may connect a moment before its parent has published its pid, so a
+// refused check is asked again this many times, this far apart (300 ms in all).
+inline constexpr int kPeerCheckRetries = 6;
+inline constexpr auto kPeerCheckRetryDelay = std::chrono::milliseconds(50);
+
+// True when `pid` descends from one of the pids `roots()` gives now, asking it
+// again kPeerCheckRetries times while the answer is no and `stop` is false. This
+// process is never a root (every child of ours descends from it, so as a root it
+// would let anyone in), and never matches. Blocks up to 300 ms.
+bool DescendsFromAnyWithin(pid_t pid, const std::function<std::vector<pid_t>()>& roots,
+                           const std::atomic<bool>& stop);
 
 }  // namespace mumba

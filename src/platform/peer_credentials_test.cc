@@ -83,5 +83,26 @@ TEST(PeerCredentialsTest, ADeadPidMatchesNothing) {
   EXPECT_FALSE(DescendsFromAny(tree.shell, {tree.shell}));
 }
 
+TEST(PeerCredentialsTest, WithinAsksAgainForARootPublishedLate) {
+  Tree tree = StartTree();
+  ASSERT_GT(tree.sleeper, 0);
+  std::atomic<bool> stop{false};
+  int asked = 0;
+  // The root appears only on the third look, as a pid the supervisor publishes late.
+  auto late = [&] { return ++asked >= 3 ? std::vector<pid_t>{tree.shell} : std::vector<pid_t>{}; };
+  EXPECT_TRUE(DescendsFromAnyWithin(tree.sleeper, late, stop));
+  EXPECT_EQ(asked, 3);
+  // This process is never a root and never matches, whatever the roots say.
+  auto self = [] { return std::vector<pid_t>{::getpid()}; };
+  EXPECT_FALSE(DescendsFromAnyWithin(tree.sleeper, self, stop));
+  EXPECT_FALSE(DescendsFromAnyWithin(::getpid(), self, stop));
+  // Told to stop, it gives up without asking.
+  stop = true;
+  asked = 0;
+  EXPECT_FALSE(DescendsFromAnyWithin(tree.sleeper, late, stop));
+  EXPECT_EQ(asked, 0);
+  StopTree(tree);
+}
+
 }  // namespace
 }  // namespace mumba
