@@ -314,12 +314,6 @@ int AppBroker::Recheck(const std::string& caller_id) {
   return static_cast<int>(closing.size());
 }
 
-int AppBroker::OpenConnections() {
-  std::lock_guard lock(mu_);
-  PruneLocked();
-  return static_cast<int>(handed_.size());
-}
-
 void AppBroker::PruneLocked() {
   std::erase_if(handed_, [](const std::shared_ptr<Handed>& h) {
     struct pollfd p {};

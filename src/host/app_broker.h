@@ -70,9 +70,6 @@ class AppBroker {
   // Closes every connection handed to app `caller_id` that its grants no longer
   // allow (a grant was revoked). Returns how many were closed.
   int Recheck(const std::string& caller_id);
-  // How many handed-out connections are open now (those whose caller has not
-  // closed its end).
-  int OpenConnections();
 
  private:
   struct Listener;

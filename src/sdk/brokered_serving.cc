@@ -30,8 +30,8 @@ std::map<std::string, Caller>& Callers() {
   return *callers;
 }
 
-}  // namespace
-
+// The fully qualified name of the service `service` serves ("hello.v1.Greeter"),
+// or "" for a service with no methods.
 std::string ServiceName(grpc::Service& service) {
   for (const auto& method : service.*MethodsMember()) {
     if (!method) continue;
@@ -43,10 +43,14 @@ std::string ServiceName(grpc::Service& service) {
   return "";
 }
 
+// Records that calls arriving on the connection with peer string `peer` come from
+// `caller`; the record is replaced when the descriptor number is used again.
 void RememberCaller(const std::string& peer, Caller caller) {
   std::lock_guard lock(callers_mu);
   Callers()[peer] = std::move(caller);
 }
+
+}  // namespace
 
 BrokeredServing::BrokeredServing(std::vector<grpc::Service*> services, grpc::Service* routes)
     : services_(std::move(services)), routes_(routes) {}

@@ -24,10 +24,6 @@ class Service;
 
 namespace mumba::sdk_internal {
 
-// The fully qualified name of the service `service` serves ("hello.v1.Greeter"),
-// or "" for a service with no methods.
-std::string ServiceName(grpc::Service& service);
-
 // Thread-safe.
 class BrokeredServing {
  public:
@@ -39,7 +35,7 @@ class BrokeredServing {
   // Serves `conn` with the services it allows (those of the app among
   // conn.services). The connection is closed when it allows none.
   void Accept(BrokeredConnection conn);
-  // Stops every server; calls in flight get until `deadline`.
+  // Stops every server; calls in flight get two seconds to finish.
   void Shutdown();
 
  private:
@@ -49,9 +45,5 @@ class BrokeredServing {
   bool shut_ = false;
   std::map<std::set<std::string>, std::unique_ptr<grpc::Server>> servers_;  // By services served.
 };
-
-// Records that calls arriving on the connection with peer string `peer` come from
-// `caller`; the record is replaced when the descriptor number is used again.
-void RememberCaller(const std::string& peer, Caller caller);
 
 }  // namespace mumba::sdk_internal
