@@ -7,6 +7,8 @@ cannot use it, and a page that goes over the socket's limits is refused without
 harming other pages.
 """
 import os
+import signal
+import time
 import unittest
 
 from cdp import Browser
@@ -147,12 +149,21 @@ class PageSocketTest(unittest.TestCase):
         page = self.open()
         other = self.open("other")
         limits = page.eval(OPEN_RAW)
-        # With hello stopped, every call waits while the host starts it again: all the
-        # frames are in before any is answered.
+        # With hello stopped, every call waits while the host starts it again, and
+        # with the host paused while the page sends, all the frames are in before any
+        # is answered (a quick start could otherwise answer some while others still
+        # come in).
         self.home.run("stop", "hello", check=True)
         n = limits["max_in_flight"] + 40
-        page.eval(f"""for (let i = 1; i <= {n}; ++i)
-                        window.raw.send(JSON.stringify({{id: i, call: '{HELLO_METHOD}'}}) + '\\n{{"name":"f' + i + '"}}')""")
+        host = self.home.host_pid()
+        os.kill(host, signal.SIGSTOP)
+        try:
+            page.eval(f"""for (let i = 1; i <= {n}; ++i)
+                            window.raw.send(JSON.stringify({{id: i, call: '{HELLO_METHOD}'}}) + '\\n{{"name":"f' + i + '"}}')""")
+            page.wait_for("window.raw.bufferedAmount === 0", timeout=10, what="the page to send every frame")
+            time.sleep(0.3)  # What Chromium sent reaches the host's socket.
+        finally:
+            os.kill(host, signal.SIGCONT)
         # Another app's page is not held up meanwhile.
         self.assertEqual(other.eval(f"{M}.then(m => m.call('{HELLO_METHOD}', {{name: 'O'}}))"), {"message": "Hello, O!"})
         page.wait_for(f"window.answers.length === {n}", timeout=30, what="every frame's answer")
