@@ -76,7 +76,7 @@ class Relay final : public grpc::ClientBidiReactor<av1::RouteStreamRequest, av1:
     parser_.get().body().data = chunk_;
     parser_.get().body().size = sizeof chunk_;
     conn_.stream->expires_after(conn_.idle_timeout);
-    http::async_read(*conn_.stream, *conn_.buffer, parser_, [this, self = self_](beast::error_code ec, size_t) {
+    http::async_read(*conn_.stream, *conn_.buffer, parser_, [this, self = shared_from_this()](beast::error_code ec, size_t) {
       if (ec == http::error::need_buffer) ec = {};
       if (ec) {
         aborted_ = true;
@@ -140,7 +140,7 @@ class Relay final : public grpc::ClientBidiReactor<av1::RouteStreamRequest, av1:
     sr_.emplace(res_);
     conn_.stream->expires_after(conn_.idle_timeout);
     const bool data_too = in_.part_case() == av1::RouteStreamResponse::kData;
-    http::async_write_header(*conn_.stream, *sr_, [this, self = self_, data_too](beast::error_code ec, size_t) {
+    http::async_write_header(*conn_.stream, *sr_, [this, self = shared_from_this(), data_too](beast::error_code ec, size_t) {
       if (ec) return Abort();
       if (data_too) return SendChunk();
       StartRead(&in_);
@@ -156,7 +156,7 @@ class Relay final : public grpc::ClientBidiReactor<av1::RouteStreamRequest, av1:
     res_.body().size = in_.data().size();
     res_.body().more = true;
     conn_.stream->expires_after(conn_.idle_timeout);
-    http::async_write(*conn_.stream, *sr_, [this, self = self_](beast::error_code ec, size_t) {
+    http::async_write(*conn_.stream, *sr_, [this, self = shared_from_this()](beast::error_code ec, size_t) {
       if (ec == http::error::need_buffer) ec = {};
       if (ec) return Abort();
       StartRead(&in_);
@@ -172,40 +172,42 @@ class Relay final : public grpc::ClientBidiReactor<av1::RouteStreamRequest, av1:
   }
 
   // ---- The end. ----
+  // The last callback. From here only the work queued on the strand holds the relay:
+  // the reference moves into it, so that a gateway stopped with that work still
+  // queued frees the relay (and the connection's socket) as it drops the work.
   void OnDone(const grpc::Status& status) override {
-    OnStrand([this, status] {
-      if (!head_sent_ && whole_ && status.ok() && !aborted_) return SendWhole();
-      if (!head_sent_) {
-        Status st = status.ok() ? Internal("the app ended the route without an answer") : FromGrpc(status);
-        if (aborted_) {
-          conn_.done(false);
-        } else {
-          // The request body may be partly unread: the error closes the connection.
-          conn_.fail(st);
-        }
-        self_.reset();
-        return;
-      }
-      if (aborted_ || !status.ok()) {
-        // A reply cut short: only closing the connection tells the client.
+    net::post(conn_.stream->get_executor(), [self = std::move(self_), status] { self->Finish(status); });
+  }
+
+  void Finish(const grpc::Status& status) {
+    if (!head_sent_ && whole_ && status.ok() && !aborted_) return SendWhole();
+    if (!head_sent_) {
+      Status st = status.ok() ? Internal("the app ended the route without an answer") : FromGrpc(status);
+      if (aborted_) {
         conn_.done(false);
-        self_.reset();
-        return;
+      } else {
+        // The request body may be partly unread: the error closes the connection.
+        conn_.fail(st);
       }
-      res_.body().data = nullptr;
-      res_.body().more = false;
-      conn_.stream->expires_after(conn_.idle_timeout);
-      http::async_write(*conn_.stream, *sr_, [this, self = self_](beast::error_code ec, size_t) {
-        conn_.done(!ec && keep_alive_ && upload_complete_);
-        self_.reset();
-      });
+      return;
+    }
+    if (aborted_ || !status.ok()) {
+      // A reply cut short: only closing the connection tells the client.
+      conn_.done(false);
+      return;
+    }
+    res_.body().data = nullptr;
+    res_.body().more = false;
+    conn_.stream->expires_after(conn_.idle_timeout);
+    http::async_write(*conn_.stream, *sr_, [this, self = shared_from_this()](beast::error_code ec, size_t) {
+      conn_.done(!ec && keep_alive_ && upload_complete_);
     });
   }
 
  private:
   template <typename F>
   void OnStrand(F&& f) {
-    net::post(conn_.stream->get_executor(), [self = self_, f = std::forward<F>(f)]() mutable { f(); });
+    net::post(conn_.stream->get_executor(), [self = shared_from_this(), f = std::forward<F>(f)]() mutable { f(); });
   }
 
   RelayConnection conn_;
@@ -219,7 +221,7 @@ class Relay final : public grpc::ClientBidiReactor<av1::RouteStreamRequest, av1:
   char chunk_[kChunkBytes];
   http::response<http::buffer_body> res_;
   std::optional<http::response_serializer<http::buffer_body>> sr_;
-  std::shared_ptr<Relay> self_;  // Until OnDone's work on the strand is over.
+  std::shared_ptr<Relay> self_;  // From Start until OnDone, which hands it to the strand.
   // Strand state.
   bool keep_alive_ = true;
   bool head_sent_ = false;
@@ -236,9 +238,8 @@ class Relay final : public grpc::ClientBidiReactor<av1::RouteStreamRequest, av1:
     whole_res_.body() = std::move(*whole_->mutable_body());
     whole_res_.prepare_payload();
     conn_.stream->expires_after(conn_.idle_timeout);
-    http::async_write(*conn_.stream, whole_res_, [this, self = self_](beast::error_code ec, size_t) {
+    http::async_write(*conn_.stream, whole_res_, [this, self = shared_from_this()](beast::error_code ec, size_t) {
       conn_.done(!ec && keep_alive_ && upload_complete_);
-      self_.reset();
     });
   }
 };
