@@ -19,6 +19,10 @@
 
 namespace mumba {
 
+// The common name of every link certificate, and so the name a link's client
+// asks for (SNI). It says nothing about the node.
+inline constexpr const char* kLinkCertificateName = "mumba-link";
+
 // A certificate and its private key, both PEM, as gRPC's certificate providers
 // take them. The private key is the node's secret: it is wiped when this goes.
 // Move-only.

@@ -93,10 +93,11 @@ std::shared_ptr<grpc::ChannelCredentials> LinkChannelCredentials(const NodeKey& 
 
 grpc::ChannelArguments LinkChannelArguments() {
   grpc::ChannelArguments args;
-  // A subchannel (a connection) is otherwise shared by every channel to the same
-  // address with "equal" arguments; a link's connection must only ever serve the
-  // credentials that checked it.
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  // The name the client gives as SNI (and as the calls' :authority). The target's
+  // own host would do no harm, since no name is checked, but the server logs an
+  // error for every handshake whose SNI its certificate does not carry; this is
+  // the name a link certificate carries.
+  args.SetSslTargetNameOverride(kLinkCertificateName);
   // As for the host's own channels (common/unix_channel.h): a peer that comes back
   // is reached again within seconds, not gRPC's two minutes, and a handshake gets
   // 5 s, which covers a few round trips on a slow path.

@@ -38,8 +38,8 @@ std::shared_ptr<grpc::ChannelCredentials> LinkChannelCredentials(const NodeKey& 
                                                                  const std::string& expected_peer_id);
 
 // The channel arguments every link channel is made with (grpc::CreateCustomChannel
-// with LinkChannelCredentials): its own subchannel pool, so a connection is never
-// shared with a channel whose credentials expect another node; reconnection backoff
+// with LinkChannelCredentials): the fixed server name of link certificates in
+// place of the target's host (which no one checks); reconnection backoff
 // capped as for the host's other channels (common/unix_channel.h); keepalive pings
 // at the interval servers accept by default.
 grpc::ChannelArguments LinkChannelArguments();

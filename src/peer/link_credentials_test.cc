@@ -5,6 +5,7 @@
 // plaintext client are each refused before any handler runs.
 #include "peer/link_credentials.h"
 
+#include <grpc/support/log.h>
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_certificate_verifier.h>
 #include <grpcpp/security/tls_credentials_options.h>
@@ -143,6 +144,27 @@ TEST(LinkCredentialsTest, CallsWorkBothWaysAndTheServerSeesTheCaller) {
   status = Call(server_b.address(), LinkChannelCredentials(a, b.id()));
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(server_b.service().last_peer(), a.id());
+}
+
+// The error lines gRPC logs, for the test that wants none (they are not printed).
+std::mutex log_mu;
+std::vector<std::string> logged_errors;
+void CollectErrors(gpr_log_func_args* args) {
+  if (args->severity == GPR_LOG_SEVERITY_ERROR) {
+    std::lock_guard lock(log_mu);
+    logged_errors.push_back(args->message);
+  }
+}
+
+TEST(LinkCredentialsTest, AGoodLinkLogsNoError) {
+  NodeKey a = FreshNode(), b = FreshNode();
+  TestServer server_a(LinkServerCredentials(a));
+  gpr_set_log_function(CollectErrors);
+  grpc::Status status = Call(server_a.address(), LinkChannelCredentials(b, a.id()));
+  gpr_set_log_function(nullptr);  // gRPC's own again.
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  std::lock_guard lock(log_mu);
+  EXPECT_TRUE(logged_errors.empty()) << logged_errors.front();
 }
 
 TEST(LinkCredentialsTest, AServerHoldingAnotherKeyIsRefused) {
