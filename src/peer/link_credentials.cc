@@ -8,6 +8,10 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdlib>
+#include <functional>
+#include <mutex>
+#include <string_view>
+#include <unordered_map>
 
 #include "peer/link_certificate.h"
 
@@ -66,6 +70,40 @@ std::shared_ptr<StaticDataCertificateProvider> IdentityProvider(const NodeKey& s
   return provider;
 }
 
+// The node ids of the peer certificates PeerNodeOf has seen. Reading the key out
+// of a certificate costs OpenSSL 3 tens of microseconds (its decoders), on every
+// call; the certificate of a connection is the same text on each of its calls,
+// so its id is looked up instead. Bounded: it starts afresh when full.
+class NodeIdCache {
+ public:
+  Expected<std::string> Find(std::string_view pem) {
+    {
+      std::lock_guard lock(mu_);
+      if (auto it = ids_.find(pem); it != ids_.end()) return it->second;
+    }
+    MUMBA_ASSIGN_OR_RETURN(std::string id, NodeIdOfCheckedCertificate(pem));
+    std::lock_guard lock(mu_);
+    if (ids_.size() >= kMaxEntries) ids_.clear();
+    ids_.emplace(std::string(pem), id);
+    return id;
+  }
+
+ private:
+  // Far more peers than a host links to at once.
+  static constexpr size_t kMaxEntries = 4096;
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+  };
+  std::mutex mu_;
+  std::unordered_map<std::string, std::string, Hash, std::equal_to<>> ids_;
+};
+
+NodeIdCache& PeerIds() {
+  static auto* cache = new NodeIdCache();
+  return *cache;
+}
+
 }  // namespace
 
 std::shared_ptr<grpc::ServerCredentials> LinkServerCredentials(const NodeKey& self) {
@@ -117,7 +155,7 @@ Expected<std::string> PeerNodeOf(const grpc::ServerContextBase& ctx) {
   if (auth == nullptr) return PermissionDenied("this call did not come over a link");
   auto certs = auth->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
   if (certs.size() != 1) return PermissionDenied("this call did not come over a link (no peer certificate)");
-  auto id = NodeIdOfCheckedCertificate(std::string_view(certs[0].data(), certs[0].size()));
+  auto id = PeerIds().Find(std::string_view(certs[0].data(), certs[0].size()));
   if (!id.ok()) return PermissionDenied("this call did not come over a link: " + id.status().message());
   return id;
 }
