@@ -104,12 +104,16 @@ TEST(NodeKeyTest, TheMessageNeverHoldsTheSecret) {
   EXPECT_EQ(loaded.status().message().find(good.substr(0, 8)), std::string::npos);
 }
 
-TEST(NodeKeyTest, AFolderWhereTheFileShouldBeIsRefused) {
+TEST(NodeKeyTest, SomethingElseWhereTheFileShouldBeIsRefused) {
   TempDir dir;
-  fs::create_directory(dir.path() / "node.key");
-  auto loaded = LoadOrCreateNodeKey(dir.path() / "node.key");
-  ASSERT_FALSE(loaded.ok());
-  EXPECT_EQ(loaded.status().code(), Code::kFailedPrecondition) << loaded.status().message();
+  fs::create_directory(dir.path() / "folder.key");
+  // A pipe would otherwise be read as an empty (damaged) key, or block.
+  ASSERT_EQ(::mkfifo((dir.path() / "fifo.key").c_str(), 0600), 0);
+  for (const char* name : {"folder.key", "fifo.key"}) {
+    auto loaded = LoadOrCreateNodeKey(dir.path() / name);
+    ASSERT_FALSE(loaded.ok()) << name;
+    EXPECT_EQ(loaded.status().code(), Code::kFailedPrecondition) << name << ": " << loaded.status().message();
+  }
 }
 
 TEST(NodeKeyTest, ProcessesStartingTogetherGetTheSameKey) {
