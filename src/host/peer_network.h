@@ -24,15 +24,12 @@
 #include <string>
 #include <vector>
 
+#include <grpcpp/generic/async_generic_service.h>
+
 #include "host/installed_apps.h"
 #include "mumba/status.h"
 #include "p2p/p2p_node.h"
 #include "peer/node_key.h"
-
-namespace grpc {
-class GenericCallbackServerContext;
-class ServerGenericBidiReactor;
-}  // namespace grpc
 
 namespace mumba {
 

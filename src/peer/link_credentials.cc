@@ -28,8 +28,11 @@ using grpc::experimental::TlsCustomVerificationCheckRequest;
 // signature.
 class LinkVerifier final : public ExternalCertificateVerifier {
  public:
-  // `expected_peer_id` empty: any node may connect (the server side).
-  explicit LinkVerifier(std::string expected_peer_id) : expected_peer_id_(std::move(expected_peer_id)) {}
+  // `any`: any node may be on the other side (the server side, and a client that
+  // asks who is there); otherwise only `expected_peer_id`, and an empty one matches
+  // nothing.
+  LinkVerifier(std::string expected_peer_id, bool any)
+      : expected_peer_id_(std::move(expected_peer_id)), any_(any) {}
 
   bool Verify(TlsCustomVerificationCheckRequest* request, std::function<void(grpc::Status)>,
               grpc::Status* sync_status) override {
@@ -38,7 +41,7 @@ class LinkVerifier final : public ExternalCertificateVerifier {
                                                       request->peer_cert_full_chain().size()));
     if (!peer.ok()) {
       *sync_status = grpc::Status(grpc::StatusCode::UNAUTHENTICATED, peer.status().message());
-    } else if (!expected_peer_id_.empty() && *peer != expected_peer_id_) {
+    } else if (!any_ && *peer != expected_peer_id_) {
       *sync_status = grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
                                   "the peer proved node " + *peer + ", not " + expected_peer_id_);
     } else {
@@ -52,6 +55,7 @@ class LinkVerifier final : public ExternalCertificateVerifier {
 
  private:
   const std::string expected_peer_id_;
+  const bool any_;
 };
 
 // `self`'s certificate and key in the form gRPC's providers take. The provider
@@ -111,12 +115,13 @@ std::shared_ptr<grpc::ServerCredentials> LinkServerCredentials(const NodeKey& se
   // OpenSSL asks for the client's certificate and fails a handshake without one,
   // but leaves judging it to the verifier: no CA signs link certificates.
   options.set_cert_request_type(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_BUT_DONT_VERIFY);
-  options.set_certificate_verifier(ExternalCertificateVerifier::Create<LinkVerifier>(std::string()));
+  options.set_certificate_verifier(ExternalCertificateVerifier::Create<LinkVerifier>(std::string(), true));
   return grpc::experimental::TlsServerCredentials(options);
 }
 
-std::shared_ptr<grpc::ChannelCredentials> LinkChannelCredentials(const NodeKey& self,
-                                                                 const std::string& expected_peer_id) {
+namespace {
+std::shared_ptr<grpc::ChannelCredentials> ChannelCredentials(const NodeKey& self, const std::string& expected_peer_id,
+                                                             bool any) {
   grpc::experimental::TlsChannelCredentialsOptions options;
   options.set_certificate_provider(IdentityProvider(self));
   options.watch_identity_key_cert_pairs();
@@ -124,8 +129,18 @@ std::shared_ptr<grpc::ChannelCredentials> LinkChannelCredentials(const NodeKey& 
   // decides, by the key.
   options.set_verify_server_certs(false);
   options.set_check_call_host(false);
-  options.set_certificate_verifier(ExternalCertificateVerifier::Create<LinkVerifier>(expected_peer_id));
+  options.set_certificate_verifier(ExternalCertificateVerifier::Create<LinkVerifier>(expected_peer_id, any));
   return grpc::experimental::TlsCredentials(options);
+}
+}  // namespace
+
+std::shared_ptr<grpc::ChannelCredentials> LinkChannelCredentials(const NodeKey& self,
+                                                                 const std::string& expected_peer_id) {
+  return ChannelCredentials(self, expected_peer_id, false);
+}
+
+std::shared_ptr<grpc::ChannelCredentials> LinkChannelCredentialsToAnyNode(const NodeKey& self) {
+  return ChannelCredentials(self, "", true);
 }
 
 grpc::ChannelArguments LinkChannelArguments() {
@@ -149,13 +164,22 @@ grpc::ChannelArguments LinkChannelArguments() {
   return args;
 }
 
-Expected<std::string> PeerNodeOf(const grpc::ServerContextBase& ctx) {
-  auto auth = ctx.auth_context();
+namespace {
+Expected<std::string> NodeOfAuth(const std::shared_ptr<const grpc::AuthContext>& auth) {
   if (auth == nullptr) return PermissionDenied("this call did not come over a link");
   auto certs = auth->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
   if (certs.size() != 1) return PermissionDenied("this call did not come over a link (no peer certificate)");
   auto id = PeerIds().Find(std::string_view(certs[0].data(), certs[0].size()));
   if (!id.ok()) return PermissionDenied("this call did not come over a link: " + id.status().message());
+  return id;
+}
+
+}  // namespace
+
+Expected<std::string> PeerNodeOf(const grpc::ServerContextBase& ctx) { return NodeOfAuth(ctx.auth_context()); }
+
+Expected<std::string> ServerNodeOf(const grpc::ClientContext& ctx) {
+  MUMBA_ASSIGN_OR_RETURN(std::string id, NodeOfAuth(ctx.auth_context()));
   return id;
 }
 

@@ -37,6 +37,14 @@ std::shared_ptr<grpc::ServerCredentials> LinkServerCredentials(const NodeKey& se
 std::shared_ptr<grpc::ChannelCredentials> LinkChannelCredentials(const NodeKey& self,
                                                                  const std::string& expected_peer_id);
 
+// Credentials for a channel to whichever node is at an endpoint, for finding out
+// which one it is: the client presents `self`'s certificate and accepts any server
+// whose certificate passes CheckLinkCertificate. After a call, ServerNodeOf tells
+// the node the handshake proved. Use it only to learn an id; keep talking to that
+// node over LinkChannelCredentials(self, id), so that another key at the same
+// endpoint is refused.
+std::shared_ptr<grpc::ChannelCredentials> LinkChannelCredentialsToAnyNode(const NodeKey& self);
+
 // The channel arguments every link channel is made with (grpc::CreateCustomChannel
 // with LinkChannelCredentials): the fixed server name of link certificates in
 // place of the target's host (which no one checks); reconnection backoff
@@ -49,5 +57,9 @@ grpc::ChannelArguments LinkChannelArguments();
 // link (no peer certificate, or one that is not a link certificate). Any thread
 // that may use `ctx`.
 Expected<std::string> PeerNodeOf(const grpc::ServerContextBase& ctx);
+
+// The node id of the server a finished (or started) call on a link channel reached,
+// as its certificate proved. PERMISSION_DENIED when the call did not go over a link.
+Expected<std::string> ServerNodeOf(const grpc::ClientContext& ctx);
 
 }  // namespace mumba
