@@ -175,6 +175,8 @@ TEST(LinkCredentialsTest, AServerHoldingAnotherKeyIsRefused) {
                 "a server holding another node's key");
   ExpectRefused(Call(in_the_middle.address(), LinkChannelCredentials(a, "not a node id")), in_the_middle,
                 "a server when the expected id is not an id");
+  ExpectRefused(Call(in_the_middle.address(), LinkChannelCredentials(a, "")), in_the_middle,
+                "a server when the expected id is empty");
 }
 
 TEST(LinkCredentialsTest, AConnectionServesOnlyTheChannelThatCheckedIt) {
