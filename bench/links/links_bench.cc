@@ -46,7 +46,8 @@ Options ParseOptions(int argc, char** argv) {
       "  --calls N     calls per round for each client count (default 20000)\n"
       "  --clients N   the larger client count (default 8; 1 is always measured)\n"
       "  --rounds N    plaintext and link rounds, alternating (default 3)\n"
-      "  --connects N  fresh channels timed to their first call (default 30)\n");
+      "  --connects N  fresh channels timed to their first call (default 30)\n"
+      "  (--serve runs the server child the bench starts itself)\n");
   flags.Add("--calls", &o.calls).Add("--clients", &o.clients).Add("--rounds", &o.rounds);
   flags.Add("--connects", &o.connects).Add("--serve", &o.serve);
   flags.Parse(argc, argv);

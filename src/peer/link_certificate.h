@@ -43,7 +43,8 @@ struct LinkIdentity {
 // OpenSSL fails, which a working installation does not.
 Expected<LinkIdentity> MakeLinkIdentity(const NodeKey& key);
 
-// The node id a peer proved, from what the TLS handshake gave: `leaf_pem`, the
+// The node id a peer proved, from the PEM text gRPC makes of what the TLS
+// handshake gave (so text around a PEM block is not the peer's): `leaf_pem`, the
 // certificate it presented (exactly one PEM certificate), and `chain_pem`, the
 // chain it sent (PEM certificates, possibly none; OpenSSL counts the leaf in it on
 // the client side and not on the server side). UNAUTHENTICATED, saying why, unless

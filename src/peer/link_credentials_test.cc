@@ -175,6 +175,30 @@ TEST(LinkCredentialsTest, AServerHoldingAnotherKeyIsRefused) {
                 "a server holding another node's key");
   ExpectRefused(Call(in_the_middle.address(), LinkChannelCredentials(a, "not a node id")), in_the_middle,
                 "a server when the expected id is not an id");
+  ExpectRefused(Call(in_the_middle.address(), LinkChannelCredentials(a, "")), in_the_middle,
+                "a server when the expected id is empty");
+}
+
+TEST(LinkCredentialsTest, AProbeToAnyNodeLearnsWhichNodeTheHandshakeProved) {
+  NodeKey a = FreshNode(), b = FreshNode();
+  TestServer server_b(LinkServerCredentials(b));
+  auto stub = Health::NewStub(
+      grpc::CreateCustomChannel(server_b.address(), LinkChannelCredentialsToAnyNode(a), LinkChannelArguments()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  HealthCheckResponse response;
+  grpc::Status status = stub->Check(&ctx, HealthCheckRequest(), &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  auto node = ServerNodeOf(ctx);
+  ASSERT_TRUE(node.ok()) << node.status().message();
+  EXPECT_EQ(*node, b.id());
+  EXPECT_EQ(server_b.service().last_peer(), a.id());
+  // A probe still refuses a server without a link certificate.
+  TestServer plain(ServerWith(testing::SelfSigned(KeyKind::kRsa)));
+  ExpectRefused(Call(plain.address(), LinkChannelCredentialsToAnyNode(a)), plain, "an RSA server to a probe");
+  // And a call that went over no link names no node.
+  grpc::ClientContext none;
+  EXPECT_EQ(ServerNodeOf(none).status().code(), Code::kPermissionDenied);
 }
 
 TEST(LinkCredentialsTest, AConnectionServesOnlyTheChannelThatCheckedIt) {
