@@ -82,7 +82,8 @@ class PeersTest(unittest.TestCase):
         self.assertEqual(r["codes"], {str(PERMISSION_DENIED): 1}, r)
         self.assertIn("not callable from other nodes", r["message"])
         self.assertEqual(probe(self.homes[1], "secrets"), 0)
-        # Locally the service works: it is the receiving host that refused.
+        # On its own node the service works (it is exported to apps there): it was
+        # the receiving host that refused it to another node.
         self.homes[1].run("call", "peer-probe", "probe.v1.Private/Secret", "{}", check=True)
         self.assertEqual(probe(self.homes[1], "secrets"), 1)
         # A node that is no peer of the app is refused by the calling host.
