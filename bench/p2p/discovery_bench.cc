@@ -59,7 +59,7 @@ struct Phase {
   int warm_calls = 0;
 };
 
-std::string Ip(int i) { return getenv("SAMEIP") ? "127.0.0.1" : "127.0.0." + std::to_string(i); }
+std::string Ip(int i) { return "127.0.0." + std::to_string(i); }
 
 std::unique_ptr<mumba::P2pNode> NewNode(const std::string& ip) {
   mumba::P2pOptions po;
