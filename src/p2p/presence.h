@@ -61,8 +61,8 @@ class Presence {
   //
   // A lookup counts as ended when libtorrent finished it, or when no node
   // answered it for StragglerGrace: libtorrent would wait seconds for each node
-  // that never answers (a vanished host, or this node itself under an older id),
-  // and the nodes that hold a topic's peers answer within a round trip.
+  // that never answers (a vanished host), and the nodes that hold a topic's
+  // peers answer within a round trip.
   Expected<std::vector<P2pNode::PeerEndpoint>> FindPeers(const Topic& topic, std::chrono::milliseconds timeout);
 
   // Takes what concerns presence from an alert (every alert is offered):
