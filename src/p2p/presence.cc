@@ -86,7 +86,7 @@ Expected<std::vector<P2pNode::PeerEndpoint>> Presence::FindPeers(const Topic& to
   // The snapshot asked for next to the lookup is taken right after it started,
   // so it normally shows it running.
   session_.dht_get_peers(lookup->target);
-  AskSnapshot(/*now=*/true);
+  AskSnapshot(/*now_anyway=*/true);
   for (;;) {
     if (lookup->ended) break;
     auto left = deadline - Now();
