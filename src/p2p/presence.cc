@@ -4,10 +4,13 @@
 //
 // libtorrent's get_peers has no end marker: replies arrive as
 // dht_get_peers_reply_alerts and the lookup simply stops. A lookup's end is seen
-// in DHT stats snapshots (post_dht_stats), which list the lookups still running:
-// FindPeers asks for one every kSnapshotPoll and ends at the first snapshot, taken
-// after its lookup started, that no longer lists it. Alerts arrive in the order
-// libtorrent made them, so every reply of the lookup was handled by then.
+// in DHT stats snapshots (post_dht_stats), which list the lookups still running
+// with their outstanding requests and the answers so far: FindPeers asks
+// for one every kSnapshotPoll and ends at the first snapshot, taken after its
+// lookup started, that shows it finished or waiting only for stragglers. Alerts
+// arrive in the order libtorrent made them, so every reply the lookup received
+// was handled by then. Other parts of the node may ask for snapshots too: each
+// is judged by its own time stamp, not by who asked for it.
 #include "p2p/presence.h"
 
 #include <algorithm>
@@ -25,6 +28,15 @@ namespace {
 
 // How often a waiting FindPeers asks whether its lookup still runs.
 constexpr auto kSnapshotPoll = std::chrono::milliseconds(10);
+// The least a lookup waits for another answer before it counts as ended (see
+// Presence::FindPeers), and the most: after 2 s libtorrent itself stops waiting
+// for a node (its short timeout) and asks another.
+// A DHT stats snapshot taken this long after a lookup was asked for was taken
+// after it started: libtorrent's network thread runs requests in order, and is
+// never that far behind.
+constexpr auto kStaleMargin = std::chrono::milliseconds(50);
+constexpr auto kMinGrace = std::chrono::milliseconds(100);
+constexpr auto kMaxGrace = std::chrono::milliseconds(2000);
 
 lt::sha1_hash ToHash(const Presence::Topic& topic) {
   lt::sha1_hash h;
@@ -67,31 +79,33 @@ Expected<std::vector<P2pNode::PeerEndpoint>> Presence::FindPeers(const Topic& to
   const auto deadline = Now() + timeout;
   auto lookup = std::make_shared<Lookup>();
   lookup->target = ToHash(topic);
+  lookup->started = lookup->progressed = Now();
   std::unique_lock lock(mu_);
   auto entry = lookups_.emplace(lookup->target, lookup);
-  // Both requests are queued for libtorrent's network thread in this order, so
-  // the snapshot is taken after the lookup started.
+  lookup->issued = lt::clock_type::now();
+  // The snapshot asked for next to the lookup is taken right after it started,
+  // so it normally shows it running.
   session_.dht_get_peers(lookup->target);
-  lookup->first_snapshot = lookup->asked = AskSnapshot();
-  auto last_ask = Now();
+  AskSnapshot(/*now_anyway=*/true);
   for (;;) {
     if (lookup->ended) break;
     auto left = deadline - Now();
     if (left <= Clock::duration::zero()) break;
     cv_.wait_for(lock, std::min<Clock::duration>(left, kSnapshotPoll));
-    if (!lookup->ended && snapshots_seen_ >= lookup->asked && Now() - last_ask >= kSnapshotPoll) {
-      lookup->asked = AskSnapshot();
-      last_ask = Now();
-    }
+    if (!lookup->ended) AskSnapshot();
   }
   std::vector<P2pNode::PeerEndpoint> found = std::move(lookup->found);
   lookups_.erase(entry);
   return found;
 }
 
-uint64_t Presence::AskSnapshot() {
+void Presence::AskSnapshot(bool now_anyway) {
+  // Real time, not the node's clock: this paces polling, and a fake clock that
+  // stands still must not stop it.
+  const auto now = std::chrono::steady_clock::now();
+  if (!now_anyway && last_snapshot_ask_ && now - *last_snapshot_ask_ < kSnapshotPoll) return;
+  last_snapshot_ask_ = now;
   session_.post_dht_stats();
-  return ++snapshots_asked_;
 }
 
 void Presence::OnAlert(const lt::alert* a) {
@@ -129,14 +143,53 @@ void Presence::OnPeers(const lt::sha1_hash& target, const std::vector<lt::tcp::e
   }
 }
 
+Clock::duration Presence::StragglerGrace(const Lookup& l) {
+  Clock::duration grace = l.first_answer ? 4 * *l.first_answer : kMaxGrace;
+  return std::clamp<Clock::duration>(grace, kMinGrace, kMaxGrace);
+}
+
 void Presence::OnDhtStats(const lt::alert* a) {
   const auto& s = *lt::alert_cast<lt::dht_stats_alert>(a);
-  ++snapshots_seen_;
+  const auto now = Now();
+  const bool table_empty = std::all_of(s.routing_table.begin(), s.routing_table.end(),
+                                       [](const lt::dht_routing_bucket& b) { return b.num_nodes == 0; });
   for (auto& [target, lookup] : lookups_) {
-    if (lookup->ended || snapshots_seen_ < lookup->first_snapshot) continue;
-    bool running = std::any_of(s.active_requests.begin(), s.active_requests.end(),
-                               [&](const lt::dht_lookup& l) { return l.target == target; });
-    if (!running) lookup->ended = true;
+    if (lookup->ended) continue;
+    // A lookup that no snapshot showed running for this long never started (it
+    // had no node to ask, or every request failed at once).
+    if (!lookup->seen_running && now - lookup->started >= kMaxGrace) {
+      lookup->ended = true;
+      continue;
+    }
+    if (s.timestamp() < lookup->issued) continue;
+    // Every traversal of this target counts (an announce of it runs one too). A
+    // finished traversal stays listed, with nothing outstanding, until the
+    // answers it stopped waiting for arrive or time out.
+    int outstanding = 0, answers = 0;
+    for (const lt::dht_lookup& l : s.active_requests) {
+      if (l.target != target || l.outstanding_requests == 0) continue;
+      outstanding += l.outstanding_requests;
+      answers += l.responses;
+    }
+    if (outstanding == 0) {
+      // It ran and finished, or had no node to ask, or finished before any
+      // snapshot showed it (on loopback a lookup takes a few ms). Only a
+      // snapshot taken within moments of the request may predate the lookup:
+      // libtorrent may have taken it, for another caller, just before.
+      if (lookup->seen_running || table_empty || s.timestamp() >= lookup->issued + kStaleMargin) {
+        lookup->ended = true;
+      }
+      continue;
+    }
+    lookup->seen_running = true;
+    if (answers > 0 && !lookup->first_answer) lookup->first_answer = now - lookup->started;
+    // Nodes left to ask are no progress: with its slots taken by nodes that do
+    // not answer, libtorrent asks no one else until its 2 s short timeout.
+    if (answers != lookup->answers) {
+      lookup->answers = answers;
+      lookup->progressed = now;
+    }
+    if (now - lookup->progressed >= StragglerGrace(*lookup)) lookup->ended = true;
   }
 }
 

@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -57,6 +58,11 @@ class Presence {
   // Looks `topic` up and returns the distinct endpoints found, without this
   // node's own, once the lookup ends or at `timeout`, whichever comes first. An
   // empty list is not an error. UNAVAILABLE when the DHT is off.
+  //
+  // A lookup counts as ended when libtorrent finished it, or when no node
+  // answered it for StragglerGrace: libtorrent would wait seconds for each node
+  // that never answers (a vanished host), and the nodes that hold a topic's
+  // peers answer within a round trip.
   Expected<std::vector<P2pNode::PeerEndpoint>> FindPeers(const Topic& topic, std::chrono::milliseconds timeout);
 
   // Takes what concerns presence from an alert (every alert is offered):
@@ -73,21 +79,32 @@ class Presence {
     lt::sha1_hash target;
     std::vector<P2pNode::PeerEndpoint> found;
     std::set<std::pair<std::string, int>> seen;
-    // The index of the first DHT stats snapshot taken after the lookup started.
-    uint64_t first_snapshot = 0;
-    // The index of the snapshot asked for last.
-    uint64_t asked = 0;
+    // When dht_get_peers was called (libtorrent's clock, which stamps alerts):
+    // a DHT stats snapshot taken earlier says nothing about this lookup.
+    lt::time_point issued;
+    Clock::time_point started;
+    // Whether a snapshot showed the lookup running: until then, one that does
+    // not list it may have been taken before it started.
+    bool seen_running = false;
     bool ended = false;
+    // Progress seen in snapshots: answers so far, and when they last changed.
+    std::optional<Clock::duration> first_answer;
+    int answers = -1;
+    Clock::time_point progressed;
   };
+  // How long a lookup waits for another answer before it counts as ended: four
+  // times the delay of its first answer, within kMinGrace..kMaxGrace.
+  static Clock::duration StragglerGrace(const Lookup& l);
 
   void OnPeers(const lt::sha1_hash& target, const std::vector<lt::tcp::endpoint>& peers);
-  // Ends every lookup this snapshot shows finished (or never able to start: no
-  // node in the routing table).
+  // Ends every lookup this snapshot shows finished, waiting only for nodes that
+  // do not answer, or unable to start (no node in the routing table).
   void OnDhtStats(const lt::alert* a);
   // Announces again what is due, and everything when the routing table grew.
   void OnDhtNodes(int nodes);
-  // Asks libtorrent for a DHT stats snapshot and returns its index. mu_ held.
-  uint64_t AskSnapshot();
+  // Asks libtorrent for a DHT stats snapshot, unless one was asked for within
+  // the last kSnapshotPoll and not `now_anyway`. mu_ held.
+  void AskSnapshot(bool now_anyway = false);
   // Whether `ip`:`port` is this node's announcement of `target`, now or earlier.
   bool IsOwn(const lt::address& ip, const lt::sha1_hash& target, int port) const;
   Clock::time_point Now() const { return clock_.Now(); }
@@ -104,10 +121,7 @@ class Presence {
   std::map<lt::sha1_hash, std::set<int>> own_ports_;
   std::multimap<lt::sha1_hash, std::shared_ptr<Lookup>> lookups_;
   std::set<lt::address> own_ips_;
-  // DHT stats snapshots asked for and received. Presence is the only part of the
-  // node that asks for them, so the n-th received answers the n-th asked.
-  uint64_t snapshots_asked_ = 0;
-  uint64_t snapshots_seen_ = 0;
+  std::optional<std::chrono::steady_clock::time_point> last_snapshot_ask_;
   int dht_nodes_ = 0;
 };
 

@@ -4,11 +4,18 @@
 // topic. Nothing leaves loopback, and every wait is bounded.
 #include "p2p/presence.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <cstdio>
 #include <mutex>
 #include <set>
@@ -173,6 +180,39 @@ TEST_F(PresenceTest, ATopicNobodyAnnouncedIsEmptyAsSoonAsTheLookupEnds) {
   // The lookup's end is noticed: it does not wait out the timeout.
   EXPECT_LT(took, 1500ms);
   Report("lookup of a topic nobody announced", Millis(took), "ms");
+}
+
+// Hosts vanish without a word (a UDP socket that never reads holds each one's
+// port; a closed port would answer "unreachable"). libtorrent would wait 15 s
+// for each; the lookup ends once the nodes that answer have.
+TEST_F(PresenceTest, ALookupDoesNotWaitForSilentNodes) {
+  Start({"127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"});
+  ASSERT_TRUE(nodes_[4]->Announce(topic_, 44000).ok());
+  const std::string want = Host(nodes_[4]) + ":44000";
+  ASSERT_TRUE(FindsAll(*nodes_[0], topic_, {want}, 5s));
+  std::vector<int> fds;
+  for (size_t i : {1u, 2u}) {
+    const std::string listen = nodes_[i]->Status().listen;
+    const std::string ip = listen.substr(0, listen.rfind(':'));
+    const int port = std::stoi(listen.substr(listen.rfind(':') + 1));
+    nodes_[i].reset();
+    int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(fd, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    ASSERT_EQ(::inet_pton(AF_INET, ip.c_str(), &addr.sin_addr), 1);
+    ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0) << std::strerror(errno);
+    fds.push_back(fd);
+  }
+  const auto start = Steady::now();
+  auto found = nodes_[0]->FindPeers(topic_, 10000ms);
+  const auto took = Steady::now() - start;
+  for (int fd : fds) ::close(fd);
+  ASSERT_TRUE(found.ok()) << found.status().message();
+  EXPECT_EQ(Names(*found), std::set<std::string>{want});
+  EXPECT_LT(took, 1000ms);
+  Report("FindPeers with 2 of 5 nodes silent", Millis(took), "ms");
 }
 
 TEST_F(PresenceTest, RefusesAPortNoOneCanDial) {
