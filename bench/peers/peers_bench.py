@@ -260,7 +260,9 @@ def main():
         ap.error("out-of-range flag")
     mumba = os.path.join(args.bin, "mumba")
 
-    # Ctrl-C and SIGTERM unwind through the finally below.
+    # Ctrl-C and SIGTERM unwind through the finally below (SIGINT too when the shell
+    # that started this in the background left it ignored).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     bundle_root, bundle = bench_bundle(args.bundle)
     try:
@@ -287,7 +289,9 @@ def main():
 
     links = run_links_bench(args.links_bench)
 
-    print(f"# peer calls: unary Echo.Say, daemon A -> daemon B on 127.0.0.1; median of {args.rounds} alternating rounds")
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"# peer calls: unary Echo.Say, daemon A -> daemon B on 127.0.0.1; median of {args.rounds} alternating "
+          f"rounds; load {load}")
     print(f"# peer = PeerChannel (A's host, TLS link, B's host); unix/tcp = plain gRPC straight to B's daemon")
     print(f"{'clients':>7} {'path':>5} {'calls/s':>9} {'mean us':>8} {'peer/this':>9}  rounds (calls/s)")
     by = {(c, p): (rate, lat, all_) for c, p, rate, lat, all_ in rows}
