@@ -8,6 +8,13 @@
 //        threads: {"calls":K,"codes":{"<code>":count,...},"reply":"...","message":"...","us":total}
 //   /secrets                                 how many Private.Secret calls ran here
 //   /watch                                   the arrivals and departures seen so far
+//   /direct?socket=S|address=A&method=M[&text=T][&n=K][&clients=C]
+//        the same calls as /call, answered the same way, on a plain insecure
+//        channel to unix:S or to A ("127.0.0.1:PORT"), without any host between:
+//        bench/peers' baseline. Another node's daemon socket is reachable only when
+//        the hosts run daemons without the sandbox ([security] sandbox = false).
+//   /listen                                  starts (once) a plaintext gRPC server
+//        with Echo on 127.0.0.1, for /direct?address=: {"port":P}
 #include <mumba/app.h>
 
 #include <grpcpp/generic/generic_stub.h>
@@ -90,6 +97,87 @@ grpc::Status CallOnce(grpc::GenericStub& stub, const std::string& method, const 
   return status;
 }
 
+// K calls of `method` on `channel`, shared by C threads, each with its own stub,
+// as a daemon's clients would: the JSON /call and /direct answer.
+std::string TimedCalls(const std::shared_ptr<grpc::Channel>& channel, const mumba::RouteRequest& request) {
+  const std::string method = request.Param("method");
+  const std::string text = request.Param("text");
+  const int n = std::max(1, std::atoi(request.Param("n").c_str()));
+  const int clients = std::max(1, std::atoi(request.Param("clients").c_str()));
+  std::mutex mu;
+  std::map<int, int> codes;
+  std::string reply, message;
+  auto start = std::chrono::steady_clock::now();
+  std::vector<std::thread> threads;
+  for (int c = 0; c < clients; ++c) {
+    threads.emplace_back([&, c] {
+      grpc::GenericStub stub(channel);
+      for (int i = c; i < n; i += clients) {
+        std::string r;
+        grpc::Status s = CallOnce(stub, method, text, &r);
+        std::lock_guard lock(mu);
+        codes[s.error_code()]++;
+        if (s.ok()) reply = r;
+        else message = s.error_message();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
+  std::string out = "{\"calls\":" + std::to_string(n) + ",\"codes\":{";
+  bool first = true;
+  for (const auto& [code, count] : codes) {
+    out += std::string(first ? "" : ",") + "\"" + std::to_string(code) + "\":" + std::to_string(count);
+    first = false;
+  }
+  return out + "},\"reply\":" + JsonString(reply) + ",\"message\":" + JsonString(message) +
+         ",\"us\":" + std::to_string(us.count()) + "}";
+}
+
+// The baseline's channels, one per target and kept, as PeerChannel keeps its own,
+// so that every run after the first finds its connection open.
+class DirectChannels {
+ public:
+  std::shared_ptr<grpc::Channel> For(const std::string& target) {
+    std::lock_guard lock(mu_);
+    auto& channel = channels_[target];
+    if (!channel) channel = grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
+    return channel;
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, std::shared_ptr<grpc::Channel>> channels_;
+};
+
+// A second server with Echo on plaintext TCP, started on first request: the
+// daemon's own socket is unix, and the baseline is plaintext gRPC between
+// the daemons, so the bench may compare both.
+class TcpEcho {
+ public:
+  ~TcpEcho() {
+    if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  }
+  // The port, or 0 when no server could listen.
+  int Port() {
+    std::lock_guard lock(mu_);
+    if (!server_) {
+      grpc::ServerBuilder builder;
+      builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+      builder.RegisterService(&echo_);
+      server_ = builder.BuildAndStart();
+      if (!server_) port_ = 0;
+    }
+    return port_;
+  }
+
+ private:
+  std::mutex mu_;
+  Echo echo_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -127,39 +215,22 @@ int main(int argc, char** argv) {
   app.Route("GET", "/call", [&app](const mumba::RouteRequest& request) {
     auto channel = app.PeerChannel(request.Param("node"));
     if (!channel.ok()) return mumba::RouteResponse::Text(JsonString(channel.status().message()), 400);
-    const std::string method = request.Param("method");
-    const std::string text = request.Param("text");
-    const int n = std::max(1, std::atoi(request.Param("n").c_str()));
-    const int clients = std::max(1, std::atoi(request.Param("clients").c_str()));
-    std::mutex mu;
-    std::map<int, int> codes;
-    std::string reply, message;
-    auto start = std::chrono::steady_clock::now();
-    std::vector<std::thread> threads;
-    for (int c = 0; c < clients; ++c) {
-      threads.emplace_back([&, c] {
-        grpc::GenericStub stub(*channel);
-        for (int i = c; i < n; i += clients) {
-          std::string r;
-          grpc::Status s = CallOnce(stub, method, text, &r);
-          std::lock_guard lock(mu);
-          codes[s.error_code()]++;
-          if (s.ok()) reply = r;
-          else message = s.error_message();
-        }
-      });
+    return mumba::RouteResponse::Text(TimedCalls(*channel, request));
+  });
+  DirectChannels direct;
+  app.Route("GET", "/direct", [&direct](const mumba::RouteRequest& request) {
+    const std::string socket = request.Param("socket");
+    const std::string address = request.Param("address");
+    if (socket.empty() == address.empty()) {
+      return mumba::RouteResponse::Text(JsonString("give either socket= or address="), 400);
     }
-    for (auto& t : threads) t.join();
-    auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
-    std::string out = "{\"calls\":" + std::to_string(n) + ",\"codes\":{";
-    bool first = true;
-    for (const auto& [code, count] : codes) {
-      out += std::string(first ? "" : ",") + "\"" + std::to_string(code) + "\":" + std::to_string(count);
-      first = false;
-    }
-    out += "},\"reply\":" + JsonString(reply) + ",\"message\":" + JsonString(message) +
-           ",\"us\":" + std::to_string(us.count()) + "}";
-    return mumba::RouteResponse::Text(out);
+    return mumba::RouteResponse::Text(TimedCalls(direct.For(socket.empty() ? address : "unix:" + socket), request));
+  });
+  TcpEcho tcp;
+  app.Route("GET", "/listen", [&tcp](const mumba::RouteRequest&) {
+    const int port = tcp.Port();
+    if (port == 0) return mumba::RouteResponse::Text(JsonString("cannot listen on 127.0.0.1"), 500);
+    return mumba::RouteResponse::Text("{\"port\":" + std::to_string(port) + "}");
   });
   return app.Run();
 }
