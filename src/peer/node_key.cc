@@ -18,7 +18,6 @@
 namespace mumba {
 namespace {
 
-constexpr size_t kSeedBytes = 32;
 constexpr size_t kFileBytes = 64;
 
 // The bytes of a node key file, in a buffer wiped when it goes away: a stream
