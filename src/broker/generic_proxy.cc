@@ -134,6 +134,99 @@ class Proxy final : public grpc::ServerGenericBidiReactor {
   bool up_done_ = false;
 };
 
+// A unary call: the request goes up with its half-close (StartWriteLast) once it
+// is read, and the response comes back with the status (StartWriteAndFinish) once
+// the far call is done. The far call starts only when the request is in, so a
+// caller that never sends one costs no call upstream.
+class UnaryProxy final : public grpc::ServerGenericBidiReactor {
+ public:
+  UnaryProxy(grpc::GenericCallbackServerContext* ctx, std::shared_ptr<grpc::Channel> channel,
+             const Metadata& metadata, std::chrono::milliseconds max_time)
+      : stub_(std::move(channel)), up_(this) {
+    for (const auto& [key, value] : metadata) up_ctx_.AddMetadata(key, value);
+    up_ctx_.set_deadline(std::min(ctx->deadline(), std::chrono::system_clock::now() + max_time));
+    // The headers go out with the request, in one write.
+    up_ctx_.set_initial_metadata_corked(true);
+    method_ = ctx->method();
+    StartRead(&request_);
+  }
+
+  void OnReadDone(bool ok) override {
+    std::unique_lock lock(mu_);
+    if (!ok) {
+      // Gone (or no request at all): nothing was started upstream.
+      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "the call ended before its request"));
+      return;
+    }
+    if (cancelled_) {
+      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "the caller cancelled"));
+      return;
+    }
+    up_started_ = true;
+    stub_.PrepareBidiStreamingCall(&up_ctx_, method_, grpc::StubOptions(), &up_);
+    up_.StartWriteLast(&request_, grpc::WriteOptions());
+    up_.StartRead(&response_);
+    up_.StartCall();
+  }
+
+  void OnWriteDone(bool) override {}
+
+  void OnCancel() override {
+    std::lock_guard lock(mu_);
+    cancelled_ = true;
+    if (up_started_) up_ctx_.TryCancel();
+  }
+
+  void OnDone() override {
+    bool both;
+    {
+      std::lock_guard lock(mu_);
+      server_done_ = true;
+      both = !up_started_ || up_done_;
+    }
+    if (both) delete this;
+  }
+
+ private:
+  class Upstream final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
+   public:
+    explicit Upstream(UnaryProxy* p) : p_(p) {}
+    void OnReadDone(bool ok) override { p_->got_response_ = ok; }
+    void OnDone(const grpc::Status& s) override { p_->UpDone(s); }
+
+   private:
+    UnaryProxy* p_;
+  };
+
+  void UpDone(const grpc::Status& status) {
+    bool both;
+    {
+      std::lock_guard lock(mu_);
+      if (got_response_ && status.ok()) {
+        StartWriteAndFinish(&response_, grpc::WriteOptions(), status);
+      } else {
+        Finish(status);
+      }
+      up_done_ = true;
+      both = server_done_;
+    }
+    if (both) delete this;
+  }
+
+  std::recursive_mutex mu_;
+  grpc::GenericStub stub_;
+  grpc::ClientContext up_ctx_;
+  Upstream up_;
+  std::string method_;
+  grpc::ByteBuffer request_;
+  grpc::ByteBuffer response_;
+  bool got_response_ = false;  // Written by the far side's read, before its OnDone.
+  bool up_started_ = false;
+  bool up_done_ = false;
+  bool server_done_ = false;
+  bool cancelled_ = false;
+};
+
 class Refusal final : public grpc::ServerGenericBidiReactor {
  public:
   explicit Refusal(const grpc::Status& status) { Finish(status); }
@@ -143,7 +236,8 @@ class Refusal final : public grpc::ServerGenericBidiReactor {
 }  // namespace
 
 grpc::ServerGenericBidiReactor* ProxyCall(grpc::GenericCallbackServerContext* ctx, std::shared_ptr<grpc::Channel> channel,
-                                          Metadata metadata, std::chrono::milliseconds max_time) {
+                                          Metadata metadata, std::chrono::milliseconds max_time, bool unary) {
+  if (unary) return new UnaryProxy(ctx, std::move(channel), metadata, max_time);
   return new Proxy(ctx, std::move(channel), metadata, max_time);
 }
 

@@ -25,11 +25,16 @@ using Metadata = std::vector<std::pair<std::string, std::string>>;
 
 // Starts relaying the call `ctx` (method ctx->method()) to `channel` with
 // `metadata`. The call's deadline is the caller's, at most `max_time` from now.
+// `unary`: the method is known to be unary (one request, one response), which
+// lets the relay send the request with its half-close and the response with the
+// status, in fewer steps; never set it for a method that may stream, or a stream
+// that waits for an answer between messages would stall.
 // Returns the reactor to hand back from CallbackGenericService::CreateReactor; it
 // frees itself when both sides are done. A failure of the far side (unreachable,
 // its own error) reaches the caller as that status.
 grpc::ServerGenericBidiReactor* ProxyCall(grpc::GenericCallbackServerContext* ctx, std::shared_ptr<grpc::Channel> channel,
-                                          Metadata metadata, std::chrono::milliseconds max_time);
+                                          Metadata metadata, std::chrono::milliseconds max_time,
+                                          bool unary = false);
 
 // A reactor that ends the call at once with `status`, reading nothing.
 grpc::ServerGenericBidiReactor* RefuseCall(grpc::Status status);

@@ -55,19 +55,24 @@ class Backend final : public av1::Routes::Service {
 
 class Front final : public grpc::CallbackGenericService {
  public:
-  explicit Front(std::shared_ptr<grpc::Channel> backend) : backend_(std::move(backend)) {}
+  Front(std::shared_ptr<grpc::Channel> backend, bool unary) : backend_(std::move(backend)), unary_(unary) {}
   grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext* ctx) override {
     if (ctx->method().find("Refused") != std::string::npos) {
       return RefuseCall(grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "not for you"));
     }
-    return ProxyCall(ctx, backend_, {{"x-from", "proxy"}}, std::chrono::milliseconds(300));
+    // Handle is unary: it takes the unary relay, unless the test asks for the general one.
+    const bool unary = unary_ && ctx->method().ends_with("/Handle");
+    return ProxyCall(ctx, backend_, {{"x-from", "proxy"}}, std::chrono::milliseconds(300), unary);
   }
 
  private:
   std::shared_ptr<grpc::Channel> backend_;
+  bool unary_;
 };
 
-class GenericProxyTest : public ::testing::Test {
+// Every test runs with the unary relay for unary methods (true) and with the
+// general relay for all (false).
+class GenericProxyTest : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
     int port = 0;
@@ -77,7 +82,7 @@ class GenericProxyTest : public ::testing::Test {
     backend_server_ = b.BuildAndStart();
     ASSERT_TRUE(backend_server_);
     front_ = std::make_unique<Front>(
-        grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+        grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()), GetParam());
     int front_port = 0;
     grpc::ServerBuilder f;
     f.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &front_port);
@@ -99,7 +104,7 @@ class GenericProxyTest : public ::testing::Test {
   std::unique_ptr<av1::Routes::Stub> stub_;
 };
 
-TEST_F(GenericProxyTest, AUnaryCallPassesWithOnlyTheProxysMetadata) {
+TEST_P(GenericProxyTest, AUnaryCallPassesWithOnlyTheProxysMetadata) {
   grpc::ClientContext ctx;
   ctx.AddMetadata("x-forged", "yes");
   ctx.AddMetadata("x-from", "someone else");
@@ -112,7 +117,7 @@ TEST_F(GenericProxyTest, AUnaryCallPassesWithOnlyTheProxysMetadata) {
   EXPECT_EQ(resp.status(), 200);
 }
 
-TEST_F(GenericProxyTest, TheBackendsErrorComesBack) {
+TEST_P(GenericProxyTest, TheBackendsErrorComesBack) {
   grpc::ClientContext ctx;
   av1::RouteRequest req;
   req.set_path("/fail");
@@ -122,7 +127,7 @@ TEST_F(GenericProxyTest, TheBackendsErrorComesBack) {
   EXPECT_EQ(s.error_message(), "no such thing");
 }
 
-TEST_F(GenericProxyTest, ARefusedCallNeverReachesTheBackend) {
+TEST_P(GenericProxyTest, ARefusedCallNeverReachesTheBackend) {
   grpc::ClientContext ctx;
   // A method name the front refuses.
   auto channel = front_server_->InProcessChannel(grpc::ChannelArguments());
@@ -148,7 +153,7 @@ TEST_F(GenericProxyTest, ARefusedCallNeverReachesTheBackend) {
   EXPECT_EQ(backend_.calls.load(), 0);
 }
 
-TEST_F(GenericProxyTest, AStreamPassesBothWaysInOrder) {
+TEST_P(GenericProxyTest, AStreamPassesBothWaysInOrder) {
   grpc::ClientContext ctx;
   auto stream = stub_->Stream(&ctx);
   for (int i = 0; i < 50; ++i) {
@@ -167,7 +172,7 @@ TEST_F(GenericProxyTest, AStreamPassesBothWaysInOrder) {
   EXPECT_TRUE(stream->Finish().ok());
 }
 
-TEST_F(GenericProxyTest, TheDeadlineIsCappedByTheProxy) {
+TEST_P(GenericProxyTest, TheDeadlineIsCappedByTheProxy) {
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
   av1::RouteRequest req;
@@ -177,7 +182,7 @@ TEST_F(GenericProxyTest, TheDeadlineIsCappedByTheProxy) {
   EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
 }
 
-TEST_F(GenericProxyTest, ManyCallsAtOnceAllPass) {
+TEST_P(GenericProxyTest, ManyCallsAtOnceAllPass) {
   std::vector<std::thread> threads;
   std::atomic<int> ok{0};
   for (int t = 0; t < 8; ++t) {
@@ -194,6 +199,8 @@ TEST_F(GenericProxyTest, ManyCallsAtOnceAllPass) {
   for (auto& t : threads) t.join();
   EXPECT_EQ(ok.load(), 400);
 }
+
+INSTANTIATE_TEST_SUITE_P(UnaryAndGeneral, GenericProxyTest, ::testing::Bool());
 
 }  // namespace
 }  // namespace mumba

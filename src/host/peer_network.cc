@@ -14,6 +14,7 @@
 #include "broker/daemon_client.h"
 #include "broker/generic_proxy.h"
 #include "broker/peer_policy.h"
+#include "broker/transcoder.h"
 #include "common/grpc_status.h"
 #include "mumba/peer/v1/node.grpc.pb.h"
 #include "peer/link_credentials.h"
@@ -96,7 +97,8 @@ class IncomingCalls final : public grpc::CallbackGenericService {
     }
     auto socket = parts_.ensure_running(app->record.id);
     if (!socket.ok()) return RefuseCall(ToGrpc(socket.status()));
-    return ProxyCall(ctx, parts_.daemons.ChannelFor(*socket), {{kPeerNodeMetadata, *node}}, kMaxCallTime);
+    return ProxyCall(ctx, parts_.daemons.ChannelFor(*socket), {{kPeerNodeMetadata, *node}}, kMaxCallTime,
+                     app->transcoder && app->transcoder->IsUnary(ctx->method()));
   }
 
  private:
@@ -166,7 +168,8 @@ class PeerNetworkImpl final : public PeerNetwork {
       }
     }
     if (!channel) return RefuseCall(ToGrpc(NotFound("node " + node + " is no live peer of " + app->record.name)));
-    return ProxyCall(ctx, channel, {{kPeerAppMetadata, app_id}}, kMaxCallTime);
+    return ProxyCall(ctx, channel, {{kPeerAppMetadata, app_id}}, kMaxCallTime,
+                     app->transcoder && app->transcoder->IsUnary(ctx->method()));
   }
 
   void Stop() override {
