@@ -29,16 +29,18 @@ or Ctrl-C included.
 import argparse
 import json
 import os
-import random
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.parse
+
+# The integration tests' helpers: ports free for TCP and UDP, live pids, bounded waits.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../tests/integration"))
+from harness import alive, free_ports, wait_for  # noqa: E402
 
 ECHO = "/probe.v1.Echo/Say"
 TARGET = 0.8
@@ -54,39 +56,6 @@ sandbox = false
 
 def log(*args):
     print(*args, file=sys.stderr, flush=True)
-
-
-def free_ports(n):
-    """n ports free on 127.0.0.1 for both TCP and UDP (the DHT)."""
-    ports = set()
-    while len(ports) < n:
-        port = random.randint(20000, 45000)
-        try:
-            for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
-                with socket.socket(socket.AF_INET, kind) as s:
-                    s.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        ports.add(port)
-    return sorted(ports)
-
-
-def alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(") ")[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
-def wait_for(predicate, timeout, interval=0.05, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise RuntimeError(f"timed out after {timeout}s waiting for {what}")
 
 
 class Host:
