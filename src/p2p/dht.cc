@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // P2pNodeImpl's own DHT requests and the alerts that answer them: BEP 44 mutable
-// items put and looked up (their format is mutable_item.h's), and the count of
-// peers that announced a torrent.
+// items put (a lookup and put of our own over libtorrent's direct requests, whose
+// logic is dht_lookup.h's) and looked up (libtorrent's lookup, cut short once its
+// answers have settled), the newest item seen per key, and the count of peers
+// that announced a torrent. Item format: mutable_item.h.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
