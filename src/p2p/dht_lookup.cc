@@ -70,13 +70,13 @@ Clock::duration SilentAfter(Clock::duration slowest_answer) {
 }
 
 void ClosestNodesLookup::Add(const std::vector<DhtNode>& nodes) {
-  for (const auto& [id, ep] : nodes) {
+  for (const DhtNode& node : nodes) {
     bool known = std::any_of(candidates_.begin(), candidates_.end(),
-                             [&](const Candidate& c) { return c.endpoint == ep; });
+                             [&](const Candidate& c) { return c.endpoint == node.second; });
     if (known) continue;
     Candidate c;
-    c.distance = id ^ target_;
-    c.endpoint = ep;
+    c.distance = node.first ^ target_;
+    c.endpoint = node.second;
     candidates_.push_back(c);
   }
   std::stable_sort(candidates_.begin(), candidates_.end(),
