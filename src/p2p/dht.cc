@@ -2,8 +2,8 @@
 // P2pNodeImpl's own DHT requests and the alerts that answer them: BEP 44 mutable
 // items put (a lookup and put of our own over libtorrent's direct requests, whose
 // logic is dht_lookup.h's) and looked up (libtorrent's lookup, cut short once its
-// answers have settled), the newest item seen per key, and the count of peers
-// that announced a torrent. Item format: mutable_item.h.
+// answers have settled), and the count of peers that announced a torrent. Item
+// format: mutable_item.h.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -34,14 +34,9 @@ constexpr auto kPutRetry = milliseconds(100);
 constexpr auto kPeersQuiet = milliseconds(500);
 // How long PutMutable waits for the routing table's nodes (a local answer).
 constexpr auto kLiveNodesWait = milliseconds(1000);
-// The newest item seen is remembered for at most this many keys.
-constexpr size_t kMaxRemembered = 4096;
 
 // The key waiters on a public key are filed under.
 std::string KeyString(const std::array<char, 32>& k) { return std::string(k.data(), k.size()); }
-std::string KeyString(const std::array<uint8_t, 32>& k) {
-  return std::string(reinterpret_cast<const char*>(k.data()), k.size());
-}
 
 std::array<char, 32> LibtorrentKey(const std::array<uint8_t, 32>& public_key) {
   std::array<char, 32> pk;
@@ -142,7 +137,6 @@ P2pNodeImpl::Stored P2pNodeImpl::StoreOnClosest(const SignedItem& item, Clock::t
       std::optional<GetAnswer> answer;
       if (message) answer = ReadGetAnswer(*message, item.public_key);
       if (!lookup.Answered(ep, answer, now) || !answer || !answer->item) continue;
-      RememberSeen(*answer->item);
       out.newer_seq = std::max(out.newer_seq, answer->item->seq);
     }
     if (out.newer_seq > item.seq) return out;
@@ -175,17 +169,6 @@ P2pNodeImpl::Stored P2pNodeImpl::StoreOnClosest(const SignedItem& item, Clock::t
   return out;
 }
 
-void P2pNodeImpl::RememberSeen(const MutableItem& item) {
-  const std::string key = KeyString(item.public_key);
-  auto it = newest_seen_.find(key);
-  if (it != newest_seen_.end()) {
-    if (it->second.seq < item.seq) it->second = item;
-    return;
-  }
-  if (newest_seen_.size() >= kMaxRemembered) newest_seen_.erase(newest_seen_.begin());
-  newest_seen_.emplace(key, item);
-}
-
 mumba::Status P2pNodeImpl::PutMutable(const KeyPair& key, const std::map<std::string, std::string>& fields,
                                       int64_t seq, std::chrono::milliseconds timeout) {
   const auto deadline = Now() + timeout;
@@ -198,15 +181,7 @@ mumba::Status P2pNodeImpl::PutMutable(const KeyPair& key, const std::map<std::st
       return FailedPrecondition("the DHT holds a newer item (seq " + std::to_string(stored.newer_seq) +
                                 ") than seq " + std::to_string(seq));
     }
-    if (stored.acks > 0) {
-      MutableItem mine;
-      mine.public_key = key.public_key;
-      mine.seq = seq;
-      mine.fields = fields;
-      std::lock_guard lock(mu_);
-      RememberSeen(mine);
-      return {};
-    }
+    if (stored.acks > 0) return {};
     if (Now() + kPutRetry >= deadline) {
       return DeadlineExceeded("no DHT node stored the item within " + std::to_string(timeout.count()) + " ms");
     }
@@ -242,11 +217,6 @@ Expected<MutableItem> P2pNodeImpl::GetMutable(const std::array<uint8_t, 32>& pub
     }
     best = waiter->best;
     EraseWaiter(get_waiters_, map_key, waiter);
-    // Never older than what this node saw before: an answer cut short may have
-    // missed the nodes that hold the newest item, which an earlier lookup (or
-    // this node's own put) met.
-    auto seen = newest_seen_.find(map_key);
-    if (best && seen != newest_seen_.end() && seen->second.seq > best->seq) best = seen->second;
   }
   if (!best) {
     return NotFound("no DHT item for " + AddressOf(public_key) + " within " +
@@ -283,12 +253,10 @@ Expected<int> P2pNodeImpl::CountPeers(const std::string& info_hash_v1, std::chro
 }
 
 void P2pNodeImpl::OnDhtItem(const lt::dht_mutable_item_alert& a) {
+  auto [begin, end] = get_waiters_.equal_range(KeyString(a.key));
+  if (begin == end) return;
   // An empty lookup ends with an authoritative alert carrying no item.
   std::optional<MutableItem> item = VerifyItem(a.key, a.salt, a.item, a.signature, a.seq);
-  // Lookups go on after GetMutable returned; what they find later is kept for
-  // the next call.
-  if (item) RememberSeen(*item);
-  auto [begin, end] = get_waiters_.equal_range(KeyString(a.key));
   for (auto it = begin; it != end; ++it) {
     auto& w = *it->second;
     if (item && (!w.best || w.best->seq < item->seq)) w.best = item;

@@ -134,10 +134,9 @@ class P2pNode {
   // once twice the time that item took has passed again (20 ms to 1 s), whichever
   // comes first: a lookup waits out every node that does not answer (15 s each),
   // while the nodes about as close as the first to answer answer within that span.
-  // Never returns a lower sequence number than this node saw before for the key
-  // (in an earlier lookup, even one that went on after its call returned, or its
-  // own put): the newest seen is returned instead. NOT_FOUND if the DHT had none
-  // within `timeout`.
+  // Never a lower sequence number than another valid item the lookup saw; what
+  // is installed is the host's to guard (an item older than it is refused there).
+  // NOT_FOUND if the DHT had none within `timeout`.
   virtual Expected<MutableItem> GetMutable(const std::array<uint8_t, 32>& public_key,
                                            std::chrono::milliseconds timeout) = 0;
 

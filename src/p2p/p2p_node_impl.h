@@ -156,10 +156,9 @@ class P2pNodeImpl final : public P2pNode {
   void OnDhtPeers(const lt::dht_get_peers_reply_alert& a);
   void OnDhtDirect(const lt::dht_direct_response_alert& a);
   void OnDhtLiveNodes(const lt::dht_live_nodes_alert& a);
-  // PutMutable's own lookup and put, and the newest item seen per key (dht.cc).
+  // PutMutable's own lookup and put (dht.cc).
   struct Stored;
   Stored StoreOnClosest(const SignedItem& item, Clock::time_point deadline);
-  void RememberSeen(const MutableItem& item);
   // Pauses a download whose metadata shows more than its FetchLimits allow.
   void OnMetadata(const lt::metadata_received_alert& a);
   // Applies `update` to the events of every waiter on torrent `ih`.
@@ -240,7 +239,6 @@ class P2pNodeImpl final : public P2pNode {
   std::multimap<std::string, std::shared_ptr<PeersWaiter>> peers_waiters_;      // By raw v1 hash.
   std::map<uint64_t, std::shared_ptr<DirectWaiter>> direct_waiters_;            // By request tag.
   uint64_t last_direct_tag_ = 0;
-  std::map<std::string, MutableItem> newest_seen_;                              // By public key.
   std::multimap<std::string, std::shared_ptr<TorrentEvents>> torrent_waiters_;  // By TorrentKeys.
   uint64_t stats_generation_ = 0;
   int dht_nodes_ = 0;
