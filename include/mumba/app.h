@@ -16,6 +16,7 @@
 // The app's storage (App::Kv, App::Sql, App::Files) is described in storage.h.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -117,6 +118,33 @@ struct Caller {
 // App::AddService. Thread-safe.
 Caller CallerOf(const grpc::ServerContext& context);
 
+// Another node that runs this app, as this node's host found it (in the DHT) and
+// proved it (by the node key its link holds).
+struct Peer {
+  std::string node;                // The node id: 52 base32 characters.
+  std::string endpoint;            // "IP:PORT" where its host takes links.
+  int64_t last_seen_unix_ms = 0;   // When its host last answered this one.
+};
+
+// The node that made the call `context` belongs to, in a method of a service listed
+// under [[exports.peers]] in mumba.toml: its id, as its host's link proved it; ""
+// for a call from this node (the host, a page, another app). Thread-safe.
+std::string PeerOf(const grpc::ServerContext& context);
+
+// Arrivals and departures of peers (App::WatchPeers) until destroyed.
+class PeerWatch {
+ public:
+  // Stops the watch: once it returns, the callback is not called again.
+  ~PeerWatch();
+  PeerWatch(const PeerWatch&) = delete;
+  PeerWatch& operator=(const PeerWatch&) = delete;
+  struct Impl;
+  explicit PeerWatch(std::unique_ptr<Impl> impl);
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
 class App {
  public:
   // Reads the environment the host provides and the command line (--socket PATH,
@@ -190,6 +218,25 @@ class App {
   // for a path the other app does not handle). Connections are kept per app and
   // made again when they break. Thread-safe.
   Expected<RouteResponse> Fetch(std::string_view url, std::string_view method = "GET", std::string body = "");
+
+  // Other nodes that run this app (needs [permissions] peers = true, granted at
+  // install). Peers lists the live ones now; none while no other node announces
+  // the app in the DHT (only apps with [[exports.peers]] announce). WatchPeers
+  // calls `fn` with each peer known now (arrived = true), then with each arrival
+  // and departure, on a thread of its own, until the PeerWatch is destroyed. A
+  // peer leaves when its host stopped answering ([p2p] peer_expiry_ms). Both
+  // UNAVAILABLE when started by hand.
+  Expected<std::vector<Peer>> Peers();
+  Expected<std::unique_ptr<PeerWatch>> WatchPeers(std::function<void(const Peer& peer, bool arrived)> fn);
+  // A channel to this same app on node `node` (a Peer's node id): the calls go
+  // through this node's host, over its authenticated link to that node's host,
+  // which lets through only services listed under [[exports.peers]], within their
+  // rate; the handler there sees this node as PeerOf. Calls end PERMISSION_DENIED
+  // without the peers grant or for a service not exported to peers, NOT_FOUND for
+  // a node that is not a live peer, RESOURCE_EXHAUSTED over the rate. Never fails
+  // itself but for a malformed node id (INVALID_ARGUMENT) or when started by hand
+  // (UNAVAILABLE). Thread-safe.
+  Expected<std::shared_ptr<grpc::Channel>> PeerChannel(std::string_view node);
 
   // Sends event `name` with `json` (any JSON value; "" means null) to every page of
   // this app that listens with mumba.on(name, fn) in mumba.js. Returns how many pages

@@ -28,7 +28,8 @@ constexpr size_t kMaxPathChars = 1024;  // icon, daemon.command, ui.entry, route
 constexpr size_t kMaxArgChars = 4096;   // Each of daemon.args.
 constexpr size_t kMaxWordChars = 255;   // Methods, service and database names, kinds, readers.
 constexpr size_t kMaxCallChars = 512;   // "address/package.Service".
-constexpr size_t kMaxListItems = 256;   // Every list and every array of tables.
+constexpr size_t kMaxListItems = 256;
+constexpr int64_t kMaxPeerCallRate = 100000;  // exports.peers.calls_per_second.   // Every list and every array of tables.
 // How much of an unknown key a message quotes.
 constexpr size_t kMaxQuotedKeyChars = 64;
 
@@ -346,7 +347,7 @@ Expected<Manifest> ParseManifest(std::string_view text, std::string_view file_na
   }
 
   if (const toml::table* ex = r.SubTable(root, "exports", st, false)) {
-    MUMBA_TRY(r.CheckKeys(*ex, "exports", {"services", "stores"}));
+    MUMBA_TRY(r.CheckKeys(*ex, "exports", {"services", "stores", "peers"}));
     MUMBA_TRY(r.StringList(*ex, "services", "exports.services", m.services, kMaxWordChars));
     for (const auto& s : m.services) {
       if (!IsValidServiceName(s)) {
@@ -384,6 +385,31 @@ Expected<Manifest> ParseManifest(std::string_view text, std::string_view file_na
         m.store_exports.push_back(std::move(e));
       }
     }
+    if (const toml::node* peers = ex->get("peers")) {
+      const toml::array* arr = peers->as_array();
+      if (!arr || !arr->is_array_of_tables()) {
+        return r.Error(peers, "exports.peers", "must be an array of tables ([[exports.peers]])");
+      }
+      MUMBA_TRY(r.Count(peers, "exports.peers", arr->size()));
+      for (auto&& item : *arr) {
+        const toml::table& t = *item.as_table();
+        MUMBA_TRY(r.CheckKeys(t, "exports.peers", {"service", "calls_per_second"}));
+        PeerExportDecl e;
+        MUMBA_TRY(r.String(t, "service", "exports.peers.service", e.service, true, kMaxWordChars));
+        if (!IsValidServiceName(e.service)) {
+          return r.Error(t.get("service"), "exports.peers.service",
+                         "'" + e.service + "' is not a fully qualified service name (package.Service)");
+        }
+        if (const toml::node* rate = t.get("calls_per_second")) {
+          if (!rate->is_integer() || rate->as_integer()->get() < 1 || rate->as_integer()->get() > kMaxPeerCallRate) {
+            return r.Error(rate, "exports.peers.calls_per_second",
+                           "must be an integer from 1 to " + std::to_string(kMaxPeerCallRate));
+          }
+          e.calls_per_second = static_cast<int>(rate->as_integer()->get());
+        }
+        m.peer_exports.push_back(std::move(e));
+      }
+    }
   }
   MUMBA_TRY(st);
 
@@ -418,6 +444,10 @@ Expected<Manifest> ParseManifest(std::string_view text, std::string_view file_na
     MUMBA_TRY(r.Bool(*p, "peers", "permissions.peers", m.permissions.peers));
   }
   MUMBA_TRY(st);
+  // Serving other nodes is a peer capability the owner grants with the rest.
+  if (!m.peer_exports.empty() && !m.permissions.peers) {
+    return r.Error(root.get("exports"), "exports.peers", "needs peers = true under [permissions]");
+  }
 
   if (const toml::table* rt = r.SubTable(root, "runtime", st, false)) {
     MUMBA_TRY(r.CheckKeys(*rt, "runtime", {"grpc", "protobuf"}));
@@ -483,6 +513,11 @@ std::vector<std::string> WiderAsks(const Manifest& offered, const Manifest& inst
   }
   for (const auto& service : offered.services) {
     if (!had(installed.services, service)) out.push_back("to export " + service + " to other apps");
+  }
+  for (const auto& e : offered.peer_exports) {
+    bool before = false;
+    for (const auto& old : installed.peer_exports) before = before || old.service == e.service;
+    if (!before) out.push_back("to let other nodes call " + e.service);
   }
   for (const auto& e : offered.store_exports) {
     for (const auto& reader : e.readers) {

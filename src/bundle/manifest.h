@@ -14,6 +14,9 @@
 //   methods = ["GET"]
 //   [exports]
 //   services = ["hello.v1.Greeter"]
+//   [[exports.peers]]                  # called by the same app on other nodes
+//   service = "hello.v1.Greeter"
+//   calls_per_second = 100             # per calling node (default 100)
 //
 // Unknown keys are errors, so a typo never silently drops a setting.
 //
@@ -74,6 +77,13 @@ struct StoreExportDecl {
   std::vector<std::string> readers;  // App ids ("mumba://...") allowed to read it.
 };
 
+// A service the same app on other nodes may call: [[exports.peers]]. The receiving
+// host checks it (and the rate) before the daemon sees a call.
+struct PeerExportDecl {
+  std::string service;        // "package.Service".
+  int calls_per_second = 100;  // Per calling node, with a burst of as many.
+};
+
 struct Manifest {
   std::string id;  // Canonical "mumba://<52>".
   std::string name;
@@ -86,6 +96,7 @@ struct Manifest {
   std::vector<RouteDecl> routes;
   std::vector<std::string> services;  // Fully qualified, e.g. "hello.v1.Greeter".
   std::vector<StoreExportDecl> store_exports;
+  std::vector<PeerExportDecl> peer_exports;  // Needs permissions.peers.
   Permissions permissions;
   StorageDecl storage;
   RuntimeDecl runtime;

@@ -328,6 +328,37 @@ TEST(ManifestTest, ExportedServicesMustBeFullyQualified) {
   ExpectError(WithLine(22, "services = [\"1hello.Greeter\"]"), 22, "exports.services");
 }
 
+TEST(ManifestTest, PeerExportsNameServicesAndNeedThePeersPermission) {
+  auto with_peers = [](const std::string& table, const std::string& peers_line) {
+    auto lines = GoodLines();
+    lines[22] = table;  // Line 23: the table's header on 23, its keys below.
+    lines[26] = peers_line;
+    return Join(lines);
+  };
+  auto m = ParseManifest(with_peers("[[exports.peers]]\nservice = \"hello.v1.Greeter\"\ncalls_per_second = 5\n"
+                                    "[[exports.peers]]\nservice = \"hello.v1.Sync\"",
+                                    "peers = true"),
+                         "mumba.toml");
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  ASSERT_EQ(m->peer_exports.size(), 2u);
+  EXPECT_EQ(m->peer_exports[0].service, "hello.v1.Greeter");
+  EXPECT_EQ(m->peer_exports[0].calls_per_second, 5);
+  EXPECT_EQ(m->peer_exports[1].service, "hello.v1.Sync");
+  EXPECT_EQ(m->peer_exports[1].calls_per_second, 100);
+
+  // Serving other nodes is asked for like calling them.
+  ExpectError(with_peers("[[exports.peers]]\nservice = \"hello.v1.Greeter\"", "peers = false"), 21,
+              "exports.peers", "peers = true");
+  ExpectError(with_peers("[[exports.peers]]\nservice = \"Greeter\"", "peers = true"), 24, "exports.peers.service",
+              "'Greeter'");
+  ExpectError(with_peers("[[exports.peers]]\nrate = 3", "peers = true"), 24, "exports.peers.rate", "unknown key");
+  ExpectError(with_peers("[[exports.peers]]\nservice = \"a.B\"\ncalls_per_second = 0", "peers = true"), 25,
+              "exports.peers.calls_per_second");
+  ExpectError(with_peers("[[exports.peers]]\nservice = \"a.B\"\ncalls_per_second = \"9\"", "peers = true"), 25,
+              "exports.peers.calls_per_second");
+  ExpectError(with_peers("peers = 3", "peers = true"), 23, "exports.peers", "array of tables");
+}
+
 TEST(ManifestTest, StoreNamesAreChecked) {
   // The error points at the [storage] table.
   ExpectError(WithLine(30, "kv = [\"Settings\"]"), 29, "storage.kv", "'Settings'");
@@ -465,9 +496,11 @@ TEST(WiderAsksTest, NamesEachNewPermissionAndNothingElse) {
   wider.permissions.call.push_back("mumba://other/x.v1.Api");
   wider.services.push_back("hello.v1.Admin");
   wider.store_exports.push_back({"kv", "settings", {"mumba://reader"}});
+  wider.peer_exports.push_back({"hello.v1.Sync", 10});
   EXPECT_EQ(WiderAsks(wider, installed),
             (std::vector<std::string>{"the network", "peer calls", "to call mumba://other/x.v1.Api",
                                       "to export hello.v1.Admin to other apps",
+                                      "to let other nodes call hello.v1.Sync",
                                       "to let mumba://reader read its kv 'settings'"}));
   // Asking for less is never a widening.
   EXPECT_TRUE(WiderAsks(installed, wider).empty());

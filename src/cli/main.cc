@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   mumba::cli::AddStorageCommands(app, ctx);
   mumba::cli::AddKeysCommand(app, ctx);
   mumba::cli::AddP2pCommands(app, ctx);
+  mumba::cli::AddPeerCommands(app, ctx);
   mumba::cli::AddWindowCommands(app, ctx);
   mumba::cli::AddDoctorCommand(app, ctx);
   try {

@@ -161,6 +161,22 @@ struct StatusOptions {
   }
 };
 
+// The arguments of `mumba node`.
+struct NodeOptions {
+  bool json = false;
+  void Bind(CLI::App* cmd) { cmd->add_flag("--json", json, "Machine-readable output"); }
+};
+
+// The arguments of `mumba peers`.
+struct PeersOptions {
+  std::string app;
+  bool json = false;
+  void Bind(CLI::App* cmd) {
+    cmd->add_option("APP", app, "App name or id")->required();
+    cmd->add_flag("--json", json, "Machine-readable output");
+  }
+};
+
 // The arguments of `mumba logs`.
 struct LogsOptions {
   std::string app;

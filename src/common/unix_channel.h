@@ -16,8 +16,8 @@ namespace mumba {
 // GRPC_ARG_MIN_RECONNECT_BACKOFF_MS as its connect timeout, and at the few ms of
 // the backoff a handshake on a loaded machine fails ("timed out before receiving
 // SETTINGS frame"). `max_message_bytes` 0 keeps gRPC's 4 MiB.
-inline std::shared_ptr<grpc::Channel> UnixChannel(const std::string& socket, int initial_backoff_ms,
-                                                  int max_backoff_ms, int max_message_bytes = 0) {
+inline grpc::ChannelArguments UnixChannelArguments(int initial_backoff_ms, int max_backoff_ms,
+                                                  int max_message_bytes = 0) {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, initial_backoff_ms);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 5000);
@@ -26,7 +26,13 @@ inline std::shared_ptr<grpc::Channel> UnixChannel(const std::string& socket, int
     args.SetMaxReceiveMessageSize(max_message_bytes);
     args.SetMaxSendMessageSize(max_message_bytes);
   }
-  return grpc::CreateCustomChannel("unix:" + socket, grpc::InsecureChannelCredentials(), args);
+  return args;
+}
+
+inline std::shared_ptr<grpc::Channel> UnixChannel(const std::string& socket, int initial_backoff_ms,
+                                                  int max_backoff_ms, int max_message_bytes = 0) {
+  return grpc::CreateCustomChannel("unix:" + socket, grpc::InsecureChannelCredentials(),
+                                   UnixChannelArguments(initial_backoff_ms, max_backoff_ms, max_message_bytes));
 }
 
 }  // namespace mumba

@@ -19,6 +19,10 @@
 //                                 # one holding more, or more than its item announced,
 //                                 # is stopped and deleted as soon as its metadata arrives
 //   max_bundle_files = 10000      # the most files it may hold
+//   peer_listen = "0.0.0.0:0"     # links from other hosts for peer calls (default: the
+//                                 # IP of listen, any port; announced in the DHT)
+//   peer_refresh_ms = 5000        # how often apps' peers are looked up and greeted
+//   peer_expiry_ms = 15000        # a peer silent this long leaves the list
 //
 //   [security]
 //   sandbox = true                # run every app daemon in a bubblewrap sandbox; false
@@ -63,6 +67,13 @@ struct P2pConfig {
   // Ceilings on a fetched bundle, whatever its item announced (P2pNode's defaults).
   uint64_t max_bundle_bytes = kDefaultMaxBundleBytes;
   uint64_t max_bundle_files = kDefaultMaxBundleFiles;
+  // Where links from other hosts (peer calls) are taken, "IP:PORT"; empty: the IP of
+  // `listen`, any port (announced in the DHT with each app that serves peers).
+  std::string peer_listen;
+  // How often each app's peers are looked up and greeted, and how long a peer that
+  // does not answer stays in the list.
+  int peer_refresh_ms = 5000;
+  int peer_expiry_ms = 15000;
   // Start the node with the host (the config has a [p2p] table, or the host was
   // given --listen/--bootstrap); otherwise it starts when first needed.
   bool start_with_host = false;

@@ -13,6 +13,7 @@
 #include "common/grpc_status.h"
 #include "host/distribution.h"
 #include "host/distribution_service.h"
+#include "host/peer_services.h"
 #include "gateway/gateway.h"
 #include "host/windows.h"
 
@@ -108,6 +109,10 @@ ControlService::Reactor* ControlService::HostStatus(ServerContext* ctx,
   resp->set_download_rate(p2p.download_rate);
   if (int port = parts_.app_windows.gateway_port()) resp->set_gateway_port(port);
   resp->set_sandbox(parts_.lifecycle.SandboxSummary());
+  if (PeerNetwork* peers = parts_.peers()) {
+    resp->set_node_id(peers->node_id());
+    resp->set_peer_listen(peers->listen());
+  }
   auto* r = ctx->DefaultReactor();
   r->Finish(grpc::Status::OK);
   return r;
@@ -351,6 +356,17 @@ ControlService::Reactor* ControlService::GatewaySession(ServerContext* ctx, cons
     resp->set_origin(session.origin);
     resp->set_cookie_name(session.cookie.name);
     resp->set_secret(session.cookie.value);
+    return {};
+  });
+}
+
+ControlService::Reactor* ControlService::Peers(ServerContext* ctx, const hv1::AppRef* req,
+                                               av1::ListPeersResponse* resp) {
+  return AtOnce(ctx, [&]() -> mumba::Status {
+    MUMBA_ASSIGN_OR_RETURN(InstalledApp app, parts_.apps.Find(req->app()));
+    if (PeerNetwork* peers = parts_.peers()) {
+      for (const auto& p : peers->PeersOf(app.record.id)) ToProto(p, resp->add_peers());
+    }
     return {};
   });
 }

@@ -14,6 +14,7 @@
 #include "host/app_windows.h"
 #include "host/distribution.h"
 #include "host/installer.h"
+#include "host/peer_network.h"
 #include "host/ui.h"
 #include "host/windows.h"
 #include "mumba/host/v1/control.grpc.pb.h"
@@ -35,6 +36,8 @@ class ControlService final : public mumba::host::v1::Control::CallbackService {
     AppBroker& broker;
     DevUiDirs& dev_ui;
     std::chrono::steady_clock::time_point started;
+    // The peer network, or nullptr while the host runs none.
+    std::function<PeerNetwork*()> peers;
   };
   // `request_stop` is called (once, from a gRPC thread) when a client asks the host
   // to stop.
@@ -69,6 +72,8 @@ class ControlService final : public mumba::host::v1::Control::CallbackService {
                    mumba::host::v1::ConnectResponse* resp) override;
   Reactor* Permissions(ServerContext* ctx, const mumba::host::v1::PermissionsRequest* req,
                        mumba::host::v1::PermissionsResponse* resp) override;
+  Reactor* Peers(ServerContext* ctx, const mumba::host::v1::AppRef* req,
+                 mumba::app::v1::ListPeersResponse* resp) override;
   Reactor* Dev(ServerContext* ctx, const mumba::host::v1::DevRequest* req,
                mumba::host::v1::DevResponse* resp) override;
   Reactor* Launch(ServerContext* ctx, const mumba::host::v1::LaunchRequest* req,

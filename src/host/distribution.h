@@ -127,8 +127,11 @@ class Distribution {
   // started (it is never started for this).
   std::vector<std::string> SeedingHashes() const;
 
- private:
+  // The BitTorrent node, started (and bootstrapped) on first use; UNAVAILABLE once
+  // the host is stopping. Its DHT also carries apps' peer presence.
   Expected<P2pNode*> Node();
+
+ private:
   // Publish's work once the app and its key are known; publish_mu_ held.
   Expected<PublishResult> PublishLocked(const AppView& app, const KeyPair& keys);
   bool Stopping();

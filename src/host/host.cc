@@ -15,9 +15,12 @@
 #include "host/home.h"
 #include "host/installed_apps.h"
 #include "host/installer.h"
+#include "host/peer_network.h"
+#include "host/peer_services.h"
 #include "host/registry.h"
 #include "host/ui.h"
 #include "host/windows.h"
+#include "peer/node_key.h"
 #include "storage/storage_service.h"
 #include "storage/store_manager.h"
 
@@ -31,7 +34,7 @@ namespace {
 class PerAppServices final : public EndpointServices {
  public:
   PerAppServices(StoreManager* stores, PageEvents& events, Windows& windows, AppWindows& app_windows,
-                 const std::atomic<bool>& stopping, const AppOfCall& app_of)
+                 const std::atomic<bool>& stopping, const PeerNetworkOf& peers, const AppOfCall& app_of)
       : storage_(stores,
                  CallerOfCall([app_of](const grpc::ServerContextBase* ctx) -> Expected<StoreCaller> {
                    if (!ctx) return PermissionDenied("a call on a host socket comes through gRPC");
@@ -41,16 +44,21 @@ class PerAppServices final : public EndpointServices {
                    return StoreCaller{std::move(app_id)};
                  })),
         events_(events, app_of),
-        automation_(windows, app_windows, stopping, app_of) {}
+        automation_(windows, app_windows, stopping, app_of),
+        peers_(peers, app_of, stopping),
+        peer_calls_(peers, app_of) {}
 
   std::vector<grpc::Service*> services() override {
-    return {&storage_.kv, &storage_.sql, &storage_.files, &events_, &automation_};
+    return {&storage_.kv, &storage_.sql, &storage_.files, &events_, &automation_, &peers_};
   }
+  grpc::CallbackGenericService* generic() override { return &peer_calls_; }
 
  private:
   StorageServices storage_;
   EventsService events_;
   AutomationService automation_;
+  PeersService peers_;
+  PeerCallsService peer_calls_;
 };
 
 }  // namespace
@@ -101,7 +109,7 @@ Host::Host(HostOptions options, HostConfig config, std::unique_ptr<Registry> reg
       layout_.run_dir(),
       [this](AppOfCall app_of) {
         return std::make_unique<PerAppServices>(stores_.get(), *page_events_, *windows_, *app_windows_,
-                                                stopping_, app_of);
+                                                stopping_, [this] { return peers_ptr_.load(); }, app_of);
       },
       [this](const std::string& app_id) {
         return std::vector<pid_t>{static_cast<pid_t>(supervisor_->Get(app_id).pid)};
@@ -150,6 +158,7 @@ Host::~Host() {
 
 void Host::Shutdown() {
   stopping_ = true;
+  if (peers_) peers_->Stop();
   // The gateway object stays until the host goes: events may still arrive.
   if (gateway_) gateway_->Stop();
   if (windows_) windows_->CloseAll();
@@ -178,7 +187,8 @@ Status Host::StartGateway() {
 void Host::RegisterOwnerServices(grpc::ServerBuilder& builder, std::function<void()> request_stop) {
   control_ = std::make_unique<ControlService>(
       ControlService::Parts{layout_, *installer_, *lifecycle_, *app_windows_, *windows_, *distribution_,
-                            daemons_, *apps_, *broker_, *dev_ui_, started_},
+                            daemons_, *apps_, *broker_, *dev_ui_, started_,
+                            [this] { return peers_ptr_.load(); }},
       std::move(request_stop));
   distribution_service_ = std::make_unique<DistributionService>(*distribution_);
   // The owner reaches every app's stores here (`mumba kv/sql/files`).
@@ -191,8 +201,39 @@ void Host::RegisterOwnerServices(grpc::ServerBuilder& builder, std::function<voi
 }
 
 void Host::Boot() {
+  StartPeers();
   lifecycle_->StartEnabledApps();
   if (distribution_) distribution_->Start();
+}
+
+void Host::StartPeers() {
+  auto key = LoadOrCreateNodeKey(layout_.home / "node.key");
+  if (!key.ok()) {
+    spdlog::error("peers: no node key, so no links to other hosts: {}", key.status().message());
+    return;
+  }
+  PeerNetworkOptions options;
+  options.listen = config_.p2p.peer_listen;
+  if (options.listen.empty()) options.listen = config_.p2p.listen.substr(0, config_.p2p.listen.rfind(':')) + ":0";
+  options.refresh = std::chrono::milliseconds(config_.p2p.peer_refresh_ms);
+  options.expiry = std::chrono::milliseconds(config_.p2p.peer_expiry_ms);
+  auto net = PeerNetwork::Start(
+      std::move(*key),
+      PeerNetworkParts{[this] { return apps_->All(); }, [this](const std::string& id) { return apps_->Get(id); },
+                       [this](const std::string& id) { return lifecycle_->IfRunning(id).ok(); },
+                       [this](const std::string& id) -> Expected<std::string> {
+                         MUMBA_ASSIGN_OR_RETURN(RunningApp app, lifecycle_->EnsureRunning(id));
+                         return app.socket;
+                       },
+                       [this] { return distribution_->Node(); }, daemons_},
+      options);
+  if (!net.ok()) {
+    spdlog::error("peers: {}", net.status().message());
+    return;
+  }
+  peers_ = std::move(*net);
+  peers_ptr_ = peers_.get();
+  spdlog::info("node {}; links from other hosts on {}", peers_->node_id(), peers_->listen());
 }
 
 }  // namespace mumba

@@ -49,6 +49,7 @@ class HostGatewayBackend;
 class InstalledApps;
 class Installer;
 class PageEvents;
+class PeerNetwork;
 class Registry;
 class StoreManager;
 class Windows;
@@ -85,6 +86,9 @@ class Host final {
 
  private:
   Host(HostOptions options, HostConfig config, std::unique_ptr<Registry> registry);
+  // Loads (or makes) the node key and starts the peer network; without them the
+  // host runs on, with no links to other hosts, and logs why.
+  void StartPeers();
 
   HostOptions options_;
   HostConfig config_;
@@ -114,6 +118,9 @@ class Host final {
   std::unique_ptr<ControlService> control_;
   std::unique_ptr<DistributionService> distribution_service_;
   std::unique_ptr<StorageServices> owner_storage_;
+  // Links to other hosts; from Boot, unless they cannot listen.
+  std::unique_ptr<PeerNetwork> peers_;
+  std::atomic<PeerNetwork*> peers_ptr_{nullptr};
 };
 
 }  // namespace mumba

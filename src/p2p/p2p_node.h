@@ -162,6 +162,30 @@ class P2pNode {
   // so the count is final 500 ms after the last new peer (or at `timeout`).
   virtual Expected<int> CountPeers(const std::string& info_hash_v1, std::chrono::milliseconds timeout) = 0;
 
+  // Presence (presence.h): which hosts serve an app's peer services.
+  struct PeerEndpoint {
+    std::string ip;
+    int port = 0;
+  };
+  // The 20-byte DHT topic of an app's peers: SHA-1 of "mumba-peers:" + the app's
+  // canonical address. The same address always gives the same topic.
+  static std::array<uint8_t, 20> PeerTopic(const std::string& app_address);
+  // Announces that this node serves `topic` on TCP `port`, now and again every
+  // few minutes and whenever the DHT routing table grows, until Withdraw;
+  // announcing the same topic again replaces the port. OK once queued (the DHT
+  // stores it moments later); INVALID_ARGUMENT for a port outside 1..65535;
+  // UNAVAILABLE when the DHT is off.
+  virtual mumba::Status Announce(const std::array<uint8_t, 20>& topic, int port) = 0;
+  // Stops announcing `topic` (no-op if not announced). The DHT cannot take an
+  // announcement back: lookups may return it until it expires on the nodes that
+  // stored it (45 min after the last announce on libtorrent nodes).
+  virtual void Withdraw(const std::array<uint8_t, 20>& topic) = 0;
+  // Looks up `topic` in the DHT: the distinct endpoints found until `timeout`, or
+  // as soon as the lookup ends, without this node's own endpoint. An empty list
+  // is not an error. UNAVAILABLE when the DHT is off.
+  virtual Expected<std::vector<PeerEndpoint>> FindPeers(const std::array<uint8_t, 20>& topic,
+                                                        std::chrono::milliseconds timeout) = 0;
+
   virtual P2pStatus Status() const = 0;
 };
 

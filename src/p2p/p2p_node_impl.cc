@@ -92,6 +92,7 @@ mumba::Status P2pNodeImpl::Start(const std::string& listen_ip) {
   session_->add_extension(&lt::create_ut_metadata_plugin);
   session_->add_extension(&lt::create_ut_pex_plugin);
   if (options_.upload_rate_limit > 0 || options_.download_rate_limit > 0) RateLimitEveryPeer();
+  presence_ = std::make_unique<Presence>(*session_, *options_.clock, listen_ip);
   alert_thread_ = std::thread([this] { PumpAlerts(); });
   MUMBA_TRY(AwaitListening(listen_ip));
 
@@ -194,6 +195,7 @@ void P2pNodeImpl::PumpAlerts() {
 }
 
 void P2pNodeImpl::Dispatch(lt::alert* a) {
+  presence_->OnAlert(a);
   if (auto* l = lt::alert_cast<lt::listen_succeeded_alert>(a)) {
     if (l->socket_type == lt::socket_type_t::tcp) {
       tcp_listening_ = true;

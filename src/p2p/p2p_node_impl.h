@@ -6,6 +6,7 @@
 //   seeding.cc        Seed, StopSeeding, Seeding
 //   fetch.cc          Fetch and its steps
 //   dht.cc            PutMutable, GetMutable, CountPeers and their alerts
+//   presence.cc       Announce, Withdraw, FindPeers (forwarded to Presence)
 #pragma once
 
 #include <atomic>
@@ -32,6 +33,7 @@
 #include <libtorrent/torrent_status.hpp>
 
 #include "p2p/p2p_node.h"
+#include "p2p/presence.h"
 
 namespace mumba::p2p {
 
@@ -117,6 +119,11 @@ class P2pNodeImpl final : public P2pNode {
                                         const FetchLimits& limits,
                                         const std::function<bool(const FetchProgress&)>& progress) override;
   Expected<int> CountPeers(const std::string& info_hash_v1, std::chrono::milliseconds timeout) override;
+
+  mumba::Status Announce(const std::array<uint8_t, 20>& topic, int port) override;
+  void Withdraw(const std::array<uint8_t, 20>& topic) override;
+  Expected<std::vector<PeerEndpoint>> FindPeers(const std::array<uint8_t, 20>& topic,
+                                                std::chrono::milliseconds timeout) override;
 
   P2pStatus Status() const override;
 
@@ -223,6 +230,8 @@ class P2pNodeImpl final : public P2pNode {
   // DHT contacts saved by the previous run, joined after listening.
   std::vector<std::pair<std::string, int>> saved_nodes_;
   std::unique_ptr<lt::session> session_;
+  // Made with the session, before the alert thread starts; sees every alert.
+  std::unique_ptr<Presence> presence_;
   std::thread alert_thread_;
   std::atomic<bool> stop_{false};
 

@@ -49,6 +49,7 @@ struct App::Impl {
   std::mutex broker_mu;
   std::unique_ptr<sdk_internal::BrokerClient> broker;
   std::map<std::string, std::shared_ptr<grpc::Channel>> fetch_channels;  // By target; broker_mu.
+  std::map<std::string, std::shared_ptr<grpc::Channel>> peer_channels;   // By node; broker_mu.
 
   // The broker client, opened on first use (and again after a failed open).
   Expected<sdk_internal::BrokerClient*> Broker() {

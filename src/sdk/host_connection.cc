@@ -23,6 +23,7 @@ std::shared_ptr<const HostConnection> HostConnection::Connect(const std::string&
   c->files = mumba::storage::v1::Files::NewStub(c->channel);
   c->events = mumba::ui::v1::Events::NewStub(c->channel);
   c->automation = mumba::ui::v1::Automation::NewStub(c->channel);
+  c->peers = mumba::app::v1::Peers::NewStub(c->channel);
   return c;
 }
 

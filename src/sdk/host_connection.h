@@ -12,6 +12,7 @@
 
 #include "mumba/status.h"
 #include "mumba/ui.h"
+#include "mumba/app/v1/peers.grpc.pb.h"
 #include "mumba/storage/v1/storage.grpc.pb.h"
 #include "mumba/ui/v1/automation.grpc.pb.h"
 #include "mumba/ui/v1/events.grpc.pb.h"
@@ -46,6 +47,7 @@ struct HostConnection {
   std::unique_ptr<mumba::storage::v1::Files::Stub> files;
   std::unique_ptr<mumba::ui::v1::Events::Stub> events;
   std::unique_ptr<mumba::ui::v1::Automation::Stub> automation;
+  std::unique_ptr<mumba::app::v1::Peers::Stub> peers;
 };
 
 // Makes page-event subscriptions for App and Window.

@@ -247,9 +247,12 @@ class HomeAppTest(unittest.TestCase):
         self.assertEqual(page.eval("document.querySelector('li[data-app=\"hello\"] .icon').textContent"), "H")
         self.assertEqual(page.eval("document.querySelector('li[data-app=\"hello\"] .perms-none').textContent"),
                          "asks for nothing")
+        # "Copied" shows for 1.5 s: an observer notes it, so a slow poll cannot miss it.
+        page.eval("window.copiedSeen = false; new MutationObserver(() => { if ([...document.querySelectorAll("
+                  "'button[data-action=\"copy\"]')].some(b => b.textContent === 'Copied')) window.copiedSeen = true; })"
+                  ".observe(document.body, {subtree: true, childList: true, characterData: true})")
         page.eval(f"{g}.querySelector('button[data-action=\"copy\"]').click()")
-        page.wait_for(f"{g}.querySelector('button[data-action=\"copy\"]').textContent === 'Copied'",
-                      what="the address to be copied")
+        page.wait_for("window.copiedSeen", what="the address to be copied")
 
         # "/" goes to the filter, typing filters, Enter goes to the first app shown,
         # Escape clears.

@@ -1,0 +1,122 @@
+// SPDX-License-Identifier: Apache-2.0
+// App's side of nodes calling nodes: the peers its host found, and channels to
+// the same app on them, relayed by the host (see mumba.app.v1.Peers in
+// proto/mumba/app/v1/peers.proto).
+#include <grpcpp/support/client_interceptor.h>
+
+#include <thread>
+
+#include "app_impl.h"
+#include "common/unix_channel.h"
+
+namespace mumba {
+namespace {
+
+namespace av1 = mumba::app::v1;
+
+// The metadata the host reads (daemon -> host) and sets (host -> daemon).
+constexpr char kPeerMetadata[] = "mumba-peer";
+constexpr char kPeerNodeMetadata[] = "mumba-peer-node";
+
+Peer FromProto(const av1::Peer& p) { return Peer{p.node(), p.endpoint(), p.last_seen_unix_ms()}; }
+
+bool IsNodeId(std::string_view node) {
+  if (node.size() != 52) return false;
+  for (char c : node) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '2' && c <= '7'))) return false;
+  }
+  return true;
+}
+
+// Names the node on every call of a peer channel.
+class NamePeer final : public grpc::experimental::Interceptor {
+ public:
+  explicit NamePeer(const std::string& node) : node_(node) {}
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(grpc::experimental::InterceptionHookPoints::PRE_SEND_INITIAL_METADATA)) {
+      methods->GetSendInitialMetadata()->insert({kPeerMetadata, node_});
+    }
+    methods->Proceed();
+  }
+
+ private:
+  const std::string& node_;
+};
+
+class NamePeerFactory final : public grpc::experimental::ClientInterceptorFactoryInterface {
+ public:
+  explicit NamePeerFactory(std::string node) : node_(std::move(node)) {}
+  grpc::experimental::Interceptor* CreateClientInterceptor(grpc::experimental::ClientRpcInfo*) override {
+    return new NamePeer(node_);
+  }
+
+ private:
+  std::string node_;
+};
+
+}  // namespace
+
+struct PeerWatch::Impl {
+  grpc::ClientContext ctx;
+  std::unique_ptr<grpc::ClientReader<av1::PeerChange>> reader;
+  std::thread thread;
+  ~Impl() {
+    ctx.TryCancel();
+    if (thread.joinable()) thread.join();
+  }
+};
+
+PeerWatch::PeerWatch(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+PeerWatch::~PeerWatch() = default;
+
+std::string PeerOf(const grpc::ServerContext& context) {
+  // Connections other apps are given (CallerOf) never carry a node: only the host
+  // calls on the daemon's own socket, and it sets this itself.
+  if (context.peer().starts_with("fd:")) return "";
+  auto it = context.client_metadata().find(kPeerNodeMetadata);
+  if (it == context.client_metadata().end()) return "";
+  std::string node(it->second.data(), it->second.size());
+  return IsNodeId(node) ? node : "";
+}
+
+Expected<std::vector<Peer>> App::Peers() {
+  const auto& host = impl_->Host();
+  av1::ListPeersResponse resp;
+  MUMBA_TRY(host->Call(host->peers, &av1::Peers::Stub::List, av1::ListPeersRequest(), &resp));
+  std::vector<Peer> out;
+  for (const auto& p : resp.peers()) out.push_back(FromProto(p));
+  return out;
+}
+
+Expected<std::unique_ptr<PeerWatch>> App::WatchPeers(std::function<void(const Peer&, bool)> fn) {
+  const auto& host = impl_->Host();
+  MUMBA_TRY(host->Usable());
+  if (!fn) return InvalidArgument("a peer watch needs a callback");
+  auto impl = std::make_unique<PeerWatch::Impl>();
+  impl->reader = host->peers->Watch(&impl->ctx, av1::WatchPeersRequest());
+  impl->thread = std::thread([r = impl->reader.get(), fn = std::move(fn)] {
+    av1::PeerChange change;
+    while (r->Read(&change)) fn(FromProto(change.peer()), change.kind() == av1::PeerChange::ARRIVED);
+    (void)r->Finish();
+  });
+  return std::make_unique<PeerWatch>(std::move(impl));
+}
+
+Expected<std::shared_ptr<grpc::Channel>> App::PeerChannel(std::string_view node) {
+  if (!IsNodeId(node)) {
+    return InvalidArgument("'" + std::string(node.substr(0, 80)) + "' is not a node id (52 base32 characters)");
+  }
+  if (impl_->host_socket.empty()) return Unavailable("peers need the host: run this app with `mumba start`");
+  std::lock_guard lock(impl_->broker_mu);
+  auto& channel = impl_->peer_channels[std::string(node)];
+  if (!channel) {
+    std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> factories;
+    factories.push_back(std::make_unique<NamePeerFactory>(std::string(node)));
+    channel = grpc::experimental::CreateCustomChannelWithInterceptors(
+        "unix:" + impl_->host_socket, grpc::InsecureChannelCredentials(), UnixChannelArguments(20, 200, 32 << 20),
+        std::move(factories));
+  }
+  return channel;
+}
+
+}  // namespace mumba
