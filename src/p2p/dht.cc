@@ -1,11 +1,19 @@
 // SPDX-License-Identifier: Apache-2.0
 // P2pNodeImpl's own DHT requests and the alerts that answer them: BEP 44 mutable
-// items put and looked up (their format is mutable_item.h's), and the count of
-// peers that announced a torrent.
+// items put (a lookup and put of our own over libtorrent's direct requests, whose
+// logic is dht_lookup.h's) and looked up (libtorrent's lookup, cut short once its
+// answers have settled), and the count of peers that announced a torrent. Item
+// format: mutable_item.h.
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 
+#include <libtorrent/bdecode.hpp>
+#include <libtorrent/hasher.hpp>
+#include <libtorrent/session_params.hpp>
+
 #include "common/keys.h"
+#include "p2p/dht_lookup.h"
 #include "p2p/format.h"
 #include "p2p/mutable_item.h"
 #include "p2p/p2p_node_impl.h"
@@ -13,12 +21,19 @@
 namespace mumba::p2p {
 namespace {
 
-// How long a lookup goes on after its first valid item, for a newer one.
-constexpr auto kSettleAfterFirstItem = std::chrono::milliseconds(1000);
+using std::chrono::milliseconds;
+
+// GetMutable goes on after its first valid item for twice the time that item
+// took to come, within these bounds: nodes about as close answer within that
+// span, while the nodes that never answer would hold a lookup for 15 s.
+constexpr auto kMinSettle = milliseconds(20);
+constexpr auto kMaxSettle = milliseconds(1000);
 // A put that reached no node is tried again after this long.
-constexpr auto kPutRetry = std::chrono::milliseconds(100);
+constexpr auto kPutRetry = milliseconds(100);
 // CountPeers' count is final once no new peer came for this long.
-constexpr auto kPeersQuiet = std::chrono::milliseconds(500);
+constexpr auto kPeersQuiet = milliseconds(500);
+// How long PutMutable waits for the routing table's nodes (a local answer).
+constexpr auto kLiveNodesWait = milliseconds(1000);
 
 // The key waiters on a public key are filed under.
 std::string KeyString(const std::array<char, 32>& k) { return std::string(k.data(), k.size()); }
@@ -42,47 +57,133 @@ void EraseWaiter(std::multimap<std::string, std::shared_ptr<Waiter>>& waiters, c
   }
 }
 
+// The userdata of PutMutable's direct requests is a number, never a pointer to
+// anything: an answer that comes after its step ended (libtorrent reports a
+// silent node after 15 s) finds no waiter under the number and is dropped, and
+// numbers are not reused as freed addresses would be.
+struct DirectTag;
+lt::client_data_t TagData(uint64_t tag) {
+  return lt::client_data_t(reinterpret_cast<DirectTag*>(static_cast<uintptr_t>(tag)));
+}
+uint64_t TagOf(const lt::client_data_t& data) {
+  return static_cast<uint64_t>(reinterpret_cast<uintptr_t>(data.get<DirectTag>()));
+}
+
 }  // namespace
+
+// What one StoreOnClosest did.
+struct P2pNodeImpl::Stored {
+  int acks = 0;  // Nodes that confirmed the put.
+  // The highest valid seq the lookup saw (-1: none); above the item's, nothing was put.
+  int64_t newer_seq = -1;
+};
+
+P2pNodeImpl::Stored P2pNodeImpl::StoreOnClosest(const SignedItem& item, Clock::time_point deadline) {
+  Stored out;
+  auto waiter = std::make_shared<DirectWaiter>();
+  // Each step files its answers under a tag of its own, so that a late answer
+  // to the lookup is not taken for a put's confirmation.
+  struct Registration {
+    P2pNodeImpl* self;
+    std::shared_ptr<DirectWaiter> waiter;
+    uint64_t tag = 0;
+    uint64_t Next() {
+      std::lock_guard lock(self->mu_);
+      if (tag) self->direct_waiters_.erase(tag);
+      tag = ++self->last_direct_tag_;
+      waiter->answers.clear();
+      self->direct_waiters_.emplace(tag, waiter);
+      return tag;
+    }
+    ~Registration() {
+      std::lock_guard lock(self->mu_);
+      self->direct_waiters_.erase(tag);
+    }
+  } registration{this, waiter};
+  uint64_t tag = registration.Next();
+  auto take_answers = [&] {
+    std::vector<std::pair<lt::udp::endpoint, std::optional<lt::entry>>> answers;
+    answers.swap(waiter->answers);
+    return answers;
+  };
+
+  // The lookup starts from the routing table's live nodes.
+  const lt::sha1_hash target = lt::hasher(item.public_key.data(), static_cast<int>(item.public_key.size())).final();
+  ClosestNodesLookup lookup(target);
+  const lt::session_params state = session_->session_state(lt::session_handle::save_dht_state);
+  const auto& nids = state.dht_state.nids;
+  for (const auto& nid : nids) session_->dht_live_nodes(nid.second);
+  {
+    std::unique_lock lock(mu_);
+    WaitUntil(lock, std::min(deadline, Now() + kLiveNodesWait),
+              [&] { return waiter->live_node_lists >= static_cast<int>(nids.size()); });
+    lookup.Add(waiter->live_nodes);
+  }
+
+  // BEP 44 "get" to the closest nodes until the k closest that answer are
+  // known, each answer naming nodes closer still.
+  lt::entry get_query;
+  get_query["q"] = "get";
+  get_query["a"]["target"] = target.to_string();
+  for (;;) {
+    auto now = Now();
+    for (const auto& ep : lookup.NextToAsk(now)) session_->dht_direct_request(ep, get_query, TagData(tag));
+    if (lookup.Over(now) || now >= deadline) break;
+    std::unique_lock lock(mu_);
+    // Until an answer comes or an awaited node is given up on.
+    WaitUntil(lock, std::min(deadline, lookup.NextGiveUp(now)), [&] { return !waiter->answers.empty(); });
+    now = Now();
+    for (auto& [ep, message] : take_answers()) {
+      std::optional<GetAnswer> answer;
+      if (message) answer = ReadGetAnswer(*message, item.public_key);
+      if (!lookup.Answered(ep, answer, now) || !answer || !answer->item) continue;
+      out.newer_seq = std::max(out.newer_seq, answer->item->seq);
+    }
+    if (out.newer_seq > item.seq) return out;
+  }
+
+  // The put, to the k closest that answered, with the token each gave.
+  lt::entry put_query;
+  put_query["q"] = "put";
+  lt::entry& args = put_query["a"];
+  args["k"] = KeyString(item.public_key);
+  args["seq"] = item.seq;
+  args["sig"] = std::string(item.signature.bytes.data(), item.signature.bytes.size());
+  args["v"] = item.value;
+  tag = registration.Next();
+  std::vector<lt::udp::endpoint> targets;
+  for (const auto& [ep, token] : lookup.Closest()) {
+    args["token"] = token;
+    session_->dht_direct_request(ep, put_query, TagData(tag));
+    targets.push_back(ep);
+  }
+  PutRound round(std::move(targets), lookup.slowest_answer(), Now());
+  std::unique_lock lock(mu_);
+  for (;;) {
+    const auto now = Now();
+    for (auto& [ep, message] : take_answers()) round.Answered(ep, message && IsAnswer(*message), now);
+    if (round.Over(now) || now >= deadline) break;
+    WaitUntil(lock, std::min(deadline, round.NextGiveUp(now)), [&] { return !waiter->answers.empty(); });
+  }
+  out.acks = round.confirmed();
+  return out;
+}
 
 mumba::Status P2pNodeImpl::PutMutable(const KeyPair& key, const std::map<std::string, std::string>& fields,
                                       int64_t seq, std::chrono::milliseconds timeout) {
   const auto deadline = Now() + timeout;
   MUMBA_ASSIGN_OR_RETURN(SignedItem item, SignItem(key, fields, seq));
-  const std::string map_key = KeyString(item.public_key);
-
   // A put that reached no node is retried until the deadline: right after
   // joining, the routing table may still be empty.
   while (true) {
-    auto waiter = std::make_shared<PutWaiter>();
-    waiter->seq = seq;
-    {
-      std::lock_guard lock(mu_);
-      put_waiters_.emplace(map_key, waiter);
+    Stored stored = StoreOnClosest(item, deadline);
+    if (stored.newer_seq > seq) {
+      return FailedPrecondition("the DHT holds a newer item (seq " + std::to_string(stored.newer_seq) +
+                                ") than seq " + std::to_string(seq));
     }
-    // Runs on libtorrent's network thread with the newest item the lookup found.
-    session_->dht_put_item(item.public_key,
-                           [waiter, value = item.value, sig = item.signature, seq](
-                               lt::entry& e, std::array<char, 64>& s, std::int64_t& q, const std::string&) {
-                             waiter->previous_seq = q;
-                             e = value;
-                             s = sig.bytes;
-                             q = seq;
-                           });
-    bool done;
-    {
-      std::unique_lock lock(mu_);
-      done = WaitUntil(lock, deadline, [&] { return waiter->done; });
-      EraseWaiter(put_waiters_, map_key, waiter);
-    }
-    if (done && waiter->num_success > 0) return {};
-    if (done && waiter->previous_seq > seq) {
-      return FailedPrecondition("the DHT holds a newer item (seq " +
-                                std::to_string(waiter->previous_seq.load()) + ") than seq " +
-                                std::to_string(seq));
-    }
-    if (!done || Now() + kPutRetry >= deadline) {
-      return DeadlineExceeded("no DHT node stored the item within " + std::to_string(timeout.count()) +
-                              " ms");
+    if (stored.acks > 0) return {};
+    if (Now() + kPutRetry >= deadline) {
+      return DeadlineExceeded("no DHT node stored the item within " + std::to_string(timeout.count()) + " ms");
     }
     options_.clock->SleepFor(kPutRetry);
   }
@@ -90,7 +191,8 @@ mumba::Status P2pNodeImpl::PutMutable(const KeyPair& key, const std::map<std::st
 
 Expected<MutableItem> P2pNodeImpl::GetMutable(const std::array<uint8_t, 32>& public_key,
                                               std::chrono::milliseconds timeout) {
-  const auto deadline = Now() + timeout;
+  const auto start = Now();
+  const auto deadline = start + timeout;
   const std::array<char, 32> pk = LibtorrentKey(public_key);
   const std::string map_key = KeyString(pk);
   auto waiter = std::make_shared<GetWaiter>();
@@ -105,7 +207,11 @@ Expected<MutableItem> P2pNodeImpl::GetMutable(const std::array<uint8_t, 32>& pub
     for (;;) {
       if (waiter->done) break;
       auto until = deadline;
-      if (waiter->first_found) until = std::min(until, *waiter->first_found + kSettleAfterFirstItem);
+      if (waiter->first_found) {
+        const auto settle =
+            std::clamp<Clock::duration>(2 * (*waiter->first_found - start), kMinSettle, kMaxSettle);
+        until = std::min(until, *waiter->first_found + settle);
+      }
       if (Now() >= until) break;
       WaitUntil(lock, until);
     }
@@ -146,16 +252,6 @@ Expected<int> P2pNodeImpl::CountPeers(const std::string& info_hash_v1, std::chro
   return n;
 }
 
-void P2pNodeImpl::OnDhtPut(const lt::dht_put_alert& a) {
-  auto [begin, end] = put_waiters_.equal_range(KeyString(a.public_key));
-  for (auto it = begin; it != end; ++it) {
-    if (it->second->seq == a.seq && !it->second->done) {
-      it->second->done = true;
-      it->second->num_success = a.num_success;
-    }
-  }
-}
-
 void P2pNodeImpl::OnDhtItem(const lt::dht_mutable_item_alert& a) {
   auto [begin, end] = get_waiters_.equal_range(KeyString(a.key));
   if (begin == end) return;
@@ -166,6 +262,23 @@ void P2pNodeImpl::OnDhtItem(const lt::dht_mutable_item_alert& a) {
     if (item && (!w.best || w.best->seq < item->seq)) w.best = item;
     if (item && !w.first_found) w.first_found = Now();
     if (a.authoritative) w.done = true;
+  }
+}
+
+void P2pNodeImpl::OnDhtDirect(const lt::dht_direct_response_alert& a) {
+  auto it = direct_waiters_.find(TagOf(a.userdata));
+  if (it == direct_waiters_.end()) return;
+  lt::bdecode_node response = a.response();
+  std::optional<lt::entry> message;
+  if (response.type() == lt::bdecode_node::dict_t) message = lt::entry(response);
+  it->second->answers.emplace_back(a.endpoint, std::move(message));
+}
+
+void P2pNodeImpl::OnDhtLiveNodes(const lt::dht_live_nodes_alert& a) {
+  auto nodes = a.nodes();
+  for (auto& [tag, waiter] : direct_waiters_) {
+    ++waiter->live_node_lists;
+    waiter->live_nodes.insert(waiter->live_nodes.end(), nodes.begin(), nodes.end());
   }
 }
 

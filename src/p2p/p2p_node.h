@@ -119,17 +119,24 @@ class P2pNode {
   virtual std::vector<TorrentRef> Seeding() const = 0;
 
   // Signs `fields` (bencoded as a dictionary of strings) with `key` and puts it in
-  // the DHT under the key's public key (no salt) with sequence number `seq`. Waits
-  // until the put was stored on at least one node or `timeout` passed
-  // (DEADLINE_EXCEEDED).
+  // the DHT under the key's public key (no salt) with sequence number `seq`: looks
+  // up the k = 8 closest nodes that answer and stores the item on them. Returns
+  // once most of them confirmed, or once each confirmed or was given up on (a
+  // node is given up on after 4x the slowest answer, 20 ms to 1 s) with at least
+  // one confirmation; a put that reached no node is retried until `timeout`
+  // (DEADLINE_EXCEEDED). FAILED_PRECONDITION when a node answered with a validly
+  // signed item of a higher sequence number (nothing is put then);
+  // INVALID_ARGUMENT for a bad key pair, a negative `seq` or too big a value.
   virtual mumba::Status PutMutable(const KeyPair& key, const std::map<std::string, std::string>& fields,
                             int64_t seq, std::chrono::milliseconds timeout) = 0;
   // Looks up the item of `public_key`; returns the highest sequence number seen
-  // with a valid signature (libtorrent checks it) when the lookup ends, or 1 s
-  // after the first valid item arrived, whichever comes first: a lookup waits out
-  // every node that does not answer (15 s each on the real DHT), and a node that
-  // is still asked after that second rarely holds a newer item. NOT_FOUND if the
-  // DHT had none within `timeout`.
+  // with a valid signature when the lookup ends, or after its first valid item
+  // once twice the time that item took has passed again (20 ms to 1 s), whichever
+  // comes first: a lookup waits out every node that does not answer (15 s each),
+  // while the nodes about as close as the first to answer answer within that span.
+  // Never a lower sequence number than another valid item the lookup saw; what
+  // is installed is the host's to guard (an item older than it is refused there).
+  // NOT_FOUND if the DHT had none within `timeout`.
   virtual Expected<MutableItem> GetMutable(const std::array<uint8_t, 32>& public_key,
                                            std::chrono::milliseconds timeout) = 0;
 

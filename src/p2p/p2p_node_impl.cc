@@ -205,12 +205,14 @@ void P2pNodeImpl::Dispatch(lt::alert* a) {
     }
   } else if (auto* f = lt::alert_cast<lt::listen_failed_alert>(a)) {
     listen_error_ = f->message();
-  } else if (auto* p = lt::alert_cast<lt::dht_put_alert>(a)) {
-    OnDhtPut(*p);
   } else if (auto* m = lt::alert_cast<lt::dht_mutable_item_alert>(a)) {
     OnDhtItem(*m);
   } else if (auto* gp = lt::alert_cast<lt::dht_get_peers_reply_alert>(a)) {
     OnDhtPeers(*gp);
+  } else if (auto* dr = lt::alert_cast<lt::dht_direct_response_alert>(a)) {
+    OnDhtDirect(*dr);
+  } else if (auto* ln = lt::alert_cast<lt::dht_live_nodes_alert>(a)) {
+    OnDhtLiveNodes(*ln);
   } else if (auto* md = lt::alert_cast<lt::metadata_received_alert>(a)) {
     OnMetadata(*md);
   } else if (auto* ss = lt::alert_cast<lt::session_stats_alert>(a)) {

@@ -68,14 +68,7 @@ std::vector<std::string> TorrentKeys(const lt::info_hash_t& ih);
 // out, as a Mumba item's "size" leaves them out).
 mumba::Status CheckTorrentLimits(const lt::torrent_info& ti, const std::string& label, const FetchLimits& limits);
 
-struct PutWaiter {
-  int64_t seq = 0;
-  bool done = false;
-  int num_success = 0;
-  // The sequence number of the item the DHT held before the put (set from the
-  // network thread, hence atomic).
-  std::atomic<int64_t> previous_seq{-1};
-};
+struct SignedItem;  // mutable_item.h
 
 struct PeersWaiter {
   std::set<std::string> peers;  // "IP:port".
@@ -86,6 +79,15 @@ struct GetWaiter {
   std::optional<MutableItem> best;
   bool done = false;
   std::optional<Clock::time_point> first_found;
+};
+
+// Answers to the DHT requests one step of PutMutable sends itself (dht.cc):
+// the routing table's live nodes, then each node's answer by endpoint (nullopt
+// for an error or libtorrent's 15 s timeout).
+struct DirectWaiter {
+  int live_node_lists = 0;
+  std::vector<std::pair<lt::sha1_hash, lt::udp::endpoint>> live_nodes;
+  std::vector<std::pair<lt::udp::endpoint, std::optional<lt::entry>>> answers;
 };
 
 // Owns the session and the thread that pumps its alerts. Callers block on cv_
@@ -157,9 +159,13 @@ class P2pNodeImpl final : public P2pNode {
   void PumpAlerts();
   void Dispatch(lt::alert* a);
   void OnSessionStats(const lt::session_stats_alert& a);
-  void OnDhtPut(const lt::dht_put_alert& a);
   void OnDhtItem(const lt::dht_mutable_item_alert& a);
   void OnDhtPeers(const lt::dht_get_peers_reply_alert& a);
+  void OnDhtDirect(const lt::dht_direct_response_alert& a);
+  void OnDhtLiveNodes(const lt::dht_live_nodes_alert& a);
+  // PutMutable's own lookup and put (dht.cc).
+  struct Stored;
+  Stored StoreOnClosest(const SignedItem& item, Clock::time_point deadline);
   // Pauses a download whose metadata shows more than its FetchLimits allow.
   void OnMetadata(const lt::metadata_received_alert& a);
   // Applies `update` to the events of every waiter on torrent `ih`.
@@ -238,9 +244,10 @@ class P2pNodeImpl final : public P2pNode {
   int port_ = 0;
   std::string listen_;
   std::map<std::string, SeedEntry> seeds_;                                      // By v1 hex.
-  std::multimap<std::string, std::shared_ptr<PutWaiter>> put_waiters_;          // By public key.
   std::multimap<std::string, std::shared_ptr<GetWaiter>> get_waiters_;          // By public key.
   std::multimap<std::string, std::shared_ptr<PeersWaiter>> peers_waiters_;      // By raw v1 hash.
+  std::map<uint64_t, std::shared_ptr<DirectWaiter>> direct_waiters_;            // By request tag.
+  uint64_t last_direct_tag_ = 0;
   std::multimap<std::string, std::shared_ptr<TorrentEvents>> torrent_waiters_;  // By TorrentKeys.
   uint64_t stats_generation_ = 0;
   int dht_nodes_ = 0;
