@@ -21,8 +21,9 @@
 //   (d) the memory of the app's browser (every process of its process group: RSS
 //       and PSS from /proc/PID/smaps_rollup) with 1 and 3 windows, against the
 //       bench's plain Chromium with 1 and 3 pages of the same page;
-//   (e) calls per second from one page: mumba.call of SayHello (a method that does
-//       next to nothing) over the page's WebSocket with 1, 8 and 64 in flight, and
+//   (e) calls per second from one page: mumba.call of SayHello (which builds a
+//       greeting and emits a "greeted" event to the app's pages, a synchronous call
+//       of the daemon to the host) over the page's WebSocket with 1, 8 and 64 in flight, and
 //       mumba.route of /greet the same way, against the page's own HTTP fetch loop
 //       of the same call and Chromium's fetch loop against the bench's do-nothing
 //       HTTP server (1 and 8 loops). `--only-calls` measures (e) alone.
