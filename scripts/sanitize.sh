@@ -10,7 +10,7 @@
 #       scripts/test.sh (CI) runs after the plain tests.
 #   scripts/sanitize.sh thread [extra ctest arguments]
 #       ThreadSanitizer in build-tsan/: the unit tests of the threaded code (platform,
-#       supervisor, storage, gateway, p2p with presence, the generic proxy).
+#       supervisor, storage, gateway, p2p with presence).
 # Any sanitizer report fails the run: the instrumented code aborts on the first
 # error (no recovery), and reports of processes whose exit nobody checks (hosts the
 # integration tests stop, the CLI) are collected from <build>/sanitizer-logs/.
@@ -44,7 +44,7 @@ elif [ "$mode" = unit ]; then
 else
   build=build-tsan
   targets=(platform_test supervisor_test restart_policy_test kv_store_test sql_store_test file_store_test
-           safe_path_test sdk_storage_test gateway_test p2p_node_test presence_test generic_proxy_test)
+           safe_path_test sdk_storage_test gateway_test p2p_node_test presence_test)
 fi
 logs=$PWD/$build/sanitizer-logs
 sanitizer=$mode
