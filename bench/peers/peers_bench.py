@@ -40,7 +40,8 @@ import urllib.parse
 
 # The integration tests' helpers: ports free for TCP and UDP, live pids, bounded waits.
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../tests/integration"))
-from harness import alive, free_ports, wait_for  # noqa: E402
+import harness  # noqa: E402
+from harness import Home, free_ports, wait_for  # noqa: E402
 
 ECHO = "/probe.v1.Echo/Say"
 TARGET = 0.8
@@ -58,26 +59,29 @@ def log(*args):
     print(*args, file=sys.stderr, flush=True)
 
 
-class Host:
-    """One MUMBA_HOME and the host on it. Every PID seen is kept for cleanup."""
+class _Untested:
+    """What Home registers its cleanup with; outside unittest, Host.all and
+    stop_all do that job."""
+
+    def addCleanup(self, fn):
+        pass
+
+
+class Host(Home):
+    """One MUMBA_HOME and the host on it (the integration tests' Home, which keeps
+    every PID it sees and ends them by PID), with peer-probe's bench bundle."""
 
     all = []
 
-    def __init__(self, mumba, bundle):
-        # Short paths: unix socket paths are limited to 108 bytes.
-        self.path = tempfile.mkdtemp(prefix="mpb-", dir="/tmp")
-        self.env = dict(os.environ, MUMBA_HOME=self.path)
-        self.mumba = mumba
+    def __init__(self, bundle):
+        super().__init__(_Untested())
         self.bundle = bundle
-        self.pids = set()
         Host.all.append(self)
         with open(os.path.join(self.path, "config.toml"), "w") as f:
             f.write(CONFIG)
 
     def run(self, *args):
-        p = subprocess.run([self.mumba, *args], env=self.env, capture_output=True, text=True,
-                           timeout=COMMAND_TIMEOUT)
-        self.note_pids()
+        p = super().run(*args, timeout=COMMAND_TIMEOUT)
         if p.returncode != 0:
             raise RuntimeError(f"mumba {' '.join(args)} failed ({p.returncode}): {p.stderr.strip()}")
         return p.stdout
@@ -96,42 +100,8 @@ class Host:
     def peers(self):
         return {p["node"] for p in self.json("peers", "peer-probe").get("peers", [])}
 
-    def host_pid(self):
-        try:
-            with open(os.path.join(self.path, "host.lock")) as f:
-                pid = int(f.read().strip() or 0)
-        except (OSError, ValueError):
-            return 0
-        return pid if pid > 0 and alive(pid) else 0
-
-    def note_pids(self):
-        pid = self.host_pid()
-        if not pid:
-            return
-        self.pids.add(pid)
-        try:
-            with open(f"/proc/{pid}/task/{pid}/children") as f:
-                self.pids.update(int(x) for x in f.read().split())
-        except OSError:
-            pass
-
     def stop(self):
-        self.note_pids()
-        if self.host_pid():
-            try:
-                subprocess.run([self.mumba, "host", "stop"], env=self.env, capture_output=True, timeout=20)
-            except subprocess.TimeoutExpired:
-                pass
-        for pid in self.pids:
-            if alive(pid):
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-        deadline = time.monotonic() + 5
-        while any(alive(p) for p in self.pids) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        shutil.rmtree(self.path, ignore_errors=True)
+        self.cleanup()
         if self in Host.all:
             Host.all.remove(self)
 
@@ -190,11 +160,11 @@ def measure_calls(a, target, args, paths):
     return rows
 
 
-def time_new_host(mumba, bundle, seeds):
+def time_new_host(bundle, seeds):
     """A new host bootstrapped to the seeds, and the seconds from its `mumba start
     peer-probe` to its first sight of seeds[0]."""
     (port,) = free_ports(1)
-    h = Host(mumba, bundle)
+    h = Host(bundle)
     h.port = port
     h.start(port, [f"127.0.0.1:{s.port}" for s in seeds])
     t0 = time.monotonic()
@@ -203,7 +173,7 @@ def time_new_host(mumba, bundle, seeds):
     return h, time.monotonic() - t0
 
 
-def measure_discovery(mumba, bundle, seeds, trials):
+def measure_discovery(bundle, seeds, trials):
     """Two phases of `trials` new hosts each. Live: each new host stays up, so the
     DHT grows by one answering node a time. Silent: those hosts are stopped, and
     stay in the others' routing tables as nodes that never answer (as much of the
@@ -211,7 +181,7 @@ def measure_discovery(mumba, bundle, seeds, trials):
     live, silent, joined = [], [], []
     try:
         for _ in range(trials):
-            h, seconds = time_new_host(mumba, bundle, seeds)
+            h, seconds = time_new_host(bundle, seeds)
             joined.append(h)
             live.append(seconds)
     finally:
@@ -220,7 +190,7 @@ def measure_discovery(mumba, bundle, seeds, trials):
     for _ in range(trials):
         h = None
         try:
-            h, seconds = time_new_host(mumba, bundle, seeds)
+            h, seconds = time_new_host(bundle, seeds)
             silent.append(seconds)
         finally:
             if h:
@@ -250,7 +220,7 @@ def main():
     args = ap.parse_args()
     if args.calls < 100 or args.clients < 1 or args.rounds < 1 or args.seeds < 2 or args.discoveries < 0:
         ap.error("out-of-range flag")
-    mumba = os.path.join(args.bin, "mumba")
+    harness.MUMBA = os.path.join(args.bin, "mumba")  # What Home runs.
 
     # Ctrl-C and SIGTERM unwind through the finally below (SIGINT too when the shell
     # that started this in the background left it ignored).
@@ -261,7 +231,7 @@ def main():
         ports = free_ports(args.seeds)
         seeds = []
         for i, port in enumerate(ports):
-            h = Host(mumba, bundle)
+            h = Host(bundle)
             h.port = port
             h.start(port, [f"127.0.0.1:{p}" for p in ports if p != port])
             h.run("start", "peer-probe")
@@ -274,7 +244,7 @@ def main():
                   "address": f"127.0.0.1:{b.route('listen')['port']}"}
         log(f"B's daemon: {target['socket']} and {target['address']}")
         rows = measure_calls(a, target, args, ["peer", "unix", "tcp"])
-        live, silent = measure_discovery(mumba, bundle, seeds, args.discoveries) if args.discoveries else ([], [])
+        live, silent = measure_discovery(bundle, seeds, args.discoveries) if args.discoveries else ([], [])
     finally:
         stop_all()
         shutil.rmtree(bundle_root, ignore_errors=True)
