@@ -138,10 +138,11 @@ class PeerWatch {
   ~PeerWatch();
   PeerWatch(const PeerWatch&) = delete;
   PeerWatch& operator=(const PeerWatch&) = delete;
-  struct Impl;
-  explicit PeerWatch(std::unique_ptr<Impl> impl);
 
  private:
+  friend class App;
+  struct Impl;
+  explicit PeerWatch(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -19,7 +19,7 @@ class Proxy final : public grpc::ServerGenericBidiReactor {
  public:
   Proxy(grpc::GenericCallbackServerContext* ctx, std::shared_ptr<grpc::Channel> channel, const Metadata& metadata,
         std::chrono::milliseconds max_time)
-      : ctx_(ctx), stub_(std::move(channel)), up_(this) {
+      : stub_(std::move(channel)), up_(this) {
     for (const auto& [key, value] : metadata) up_ctx_.AddMetadata(key, value);
     up_ctx_.set_deadline(std::min(ctx->deadline(), std::chrono::system_clock::now() + max_time));
     stub_.PrepareBidiStreamingCall(&up_ctx_, ctx->method(), grpc::StubOptions(), &up_);
@@ -122,7 +122,6 @@ class Proxy final : public grpc::ServerGenericBidiReactor {
   }
 
   std::recursive_mutex mu_;  // Recursive in case gRPC runs a reaction inline.
-  grpc::GenericCallbackServerContext* ctx_;
   grpc::GenericStub stub_;
   grpc::ClientContext up_ctx_;
   Upstream up_;

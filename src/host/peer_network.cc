@@ -33,7 +33,7 @@ bool ServesPeers(const InstalledApp& app) {
   return app.Granted("peers") && !app.manifest->peer_exports.empty();
 }
 
-std::string Metadata(const grpc::ServerContextBase& ctx, const std::string& key) {
+std::string MetadataValue(const grpc::ServerContextBase& ctx, const std::string& key) {
   const auto& md = ctx.client_metadata();
   auto it = md.find(key);
   return it == md.end() ? std::string() : std::string(it->second.data(), it->second.size());
@@ -42,8 +42,6 @@ std::string Metadata(const grpc::ServerContextBase& ctx, const std::string& key)
 int64_t UnixMs() {
   return std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
-
-class PeerNetworkImpl;
 
 // Node.Hello: whether this node serves an app to peers. Any node with a valid link
 // may ask; the answer says only what the DHT already announces.
@@ -79,7 +77,7 @@ class IncomingCalls final : public grpc::CallbackGenericService {
         return RefuseCall(ToGrpc(Unavailable("this node is cut off for a while: too many refused calls")));
       }
     }
-    auto app = parts_.app(Metadata(*ctx, kPeerAppMetadata));
+    auto app = parts_.app(MetadataValue(*ctx, kPeerAppMetadata));
     auto decision = DecidePeerCall(app.ok() ? app->manifest.get() : nullptr, app.ok() && app->Granted("peers"),
                                    ctx->method());
     if (!decision.ok()) {
@@ -153,7 +151,7 @@ class PeerNetworkImpl final : public PeerNetwork {
     if (!app->Granted("peers")) {
       return RefuseCall(ToGrpc(PermissionDenied(app->record.name + " was not granted peer calls")));
     }
-    const std::string node = Metadata(*ctx, kPeerMetadata);
+    const std::string node = MetadataValue(*ctx, kPeerMetadata);
     if (!ParseNodeId(node).ok()) {
       return RefuseCall(ToGrpc(InvalidArgument("a peer call names its node in the metadata " +
                                                std::string(kPeerMetadata) + " (52 base32 characters)")));

@@ -26,6 +26,7 @@
 
 #include <grpcpp/generic/async_generic_service.h>
 
+#include "common/peer_metadata.h"
 #include "host/installed_apps.h"
 #include "mumba/status.h"
 #include "p2p/p2p_node.h"
@@ -34,11 +35,6 @@
 namespace mumba {
 
 class DaemonClient;
-
-// Metadata between host and daemon, and between hosts.
-inline constexpr char kPeerMetadata[] = "mumba-peer";          // daemon -> host: the node to call
-inline constexpr char kPeerNodeMetadata[] = "mumba-peer-node";  // host -> daemon: the node that called
-inline constexpr char kPeerAppMetadata[] = "mumba-app";         // host -> host: the app called
 
 struct PeerNetworkOptions {
   // Where the link server listens, "IP:PORT" (port 0: any, chosen at each start).

@@ -7,16 +7,13 @@
 #include <thread>
 
 #include "app_impl.h"
+#include "common/peer_metadata.h"
 #include "common/unix_channel.h"
 
 namespace mumba {
 namespace {
 
 namespace av1 = mumba::app::v1;
-
-// The metadata the host reads (daemon -> host) and sets (host -> daemon).
-constexpr char kPeerMetadata[] = "mumba-peer";
-constexpr char kPeerNodeMetadata[] = "mumba-peer-node";
 
 Peer FromProto(const av1::Peer& p) { return Peer{p.node(), p.endpoint(), p.last_seen_unix_ms()}; }
 
@@ -99,7 +96,7 @@ Expected<std::unique_ptr<PeerWatch>> App::WatchPeers(std::function<void(const Pe
     while (r->Read(&change)) fn(FromProto(change.peer()), change.kind() == av1::PeerChange::ARRIVED);
     (void)r->Finish();
   });
-  return std::make_unique<PeerWatch>(std::move(impl));
+  return std::unique_ptr<PeerWatch>(new PeerWatch(std::move(impl)));
 }
 
 Expected<std::shared_ptr<grpc::Channel>> App::PeerChannel(std::string_view node) {
