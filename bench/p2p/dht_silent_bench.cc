@@ -48,6 +48,7 @@
 #include <libtorrent/session_params.hpp>
 
 #include "bench_util.h"
+#include "raw_session.h"
 #include "common/keys.h"
 #include "p2p/mutable_item.h"
 #include "p2p/p2p_node.h"
@@ -120,20 +121,7 @@ class Probe {
     s.set_int(lt::settings_pack::alert_mask, lt::alert_category::status | lt::alert_category::dht |
                                                  lt::alert_category::error);
     session_ = std::make_unique<lt::session>(lt::session_params(s));
-    // Joining works only once the UDP socket listens.
-    bool listening = false;
-    const auto deadline = Clock::now() + 10s;
-    std::vector<lt::alert*> alerts;
-    while (!listening && Clock::now() < deadline) {
-      session_->wait_for_alert(lt::milliseconds(50));
-      session_->pop_alerts(&alerts);
-      for (lt::alert* a : alerts) {
-        auto* l = lt::alert_cast<lt::listen_succeeded_alert>(a);
-        if (l && l->socket_type == lt::socket_type_t::utp) listening = true;
-      }
-    }
-    if (!listening) Fail("the probe session did not listen within 10 s");
-    for (const auto& addr : addrs) session_->add_dht_node({"127.0.0.1", PortOf(addr)});
+    JoinLoopbackDht(*session_, addrs);
   }
   ~Probe() { lt::session_proxy proxy = session_->abort(); }
 

@@ -65,6 +65,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bench_util.h"
+#include "raw_session.h"
 #include "common/keys.h"
 #include "p2p/p2p_node.h"
 #include "p2p/session_settings.h"
@@ -725,21 +726,8 @@ DhtFigures BenchDht(const Options& o) {
       s->reset();
     }
   } probe_closer{&probe};
-  // Joining works only once the UDP socket listens.
-  bool listening = false;
-  auto deadline = Clock::now() + 10s;
-  std::vector<lt::alert*> alerts;
-  while (!listening && Clock::now() < deadline) {
-    probe->wait_for_alert(lt::milliseconds(50));
-    probe->pop_alerts(&alerts);
-    for (lt::alert* a : alerts) {
-      auto* l = lt::alert_cast<lt::listen_succeeded_alert>(a);
-      if (l && l->socket_type == lt::socket_type_t::utp) listening = true;
-    }
-  }
-  if (!listening) Fail("the probe session did not listen within 10 s");
+  JoinLoopbackDht(*probe, addrs);
   auto port_of = [](const std::string& addr) { return std::stoi(addr.substr(addr.rfind(':') + 1)); };
-  for (const auto& addr : addrs) probe->add_dht_node({"127.0.0.1", port_of(addr)});
   std::array<char, 32> pk;
   std::memcpy(pk.data(), key.public_key.data(), 32);
   // Warm up until the probe finds the item (its routing table fills meanwhile).
