@@ -67,7 +67,11 @@ int ShowHostStatus(const Context& ctx, const HostStatusOptions& o) {
   if (resp.gateway_port() > 0) {
     std::printf("  gateway  http://<app>.localhost:%d/\n", resp.gateway_port());
   }
-  if (!resp.node_id().empty()) std::printf("  node     %s, links on %s\n", resp.node_id().c_str(), resp.peer_listen().c_str());
+  if (!resp.node_id().empty()) {
+    std::printf("  node     %s, links %s\n", resp.node_id().c_str(),
+                resp.peer_listen().empty() ? "not listening (no app runs with peers)"
+                                           : ("on " + resp.peer_listen()).c_str());
+  }
   if (resp.p2p_listen().empty()) {
     std::printf("  p2p      not started (starts when first needed)\n");
   } else {

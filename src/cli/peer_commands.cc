@@ -23,7 +23,8 @@ int ShowNode(const Context& ctx, const NodeOptions& o) {
     std::printf("this host runs no peer network (see its log for why)\n");
     return 0;
   }
-  std::printf("node   %s\nlinks  %s\n", resp.node_id().c_str(), resp.peer_listen().c_str());
+  std::printf("node   %s\nlinks  %s\n", resp.node_id().c_str(),
+              resp.peer_listen().empty() ? "not listening (no app runs with peers)" : resp.peer_listen().c_str());
   return 0;
 }
 

@@ -233,7 +233,7 @@ void Host::StartPeers() {
   }
   peers_ = std::move(*net);
   peers_ptr_ = peers_.get();
-  spdlog::info("node {}; links from other hosts on {}", peers_->node_id(), peers_->listen());
+  spdlog::info("node {}; links from other hosts once an app runs with peers", peers_->node_id());
 }
 
 }  // namespace mumba

@@ -116,24 +116,32 @@ class PeerNetworkImpl final : public PeerNetwork {
         incoming_(parts_, limits_, limits_mu_) {}
   ~PeerNetworkImpl() override { Stop(); }
 
-  Status Listen() {
+  void StartLoop() { thread_ = std::thread([this] { Loop(); }); }
+
+  // Binds the link server, once: the first time an app runs with peers, so a host
+  // without such apps opens no port. The loop's thread only.
+  Status EnsureListening() {
+    if (server_) return {};
     grpc::ServerBuilder builder;
     int port = 0;
     builder.AddListeningPort(options_.listen, LinkServerCredentials(key_), &port);
     builder.RegisterService(&node_service_);
     builder.RegisterCallbackGenericService(&incoming_);
     builder.SetMaxReceiveMessageSize(4 << 20);
-    server_ = builder.BuildAndStart();
-    if (!server_ || port == 0) return Unavailable("cannot listen for links on " + options_.listen);
-    const std::string ip = options_.listen.substr(0, options_.listen.rfind(':'));
-    listen_ = ip + ":" + std::to_string(port);
+    auto server = builder.BuildAndStart();
+    if (!server || port == 0) return Unavailable("cannot listen for links on " + options_.listen);
+    server_ = std::move(server);
     port_ = port;
-    thread_ = std::thread([this] { Loop(); });
+    std::lock_guard lock(mu_);
+    listen_ = options_.listen.substr(0, options_.listen.rfind(':')) + ":" + std::to_string(port);
     return {};
   }
 
   const std::string& node_id() const override { return id_; }
-  std::string listen() const override { return listen_; }
+  std::string listen() const override {
+    std::lock_guard lock(mu_);
+    return listen_;
+  }
 
   std::vector<PeerInfo> PeersOf(const std::string& app_id) const override {
     std::lock_guard lock(mu_);
@@ -233,10 +241,19 @@ class PeerNetworkImpl final : public PeerNetwork {
       looking.push_back(app);
       if (ServesPeers(app)) serving.insert(app.record.id);
     }
-    // The BitTorrent node starts only for an app that runs with peers: no traffic
-    // otherwise.
-    Expected<P2pNode*> node = Unavailable("no app runs with peers");
-    if (!looking.empty()) node = parts_.p2p();
+    // The link server and the BitTorrent node start only for an app that runs with
+    // peers: no open port and no traffic otherwise.
+    if (looking.empty()) {
+      Withdraw(serving);
+      std::lock_guard lock(mu_);
+      peers_.clear();
+      return;
+    }
+    if (Status s = EnsureListening(); !s.ok()) {
+      spdlog::error("peers: {}", s.message());
+      return;
+    }
+    Expected<P2pNode*> node = parts_.p2p();
     if (node.ok()) {
       for (const auto& id : serving) {
         if (announced_.insert(id).second) {
@@ -297,7 +314,7 @@ class PeerNetworkImpl final : public PeerNetwork {
       if (found.ok()) {
         for (const auto& e : *found) {
           const std::string endpoint = e.ip + ":" + std::to_string(e.port);
-          if (endpoint == listen_ || endpoints.contains(endpoint) || Stopped()) continue;
+          if (endpoint == listen() || endpoints.contains(endpoint) || Stopped()) continue;
           auto probe = grpc::CreateCustomChannel(endpoint, LinkChannelCredentialsToAnyNode(key_),
                                                  LinkChannelArguments());
           auto id = Hello(probe, app_id);
@@ -325,14 +342,15 @@ class PeerNetworkImpl final : public PeerNetwork {
   PeerLimits limits_;
   NodeService node_service_;
   IncomingCalls incoming_;
+  // From the first app that runs with peers; the loop's thread (and Stop, after it ended).
   std::unique_ptr<grpc::Server> server_;
-  std::string listen_;
   int port_ = 0;
   std::thread thread_;
   std::set<std::string> announced_;  // The loop's thread only (and Stop, after it ended).
 
   mutable std::mutex mu_;
   std::condition_variable wake_;
+  std::string listen_;  // Empty until the link server listens.
   bool stopped_ = false;
   std::map<std::string, std::map<std::string, Peer>> peers_;  // App id -> node id -> peer.
 };
@@ -342,7 +360,7 @@ class PeerNetworkImpl final : public PeerNetwork {
 Expected<std::unique_ptr<PeerNetwork>> PeerNetwork::Start(NodeKey key, PeerNetworkParts parts,
                                                           PeerNetworkOptions options) {
   auto net = std::make_unique<PeerNetworkImpl>(std::move(key), std::move(parts), std::move(options));
-  MUMBA_TRY(net->Listen());
+  net->StartLoop();
   return std::unique_ptr<PeerNetwork>(std::move(net));
 }
 

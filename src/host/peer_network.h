@@ -64,14 +64,16 @@ struct PeerInfo {
 
 class PeerNetwork {
  public:
-  // Binds the link server and starts the thread that announces and looks up.
-  // UNAVAILABLE when `options.listen` cannot be bound.
+  // Starts the thread that announces and looks up. The link server listens (and
+  // the BitTorrent node starts) only once an app runs with the peers grant, so a
+  // host without such apps opens no port; when `options.listen` cannot be bound
+  // then, the host logs why and tries again each round. Never fails today.
   static Expected<std::unique_ptr<PeerNetwork>> Start(NodeKey key, PeerNetworkParts parts,
                                                        PeerNetworkOptions options);
   virtual ~PeerNetwork() = default;
 
   virtual const std::string& node_id() const = 0;
-  // "IP:PORT" the link server listens on.
+  // "IP:PORT" the link server listens on; empty until an app runs with peers.
   virtual std::string listen() const = 0;
   // The live peers of app `app_id` (its canonical address), without this node.
   virtual std::vector<PeerInfo> PeersOf(const std::string& app_id) const = 0;

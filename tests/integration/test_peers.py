@@ -137,5 +137,20 @@ class PeersTest(unittest.TestCase):
         self.assertEqual(r["codes"], {str(NOT_FOUND): 1}, r)
 
 
+class NoPeerAppsTest(unittest.TestCase):
+    def test_a_host_without_an_app_that_runs_with_peers_opens_no_link_port(self):
+        if not PROBE:
+            raise unittest.SkipTest("MUMBA_PEER_PROBE_BUNDLE is not set (run through ctest)")
+        home = Home(self)
+        home.run("host", "start", check=True)
+        node = home.json("node")
+        self.assertRegex(node["node"], r"^[a-z2-7]{52}$")
+        self.assertEqual(node["peer_listen"], "")
+        # Installed but stopped: still nothing listens.
+        home.run("install", "--yes", PROBE, check=True)
+        self.assertEqual(home.json("node")["peer_listen"], "")
+        self.assertEqual(home.json("node")["node"], node["node"])  # The key is kept.
+
+
 if __name__ == "__main__":
     unittest.main()
