@@ -61,6 +61,13 @@ TEST(CallPoolTest, ACallerAtItsLimitLeavesThreadsToOthers) {
     // Eight slow calls wait, yet the quick caller's call runs at once: the slow
     // caller holds two threads, not all four.
     EXPECT_EQ(quick_ran.get_future().wait_for(10s), std::future_status::ready);
+    // The second slow call's thread may not have begun it yet when the quick one
+    // ran: wait for both, then give a third (which the limit forbids) time to start.
+    for (auto end = std::chrono::steady_clock::now() + 10s;
+         slow_running.load() < 2 && std::chrono::steady_clock::now() < end;) {
+      std::this_thread::sleep_for(1ms);
+    }
+    std::this_thread::sleep_for(50ms);
     EXPECT_EQ(slow_running.load(), 2);
     gate.Open();
   }
