@@ -85,8 +85,10 @@ class TweedyTest(unittest.TestCase):
     def feed_of(self, i):
         """Host i's feed address; fails the test, naming why, when the host does not
         share stores yet."""
-        me = wait_for(lambda: (m := call(self.homes[i], "Me")).get("feed") or m.get("feed_error") and m, 20,
-                      what=f"host {i + 1}'s feed to be shared")
+        def shared_or_refused():
+            me = call(self.homes[i], "Me")
+            return me if me.get("feed") or me.get("feed_error") else None
+        me = wait_for(shared_or_refused, 20, what=f"host {i + 1}'s feed to be shared")
         if not me.get("feed"):
             self.fail(f"needs the host's shares (App::Share/Follow, issue 14): {me.get('feed_error')}")
         return me["feed"]

@@ -54,6 +54,7 @@ void Tweedy::Start() {
     }
   }
   worker_ = std::thread([this] { Work(); });
+  pusher_ = std::thread([this] { PushLoop(); });
 }
 
 void Tweedy::Stop() {
@@ -63,18 +64,31 @@ void Tweedy::Stop() {
   }
   wake_.notify_all();
   if (worker_.joinable()) worker_.join();
+  if (pusher_.joinable()) pusher_.join();
 }
 
 void Tweedy::Work() {
   std::unique_lock lock(mu_);
   while (!stopping_) {
     lock.unlock();
-    PushPending();
     ShareFeed();
     GreetPeers();
     PollFollows();
     lock.lock();
-    wake_.wait_for(lock, kRound, [this] { return stopping_ || !to_push_.empty(); });
+    // A post wakes it to share at once; a host that refused to share is asked
+    // again only after kShareRetryMs (ShareFeed), so it does not wake it.
+    wake_.wait_for(lock, kRound, [this] { return stopping_ || (share_pending_ && feed_error_.empty()); });
+  }
+}
+
+void Tweedy::PushLoop() {
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    wake_.wait(lock, [this] { return stopping_ || !to_push_.empty(); });
+    if (stopping_) break;
+    lock.unlock();
+    PushPending();
+    lock.lock();
   }
 }
 

@@ -2,7 +2,7 @@
 // One node's tweedy: its own feed (the SQL database "posts", shared under an
 // address of its own), the feeds it follows (replicas the host keeps, read with
 // App::Sql(address)), the posts that followed nodes pushed live, and the worker
-// that keeps all of it moving: it shares the feed again after each post, pushes new
+// threads that keep all of it moving: they share the feed again after each post, pushes new
 // posts to the live peers, greets new peers, and tells the pages when a replica
 // changed. The gRPC services in main.cc are thin shells over this class.
 #pragma once
@@ -39,17 +39,17 @@ class Tweedy {
   Tweedy(const Tweedy&) = delete;
   Tweedy& operator=(const Tweedy&) = delete;
 
-  // Makes the state tables, shares the feed and starts the worker thread. Errors
+  // Makes the state tables and starts the threads that share the feed and push. Errors
   // are logged, never fatal: a node whose host cannot share still posts and reads
   // its own feed. Call once, before App::Run.
   void Start();
-  // Ends the worker thread; once it returns, nothing more is shared or pushed.
+  // Ends the threads; once it returns, nothing more is shared or pushed.
   void Stop();
 
   // ---- What this node's pages and owner ask (tweedy.v1.Tweedy) ----
 
-  // Writes a post to the feed, tells the pages ("post") and has the worker push it
-  // to the live peers and share the feed again. INVALID_ARGUMENT for an empty or
+  // Writes a post to the feed, tells the pages ("post") and has the threads push
+  // it to the live peers and share the feed again. INVALID_ARGUMENT for an empty or
   // too long text; the storage's error when it cannot be written.
   mumba::Expected<tv1::Post> Write(const std::string& text);
   // This node's posts, every followed replica's and the live ones not yet in a
@@ -86,7 +86,10 @@ class Tweedy {
     std::string error;
   };
 
+  // The worker's rounds, and the pusher's: pushing has a thread of its own so that
+  // a slow share (a snapshot, a DHT put) never holds a live post back.
   void Work();
+  void PushLoop();
   // One round of the worker; each step logs its own errors.
   void ShareFeed();
   void PushPending();
@@ -122,6 +125,7 @@ class Tweedy {
   int64_t live_accepted_ = 0;
   int64_t live_refused_ = 0;
   std::thread worker_;
+  std::thread pusher_;
 };
 
 }  // namespace tweedy
