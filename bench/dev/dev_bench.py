@@ -20,10 +20,11 @@ clock, so each figure is a stamp minus the moment the bench saved the file.
                window's page has the new daemon's reply. After the build: from the
                newest file of build/bundle (what `mumba build` writes last) to
                `live`, against the issue's 2 s.
-  baseline     the same edit with bare commands before `mumba dev` runs:
-               `mumba build APP`, `mumba install APP/build/bundle` (the running
-               daemon restarts on it), and the first `mumba call` that answers with
-               the new greeting.
+  baseline     the same edit to a second app of the same template, in rounds
+               alternating with those of `mumba dev`, by bare commands: `mumba
+               build`, `mumba install DIR/build/bundle` (the running daemon
+               restarts on it), and the first `mumba call` that answers with the
+               new greeting.
   doctor       `mumba doctor --json` with no host and with the host running,
                against the three programs it runs, run by hand: `mumba-host
                --version`, `chromium --version` and a bubblewrap jail of /bin/true.
@@ -54,6 +55,7 @@ from cdp import Browser  # noqa: E402
 from harness import Home, wait_for  # noqa: E402
 
 APP = "devb"
+OTHER = "devc"  # The app of the bare rounds.
 GREET = f"{APP}.v1.Greeter/SayHello"
 UI_TARGET_MS = 300
 SOURCE_TARGET_MS = 2000
@@ -233,26 +235,15 @@ def main():
             parts["bwrap jail /bin/true"].append(timed(bwrap))
         log("doctor: done")
 
-        # Bare source edits: build, install the bundle, call until the new reply.
-        mumba(home, "install", app, "--yes")
-        mumba(home, "start", APP)
-        bare = {"build": [], "install": [], "live": []}
-        for r in range(args.source_rounds):
-            greeting = f"Bare{r}, "
-            saved = write(main_cc, source.replace('"Hello, "', f'"{greeting}"'))
-            mumba(home, "build", app)
-            built = time.time()
-            mumba(home, "install", os.path.join(app, "build", "bundle"), "--yes")
-            installed = time.time()
-            wait_for(lambda: json.loads(mumba(home, "call", APP, GREET, '{"name":"x"}'))["message"]
-                     .startswith(greeting), 30, interval=0.01, what="the new reply")
-            live = time.time()
-            bare["build"].append((built - saved) * 1000)
-            bare["install"].append((installed - built) * 1000)
-            bare["live"].append((live - built) * 1000)
-            log(f"bare round {r}: build {built - saved:.2f} s, install {installed - built:.2f} s, "
-                f"live {live - built:.2f} s after the build")
-        write(main_cc, source)
+        # A second app of the same template for the bare rounds, so that they can
+        # alternate with mumba dev's without its watch seeing them.
+        other = os.path.join(work, OTHER)
+        mumba(home, "new", OTHER, "--dir", other)
+        mumba(home, "install", other, "--yes")
+        mumba(home, "start", OTHER)
+        other_cc = os.path.join(other, "src", "main.cc")
+        with open(other_cc) as f:
+            other_source = f.read()
 
         dev = DevProcess(home, app)
         wait_for(lambda: dev.said("mumba dev: watching") or dev.proc.poll() is not None, 600, interval=0.1,
@@ -287,6 +278,7 @@ def main():
             time.sleep(0.3)
 
         src = {"total": [], "after_build": [], "build": [], "reported": []}
+        bare = {"build": [], "install": [], "live": []}
         for r in range(args.source_rounds):
             greeting = f"Dev{r}, "
             saved = write(main_cc, source.replace('"Hello, "', f'"{greeting}"'))
@@ -299,6 +291,23 @@ def main():
             if (ms := reported_ms(line)) is not None:
                 src["reported"].append(ms)
             log(f"source round {r}: live {s[3] - saved:.2f} s after the save, {s[3] - built:.2f} s after the build")
+            time.sleep(0.5)
+
+            # The same edit by hand: build, install the bundle, call until the new reply.
+            greeting = f"Bare{r}, "
+            saved = write(other_cc, other_source.replace('"Hello, "', f'"{greeting}"'))
+            mumba(home, "build", other)
+            built = time.time()
+            mumba(home, "install", os.path.join(other, "build", "bundle"), "--yes")
+            installed = time.time()
+            wait_for(lambda: json.loads(mumba(home, "call", OTHER, f"{OTHER}.v1.Greeter/SayHello", '{"name":"x"}'))
+                     ["message"].startswith(greeting), 30, interval=0.01, what="the new reply")
+            live = time.time()
+            bare["build"].append((built - saved) * 1000)
+            bare["install"].append((installed - built) * 1000)
+            bare["live"].append((live - built) * 1000)
+            log(f"bare round {r}: build {built - saved:.2f} s, install {installed - built:.2f} s, "
+                f"live {live - built:.2f} s after the build")
             time.sleep(0.5)
 
         print(f"mumba dev and mumba doctor ({time.strftime('%Y-%m-%d %H:%M:%S')}, load {' '.join(load)} at the start, "
