@@ -17,6 +17,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 import unittest
 
 from harness import BIN, MUMBA, SOURCE_DIR, Home, wait_for
@@ -130,14 +131,18 @@ class InstalledTest(unittest.TestCase):
         # The shim runs the installed mumba, which finds the host and opens the app's
         # window, and lives as long as the window.
         run = subprocess.Popen(self.hidden(shim), env=self.env, cwd=self.root, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.STDOUT, text=True)
+        self.addCleanup(run.stdout.close)
         self.addCleanup(lambda: run.poll() is None and run.kill())
-        wait_for(lambda: [w["app_name"] for w in self.home.json("windows").get("windows", [])] == ["notes"], 60,
-                 what="the shim's window")
+        said = []
+        reader = threading.Thread(target=lambda: said.extend(iter(run.stdout.readline, "")), daemon=True)
+        reader.start()
+        # Closed once open: a window closed while it still opens fails its launch.
+        wait_for(lambda: any("opened http://notes.localhost:" in line for line in said) or run.poll() is not None,
+                 60, what="the shim's window")
+        self.assertEqual([w["app_name"] for w in self.home.json("windows").get("windows", [])], ["notes"], said)
         self.installed("close", "notes")
-        out, err = run.communicate(timeout=30)
-        self.assertEqual(run.returncode, 0, err)
-        self.assertIn("opened http://notes.localhost:", out + err)
+        self.assertEqual(run.wait(timeout=30), 0, said)
 
     def test_host_enable_writes_a_unit_that_systemd_accepts(self):
         p = self.installed("host", "enable")
