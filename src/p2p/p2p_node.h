@@ -78,6 +78,9 @@ struct FetchLimits {
   // The ceiling, whatever was announced.
   uint64_t max_bytes = kDefaultMaxBundleBytes;
   uint64_t max_files = kDefaultMaxBundleFiles;
+  // A folder holding an earlier version of the torrent's files: those found there
+  // at the same path and size are checked and kept instead of downloaded.
+  std::filesystem::path reuse_from;
 };
 
 struct P2pStatus {

@@ -1,0 +1,149 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Stores as torrents: hosts on this machine, in a private loopback DHT, share an
+app's SQL, key-value and file stores and follow each other's. A follower's replica
+is read-only, stays current as the publisher shares again, and is served by the
+followers when the publisher is away.
+
+Run through netns.sh: the module lives in a network namespace that holds nothing
+but loopback.
+"""
+import json
+import os
+import unittest
+
+from harness import Home, copy_bundle, edit_manifest, free_ports, wait_for
+
+CONFIG = """[p2p]
+follow_poll_ms = 300
+"""
+
+
+def rows(home, app, db, sql):
+    p = home.run("sql", app, db, sql, "--json", check=True)
+    return json.loads(p.stdout.splitlines()[-1])["rows"]
+
+
+def follow_of(home, address):
+    for f in home.json("follows").get("follows", []):
+        if f["follow"]["address"] == address:
+            return f["follow"]
+    return None
+
+
+def seq_of(home, address):
+    f = follow_of(home, address)
+    return int(f.get("seq", 0)) if f else 0
+
+
+class SharesTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.ports = free_ports(3)
+        cls.homes = [cls.start_host(i) for i in range(3)]
+        for home in cls.homes:
+            home.install_hello()
+
+    @classmethod
+    def start_host(cls, i, home=None):
+        home = home or Home(cls)
+        with open(os.path.join(home.path, "config.toml"), "w") as f:
+            f.write(CONFIG)
+        others = ",".join(f"127.0.0.1:{p}" for j, p in enumerate(cls.ports) if j != i)
+        home.run("host", "start", "--listen", f"127.0.0.1:{cls.ports[i]}", "--bootstrap", others, check=True)
+        return home
+
+    def share(self, home, *args):
+        return json.loads(home.run("share", *args, "--json", check=True).stdout)["share"]
+
+    def test_sql_share_followed_updated_and_served_by_followers(self):
+        a, b, c = self.homes
+        rows(a, "hello", "feed", "CREATE TABLE posts(id INTEGER PRIMARY KEY, text TEXT);"
+             "INSERT INTO posts(text) VALUES ('first'), ('second');"
+             "CREATE TABLE filler(x BLOB);"
+             "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c LIMIT 2000) "
+             "INSERT INTO filler SELECT randomblob(1000) FROM c")
+        first = self.share(a, "hello", "sql", "feed")
+        address = first["address"]
+        self.assertTrue(address.startswith("mumba://"))
+        self.assertEqual(int(first["seq"]), 1)
+        self.assertIn(address, a.run("shares", check=True).stdout)
+
+        b.run("follow", address, check=True)
+        wait_for(lambda: seq_of(b, address) >= 1, 30, what="b's first snapshot")
+        self.assertEqual(rows(b, address, "main", "SELECT text FROM posts ORDER BY id"), [["first"], ["second"]])
+        # Read-only: the replica is the publisher's, not the follower's.
+        p = b.run("sql", address, "main", "INSERT INTO posts(text) VALUES ('mine')")
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("read-only", p.stderr)
+
+        # Sharing again: a higher seq under the same address, and only what changed is new.
+        rows(a, "hello", "feed", "INSERT INTO posts(text) VALUES ('third')")
+        second = self.share(a, "hello", "sql", "feed")
+        self.assertEqual(second["address"], address)
+        self.assertEqual(int(second["seq"]), 2)
+        # About 2 MB, of which a row appended and the header changed: two 64 KiB chunks.
+        self.assertGreater(int(second["bytes"]), 2_000_000)
+        self.assertLessEqual(int(second.get("new_bytes", 0)), 4 * 65536)
+        wait_for(lambda: seq_of(b, address) >= 2, 30, what="b's second snapshot")
+        self.assertEqual(rows(b, address, "main", "SELECT count(*) FROM posts"), [[3]])
+
+        # The publisher goes away: a host following for the first time gets the
+        # snapshot from b's copy.
+        a.run("host", "stop", check=True)
+        try:
+            c.run("follow", address, check=True)
+            wait_for(lambda: seq_of(c, address) >= 2, 45, what="c's snapshot from b")
+            self.assertEqual(rows(c, address, "main", "SELECT text FROM posts ORDER BY id"),
+                             [["first"], ["second"], ["third"]])
+        finally:
+            self.start_host(0, a)
+
+        # Unfollowing deletes the replica.
+        c.run("unfollow", address, check=True)
+        self.assertIsNone(follow_of(c, address))
+        self.assertNotEqual(c.run("sql", address, "main", "SELECT 1").returncode, 0)
+
+    def test_kv_and_files_shares(self):
+        a, b, _ = self.homes
+        a.run("kv", "hello", "put", "greeting", "hi", check=True)
+        kv = self.share(a, "hello", "kv")
+        src = os.path.join(a.path, "upload.txt")
+        with open(src, "w") as f:
+            f.write("a file for the world\n")
+        a.run("files", "hello", "put", src, "docs/readme.txt", check=True)
+        files = self.share(a, "hello", "files")
+        b.run("follow", kv["address"], check=True)
+        b.run("follow", files["address"], check=True)
+        wait_for(lambda: seq_of(b, kv["address"]) >= 1 and seq_of(b, files["address"]) >= 1, 30,
+                 what="both snapshots")
+        self.assertEqual(b.run("kv", kv["address"], "get", "greeting", check=True).stdout.strip(), "hi")
+        got = b.run("files", files["address"], "get", "docs/readme.txt", "-", check=True).stdout
+        self.assertEqual(got, "a file for the world\n")
+
+    def test_refusals(self):
+        a, b, _ = self.homes
+        # Not an address; the address of an app (its item is no share).
+        self.assertNotEqual(b.run("follow", "mumba://not-an-address").returncode, 0)
+        # An app published under a fresh key of a's (as `mumba publish` does it).
+        hello_id = a.run("keys", "new", check=True).stdout.strip()
+        bundle = copy_bundle(self)
+        with open(os.path.join(bundle, "mumba.toml")) as f:
+            old_id = f.read().split('id = "', 1)[1].split('"', 1)[0]
+        edit_manifest(bundle, old_id, hello_id)
+        edit_manifest(bundle, 'name = "hello"', 'name = "hello2"')
+        a.run("publish", bundle, check=True)
+        b.run("follow", hello_id, check=True)
+        wait_for(lambda: "not a share" in (follow_of(b, hello_id) or {}).get("error", ""), 30,
+                 what="the refusal of an app's item")
+        self.assertEqual(seq_of(b, hello_id), 0)
+        b.run("unfollow", hello_id, check=True)
+        # A database never written cannot be shared; nor can one's own share be followed.
+        self.assertNotEqual(a.run("share", "hello", "sql", "nothing-here").returncode, 0)
+        own = self.share(a, "hello", "sql", "mine") if rows(a, "hello", "mine", "CREATE TABLE t(x)") == [] else None
+        p = a.run("follow", own["address"])
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("shared by this host", p.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
