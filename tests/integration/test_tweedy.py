@@ -164,7 +164,7 @@ class TweedyTest(unittest.TestCase):
         for i in (1, 2):
             self.wait_text(i, "hello followers")
             # The replica names node 1 as the author's node: its pushes are taken.
-            wait_for(lambda: [f["node"] for f in call(self.homes[i], "Following")["follows"]] == [self.nodes[0]],
+            wait_for(lambda: [f.get("node") for f in call(self.homes[i], "Following")["follows"]] == [self.nodes[0]],
                      15, what=f"host {i + 1} to read node 1's id from the replica")
         # Node 1's posts are in order, newest first, and only once each.
         timeline = [p["text"] for p in call(self.homes[1], "Timeline")["posts"]]
