@@ -124,7 +124,8 @@ class TweedyTest(unittest.TestCase):
         for i, home in enumerate(self.homes):
             wait_for(lambda: call(home, "Me").get("node") == self.nodes[i], 15,
                      what=f"host {i + 1}'s tweedy to learn its node")
-            self.assertEqual(call(home, "Me")["peers"], "2")
+            # The daemon's own count, as its last round (under a second ago) saw it.
+            wait_for(lambda: call(home, "Me")["peers"] == "2", 5, what=f"host {i + 1}'s tweedy to count 2 peers")
         post = call(self.homes[0], "Post", {"text": "alone on node 1"})
         self.assertEqual((post["id"], post["via"], post["author_node"]), ("1", "own", self.nodes[0]))
         self.assertIn("alone on node 1", texts(self.homes[0]))
@@ -211,6 +212,32 @@ class TweedyTest(unittest.TestCase):
         for n, i in enumerate((1, 2)):
             wait_for(lambda: int(call(self.homes[i], "Me")["live_accepted"]) > accepted[n], 10,
                      what=f"host {i + 1} to keep node 1's push")
+
+    def test_7_a_push_from_another_node_than_the_feed_names_is_refused(self):
+        self.feed_of(0)
+        self.wait_peers()
+        one, three = self.homes[0], self.homes[2]
+
+        def bound_to(node):
+            wait_for(lambda: [f.get("node") for f in call(three, "Following")["follows"]] == [node], 20,
+                     what=f"host 3 to read {node} from node 1's replica")
+
+        # Node 1's owner makes the feed name node 2 as its author's node: from the next
+        # snapshot on, node 3 takes that feed's live posts from node 2 alone.
+        one.run("sql", "tweedy", "posts", "UPDATE meta SET value = ? WHERE key = 'node'", "-p", self.nodes[1],
+                check=True)
+        one.run("share", "tweedy", "sql", "posts", check=True)
+        bound_to(self.nodes[1])
+        refused = int(call(three, "Me")["live_refused"])
+        call(one, "Post", {"text": "pushed by a node the feed does not name"})
+        wait_for(lambda: int(call(three, "Me")["live_refused"]) > refused, 15, what="host 3 to refuse node 1's push")
+        # The post still arrives, in the replica the feed's key signed.
+        wait_for(lambda: any(p["text"] == "pushed by a node the feed does not name" and p["via"] == "replica"
+                             for p in call(three, "Timeline")["posts"]), 20, what="the post in node 3's replica")
+        one.run("sql", "tweedy", "posts", "UPDATE meta SET value = ? WHERE key = 'node'", "-p", self.nodes[0],
+                check=True)
+        one.run("share", "tweedy", "sql", "posts", check=True)
+        bound_to(self.nodes[0])
 
 
 if __name__ == "__main__":
