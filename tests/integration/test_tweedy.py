@@ -115,8 +115,8 @@ class TweedyTest(unittest.TestCase):
         return page
 
     def page_shows(self, page, text, timeout=15):
-        page.wait_for(f"[...document.querySelectorAll('#timeline li .text')].some(e => e.textContent === {json.dumps(text)})",
-                      timeout, what=f"{text!r} on the page")
+        shown = f"[...document.querySelectorAll('#timeline li .text')].some(e => e.textContent === {json.dumps(text)})"
+        page.wait_for(shown, timeout, what=f"{text!r} on the page")
         self.assertTrue(page.eval("window.notReloaded === true"), "the page reloaded")
 
     # ---- Without shares: install by address, peers, posting, the page ----

@@ -233,7 +233,8 @@ mumba::Expected<tv1::FollowingReply> Tweedy::Following() {
 tv1::MeReply Tweedy::Me() {
   std::lock_guard lock(mu_);
   tv1::MeReply me;
-  me.set_feed(feed_error_.empty() ? feed_ : "");
+  // A feed shared once keeps its address even while sharing it again fails.
+  me.set_feed(feed_);
   me.set_feed_error(feed_error_);
   me.set_seq(feed_seq_);
   me.set_node(node_);

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // One node's tweedy: its own feed (the SQL database "posts", shared under an
 // address of its own), the feeds it follows (replicas the host keeps, read with
-// App::Sql(address)), the posts that followed nodes pushed live, and the worker
-// threads that keep all of it moving: they share the feed again after each post, pushes new
-// posts to the live peers, greets new peers, and tells the pages when a replica
-// changed. The gRPC services in main.cc are thin shells over this class.
+// App::Sql(address)), the posts that followed nodes pushed live, and the two
+// threads that keep all of it moving: the worker shares the feed again after each
+// post, greets new peers and tells the pages when a replica changed; the pusher
+// sends each new post to the live peers. The gRPC services in main.cc are thin
+// shells over this class.
 #pragma once
 
 #include <condition_variable>
@@ -34,14 +35,14 @@ class Tweedy {
  public:
   // Borrows `app`, which must outlive this object.
   explicit Tweedy(mumba::App& app);
-  // Stops the worker (Stop) if it still runs.
+  // Stops the threads (Stop) if they still run.
   ~Tweedy();
   Tweedy(const Tweedy&) = delete;
   Tweedy& operator=(const Tweedy&) = delete;
 
-  // Makes the state tables and starts the threads that share the feed and push. Errors
-  // are logged, never fatal: a node whose host cannot share still posts and reads
-  // its own feed. Call once, before App::Run.
+  // Makes the state tables and starts the threads that share the feed and push.
+  // Errors are logged, never fatal: a node whose host cannot share still posts and
+  // reads its own feed. Call once, before App::Run.
   void Start();
   // Ends the threads; once it returns, nothing more is shared or pushed.
   void Stop();
@@ -49,7 +50,7 @@ class Tweedy {
   // ---- What this node's pages and owner ask (tweedy.v1.Tweedy) ----
 
   // Writes a post to the feed, tells the pages ("post") and has the threads push
-  // it to the live peers and share the feed again. INVALID_ARGUMENT for an empty or
+  // it to the live peers (once the feed has an address) and share the feed again. INVALID_ARGUMENT for an empty or
   // too long text; the storage's error when it cannot be written.
   mumba::Expected<tv1::Post> Write(const std::string& text);
   // This node's posts, every followed replica's and the live ones not yet in a
@@ -71,6 +72,8 @@ class Tweedy {
 
   // ---- What tweedy on other nodes asks (tweedy.v1.Feed); `node` is PeerOf ----
 
+  // This node's feed address, and the calling node's id as the link proved it (so
+  // that a daemon learns its own). Never fails.
   tv1::HelloReply Hello(const std::string& node);
   // Keeps a post pushed by `node`: only one of a followed feed whose replica names
   // `node` as its author's node. PERMISSION_DENIED otherwise (and for a call from
@@ -90,17 +93,22 @@ class Tweedy {
   // a slow share (a snapshot, a DHT put) never holds a live post back.
   void Work();
   void PushLoop();
-  // One round of the worker; each step logs its own errors.
+  // The steps of a round: sharing the feed when a post (or a newly learnt node id)
+  // asks for it, greeting new peers, looking at the replicas. PushPending is the
+  // pusher's. Failures are left for the next round; a share's is logged once.
   void ShareFeed();
-  void PushPending();
   void GreetPeers();
   void PollFollows();
+  void PushPending();
   // The node id the feed's posts and meta carry, learnt from a peer's Hello.
   void LearnOwnNode(const std::string& node);
   // Posts `node` wrote for followed feed `address` after the newest one held.
   void CatchUp(const std::string& address, const std::string& node);
+  // A stub for tweedy on `node`, kept per node; nullptr for a malformed node id.
   std::shared_ptr<tv1::Feed::Stub> FeedOf(const std::string& node);
+  // Sends `message` to the pages as event `event`, with the field names of replies.
   void EmitJson(const char* event, const google::protobuf::Message& message);
+  // feed_, under the lock.
   std::string Feed();
 
   mumba::App& app_;
