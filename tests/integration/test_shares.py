@@ -149,6 +149,66 @@ class SharesTest(unittest.TestCase):
         self.assertIn("shared by this host", p.stderr)
 
 
+class SdkSharesTest(unittest.TestCase):
+    """The SDK's calls (tests/apps/store_probe's /share routes): an app shares its own
+    store and follows another node's share only with the peers grant, and reads the
+    replica with its ordinary storage handles, read-only."""
+
+    def test_an_app_shares_follows_and_reads_a_replica(self):
+        from test_storage_sdk import PROBE_BUNDLE, new_id, probe_copy, query
+        if not PROBE_BUNDLE:
+            self.skipTest("MUMBA_PROBE_BUNDLE is not set (run through ctest)")
+        ports = free_ports(2)
+        homes = []
+        for i in range(2):
+            home = Home(self)
+            with open(os.path.join(home.path, "config.toml"), "w") as f:
+                f.write(CONFIG)
+            home.run("host", "start", "--listen", f"127.0.0.1:{ports[i]}", "--bootstrap",
+                     f"127.0.0.1:{ports[1 - i]}", check=True)
+            homes.append(home)
+        granted = probe_copy(self, "sharer", new_id(), "\n[permissions]\npeers = true\n")
+        plain = probe_copy(self, "plain", new_id())
+        for home in homes:
+            home.run("install", "--yes", granted, check=True)
+            home.run("start", "sharer", check=True)
+        homes[1].run("install", plain, check=True)
+        homes[1].run("start", "plain", check=True)
+
+        def route(home, app, path, **params):
+            p = home.run("route", "-i", f"{app}://{path}?{query(**params)}")
+            head, _, body = p.stdout.partition("\n\n")
+            return int(head.split("\n")[0]), body
+
+        a, b = homes
+        a.run("sql", "sharer", "notes", "CREATE TABLE n(t TEXT); INSERT INTO n VALUES ('from a')", check=True)
+        status, body = route(a, "sharer", "share/share", kind="sql", db="notes")
+        self.assertEqual(status, 200, body)
+        address = json.loads(body)["address"]
+
+        # Without the peers grant, neither sharing nor following.
+        status, body = route(b, "plain", "share/follow", address=address)
+        self.assertEqual(status, 403, body)
+        self.assertIn("peers", body)
+        self.assertEqual(route(b, "plain", "share/share", kind="sql")[0], 403)
+
+        status, body = route(b, "sharer", "share/follow", address=address)
+        self.assertEqual(status, 200, body)
+
+        def arrived():
+            status, body = route(b, "sharer", "share/follows")
+            return status == 200 and any(f["seq"] >= 1 for f in json.loads(body))
+        wait_for(arrived, 30, what="the app's replica")
+        p = b.run("route", "-d", "SELECT t FROM n", f"sharer://sql/exec?{query(db=address)}", check=True)
+        self.assertEqual(json.loads(p.stdout)["rows"], [["from a"]])
+        # Read-only; and another app of the same host does not see it.
+        p = b.run("route", "-i", "-d", "INSERT INTO n VALUES ('b')", f"sharer://sql/exec?{query(db=address)}")
+        self.assertTrue(p.stdout.startswith("403"), p.stdout)
+        p = b.run("route", "-i", "-d", "SELECT t FROM n", f"plain://sql/exec?{query(db=address)}")
+        self.assertTrue(p.stdout.startswith("404"), p.stdout)
+        self.assertEqual(route(b, "sharer", "share/unfollow", address=address)[0], 200)
+
+
 class ShareRefusalsTest(unittest.TestCase):
     """A follower holding a snapshot is offered older and tampered ones by a
     dishonest DHT node (mumba-p2p-tool, as in test_p2p_refusals) and keeps what it
