@@ -228,10 +228,22 @@ TEST_F(AssembleRefusalTest, AnExistingDestIsLeftAlone) {
 }
 
 TEST_F(AssembleRefusalTest, AnIndexBuiltInMemoryIsCheckedToo) {
+  ChunkedIndex good = index_;
   index_.entries[1].path = "../b";
   Status st = AssembleAndCheckNothingLeft();
   EXPECT_EQ(st.code(), Code::kInvalidArgument) << st.message();
   EXPECT_FALSE(fs::exists(tmp_.path() / "b"));
+  // A chunk more than the size needs, naming a chunk that exists.
+  index_ = good;
+  index_.entries[1].chunks.push_back(index_.entries[0].chunks[0]);
+  st = AssembleAndCheckNothingLeft();
+  EXPECT_EQ(st.code(), Code::kInvalidArgument) << st.message();
+  index_ = good;
+  index_.entries[1].chunks[0] = "../../a";
+  EXPECT_EQ(AssembleAndCheckNothingLeft().code(), Code::kInvalidArgument);
+  index_ = good;
+  index_.total_bytes += 1;
+  EXPECT_EQ(AssembleAndCheckNothingLeft().code(), Code::kInvalidArgument);
 }
 
 TEST_F(AssembleRefusalTest, ChunksTheIndexDoesNotNameAreIgnored) {
