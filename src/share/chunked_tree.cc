@@ -73,7 +73,8 @@ Status RefuseObject(int dir, const char* name, const std::string& what, int err)
 // Writes the distinct chunks of the files it is given into one chunks folder.
 class ChunkWriter {
  public:
-  ChunkWriter(int chunks_dir, uint64_t chunk_bytes) : dir_(chunks_dir), buf_(chunk_bytes) {}
+  // `reuse` is a previous version's chunks folder, or an invalid descriptor.
+  ChunkWriter(int chunks_dir, int reuse, uint64_t chunk_bytes) : dir_(chunks_dir), reuse_(reuse), buf_(chunk_bytes) {}
 
   // Cuts the open file `fd` into `entry` (size and chunk names), writing each
   // chunk not written before.
@@ -83,7 +84,7 @@ class ChunkWriter {
       if (n == 0) return Status();
       std::string_view bytes(buf_.data(), n);
       std::string name = Sha256Hex(bytes);
-      if (written_.insert(name).second) {
+      if (written_.insert(name).second && !Reuse(name, n)) {
         UniqueFd out(::openat(dir_, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
         if (!out.valid()) return ErrnoStatus(errno, "cannot create chunk " + name);
         MUMBA_TRY(WriteFull(out.get(), bytes, "chunk " + name));
@@ -96,7 +97,21 @@ class ChunkWriter {
   }
 
  private:
+  // Links chunk `name` from the previous version when it holds it as a regular
+  // file of `size` bytes; false (and nothing done) otherwise, e.g. on another
+  // filesystem. Chunks are never written after they are made, so both versions
+  // may share one file.
+  bool Reuse(const std::string& name, size_t size) {
+    struct stat st;
+    if (reuse_ < 0 || ::fstatat(reuse_, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
+        static_cast<uint64_t>(st.st_size) != size) {
+      return false;
+    }
+    return ::linkat(reuse_, name.c_str(), dir_, name.c_str(), 0) == 0;
+  }
+
   int dir_;
+  int reuse_;
   std::vector<char> buf_;
   std::unordered_set<std::string> written_;
 };
@@ -167,7 +182,8 @@ Status CutTree(int root, ChunkWriter& writer, std::vector<IndexEntry>& entries) 
   return Status();
 }
 
-Expected<ChunkedIndex> WriteVersion(const fs::path& source, const fs::path& version_dir, ChunkedIndex index) {
+Expected<ChunkedIndex> WriteVersion(const fs::path& source, const fs::path& version_dir, const fs::path& reuse_from,
+                                    ChunkedIndex index) {
   UniqueFd version(::open(version_dir.c_str(), kFolderFlags));
   if (!version.valid()) return ErrnoStatus(errno, "cannot open " + version_dir.string());
   if (::mkdirat(version.get(), std::string(kChunksFolderName).c_str(), 0755) != 0) {
@@ -175,7 +191,9 @@ Expected<ChunkedIndex> WriteVersion(const fs::path& source, const fs::path& vers
   }
   UniqueFd chunks(::openat(version.get(), std::string(kChunksFolderName).c_str(), kFolderFlags));
   if (!chunks.valid()) return ErrnoStatus(errno, "cannot open the chunks folder");
-  ChunkWriter writer(chunks.get(), index.chunk_bytes);
+  UniqueFd reuse;
+  if (!reuse_from.empty()) reuse = UniqueFd(::open((reuse_from / kChunksFolderName).c_str(), kFolderFlags));
+  ChunkWriter writer(chunks.get(), reuse.get(), index.chunk_bytes);
 
   UniqueFd src(::open(source.c_str(), kReadFlags));
   if (!src.valid()) {
@@ -333,7 +351,7 @@ std::string Sha256Hex(std::string_view bytes) {
 }
 
 Expected<ChunkedIndex> WriteChunked(const fs::path& source, const fs::path& version_dir, std::string_view kind,
-                                    uint64_t chunk_bytes) {
+                                    uint64_t chunk_bytes, const fs::path& reuse_from) {
   ChunkedIndex index;
   index.kind = std::string(kind);
   index.chunk_bytes = chunk_bytes;
@@ -360,7 +378,7 @@ Expected<ChunkedIndex> WriteChunked(const fs::path& source, const fs::path& vers
   } else {
     return ErrnoStatus(errno, "cannot look at " + version_dir.string());
   }
-  auto written = WriteVersion(source, version_dir, std::move(index));
+  auto written = WriteVersion(source, version_dir, reuse_from, std::move(index));
   if (!written.ok()) {
     std::error_code ec;
     if (made) {
