@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <deque>
 #include <limits>
+#include <memory>
 #include <unordered_set>
 
 #include "common/files.h"
@@ -352,16 +353,14 @@ std::string Sha256Hex(std::string_view bytes) {
 
 Expected<ChunkedIndex> WriteChunked(const fs::path& source, const fs::path& version_dir, std::string_view kind,
                                     uint64_t chunk_bytes, const fs::path& reuse_from) {
+  // An empty tree with this kind and chunk size passes CheckIndex exactly when
+  // both are ones an index may carry.
   ChunkedIndex index;
   index.kind = std::string(kind);
   index.chunk_bytes = chunk_bytes;
-  index.single_file = true;
-  index.entries.push_back({});
-  if (Status st = CheckIndex(index, kNoLimits); !st.ok()) {
+  if (!CheckIndex(index, kNoLimits).ok()) {
     return InvalidArgument("kind must be sql, kv or files and chunk_bytes a power of two up to 16 MiB");
   }
-  index.entries.clear();
-  index.single_file = false;
 
   bool made = false;
   struct stat st;
