@@ -155,7 +155,9 @@ Status CutTree(int root, ChunkWriter& writer, std::vector<IndexEntry>& entries) 
       IndexEntry entry;
       entry.path = rel.empty() ? std::string(name) : rel + "/" + std::string(name);
       const std::string what = engine::Quote(entry.path);
-      if (auto why = engine::ComponentProblem(name); !why.empty()) return InvalidArgument(what + " " + std::string(why));
+      if (auto why = engine::ComponentProblem(name); !why.empty()) {
+        return InvalidArgument(what + " " + std::string(why));
+      }
       if (entry.path.size() > engine::kMaxPathBytes) return InvalidArgument(what + " is longer than 4096 bytes");
       struct stat st;
       if (::fstatat(dir.get(), d->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
@@ -283,8 +285,8 @@ Status AssembleFile(int dir, const std::string& leaf, const IndexEntry& e, uint6
 }
 
 // Opens folders of the tree being built, reusing the last one opened: entries
-// are sorted, so siblings mostly follow one another and a folder's first entry
-// follows it, and a deep tree costs one walk per folder, not one per entry.
+// are sorted, so a folder's entries mostly follow one another and most need no
+// walk; one whose folder is not the last opened walks from the root again.
 class FolderCache {
  public:
   explicit FolderCache(int root) : root_(root) {}

@@ -108,7 +108,9 @@ TEST_F(ChunkedTreeTest, ATreeRoundTripsWithEmptyFoldersEmptyFilesAndTheExecutabl
   EXPECT_FALSE(fs::exists(dest_ / ".mumba-tmp"));
   // Nothing beside dest: the staging folder went into place.
   size_t beside = 0;
-  for (const auto& e : fs::directory_iterator(tmp_.path())) beside += e.path().filename().string().starts_with(".mumba");
+  for (const auto& e : fs::directory_iterator(tmp_.path())) {
+    beside += e.path().filename().string().starts_with(".mumba");
+  }
   EXPECT_EQ(beside, 0u);
 }
 

@@ -251,7 +251,9 @@ Expected<ChunkedIndex> ParseIndex(std::string_view text, const IndexLimits& limi
 
 Status CheckIndex(const ChunkedIndex& index, const IndexLimits& limits) {
   if (!IsKnownKind(index.kind)) return InvalidArgument("index: unknown kind");
-  if (!IsValidChunkBytes(index.chunk_bytes)) return InvalidArgument("index: chunk size is not a power of two up to 16 MiB");
+  if (!IsValidChunkBytes(index.chunk_bytes)) {
+    return InvalidArgument("index: chunk size is not a power of two up to 16 MiB");
+  }
   if (index.entries.size() > limits.max_entries) {
     return ResourceExhausted("index has more than " + std::to_string(limits.max_entries) + " entries");
   }
