@@ -153,6 +153,7 @@ Host::Host(HostOptions options, HostConfig config, std::unique_ptr<Registry> reg
   share_options.keys_dir = layout_.keys_dir();
   share_options.poll = std::chrono::milliseconds(config_.p2p.follow_poll_ms);
   share_options.max_bytes = config_.p2p.max_bundle_bytes;
+  share_options.max_files = config_.p2p.max_bundle_files;
   share_options.seed = config_.p2p.seed;
   if (auto shares = Shares::Create(share_options, *stores_, *distribution_); shares.ok()) {
     shares_ = std::move(*shares);

@@ -125,7 +125,9 @@ Status Shares::UpdateFollow(const FollowRecord& held) {
   FetchLimits limits;
   limits.announced_bytes = item.size;
   limits.max_bytes = options_.max_bytes;
-  limits.max_files = 1 + (options_.max_bytes / share::kDefaultChunkBytes) + 1;
+  // One file per distinct chunk and the index: a store of small files may need
+  // more than its bytes suggest, up to [p2p] max_bundle_files.
+  limits.max_files = std::max<uint64_t>(options_.max_files, options_.max_bytes / share::kDefaultChunkBytes + 2);
   if (held.seq > 0) limits.reuse_from = FollowedDir(held.reader, held.address, held.seq);
   auto folder = node->Fetch(item.info_hash, item.info_hash_v2, staging, kFetch, limits,
                             [this](const FetchProgress&) { return !Stopping(); });

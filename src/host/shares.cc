@@ -213,9 +213,18 @@ Expected<ShareRecord> Shares::Share(const std::string& app_id, const std::string
   std::error_code ec;
   fs::remove_all(version, ec);
   fs::create_directories(version.parent_path(), ec);
-  MUMBA_ASSIGN_OR_RETURN(share::ChunkedIndex index, share::WriteChunked(work / "store", version, kind));
-  uint64_t new_bytes = index.total_bytes;
   const fs::path previous = record.seq > 0 ? PublishedDir(record.address, record.seq) : fs::path();
+  // Chunks the snapshot before also holds are linked from it, not written again.
+  MUMBA_ASSIGN_OR_RETURN(share::ChunkedIndex index, share::WriteChunked(work / "store", version, kind,
+                                                                        share::kDefaultChunkBytes, previous));
+  // What followers would refuse is not published.
+  share::IndexLimits limits;
+  limits.max_total_bytes = options_.max_bytes;
+  if (Status fits = share::CheckIndex(index, limits); !fits.ok()) {
+    fs::remove_all(version, ec);
+    return fits.WithContext("the " + kind + " store cannot be shared");
+  }
+  uint64_t new_bytes = index.total_bytes;
   if (!previous.empty()) {
     if (auto before = share::ReadIndex(previous, {}); before.ok()) new_bytes = share::NewChunkBytes(*before, index);
   }

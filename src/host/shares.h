@@ -81,6 +81,7 @@ struct SharesOptions {
   std::filesystem::path keys_dir;  // Each share's key.
   std::chrono::milliseconds poll{1000};
   uint64_t max_bytes = kDefaultMaxBundleBytes;  // The most a fetched snapshot may hold.
+  uint64_t max_files = kDefaultMaxBundleFiles;  // Files of a snapshot's torrent, at least.
   bool seed = true;                             // Seed followed snapshots too.
 };
 

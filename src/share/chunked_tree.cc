@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <deque>
 #include <limits>
+#include <memory>
 #include <unordered_set>
 
 #include "common/files.h"
@@ -73,7 +74,8 @@ Status RefuseObject(int dir, const char* name, const std::string& what, int err)
 // Writes the distinct chunks of the files it is given into one chunks folder.
 class ChunkWriter {
  public:
-  ChunkWriter(int chunks_dir, uint64_t chunk_bytes) : dir_(chunks_dir), buf_(chunk_bytes) {}
+  // `reuse` is a previous version's chunks folder, or an invalid descriptor.
+  ChunkWriter(int chunks_dir, int reuse, uint64_t chunk_bytes) : dir_(chunks_dir), reuse_(reuse), buf_(chunk_bytes) {}
 
   // Cuts the open file `fd` into `entry` (size and chunk names), writing each
   // chunk not written before.
@@ -83,7 +85,7 @@ class ChunkWriter {
       if (n == 0) return Status();
       std::string_view bytes(buf_.data(), n);
       std::string name = Sha256Hex(bytes);
-      if (written_.insert(name).second) {
+      if (written_.insert(name).second && !Reuse(name, n)) {
         UniqueFd out(::openat(dir_, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
         if (!out.valid()) return ErrnoStatus(errno, "cannot create chunk " + name);
         MUMBA_TRY(WriteFull(out.get(), bytes, "chunk " + name));
@@ -96,7 +98,21 @@ class ChunkWriter {
   }
 
  private:
+  // Links chunk `name` from the previous version when it holds it as a regular
+  // file of `size` bytes; false (and nothing done) otherwise, e.g. on another
+  // filesystem. Chunks are never written after they are made, so both versions
+  // may share one file.
+  bool Reuse(const std::string& name, size_t size) {
+    struct stat st;
+    if (reuse_ < 0 || ::fstatat(reuse_, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
+        static_cast<uint64_t>(st.st_size) != size) {
+      return false;
+    }
+    return ::linkat(reuse_, name.c_str(), dir_, name.c_str(), 0) == 0;
+  }
+
   int dir_;
+  int reuse_;
   std::vector<char> buf_;
   std::unordered_set<std::string> written_;
 };
@@ -139,7 +155,9 @@ Status CutTree(int root, ChunkWriter& writer, std::vector<IndexEntry>& entries) 
       IndexEntry entry;
       entry.path = rel.empty() ? std::string(name) : rel + "/" + std::string(name);
       const std::string what = engine::Quote(entry.path);
-      if (auto why = engine::ComponentProblem(name); !why.empty()) return InvalidArgument(what + " " + std::string(why));
+      if (auto why = engine::ComponentProblem(name); !why.empty()) {
+        return InvalidArgument(what + " " + std::string(why));
+      }
       if (entry.path.size() > engine::kMaxPathBytes) return InvalidArgument(what + " is longer than 4096 bytes");
       struct stat st;
       if (::fstatat(dir.get(), d->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
@@ -151,8 +169,8 @@ Status CutTree(int root, ChunkWriter& writer, std::vector<IndexEntry>& entries) 
         entries.push_back(std::move(entry));
         continue;
       }
-      if (S_ISLNK(st.st_mode)) return InvalidArgument(what + " is a symlink, which a share cannot hold");
-      if (!S_ISREG(st.st_mode)) return InvalidArgument(what + " is a special file, which a share cannot hold");
+      // O_NOFOLLOW refuses a symlink, O_NONBLOCK keeps a FIFO from blocking the
+      // open, and the fstat below refuses what is not a regular file.
       UniqueFd file(::openat(dir.get(), d->d_name, kReadFlags));
       if (!file.valid()) return RefuseObject(dir.get(), d->d_name, what, errno);
       if (::fstat(file.get(), &st) != 0) return ErrnoStatus(errno, "cannot look at " + what);
@@ -167,7 +185,8 @@ Status CutTree(int root, ChunkWriter& writer, std::vector<IndexEntry>& entries) 
   return Status();
 }
 
-Expected<ChunkedIndex> WriteVersion(const fs::path& source, const fs::path& version_dir, ChunkedIndex index) {
+Expected<ChunkedIndex> WriteVersion(const fs::path& source, const fs::path& version_dir, const fs::path& reuse_from,
+                                    ChunkedIndex index) {
   UniqueFd version(::open(version_dir.c_str(), kFolderFlags));
   if (!version.valid()) return ErrnoStatus(errno, "cannot open " + version_dir.string());
   if (::mkdirat(version.get(), std::string(kChunksFolderName).c_str(), 0755) != 0) {
@@ -175,7 +194,9 @@ Expected<ChunkedIndex> WriteVersion(const fs::path& source, const fs::path& vers
   }
   UniqueFd chunks(::openat(version.get(), std::string(kChunksFolderName).c_str(), kFolderFlags));
   if (!chunks.valid()) return ErrnoStatus(errno, "cannot open the chunks folder");
-  ChunkWriter writer(chunks.get(), index.chunk_bytes);
+  UniqueFd reuse;
+  if (!reuse_from.empty()) reuse = UniqueFd(::open((reuse_from / kChunksFolderName).c_str(), kFolderFlags));
+  ChunkWriter writer(chunks.get(), reuse.get(), index.chunk_bytes);
 
   UniqueFd src(::open(source.c_str(), kReadFlags));
   if (!src.valid()) {
@@ -232,7 +253,6 @@ class ChunkReader {
     struct stat st;
     if (::fstat(fd.get(), &st) != 0) return ErrnoStatus(errno, "cannot look at " + what);
     if (!S_ISREG(st.st_mode)) return InvalidArgument(what + " is not a regular file");
-    if (static_cast<uint64_t>(st.st_size) != size) return DataLoss(what + " has the wrong size");
     // One byte more than expected shows a chunk that grew since fstat.
     buf_.resize(size + 1);
     MUMBA_ASSIGN_OR_RETURN(size_t n, ReadFull(fd.get(), buf_.data(), buf_.size(), what));
@@ -265,8 +285,8 @@ Status AssembleFile(int dir, const std::string& leaf, const IndexEntry& e, uint6
 }
 
 // Opens folders of the tree being built, reusing the last one opened: entries
-// are sorted, so siblings mostly follow one another and a folder's first entry
-// follows it, and a deep tree costs one walk per folder, not one per entry.
+// are sorted, so a folder's entries mostly follow one another and most need no
+// walk; one whose folder is not the last opened walks from the root again.
 class FolderCache {
  public:
   explicit FolderCache(int root) : root_(root) {}
@@ -334,17 +354,15 @@ std::string Sha256Hex(std::string_view bytes) {
 }
 
 Expected<ChunkedIndex> WriteChunked(const fs::path& source, const fs::path& version_dir, std::string_view kind,
-                                    uint64_t chunk_bytes) {
+                                    uint64_t chunk_bytes, const fs::path& reuse_from) {
+  // An empty tree with this kind and chunk size passes CheckIndex exactly when
+  // both are ones an index may carry.
   ChunkedIndex index;
   index.kind = std::string(kind);
   index.chunk_bytes = chunk_bytes;
-  index.single_file = true;
-  index.entries.push_back({});
-  if (Status st = CheckIndex(index, kNoLimits); !st.ok()) {
+  if (!CheckIndex(index, kNoLimits).ok()) {
     return InvalidArgument("kind must be sql, kv or files and chunk_bytes a power of two up to 16 MiB");
   }
-  index.entries.clear();
-  index.single_file = false;
 
   bool made = false;
   struct stat st;
@@ -361,7 +379,7 @@ Expected<ChunkedIndex> WriteChunked(const fs::path& source, const fs::path& vers
   } else {
     return ErrnoStatus(errno, "cannot look at " + version_dir.string());
   }
-  auto written = WriteVersion(source, version_dir, std::move(index));
+  auto written = WriteVersion(source, version_dir, reuse_from, std::move(index));
   if (!written.ok()) {
     std::error_code ec;
     if (made) {

@@ -74,7 +74,11 @@ struct IndexLimits {
 // starting with ".mumba" (a file store's own temporary folder) are skipped.
 // `version_dir` must not exist (it is created, with its parents) or be an empty
 // folder. `kind` is "sql", "kv" or "files" and is recorded. Everything written is
-// synced to disk before this returns.
+// synced to disk before this returns. With `reuse_from` (a version folder this
+// node wrote before, e.g. the share's previous one), a chunk that its chunks
+// folder holds as a regular file of the right size is hard-linked from there
+// instead of written: a 1 % change then writes about 1 % of the store. A
+// `reuse_from` that is missing, or on another filesystem, only costs that saving.
 // Returns the index written. Errors: INVALID_ARGUMENT for a bad kind or
 // chunk_bytes, a source that is a symlink or holds one, or a special file, or a
 // name no index may carry (see ParseIndex); ALREADY_EXISTS when `version_dir` is
@@ -82,7 +86,8 @@ struct IndexLimits {
 // index and chunks written are removed (and `version_dir` if this made it).
 Expected<ChunkedIndex> WriteChunked(const std::filesystem::path& source,
                                     const std::filesystem::path& version_dir, std::string_view kind,
-                                    uint64_t chunk_bytes = kDefaultChunkBytes);
+                                    uint64_t chunk_bytes = kDefaultChunkBytes,
+                                    const std::filesystem::path& reuse_from = {});
 
 // Reads `version_dir`/index, a file a stranger may have written: opened without
 // following a symlink, refused unread when over limits.max_index_bytes, then

@@ -108,7 +108,9 @@ TEST_F(ChunkedTreeTest, ATreeRoundTripsWithEmptyFoldersEmptyFilesAndTheExecutabl
   EXPECT_FALSE(fs::exists(dest_ / ".mumba-tmp"));
   // Nothing beside dest: the staging folder went into place.
   size_t beside = 0;
-  for (const auto& e : fs::directory_iterator(tmp_.path())) beside += e.path().filename().string().starts_with(".mumba");
+  for (const auto& e : fs::directory_iterator(tmp_.path())) {
+    beside += e.path().filename().string().starts_with(".mumba");
+  }
   EXPECT_EQ(beside, 0u);
 }
 
@@ -136,6 +138,40 @@ TEST_F(ChunkedTreeTest, NewChunkBytesCountsOnlyChunksThePreviousVersionLacks) {
   ASSERT_TRUE(v2.ok());
   EXPECT_EQ(NewChunkBytes(*v1, *v2), 4096u + 5u);
   EXPECT_EQ(NewChunkBytes(*v2, *v2), 0u);
+}
+
+TEST_F(ChunkedTreeTest, UnchangedChunksAreLinkedFromThePreviousVersion) {
+  std::string data = Pattern(5 * 16, 6);
+  WriteTestFile(src_, data);
+  auto v1 = WriteChunked(src_, version_, "sql", 16);
+  ASSERT_TRUE(v1.ok());
+  const auto& old = v1->entries[0].chunks;
+  // Previous chunks that are not what their name says are not linked, each new
+  // version gets a file of its own: a symlink (whose size, the length of its
+  // target, is a chunk's) and a chunk cut short.
+  fs::remove(version_ / "chunks" / old[3]);
+  fs::create_symlink("sixteen-bytes-ab", version_ / "chunks" / old[3]);
+  fs::resize_file(version_ / "chunks" / old[4], 8);
+  data[16] ^= 1;
+  WriteTestFile(src_, data);
+  const fs::path v2_dir = tmp_.path() / "v2";
+  auto v2 = WriteChunked(src_, v2_dir, "sql", 16, version_);
+  ASSERT_TRUE(v2.ok()) << v2.status().message();
+  auto inode = [](const fs::path& p) {
+    struct stat st;
+    return ::lstat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) ? st.st_ino : 0;
+  };
+  const auto& now = v2->entries[0].chunks;
+  EXPECT_EQ(now[0], old[0]);
+  EXPECT_NE(inode(v2_dir / "chunks" / now[0]), 0u);
+  EXPECT_EQ(inode(v2_dir / "chunks" / now[0]), inode(version_ / "chunks" / old[0]));
+  EXPECT_NE(now[1], old[1]);
+  EXPECT_NE(inode(v2_dir / "chunks" / now[3]), 0u);
+  EXPECT_NE(inode(v2_dir / "chunks" / now[4]), inode(version_ / "chunks" / old[4]));
+  ASSERT_TRUE(Assemble(v2_dir, *v2, dest_).ok());
+  EXPECT_EQ(Slurp(dest_), data);
+  // A previous version that does not exist costs only the saving.
+  EXPECT_TRUE(WriteChunked(src_, tmp_.path() / "v3", "sql", 16, tmp_.path() / "none").ok());
 }
 
 TEST_F(ChunkedTreeTest, WriteRefusesSymlinksSpecialFilesAndAFullVersionFolder) {
@@ -228,10 +264,22 @@ TEST_F(AssembleRefusalTest, AnExistingDestIsLeftAlone) {
 }
 
 TEST_F(AssembleRefusalTest, AnIndexBuiltInMemoryIsCheckedToo) {
+  ChunkedIndex good = index_;
   index_.entries[1].path = "../b";
   Status st = AssembleAndCheckNothingLeft();
   EXPECT_EQ(st.code(), Code::kInvalidArgument) << st.message();
   EXPECT_FALSE(fs::exists(tmp_.path() / "b"));
+  // A chunk more than the size needs, naming a chunk that exists.
+  index_ = good;
+  index_.entries[1].chunks.push_back(index_.entries[0].chunks[0]);
+  st = AssembleAndCheckNothingLeft();
+  EXPECT_EQ(st.code(), Code::kInvalidArgument) << st.message();
+  index_ = good;
+  index_.entries[1].chunks[0] = "../../a";
+  EXPECT_EQ(AssembleAndCheckNothingLeft().code(), Code::kInvalidArgument);
+  index_ = good;
+  index_.total_bytes += 1;
+  EXPECT_EQ(AssembleAndCheckNothingLeft().code(), Code::kInvalidArgument);
 }
 
 TEST_F(AssembleRefusalTest, ChunksTheIndexDoesNotNameAreIgnored) {

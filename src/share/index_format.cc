@@ -240,7 +240,6 @@ Expected<ChunkedIndex> ParseIndex(std::string_view text, const IndexLimits& limi
         return bad("a file of " + std::to_string(entry.size) + " bytes needs " + std::to_string(count) +
                    " chunk lines");
       }
-      if (!IsChunkName(chunk->substr(2))) return bad("a chunk name that is not 64 lowercase hex digits");
       entry.chunks.emplace_back(chunk->substr(2));
     }
     index.entries.push_back(std::move(entry));
@@ -252,7 +251,9 @@ Expected<ChunkedIndex> ParseIndex(std::string_view text, const IndexLimits& limi
 
 Status CheckIndex(const ChunkedIndex& index, const IndexLimits& limits) {
   if (!IsKnownKind(index.kind)) return InvalidArgument("index: unknown kind");
-  if (!IsValidChunkBytes(index.chunk_bytes)) return InvalidArgument("index: chunk size is not a power of two up to 16 MiB");
+  if (!IsValidChunkBytes(index.chunk_bytes)) {
+    return InvalidArgument("index: chunk size is not a power of two up to 16 MiB");
+  }
   if (index.entries.size() > limits.max_entries) {
     return ResourceExhausted("index has more than " + std::to_string(limits.max_entries) + " entries");
   }

@@ -9,9 +9,13 @@ but loopback.
 """
 import json
 import os
+import shutil
+import tempfile
+import time
 import unittest
 
 from harness import Home, copy_bundle, edit_manifest, free_ports, wait_for
+from test_p2p_refusals import wait_resolves
 
 CONFIG = """[p2p]
 follow_poll_ms = 300
@@ -143,6 +147,134 @@ class SharesTest(unittest.TestCase):
         p = a.run("follow", own["address"])
         self.assertNotEqual(p.returncode, 0)
         self.assertIn("shared by this host", p.stderr)
+
+
+class SdkSharesTest(unittest.TestCase):
+    """The SDK's calls (tests/apps/store_probe's /share routes): an app shares its own
+    store and follows another node's share only with the peers grant, and reads the
+    replica with its ordinary storage handles, read-only."""
+
+    def test_an_app_shares_follows_and_reads_a_replica(self):
+        from test_storage_sdk import PROBE_BUNDLE, new_id, probe_copy, query
+        if not PROBE_BUNDLE:
+            self.skipTest("MUMBA_PROBE_BUNDLE is not set (run through ctest)")
+        ports = free_ports(2)
+        homes = []
+        for i in range(2):
+            home = Home(self)
+            with open(os.path.join(home.path, "config.toml"), "w") as f:
+                f.write(CONFIG)
+            home.run("host", "start", "--listen", f"127.0.0.1:{ports[i]}", "--bootstrap",
+                     f"127.0.0.1:{ports[1 - i]}", check=True)
+            homes.append(home)
+        granted = probe_copy(self, "sharer", new_id(), "\n[permissions]\npeers = true\n")
+        plain = probe_copy(self, "plain", new_id())
+        for home in homes:
+            home.run("install", "--yes", granted, check=True)
+            home.run("start", "sharer", check=True)
+        homes[1].run("install", plain, check=True)
+        homes[1].run("start", "plain", check=True)
+
+        def route(home, app, path, **params):
+            p = home.run("route", "-i", f"{app}://{path}?{query(**params)}")
+            head, _, body = p.stdout.partition("\n\n")
+            return int(head.split("\n")[0]), body
+
+        a, b = homes
+        a.run("sql", "sharer", "notes", "CREATE TABLE n(t TEXT); INSERT INTO n VALUES ('from a')", check=True)
+        status, body = route(a, "sharer", "share/share", kind="sql", db="notes")
+        self.assertEqual(status, 200, body)
+        address = json.loads(body)["address"]
+
+        # Without the peers grant, neither sharing nor following.
+        status, body = route(b, "plain", "share/follow", address=address)
+        self.assertEqual(status, 403, body)
+        self.assertIn("peers", body)
+        self.assertEqual(route(b, "plain", "share/share", kind="sql")[0], 403)
+
+        status, body = route(b, "sharer", "share/follow", address=address)
+        self.assertEqual(status, 200, body)
+
+        def arrived():
+            status, body = route(b, "sharer", "share/follows")
+            return status == 200 and any(f["seq"] >= 1 for f in json.loads(body))
+        wait_for(arrived, 30, what="the app's replica")
+        p = b.run("route", "-d", "SELECT t FROM n", f"sharer://sql/exec?{query(db=address)}", check=True)
+        self.assertEqual(json.loads(p.stdout)["rows"], [["from a"]])
+        # Read-only; and another app of the same host does not see it.
+        p = b.run("route", "-i", "-d", "INSERT INTO n VALUES ('b')", f"sharer://sql/exec?{query(db=address)}")
+        self.assertTrue(p.stdout.startswith("403"), p.stdout)
+        p = b.run("route", "-i", "-d", "SELECT t FROM n", f"plain://sql/exec?{query(db=address)}")
+        self.assertTrue(p.stdout.startswith("404"), p.stdout)
+        self.assertEqual(route(b, "sharer", "share/unfollow", address=address)[0], 200)
+
+
+class ShareRefusalsTest(unittest.TestCase):
+    """A follower holding a snapshot is offered older and tampered ones by a
+    dishonest DHT node (mumba-p2p-tool, as in test_p2p_refusals) and keeps what it
+    holds. (A forged item never reaches it: honest DHT nodes drop it, and lookups
+    check signatures, as test_p2p_refusals shows for apps' items, which shares
+    resolve the same way.) The publisher here is a host outside the swarm: the tool alone serves
+    its items and snapshots, so the follower sees exactly what the tool offers."""
+
+    def test_older_and_tampered_snapshots_are_refused(self):
+        from test_p2p_refusals import Swarm, Tool
+        publisher = Home(self)
+        publisher.run("host", "start", "--listen", "127.0.0.1:0", "--bootstrap", "", check=True)
+        publisher.install_hello()
+        rows(publisher, "hello", "feed", "CREATE TABLE posts(text TEXT); INSERT INTO posts VALUES ('one')")
+        share = json.loads(publisher.run("share", "hello", "sql", "feed", "--json", check=True).stdout)["share"]
+        address, key52 = share["address"], share["address"][len("mumba://"):]
+        published = os.path.join(publisher.path, "shares", "published", key52)
+        v1 = os.path.join(tempfile.mkdtemp(prefix="ms-", dir="/tmp"), "v1")
+        self.addCleanup(shutil.rmtree, os.path.dirname(v1), True)
+        shutil.copytree(os.path.join(published, "v1"), v1)
+        rows(publisher, "hello", "feed", "INSERT INTO posts VALUES ('two')")
+        publisher.run("share", "hello", "sql", "feed", check=True)
+        v2 = os.path.join(published, "v2")
+        key_file = os.path.join(publisher.path, "keys", key52 + ".key")
+
+        swarm = Swarm(self, 2, configs={0: CONFIG, 1: CONFIG})
+        follower, other = swarm.homes
+        tool = Tool(self, swarm)
+
+        def item(ref, seq):
+            return ["--seq", str(seq), "--ih", ref["info_hash"], "--v2", ref["info_hash_v2"], "--name", "hello",
+                    "--version", "0.1.0", "--size", str(ref["size"]), "--field", "share=sql", "--field", "db=feed"]
+
+        _, ref1 = tool.start("seed", "--dir", v1, "--name", "mumba-share-1")
+        _, ref2 = tool.start("seed", "--dir", v2, "--name", "mumba-share-2")
+        newer, _ = tool.put("--plant-only", "--key-file", key_file, *item(ref2, 2))
+        follower.run("follow", address, check=True)
+        wait_for(lambda: seq_of(follower, address) == 2, 30, what="the follower to hold seq 2")
+        self.assertEqual(rows(follower, address, "main", "SELECT count(*) FROM posts"), [[2]])
+        tool.stop(newer)
+
+        # An older item, still validly signed, is all the DHT offers now.
+        older, _ = tool.put("--plant-only", "--key-file", key_file, *item(ref1, 1))
+        wait_resolves(other, address, 1)
+        deadline = time.monotonic() + 4
+        while time.monotonic() < deadline:  # Several polls of the follow loop.
+            self.assertEqual(seq_of(follower, address), 2)
+            time.sleep(0.3)
+        self.assertEqual(rows(follower, address, "main", "SELECT count(*) FROM posts"), [[2]])
+        tool.stop(older)
+
+        # A newer, validly signed item whose snapshot was tampered with: one chunk
+        # changed under its name (its torrent is self-consistent, so only the
+        # chunk's own hash can tell).
+        v3 = os.path.join(os.path.dirname(v1), "v3")
+        shutil.copytree(v2, v3)
+        chunks = sorted(os.listdir(os.path.join(v3, "chunks")))
+        with open(os.path.join(v3, "chunks", chunks[0]), "r+b") as f:
+            f.write(b"X")
+        _, ref3 = tool.start("seed", "--dir", v3, "--name", "mumba-share-3")
+        tool.put("--plant-only", "--key-file", key_file, *item(ref3, 3))
+        wait_for(lambda: "does not match" in (follow_of(follower, address) or {}).get("error", "") or
+                 "DATA_LOSS" in (follow_of(follower, address) or {}).get("error", ""), 30,
+                 what="the tampered snapshot's refusal")
+        self.assertEqual(seq_of(follower, address), 2)
+        self.assertEqual(rows(follower, address, "main", "SELECT count(*) FROM posts"), [[2]])
 
 
 if __name__ == "__main__":
