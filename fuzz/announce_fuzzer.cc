@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Fuzzes DecodeAnnounce and DecodeAddress (src/host/announce_decode.h): how the host
+// Fuzzes DecodeAnnounce and DecodeAddress (src/host/announce_decode.h), and
+// DecodeShareItem (src/host/share_item.h) on the same items: how the host
 // reads what an app's DHT item announces (name, version, size, info-hashes) before
 // it shows, bounds or fetches anything by it. Any DHT node may answer a lookup, and
 // an address's publisher may be hostile.
@@ -24,6 +25,7 @@
 #include "common/keys.h"
 #include "fuzz_check.h"
 #include "host/announce_decode.h"
+#include "host/share_item.h"
 #include "p2p/format.h"
 #include "platform/hex.h"
 
@@ -57,6 +59,27 @@ void CheckAddress(std::string_view text) {
   FUZZ_CHECK(again.ok() && again->public_key == decoded->public_key);
 }
 
+// The same item read as a share's (share_item.h): an accepted one is what a
+// publishing host would sign for it, field for field, and names a torrent whose
+// name is safe.
+void CheckShareItem(int64_t seq, const std::map<std::string, std::string>& fields) {
+  auto share = mumba::DecodeShareItem(Address(), seq, fields);
+  if (!share.ok()) {
+    FUZZ_CHECK(share.status().code() == mumba::Code::kInvalidArgument);
+    for (unsigned char c : share.status().message()) FUZZ_CHECK(c >= 0x20 && c < 0x7f);
+    return;
+  }
+  FUZZ_CHECK(share->kind == "kv" || share->kind == "sql" || share->kind == "files");
+  auto encoded = mumba::EncodeShareItem(*share);
+  FUZZ_CHECK(encoded.ok());
+  for (const auto& [key, value] : *encoded) {
+    const auto it = fields.find(key);
+    FUZZ_CHECK(it != fields.end());
+    FUZZ_CHECK(key == "size" ? std::to_string(share->size) == value : it->second == value);
+  }
+  FUZZ_CHECK(mumba::p2p::IsSafeName(mumba::ShareTorrentName(seq)) || seq < 0);
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -75,6 +98,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (value.type() == lt::bdecode_node::string_t) fields[std::string(key)] = std::string(value.string_value());
   }
 
+  CheckShareItem(seq, fields);
   auto item = mumba::DecodeAnnounce(Address(), seq, fields);
   if (!item.ok()) {
     FUZZ_CHECK(item.status().code() == mumba::Code::kInvalidArgument);
