@@ -155,6 +155,7 @@ Host::Host(HostOptions options, HostConfig config, std::unique_ptr<Registry> reg
   share_options.max_bytes = config_.p2p.max_bundle_bytes;
   share_options.max_files = config_.p2p.max_bundle_files;
   share_options.seed = config_.p2p.seed;
+  share_options.check_kv = [](const fs::path& dir) { return CheckKvReplicaInChild(dir, std::chrono::seconds(60)); };
   if (auto shares = Shares::Create(share_options, *stores_, *distribution_); shares.ok()) {
     shares_ = std::move(*shares);
     shares_ptr_ = shares_.get();

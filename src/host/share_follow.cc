@@ -2,12 +2,17 @@
 // Shares: following (see shares.h). One loop brings every followed share up to
 // date in turn; what it reads of strangers (the item, the torrent, the index, the
 // chunks) is checked at each step before anything replaces the replica.
+#include <poll.h>
 #include <spdlog/spdlog.h>
+
+#include <csignal>
 
 #include "common/files.h"
 #include "host/announce_decode.h"
 #include "host/distribution.h"
 #include "host/shares.h"
+#include "platform/process_launcher.h"
+#include "storage/kv_store.h"
 #include "share/chunked_tree.h"
 
 namespace fs = std::filesystem;
@@ -192,6 +197,7 @@ Status Shares::SwapReplica(const FollowRecord& held, const ShareItem& item, cons
   fs::create_directories(fresh / StoreFolderOf(item.kind), ec);
   fs::remove(fresh / StoreFolderOf(item.kind), ec);  // Assemble makes it.
   Status built = share::Assemble(version, index, fresh / StoreFolderOf(item.kind));
+  if (built.ok() && item.kind == "kv" && options_.check_kv) built = options_.check_kv(fresh / StoreFolderOf(item.kind));
   if (!built.ok()) {
     fs::remove_all(fresh, ec);
     return built.WithContext("the snapshot of " + held.address);
@@ -212,6 +218,40 @@ Status Shares::SwapReplica(const FollowRecord& held, const ShareItem& item, cons
     replicas_[{held.reader, held.address}] = FollowedReplica{store_id, item.kind == "kv"     ? StoreKind::kKv
                                                                        : item.kind == "files" ? StoreKind::kFiles
                                                                                               : StoreKind::kSql};
+  }
+  return Status();
+}
+
+Status WalkKvStore(const fs::path& kv_dir) {
+  MUMBA_ASSIGN_OR_RETURN(auto store, engine::KvStore::Open(kv_dir, /*read_only=*/true));
+  engine::KvScanOptions scan;
+  scan.limit = 10000;
+  for (;;) {
+    MUMBA_ASSIGN_OR_RETURN(engine::KvScanResult page, store->Scan(scan));
+    if (page.next_cursor.empty()) return Status();
+    scan.cursor = page.next_cursor;
+  }
+}
+
+Status CheckKvReplicaInChild(const fs::path& kv_dir, std::chrono::milliseconds timeout) {
+  LaunchSpec spec;
+  spec.executable = "/proc/self/exe";
+  spec.argv0 = "mumba-host";
+  spec.args = {"--check-kv-replica", kv_dir.string()};
+  spec.parent_death_signal = SIGKILL;
+  ProcessLauncher& launcher = ProcessLauncher::System();
+  MUMBA_ASSIGN_OR_RETURN(LaunchedProcess child, launcher.Launch(spec));
+  pollfd pfd{child.pidfd.get(), POLLIN, 0};
+  if (::poll(&pfd, 1, static_cast<int>(timeout.count())) <= 0) {
+    launcher.SignalGroup(child.pid, SIGKILL);
+    launcher.Wait(child.pid);
+    return DataLoss("its key-value store could not be read whole in " + std::to_string(timeout.count() / 1000) +
+                    " s: refused");
+  }
+  ProcessExit exit = launcher.Wait(child.pid);
+  if (exit.ExitCode() != 0) {
+    return DataLoss("its key-value store is not a sound LMDB database (the check ended with " + exit.Describe() +
+                    "): refused");
   }
   return Status();
 }

@@ -28,6 +28,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -83,7 +84,20 @@ struct SharesOptions {
   uint64_t max_bytes = kDefaultMaxBundleBytes;  // The most a fetched snapshot may hold.
   uint64_t max_files = kDefaultMaxBundleFiles;  // Files of a snapshot's torrent, at least.
   bool seed = true;                             // Seed followed snapshots too.
+  // Proves that the LMDB environment in a folder can be read whole without harm
+  // before the host opens it itself: LMDB trusts its files, and a share's file is
+  // a stranger's. The host runs it in a child process (CheckKvReplicaInChild).
+  std::function<Status(const std::filesystem::path& kv_dir)> check_kv;
 };
+
+// Walks every entry of the LMDB environment in `kv_dir`, opened read-only, in a
+// child process (`mumba-host --check-kv-replica DIR`, this executable) that has
+// at most `timeout`: OK when it read all of it; DATA_LOSS when the child failed,
+// crashed or ran out of time (it is killed).
+Status CheckKvReplicaInChild(const std::filesystem::path& kv_dir, std::chrono::milliseconds timeout);
+
+// What the child runs: OK when every entry of `kv_dir` reads.
+Status WalkKvStore(const std::filesystem::path& kv_dir);
 
 // Thread-safe. Publishing and following work on the BitTorrent node of
 // `distribution` (started when first needed).

@@ -13,6 +13,8 @@ namespace mumba {
 namespace {
 // The one database of a replica of a shared KV or SQL store.
 constexpr const char* kReplicaDb = "replica";
+// Where the store ids of replicas start (src/host/shares.cc makes them).
+constexpr std::string_view kReplicaPrefix = "replicas/";
 }  // namespace
 
 // One app's open stores, and what its live reservations hold.
@@ -88,7 +90,7 @@ template <typename Store>
 Expected<std::shared_ptr<Store>> OpenIn(std::shared_ptr<Store>& slot, const fs::path& dir,
                                         bool create, const std::string& what,
                                         const engine::SqlStoreOptions& sql_options,
-                                        const StoreManager::FileStoreOpener& open_files) {
+                                        const StoreManager::FileStoreOpener& open_files, bool read_only = false) {
   if (slot) return slot;
   std::error_code ec;
   if (!create && !fs::exists(dir, ec)) return NotFound("there is no " + what);
@@ -102,7 +104,7 @@ Expected<std::shared_ptr<Store>> OpenIn(std::shared_ptr<Store>& slot, const fs::
     } else if constexpr (std::is_same_v<Store, engine::FileStore>) {
       return open_files(dir);
     } else {
-      return Store::Open(dir);
+      return Store::Open(dir, read_only);
     }
   }();
   if (!opened.ok()) return opened.status();
@@ -143,8 +145,12 @@ Expected<std::shared_ptr<Store>> StoreManager::OpenDatabase(
     // Counted as a database from the moment it is in the map, under this lock.
     if (held != UINT64_MAX) app->reserved -= held;
   }
-  auto store = OpenIn(open[db], dir, create,
-                      std::string(StoreKindName(kind)) + " database '" + db + "' in " + where, sql_options_, open_files_);
+  // A replica of someone's share is never written: a key-value one is opened
+  // read-only, so LMDB never walks its free pages (the publisher wrote them).
+  const bool replica = app_id.starts_with(kReplicaPrefix);
+  auto store = OpenIn(open[db], dir, create && !replica,
+                      std::string(StoreKindName(kind)) + " database '" + db + "' in " + where, sql_options_, open_files_,
+                      replica);
   if (!store.ok()) open.erase(db);
   return store;
 }

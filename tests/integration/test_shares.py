@@ -7,6 +7,7 @@ followers when the publisher is away.
 Run through netns.sh: the module lives in a network namespace that holds nothing
 but loopback.
 """
+import hashlib
 import json
 import os
 import shutil
@@ -275,6 +276,70 @@ class ShareRefusalsTest(unittest.TestCase):
                  what="the tampered snapshot's refusal")
         self.assertEqual(seq_of(follower, address), 2)
         self.assertEqual(rows(follower, address, "main", "SELECT count(*) FROM posts"), [[2]])
+
+
+    def test_a_key_value_snapshot_that_lmdb_cannot_read_is_refused_and_the_host_stays_up(self):
+        from test_p2p_refusals import Swarm, Tool
+        publisher = Home(self)
+        publisher.run("host", "start", "--listen", "127.0.0.1:0", "--bootstrap", "", check=True)
+        publisher.install_hello()
+        for i in range(4):
+            publisher.run("kv", "hello", "put", f"key{i}", "v" * 3000, check=True)
+        publisher.run("kv", "hello", "put", "greeting", "hi", check=True)
+        share = json.loads(publisher.run("share", "hello", "kv", "--json", check=True).stdout)["share"]
+        address, key52 = share["address"], share["address"][len("mumba://"):]
+        key_file = os.path.join(publisher.path, "keys", key52 + ".key")
+        # The publisher's honest snapshot, its data.mdb damaged past the meta pages
+        # (LMDB opens it, then meets garbage where its B-tree should be), cut again
+        # into a valid index and chunks: only LMDB itself can tell.
+        v1 = os.path.join(publisher.path, "shares", "published", key52, "v1")
+        bad = os.path.join(tempfile.mkdtemp(prefix="ms-", dir="/tmp"), "bad")
+        self.addCleanup(shutil.rmtree, os.path.dirname(bad), True)
+        data = read_store(v1, "data.mdb")
+        data = data[:8192] + bytes((b ^ 0x5a) for b in data[8192:])
+        write_store(bad, "kv", "data.mdb", data)
+
+        swarm = Swarm(self, 2, configs={0: CONFIG, 1: CONFIG})
+        follower = swarm.homes[0]
+        tool = Tool(self, swarm)
+        _, ref = tool.start("seed", "--dir", bad, "--name", "mumba-share-1")
+        tool.put("--plant-only", "--key-file", key_file, "--seq", "1", "--ih", ref["info_hash"], "--v2",
+                 ref["info_hash_v2"], "--name", "hello", "--version", "0.1.0", "--size", str(ref["size"]),
+                 "--field", "share=kv", "--field", "db=main")
+        follower.run("follow", address, check=True)
+        wait_for(lambda: "not a sound LMDB" in (follow_of(follower, address) or {}).get("error", ""), 30,
+                 what="the damaged store's refusal")
+        self.assertEqual(seq_of(follower, address), 0)
+        self.assertEqual(follower.run("host", "status").returncode, 0)
+        self.assertNotEqual(follower.run("kv", address, "get", "greeting").returncode, 0)
+
+
+def read_store(version, name):
+    """The file `name` of a version folder, joined from its chunks (src/share's index)."""
+    with open(os.path.join(version, "index")) as f:
+        lines = f.read().splitlines()
+    out, taking = b"", False
+    for line in lines:
+        if line.startswith("f "):
+            taking = line.split(" ", 2)[2] == name
+        elif line.startswith("c ") and taking:
+            with open(os.path.join(version, "chunks", line[2:]), "rb") as c:
+                out += c.read()
+    return out
+
+
+def write_store(version, kind, name, data, chunk=65536):
+    """A version folder holding one file `name`, as WriteChunked lays it out."""
+    os.makedirs(os.path.join(version, "chunks"))
+    lines = ["mumba-share-index 1", f"kind {kind}", f"chunk-bytes {chunk}", "layout tree", f"f {len(data)} {name}"]
+    for i in range(0, len(data), chunk):
+        piece = data[i:i + chunk]
+        digest = hashlib.sha256(piece).hexdigest()
+        with open(os.path.join(version, "chunks", digest), "wb") as f:
+            f.write(piece)
+        lines.append(f"c {digest}")
+    with open(os.path.join(version, "index"), "w") as f:
+        f.write("\n".join(lines + ["end"]) + "\n")
 
 
 if __name__ == "__main__":
