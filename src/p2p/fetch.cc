@@ -2,7 +2,9 @@
 // P2pNodeImpl::Fetch in named steps: the torrent is added by its info-hashes into
 // a private staging folder, watched until every piece is verified and written,
 // taken out of the session, and its folder renamed into place. Any failure
-// removes the staging folder, so `dest` never holds a partial download.
+// removes the staging folder, so `dest` never holds a partial download. A fetch
+// that reuses an earlier version first gets only the metadata, then places the
+// reused files and adds the torrent again (see RestartWithReused).
 #include <algorithm>
 #include <cstdio>
 #include <system_error>
@@ -10,11 +12,13 @@
 #include <libtorrent/add_torrent_params.hpp>
 #include <libtorrent/error_code.hpp>
 #include <libtorrent/file_storage.hpp>
+#include <libtorrent/peer_info.hpp>
 #include <libtorrent/torrent_info.hpp>
 
 #include "common/files.h"
 #include "p2p/format.h"
 #include "p2p/p2p_node_impl.h"
+#include "p2p/reuse.h"
 
 namespace mumba::p2p {
 namespace {
@@ -113,8 +117,9 @@ mumba::Status RefuseSymlinks(const lt::torrent_handle& h, const std::string& lab
   return {};
 }
 
-FetchProgress ProgressOf(const lt::torrent_status& st) {
+FetchProgress ProgressOf(const lt::torrent_status& st, uint64_t downloaded_before) {
   FetchProgress p;
+  p.downloaded = downloaded_before + static_cast<uint64_t>(std::max<int64_t>(0, st.total_payload_download));
   p.total = st.has_metadata ? static_cast<uint64_t>(st.total_wanted) : 0;
   p.done = static_cast<uint64_t>(st.total_wanted_done);
   p.peers = st.num_peers;
@@ -168,15 +173,23 @@ Expected<fs::path> P2pNodeImpl::Fetch(const std::string& info_hash_v1, const std
     }
   }
   MUMBA_ASSIGN_OR_RETURN(auto staging, StagingFolder::Make(dest, label));
-  MUMBA_ASSIGN_OR_RETURN(Download download, StartDownload(ih, label, staging->path(), limits));
+  const bool reuse = !limits.reuse_from.empty();
+  MUMBA_ASSIGN_OR_RETURN(Download download, StartDownload(ih, label, staging->path(), limits, reuse));
 
   FetchProgress last;
-  mumba::Status st = AwaitVerified(download, deadline, timeout, progress, last);
+  mumba::Status st;
+  if (reuse) {
+    st = AwaitVerified(download, deadline, timeout, progress, last, /*until_metadata=*/true);
+    if (st.ok()) st = RestartWithReused(download, staging->path(), limits);
+  }
+  if (st.ok()) st = AwaitVerified(download, deadline, timeout, progress, last, /*until_metadata=*/false);
   if (st.ok()) st = AwaitWritten(download);
   if (!st.ok()) {
     Discard(download);
     return st;
   }
+  // Blocks that arrived after the last look (end-game duplicates) count too.
+  last.downloaded = ProgressOf(download.handle.status(), download.downloaded_before).downloaded;
   const std::string name = Release(download);
   MUMBA_ASSIGN_OR_RETURN(fs::path target, MoveIntoPlace(staging->path(), dest, name, label));
   // Only the moved folder is left in `dest` by the time the caller hears the
@@ -190,12 +203,18 @@ Expected<fs::path> P2pNodeImpl::Fetch(const std::string& info_hash_v1, const std
 Expected<P2pNodeImpl::Download> P2pNodeImpl::StartDownload(const lt::info_hash_t& ih,
                                                            const std::string& label,
                                                            const fs::path& save_path,
-                                                           const FetchLimits& limits) {
+                                                           const FetchLimits& limits, bool metadata_only) {
   Download d{ih, label, {}, WatchTorrent(ih, limits, label)};
   lt::add_torrent_params atp;
   atp.info_hashes = ih;
   atp.save_path = save_path.string();
   atp.flags = lt::torrent_flags::duplicate_is_error;
+  // Every file not to be downloaded, so no piece is ever requested: the way
+  // libtorrent documents to stop a magnet once its metadata is in
+  // (torrent_flags.hpp; stop_when_ready fires too early, as fetching metadata
+  // already counts as downloading, and pausing on the metadata alert is a race
+  // the first blocks win).
+  if (metadata_only) atp.flags |= lt::torrent_flags::default_dont_download;
   lt::error_code lec;
   d.handle = session_->add_torrent(std::move(atp), lec);
   if (lec) {
@@ -206,10 +225,50 @@ Expected<P2pNodeImpl::Download> P2pNodeImpl::StartDownload(const lt::info_hash_t
   return d;
 }
 
+mumba::Status P2pNodeImpl::RestartWithReused(Download& d, const fs::path& save_path,
+                                             const FetchLimits& limits) {
+  // Why remove and add again rather than copy the files in and call
+  // force_recheck on the same torrent: a torrent added with its info and no
+  // resume data, whose files exist, is checked in full before it connects to
+  // any peer (libtorrent's documented start), so no block can be requested
+  // before the copies are hashed; the first torrent requested nothing either
+  // (default_dont_download), so the folder holds only what is placed here.
+  // Copies, not hard links: a reused file whose bytes fail the check is
+  // downloaded into, and libtorrent opens files read-write (truncating one that
+  // is too long), so a link would write through into the earlier version.
+  std::shared_ptr<lt::torrent_info> ti = d.handle.torrent_file_with_hashes();
+  if (!ti) return Internal("fetching " + d.label + ": the metadata went missing");
+  lt::torrent_status st = d.handle.status();
+  d.downloaded_before += static_cast<uint64_t>(std::max<int64_t>(0, st.total_payload_download));
+  // Peers still connected are handed to the new torrent, which would otherwise
+  // wait for the DHT to name them again.
+  std::vector<lt::peer_info> peers;
+  d.handle.get_peer_info(peers);
+  RemoveAndWait(d.handle, d.events, /*delete_files=*/false);
+  UnwatchTorrent(d.ih, d.events);
+
+  PlaceReusedFiles(*ti, limits.reuse_from, save_path);
+
+  d.events = WatchTorrent(d.ih, limits, d.label);
+  lt::add_torrent_params atp;
+  atp.ti = std::move(ti);
+  atp.save_path = save_path.string();
+  atp.flags = lt::torrent_flags::duplicate_is_error;
+  for (const auto& p : peers) atp.peers.push_back(p.ip);
+  lt::error_code lec;
+  d.handle = session_->add_torrent(std::move(atp), lec);
+  if (lec) return Internal("cannot add torrent " + d.label + " again: " + lec.message());
+  return {};
+}
+
 mumba::Status P2pNodeImpl::AwaitVerified(Download& d, Clock::time_point deadline,
                                          std::chrono::milliseconds timeout, const ProgressFn& progress,
-                                         FetchProgress& last) {
+                                         FetchProgress& last, bool until_metadata) {
   bool checked_files = false;
+  // libtorrent ignores a DHT announce forced while the torrent's files are
+  // being checked, which for a torrent added with reused files lasts as long as
+  // hashing them: announce once more as soon as the check is over.
+  bool announced_checked = false, checked = false;
   Reannouncer reannounce(Now());
   while (true) {
     lt::torrent_status st = d.handle.status();
@@ -222,7 +281,12 @@ mumba::Status P2pNodeImpl::AwaitVerified(Download& d, Clock::time_point deadline
       auto ti = d.handle.torrent_file();
       if (ti) MUMBA_TRY(CheckTorrentLimits(*ti, d.label, *d.events->limits));
     }
-    last = ProgressOf(st);
+    if (until_metadata && st.has_metadata) return {};
+    if (checked && !announced_checked) {
+      d.handle.force_dht_announce();
+      announced_checked = true;
+    }
+    last = ProgressOf(st, d.downloaded_before);
     if (IsVerified(st, last)) return {};
     if (last.total > 0) last.done = std::min(last.done, last.total);
     if (progress && !progress(last)) {
@@ -235,7 +299,10 @@ mumba::Status P2pNodeImpl::AwaitVerified(Download& d, Clock::time_point deadline
     auto wake = std::min(deadline, now + kProgressInterval);
     if (searching) wake = std::min(wake, reannounce.next());
     std::unique_lock lock(mu_);
-    WaitUntil(lock, wake, [&] { return d.events->finished || d.events->refused.has_value(); });
+    WaitUntil(lock, wake, [&] {
+      return d.events->finished || d.events->refused.has_value() || (d.events->checked && !announced_checked);
+    });
+    checked = d.events->checked;
   }
 }
 

@@ -138,6 +138,9 @@ class P2pNodeImpl final : public P2pNode {
     std::string label;  // The hash the caller gave, for messages.
     lt::torrent_handle handle;
     std::shared_ptr<TorrentEvents> events;
+    // Payload received by torrents of this fetch that left the session (the
+    // metadata-only one of a reusing fetch); libtorrent counts per torrent.
+    uint64_t downloaded_before = 0;
   };
   using ProgressFn = std::function<bool(const FetchProgress&)>;
 
@@ -211,13 +214,24 @@ class P2pNodeImpl final : public P2pNode {
   static constexpr Clock::duration kWaitSlice = std::chrono::milliseconds(100);
 
   // Fetch's steps (fetch.cc). Each failing step leaves the download for Discard.
+  // With `metadata_only`, no file is wanted: the torrent fetches its metadata and
+  // requests no piece.
   Expected<Download> StartDownload(const lt::info_hash_t& ih, const std::string& label,
-                                   const std::filesystem::path& save_path, const FetchLimits& limits);
-  // Until every piece is verified: reports progress, refuses symlinks and
-  // torrents over the download's limits, asks the DHT again while no peer
-  // serves, and fails at the deadline or on cancel.
+                                   const std::filesystem::path& save_path, const FetchLimits& limits,
+                                   bool metadata_only);
+  // Until every piece is verified (or, with `until_metadata`, until the
+  // metadata is in and passed the checks below): reports progress, refuses
+  // symlinks and torrents over the download's limits, asks the DHT again while
+  // no peer serves and once its files are checked, and fails at the deadline or
+  // on cancel.
   mumba::Status AwaitVerified(Download& d, Clock::time_point deadline, std::chrono::milliseconds timeout,
-                              const ProgressFn& progress, FetchProgress& last);
+                              const ProgressFn& progress, FetchProgress& last, bool until_metadata);
+  // Takes the metadata-only torrent out of the session, copies the files found
+  // under limits.reuse_from into `save_path` (reuse.h), and adds the torrent
+  // again with its info, so libtorrent checks the copies before it requests
+  // anything. INTERNAL if the torrent cannot be added again.
+  mumba::Status RestartWithReused(Download& d, const std::filesystem::path& save_path,
+                                  const FetchLimits& limits);
   // Until libtorrent's queued writes reached the files.
   mumba::Status AwaitWritten(Download& d);
   // Takes the torrent out of the session, deleting what it wrote.
