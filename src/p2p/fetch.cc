@@ -227,15 +227,19 @@ Expected<P2pNodeImpl::Download> P2pNodeImpl::StartDownload(const lt::info_hash_t
 
 mumba::Status P2pNodeImpl::RestartWithReused(Download& d, const fs::path& save_path,
                                              const FetchLimits& limits) {
-  // Why remove and add again rather than copy the files in and call
-  // force_recheck on the same torrent: a torrent added with its info and no
-  // resume data, whose files exist, is checked in full before it connects to
-  // any peer (libtorrent's documented start), so no block can be requested
-  // before the copies are hashed; the first torrent requested nothing either
-  // (default_dont_download), so the folder holds only what is placed here.
-  // Copies, not hard links: a reused file whose bytes fail the check is
-  // downloaded into, and libtorrent opens files read-write (truncating one that
-  // is too long), so a link would write through into the earlier version.
+  // Why remove and add again rather than copy the files in and force_recheck
+  // the same torrent: a torrent added with its info and no resume data whose
+  // files exist is checked in full before it downloads (libtorrent 2.0.8 sees
+  // files and asks for a full check); while checking, it makes no outgoing
+  // connection (only downloading states want peers) and refuses incoming ones
+  // (torrent::attach_peer, "torrent not ready"), and pieces are requested only
+  // after the check. So no block lands before the copies are hashed, and the
+  // first torrent requested none (default_dont_download): the staging folder
+  // holds only what PlaceReusedFiles put there.
+  // Copies, not hard links: libtorrent opens every wanted file for writing as
+  // it sets up the storage (mmap_storage::initialize), before any check, and
+  // downloads into a reused file whose bytes fail the check, so a link would
+  // let it write into the earlier version.
   std::shared_ptr<lt::torrent_info> ti = d.handle.torrent_file_with_hashes();
   if (!ti) return Internal("fetching " + d.label + ": the metadata went missing");
   lt::torrent_status st = d.handle.status();

@@ -249,6 +249,14 @@ TEST_F(P2pReuseTest, AReusedFileThatFailsItsCheckIsDownloadedAgain) {
   Write(old / ChunkName(7), damaged);
   const auto before = States(old);
 
+  // The limits still hold a reusing fetch at its metadata.
+  FetchLimits tight;
+  tight.reuse_from = old;
+  tight.max_files = 3;
+  auto refused = c_->Fetch(v2->info_hash_v1, v2->info_hash_v2, tmp_.path() / "c", 20s, tight, nullptr);
+  EXPECT_EQ(refused.status().code(), Code::kResourceExhausted);
+  EXPECT_TRUE(fs::is_empty(tmp_.path() / "c"));
+
   FetchProgress last;
   auto got = FetchAtC(*v2, tmp_.path() / "c", old, last);
   ASSERT_TRUE(got.ok()) << got.status().message();
