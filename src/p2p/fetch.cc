@@ -180,7 +180,7 @@ Expected<fs::path> P2pNodeImpl::Fetch(const std::string& info_hash_v1, const std
   mumba::Status st;
   if (reuse) {
     st = AwaitVerified(download, deadline, timeout, progress, last, /*until_metadata=*/true);
-    if (st.ok()) st = RestartWithReused(download, staging->path(), limits);
+    if (st.ok()) st = RestartWithReused(download, staging->path(), limits, deadline, timeout, progress, last);
   }
   if (st.ok()) st = AwaitVerified(download, deadline, timeout, progress, last, /*until_metadata=*/false);
   if (st.ok()) st = AwaitWritten(download);
@@ -225,8 +225,9 @@ Expected<P2pNodeImpl::Download> P2pNodeImpl::StartDownload(const lt::info_hash_t
   return d;
 }
 
-mumba::Status P2pNodeImpl::RestartWithReused(Download& d, const fs::path& save_path,
-                                             const FetchLimits& limits) {
+mumba::Status P2pNodeImpl::RestartWithReused(Download& d, const fs::path& save_path, const FetchLimits& limits,
+                                             Clock::time_point deadline, std::chrono::milliseconds timeout,
+                                             const ProgressFn& progress, FetchProgress& last) {
   // Why remove and add again rather than copy the files in and force_recheck
   // the same torrent: a torrent added with its info and no resume data whose
   // files exist is checked in full before it downloads (libtorrent 2.0.8 sees
@@ -250,8 +251,28 @@ mumba::Status P2pNodeImpl::RestartWithReused(Download& d, const fs::path& save_p
   d.handle.get_peer_info(peers);
   RemoveAndWait(d.handle, d.events, /*delete_files=*/false);
   UnwatchTorrent(d.ih, d.events);
+  d.handle = {};  // Discard has nothing left to remove until it is added again.
 
-  PlaceReusedFiles(*ti, limits.reuse_from, save_path);
+  // The caller keeps hearing of progress while the files are copied, and its
+  // deadline and cancel still hold.
+  last = FetchProgress{};
+  for (lt::file_index_t i : ti->files().file_range()) {
+    if (!ti->files().pad_file_at(i)) last.total += static_cast<uint64_t>(ti->files().file_size(i));
+  }
+  last.downloaded = d.downloaded_before;
+  auto next_report = Now();
+  bool cancelled = false;
+  Reused reused = PlaceReusedFiles(*ti, limits.reuse_from, save_path, [&] {
+    const auto now = Now();
+    if (now >= deadline) return false;
+    if (progress && now >= next_report) {
+      next_report = now + kProgressInterval;
+      cancelled = !progress(last);
+    }
+    return !cancelled;
+  });
+  if (cancelled) return mumba::Status(Code::kCancelled, "fetching " + d.label + " was cancelled");
+  if (reused.stopped) return TimedOut(d.label, /*has_metadata=*/true, last, timeout);
 
   d.events = WatchTorrent(d.ih, limits, d.label);
   lt::add_torrent_params atp;
@@ -323,6 +344,9 @@ mumba::Status P2pNodeImpl::AwaitWritten(Download& d) {
 }
 
 void P2pNodeImpl::Discard(Download& d) {
+  // Invalid only between the two torrents of a reusing fetch, when the first
+  // is gone from the session and was unwatched already.
+  if (!d.handle.is_valid()) return;
   RemoveAndWait(d.handle, d.events, /*delete_files=*/true);
   UnwatchTorrent(d.ih, d.events);
 }

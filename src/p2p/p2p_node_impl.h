@@ -229,9 +229,12 @@ class P2pNodeImpl final : public P2pNode {
   // Takes the metadata-only torrent out of the session, copies the files found
   // under limits.reuse_from into `save_path` (reuse.h), and adds the torrent
   // again with its info, so libtorrent checks the copies before it requests
-  // anything. INTERNAL if the torrent cannot be added again.
-  mumba::Status RestartWithReused(Download& d, const std::filesystem::path& save_path,
-                                  const FetchLimits& limits);
+  // anything. Reports progress while copying; DEADLINE_EXCEEDED or CANCELLED
+  // when the deadline passes or the caller cancels meanwhile (the download is
+  // then out of the session), INTERNAL if the torrent cannot be added again.
+  mumba::Status RestartWithReused(Download& d, const std::filesystem::path& save_path, const FetchLimits& limits,
+                                  Clock::time_point deadline, std::chrono::milliseconds timeout,
+                                  const ProgressFn& progress, FetchProgress& last);
   // Until libtorrent's queued writes reached the files.
   mumba::Status AwaitWritten(Download& d);
   // Takes the torrent out of the session, deleting what it wrote.

@@ -106,7 +106,8 @@ bool CopyInto(int in, const fs::path& to, uint64_t size, bool executable) {
 
 }  // namespace
 
-Reused PlaceReusedFiles(const lt::torrent_info& ti, const fs::path& reuse_from, const fs::path& save_path) {
+Reused PlaceReusedFiles(const lt::torrent_info& ti, const fs::path& reuse_from, const fs::path& save_path,
+                        const std::function<bool()>& go_on) {
   Reused reused;
   UniqueFd root(::open(reuse_from.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   // A name that is not one plain folder name could lead the copies out of `save_path`.
@@ -115,6 +116,10 @@ Reused PlaceReusedFiles(const lt::torrent_info& ti, const fs::path& reuse_from, 
   const std::string prefix = ti.name() + "/";
   for (lt::file_index_t i : files.file_range()) {
     if (files.pad_file_at(i) || (files.file_flags(i) & lt::file_storage::flag_symlink)) continue;
+    if (go_on && !go_on()) {
+      reused.stopped = true;
+      return reused;
+    }
     const std::string path = files.file_path(i);
     if (path.compare(0, prefix.size(), prefix) != 0) continue;
     const std::vector<std::string> parts = SafeComponents(path.substr(prefix.size()));

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 
 #include <libtorrent/torrent_info.hpp>
 
@@ -15,6 +16,7 @@ namespace mumba::p2p {
 struct Reused {
   uint64_t files = 0;
   uint64_t bytes = 0;
+  bool stopped = false;  // `go_on` said no before every file was looked at.
 };
 
 // For each file of `ti` at "<torrent name>/REL" (pad files aside), copies
@@ -25,8 +27,10 @@ struct Reused {
 // fails: a file that is missing, of another kind or size, or that cannot be
 // copied (the partial copy is removed) is simply left to be downloaded; a file
 // already at the destination is left as it is. Whether a copy holds the right
-// bytes is libtorrent's hash check to say.
+// bytes is libtorrent's hash check to say. `go_on` (if set) is asked before each
+// file: copying 100 MB takes a second or two, and a caller with a deadline or a
+// cancel button stops it there.
 Reused PlaceReusedFiles(const lt::torrent_info& ti, const std::filesystem::path& reuse_from,
-                        const std::filesystem::path& save_path);
+                        const std::filesystem::path& save_path, const std::function<bool()>& go_on = nullptr);
 
 }  // namespace mumba::p2p

@@ -249,6 +249,33 @@ TEST_F(P2pReuseTest, AReusedFileThatFailsItsCheckIsDownloadedAgain) {
   Write(old / ChunkName(7), damaged);
   const auto before = States(old);
 
+  FetchProgress last;
+  auto got = FetchAtC(*v2, tmp_.path() / "c", old, last);
+  ASSERT_TRUE(got.ok()) << got.status().message();
+  EXPECT_EQ(Contents(*got), Contents(pub / "v2"));
+  EXPECT_GE(last.downloaded, fresh + kChunk);
+  EXPECT_LE(last.downloaded, fresh + kChunk + 3 * kBlockRounding);
+  EXPECT_EQ(States(old), before);
+}
+
+TEST_F(P2pReuseTest, AReusingFetchStillStopsAtItsLimitsAndWhenCancelled) {
+  const fs::path pub = tmp_.path() / "pub";
+  MakeV1(pub / "v1", 20);
+  MakeV2(pub / "v1", pub / "v2");
+  auto v2 = a_->Seed(pub / "v2", "v2");
+  ASSERT_TRUE(v2.ok()) << v2.status().message();
+  const fs::path old = pub / "v1";
+  const auto before = States(old);
+
+  // A caller that cancels once the metadata is in (while the reused files are
+  // copied) gets CANCELLED and nothing left behind.
+  FetchLimits reusing;
+  reusing.reuse_from = old;
+  auto cancelled = c_->Fetch(v2->info_hash_v1, v2->info_hash_v2, tmp_.path() / "c", 20s, reusing,
+                             [](const FetchProgress& p) { return p.total == 0; });
+  EXPECT_EQ(cancelled.status().code(), Code::kCancelled);
+  EXPECT_TRUE(fs::is_empty(tmp_.path() / "c"));
+
   // The limits still hold a reusing fetch at its metadata.
   FetchLimits tight;
   tight.reuse_from = old;
@@ -257,12 +284,6 @@ TEST_F(P2pReuseTest, AReusedFileThatFailsItsCheckIsDownloadedAgain) {
   EXPECT_EQ(refused.status().code(), Code::kResourceExhausted);
   EXPECT_TRUE(fs::is_empty(tmp_.path() / "c"));
 
-  FetchProgress last;
-  auto got = FetchAtC(*v2, tmp_.path() / "c", old, last);
-  ASSERT_TRUE(got.ok()) << got.status().message();
-  EXPECT_EQ(Contents(*got), Contents(pub / "v2"));
-  EXPECT_GE(last.downloaded, fresh + kChunk);
-  EXPECT_LE(last.downloaded, fresh + kChunk + 3 * kBlockRounding);
   EXPECT_EQ(States(old), before);
 }
 
