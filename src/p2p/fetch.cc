@@ -12,7 +12,6 @@
 #include <libtorrent/add_torrent_params.hpp>
 #include <libtorrent/error_code.hpp>
 #include <libtorrent/file_storage.hpp>
-#include <libtorrent/peer_info.hpp>
 #include <libtorrent/torrent_info.hpp>
 
 #include "common/files.h"
@@ -245,10 +244,18 @@ mumba::Status P2pNodeImpl::RestartWithReused(Download& d, const fs::path& save_p
   if (!ti) return Internal("fetching " + d.label + ": the metadata went missing");
   lt::torrent_status st = d.handle.status();
   d.downloaded_before += static_cast<uint64_t>(std::max<int64_t>(0, st.total_payload_download));
-  // Peers still connected are handed to the new torrent, which would otherwise
-  // wait for the DHT to name them again.
-  std::vector<lt::peer_info> peers;
-  d.handle.get_peer_info(peers);
+  // The peers the first torrent knew are handed to the new one, which would
+  // otherwise wait for the DHT to name them again (seconds on the public DHT).
+  // They are read from its resume data: by now the seeders are disconnected,
+  // as a torrent that wants no file is finished, but still in its peer list.
+  std::vector<lt::tcp::endpoint> peers;
+  d.handle.save_resume_data();
+  {
+    std::unique_lock lock(mu_);
+    if (WaitFor(lock, kRemoveTimeout, [&] { return d.events->known_peers.has_value(); })) {
+      peers = *d.events->known_peers;
+    }
+  }
   RemoveAndWait(d.handle, d.events, /*delete_files=*/false);
   UnwatchTorrent(d.ih, d.events);
   d.handle = {};  // Discard has nothing left to remove until it is added again.
@@ -279,7 +286,7 @@ mumba::Status P2pNodeImpl::RestartWithReused(Download& d, const fs::path& save_p
   atp.ti = std::move(ti);
   atp.save_path = save_path.string();
   atp.flags = lt::torrent_flags::duplicate_is_error;
-  for (const auto& p : peers) atp.peers.push_back(p.ip);
+  atp.peers = std::move(peers);
   lt::error_code lec;
   d.handle = session_->add_torrent(std::move(atp), lec);
   if (lec) return Internal("cannot add torrent " + d.label + " again: " + lec.message());
@@ -324,8 +331,12 @@ mumba::Status P2pNodeImpl::AwaitVerified(Download& d, Clock::time_point deadline
     auto wake = std::min(deadline, now + kProgressInterval);
     if (searching) wake = std::min(wake, reannounce.next());
     std::unique_lock lock(mu_);
+    // A reusing fetch goes on the moment its metadata is in, while the peer
+    // that sent it is still connected (it leaves once the torrent, wanting no
+    // file, counts as finished).
     WaitUntil(lock, wake, [&] {
-      return d.events->finished || d.events->refused.has_value() || (d.events->checked && !announced_checked);
+      return d.events->finished || d.events->refused.has_value() || (d.events->checked && !announced_checked) ||
+             (until_metadata && d.events->metadata);
     });
     checked = d.events->checked;
   }

@@ -45,12 +45,16 @@ inline constexpr auto kRemoveTimeout = std::chrono::seconds(5);
 
 // What a waiter learns about a torrent from alerts.
 struct TorrentEvents {
+  bool metadata = false;  // The metadata arrived (for a torrent added by its hashes).
   bool checked = false;   // Files checked: only now does libtorrent announce it.
   bool finished = false;  // Every piece verified (not necessarily written yet).
   bool flushed = false;   // Everything written before flush_cache() is on disk.
   bool removed = false;
   bool deleted = false;  // Or deleting failed; either way libtorrent is done with the files.
   std::string delete_error;
+  // The endpoints in the torrent's peer list (connected or not), once a
+  // save_resume_data asked for them has been answered (empty if it failed).
+  std::optional<std::vector<lt::tcp::endpoint>> known_peers;
   // Set by Fetch: what the torrent may hold, checked by the alert thread the
   // moment its metadata arrives (the torrent is paused at once when it holds
   // more), with the refusal in `refused`.
