@@ -190,8 +190,8 @@ int Run(const Options& o, const fs::path& dir) {
   Fetched update = FetchAt(follower, v2, dir / "follower", dir / "follower/v1");
 
   const double percent = 100.0 * static_cast<double>(update.last.downloaded) / static_cast<double>(v2.total_size);
-  std::printf("\nmumba-shares-bench: a %d MiB store as %d chunk files of %d KiB, two P2pNodes on 127.0.0.1 "
-              "(load %s)\n\n",
+  std::printf("\nmumba-shares-bench: a %d MiB store as %d chunk files of %d KiB; a seeder and a follower "
+              "P2pNode (and a third for the DHT) on 127.0.0.1 (load %s)\n\n",
               o.mb, chunks, o.chunk_kib, LoadAverage().c_str());
   std::vector<TableRow> rows;
   rows.push_back({"first follow (chunk files, fetched whole)",
