@@ -287,6 +287,25 @@ TEST_F(P2pReuseTest, AReusingFetchStillStopsAtItsLimitsAndWhenCancelled) {
   EXPECT_EQ(States(old), before);
 }
 
+TEST_F(P2pReuseTest, FilesOfManyPiecesAreReusedToo) {
+  // A 3 MB file spans 12 pieces, whose v2 piece hashes are not in the metadata
+  // a magnet fetches (only the file's root is): the copy must still pass its
+  // check rather than be downloaded again.
+  const fs::path pub = tmp_.path() / "pub";
+  Write(pub / "v1/big", RandomBytes(3 * 1000 * 1000 + 17, 77));
+  Write(pub / "v1/small", "small");
+  fs::copy(pub / "v1", pub / "v2", fs::copy_options::recursive);
+  Write(pub / "v2/small", "changed");
+  auto v2 = a_->Seed(pub / "v2", "v2");
+  ASSERT_TRUE(v2.ok()) << v2.status().message();
+
+  FetchProgress last;
+  auto got = FetchAtC(*v2, tmp_.path() / "c", pub / "v1", last);
+  ASSERT_TRUE(got.ok()) << got.status().message();
+  EXPECT_EQ(Contents(*got), Contents(pub / "v2"));
+  EXPECT_LE(last.downloaded, kBlockRounding);
+}
+
 TEST_F(P2pReuseTest, ASymlinkInTheReusedFolderIsNotFollowed) {
   const fs::path pub = tmp_.path() / "pub";
   MakeV1(pub / "v1", 20);
