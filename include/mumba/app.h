@@ -146,6 +146,30 @@ class PeerWatch {
   std::unique_ptr<Impl> impl_;
 };
 
+// A store of this app published to other nodes (App::Share).
+enum class StoreKind { kKv, kSql, kFiles };
+struct ShareInfo {
+  std::string address;    // "mumba://...": the share's own address, the same for every snapshot.
+  StoreKind kind = StoreKind::kSql;
+  std::string db;         // The database's name; "" for the file tree.
+  int64_t seq = 0;        // The snapshot's sequence number, 1 for the first.
+  uint64_t bytes = 0;     // The snapshot's size.
+  uint64_t new_bytes = 0; // Bytes of it that the previous snapshot did not hold.
+};
+
+// Someone's share this app follows (App::Follow): a read-only replica, kept
+// current by the host while the publisher, or anyone who holds the snapshot,
+// is online.
+struct FollowInfo {
+  std::string address;
+  StoreKind kind = StoreKind::kSql;  // Meaningful once seq > 0.
+  std::string db;                    // The publisher's name for the database.
+  int64_t seq = 0;                   // The snapshot held; 0 until the first arrived.
+  uint64_t bytes = 0;
+  int64_t updated_unix_ms = 0;       // When the replica last changed.
+  std::string error;                 // Why the last update failed; "" if it did not.
+};
+
 class App {
  public:
   // Reads the environment the host provides and the command line (--socket PATH,
@@ -187,7 +211,9 @@ class App {
   // Handles to the app's storage, kept by the host (see mumba/storage.h): the
   // key-value database `db`, the SQL database `db` and the file tree. With `app`
   // (another app's name or id) they reach that app's store instead, read-only,
-  // which works only where its manifest exports that store to this app.
+  // which works only where its manifest exports that store to this app. A share
+  // this app follows (Follow) is read the same way, read-only, with its address in
+  // place of `db` (Kv, Sql) or of `app` (Files).
   // Databases are created by their first write. Never fails: calls on a handle
   // report errors, and when the app was started by hand (no MUMBA_HOST_SOCKET)
   // every call returns UNAVAILABLE. All handles share one connection to the host,
@@ -238,6 +264,24 @@ class App {
   // itself but for a malformed node id (INVALID_ARGUMENT) or when started by hand
   // (UNAVAILABLE). Thread-safe.
   Expected<std::shared_ptr<grpc::Channel>> PeerChannel(std::string_view node);
+
+  // Stores shared with other nodes, and theirs followed (needs [permissions]
+  // peers = true, granted at install; PERMISSION_DENIED without). Share publishes a
+  // consistent snapshot of this app's key-value database `db`, SQL database `db` or
+  // file tree under an address of its own, and seeds it; sharing again publishes a
+  // newer snapshot under the same address, and followers that hold the older one
+  // fetch only what changed. NOT_FOUND for a database never written. Unshare stops
+  // seeding it (NOT_FOUND if not shared). Follow starts keeping a replica of the
+  // share at `address` and returns at once (seq 0 until the first snapshot arrived);
+  // read it with Kv(address), Sql(address) or Files(address), read-only; it counts
+  // against this app's quota. Unfollow deletes the replica. UNAVAILABLE when
+  // started by hand. Thread-safe.
+  Expected<ShareInfo> Share(StoreKind kind, std::string db = "main");
+  Status Unshare(StoreKind kind, std::string db = "main");
+  Expected<std::vector<ShareInfo>> Shares();
+  Expected<FollowInfo> Follow(std::string_view address);
+  Status Unfollow(std::string_view address);
+  Expected<std::vector<FollowInfo>> Follows();
 
   // Sends event `name` with `json` (any JSON value; "" means null) to every page of
   // this app that listens with mumba.on(name, fn) in mumba.js. Returns how many pages

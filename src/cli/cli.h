@@ -143,6 +143,7 @@ void AddP2pCommands(CLI::App& app, Context& ctx);
 void AddWindowCommands(CLI::App& app, Context& ctx);
 void AddDoctorCommand(CLI::App& app, Context& ctx);
 void AddPeerCommands(CLI::App& app, Context& ctx);
+void AddShareCommands(CLI::App& app, Context& ctx);
 // `mumba install mumba://ADDRESS`: the network half of `mumba install`.
 int InstallFromNetwork(const Context& ctx, const std::string& address, bool yes, bool json,
                        int timeout_s);

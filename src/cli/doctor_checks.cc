@@ -281,9 +281,13 @@ DoctorCheck CheckSandboxWorks(const DoctorConfig& config) {
   }
   auto bwrap = CheckSandbox(ProcessLauncher::System());
   if (!bwrap.ok()) {
+    // Where CheckSandbox looks for bwrap: when one is there, installing it again
+    // changes nothing, and what stops the jail is the kernel's user namespaces.
+    const bool installed = ::access("/usr/bin/bwrap", X_OK) == 0 || ::access("/usr/local/bin/bwrap", X_OK) == 0;
     return Failed("sandbox", bwrap.status().message() + " No app starts until this is fixed.",
-                  "apt-get install bubblewrap; where user namespaces are off, allow them (sysctl "
-                  "kernel.unprivileged_userns_clone=1, user.max_user_namespaces > 0)");
+                  installed ? "allow user namespaces: sysctl kernel.unprivileged_userns_clone=1 and "
+                              "user.max_user_namespaces > 0 (in a container, its runtime must allow them too)"
+                            : "apt-get install bubblewrap");
   }
   return Ok("sandbox", "bubblewrap works (" + bwrap->string() + " ran a jail with user namespaces and seccomp)");
 }

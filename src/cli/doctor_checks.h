@@ -63,6 +63,9 @@ DoctorCheck CheckRuntime();
 // Installed apps whose bundle records another runtime than this host's.
 DoctorCheck CheckAppRuntimes(const std::optional<RunningHost>& host);
 DoctorCheck CheckChromium();
+// Whether bubblewrap runs a jail: ok when it does, a warning when config.toml turns
+// the sandbox off, a failure whose fix is installing bwrap when it is missing and
+// allowing user namespaces when it is there but cannot make its jail.
 DoctorCheck CheckSandboxWorks(const DoctorConfig& config);
 DoctorCheck CheckGatewayPort(const DoctorConfig& config, const std::optional<RunningHost>& host,
                              const HomeLayout& layout);

@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   mumba::cli::AddKeysCommand(app, ctx);
   mumba::cli::AddP2pCommands(app, ctx);
   mumba::cli::AddPeerCommands(app, ctx);
+  mumba::cli::AddShareCommands(app, ctx);
   mumba::cli::AddWindowCommands(app, ctx);
   mumba::cli::AddDoctorCommand(app, ctx);
   try {

@@ -177,6 +177,54 @@ struct PeersOptions {
   }
 };
 
+// The arguments of `mumba share` and `mumba unshare`.
+struct ShareOptions {
+  std::string app;
+  std::string kind;
+  std::string db;
+  bool json = false;
+  void Bind(CLI::App* cmd) {
+    cmd->add_option("APP", app, "App name or id")->required();
+    cmd->add_option("KIND", kind, "Which store: kv, sql or files")
+        ->required()
+        ->check(CLI::IsMember({"kv", "sql", "files"}));
+    cmd->add_option("DB", db, "The database's name (kv and sql; default main)");
+    cmd->add_flag("--json", json, "Machine-readable output");
+  }
+};
+
+// The arguments of `mumba shares`.
+struct SharesOptions {
+  std::string app;
+  bool json = false;
+  void Bind(CLI::App* cmd) {
+    cmd->add_option("APP", app, "Only this app's shares (name or id)");
+    cmd->add_flag("--json", json, "Machine-readable output");
+  }
+};
+
+// The arguments of `mumba follow` and `mumba unfollow`.
+struct FollowOptions {
+  std::string address;
+  std::string app;
+  bool json = false;
+  void Bind(CLI::App* cmd) {
+    cmd->add_option("ADDRESS", address, "The share's address, mumba://...")->required();
+    cmd->add_option("--app", app, "The app that follows it (name or id); without, the owner does");
+    cmd->add_flag("--json", json, "Machine-readable output");
+  }
+};
+
+// The arguments of `mumba follows`.
+struct FollowsOptions {
+  std::string app;
+  bool json = false;
+  void Bind(CLI::App* cmd) {
+    cmd->add_option("APP", app, "Only this app's follows (name or id); without, every one");
+    cmd->add_flag("--json", json, "Machine-readable output");
+  }
+};
+
 // The arguments of `mumba logs`.
 struct LogsOptions {
   std::string app;

@@ -37,6 +37,7 @@ struct HomeLayout {
   std::filesystem::path run_dir() const { return home / "run"; }
   std::filesystem::path keys_dir() const { return home / "keys"; }
   std::filesystem::path stores_dir() const { return home / "stores"; }
+  std::filesystem::path shares_dir() const { return home / "shares"; }
   std::filesystem::path config() const { return home / "config.toml"; }
   std::filesystem::path host_log() const { return logs_dir() / "host.log"; }
 };

@@ -78,16 +78,19 @@ Expected<HostConfig> HostConfig::Load(const std::filesystem::path& file) {
         } else if (pkey.str() == "peer_listen") {
           if (!v.is_string()) return InvalidArgument(Where(file, v) + name + ": must be \"IP:PORT\"");
           p.peer_listen = *v.value<std::string>();
-        } else if (pkey.str() == "peer_refresh_ms" || pkey.str() == "peer_expiry_ms") {
+        } else if (pkey.str() == "peer_refresh_ms" || pkey.str() == "peer_expiry_ms" ||
+                   pkey.str() == "follow_poll_ms") {
           MUMBA_ASSIGN_OR_RETURN(uint64_t n, Bytes(file, v, name));
           if (n < 100) return InvalidArgument(Where(file, v) + name + ": must be at least 100");
           int value = static_cast<int>(std::min<uint64_t>(n, 1u << 30));
-          (pkey.str() == "peer_refresh_ms" ? p.peer_refresh_ms : p.peer_expiry_ms) = value;
+          (pkey.str() == "peer_refresh_ms"  ? p.peer_refresh_ms
+           : pkey.str() == "peer_expiry_ms" ? p.peer_expiry_ms
+                                            : p.follow_poll_ms) = value;
         } else {
           return InvalidArgument(Where(file, v) + name +
                                  ": unknown key (known: listen, bootstrap, seed, upload_rate_limit, "
                                  "download_rate_limit, update_interval_s, max_bundle_bytes, "
-                                 "max_bundle_files, peer_listen, peer_refresh_ms, peer_expiry_ms)");
+                                 "max_bundle_files, peer_listen, peer_refresh_ms, peer_expiry_ms, follow_poll_ms)");
         }
       }
     } else if (k == "gateway" && node.is_table()) {

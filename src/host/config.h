@@ -74,6 +74,8 @@ struct P2pConfig {
   // does not answer stays in the list.
   int peer_refresh_ms = 5000;
   int peer_expiry_ms = 15000;
+  // How often each followed share is looked up in the DHT for a newer snapshot.
+  int follow_poll_ms = 1000;
   // Start the node with the host (the config has a [p2p] table, or the host was
   // given --listen/--bootstrap); otherwise it starts when first needed.
   bool start_with_host = false;

@@ -17,6 +17,8 @@
 #include "host/installer.h"
 #include "host/peer_network.h"
 #include "host/peer_services.h"
+#include "host/shares.h"
+#include "host/shares_service.h"
 #include "host/registry.h"
 #include "host/ui.h"
 #include "host/windows.h"
@@ -34,7 +36,8 @@ namespace {
 class PerAppServices final : public EndpointServices {
  public:
   PerAppServices(StoreManager* stores, PageEvents& events, Windows& windows, AppWindows& app_windows,
-                 const std::atomic<bool>& stopping, const PeerNetworkOf& peers, const AppOfCall& app_of)
+                 const std::atomic<bool>& stopping, const PeerNetworkOf& peers, const AppOfCall& app_of,
+                 const SharesOf& shares, const PeersGranted& granted)
       : storage_(stores,
                  CallerOfCall([app_of](const grpc::ServerContextBase* ctx) -> Expected<StoreCaller> {
                    if (!ctx) return PermissionDenied("a call on a host socket comes through gRPC");
@@ -46,10 +49,11 @@ class PerAppServices final : public EndpointServices {
         events_(events, app_of),
         automation_(windows, app_windows, stopping, app_of),
         peers_(peers, app_of, stopping),
-        peer_calls_(peers, app_of) {}
+        peer_calls_(peers, app_of),
+        shares_(shares, app_of, granted) {}
 
   std::vector<grpc::Service*> services() override {
-    return {&storage_.kv, &storage_.sql, &storage_.files, &events_, &automation_, &peers_};
+    return {&storage_.kv, &storage_.sql, &storage_.files, &events_, &automation_, &peers_, &shares_};
   }
   grpc::CallbackGenericService* generic() override { return &peer_calls_; }
 
@@ -59,6 +63,7 @@ class PerAppServices final : public EndpointServices {
   AutomationService automation_;
   PeersService peers_;
   PeerCallsService peer_calls_;
+  AppSharesService shares_;
 };
 
 }  // namespace
@@ -109,7 +114,12 @@ Host::Host(HostOptions options, HostConfig config, std::unique_ptr<Registry> reg
       layout_.run_dir(),
       [this](AppOfCall app_of) {
         return std::make_unique<PerAppServices>(stores_.get(), *page_events_, *windows_, *app_windows_,
-                                                stopping_, [this] { return peers_ptr_.load(); }, app_of);
+                                                stopping_, [this] { return peers_ptr_.load(); }, app_of,
+                                                [this] { return shares_ptr_.load(); },
+                                                [this](const std::string& app_id) {
+                                                  auto app = apps_->Get(app_id);
+                                                  return app.ok() && app->Granted("peers");
+                                                });
       },
       [this](const std::string& app_id) {
         return std::vector<pid_t>{static_cast<pid_t>(supervisor_->Get(app_id).pid)};
@@ -138,6 +148,19 @@ Host::Host(HostOptions options, HostConfig config, std::unique_ptr<Registry> reg
   distribution_ = std::make_unique<Distribution>(DistributionParts{*installer_, *lifecycle_, *registry_},
                                                  config_.p2p, layout_.home / "p2p", layout_.keys_dir(),
                                                  layout_.staging_dir());
+  SharesOptions share_options;
+  share_options.dir = layout_.shares_dir();
+  share_options.keys_dir = layout_.keys_dir();
+  share_options.poll = std::chrono::milliseconds(config_.p2p.follow_poll_ms);
+  share_options.max_bytes = config_.p2p.max_bundle_bytes;
+  share_options.seed = config_.p2p.seed;
+  if (auto shares = Shares::Create(share_options, *stores_, *distribution_); shares.ok()) {
+    shares_ = std::move(*shares);
+    shares_ptr_ = shares_.get();
+    stores_->SetFollowedShares(shares_.get());
+  } else {
+    spdlog::error("shares: {}; nothing is shared or followed", shares.status().message());
+  }
   // Parts that keep something per app let go of it when the app goes.
   installer_->OnUninstall([this](const std::string& app_id) {
     daemons_.Forget(endpoints_->DaemonSocket(app_id).string());
@@ -162,6 +185,10 @@ void Host::Shutdown() {
   // The gateway object stays until the host goes: events may still arrive.
   if (gateway_) gateway_->Stop();
   if (windows_) windows_->CloseAll();
+  // Shares work on the distribution's node: they go first.
+  shares_ptr_ = nullptr;
+  if (stores_) stores_->SetFollowedShares(nullptr);
+  shares_.reset();
   distribution_.reset();
   if (supervisor_) supervisor_->StopAll();
   if (broker_) broker_->DropAll();
@@ -198,12 +225,21 @@ void Host::RegisterOwnerServices(grpc::ServerBuilder& builder, std::function<voi
   builder.RegisterService(&owner_storage_->kv);
   builder.RegisterService(&owner_storage_->sql);
   builder.RegisterService(&owner_storage_->files);
+  owner_shares_ = std::make_unique<OwnerSharesService>(
+      [this] { return shares_ptr_.load(); },
+      [this](const std::string& ref) -> Expected<std::pair<std::string, std::string>> {
+        MUMBA_ASSIGN_OR_RETURN(std::string id, apps_->ResolveApp(ref));
+        auto app = apps_->Get(id);
+        return std::make_pair(id, app.ok() ? app->record.name : std::string());
+      });
+  builder.RegisterService(owner_shares_.get());
 }
 
 void Host::Boot() {
   StartPeers();
   lifecycle_->StartEnabledApps();
   if (distribution_) distribution_->Start();
+  if (shares_) shares_->Start();
 }
 
 void Host::StartPeers() {

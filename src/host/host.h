@@ -50,6 +50,8 @@ class InstalledApps;
 class Installer;
 class PageEvents;
 class PeerNetwork;
+class OwnerSharesService;
+class Shares;
 class Registry;
 class StoreManager;
 class Windows;
@@ -118,6 +120,10 @@ class Host final {
   std::unique_ptr<ControlService> control_;
   std::unique_ptr<DistributionService> distribution_service_;
   std::unique_ptr<StorageServices> owner_storage_;
+  // Stores shared and followed; made with the distribution, started at Boot.
+  std::unique_ptr<Shares> shares_;
+  std::atomic<Shares*> shares_ptr_{nullptr};
+  std::unique_ptr<OwnerSharesService> owner_shares_;
   // Links to other hosts; from Boot, unless they cannot listen.
   std::unique_ptr<PeerNetwork> peers_;
   std::atomic<PeerNetwork*> peers_ptr_{nullptr};

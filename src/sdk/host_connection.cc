@@ -24,6 +24,7 @@ std::shared_ptr<const HostConnection> HostConnection::Connect(const std::string&
   c->events = mumba::ui::v1::Events::NewStub(c->channel);
   c->automation = mumba::ui::v1::Automation::NewStub(c->channel);
   c->peers = mumba::app::v1::Peers::NewStub(c->channel);
+  c->shares = mumba::app::v1::Shares::NewStub(c->channel);
   return c;
 }
 

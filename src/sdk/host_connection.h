@@ -13,6 +13,7 @@
 #include "mumba/status.h"
 #include "mumba/ui.h"
 #include "mumba/app/v1/peers.grpc.pb.h"
+#include "mumba/app/v1/shares.grpc.pb.h"
 #include "mumba/storage/v1/storage.grpc.pb.h"
 #include "mumba/ui/v1/automation.grpc.pb.h"
 #include "mumba/ui/v1/events.grpc.pb.h"
@@ -48,6 +49,7 @@ struct HostConnection {
   std::unique_ptr<mumba::ui::v1::Events::Stub> events;
   std::unique_ptr<mumba::ui::v1::Automation::Stub> automation;
   std::unique_ptr<mumba::app::v1::Peers::Stub> peers;
+  std::unique_ptr<mumba::app::v1::Shares::Stub> shares;
 };
 
 // Makes page-event subscriptions for App and Window.

@@ -102,7 +102,8 @@ class KvStore {
   // Never fails and never blocks on a write: any thread, any time.
   virtual KvUsage Usage() const = 0;
 
-  // A consistent copy of the store into the empty folder `dest` (mdb_env_copy).
+  // A consistent copy of the store into the empty folder `dest` (mdb_env_copy2,
+  // page for page: unchanged pages keep their place, free pages are copied too).
   virtual Status CopyTo(const std::filesystem::path& dest) const = 0;
 };
 

@@ -327,6 +327,12 @@ grpc::Status SqlService::ExecuteCall(const grpc::ServerContextBase* ctx, const s
   auto caller = CallerOf(ctx);
   if (!caller.ok()) return ToGrpc(caller.status());
   auto grant = stores_->Sql(*caller, req->store().app(), DbOf(req->store()), true);
+  if (!grant.ok() && grant.status().code() == Code::kPermissionDenied) {
+    // A database the caller may only read (exported read-only, a followed share)
+    // still answers statements that only read; any other keeps the refusal.
+    auto reading = stores_->Sql(*caller, req->store().app(), DbOf(req->store()), false);
+    if (reading.ok()) return ExecuteReading(*reading->store, *req, grant.status(), resp);
+  }
   if (!grant.ok()) return ToGrpc(grant.status());
   std::vector<SqlStatementSpec> specs;
   uint64_t bytes = 0;
@@ -359,6 +365,32 @@ grpc::Status SqlService::ExecuteCall(const grpc::ServerContextBase* ctx, const s
     RowsToProto(std::move(o.rows), r->mutable_rows());
     r->set_changes(o.changes);
     r->set_last_insert_rowid(o.last_insert_rowid);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status SqlService::ExecuteReading(engine::SqlStore& store, const sv1::SqlExecuteRequest& req,
+                                        const Status& refusal, sv1::SqlExecuteResponse* resp) {
+  if (req.statements().empty()) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "no statement given");
+  uint64_t bytes = 0;
+  for (const auto& s : req.statements()) {
+    auto* r = resp->add_results();
+    bool first = true;
+    Status st = store.Query(SpecOf(s), [&](const std::vector<std::string>& columns, std::vector<SqlRowValues>&& rows) {
+      if (first) {
+        for (const auto& c : columns) r->add_columns(c);
+        first = false;
+      }
+      RowsToProto(std::move(rows), r->mutable_rows());
+      bytes = resp->ByteSizeLong();
+      return bytes <= (64u << 20);
+    });
+    // A statement that would write gets the refusal of the write access it needs.
+    if (!st.ok() && st.code() == Code::kInvalidArgument && st.message().find("read-only") != std::string::npos) {
+      return ToGrpc(refusal);
+    }
+    if (!st.ok()) return ToGrpc(st);
+    if (bytes > (64u << 20)) return ToGrpc(ResourceExhausted("the result is over 64 MiB; use Query"));
   }
   return grpc::Status::OK;
 }

@@ -134,6 +134,11 @@ class SqlService final : public StoreServiceBase<storage_internal::SqlBase> {
                            mumba::storage::v1::SqlExecuteResponse*);
   grpc::Status ListCall(const grpc::ServerContextBase*, const mumba::storage::v1::SqlListRequest*,
                         mumba::storage::v1::SqlListResponse*);
+  // Execute on a database the caller may only read: each statement runs as a
+  // Query; one that would write ends the call with `refusal` (why writing was
+  // refused).
+  grpc::Status ExecuteReading(engine::SqlStore& store, const mumba::storage::v1::SqlExecuteRequest& req,
+                              const Status& refusal, mumba::storage::v1::SqlExecuteResponse* resp);
 };
 
 class FilesService final : public StoreServiceBase<storage_internal::FilesBase> {

@@ -10,6 +10,10 @@
 namespace fs = std::filesystem;
 
 namespace mumba {
+namespace {
+// The one database of a replica of a shared KV or SQL store.
+constexpr const char* kReplicaDb = "replica";
+}  // namespace
 
 // One app's open stores, and what its live reservations hold.
 struct AppStores {
@@ -17,6 +21,7 @@ struct AppStores {
   std::map<std::string, std::shared_ptr<engine::KvStore>> kv;
   std::map<std::string, std::shared_ptr<engine::SqlStore>> sql;
   std::shared_ptr<engine::FileStore> files;
+  std::string id;         // The app's id (or a replica's store id).
   bool all_open = false;  // Every database found on disk is in kv or sql.
   uint64_t reserved = 0;
 };
@@ -110,7 +115,10 @@ Expected<std::shared_ptr<Store>> OpenIn(std::shared_ptr<Store>& slot, const fs::
 std::shared_ptr<AppStores> StoreManager::App(const std::string& app_id) {
   std::lock_guard lock(mu_);
   auto& app = open_[app_id];
-  if (!app) app = std::make_shared<AppStores>();
+  if (!app) {
+    app = std::make_shared<AppStores>();
+    app->id = app_id;
+  }
   return app;
 }
 
@@ -141,10 +149,45 @@ Expected<std::shared_ptr<Store>> StoreManager::OpenDatabase(
   return store;
 }
 
+Expected<std::optional<FollowedReplica>> StoreManager::ReplicaFor(const StoreCaller& caller,
+                                                                 const std::string& app_ref, const std::string& db,
+                                                                 StoreKind kind, bool write) const {
+  const bool db_is_share = db.starts_with(kAddressScheme);
+  const bool ref_may_be_share = app_ref.starts_with(kAddressScheme);
+  if (!db_is_share && !ref_may_be_share) return std::optional<FollowedReplica>();
+  std::string reader = caller.app_id;
+  std::string address = db_is_share ? db : app_ref;
+  if (db_is_share && !app_ref.empty()) {
+    // Only the owner reads another app's follows.
+    if (!caller.owner()) return PermissionDenied("an app reads only the shares it follows itself");
+    MUMBA_ASSIGN_OR_RETURN(reader, apps_->ResolveApp(app_ref));
+  }
+  std::optional<FollowedReplica> replica;
+  if (const FollowedShares* shares = shares_.load()) replica = shares->ReplicaOf(reader, address);
+  if (!replica) {
+    // An address in `app_ref` may be an installed app's.
+    if (!db_is_share) return std::optional<FollowedReplica>();
+    return NotFound((reader.empty() ? std::string("the owner does not follow ") : "this app does not follow ") +
+                    address + ", or its first snapshot has not arrived (mumba follows)");
+  }
+  if (replica->kind != kind) {
+    return NotFound(address + " is a shared " + StoreKindName(replica->kind) + " store, not a " +
+                    StoreKindName(kind) + " one");
+  }
+  if (write) return PermissionDenied(address + " is a followed share: read-only");
+  return replica;
+}
+
 template <typename Store>
 Expected<StoreGrant<Store>> StoreManager::GrantDatabase(
     std::map<std::string, std::shared_ptr<Store>> AppStores::*databases, StoreKind kind,
     const StoreCaller& caller, const std::string& app_ref, const std::string& db, bool write) {
+  MUMBA_ASSIGN_OR_RETURN(std::optional<FollowedReplica> replica, ReplicaFor(caller, app_ref, db, kind, write));
+  if (replica) {
+    MUMBA_ASSIGN_OR_RETURN(auto store, OpenDatabase(databases, kind, replica->store_id, kReplicaDb, false,
+                                                    "the replica of " + (db.starts_with(kAddressScheme) ? db : app_ref)));
+    return StoreGrant<Store>{store, replica->store_id, false};
+  }
   MUMBA_ASSIGN_OR_RETURN(std::string id, Authorize(caller, app_ref, kind, db, write));
   MUMBA_ASSIGN_OR_RETURN(auto store, OpenDatabase(databases, kind, id, db, write,
                                                   app_ref.empty() ? "this app" : app_ref));
@@ -169,6 +212,15 @@ Expected<std::shared_ptr<engine::SqlStore>> StoreManager::SqlForHost(const std::
 
 Expected<StoreGrant<engine::FileStore>> StoreManager::Files(const StoreCaller& caller,
                                                     const std::string& app_ref, bool write) {
+  MUMBA_ASSIGN_OR_RETURN(std::optional<FollowedReplica> replica,
+                         ReplicaFor(caller, app_ref, "", StoreKind::kFiles, write));
+  if (replica) {
+    std::shared_ptr<AppStores> app = App(replica->store_id);
+    std::lock_guard lock(app->mu);
+    MUMBA_ASSIGN_OR_RETURN(auto store, OpenIn(app->files, AppRoot(replica->store_id) / "files", false,
+                                              "replica of " + app_ref, sql_options_, open_files_));
+    return StoreGrant<engine::FileStore>{store, replica->store_id, false};
+  }
   MUMBA_ASSIGN_OR_RETURN(std::string id, Authorize(caller, app_ref, StoreKind::kFiles, "", write));
   std::shared_ptr<AppStores> app = App(id);
   std::lock_guard lock(app->mu);
@@ -226,6 +278,9 @@ uint64_t StoreManager::UsageLocked(AppStores& app) const {
   for (const auto& [name, store] : app.kv) total += store->Usage().bytes + kDatabaseCost;
   for (const auto& [name, store] : app.sql) total += store->UsedBytes() + kDatabaseCost;
   if (app.files) total += app.files->Usage().charged();
+  // Replicas of shares the app follows count too; they are kept by the share
+  // manager, which knows their size.
+  if (const FollowedShares* shares = shares_.load()) total += shares->ReplicaBytes(app.id);
   return total;
 }
 

@@ -11,12 +11,14 @@
 // (its growth is then in the store's count) or failed.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -52,6 +54,28 @@ class AppDirectory {
                          const std::string& reader_id) const = 0;
   // Bytes app `app_id` may store in total (0 = no limit).
   virtual uint64_t QuotaFor(const std::string& app_id) const = 0;
+};
+
+// A replica of someone's share that an app follows (src/host/shares.h): where the
+// store manager finds it. Its stores live under AppRoot(store_id): the database
+// "replica" of its kind, or the file tree.
+struct FollowedReplica {
+  std::string store_id;
+  StoreKind kind = StoreKind::kSql;
+};
+
+// The shares followed on this host, as the store manager asks about them; the
+// host's share manager implements it. Both methods may be called with an app's
+// store lock held, so they must not call back into the store manager.
+class FollowedShares {
+ public:
+  virtual ~FollowedShares() = default;
+  // The replica of the share at `address` that `reader_app_id` follows ("" for the
+  // owner's own follows), once its first snapshot arrived; nullopt otherwise.
+  virtual std::optional<FollowedReplica> ReplicaOf(const std::string& reader_app_id,
+                                                   const std::string& address) const = 0;
+  // Bytes of every replica app `app_id` follows, counted against its quota.
+  virtual uint64_t ReplicaBytes(const std::string& app_id) const = 0;
 };
 
 // A store reached by a caller: which app's it is and whether the caller may write.
@@ -107,11 +131,21 @@ class StoreManager {
                engine::SqlStoreOptions sql_options = {}, FileStoreOpener open_files = nullptr);
   ~StoreManager();
 
+  // Lets callers read the shares they follow (see Kv); `shares` is borrowed and
+  // must outlive the manager. Call once, before serving.
+  // Setting nullptr (before the shares go) stops it; calls reading a share then
+  // find none.
+  void SetFollowedShares(const FollowedShares* shares) { shares_ = shares; }
+
   // `app_ref` empty means the caller's own app (owners must name one). `write` asks
   // for write access. A caller reaches its own stores, the owner every store, and
   // an app another app's store only when exported read-only to it (else
   // PERMISSION_DENIED). A database that does not exist yet is created for a write by
   // its app or the owner, and NOT_FOUND otherwise. INVALID_ARGUMENT for a bad name.
+  // A share's address ("mumba://...") in place of `db`, or of `app_ref`, reaches the
+  // replica of that share the caller follows (the owner: the owner's follows, or with
+  // an app in `app_ref` and the address in `db`, that app's), read-only:
+  // PERMISSION_DENIED for a write, NOT_FOUND when not followed or not arrived yet.
   Expected<StoreGrant<engine::KvStore>> Kv(const StoreCaller& caller, const std::string& app_ref,
                                    const std::string& db, bool write);
   Expected<StoreGrant<engine::SqlStore>> Sql(const StoreCaller& caller, const std::string& app_ref,
@@ -178,8 +212,15 @@ class StoreManager {
   Expected<std::string> Authorize(const StoreCaller& caller, const std::string& app_ref,
                                   StoreKind kind, const std::string& db, bool write) const;
 
+  // The replica `db` or `app_ref` names for the caller (see Kv), if either is a
+  // followed share's address; nullopt when neither is a share the caller follows
+  // and `app_ref` may still be an app. NOT_FOUND / PERMISSION_DENIED as in Kv.
+  Expected<std::optional<FollowedReplica>> ReplicaFor(const StoreCaller& caller, const std::string& app_ref,
+                                                      const std::string& db, StoreKind kind, bool write) const;
+
   std::filesystem::path root_;
   const AppDirectory* apps_;
+  std::atomic<const FollowedShares*> shares_{nullptr};
   const engine::SqlStoreOptions sql_options_;
   const FileStoreOpener open_files_;
   std::mutex mu_;  // Guards open_ only.

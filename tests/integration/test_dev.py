@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """`mumba dev`: an app built, installed, started and shown, then a UI edit reloads
-its window, a source edit rebuilds and restarts it with its stores kept, a build
-error leaves the running version alone, and Ctrl-C stops it all."""
+its window, a source edit rebuilds and restarts it with its stores kept, the
+daemon's output and the compiler's errors stream to the terminal, a build error
+leaves the running version alone, and Ctrl-C stops it all."""
 import json
 import os
 import shutil
@@ -55,14 +56,20 @@ class DevTest(unittest.TestCase):
         with open(main) as f:
             source = f.read()
         with open(main, "w") as f:
-            f.write(source.replace('"Hello, "', '"Howdy, "'))
+            f.write(source.replace('"Hello, "', '"Howdy, "').replace(
+                "    reply->set_message(Greeting(request->name()));",
+                "    reply->set_message(Greeting(request->name()));\n"
+                '    std::fprintf(stderr, "greeted %s\\n", request->name().c_str());'))
         wait_for(lambda: said("rebuilt: reloaded"), 300, what="the rebuild")
         self.assertEqual(greet(), {"message": "Howdy, Ann!", "count": "2"})
+        # What the daemon writes streams to the terminal.
+        wait_for(lambda: said("[notes] greeted Ann"), 10, what="the daemon's output in the terminal")
 
         # A build error: said, and the running version goes on.
         with open(main, "w") as f:
             f.write(source.replace('"Hello, "', '"Hello, " +'))
         wait_for(lambda: said("fix it and save again"), 300, what="the build error")
+        self.assertTrue(said("main.cc") and said("error:"), "the compiler's error streams to the terminal")
         self.assertEqual(greet()["message"], "Howdy, Ann!")
 
         # Ctrl-C: the app stops and its window closes.

@@ -82,6 +82,19 @@ class DoctorTest(unittest.TestCase):
         self.assertEqual(rc, 1)
         self.assertCheck(checks, "sandbox", "fail", "bwrap is not installed", "apt-get install bubblewrap")
 
+    @unittest.skipUnless(subprocess.run(["unshare", "--user", "--map-root-user", "true"],
+                                        capture_output=True).returncode == 0, "needs unshare --user")
+    def test_user_namespaces_off(self):
+        home = Home(self)
+        # In a user namespace of the test's own that may hold no more of them, as on a
+        # machine where they are off: bwrap is there but cannot make its jail.
+        off = ["unshare", "--user", "--map-root-user", "sh", "-c",
+               'echo 0 > /proc/sys/user/max_user_namespaces && exec "$@"', "sh"]
+        rc, checks, _ = doctor(home, wrap=off)
+        self.assertEqual(rc, 1)
+        c = self.assertCheck(checks, "sandbox", "fail", "user namespaces", "user.max_user_namespaces")
+        self.assertNotIn("apt-get install bubblewrap", c["fix"], "bwrap is installed: the namespaces are the fix")
+
     def test_sandbox_turned_off_is_a_warning(self):
         home = Home(self)
         write_config(home, "[security]\nsandbox = false\n")

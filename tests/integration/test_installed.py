@@ -6,19 +6,21 @@
 a mount namespace where the source and build trees are empty folders, as if the
 checkout had been deleted: the host starts, a `mumba new` app builds against the
 installed SDK, installs and answers, the home app opens, `mumba shim` writes a shim
-and a desktop entry that call the installed mumba, and `mumba host enable` writes a
-systemd user unit that starts the installed host and that `systemd-analyze verify`
-accepts. Without a user manager here, a stand-in `systemctl` plays one, to show
-that the host is then started through systemd.
+and a desktop entry that call the installed mumba (and the shim opens the app's
+window), and `mumba host enable` writes a systemd user unit that starts the
+installed host and that `systemd-analyze verify` accepts. Without a user manager
+here, a stand-in `systemctl` plays one, to show that the host is then started
+through systemd.
 """
 import json
 import os
 import shutil
 import subprocess
 import tempfile
+import threading
 import unittest
 
-from harness import BIN, MUMBA, SOURCE_DIR, Home
+from harness import BIN, MUMBA, SOURCE_DIR, Home, wait_for
 
 BUILD_DIR = os.path.dirname(os.path.abspath(BIN))
 
@@ -65,12 +67,17 @@ class InstalledTest(unittest.TestCase):
         for key in ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "MUMBA_BIN_DIR", "MUMBA_HELLO_BUNDLE"):
             self.env.pop(key, None)
 
-    def installed(self, *args, check=True, timeout=120, env=None):
-        """Runs the installed `mumba ARGS` where the source and build trees are empty."""
+    @staticmethod
+    def hidden(*argv):
+        """argv as a command that runs where the source and build trees are empty."""
         hide = "; ".join(f'if [ -d {d} ]; then mount -t tmpfs -o size=1m tmpfs {d}; fi'
                          for d in (SOURCE_DIR, BUILD_DIR))
-        p = subprocess.run(["unshare", "-m", "sh", "-c", hide + '; exec "$@"', "sh", self.mumba, *args],
-                           env=env or self.env, cwd=self.root, capture_output=True, text=True, timeout=timeout)
+        return ["unshare", "-m", "sh", "-c", hide + '; exec "$@"', "sh", *argv]
+
+    def installed(self, *args, check=True, timeout=120, env=None):
+        """Runs the installed `mumba ARGS` where the source and build trees are empty."""
+        p = subprocess.run(self.hidden(self.mumba, *args), env=env or self.env, cwd=self.root,
+                           capture_output=True, text=True, timeout=timeout)
         self.home.run("host", "status")  # Notes the host's pid for the cleanup.
         if check:
             self.assertEqual(p.returncode, 0, f"mumba {' '.join(args)}: {p.stderr}")
@@ -121,9 +128,21 @@ class InstalledTest(unittest.TestCase):
             entry = f.read()
         self.assertIn(f"Exec={shim}\n", entry)
         self.assertNoTree(entry)
-        # The shim runs the installed mumba, which finds the host.
-        p = subprocess.run(["sh", "-n", shim], capture_output=True, text=True, timeout=10)
-        self.assertEqual(p.returncode, 0, p.stderr)
+        # The shim runs the installed mumba, which finds the host and opens the app's
+        # window, and lives as long as the window.
+        run = subprocess.Popen(self.hidden(shim), env=self.env, cwd=self.root, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+        self.addCleanup(run.stdout.close)
+        self.addCleanup(lambda: run.poll() is None and run.kill())
+        said = []
+        reader = threading.Thread(target=lambda: said.extend(iter(run.stdout.readline, "")), daemon=True)
+        reader.start()
+        # Closed once open: a window closed while it still opens fails its launch.
+        wait_for(lambda: any("opened http://notes.localhost:" in line for line in said) or run.poll() is not None,
+                 60, what="the shim's window")
+        self.assertEqual([w["app_name"] for w in self.home.json("windows").get("windows", [])], ["notes"], said)
+        self.installed("close", "notes")
+        self.assertEqual(run.wait(timeout=30), 0, said)
 
     def test_host_enable_writes_a_unit_that_systemd_accepts(self):
         p = self.installed("host", "enable")

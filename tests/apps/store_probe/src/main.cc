@@ -354,6 +354,46 @@ void AddFilesRoutes(mumba::App& app) {
   });
 }
 
+// Shares and follows through the SDK (test_shares.py): each answers JSON, or the
+// error's message with its HTTP-like status.
+mumba::StoreKind KindOf(const std::string& kind) {
+  if (kind == "kv") return mumba::StoreKind::kKv;
+  if (kind == "files") return mumba::StoreKind::kFiles;
+  return mumba::StoreKind::kSql;
+}
+
+std::string Json(const mumba::ShareInfo& s) {
+  return "{\"address\":" + JsonString(s.address) + ",\"seq\":" + std::to_string(s.seq) +
+         ",\"bytes\":" + std::to_string(s.bytes) + ",\"new_bytes\":" + std::to_string(s.new_bytes) + "}";
+}
+
+std::string Json(const mumba::FollowInfo& f) {
+  return "{\"address\":" + JsonString(f.address) + ",\"seq\":" + std::to_string(f.seq) +
+         ",\"db\":" + JsonString(f.db) + ",\"error\":" + JsonString(f.error) + "}";
+}
+
+void AddShareRoutes(mumba::App& app) {
+  app.Route("*", "/share/share", [&app](const RouteRequest& r) {
+    auto s = app.Share(KindOf(r.Param("kind")), DbOf(r));
+    return s.ok() ? RouteResponse::Json(Json(*s)) : Error(s.status());
+  });
+  app.Route("*", "/share/unshare", [&app](const RouteRequest& r) {
+    return Done(app.Unshare(KindOf(r.Param("kind")), DbOf(r)));
+  });
+  app.Route("*", "/share/follow", [&app](const RouteRequest& r) {
+    auto f = app.Follow(r.Param("address"));
+    return f.ok() ? RouteResponse::Json(Json(*f)) : Error(f.status());
+  });
+  app.Route("*", "/share/unfollow", [&app](const RouteRequest& r) { return Done(app.Unfollow(r.Param("address"))); });
+  app.Route("*", "/share/follows", [&app](const RouteRequest&) {
+    auto all = app.Follows();
+    if (!all.ok()) return Error(all.status());
+    std::string out = "[";
+    for (const auto& f : *all) out += (out.size() > 1 ? "," : "") + Json(f);
+    return RouteResponse::Json(out + "]");
+  });
+}
+
 // Every kind of call, made without the host: each must say UNAVAILABLE.
 int CheckNoHost(mumba::App& app) {
   std::vector<Status> results;
@@ -382,5 +422,6 @@ int main(int argc, char** argv) {
   AddKvRoutes(app);
   AddSqlRoutes(app);
   AddFilesRoutes(app);
+  AddShareRoutes(app);
   return app.Run();
 }
