@@ -2,7 +2,9 @@
 // P2pNodeImpl::Fetch in named steps: the torrent is added by its info-hashes into
 // a private staging folder, watched until every piece is verified and written,
 // taken out of the session, and its folder renamed into place. Any failure
-// removes the staging folder, so `dest` never holds a partial download.
+// removes the staging folder, so `dest` never holds a partial download. A fetch
+// that reuses an earlier version first gets only the metadata, then places the
+// reused files and adds the torrent again (see RestartWithReused).
 #include <algorithm>
 #include <cstdio>
 #include <system_error>
@@ -15,6 +17,7 @@
 #include "common/files.h"
 #include "p2p/format.h"
 #include "p2p/p2p_node_impl.h"
+#include "p2p/reuse.h"
 
 namespace mumba::p2p {
 namespace {
@@ -113,8 +116,9 @@ mumba::Status RefuseSymlinks(const lt::torrent_handle& h, const std::string& lab
   return {};
 }
 
-FetchProgress ProgressOf(const lt::torrent_status& st) {
+FetchProgress ProgressOf(const lt::torrent_status& st, uint64_t downloaded_before) {
   FetchProgress p;
+  p.downloaded = downloaded_before + static_cast<uint64_t>(std::max<int64_t>(0, st.total_payload_download));
   p.total = st.has_metadata ? static_cast<uint64_t>(st.total_wanted) : 0;
   p.done = static_cast<uint64_t>(st.total_wanted_done);
   p.peers = st.num_peers;
@@ -168,15 +172,23 @@ Expected<fs::path> P2pNodeImpl::Fetch(const std::string& info_hash_v1, const std
     }
   }
   MUMBA_ASSIGN_OR_RETURN(auto staging, StagingFolder::Make(dest, label));
-  MUMBA_ASSIGN_OR_RETURN(Download download, StartDownload(ih, label, staging->path(), limits));
+  const bool reuse = !limits.reuse_from.empty();
+  MUMBA_ASSIGN_OR_RETURN(Download download, StartDownload(ih, label, staging->path(), limits, reuse));
 
   FetchProgress last;
-  mumba::Status st = AwaitVerified(download, deadline, timeout, progress, last);
+  mumba::Status st;
+  if (reuse) {
+    st = AwaitVerified(download, deadline, timeout, progress, last, /*until_metadata=*/true);
+    if (st.ok()) st = RestartWithReused(download, staging->path(), limits, deadline, timeout, progress, last);
+  }
+  if (st.ok()) st = AwaitVerified(download, deadline, timeout, progress, last, /*until_metadata=*/false);
   if (st.ok()) st = AwaitWritten(download);
   if (!st.ok()) {
     Discard(download);
     return st;
   }
+  // Blocks that arrived after the last look (end-game duplicates) count too.
+  last.downloaded = ProgressOf(download.handle.status(), download.downloaded_before).downloaded;
   const std::string name = Release(download);
   MUMBA_ASSIGN_OR_RETURN(fs::path target, MoveIntoPlace(staging->path(), dest, name, label));
   // Only the moved folder is left in `dest` by the time the caller hears the
@@ -190,12 +202,18 @@ Expected<fs::path> P2pNodeImpl::Fetch(const std::string& info_hash_v1, const std
 Expected<P2pNodeImpl::Download> P2pNodeImpl::StartDownload(const lt::info_hash_t& ih,
                                                            const std::string& label,
                                                            const fs::path& save_path,
-                                                           const FetchLimits& limits) {
+                                                           const FetchLimits& limits, bool metadata_only) {
   Download d{ih, label, {}, WatchTorrent(ih, limits, label)};
   lt::add_torrent_params atp;
   atp.info_hashes = ih;
   atp.save_path = save_path.string();
   atp.flags = lt::torrent_flags::duplicate_is_error;
+  // Every file not to be downloaded, so no piece is ever requested: the way
+  // libtorrent documents to stop a magnet once its metadata is in
+  // (torrent_flags.hpp; stop_when_ready fires too early, as fetching metadata
+  // already counts as downloading, and pausing on the metadata alert is a race
+  // the first blocks win).
+  if (metadata_only) atp.flags |= lt::torrent_flags::default_dont_download;
   lt::error_code lec;
   d.handle = session_->add_torrent(std::move(atp), lec);
   if (lec) {
@@ -206,10 +224,83 @@ Expected<P2pNodeImpl::Download> P2pNodeImpl::StartDownload(const lt::info_hash_t
   return d;
 }
 
+mumba::Status P2pNodeImpl::RestartWithReused(Download& d, const fs::path& save_path, const FetchLimits& limits,
+                                             Clock::time_point deadline, std::chrono::milliseconds timeout,
+                                             const ProgressFn& progress, FetchProgress& last) {
+  // Why remove and add again rather than copy the files in and force_recheck
+  // the same torrent: a torrent added with its info and no resume data whose
+  // files exist is checked in full before it downloads (libtorrent 2.0.8 sees
+  // files and asks for a full check); while checking, it makes no outgoing
+  // connection (only downloading states want peers) and refuses incoming ones
+  // (torrent::attach_peer, "torrent not ready"), and pieces are requested only
+  // after the check. So no block lands before the copies are hashed, and the
+  // first torrent requested none (default_dont_download): the staging folder
+  // holds only what PlaceReusedFiles put there.
+  // Copies, not hard links: libtorrent opens every wanted file for writing as
+  // it sets up the storage (mmap_storage::initialize), before any check, and
+  // downloads into a reused file whose bytes fail the check, so a link would
+  // let it write into the earlier version.
+  std::shared_ptr<lt::torrent_info> ti = d.handle.torrent_file_with_hashes();
+  if (!ti) return Internal("fetching " + d.label + ": the metadata went missing");
+  lt::torrent_status st = d.handle.status();
+  d.downloaded_before += static_cast<uint64_t>(std::max<int64_t>(0, st.total_payload_download));
+  // The peers the first torrent knew are handed to the new one, which would
+  // otherwise wait for the DHT to name them again (seconds on the public DHT).
+  // They are read from its resume data: by now the seeders are disconnected,
+  // as a torrent that wants no file is finished, but still in its peer list.
+  std::vector<lt::tcp::endpoint> peers;
+  d.handle.save_resume_data();
+  {
+    std::unique_lock lock(mu_);
+    if (WaitFor(lock, kRemoveTimeout, [&] { return d.events->known_peers.has_value(); })) {
+      peers = *d.events->known_peers;
+    }
+  }
+  RemoveAndWait(d.handle, d.events, /*delete_files=*/false);
+  UnwatchTorrent(d.ih, d.events);
+  d.handle = {};  // Discard has nothing left to remove until it is added again.
+
+  // The caller keeps hearing of progress while the files are copied, and its
+  // deadline and cancel still hold.
+  last = FetchProgress{};
+  for (lt::file_index_t i : ti->files().file_range()) {
+    if (!ti->files().pad_file_at(i)) last.total += static_cast<uint64_t>(ti->files().file_size(i));
+  }
+  last.downloaded = d.downloaded_before;
+  auto next_report = Now();
+  bool cancelled = false;
+  Reused reused = PlaceReusedFiles(*ti, limits.reuse_from, save_path, [&] {
+    const auto now = Now();
+    if (now >= deadline) return false;
+    if (progress && now >= next_report) {
+      next_report = now + kProgressInterval;
+      cancelled = !progress(last);
+    }
+    return !cancelled;
+  });
+  if (cancelled) return mumba::Status(Code::kCancelled, "fetching " + d.label + " was cancelled");
+  if (reused.stopped) return TimedOut(d.label, /*has_metadata=*/true, last, timeout);
+
+  d.events = WatchTorrent(d.ih, limits, d.label);
+  lt::add_torrent_params atp;
+  atp.ti = std::move(ti);
+  atp.save_path = save_path.string();
+  atp.flags = lt::torrent_flags::duplicate_is_error;
+  atp.peers = std::move(peers);
+  lt::error_code lec;
+  d.handle = session_->add_torrent(std::move(atp), lec);
+  if (lec) return Internal("cannot add torrent " + d.label + " again: " + lec.message());
+  return {};
+}
+
 mumba::Status P2pNodeImpl::AwaitVerified(Download& d, Clock::time_point deadline,
                                          std::chrono::milliseconds timeout, const ProgressFn& progress,
-                                         FetchProgress& last) {
+                                         FetchProgress& last, bool until_metadata) {
   bool checked_files = false;
+  // libtorrent ignores a DHT announce forced while the torrent's files are
+  // being checked, which for a torrent added with reused files lasts as long as
+  // hashing them: announce once more as soon as the check is over.
+  bool announced_checked = false, checked = false;
   Reannouncer reannounce(Now());
   while (true) {
     lt::torrent_status st = d.handle.status();
@@ -222,7 +313,12 @@ mumba::Status P2pNodeImpl::AwaitVerified(Download& d, Clock::time_point deadline
       auto ti = d.handle.torrent_file();
       if (ti) MUMBA_TRY(CheckTorrentLimits(*ti, d.label, *d.events->limits));
     }
-    last = ProgressOf(st);
+    if (until_metadata && st.has_metadata) return {};
+    if (checked && !announced_checked) {
+      d.handle.force_dht_announce();
+      announced_checked = true;
+    }
+    last = ProgressOf(st, d.downloaded_before);
     if (IsVerified(st, last)) return {};
     if (last.total > 0) last.done = std::min(last.done, last.total);
     if (progress && !progress(last)) {
@@ -235,7 +331,14 @@ mumba::Status P2pNodeImpl::AwaitVerified(Download& d, Clock::time_point deadline
     auto wake = std::min(deadline, now + kProgressInterval);
     if (searching) wake = std::min(wake, reannounce.next());
     std::unique_lock lock(mu_);
-    WaitUntil(lock, wake, [&] { return d.events->finished || d.events->refused.has_value(); });
+    // A reusing fetch goes on the moment its metadata is in, while the peer
+    // that sent it is still connected (it leaves once the torrent, wanting no
+    // file, counts as finished).
+    WaitUntil(lock, wake, [&] {
+      return d.events->finished || d.events->refused.has_value() || (d.events->checked && !announced_checked) ||
+             (until_metadata && d.events->metadata);
+    });
+    checked = d.events->checked;
   }
 }
 
@@ -252,6 +355,9 @@ mumba::Status P2pNodeImpl::AwaitWritten(Download& d) {
 }
 
 void P2pNodeImpl::Discard(Download& d) {
+  // Invalid only between the two torrents of a reusing fetch, when the first
+  // is gone from the session and was unwatched already.
+  if (!d.handle.is_valid()) return;
   RemoveAndWait(d.handle, d.events, /*delete_files=*/true);
   UnwatchTorrent(d.ih, d.events);
 }

@@ -56,10 +56,14 @@ struct MutableItem {
 };
 
 struct FetchProgress {
-  uint64_t done = 0;   // Verified bytes.
+  uint64_t done = 0;   // Verified bytes, reused ones included.
   uint64_t total = 0;  // 0 until the metadata arrived.
   int peers = 0;
   double rate = 0;     // Bytes/s, recent.
+  // Payload bytes received from peers for this fetch so far (what was reused
+  // from FetchLimits::reuse_from does not count; failed or redundant blocks do).
+  // The last progress call, made once the fetch is complete, holds the final figure.
+  uint64_t downloaded = 0;
 };
 
 // The most a fetched bundle may hold unless the caller says otherwise: a
@@ -67,10 +71,11 @@ struct FetchProgress {
 inline constexpr uint64_t kDefaultMaxBundleBytes = 1ull << 30;  // 1 GiB.
 inline constexpr uint64_t kDefaultMaxBundleFiles = 10000;
 
-// What one Fetch may bring in. The torrent's metadata says how many bytes and
-// files it holds before any of them is downloaded, and libtorrent never writes
-// past the sizes it declares; a torrent that declares more than these limits is
-// stopped as soon as its metadata arrives and everything it wrote is deleted.
+// What one Fetch may bring in, and what it may start from. The torrent's
+// metadata says how many bytes and files it holds before any of them is
+// downloaded, and libtorrent never writes past the sizes it declares; a torrent
+// that declares more than these limits is stopped as soon as its metadata arrives
+// and everything it wrote is deleted.
 struct FetchLimits {
   // The size its publisher announced for it (a Mumba item's "size"), if any: a
   // torrent holding more is refused.
@@ -78,8 +83,13 @@ struct FetchLimits {
   // The ceiling, whatever was announced.
   uint64_t max_bytes = kDefaultMaxBundleBytes;
   uint64_t max_files = kDefaultMaxBundleFiles;
-  // A folder holding an earlier version of the torrent's files: those found there
-  // at the same path and size are checked and kept instead of downloaded.
+  // A folder holding an earlier version of the torrent's contents (its top
+  // folder, as an earlier Fetch returned it), or empty for none. Each file of the
+  // torrent found here at the same relative path, as a regular file (never a
+  // symlink or a special file, nor one reached through a symlinked folder) of the
+  // same size, is copied into the download before any piece is requested; the
+  // copies are hash-checked like downloaded data and only the pieces missing or
+  // failing are fetched. Nothing under this folder is ever written.
   std::filesystem::path reuse_from;
 };
 
@@ -153,7 +163,10 @@ class P2pNode {
   // symlinks is refused (DATA_LOSS) as soon as its metadata arrives, and one
   // holding more bytes or files than `limits` allow (RESOURCE_EXHAUSTED, saying
   // what was announced or allowed and what the torrent holds) is stopped then
-  // too, before the download goes on, and what it wrote is deleted.
+  // too, before the download goes on, and what it wrote is deleted. With
+  // `limits.reuse_from`, the files found there are copied in first (see
+  // FetchLimits); a reuse folder that is missing or unreadable only means
+  // everything is downloaded. The last progress call says what was downloaded.
   virtual Expected<std::filesystem::path> Fetch(const std::string& info_hash_v1,
                                                 const std::string& info_hash_v2,
                                                 const std::filesystem::path& dest,

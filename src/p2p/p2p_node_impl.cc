@@ -221,6 +221,10 @@ void P2pNodeImpl::Dispatch(lt::alert* a) {
     ForTorrent(fin->handle.info_hashes(), [](TorrentEvents& e) { e.finished = true; });
   } else if (auto* chk = lt::alert_cast<lt::torrent_checked_alert>(a)) {
     ForTorrent(chk->handle.info_hashes(), [](TorrentEvents& e) { e.checked = true; });
+  } else if (auto* rd = lt::alert_cast<lt::save_resume_data_alert>(a)) {
+    ForTorrent(rd->handle.info_hashes(), [&](TorrentEvents& e) { e.known_peers = rd->params.peers; });
+  } else if (auto* rf = lt::alert_cast<lt::save_resume_data_failed_alert>(a)) {
+    ForTorrent(rf->handle.info_hashes(), [](TorrentEvents& e) { e.known_peers.emplace(); });
   } else if (auto* fl = lt::alert_cast<lt::cache_flushed_alert>(a)) {
     ForTorrent(fl->handle.info_hashes(), [](TorrentEvents& e) { e.flushed = true; });
   } else if (auto* rm = lt::alert_cast<lt::torrent_removed_alert>(a)) {
@@ -255,6 +259,7 @@ void P2pNodeImpl::OnSessionStats(const lt::session_stats_alert& a) {
 void P2pNodeImpl::OnMetadata(const lt::metadata_received_alert& a) {
   std::shared_ptr<const lt::torrent_info> ti;
   ForTorrent(a.handle.info_hashes(), [&](TorrentEvents& e) {
+    e.metadata = true;
     if (!e.limits || e.refused) return;
     if (!ti) ti = a.handle.torrent_file();
     if (!ti) return;

@@ -45,12 +45,16 @@ inline constexpr auto kRemoveTimeout = std::chrono::seconds(5);
 
 // What a waiter learns about a torrent from alerts.
 struct TorrentEvents {
+  bool metadata = false;  // The metadata arrived (for a torrent added by its hashes).
   bool checked = false;   // Files checked: only now does libtorrent announce it.
   bool finished = false;  // Every piece verified (not necessarily written yet).
   bool flushed = false;   // Everything written before flush_cache() is on disk.
   bool removed = false;
   bool deleted = false;  // Or deleting failed; either way libtorrent is done with the files.
   std::string delete_error;
+  // The endpoints in the torrent's peer list (connected or not), once a
+  // save_resume_data asked for them has been answered (empty if it failed).
+  std::optional<std::vector<lt::tcp::endpoint>> known_peers;
   // Set by Fetch: what the torrent may hold, checked by the alert thread the
   // moment its metadata arrives (the torrent is paused at once when it holds
   // more), with the refusal in `refused`.
@@ -138,6 +142,9 @@ class P2pNodeImpl final : public P2pNode {
     std::string label;  // The hash the caller gave, for messages.
     lt::torrent_handle handle;
     std::shared_ptr<TorrentEvents> events;
+    // Payload received by torrents of this fetch that left the session (the
+    // metadata-only one of a reusing fetch); libtorrent counts per torrent.
+    uint64_t downloaded_before = 0;
   };
   using ProgressFn = std::function<bool(const FetchProgress&)>;
 
@@ -211,13 +218,27 @@ class P2pNodeImpl final : public P2pNode {
   static constexpr Clock::duration kWaitSlice = std::chrono::milliseconds(100);
 
   // Fetch's steps (fetch.cc). Each failing step leaves the download for Discard.
+  // With `metadata_only`, no file is wanted: the torrent fetches its metadata and
+  // requests no piece.
   Expected<Download> StartDownload(const lt::info_hash_t& ih, const std::string& label,
-                                   const std::filesystem::path& save_path, const FetchLimits& limits);
-  // Until every piece is verified: reports progress, refuses symlinks and
-  // torrents over the download's limits, asks the DHT again while no peer
-  // serves, and fails at the deadline or on cancel.
+                                   const std::filesystem::path& save_path, const FetchLimits& limits,
+                                   bool metadata_only);
+  // Until every piece is verified (or, with `until_metadata`, until the
+  // metadata is in and passed the checks below): reports progress, refuses
+  // symlinks and torrents over the download's limits, asks the DHT again while
+  // no peer serves and once its files are checked, and fails at the deadline or
+  // on cancel.
   mumba::Status AwaitVerified(Download& d, Clock::time_point deadline, std::chrono::milliseconds timeout,
-                              const ProgressFn& progress, FetchProgress& last);
+                              const ProgressFn& progress, FetchProgress& last, bool until_metadata);
+  // Takes the metadata-only torrent out of the session, copies the files found
+  // under limits.reuse_from into `save_path` (reuse.h), and adds the torrent
+  // again with its info, so libtorrent checks the copies before it requests
+  // anything. Reports progress while copying; DEADLINE_EXCEEDED or CANCELLED
+  // when the deadline passes or the caller cancels meanwhile (the download is
+  // then out of the session), INTERNAL if the torrent cannot be added again.
+  mumba::Status RestartWithReused(Download& d, const std::filesystem::path& save_path, const FetchLimits& limits,
+                                  Clock::time_point deadline, std::chrono::milliseconds timeout,
+                                  const ProgressFn& progress, FetchProgress& last);
   // Until libtorrent's queued writes reached the files.
   mumba::Status AwaitWritten(Download& d);
   // Takes the torrent out of the session, deleting what it wrote.
