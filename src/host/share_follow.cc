@@ -134,8 +134,12 @@ Status Shares::UpdateFollow(const FollowRecord& held) {
   // more than its bytes suggest, up to [p2p] max_bundle_files.
   limits.max_files = std::max<uint64_t>(options_.max_files, options_.max_bytes / share::kDefaultChunkBytes + 2);
   if (held.seq > 0) limits.reuse_from = FollowedDir(held.reader, held.address, held.seq);
+  uint64_t fetched = 0;
   auto folder = node->Fetch(item.info_hash, item.info_hash_v2, staging, kFetch, limits,
-                            [this](const FetchProgress&) { return !Stopping(); });
+                            [this, &fetched](const FetchProgress& p) {
+                              fetched = p.downloaded;
+                              return !Stopping();
+                            });
   if (!folder.ok()) return folder.status().WithContext("fetching " + held.address + " seq " + std::to_string(item.seq));
 
   uint64_t bytes = 0;
@@ -166,8 +170,9 @@ Status Shares::UpdateFollow(const FollowRecord& held) {
     f.info_hash = item.info_hash;
     f.info_hash_v2 = item.info_hash_v2;
     f.updated_unix_ms = NowMs();
+    f.fetched_bytes = fetched;
   }
-  spdlog::info("shares: {} now at seq {} ({} bytes) for {}", held.address, item.seq, bytes,
+  spdlog::info("shares: {} now at seq {} ({} bytes, {} fetched) for {}", held.address, item.seq, bytes, fetched,
                held.reader.empty() ? "the owner" : held.reader);
   return SaveStateLocked();
 }

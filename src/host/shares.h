@@ -74,6 +74,7 @@ struct FollowRecord {
   std::string info_hash_v2;
   int64_t updated_unix_ms = 0;
   std::string error;    // Why the last update failed; "" if it did not.
+  uint64_t fetched_bytes = 0;  // Received from peers for the last snapshot; not kept across restarts.
 };
 
 // Where a share's snapshot comes from: the app's stores, through the store manager.

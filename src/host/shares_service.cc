@@ -51,6 +51,7 @@ void ToProto(const FollowRecord& f, av1::FollowInfo* out) {
   out->set_bytes(f.bytes);
   out->set_updated_unix_ms(f.updated_unix_ms);
   out->set_error(f.error);
+  out->set_fetched_bytes(f.fetched_bytes);
 }
 
 Expected<std::pair<std::string, Shares*>> AppSharesService::Admit(const grpc::ServerContext& ctx) const {

@@ -91,6 +91,9 @@ class SharesTest(unittest.TestCase):
         self.assertLessEqual(int(second.get("new_bytes", 0)), 4 * 65536)
         wait_for(lambda: seq_of(b, address) >= 2, 30, what="b's second snapshot")
         self.assertEqual(rows(b, address, "main", "SELECT count(*) FROM posts"), [[3]])
+        # b held the first snapshot: only the new chunks (and the index) travelled,
+        # each in whole 16 KiB blocks.
+        self.assertLess(int(follow_of(b, address).get("fetched_bytes", 0)), 6 * 65536)
 
         # The publisher goes away: a host following for the first time gets the
         # snapshot from b's copy.
