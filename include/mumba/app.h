@@ -254,6 +254,10 @@ class App {
   // peer leaves when its host stopped answering ([p2p] peer_expiry_ms). Both
   // UNAVAILABLE when started by hand.
   Expected<std::vector<Peer>> Peers();
+  // This node's own id: what PeerOf says of this node on the other nodes, as the
+  // host's links prove it. UNAVAILABLE when started by hand or while the host runs
+  // no peer network.
+  Expected<std::string> NodeId();
   Expected<std::unique_ptr<PeerWatch>> WatchPeers(std::function<void(const Peer& peer, bool arrived)> fn);
   // A channel to this same app on node `node` (a Peer's node id): the calls go
   // through this node's host, over its authenticated link to that node's host,

@@ -26,6 +26,14 @@ void ToProto(const PeerInfo& info, av1::Peer* out) {
   out->set_last_seen_unix_ms(info.last_seen_unix_ms);
 }
 
+grpc::Status PeersService::Self(grpc::ServerContext* ctx, const av1::SelfRequest*, av1::SelfResponse* resp) {
+  if (auto app = app_of_(*ctx); !app.ok()) return ToGrpc(app.status());
+  PeerNetwork* net = network_();
+  if (!net) return ToGrpc(Unavailable("this host runs no peer network (see its log for why)"));
+  resp->set_node(net->node_id());
+  return grpc::Status::OK;
+}
+
 grpc::Status PeersService::List(grpc::ServerContext* ctx, const av1::ListPeersRequest*,
                                 av1::ListPeersResponse* resp) {
   auto app = app_of_(*ctx);

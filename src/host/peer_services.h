@@ -25,6 +25,9 @@ class PeersService final : public mumba::app::v1::Peers::Service {
   // `stopping` is borrowed: Watch streams end when it turns true.
   PeersService(PeerNetworkOf network, AppOfCall app_of, const std::atomic<bool>& stopping)
       : network_(std::move(network)), app_of_(std::move(app_of)), stopping_(stopping) {}
+  // This host's node id; UNAVAILABLE while it runs no peer network.
+  grpc::Status Self(grpc::ServerContext* ctx, const mumba::app::v1::SelfRequest* req,
+                    mumba::app::v1::SelfResponse* resp) override;
   // The live peers of the caller's app; none while the host runs no peer network.
   grpc::Status List(grpc::ServerContext* ctx, const mumba::app::v1::ListPeersRequest* req,
                     mumba::app::v1::ListPeersResponse* resp) override;

@@ -85,6 +85,13 @@ Expected<std::vector<Peer>> App::Peers() {
   return out;
 }
 
+Expected<std::string> App::NodeId() {
+  const auto& host = impl_->Host();
+  av1::SelfResponse resp;
+  MUMBA_TRY(host->Call(host->peers, &av1::Peers::Stub::Self, av1::SelfRequest(), &resp));
+  return resp.node();
+}
+
 Expected<std::unique_ptr<PeerWatch>> App::WatchPeers(std::function<void(const Peer&, bool)> fn) {
   const auto& host = impl_->Host();
   MUMBA_TRY(host->Usable());

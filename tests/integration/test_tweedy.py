@@ -125,7 +125,7 @@ class TweedyTest(unittest.TestCase):
         for home in self.homes[1:]:
             self.assertEqual(home.status("tweedy")["version"], "0.1.0")
         self.wait_peers()
-        # Each node learnt its own id from a peer's Hello, proved by the hosts' link.
+        # Each node knows its own id from its host (App::NodeId), as the links prove it.
         for i, home in enumerate(self.homes):
             wait_for(lambda: call(home, "Me").get("node") == self.nodes[i], 15,
                      what=f"host {i + 1}'s tweedy to learn its node")

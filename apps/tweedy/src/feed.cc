@@ -144,7 +144,7 @@ void Tweedy::GreetPeers() {
     req.set_feed(Feed());
     tv1::HelloReply reply;
     if (!stub->Hello(PeerContext().get(), req, &reply).ok()) continue;
-    LearnOwnNode(reply.your_node());
+    LearnOwnNode(reply.your_node(), /*from_host=*/false);
     std::vector<std::string> feeds;
     {
       std::lock_guard lock(mu_);
@@ -157,23 +157,29 @@ void Tweedy::GreetPeers() {
   }
 }
 
-void Tweedy::LearnOwnNode(const std::string& node) {
+void Tweedy::LearnOwnNode(const std::string& node, bool from_host) {
   if (node.size() != kNodeIdLength) return;
   {
     std::lock_guard lock(mu_);
-    if (node_ == node) return;
-    if (!node_.empty()) {
+    if (node_ == node) {
+      node_from_host_ = node_from_host_ || from_host;
+      return;
+    }
+    // What the host says wins over anything a peer said, in this run or before;
+    // a peer's word is taken only while the host's is missing.
+    if (!node_.empty() && (node_from_host_ || !from_host)) {
       // Kept as first learnt: a peer that names this node otherwise is wrong, or
       // lies to have this feed vouch for it.
       std::cerr << "tweedy: a peer says this node is " << node << ", not " << node_ << "; kept " << node_ << "\n";
       return;
     }
     node_ = node;
+    node_from_host_ = from_host;
   }
   // The feed names its author's node, for followers to know whose pushes to take;
-  // posts written before it was known get it too.
+  // posts written before it was known (or under a node a peer named) get it too.
   auto named = posts_.Transaction({{"INSERT OR REPLACE INTO meta (key, value) VALUES ('node', ?)", {node}},
-                                   {"UPDATE posts SET author_node = ? WHERE author_node = ''", {node}}});
+                                   {"UPDATE posts SET author_node = ? WHERE author_node <> ?", {node, node}}});
   if (!named.ok()) std::cerr << "tweedy: cannot name this node in the feed: " << named.status().message() << "\n";
   (void)state_.Execute("INSERT OR REPLACE INTO me (key, value) VALUES ('node', ?)", {node});
   {

@@ -53,6 +53,14 @@ void Tweedy::Start() {
       if (!Text(row[1]).empty()) bound_[Text(row[0])] = Text(row[1]);
     }
   }
+  // The host says which node this is (its links prove it to the others): the
+  // feed names it, so followers take this node's pushes as the feed's.
+  if (auto node = app_.NodeId(); node.ok()) {
+    LearnOwnNode(*node, /*from_host=*/true);
+  } else {
+    std::cerr << "tweedy: the host does not say this node's id (" << node.status().message()
+              << "); learning it from the first peer that answers\n";
+  }
   worker_ = std::thread([this] { Work(); });
   pusher_ = std::thread([this] { PushLoop(); });
 }

@@ -101,7 +101,9 @@ class Tweedy {
   void PollFollows();
   void PushPending();
   // The node id the feed's posts and meta carry, learnt from a peer's Hello.
-  void LearnOwnNode(const std::string& node);
+  // Takes `node` as this node's id: from the host (App::NodeId), which wins, or
+  // from a peer's Hello reply while the host has not said.
+  void LearnOwnNode(const std::string& node, bool from_host);
   // Posts `node` wrote for followed feed `address` after the newest one held.
   void CatchUp(const std::string& address, const std::string& node);
   // A stub for tweedy on `node`, kept per node; nullptr for a malformed node id.
@@ -123,7 +125,8 @@ class Tweedy {
   std::string feed_;        // This node's feed address, once shared.
   int64_t feed_seq_ = 0;
   std::string feed_error_;  // Why it is not shared; "" when it is.
-  std::string node_;        // This node's id, as the first peer that answered saw it.
+  std::string node_;        // This node's id: as the host says, else as the first peer that answered saw it.
+  bool node_from_host_ = false;
   std::vector<tv1::Post> to_push_;
   std::set<std::string> greeted_;                       // Live peers that answered Hello.
   std::map<std::string, FollowState> follows_;          // By address, as the host last reported.
