@@ -10,7 +10,14 @@
 #       scripts/test.sh (CI) runs after the plain tests.
 #   scripts/sanitize.sh thread [extra ctest arguments]
 #       ThreadSanitizer in build-tsan/: the unit tests of the threaded code (platform,
-#       supervisor, storage, gateway, p2p with presence).
+#       supervisor, storage, gateway, p2p with presence). Not the tests that make
+#       in-process gRPC calls (the SDK's storage client, the generic proxy, the
+#       storage quotas and call pool, the gateway's streamed routes): gRPC hands its
+#       completion tags and byte buffers between threads inside the uninstrumented
+#       libgrpc, so TSan reports races in gRPC's own code there (scripts/tsan.supp
+#       says what else is suppressed, and why). Nor SqlFunctionsTest.
+#       ATrimTooCostlyIsRefused: single-threaded, and under TSan its call meets the
+#       5 s deadline before the work budget it checks.
 # Any sanitizer report fails the run: the instrumented code aborts on the first
 # error (no recovery), and reports of processes whose exit nobody checks (hosts the
 # integration tests stop, the CLI) are collected from <build>/sanitizer-logs/.
@@ -44,7 +51,7 @@ elif [ "$mode" = unit ]; then
 else
   build=build-tsan
   targets=(platform_test supervisor_test restart_policy_test kv_store_test sql_store_test file_store_test
-           safe_path_test sdk_storage_test gateway_test p2p_node_test presence_test)
+           safe_path_test gateway_test p2p_node_test presence_test)
 fi
 logs=$PWD/$build/sanitizer-logs
 sanitizer=$mode
@@ -69,10 +76,28 @@ status=0
   else
     # Only the executables built above have tests; the others show up as *_NOT_BUILT
     # (in unit mode, leftovers of an earlier full build may also run: all are unit).
-    ctest --output-on-failure -j "$(nproc)" --timeout 900 -L unit -E _NOT_BUILT "$@"
+    # In thread mode, also the suites left out above, should an earlier build of this
+    # folder have left their executables.
+    excluded=_NOT_BUILT
+    if [ "$mode" = thread ]; then
+      excluded="$excluded|^StorageTest\.|GenericProxyTest\.|^QuotaTest\.|^StoragePoolTest\.|^SqlFunctionsTest\.ATrimTooCostlyIsRefused\$"
+      excluded="$excluded|^GatewayTest\.(ADeclaredRouteStreamsToTheDaemon|AGetOfADeclaredRouteStreamsToo)\$"
+      excluded="$excluded|^GatewayTest\.(TheSecretCookieOpensTheApp|AStalledStreamedRouteIsCutOffAtTheIdleTimeout)\$"
+    fi
+    ctest --output-on-failure -j "$(nproc)" --timeout 900 -L unit -E "$excluded" "$@"
   fi
 ) || status=$?
 
+# LeakSanitizer writes "Unable to get registers from thread N." when a thread of a
+# process at exit could not be stopped for the leak check (it was ending, as in a
+# host the tests stop), and goes on without that thread's registers. A file of only
+# such lines reports nothing wrong and is dropped; a leak found in the same process
+# is written to the same file and keeps it.
+for f in "$logs"/*; do
+  if [ -f "$f" ] && ! grep -qvE '^==[0-9]+==Unable to get registers from thread [0-9]+\.$' "$f"; then
+    rm -f "$f"
+  fi
+done
 if compgen -G "$logs/*" >/dev/null; then
   echo "sanitize.sh: sanitizer reports in $logs:" >&2
   for f in "$logs"/*; do

@@ -55,12 +55,19 @@ def migrated(db):
         return False
 
 
-def mounted_home(test, size):
-    """A Home whose folder is a fresh tmpfs of `size`; unmounted at cleanup after
-    the host and its daemons are gone."""
+def tree_bytes(path):
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
+
+
+def mounted_home(test, room_mib):
+    """A Home whose folder is a fresh tmpfs with `room_mib` MiB beside what an
+    install of hello takes; unmounted at cleanup after the host and its daemons are
+    gone. Sized from the hello bundle, which is 1.3 MB in a plain build and some
+    30 MB when its daemon is built under a sanitizer."""
     if os.geteuid() != 0:
         raise unittest.SkipTest("mounting a small tmpfs for MUMBA_HOME needs root")
     home = Home(test)
+    size = (room_mib << 20) + tree_bytes(HELLO_BUNDLE)
     p = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", home.path],
                        capture_output=True, text=True, timeout=10)
     if p.returncode != 0:
@@ -100,7 +107,7 @@ class DiskFullTest(unittest.TestCase):
         self.fail(f"the disk never filled in {limit} writes")
 
     def test_writes_on_a_full_disk(self):
-        home = mounted_home(self, "24m")
+        home = mounted_home(self, 23)
         home.install_hello()
         home.run("sql", "hello", "main", "CREATE TABLE t (i INTEGER PRIMARY KEY, v TEXT)", check=True)
 
@@ -170,7 +177,7 @@ class DiskFullTest(unittest.TestCase):
     # LMDB reports the short write of a full disk as EIO; the store looks at the
     # disk and says it is full.
     def test_kv_error_says_disk_full(self):
-        home = mounted_home(self, "6m")
+        home = mounted_home(self, 5)
         home.install_hello()
         _, failed = self.fill_until_full(
             lambda i: home.run("kv", "hello", "put", f"k{i:04d}", "-", input=value(i, 64 << 10)), 400)
@@ -184,7 +191,7 @@ class DiskFullTest(unittest.TestCase):
         self.assertEqual(digest(apps[0]["install_dir"]), digest(HELLO_BUNDLE))
 
     def test_new_install_on_a_full_disk(self):
-        home = mounted_home(self, "8m")
+        home = mounted_home(self, 7)
         bundle = copy_bundle(self)
         os.makedirs(os.path.join(bundle, "data"), exist_ok=True)
         with open(os.path.join(bundle, "data", "big.bin"), "wb") as f:
