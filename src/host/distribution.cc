@@ -334,6 +334,13 @@ Expected<AppView> Distribution::Fetch(const std::string& address, std::chrono::m
   if (m.id != item.address) {
     return PermissionDenied("refused: the bundle found at " + item.address + " says it is app " + m.id);
   }
+  // A stranger's bundle must say what it was built for (mumba build writes it):
+  // without it, a daemon for another runtime would install and then not start.
+  if (m.runtime.empty()) {
+    return FailedPrecondition("refused: the bundle found at " + item.address +
+                              " does not say which runtime it was built for (no [runtime] in its "
+                              "mumba.toml; mumba build writes it)");
+  }
   if (m.name != item.name || m.version != item.version) {
     return PermissionDenied("refused: the bundle found at " + item.address + " is " + m.name + " " +
                             m.version + ", not the " + item.name + " " + item.version + " announced");

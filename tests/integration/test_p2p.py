@@ -147,6 +147,18 @@ class P2pTest(unittest.TestCase):
         p = b.run("install", "mumba://not-an-address", "--yes", check=False)
         self.assertIn("address", p.stderr)
 
+        # A bundle from the network that does not say its runtime is refused.
+        address, bundle = app_bundle(self, a)
+        with open(os.path.join(bundle, "mumba.toml")) as f:
+            text = f.read()
+        with open(os.path.join(bundle, "mumba.toml"), "w") as f:
+            f.write(text[:text.index("[runtime]")])
+        a.run("publish", bundle, check=True)
+        p = b.run("install", address, "--yes", check=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("does not say which runtime", p.stderr)
+        self.assertEqual(b.json("list")["apps"], [])
+
 
 if __name__ == "__main__":
     unittest.main()
