@@ -8,6 +8,12 @@
 #       The same build folder and sanitizers, but only the unit test executables
 #       are built (target mumba_unit_tests), and only they run: what
 #       scripts/test.sh (CI) runs after the plain tests.
+#   scripts/sanitize.sh hostile [extra ctest arguments]
+#       The same build folder and sanitizers: the host, the CLI, the SDK and the
+#       test tools only, and the integration modules that feed the host what
+#       strangers send (bad bundles and manifests, the gateway's hostile requests,
+#       shares from dishonest DHT nodes): what scripts/test.sh (CI) runs of the
+#       integration suite under ASan, where the whole of it would take too long.
 #   scripts/sanitize.sh thread [extra ctest arguments]
 #       ThreadSanitizer in build-tsan/: the unit tests of the threaded code (platform,
 #       supervisor, storage, gateway, p2p with presence). Not the tests that make
@@ -35,7 +41,7 @@ fi
 cd "$(dirname "$0")/.."
 
 mode=address
-if [ $# -gt 0 ] && { [ "$1" = address ] || [ "$1" = unit ] || [ "$1" = thread ]; }; then
+if [ $# -gt 0 ] && { [ "$1" = address ] || [ "$1" = unit ] || [ "$1" = hostile ] || [ "$1" = thread ]; }; then
   mode=$1
   shift
 fi
@@ -48,6 +54,9 @@ if [ "$mode" = address ]; then
 elif [ "$mode" = unit ]; then
   build=build-asan
   targets=(mumba_unit_tests)
+elif [ "$mode" = hostile ]; then
+  build=build-asan
+  targets=(mumba-host mumba-cli mumba mumba-p2p-tool mumba_home_ui)
 else
   build=build-tsan
   targets=(platform_test supervisor_test restart_policy_test kv_store_test sql_store_test file_store_test
@@ -55,7 +64,7 @@ else
 fi
 logs=$PWD/$build/sanitizer-logs
 sanitizer=$mode
-[ "$mode" = unit ] && sanitizer=address
+{ [ "$mode" = unit ] || [ "$mode" = hostile ]; } && sanitizer=address
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMUMBA_BUILD_TESTS=ON \
   -DMUMBA_SANITIZE="$sanitizer" >/dev/null
 cmake --build "$build" ${targets[@]:+--target "${targets[@]}"}
@@ -73,6 +82,9 @@ status=0
   cd "$build"
   if [ "$mode" = address ]; then
     ctest --output-on-failure -j "$(nproc)" --timeout 900 "$@"
+  elif [ "$mode" = hostile ]; then
+    # The bundles these modules install are built by their fixtures (mumba build).
+    ctest --output-on-failure -j "$(nproc)" --timeout 900 -R '^integration_(bad_input|gateway|shares)$' "$@"
   else
     # Only the executables built above have tests; the others show up as *_NOT_BUILT
     # (in unit mode, leftovers of an earlier full build may also run: all are unit).

@@ -167,7 +167,7 @@ class SdkSharesTest(unittest.TestCase):
         for i in range(2):
             home = Home(self)
             with open(os.path.join(home.path, "config.toml"), "w") as f:
-                f.write(CONFIG)
+                f.write(CONFIG + "[apps.small]\nquota_bytes = 400000\n")
             home.run("host", "start", "--listen", f"127.0.0.1:{ports[i]}", "--bootstrap",
                      f"127.0.0.1:{ports[1 - i]}", check=True)
             homes.append(home)
@@ -178,6 +178,9 @@ class SdkSharesTest(unittest.TestCase):
             home.run("start", "sharer", check=True)
         homes[1].run("install", plain, check=True)
         homes[1].run("start", "plain", check=True)
+        small = probe_copy(self, "small", new_id(), "\n[permissions]\npeers = true\n")
+        homes[1].run("install", "--yes", small, check=True)
+        homes[1].run("start", "small", check=True)
 
         def route(home, app, path, **params):
             p = home.run("route", "-i", f"{app}://{path}?{query(**params)}")
@@ -211,6 +214,22 @@ class SdkSharesTest(unittest.TestCase):
         p = b.run("route", "-i", "-d", "SELECT t FROM n", f"plain://sql/exec?{query(db=address)}")
         self.assertTrue(p.stdout.startswith("404"), p.stdout)
         self.assertEqual(route(b, "sharer", "share/unfollow", address=address)[0], 200)
+
+        # A replica counts against the follower's quota: one that does not fit is
+        # refused, and nothing of it stays.
+        a.run("sql", "sharer", "big", "CREATE TABLE b(x BLOB); WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL "
+              "SELECT n + 1 FROM c LIMIT 1000) INSERT INTO b SELECT randomblob(1000) FROM c", check=True)
+        status, body = route(a, "sharer", "share/share", kind="sql", db="big")
+        self.assertEqual(status, 200, body)
+        big = json.loads(body)["address"]
+        self.assertEqual(route(b, "small", "share/follow", address=big)[0], 200)
+
+        def refused():
+            status, body = route(b, "small", "share/follows")
+            return status == 200 and any("quota" in f["error"] for f in json.loads(body))
+        wait_for(refused, 30, what="the replica over the follower's quota to be refused")
+        status, body = route(b, "small", "share/follows")
+        self.assertEqual([f["seq"] for f in json.loads(body)], [0])
 
 
 class ShareRefusalsTest(unittest.TestCase):
