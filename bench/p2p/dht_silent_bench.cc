@@ -251,15 +251,7 @@ void Print(const Options& o, const std::vector<Phase>& phases, double form_ms, d
 int Run(const Options& o) {
   auto start = Clock::now();
   std::vector<std::unique_ptr<mumba::P2pNode>> nodes;
-  // Closed in parallel whatever happens: a session takes a moment to close.
-  struct Closer {
-    std::vector<std::unique_ptr<mumba::P2pNode>>* nodes;
-    ~Closer() {
-      std::vector<std::thread> t;
-      for (auto& n : *nodes) t.emplace_back([&n] { n.reset(); });
-      for (auto& th : t) th.join();
-    }
-  } closer{&nodes};
+  mumba::bench::ParallelReset<mumba::P2pNode> closer{&nodes};  // Closed side by side, whatever happens.
   SilentPorts silent;
 
   Progress("starting %d DHT nodes on 127.0.0.1", o.nodes);

@@ -141,14 +141,7 @@ int Run(const Options& o, const fs::path& dir) {
   MakeStore(dir / "pub/v1", dir / "pub/single", chunks, chunk_bytes);
 
   std::vector<std::unique_ptr<mumba::P2pNode>> nodes;
-  struct Closer {
-    std::vector<std::unique_ptr<mumba::P2pNode>>* nodes;
-    ~Closer() {
-      std::vector<std::thread> t;
-      for (auto& n : *nodes) t.emplace_back([&n] { n.reset(); });
-      for (auto& th : t) th.join();
-    }
-  } closer{&nodes};
+  mumba::bench::ParallelReset<mumba::P2pNode> closer{&nodes};  // Closed side by side, whatever happens.
   std::vector<std::string> addrs;
   for (int i = 0; i < 3; ++i) {
     mumba::P2pOptions po;
