@@ -66,7 +66,9 @@ void CheckShareItem(int64_t seq, const std::map<std::string, std::string>& field
   auto share = mumba::DecodeShareItem(Address(), seq, fields);
   if (!share.ok()) {
     FUZZ_CHECK(share.status().code() == mumba::Code::kInvalidArgument);
-    for (unsigned char c : share.status().message()) FUZZ_CHECK(c >= 0x20 && c < 0x7f);
+    // A copy: status() is a temporary, and the loop would outlive its message.
+    const std::string message = share.status().message();
+    for (unsigned char c : message) FUZZ_CHECK(c >= 0x20 && c < 0x7f);
     return;
   }
   FUZZ_CHECK(share->kind == "kv" || share->kind == "sql" || share->kind == "files");
