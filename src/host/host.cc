@@ -171,6 +171,7 @@ Host::Host(HostOptions options, HostConfig config, std::unique_ptr<Registry> reg
     windows_->CloseApp(app_id);
     gateway_secrets_->Forget(app_id);
     if (distribution_) distribution_->Forget(app_id);
+    if (shares_) shares_->ForgetApp(app_id);
   });
 }
 

@@ -347,6 +347,12 @@ Status Shares::Unfollow(const std::string& reader, const std::string& address) {
   return Status();
 }
 
+void Shares::ForgetApp(const std::string& app_id) {
+  if (app_id.empty()) return;  // The owner's follows are nobody's app.
+  for (const auto& r : ListShares(app_id)) (void)Unshare(app_id, r.kind, r.db);
+  for (const auto& f : ListFollows(app_id)) (void)Unfollow(app_id, f.address);
+}
+
 std::vector<FollowRecord> Shares::ListFollows(const std::string& reader, bool all) const {
   std::lock_guard lock(mu_);
   std::vector<FollowRecord> out;

@@ -137,6 +137,9 @@ class Shares final : public FollowedShares {
   Status Unfollow(const std::string& reader, const std::string& address);
   // The follows of `reader` (every one for `all`).
   std::vector<FollowRecord> ListFollows(const std::string& reader, bool all = false) const;
+  // Stops everything app `app_id` shares (the records and keys stay, as after
+  // Unshare) and follows (replicas deleted): it is being uninstalled.
+  void ForgetApp(const std::string& app_id);
   // Checks every follow now instead of at the next poll, and returns once done.
   void PollNow();
 

@@ -230,6 +230,9 @@ class SdkSharesTest(unittest.TestCase):
         wait_for(refused, 30, what="the replica over the follower's quota to be refused")
         status, body = route(b, "small", "share/follows")
         self.assertEqual([f["seq"] for f in json.loads(body)], [0])
+        # An app uninstalled takes its follows with it.
+        b.run("uninstall", "small", check=True)
+        self.assertEqual([f for f in b.json("follows").get("follows", []) if f["follow"]["address"] == big], [])
 
 
 class ShareRefusalsTest(unittest.TestCase):
