@@ -72,6 +72,20 @@ class BrokerTest(unittest.TestCase):
         # A route of hello, fetched under the app grant.
         self.assertEqual(self.home.run("route", "guestbook://hello?name=Bob", check=True).stdout, "Hello, Bob!")
 
+    def test_the_page_shows_entries_signed_before_it_loaded_with_their_time(self):
+        from cdp import Browser
+        self.home.run("install", "--yes", GUESTBOOK, check=True)
+        self.home.run("call", "guestbook", "guestbook.v1.Guestbook/Sign", '{"name":"Ann"}', check=True)
+        browser = Browser(self)
+        browser.set_cookie(**self.home.window_cookie("guestbook"))
+        port = self.home.json("host", "status")["gateway_port"]
+        page = browser.new_page(f"http://guestbook.localhost:{port}/")
+        page.wait_for("document.querySelectorAll('#entries li').length === 1", what="the entry on the page")
+        # Loaded through the host (List), whose JSON names the field at_ms.
+        text = page.eval("document.querySelector('#entries li .who').textContent")
+        self.assertIn("Ann", text)
+        self.assertNotIn("Invalid Date", text)
+
     def test_without_a_grant_nothing_reaches_the_callee(self):
         self.home.run("install", probe_bundle(self, []), check=True)
         for target in ("hello", HELLO_ID, "hello.v1.Greeter"):
