@@ -38,7 +38,7 @@ void Shares::Start() {
     any = !follows_.empty() || std::any_of(shares_.begin(), shares_.end(), [](const ShareRecord& r) { return r.active; });
   }
   // Nothing shared or followed: stay silent (no node, no traffic).
-  if (any) std::thread([this] { SeedExisting(); }).detach();
+  if (any) seeder_ = std::thread([this] { SeedExisting(); });
   loop_ = std::thread([this] { FollowLoop(); });
 }
 
@@ -77,8 +77,6 @@ void Shares::FollowLoop() {
     PollAll();
   }
 }
-
-void Shares::PollNow() { PollAll(); }
 
 void Shares::PollAll() {
   std::lock_guard polling(poll_mu_);
@@ -220,9 +218,8 @@ Status Shares::SwapReplica(const FollowRecord& held, const ShareItem& item, cons
     std::lock_guard lock(bytes_mu_);
     uint64_t& total = replica_bytes_[held.reader];
     total = total - std::min(total, held.seq > 0 ? held.bytes : 0) + index.total_bytes;
-    replicas_[{held.reader, held.address}] = FollowedReplica{store_id, item.kind == "kv"     ? StoreKind::kKv
-                                                                       : item.kind == "files" ? StoreKind::kFiles
-                                                                                              : StoreKind::kSql};
+    // DecodeShareItem took only a kind StoreKindNamed knows.
+    replicas_[{held.reader, held.address}] = FollowedReplica{store_id, StoreKindNamed(item.kind).value()};
   }
   return Status();
 }

@@ -20,12 +20,6 @@ namespace {
 constexpr auto kPublishLookup = std::chrono::seconds(3);
 constexpr auto kPutTimeout = std::chrono::seconds(15);
 
-StoreKind KindOf(const std::string& kind) {
-  if (kind == "kv") return StoreKind::kKv;
-  if (kind == "files") return StoreKind::kFiles;
-  return StoreKind::kSql;
-}
-
 // The 52 characters of an address, for folder names.
 std::string KeyOf(const std::string& address) {
   return address.starts_with(kAddressScheme) ? address.substr(kAddressScheme.size()) : address;
@@ -63,6 +57,7 @@ Shares::~Shares() {
   }
   stop_cv_.notify_all();
   if (loop_.joinable()) loop_.join();
+  if (seeder_.joinable()) seeder_.join();
 }
 
 bool Shares::Stopping() {
@@ -113,7 +108,8 @@ Status Shares::LoadState() {
   for (const auto& f : follows_) {
     if (f.seq <= 0) continue;
     replica_bytes_[f.reader] += f.bytes;
-    replicas_[{f.reader, f.address}] = FollowedReplica{ReplicaStoreId(f.reader, f.address), KindOf(f.kind)};
+    auto kind = StoreKindNamed(f.kind);
+    if (kind) replicas_[{f.reader, f.address}] = FollowedReplica{ReplicaStoreId(f.reader, f.address), *kind};
   }
   return Status();
 }
@@ -165,7 +161,7 @@ Status Shares::Snapshot(const std::string& app_id, const std::string& kind, cons
 }
 
 Expected<ShareRecord> Shares::Share(const std::string& app_id, const std::string& kind, std::string db) {
-  if (kind != "kv" && kind != "sql" && kind != "files") {
+  if (!StoreKindNamed(kind)) {
     return InvalidArgument("a share is of a kv, sql or files store, not '" + kind.substr(0, 20) + "'");
   }
   if (kind == "files") db.clear();

@@ -140,8 +140,6 @@ class Shares final : public FollowedShares {
   // Stops everything app `app_id` shares (the records and keys stay, as after
   // Unshare) and follows (replicas deleted): it is being uninstalled.
   void ForgetApp(const std::string& app_id);
-  // Checks every follow now instead of at the next poll, and returns once done.
-  void PollNow();
 
   // FollowedShares, for the store manager.
   std::optional<FollowedReplica> ReplicaOf(const std::string& reader_app_id,
@@ -191,6 +189,7 @@ class Shares final : public FollowedShares {
   std::condition_variable stop_cv_;
   bool stopping_ = false;
   std::thread loop_;
+  std::thread seeder_;  // Seeds what is shared and followed, once, from Start.
 };
 
 }  // namespace mumba

@@ -22,6 +22,13 @@ Expected<Shares*> Present(const SharesOf& shares) {
   return s;
 }
 
+// The id and name of app `ref`, or two empty strings for "" (every app's, or
+// the owner's own).
+Expected<std::pair<std::string, std::string>> AppOrNone(const ResolveAppRef& resolve, const std::string& ref) {
+  if (ref.empty()) return std::pair<std::string, std::string>();
+  return resolve(ref);
+}
+
 }  // namespace
 
 std::string KindName(av1::StoreKind kind) {
@@ -144,16 +151,12 @@ grpc::Status OwnerSharesService::ListShares(grpc::ServerContext*, const hv1::Own
                                             hv1::OwnerListSharesResponse* resp) {
   auto shares = Present(shares_);
   if (!shares.ok()) return ToGrpc(shares.status());
-  std::string app_id;
-  if (!req->app().empty()) {
-    auto app = resolve_(req->app());
-    if (!app.ok()) return ToGrpc(app.status());
-    app_id = app->first;
-  }
-  for (const auto& r : (*shares)->ListShares(app_id)) {
+  auto app = AppOrNone(resolve_, req->app());
+  if (!app.ok()) return ToGrpc(app.status());
+  for (const auto& r : (*shares)->ListShares(app->first)) {
     auto* v = resp->add_shares();
     v->set_app(r.app_id);
-    if (auto app = resolve_(r.app_id); app.ok()) v->set_app_name(app->second);
+    if (auto named = resolve_(r.app_id); named.ok()) v->set_app_name(named->second);
     ToProto(r, v->mutable_share());
   }
   return grpc::Status::OK;
@@ -163,16 +166,12 @@ grpc::Status OwnerSharesService::Follow(grpc::ServerContext*, const hv1::OwnerFo
                                         hv1::FollowView* resp) {
   auto shares = Present(shares_);
   if (!shares.ok()) return ToGrpc(shares.status());
-  std::pair<std::string, std::string> app;
-  if (!req->app().empty()) {
-    auto found = resolve_(req->app());
-    if (!found.ok()) return ToGrpc(found.status());
-    app = *found;
-  }
-  auto f = (*shares)->Follow(app.first, req->address());
+  auto app = AppOrNone(resolve_, req->app());
+  if (!app.ok()) return ToGrpc(app.status());
+  auto f = (*shares)->Follow(app->first, req->address());
   if (!f.ok()) return ToGrpc(f.status());
-  resp->set_app(app.first);
-  resp->set_app_name(app.second);
+  resp->set_app(app->first);
+  resp->set_app_name(app->second);
   ToProto(*f, resp->mutable_follow());
   return grpc::Status::OK;
 }
@@ -181,26 +180,18 @@ grpc::Status OwnerSharesService::Unfollow(grpc::ServerContext*, const hv1::Owner
                                           hv1::OwnerSharesEmpty*) {
   auto shares = Present(shares_);
   if (!shares.ok()) return ToGrpc(shares.status());
-  std::string app_id;
-  if (!req->app().empty()) {
-    auto found = resolve_(req->app());
-    if (!found.ok()) return ToGrpc(found.status());
-    app_id = found->first;
-  }
-  return ToGrpc((*shares)->Unfollow(app_id, req->address()));
+  auto app = AppOrNone(resolve_, req->app());
+  if (!app.ok()) return ToGrpc(app.status());
+  return ToGrpc((*shares)->Unfollow(app->first, req->address()));
 }
 
 grpc::Status OwnerSharesService::ListFollows(grpc::ServerContext*, const hv1::OwnerListFollowsRequest* req,
                                              hv1::OwnerListFollowsResponse* resp) {
   auto shares = Present(shares_);
   if (!shares.ok()) return ToGrpc(shares.status());
-  std::string app_id;
-  if (!req->app().empty()) {
-    auto found = resolve_(req->app());
-    if (!found.ok()) return ToGrpc(found.status());
-    app_id = found->first;
-  }
-  for (const auto& f : (*shares)->ListFollows(app_id, req->app().empty())) {
+  auto app = AppOrNone(resolve_, req->app());
+  if (!app.ok()) return ToGrpc(app.status());
+  for (const auto& f : (*shares)->ListFollows(app->first, req->app().empty())) {
     auto* v = resp->add_follows();
     v->set_app(f.reader);
     if (!f.reader.empty()) {

@@ -37,6 +37,13 @@ const char* StoreKindName(StoreKind kind) {
   return "?";
 }
 
+std::optional<StoreKind> StoreKindNamed(std::string_view name) {
+  for (StoreKind kind : {StoreKind::kKv, StoreKind::kSql, StoreKind::kFiles}) {
+    if (name == StoreKindName(kind)) return kind;
+  }
+  return std::nullopt;
+}
+
 bool IsValidStoreName(const std::string& name) {
   if (name.empty() || name.size() > 63) return false;
   return std::all_of(name.begin(), name.end(), [](char c) {

@@ -20,6 +20,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "mumba/status.h"
@@ -35,6 +36,8 @@ inline constexpr uint64_t kDatabaseCost = 64 * 1024;
 
 enum class StoreKind { kKv, kSql, kFiles };
 const char* StoreKindName(StoreKind kind);  // "kv", "sql", "files"
+// The kind StoreKindName gives `name`; nullopt for any other name.
+std::optional<StoreKind> StoreKindNamed(std::string_view name);
 
 // Who is calling, as the host knows it from the socket the call arrived on: an
 // app (its own socket) or the owner of the host (the admin socket).
