@@ -7,7 +7,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git
   protobuf-compiler libprotobuf-dev libgrpc++-dev protobuf-compiler-grpc
-  libsqlite3-dev liblmdb-dev libsodium-dev libssl-dev
+  libsqlite3-dev liblmdb-dev libsodium-dev libssl-dev libnghttp2-dev
   libcli11-dev libspdlog-dev nlohmann-json3-dev libtomlplusplus-dev
   libboost-dev libtorrent-rasterbar-dev
   libgtest-dev libgmock-dev libbenchmark-dev
