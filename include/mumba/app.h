@@ -259,14 +259,17 @@ class App {
   // no peer network.
   Expected<std::string> NodeId();
   Expected<std::unique_ptr<PeerWatch>> WatchPeers(std::function<void(const Peer& peer, bool arrived)> fn);
-  // A channel to this same app on node `node` (a Peer's node id): the calls go
-  // through this node's host, over its authenticated link to that node's host,
-  // which lets through only services listed under [[exports.peers]], within their
-  // rate; the handler there sees this node as PeerOf. Calls end PERMISSION_DENIED
-  // without the peers grant or for a service not exported to peers, NOT_FOUND for
-  // a node that is not a live peer, RESOURCE_EXHAUSTED over the rate. Never fails
-  // itself but for a malformed node id (INVALID_ARGUMENT) or when started by hand
-  // (UNAVAILABLE). Thread-safe.
+  // A channel to this same app on node `node` (a Peer's node id). It runs on a
+  // connection this node's host tunnels over its authenticated link to that node's
+  // host, which lets through only services listed under [[exports.peers]], within
+  // their rate (calls end PERMISSION_DENIED for a service not exported to peers,
+  // RESOURCE_EXHAUSTED over the rate); the handler there sees this node as PeerOf.
+  // The connection is made here: PERMISSION_DENIED without the peers grant,
+  // NOT_FOUND for a node that is not a live peer, UNAVAILABLE when it cannot be
+  // reached, INVALID_ARGUMENT for a malformed node id, UNAVAILABLE when started by
+  // hand, or the other node's refusal. One channel is kept per node; once its
+  // connection broke (calls end UNAVAILABLE) the next PeerChannel makes a new one.
+  // Thread-safe.
   Expected<std::shared_ptr<grpc::Channel>> PeerChannel(std::string_view node);
 
   // Stores shared with other nodes, and theirs followed (needs [permissions]

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "host/app_broker.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -70,8 +71,10 @@ struct AppBroker::Conn {
 // One connection the broker handed out: the callee's end is kept to close it.
 struct AppBroker::Handed {
   std::string caller;
-  std::string callee;
+  std::string callee;  // An app id, or "node:<id>" for a connection to another node.
   std::vector<std::string> services;
+  // The callee's end; for a connection to another node, the broker's own
+  // descriptor of the caller's end (the other end is the tunnel's).
   UniqueFd callee_end;
 };
 
@@ -220,6 +223,7 @@ void AppBroker::HandleConnect(Conn& conn, uint64_t id, const std::string& target
     (void)conn.Send(reply);
   };
   if (target.size() > kMaxTargetChars) return refuse(InvalidArgument("connect: target too long"));
+  if (target.starts_with(kPeerTargetPrefix)) return HandlePeerConnect(conn, id, target);
   const std::vector<Callee> apps = parts_.callees();
   auto decision = DecideConnection(target, conn.app_id, parts_.grants(conn.app_id), apps);
   if (!decision.ok()) return refuse(decision.status());
@@ -288,6 +292,44 @@ void AppBroker::HandleConnect(Conn& conn, uint64_t id, const std::string& target
   (void)conn.Send(reply, caller_end.get());
 }
 
+void AppBroker::HandlePeerConnect(Conn& conn, uint64_t id, const std::string& target) {
+  av1::BrokerReply reply;
+  auto* r = reply.mutable_connect();
+  r->set_id(id);
+  auto refuse = [&](const Status& st) {
+    r->set_code(static_cast<int>(st.code()));
+    r->set_message(st.message());
+    (void)conn.Send(reply);
+  };
+  {
+    std::lock_guard lock(mu_);
+    PruneLocked();
+    int open = 0;
+    for (const auto& h : handed_) open += h->caller == conn.app_id;
+    if (open >= kMaxOpenPerCaller) {
+      return refuse(ResourceExhausted("an app may hold " + std::to_string(kMaxOpenPerCaller) +
+                                      " connections at once; close some first"));
+    }
+  }
+  if (!parts_.open_peer) return refuse(Unavailable("this host runs no peer network"));
+  auto caller_end = parts_.open_peer(conn.app_id, target.substr(std::string_view(kPeerTargetPrefix).size()));
+  if (!caller_end.ok()) return refuse(caller_end.status());
+  // The broker keeps its own descriptor of the caller's end: shutting it down when
+  // the peers grant is revoked (Recheck) closes the connection for the daemon and,
+  // through the tunnel, for the other node.
+  auto handed = std::make_shared<Handed>();
+  handed->caller = conn.app_id;
+  handed->callee = target;
+  handed->callee_end = UniqueFd(::fcntl(caller_end->get(), F_DUPFD_CLOEXEC, 0));
+  if (!handed->callee_end) return refuse(Unavailable(std::string("dup: ") + std::strerror(errno)));
+  {
+    std::lock_guard lock(mu_);
+    handed_.push_back(handed);
+  }
+  r->set_callee_id(conn.app_id);
+  (void)conn.Send(reply, caller_end->get());
+}
+
 int AppBroker::Recheck(const std::string& caller_id) {
   const std::set<std::string> granted = parts_.grants(caller_id);
   const std::vector<Callee> callees = parts_.callees();
@@ -296,6 +338,11 @@ int AppBroker::Recheck(const std::string& caller_id) {
     std::lock_guard lock(mu_);
     std::erase_if(handed_, [&](const std::shared_ptr<Handed>& h) {
       if (h->caller != caller_id) return false;
+      if (h->callee.starts_with(kPeerTargetPrefix)) {
+        if (granted.contains("peers")) return false;
+        closing.push_back(h);
+        return true;
+      }
       std::vector<std::string> allowed;
       for (const auto& c : callees) {
         if (c.id == h->callee) allowed = AllowedServices(granted, c);

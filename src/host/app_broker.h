@@ -13,6 +13,10 @@
 // the host started for A (as for the host socket, AppEndpoints). So an app cannot
 // ask as another, and the callee learns the caller's id from the host alone.
 //
+// A daemon also asks here for a connection to the same app on another node (a
+// target "node:<id>"): the peer network makes it (PeerNetwork::OpenTunnel) and the
+// broker hands it over like any other, and closes it when the grant goes.
+//
 // The broker keeps one end of every connection it handed out (the callee's), so
 // that revoking a grant closes open channels at once (shutdown wakes both sides)
 // and so that a callee that exits leaves no caller waiting on a socket nobody
@@ -33,6 +37,7 @@
 
 #include "broker/grants.h"
 #include "mumba/status.h"
+#include "platform/unique_fd.h"
 
 namespace mumba {
 
@@ -48,7 +53,14 @@ struct AppBrokerParts {
   // Starts app `app_id`'s daemon when it is not running and blocks until it serves
   // (or fails: its error is the caller's).
   std::function<Status(const std::string& app_id)> ensure_running;
+  // A connection for app `app_id` to the same app on node `node` (a target
+  // "node:<id>"; PeerNetwork::OpenTunnel, whose refusals are the caller's). Empty
+  // while the host runs no peer network.
+  std::function<Expected<UniqueFd>(const std::string& app_id, const std::string& node)> open_peer;
 };
+
+// A target that names another node: "node:<52-char node id>", for the same app there.
+inline constexpr char kPeerTargetPrefix[] = "node:";
 
 // Thread-safe.
 class AppBroker {
@@ -78,6 +90,7 @@ class AppBroker {
   void AcceptLoop(std::shared_ptr<Listener> listener);
   void ReadLoop(std::shared_ptr<Conn> conn);
   void HandleConnect(Conn& conn, uint64_t id, const std::string& target);
+  void HandlePeerConnect(Conn& conn, uint64_t id, const std::string& target);
   // Drops records of handed connections the caller has closed. mu_ held.
   void PruneLocked();
 

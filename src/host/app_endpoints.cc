@@ -121,7 +121,6 @@ Expected<fs::path> AppEndpoints::Ensure(const std::string& app_id) {
     services_ = factory_([this](const grpc::ServerContextBase& ctx) { return AppOf(ctx); });
     grpc::ServerBuilder builder;
     for (grpc::Service* s : services_->services()) builder.RegisterService(s);
-    if (auto* generic = services_->generic()) builder.RegisterCallbackGenericService(generic);
     builder.SetMaxReceiveMessageSize(32 << 20);
     builder.SetMaxSendMessageSize(32 << 20);
     server_ = builder.BuildAndStart();

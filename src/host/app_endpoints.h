@@ -52,8 +52,6 @@ class EndpointServices {
  public:
   virtual ~EndpointServices() = default;
   virtual std::vector<grpc::Service*> services() = 0;
-  // What serves every method the services do not, or nullptr.
-  virtual grpc::CallbackGenericService* generic() { return nullptr; }
 };
 // Makes the services of the shared server; called each time that server is built
 // (at the first Ensure, and again after a DropAll).

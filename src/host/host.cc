@@ -49,20 +49,17 @@ class PerAppServices final : public EndpointServices {
         events_(events, app_of),
         automation_(windows, app_windows, stopping, app_of),
         peers_(peers, app_of, stopping),
-        peer_calls_(peers, app_of),
         shares_(shares, app_of, granted) {}
 
   std::vector<grpc::Service*> services() override {
     return {&storage_.kv, &storage_.sql, &storage_.files, &events_, &automation_, &peers_, &shares_};
   }
-  grpc::CallbackGenericService* generic() override { return &peer_calls_; }
 
  private:
   StorageServices storage_;
   EventsService events_;
   AutomationService automation_;
   PeersService peers_;
-  PeerCallsService peer_calls_;
   AppSharesService shares_;
 };
 
@@ -141,7 +138,12 @@ Host::Host(HostOptions options, HostConfig config, std::unique_ptr<Registry> reg
         auto app = apps_->Get(app_id);
         return app.ok() ? app->granted : std::set<std::string>{};
       },
-      [this](const std::string& app_id) { return lifecycle_->EnsureRunning(app_id).status(); }});
+      [this](const std::string& app_id) { return lifecycle_->EnsureRunning(app_id).status(); },
+      [this](const std::string& app_id, const std::string& node) -> Expected<UniqueFd> {
+        PeerNetwork* net = peers_ptr_.load();
+        if (!net) return Unavailable("this host runs no peer network");
+        return net->OpenTunnel(app_id, node);
+      }});
   lifecycle_ = std::make_unique<AppLifecycle>(layout_, *apps_, *supervisor_, *endpoints_, *broker_, *stores_,
                                               sandbox_);
   installer_ = std::make_unique<Installer>(layout_, *apps_, *stores_, *lifecycle_);
@@ -264,7 +266,7 @@ void Host::StartPeers() {
                          MUMBA_ASSIGN_OR_RETURN(RunningApp app, lifecycle_->EnsureRunning(id));
                          return app.socket;
                        },
-                       [this] { return distribution_->Node(); }, daemons_},
+                       [this] { return distribution_->Node(); }},
       options);
   if (!net.ok()) {
     spdlog::error("peers: {}", net.status().message());

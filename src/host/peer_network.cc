@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "host/peer_network.h"
 
-#include <grpcpp/generic/async_generic_service.h>
-#include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
 #include <condition_variable>
@@ -11,99 +9,22 @@
 #include <set>
 #include <thread>
 
-#include "broker/daemon_client.h"
-#include "broker/generic_proxy.h"
-#include "broker/peer_policy.h"
-#include "broker/transcoder.h"
-#include "common/grpc_status.h"
-#include "mumba/peer/v1/node.grpc.pb.h"
-#include "peer/link_credentials.h"
+#include "host/peer_tunnels.h"
 
 namespace mumba {
 namespace {
 
-namespace pv1 = mumba::peer::v1;
 using std::chrono::milliseconds;
 
-constexpr milliseconds kMaxCallTime{60'000};
-constexpr milliseconds kHelloTimeout{2'000};
 constexpr milliseconds kLookupTimeout{1'500};
 
 bool ServesPeers(const InstalledApp& app) {
   return app.Granted("peers") && !app.manifest->peer_exports.empty();
 }
 
-std::string MetadataValue(const grpc::ServerContextBase& ctx, const std::string& key) {
-  const auto& md = ctx.client_metadata();
-  auto it = md.find(key);
-  return it == md.end() ? std::string() : std::string(it->second.data(), it->second.size());
-}
-
 int64_t UnixMs() {
   return std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
-
-// Node.Hello: whether this node serves an app to peers. Any node with a valid link
-// may ask; the answer says only what the DHT already announces.
-class NodeService final : public pv1::Node::CallbackService {
- public:
-  explicit NodeService(PeerNetworkParts& parts) : parts_(parts) {}
-  grpc::ServerUnaryReactor* Hello(grpc::CallbackServerContext* ctx, const pv1::HelloRequest* req,
-                                  pv1::HelloResponse* resp) override {
-    auto app = parts_.app(req->app());
-    resp->set_serves(app.ok() && ServesPeers(*app));
-    auto* r = ctx->DefaultReactor();
-    r->Finish(grpc::Status::OK);
-    return r;
-  }
-
- private:
-  PeerNetworkParts& parts_;
-};
-
-// Calls from other nodes to apps here: the policy first, then the relay.
-class IncomingCalls final : public grpc::CallbackGenericService {
- public:
-  IncomingCalls(PeerNetworkParts& parts, PeerLimits& limits, std::mutex& limits_mu)
-      : parts_(parts), limits_(limits), limits_mu_(limits_mu) {}
-
-  grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext* ctx) override {
-    auto node = PeerNodeOf(*ctx);
-    if (!node.ok()) return RefuseCall(ToGrpc(node.status()));
-    const auto now = Clock::Real().Now();
-    {
-      std::lock_guard lock(limits_mu_);
-      if (limits_.CutOff(*node, now)) {
-        return RefuseCall(ToGrpc(Unavailable("this node is cut off for a while: too many refused calls")));
-      }
-    }
-    auto app = parts_.app(MetadataValue(*ctx, kPeerAppMetadata));
-    auto decision = DecidePeerCall(app.ok() ? app->manifest.get() : nullptr, app.ok() && app->Granted("peers"),
-                                   ctx->method());
-    if (!decision.ok()) {
-      std::lock_guard lock(limits_mu_);
-      limits_.Strike(*node, now);
-      return RefuseCall(ToGrpc(decision.status()));
-    }
-    {
-      std::lock_guard lock(limits_mu_);
-      if (!limits_.Allow(*node, decision->service, decision->calls_per_second, now)) {
-        return RefuseCall(ToGrpc(ResourceExhausted(decision->service + " takes at most " +
-                                                   std::to_string(decision->calls_per_second) +
-                                                   " calls a second from one node")));
-      }
-    }
-    auto socket = parts_.ensure_running(app->record.id);
-    if (!socket.ok()) return RefuseCall(ToGrpc(socket.status()));
-    return ProxyCall(ctx, parts_.daemons.ChannelFor(*socket), {{kPeerNodeMetadata, *node}}, kMaxCallTime,
-                     app->transcoder && app->transcoder->IsUnary(ctx->method()));
-  }
-
- private:
-  PeerNetworkParts& parts_;
-  PeerLimits& limits_;
-  std::mutex& limits_mu_;
-};
 
 class PeerNetworkImpl final : public PeerNetwork {
  public:
@@ -112,28 +33,18 @@ class PeerNetworkImpl final : public PeerNetwork {
         id_(key_.id()),
         parts_(std::move(parts)),
         options_(std::move(options)),
-        node_service_(parts_),
-        incoming_(parts_, limits_, limits_mu_) {}
+        tunnels_(key_, PeerTunnelsParts{parts_.app, parts_.ensure_running}) {}
   ~PeerNetworkImpl() override { Stop(); }
 
   void StartLoop() { thread_ = std::thread([this] { Loop(); }); }
 
-  // Binds the link server, once: the first time an app runs with peers, so a host
-  // without such apps opens no port. The loop's thread only.
+  // Accepts links, once: the first time an app runs with peers, so a host without
+  // such apps opens no port. The loop's thread only.
   Status EnsureListening() {
-    if (server_) return {};
-    grpc::ServerBuilder builder;
-    int port = 0;
-    builder.AddListeningPort(options_.listen, LinkServerCredentials(key_), &port);
-    builder.RegisterService(&node_service_);
-    builder.RegisterCallbackGenericService(&incoming_);
-    builder.SetMaxReceiveMessageSize(4 << 20);
-    auto server = builder.BuildAndStart();
-    if (!server || port == 0) return Unavailable("cannot listen for links on " + options_.listen);
-    server_ = std::move(server);
-    port_ = port;
+    if (port_ != 0) return {};
+    MUMBA_ASSIGN_OR_RETURN(port_, tunnels_.Listen(options_.listen));
     std::lock_guard lock(mu_);
-    listen_ = options_.listen.substr(0, options_.listen.rfind(':')) + ":" + std::to_string(port);
+    listen_ = options_.listen.substr(0, options_.listen.rfind(':')) + ":" + std::to_string(port_);
     return {};
   }
 
@@ -152,30 +63,21 @@ class PeerNetworkImpl final : public PeerNetwork {
     return out;
   }
 
-  grpc::ServerGenericBidiReactor* RelayFromApp(grpc::GenericCallbackServerContext* ctx,
-                                               const std::string& app_id) override {
-    auto app = parts_.app(app_id);
-    if (!app.ok()) return RefuseCall(ToGrpc(app.status()));
-    if (!app->Granted("peers")) {
-      return RefuseCall(ToGrpc(PermissionDenied(app->record.name + " was not granted peer calls")));
-    }
-    const std::string node = MetadataValue(*ctx, kPeerMetadata);
-    if (!ParseNodeId(node).ok()) {
-      return RefuseCall(ToGrpc(InvalidArgument("a peer call names its node in the metadata " +
-                                               std::string(kPeerMetadata) + " (52 base32 characters)")));
-    }
-    std::shared_ptr<grpc::Channel> channel;
+  Expected<UniqueFd> OpenTunnel(const std::string& app_id, const std::string& node) override {
+    MUMBA_ASSIGN_OR_RETURN(InstalledApp app, parts_.app(app_id));
+    if (!app.Granted("peers")) return PermissionDenied(app.record.name + " was not granted peer calls");
+    if (!ParseNodeId(node).ok()) return InvalidArgument("'" + node.substr(0, 80) + "' is not a node id (52 base32 characters)");
+    std::string endpoint;
     {
       std::lock_guard lock(mu_);
       auto it = peers_.find(app_id);
       if (it != peers_.end()) {
         auto p = it->second.find(node);
-        if (p != it->second.end()) channel = p->second.channel;
+        if (p != it->second.end()) endpoint = p->second.info.endpoint;
       }
     }
-    if (!channel) return RefuseCall(ToGrpc(NotFound("node " + node + " is no live peer of " + app->record.name)));
-    return ProxyCall(ctx, channel, {{kPeerAppMetadata, app_id}}, kMaxCallTime,
-                     app->transcoder && app->transcoder->IsUnary(ctx->method()));
+    if (endpoint.empty()) return NotFound("node " + node + " is no live peer of " + app.record.name);
+    return tunnels_.Open(endpoint, node, app_id);
   }
 
   void Stop() override {
@@ -186,38 +88,15 @@ class PeerNetworkImpl final : public PeerNetwork {
     }
     wake_.notify_all();
     if (thread_.joinable()) thread_.join();
-    if (server_) server_->Shutdown(std::chrono::system_clock::now() + milliseconds(500));
+    tunnels_.Stop();
     Withdraw({});
   }
 
  private:
   struct Peer {
     PeerInfo info;
-    std::shared_ptr<grpc::Channel> channel;  // Pinned to the node's key.
     std::chrono::steady_clock::time_point answered;
   };
-
-  std::shared_ptr<grpc::Channel> PinnedChannel(const std::string& endpoint, const std::string& node) {
-    return grpc::CreateCustomChannel(endpoint, LinkChannelCredentials(key_, node), LinkChannelArguments());
-  }
-
-  // Asks `channel` whether its node serves `app_id`: the node id the link proved, or
-  // an error when it does not answer, does not serve the app, or is this node.
-  Expected<std::string> Hello(const std::shared_ptr<grpc::Channel>& channel, const std::string& app_id) {
-    auto stub = pv1::Node::NewStub(channel);
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + kHelloTimeout);
-    pv1::HelloRequest req;
-    req.set_app(app_id);
-    pv1::HelloResponse resp;
-    grpc::Status s = stub->Hello(&ctx, req, &resp);
-    if (!s.ok()) return FromGrpc(s);
-    auto node = ServerNodeOf(ctx);
-    if (!node.ok()) return node.status();
-    if (*node == id_) return FailedPrecondition("that is this node");
-    if (!resp.serves()) return NotFound("the node does not serve the app");
-    return *node;
-  }
 
   void Loop() {
     for (;;) {
@@ -303,7 +182,7 @@ class PeerNetworkImpl final : public PeerNetwork {
     const auto now = std::chrono::steady_clock::now();
     for (auto& [id, p] : known) {
       endpoints.insert(p.info.endpoint);
-      if (Hello(p.channel, app_id).ok()) {
+      if (tunnels_.Hello(p.info.endpoint, id, app_id).ok()) {
         p.answered = now;
         p.info.last_seen_unix_ms = UnixMs();
       }
@@ -315,13 +194,11 @@ class PeerNetworkImpl final : public PeerNetwork {
         for (const auto& e : *found) {
           const std::string endpoint = e.ip + ":" + std::to_string(e.port);
           if (endpoint == listen() || endpoints.contains(endpoint) || Stopped()) continue;
-          auto probe = grpc::CreateCustomChannel(endpoint, LinkChannelCredentialsToAnyNode(key_),
-                                                 LinkChannelArguments());
-          auto id = Hello(probe, app_id);
+          // A link to whichever node is there: its handshake proves which one it is.
+          auto id = tunnels_.Hello(endpoint, "", app_id);
           if (!id.ok()) continue;
           Peer p;
           p.info = PeerInfo{*id, endpoint, UnixMs()};
-          p.channel = PinnedChannel(endpoint, *id);
           p.answered = now;
           known[*id] = std::move(p);
         }
@@ -338,13 +215,8 @@ class PeerNetworkImpl final : public PeerNetwork {
   const std::string id_;
   PeerNetworkParts parts_;
   const PeerNetworkOptions options_;
-  std::mutex limits_mu_;
-  PeerLimits limits_;
-  NodeService node_service_;
-  IncomingCalls incoming_;
-  // From the first app that runs with peers; the loop's thread (and Stop, after it ended).
-  std::unique_ptr<grpc::Server> server_;
-  int port_ = 0;
+  PeerTunnels tunnels_;
+  int port_ = 0;  // Where links are accepted, from the first app that runs with peers; the loop's thread.
   std::thread thread_;
   std::set<std::string> announced_;  // The loop's thread only (and Stop, after it ended).
 

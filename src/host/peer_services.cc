@@ -4,7 +4,6 @@
 #include <map>
 #include <thread>
 
-#include "broker/generic_proxy.h"
 #include "common/grpc_status.h"
 
 namespace mumba {
@@ -72,19 +71,6 @@ grpc::Status PeersService::Watch(grpc::ServerContext* ctx, const av1::WatchPeers
     std::this_thread::sleep_for(kWatchPoll);
   }
   return grpc::Status::OK;
-}
-
-grpc::ServerGenericBidiReactor* PeerCallsService::CreateReactor(grpc::GenericCallbackServerContext* ctx) {
-  auto app = app_of_(*ctx);
-  if (!app.ok()) return RefuseCall(ToGrpc(app.status()));
-  if (ctx->client_metadata().find(kPeerMetadata) == ctx->client_metadata().end()) {
-    return RefuseCall(grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
-                                   "the host does not serve " + ctx->method() + " (a call to a peer names it in " +
-                                       std::string(kPeerMetadata) + ")"));
-  }
-  PeerNetwork* net = network_();
-  if (!net) return RefuseCall(ToGrpc(Unavailable("this host runs no peer network")));
-  return net->RelayFromApp(ctx, *app);
 }
 
 }  // namespace mumba

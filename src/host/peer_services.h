@@ -1,15 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // What an app's daemon reaches of the peer network on its host socket:
-// mumba.app.v1.Peers (the live peers of its own app) and, for any method the host
-// itself does not serve, the relay of a call to a peer (metadata "mumba-peer").
-// Each call's app is the one whose socket it came through (AppOfCall), never one
-// the daemon names.
+// mumba.app.v1.Peers, the live peers of its own app (connections to them come from
+// the broker, app_broker.h). Each call's app is the one whose socket it came
+// through (AppOfCall), never one the daemon names.
 #pragma once
 
 #include <atomic>
 #include <functional>
-
-#include <grpcpp/generic/async_generic_service.h>
 
 #include "host/app_endpoints.h"
 #include "host/peer_network.h"
@@ -40,19 +37,6 @@ class PeersService final : public mumba::app::v1::Peers::Service {
   PeerNetworkOf network_;
   AppOfCall app_of_;
   const std::atomic<bool>& stopping_;
-};
-
-// Every method the host socket does not otherwise serve: a call to a peer, relayed
-// by PeerNetwork::RelayFromApp, or refused (UNIMPLEMENTED without "mumba-peer").
-class PeerCallsService final : public grpc::CallbackGenericService {
- public:
-  PeerCallsService(PeerNetworkOf network, AppOfCall app_of)
-      : network_(std::move(network)), app_of_(std::move(app_of)) {}
-  grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext* ctx) override;
-
- private:
-  PeerNetworkOf network_;
-  AppOfCall app_of_;
 };
 
 // Fills `out` from `info`.

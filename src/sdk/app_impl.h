@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // What an App holds, shared by the files that implement it (app.cc: serving;
-// app_links.cc: connections to other apps). Internal to the SDK.
+// app_links.cc: connections to other apps; app_peers.cc: to other nodes). Internal
+// to the SDK.
 #pragma once
 
 #include <signal.h>
@@ -21,6 +22,12 @@
 #include "mumba/app.h"
 
 namespace mumba {
+
+namespace sdk_internal {
+// A channel on the caller's end of a brokered connection (to an app, or to the same
+// app on another node); takes the descriptor.
+std::shared_ptr<grpc::Channel> ChannelOn(BrokeredConnection& conn);
+}  // namespace sdk_internal
 
 // A route the app handles (App::Route or App::StreamRoute).
 struct RouteEntry {

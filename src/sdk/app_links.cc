@@ -19,8 +19,12 @@ namespace {
 // How long the host may take to hand out a connection (it may start the other app).
 constexpr auto kConnectTimeout = std::chrono::seconds(30);
 
+}  // namespace
+
+namespace sdk_internal {
+
 // A channel on the caller's end of a brokered connection.
-std::shared_ptr<grpc::Channel> ChannelOn(sdk_internal::BrokeredConnection& conn) {
+std::shared_ptr<grpc::Channel> ChannelOn(BrokeredConnection& conn) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(32 << 20);
   args.SetMaxSendMessageSize(32 << 20);
@@ -29,13 +33,13 @@ std::shared_ptr<grpc::Channel> ChannelOn(sdk_internal::BrokeredConnection& conn)
   return grpc::CreateCustomInsecureChannelFromFd("mumba-app", conn.fd.Release(), args);
 }
 
-}  // namespace
+}  // namespace sdk_internal
 
 Expected<std::shared_ptr<grpc::Channel>> App::Connect(std::string_view target) {
   MUMBA_ASSIGN_OR_RETURN(sdk_internal::BrokerClient * broker, impl_->Broker());
   MUMBA_ASSIGN_OR_RETURN(sdk_internal::BrokeredConnection conn, broker->Connect(target, kConnectTimeout));
   if (!conn.note.empty()) std::fprintf(stderr, "%s: %s\n", impl_->name.c_str(), conn.note.c_str());
-  return ChannelOn(conn);
+  return sdk_internal::ChannelOn(conn);
 }
 
 Expected<RouteResponse> App::Fetch(std::string_view url, std::string_view method, std::string body) {
@@ -78,7 +82,7 @@ Expected<RouteResponse> App::Fetch(std::string_view url, std::string_view method
                                 " (that takes a grant of the whole app: [permissions] call = [\"" + conn.peer_id +
                                 "\"])");
       }
-      channel = ChannelOn(conn);
+      channel = sdk_internal::ChannelOn(conn);
       std::lock_guard lock(impl_->broker_mu);
       impl_->fetch_channels[target] = channel;
     }

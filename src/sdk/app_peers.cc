@@ -1,14 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
-// App's side of nodes calling nodes: the peers its host found, and channels to
-// the same app on them, relayed by the host (see mumba.app.v1.Peers in
-// proto/mumba/app/v1/peers.proto).
-#include <grpcpp/support/client_interceptor.h>
+// App's side of nodes calling nodes: the peers its host found (mumba.app.v1.Peers
+// in proto/mumba/app/v1/peers.proto), and channels to the same app on them, each
+// on a connection the host tunnels to that node (the broker's "node:<id>" target).
 
 #include <thread>
 
 #include "app_impl.h"
 #include "common/peer_metadata.h"
-#include "common/unix_channel.h"
 
 namespace mumba {
 namespace {
@@ -25,31 +23,9 @@ bool IsNodeId(std::string_view node) {
   return true;
 }
 
-// Names the node on every call of a peer channel.
-class NamePeer final : public grpc::experimental::Interceptor {
- public:
-  explicit NamePeer(const std::string& node) : node_(node) {}
-  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
-    if (methods->QueryInterceptionHookPoint(grpc::experimental::InterceptionHookPoints::PRE_SEND_INITIAL_METADATA)) {
-      methods->GetSendInitialMetadata()->insert({kPeerMetadata, node_});
-    }
-    methods->Proceed();
-  }
-
- private:
-  const std::string& node_;
-};
-
-class NamePeerFactory final : public grpc::experimental::ClientInterceptorFactoryInterface {
- public:
-  explicit NamePeerFactory(std::string node) : node_(std::move(node)) {}
-  grpc::experimental::Interceptor* CreateClientInterceptor(grpc::experimental::ClientRpcInfo*) override {
-    return new NamePeer(node_);
-  }
-
- private:
-  std::string node_;
-};
+// How long the host may take to make a connection to another node (a few round
+// trips to it; the other host may start its app).
+constexpr auto kPeerConnectTimeout = std::chrono::seconds(30);
 
 }  // namespace
 
@@ -111,15 +87,21 @@ Expected<std::shared_ptr<grpc::Channel>> App::PeerChannel(std::string_view node)
     return InvalidArgument("'" + std::string(node.substr(0, 80)) + "' is not a node id (52 base32 characters)");
   }
   if (impl_->host_socket.empty()) return Unavailable("peers need the host: run this app with `mumba start`");
-  std::lock_guard lock(impl_->broker_mu);
-  auto& channel = impl_->peer_channels[std::string(node)];
-  if (!channel) {
-    std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> factories;
-    factories.push_back(std::make_unique<NamePeerFactory>(std::string(node)));
-    channel = grpc::experimental::CreateCustomChannelWithInterceptors(
-        "unix:" + impl_->host_socket, grpc::InsecureChannelCredentials(), UnixChannelArguments(20, 200, 32 << 20),
-        std::move(factories));
+  {
+    // One connection per node, made again once it broke.
+    std::lock_guard lock(impl_->broker_mu);
+    auto it = impl_->peer_channels.find(std::string(node));
+    if (it != impl_->peer_channels.end() && it->second->GetState(false) != GRPC_CHANNEL_TRANSIENT_FAILURE &&
+        it->second->GetState(false) != GRPC_CHANNEL_SHUTDOWN) {
+      return it->second;
+    }
   }
+  MUMBA_ASSIGN_OR_RETURN(sdk_internal::BrokerClient * broker, impl_->Broker());
+  MUMBA_ASSIGN_OR_RETURN(sdk_internal::BrokeredConnection conn,
+                         broker->Connect(std::string("node:") + std::string(node), kPeerConnectTimeout));
+  auto channel = sdk_internal::ChannelOn(conn);
+  std::lock_guard lock(impl_->broker_mu);
+  impl_->peer_channels[std::string(node)] = channel;
   return channel;
 }
 

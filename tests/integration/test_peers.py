@@ -75,6 +75,11 @@ class PeersTest(unittest.TestCase):
             self.assertEqual(r["codes"], {str(OK): 1}, r)
             # Host j's daemon saw host i's node, as i's link proved it.
             self.assertEqual(r["reply"], f"node={self.nodes[i]} text=hi")
+        # A calling daemon cannot name another node for itself: the receiving host
+        # drops what it sends as mumba-peer-node and sets the one the link proved.
+        r = probe(self.homes[0], "call", node=self.nodes[1], method=ECHO, text="x", forge=self.nodes[2], n=3)
+        self.assertEqual(r["codes"], {str(OK): 3}, r)
+        self.assertEqual(r["reply"], f"node={self.nodes[0]} text=x")
 
     def test_2_a_service_not_exported_to_peers_is_refused_before_the_daemon(self):
         self.wait_all_found()
@@ -135,6 +140,38 @@ class PeersTest(unittest.TestCase):
                  10, what="the watch to see host 1 leave")
         r = probe(self.homes[0], "call", node=self.nodes[1], method=ECHO)
         self.assertEqual(r["codes"], {str(NOT_FOUND): 1}, r)
+
+
+    def test_5_a_revoked_peers_grant_ends_calls_both_ways_at_once(self):
+        self.wait_all_found_but(1)
+        r = probe(self.homes[2], "call", node=self.nodes[0], method=ECHO, text="before")
+        self.assertEqual(r["codes"], {str(OK): 1}, r)
+        # The receiving side: host 0's owner revokes; host 2's open connection is
+        # refused on its next call, by host 0, before its daemon.
+        self.homes[0].run("permissions", "peer-probe", "--revoke", "peers", check=True)
+        try:
+            r = probe(self.homes[2], "call", node=self.nodes[0], method=ECHO)
+            self.assertNotIn(str(OK), r["codes"], r)
+        finally:
+            self.homes[0].run("permissions", "peer-probe", "--grant", "peers", check=True)
+        wait_for(lambda: probe(self.homes[2], "call", node=self.nodes[0], method=ECHO)["codes"] == {str(OK): 1},
+                 15, interval=0.3, what="calls to host 0 to work again")
+        # The calling side: host 2's owner revokes; the connection its daemon holds
+        # closes at once (were it kept, the call below would still go through).
+        self.homes[2].run("permissions", "peer-probe", "--revoke", "peers", check=True)
+        try:
+            r = probe(self.homes[2], "call", node=self.nodes[0], method=ECHO)
+            self.assertEqual(r["codes"], {str(PERMISSION_DENIED): 1}, r)
+        finally:
+            self.homes[2].run("permissions", "peer-probe", "--grant", "peers", check=True)
+
+    def wait_all_found_but(self, gone):
+        for i in (0, 2):
+            if i == gone:
+                continue
+            others = sorted(n for j, n in enumerate(self.nodes) if j not in (i, gone))
+            wait_for(lambda: self.peers_of(self.homes[i]) == others, 30, interval=0.2,
+                     what=f"host {i} to find the others")
 
 
 class NoPeerAppsTest(unittest.TestCase):

@@ -30,17 +30,11 @@ std::unique_ptr<grpc::ClientContext> PeerContext() {
 }  // namespace
 
 std::shared_ptr<tv1::Feed::Stub> Tweedy::FeedOf(const std::string& node) {
-  std::lock_guard lock(mu_);
-  auto& stub = stubs_[node];
-  if (!stub) {
-    auto channel = app_.PeerChannel(node);
-    if (!channel.ok()) {
-      stubs_.erase(node);
-      return nullptr;
-    }
-    stub = tv1::Feed::NewStub(*channel);
-  }
-  return stub;
+  // The SDK keeps one channel per node, and makes it again once its connection
+  // broke; making it may take a round trip to that node, so no lock is held here.
+  auto channel = app_.PeerChannel(node);
+  if (!channel.ok()) return nullptr;
+  return tv1::Feed::NewStub(*channel);
 }
 
 tv1::HelloReply Tweedy::Hello(const std::string& node) {

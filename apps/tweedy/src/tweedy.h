@@ -106,7 +106,7 @@ class Tweedy {
   void LearnOwnNode(const std::string& node, bool from_host);
   // Posts `node` wrote for followed feed `address` after the newest one held.
   void CatchUp(const std::string& address, const std::string& node);
-  // A stub for tweedy on `node`, kept per node; nullptr for a malformed node id.
+  // A stub for tweedy on `node`; nullptr when no connection to it can be made.
   std::shared_ptr<tv1::Feed::Stub> FeedOf(const std::string& node);
   // Sends `message` to the pages as event `event`, with the field names of replies.
   void EmitJson(const char* event, const google::protobuf::Message& message);
@@ -131,7 +131,6 @@ class Tweedy {
   std::set<std::string> greeted_;                       // Live peers that answered Hello.
   std::map<std::string, FollowState> follows_;          // By address, as the host last reported.
   std::map<std::string, std::string> bound_;            // Followed address -> its author's node.
-  std::map<std::string, std::shared_ptr<tv1::Feed::Stub>> stubs_;
   std::vector<mumba::Peer> peers_;
   int64_t live_accepted_ = 0;
   int64_t live_refused_ = 0;

@@ -3,9 +3,11 @@
 // tests/integration/test_peers.py can check discovery and every refusal, and
 // bench/peers can time peer calls. Its routes (GET, answer JSON):
 //   /node                                   this node's peers as the SDK lists them
-//   /call?node=N&method=M[&text=T][&n=K][&clients=C]
+//   /call?node=N&method=M[&text=T][&n=K][&clients=C][&forge=F]
 //        K calls (default 1) of M ("/probe.v1.Echo/Say") on PeerChannel(N), on C
 //        threads: {"calls":K,"codes":{"<code>":count,...},"reply":"...","message":"...","us":total}
+//        (a connection PeerChannel could not make counts as one call with its status);
+//        forge=F sends F as the metadata mumba-peer-node, which no host may pass on
 //   /secrets                                 how many Private.Secret calls ran here
 //   /watch                                   the arrivals and departures seen so far
 //   /direct?socket=S|address=A&method=M[&text=T][&n=K][&clients=C]
@@ -78,10 +80,11 @@ std::string Text(const grpc::ByteBuffer& buffer) {
 }
 
 grpc::Status CallOnce(grpc::GenericStub& stub, const std::string& method, const std::string& text,
-                      std::string* reply) {
+                      const std::string& forge, std::string* reply) {
   grpc::CompletionQueue cq;
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  if (!forge.empty()) ctx.AddMetadata("mumba-peer-node", forge);
   grpc::ByteBuffer out;
   grpc::Status status;
   auto rpc = stub.PrepareUnaryCall(&ctx, method, Request(text), &cq);
@@ -102,6 +105,7 @@ grpc::Status CallOnce(grpc::GenericStub& stub, const std::string& method, const 
 std::string TimedCalls(const std::shared_ptr<grpc::Channel>& channel, const mumba::RouteRequest& request) {
   const std::string method = request.Param("method");
   const std::string text = request.Param("text");
+  const std::string forge = request.Param("forge");
   const int n = std::max(1, std::atoi(request.Param("n").c_str()));
   const int clients = std::max(1, std::atoi(request.Param("clients").c_str()));
   std::mutex mu;
@@ -114,7 +118,7 @@ std::string TimedCalls(const std::shared_ptr<grpc::Channel>& channel, const mumb
       grpc::GenericStub stub(channel);
       for (int i = c; i < n; i += clients) {
         std::string r;
-        grpc::Status s = CallOnce(stub, method, text, &r);
+        grpc::Status s = CallOnce(stub, method, text, forge, &r);
         std::lock_guard lock(mu);
         codes[s.error_code()]++;
         if (s.ok()) reply = r;
@@ -214,7 +218,13 @@ int main(int argc, char** argv) {
   });
   app.Route("GET", "/call", [&app](const mumba::RouteRequest& request) {
     auto channel = app.PeerChannel(request.Param("node"));
-    if (!channel.ok()) return mumba::RouteResponse::Text(JsonString(channel.status().message()), 400);
+    // A connection refused is answered as one call that ended with that status.
+    if (!channel.ok()) {
+      return mumba::RouteResponse::Text("{\"calls\":1,\"codes\":{\"" +
+                                        std::to_string(static_cast<int>(channel.status().code())) +
+                                        "\":1},\"reply\":\"\",\"message\":" +
+                                        JsonString(channel.status().message()) + ",\"us\":0}");
+    }
     return mumba::RouteResponse::Text(TimedCalls(*channel, request));
   });
   DirectChannels direct;

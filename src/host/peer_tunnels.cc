@@ -1,0 +1,300 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "host/peer_tunnels.h"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <cstring>
+
+#include "common/peer_metadata.h"
+#include "mumba/peer/v1/node.pb.h"
+#include "platform/clock.h"
+#include "platform/errno_status.h"
+
+namespace mumba {
+namespace {
+
+namespace pv1 = mumba::peer::v1;
+using std::chrono::milliseconds;
+
+// How long a dialled link may take to be made and answered, and how long an
+// accepted one may take to say what it wants (a silent one holds a thread).
+constexpr milliseconds kDialTimeout{3'000};
+constexpr milliseconds kOpenTimeout{5'000};
+// An Open names an app's address; a reply says why not in a sentence.
+constexpr size_t kMaxOpenBytes = 1024;
+constexpr size_t kMaxReplyBytes = 4096;
+// Tunnels held at once: from one node (each is a daemon's connection to one app,
+// and a daemon keeps one per peer), and in all.
+constexpr size_t kMaxTunnelsPerNode = 16;
+constexpr size_t kMaxTunnels = 1024;
+// Links whose Open is read and answered at once; more are closed unanswered (each
+// holds a thread for up to kOpenTimeout, or while its app starts).
+constexpr size_t kMaxOpening = 32;
+
+bool ServesPeers(const InstalledApp& app) {
+  return app.Granted("peers") && !app.manifest->peer_exports.empty();
+}
+
+Expected<UniqueFd> ConnectUnix(const std::string& path) {
+  sockaddr_un addr{};
+  if (path.size() >= sizeof(addr.sun_path)) return InvalidArgument("socket path too long: " + path);
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) return ErrnoStatus(errno, "socket");
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    return ErrnoStatus(errno, "connect " + path);
+  }
+  // Non-blocking from here on, as the tunnel's pump needs.
+  if (::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) | O_NONBLOCK) != 0) return ErrnoStatus(errno, "fcntl");
+  return fd;
+}
+
+// A status another host sent: a code within gRPC's range (anything else is
+// UNKNOWN) and a message of bounded length, said to come from that node.
+Status FromRemote(const pv1::OpenReply& reply, const std::string& node) {
+  const int code = reply.code();
+  const auto c = code > 0 && code <= static_cast<int>(StatusCode::kUnauthenticated) ? static_cast<StatusCode>(code)
+                                                                                   : StatusCode::kUnknown;
+  return Status(c, "node " + node + ": " + reply.message().substr(0, 300));
+}
+
+}  // namespace
+
+// A tunnel and what it is to whom; `ended` is set by the tunnel's own thread.
+struct PeerTunnels::Held {
+  std::string node;
+  bool incoming = false;
+  std::shared_ptr<std::atomic<bool>> ended = std::make_shared<std::atomic<bool>>(false);
+  std::unique_ptr<Tunnel> tunnel;
+};
+
+struct PeerTunnels::Opener {
+  std::atomic<bool> done{false};
+  std::thread thread;
+};
+
+PeerTunnels::PeerTunnels(const NodeKey& key, PeerTunnelsParts parts)
+    : key_(key), id_(key.id()), parts_(std::move(parts)) {}
+
+PeerTunnels::~PeerTunnels() { Stop(); }
+
+Expected<int> PeerTunnels::Listen(const std::string& endpoint) {
+  std::lock_guard lock(mu_);
+  if (stopped_) return Unavailable("the host is stopping");
+  if (listener_) return port_;
+  auto listener = LinkListener::Listen(key_, endpoint);
+  if (!listener.ok()) return Unavailable("cannot accept links on " + endpoint + ": " + listener.status().message());
+  listener_ = std::move(*listener);
+  port_ = listener_->port();
+  MUMBA_TRY(listener_->Serve([this](std::unique_ptr<TlsLink> link) { OnLink(std::move(link)); }));
+  return port_;
+}
+
+Expected<std::string> PeerTunnels::Hello(const std::string& endpoint, const std::string& expected_node,
+                                          const std::string& app_id) {
+  const auto deadline = Clock::Real().Now() + kDialTimeout;
+  MUMBA_ASSIGN_OR_RETURN(std::unique_ptr<TlsLink> link, DialLink(key_, endpoint, expected_node, kDialTimeout));
+  if (link->peer_node() == id_) return FailedPrecondition("that is this node");
+  pv1::Open open;
+  open.set_app(app_id);
+  open.set_purpose(pv1::Open::HELLO);
+  MUMBA_TRY(link->WriteMessage(open.SerializeAsString(), deadline));
+  MUMBA_ASSIGN_OR_RETURN(std::string bytes, link->ReadMessage(kMaxReplyBytes, deadline));
+  pv1::OpenReply reply;
+  if (!reply.ParseFromString(bytes)) return Unavailable("node " + link->peer_node() + " answered garbage");
+  if (reply.code() != 0) return FromRemote(reply, link->peer_node());
+  if (!reply.serves()) return NotFound("the node does not serve the app");
+  return link->peer_node();
+}
+
+Expected<UniqueFd> PeerTunnels::Open(const std::string& endpoint, const std::string& node,
+                                     const std::string& app_id) {
+  const auto deadline = Clock::Real().Now() + kDialTimeout;
+  MUMBA_ASSIGN_OR_RETURN(std::unique_ptr<TlsLink> link, DialLink(key_, endpoint, node, kDialTimeout));
+  pv1::Open open;
+  open.set_app(app_id);
+  open.set_purpose(pv1::Open::CALLS);
+  MUMBA_TRY(link->WriteMessage(open.SerializeAsString(), deadline));
+  MUMBA_ASSIGN_OR_RETURN(std::string bytes, link->ReadMessage(kMaxReplyBytes, deadline));
+  pv1::OpenReply reply;
+  if (!reply.ParseFromString(bytes)) return Unavailable("node " + node + " answered garbage");
+  if (reply.code() != 0) return FromRemote(reply, node);
+  int pair[2];
+  // Non-blocking, as gRPC's event loop needs the descriptors it is given to be.
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, pair) != 0) {
+    return ErrnoStatus(errno, "socketpair");
+  }
+  UniqueFd ours(pair[0]);
+  UniqueFd theirs(pair[1]);
+  MUMBA_TRY(Keep(node, /*incoming=*/false, std::move(link), std::move(ours), nullptr));
+  return theirs;
+}
+
+void PeerTunnels::OnLink(std::unique_ptr<TlsLink> link) {
+  std::list<std::unique_ptr<Opener>> finished;
+  std::lock_guard lock(mu_);
+  if (stopped_) return;
+  for (auto it = openers_.begin(); it != openers_.end();) {
+    if ((*it)->done) {
+      finished.push_back(std::move(*it));
+      it = openers_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto& f : finished) f->thread.join();
+  if (openers_.size() >= kMaxOpening) return;  // The link closes unanswered.
+  auto opener = std::make_unique<Opener>();
+  Opener* o = opener.get();
+  opener->thread = std::thread([this, o, link = std::move(link)]() mutable {
+    Answer(std::move(link));
+    o->done = true;
+  });
+  openers_.push_back(std::move(opener));
+}
+
+void PeerTunnels::Answer(std::unique_ptr<TlsLink> link) {
+  const std::string node = link->peer_node();
+  const auto deadline = Clock::Real().Now() + kOpenTimeout;
+  auto bytes = link->ReadMessage(kMaxOpenBytes, deadline);
+  if (!bytes.ok()) return;
+  pv1::Open open;
+  pv1::OpenReply reply;
+  auto answer = [&](const Status& st) {
+    reply.set_code(static_cast<int>(st.code()));
+    reply.set_message(st.message());
+    return link->WriteMessage(reply.SerializeAsString(), deadline);
+  };
+  if (!open.ParseFromString(*bytes)) {
+    std::lock_guard lock(limits_mu_);
+    limits_.Strike(node, Clock::Real().Now());
+    return;
+  }
+  {
+    std::lock_guard lock(limits_mu_);
+    if (limits_.CutOff(node, Clock::Real().Now())) {
+      (void)answer(Unavailable("this node is cut off for a while: too many refused calls"));
+      return;
+    }
+  }
+  if (open.purpose() == pv1::Open::HELLO) {
+    auto app = parts_.app(open.app());
+    reply.set_serves(app.ok() && ServesPeers(*app));
+    (void)answer(Status());
+    return;
+  }
+  UniqueFd daemon;
+  if (Status st = AcceptCalls(*link, open.app(), &daemon); !st.ok()) {
+    (void)answer(st);
+    return;
+  }
+  auto gate = std::make_unique<H2Gate>(
+      [this, app_id = open.app(), node](std::string_view path) { return DecideCall(app_id, node, path); },
+      std::vector<std::pair<std::string, std::string>>{{kPeerNodeMetadata, node}});
+  if (Status st = answer(Status()); !st.ok()) return;
+  if (Status st = Keep(node, /*incoming=*/true, std::move(link), std::move(daemon), std::move(gate)); !st.ok()) {
+    spdlog::warn("peers: a tunnel from node {} was dropped: {}", node, st.message());
+  }
+}
+
+Status PeerTunnels::AcceptCalls(TlsLink& link, const std::string& app_id, UniqueFd* daemon) {
+  auto app = parts_.app(app_id);
+  if (!app.ok() || !ServesPeers(*app)) {
+    std::lock_guard lock(limits_mu_);
+    limits_.Strike(link.peer_node(), Clock::Real().Now());
+    return app.ok() ? PermissionDenied("this node does not take peer calls for " + app->record.name)
+                    : NotFound("this node does not have that app");
+  }
+  {
+    std::lock_guard lock(mu_);
+    size_t from_node = 0;
+    for (const auto& h : held_) from_node += h->incoming && h->node == link.peer_node() && !*h->ended;
+    if (from_node >= kMaxTunnelsPerNode) {
+      return ResourceExhausted("a node may hold " + std::to_string(kMaxTunnelsPerNode) + " tunnels to this one");
+    }
+  }
+  MUMBA_ASSIGN_OR_RETURN(std::string socket, parts_.ensure_running(app->record.id));
+  MUMBA_ASSIGN_OR_RETURN(*daemon, ConnectUnix(socket));
+  return {};
+}
+
+H2GateVerdict PeerTunnels::DecideCall(const std::string& app_id, const std::string& node, std::string_view path) {
+  // The app as it is now: a grant revoked or an update takes effect on the next call.
+  auto app = parts_.app(app_id);
+  auto decision = DecidePeerCall(app.ok() ? app->manifest.get() : nullptr, app.ok() && app->Granted("peers"), path);
+  const auto now = Clock::Real().Now();
+  std::lock_guard lock(limits_mu_);
+  if (limits_.CutOff(node, now)) {
+    return {Unavailable("this node is cut off for a while: too many refused calls"), true};
+  }
+  if (!decision.ok()) {
+    limits_.Strike(node, now);
+    return {decision.status(), limits_.CutOff(node, now)};
+  }
+  if (!limits_.Allow(node, decision->service, decision->calls_per_second, now)) {
+    return {ResourceExhausted(decision->service + " takes at most " + std::to_string(decision->calls_per_second) +
+                              " calls a second from one node"),
+            limits_.CutOff(node, now)};
+  }
+  return {};
+}
+
+Status PeerTunnels::Keep(const std::string& node, bool incoming, std::unique_ptr<TlsLink> link, UniqueFd local,
+                         std::unique_ptr<TunnelFilter> filter) {
+  std::vector<std::unique_ptr<Held>> ended;
+  std::lock_guard lock(mu_);
+  if (stopped_) return Unavailable("the host is stopping");
+  // Ended tunnels go now; their threads have finished or are finishing.
+  for (auto it = held_.begin(); it != held_.end();) {
+    if (*(*it)->ended) {
+      ended.push_back(std::move(*it));
+      it = held_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (held_.size() >= kMaxTunnels) {
+    return ResourceExhausted("this host holds " + std::to_string(kMaxTunnels) + " tunnels already");
+  }
+  auto held = std::make_unique<Held>();
+  held->node = node;
+  held->incoming = incoming;
+  MUMBA_ASSIGN_OR_RETURN(held->tunnel,
+                         Tunnel::Start(std::move(link), std::move(local), std::move(filter),
+                                       [ended_flag = held->ended](const Status&) { *ended_flag = true; }));
+  held_.push_back(std::move(held));
+  return {};
+}
+
+void PeerTunnels::Stop() {
+  std::unique_ptr<LinkListener> listener;
+  std::list<std::unique_ptr<Opener>> openers;
+  {
+    std::lock_guard lock(mu_);
+    if (stopped_) return;
+    stopped_ = true;
+    listener = std::move(listener_);
+  }
+  // No new link from here on; the ones being answered end within kOpenTimeout
+  // (or when their app started), and find the host stopping.
+  if (listener) listener->Stop();
+  {
+    std::lock_guard lock(mu_);
+    openers = std::move(openers_);
+  }
+  for (auto& o : openers) o->thread.join();
+  std::list<std::unique_ptr<Held>> held;
+  {
+    std::lock_guard lock(mu_);
+    held = std::move(held_);
+  }
+  for (auto& h : held) h->tunnel->Stop();
+}
+
+}  // namespace mumba

@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: Apache-2.0
+// The links between this host and other hosts, and the tunnels they carry
+// (proto/mumba/peer/v1/node.proto): accepting links and answering their Open,
+// greeting a node (Hello), and joining a daemon's socket to a link in either
+// direction. Which nodes are peers of which app is PeerNetwork's business; this
+// part only knows endpoints and node ids.
+//
+// Every byte another host sends is a stranger's: its Open is bounded and parsed
+// as such, its tunnel's HTTP/2 passes the gate (peer/h2_gate.h), which asks
+// `DecideCall` of each call before the daemon sees it, and a node refused too often
+// is cut off (broker/peer_policy.h) for every app at once. The number of tunnels
+// is bounded per node and in all, so a peer cannot make this host hold sockets
+// without end.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "broker/peer_policy.h"
+#include "host/installed_apps.h"
+#include "mumba/status.h"
+#include "peer/h2_gate.h"
+#include "peer/node_key.h"
+#include "peer/tunnel.h"
+#include "peer/tunnel_link.h"
+#include "peer/tunnel_listener.h"
+#include "platform/unique_fd.h"
+
+namespace mumba {
+
+struct PeerTunnelsParts {
+  std::function<Expected<InstalledApp>(const std::string& id)> app;
+  // Starts the app if it is not running; its daemon's socket.
+  std::function<Expected<std::string>(const std::string& id)> ensure_running;
+};
+
+// Thread-safe.
+class PeerTunnels {
+ public:
+  PeerTunnels(const NodeKey& key, PeerTunnelsParts parts);
+  ~PeerTunnels();
+  PeerTunnels(const PeerTunnels&) = delete;
+  PeerTunnels& operator=(const PeerTunnels&) = delete;
+
+  // Accepts links on `endpoint` ("IP:PORT", port 0: any); the port bound, or
+  // UNAVAILABLE when it cannot listen there. Once only; again: the port bound.
+  Expected<int> Listen(const std::string& endpoint);
+
+  // Asks the node at `endpoint` whether it serves app `app_id` (a link pinned to
+  // `expected_node`, or to whichever node is there when it is empty): the node id
+  // the link proved. UNAVAILABLE when it cannot be reached or proves another key
+  // than expected, FAILED_PRECONDITION when it is this node, NOT_FOUND when it
+  // does not serve the app.
+  Expected<std::string> Hello(const std::string& endpoint, const std::string& expected_node,
+                              const std::string& app_id);
+
+  // Opens a tunnel for app `app_id` to node `node` at `endpoint` and returns the
+  // local end of it (non-blocking), for the app's daemon. RESOURCE_EXHAUSTED when
+  // this host holds too many tunnels, UNAVAILABLE when the node cannot be reached
+  // or proves another key, and the other host's refusal otherwise.
+  Expected<UniqueFd> Open(const std::string& endpoint, const std::string& node, const std::string& app_id);
+
+  // Stops accepting links and ends every tunnel (their sockets close). Idempotent.
+  void Stop();
+
+ private:
+  struct Held;
+  struct Opener;
+  // On the listener's thread: hands `link` to a thread of its own (bounded).
+  void OnLink(std::unique_ptr<TlsLink> link);
+  // Reads the link's Open and answers it; may start the app, so it may block.
+  void Answer(std::unique_ptr<TlsLink> link);
+  Status AcceptCalls(TlsLink& link, const std::string& app_id, UniqueFd* daemon);
+  H2GateVerdict DecideCall(const std::string& app_id, const std::string& node, std::string_view path);
+  // Keeps `tunnel` until it ends; drops ended ones. RESOURCE_EXHAUSTED (and
+  // `tunnel` is not started) over the bounds.
+  Status Keep(const std::string& node, bool incoming, std::unique_ptr<TlsLink> link, UniqueFd local,
+              std::unique_ptr<TunnelFilter> filter);
+
+  const NodeKey& key_;
+  const std::string id_;
+  PeerTunnelsParts parts_;
+  std::unique_ptr<LinkListener> listener_;
+  int port_ = 0;
+
+  std::mutex limits_mu_;
+  PeerLimits limits_;
+
+  std::mutex mu_;
+  bool stopped_ = false;
+  std::list<std::unique_ptr<Held>> held_;
+  std::list<std::unique_ptr<Opener>> openers_;  // Links whose Open is being answered.
+};
+
+}  // namespace mumba
