@@ -18,6 +18,7 @@
 #include <deque>
 #include <mutex>
 #include <optional>
+#include <thread>
 
 #include "peer/link_certificate.h"
 #include "peer/test_certificates.h"
@@ -229,6 +230,26 @@ TEST(TunnelLinkTest, MessagesRoundTripAndOversizeOnesAreRefused) {
   // The peer closing shows as UNAVAILABLE.
   receiving.reset();
   EXPECT_EQ((*calling)->ReadMessage(100, In(10s)).status().code(), Code::kUnavailable);
+}
+
+TEST(TunnelLinkTest, WritingToALinkThePeerClosedFailsWithoutSigpipe) {
+  NodeKey a = FreshNode(), b = FreshNode();
+  auto served = Serve(b);
+  auto calling = DialLink(a, served->endpoint, b.id(), 10s);
+  ASSERT_TRUE(calling.ok()) << calling.status().message();
+  auto receiving = served->inbox.Take();
+  ASSERT_NE(receiving, nullptr);
+  receiving.reset();
+  // The first write reaches a closed socket, whose kernel answers with a reset;
+  // the next fails with it; the one after meets a socket closed for writing,
+  // which raises SIGPIPE unless the link sends with MSG_NOSIGNAL.
+  Status last;
+  for (int i = 0; i < 5 && last.ok(); ++i) {
+    last = (*calling)->WriteMessage("still there?", In(10s));
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_EQ(last.code(), Code::kUnavailable) << last.message();
+  for (int i = 0; i < 3; ++i) EXPECT_FALSE((*calling)->WriteMessage("still there?", In(10s)).ok());
 }
 
 // Runs one hostile client against a listener and checks that it was closed
