@@ -59,8 +59,8 @@ Expected<UniqueFd> ConnectUnix(const std::string& path) {
 // UNKNOWN) and a message of bounded length, said to come from that node.
 Status FromRemote(const pv1::OpenReply& reply, const std::string& node) {
   const int code = reply.code();
-  const auto c = code > 0 && code <= static_cast<int>(StatusCode::kUnauthenticated) ? static_cast<StatusCode>(code)
-                                                                                   : StatusCode::kUnknown;
+  const auto c = code > 0 && code <= static_cast<int>(Code::kUnauthenticated) ? static_cast<Code>(code)
+                                                                                   : Code::kUnknown;
   return Status(c, "node " + node + ": " + reply.message().substr(0, 300));
 }
 

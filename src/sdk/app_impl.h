@@ -27,6 +27,20 @@ namespace sdk_internal {
 // A channel on the caller's end of a brokered connection (to an app, or to the same
 // app on another node); takes the descriptor.
 std::shared_ptr<grpc::Channel> ChannelOn(BrokeredConnection& conn);
+
+// A channel kept for later calls, on a brokered connection, with the SDK's own
+// descriptor of that connection. gRPC cannot tell whether a channel made on a
+// descriptor still works (GetState answers SHUTDOWN for every such channel); the
+// descriptor can: it reads as hung up once the other side closed.
+struct KeptChannel {
+  std::shared_ptr<grpc::Channel> channel;
+  UniqueFd watch;
+  // Whether the other side closed the connection (or there is none).
+  bool Broken() const;
+};
+// ChannelOn, kept; takes the descriptor. A channel on a descriptor that cannot be
+// watched (dup fails) counts as broken at its next use.
+KeptChannel KeepChannelOn(BrokeredConnection& conn);
 }  // namespace sdk_internal
 
 // A route the app handles (App::Route or App::StreamRoute).
@@ -55,8 +69,8 @@ struct App::Impl {
   std::unique_ptr<sdk_internal::BrokeredServing> serving;
   std::mutex broker_mu;
   std::unique_ptr<sdk_internal::BrokerClient> broker;
-  std::map<std::string, std::shared_ptr<grpc::Channel>> fetch_channels;  // By target; broker_mu.
-  std::map<std::string, std::shared_ptr<grpc::Channel>> peer_channels;   // By node; broker_mu.
+  std::map<std::string, sdk_internal::KeptChannel> fetch_channels;  // By target; broker_mu.
+  std::map<std::string, sdk_internal::KeptChannel> peer_channels;   // By node; broker_mu.
 
   // The broker client, opened on first use (and again after a failed open).
   Expected<sdk_internal::BrokerClient*> Broker() {

@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // App::Connect and App::Fetch: the caller's side of the broker.
+#include <fcntl.h>
+#include <poll.h>
+
 #include <algorithm>
 #include <cstdio>
 
@@ -31,6 +34,21 @@ std::shared_ptr<grpc::Channel> ChannelOn(BrokeredConnection& conn) {
   // The authority names nothing (the socket is already connected); it only has to
   // be a valid one, which an address with "://" is not.
   return grpc::CreateCustomInsecureChannelFromFd("mumba-app", conn.fd.Release(), args);
+}
+
+bool KeptChannel::Broken() const {
+  if (!watch) return true;
+  struct pollfd p {};
+  p.fd = watch.get();
+  p.events = POLLRDHUP;
+  return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));
+}
+
+KeptChannel KeepChannelOn(BrokeredConnection& conn) {
+  KeptChannel kept;
+  kept.watch = UniqueFd(::fcntl(conn.fd.get(), F_DUPFD_CLOEXEC, 0));
+  kept.channel = ChannelOn(conn);
+  return kept;
 }
 
 }  // namespace sdk_internal
@@ -67,11 +85,7 @@ Expected<RouteResponse> App::Fetch(std::string_view url, std::string_view method
     {
       std::lock_guard lock(impl_->broker_mu);
       auto it = impl_->fetch_channels.find(target);
-      if (it != impl_->fetch_channels.end() &&
-          it->second->GetState(false) != GRPC_CHANNEL_TRANSIENT_FAILURE &&
-          it->second->GetState(false) != GRPC_CHANNEL_SHUTDOWN) {
-        channel = it->second;
-      }
+      if (it != impl_->fetch_channels.end() && !it->second.Broken()) channel = it->second.channel;
     }
     if (!channel) {
       MUMBA_ASSIGN_OR_RETURN(sdk_internal::BrokerClient * broker, impl_->Broker());
@@ -82,9 +96,10 @@ Expected<RouteResponse> App::Fetch(std::string_view url, std::string_view method
                                 " (that takes a grant of the whole app: [permissions] call = [\"" + conn.peer_id +
                                 "\"])");
       }
-      channel = sdk_internal::ChannelOn(conn);
+      auto kept = sdk_internal::KeepChannelOn(conn);
+      channel = kept.channel;
       std::lock_guard lock(impl_->broker_mu);
-      impl_->fetch_channels[target] = channel;
+      impl_->fetch_channels[target] = std::move(kept);
     }
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + sdk_internal::kCallTimeout);

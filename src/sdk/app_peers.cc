@@ -91,17 +91,15 @@ Expected<std::shared_ptr<grpc::Channel>> App::PeerChannel(std::string_view node)
     // One connection per node, made again once it broke.
     std::lock_guard lock(impl_->broker_mu);
     auto it = impl_->peer_channels.find(std::string(node));
-    if (it != impl_->peer_channels.end() && it->second->GetState(false) != GRPC_CHANNEL_TRANSIENT_FAILURE &&
-        it->second->GetState(false) != GRPC_CHANNEL_SHUTDOWN) {
-      return it->second;
-    }
+    if (it != impl_->peer_channels.end() && !it->second.Broken()) return it->second.channel;
   }
   MUMBA_ASSIGN_OR_RETURN(sdk_internal::BrokerClient * broker, impl_->Broker());
   MUMBA_ASSIGN_OR_RETURN(sdk_internal::BrokeredConnection conn,
                          broker->Connect(std::string("node:") + std::string(node), kPeerConnectTimeout));
-  auto channel = sdk_internal::ChannelOn(conn);
+  auto kept = sdk_internal::KeepChannelOn(conn);
+  auto channel = kept.channel;
   std::lock_guard lock(impl_->broker_mu);
-  impl_->peer_channels[std::string(node)] = channel;
+  impl_->peer_channels[std::string(node)] = std::move(kept);
   return channel;
 }
 
