@@ -654,8 +654,13 @@ TEST(H2GateFramesTest, HostileInputEndsTheTunnel) {
       {"bad preface", [](Encoder&) { return std::string("PRI * HTTP/2.0\r\n\r\nSM\r\n\r!"); }},
       {"no SETTINGS first", [](Encoder& e) { return std::string(kPreface) + Frame(1, 4, 1, e.Encode(Request(kCheck))); }},
       {"oversized frame", [&](Encoder&) {
-         // A DATA frame header announcing 1 MiB + 1 byte.
-         return std::string(kPreface) + settings + std::string("\x10\x00\x01\x00\x00\x00\x00\x00\x01", 9);
+         // A HEADERS frame header announcing 1 MiB + 1 byte: never buffered.
+         return std::string(kPreface) + settings + std::string("\x10\x00\x01\x01\x00\x00\x00\x00\x01", 9);
+       }},
+      {"oversized DATA", [&](Encoder& e) {
+         // On an allowed stream, over 1 MiB and over the daemon's 16 KiB.
+         return std::string(kPreface) + settings + Frame(1, 4, 1, e.Encode(Request(kCheck))) +
+                std::string("\x10\x00\x01\x00\x00\x00\x00\x00\x01", 9);
        }},
       {"push promise", [&](Encoder&) { return std::string(kPreface) + settings + Frame(5, 4, 1, std::string(4, '\0')); }},
       {"even stream", [&](Encoder& e) { return std::string(kPreface) + settings + Frame(1, 4, 2, e.Encode(Request(kCheck))); }},
