@@ -37,9 +37,12 @@ struct H2GateVerdict {
   bool cut = false;
 };
 
+// One gate per tunnel (one HTTP/2 connection). Not thread-safe: the tunnel's pump
+// calls it from its one thread, as TunnelFilter says.
 class H2Gate final : public TunnelFilter {
  public:
-  // Called once per new request stream with its :path, before the daemon sees it.
+  // Called once per new request stream with its :path (exactly one, or the tunnel
+  // ends first), before the daemon sees anything of the stream.
   using Decide = std::function<H2GateVerdict(std::string_view path)>;
   using Headers = std::vector<std::pair<std::string, std::string>>;
 

@@ -221,7 +221,11 @@ class H2GateTest : public ::testing::Test {
     auto [daemon_end, local_end] = SocketPair();
     grpc::AddInsecureChannelFromFd(server_.get(), daemon_end.Release());
     auto [caller_end, remote_end] = SocketPair();
-    channel_ = grpc::CreateInsecureChannelFromFd("peer", caller_end.Release());
+    if (raw_caller_) {
+      raw_ = std::move(caller_end);
+    } else {
+      channel_ = grpc::CreateInsecureChannelFromFd("peer", caller_end.Release());
+    }
     gate_ = std::make_unique<H2Gate>(
         [this](std::string_view path) {
           ++decisions_;
@@ -266,6 +270,8 @@ class H2GateTest : public ::testing::Test {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<H2Gate> gate_;
   std::unique_ptr<Pump> pump_;
+  bool raw_caller_ = false;  // The caller is raw_, hand-built frames, not a channel.
+  UniqueFd raw_;
   std::atomic<int> decisions_{0};
   std::atomic<bool> refuse_all_{false};
   std::atomic<bool> cut_{false};
@@ -699,6 +705,11 @@ TEST(H2GateFramesTest, HostileInputEndsTheTunnel) {
       {"too much padding", [&](Encoder& e) {
          return std::string(kPreface) + settings + Frame(1, 0xc, 1, std::string(1, char(200)) + e.Encode(Request(kCheck)));
        }},
+      {"answers piling up before the daemon's SETTINGS", [&](Encoder& e) {
+         std::string w = std::string(kPreface) + settings;
+         for (uint32_t id = 1; id < 2 * 1000; id += 2) w += Frame(1, 5, id, e.Encode(Request("/refused.X/Y")));
+         return w;
+       }},
       {"refused streams left open", [&](Encoder& e) {
          std::string w = std::string(kPreface) + settings;
          for (uint32_t id = 1; id < 2 * 300; id += 2) w += Frame(1, 4, id, e.Encode(Request("/refused.X/Y")));
@@ -759,6 +770,63 @@ TEST(H2GateFramesTest, ALargerTableTheDaemonAllowsIsFollowed) {
   auto blocks = DaemonView(g.to_local);
   ASSERT_EQ(blocks.size(), 2u);
   EXPECT_EQ(blocks[1].headers[7].second, std::string(6000, 'b'));
+}
+
+// The daemon's side of a caller made of hand-built frames, whose encoder indexes
+// what it can: the real gRPC server gets each allowed call's metadata right.
+class H2GateRawCallerTest : public H2GateTest {
+ protected:
+  void SetUp() override {
+    raw_caller_ = true;
+    H2GateTest::SetUp();
+  }
+  void Write(std::string_view bytes) {
+    while (!bytes.empty()) {
+      pollfd p{raw_.get(), POLLOUT, 0};
+      ::poll(&p, 1, 1000);
+      const ssize_t n = ::send(raw_.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL);
+      if (n > 0) bytes.remove_prefix(size_t(n));
+      if (n < 0 && errno != EAGAIN) return;
+    }
+  }
+  // Reads what the daemon answers for up to `ms` milliseconds.
+  std::string Read(int ms) {
+    std::string got;
+    char buf[4096];
+    const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+    while (std::chrono::steady_clock::now() < end) {
+      pollfd p{raw_.get(), POLLIN, 0};
+      if (::poll(&p, 1, 20) <= 0) continue;
+      const ssize_t n = ::read(raw_.get(), buf, sizeof buf);
+      if (n <= 0) break;
+      got.append(buf, size_t(n));
+    }
+    return got;
+  }
+};
+
+TEST_F(H2GateRawCallerTest, ADynamicTableCallerReachesTheDaemonIntact) {
+  Write(std::string(kPreface) + Frame(4, 0, 0, ""));
+  ASSERT_FALSE(Read(200).empty());  // The daemon's SETTINGS.
+  Write(Frame(4, 1, 0, ""));
+  Encoder enc;
+  std::string wire;
+  for (uint32_t id = 1; id <= 11; id += 2) {
+    const std::string value = "value-" + std::to_string(id % 3);
+    const std::string path = id == 5 ? kRefusedCheck : kCheck;
+    wire += Frame(1, 4, id, enc.Encode(Request(path, {{"x-echo", value}, {"mumba-peer-node", "forged"}})));
+    wire += Frame(0, 1, id, GrpcMessage(value));
+  }
+  ASSERT_GT(enc.table_entries(), 61u);
+  Write(wire);
+  std::string answers;
+  for (int i = 0; i < 50 && (service_.calls() < 5 || answers.find("grpc-status") == std::string::npos); ++i) {
+    answers += Read(100);
+  }
+  EXPECT_NE(answers.find("grpc-status"), std::string::npos);  // The refusal, in literals.
+  EXPECT_EQ(service_.calls(), 5);
+  EXPECT_EQ(service_.mismatches(), 0);
+  EXPECT_EQ(service_.last_host_headers(), (std::vector<std::string>{"mumba-app=app-b", "mumba-peer-node=node-a"}));
 }
 
 }  // namespace
