@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ALL=(manifest bundle route_url broker_request gateway_request static_path page_frame devtools window_event dht_item dht_answer announce sql_authorizer link_certificate share_index)
+ALL=(manifest bundle route_url broker_request gateway_request static_path page_frame devtools window_event dht_item dht_answer announce sql_authorizer link_certificate share_index h2_gate)
 which=${1:-all}
 seconds=${2:-60}
 if [ "$which" = all ]; then
