@@ -234,7 +234,7 @@ class H2GateTest : public ::testing::Test {
           if (refuse_all_ || path.starts_with("/refused.")) v.refusal = PermissionDenied(kRefusal);
           return v;
         },
-        H2Gate::Headers{{kPeerNodeMetadata, kNode}, {kPeerAppMetadata, "app-b"}});
+        H2Gate::Headers{{kPeerNodeMetadata, kNode}, {"mumba-app", "app-b"}});
     pump_ = std::make_unique<Pump>(gate_.get(), std::move(remote_end), std::move(local_end));
   }
   void TearDown() override {
