@@ -41,7 +41,12 @@ class Outbox {
   void Consume(size_t n) {
     head_ += n;
     if (head_ == bytes_.size()) {
-      bytes_.clear();
+      // An idle tunnel does not keep the memory of its last burst.
+      if (bytes_.capacity() > 2 * kReadChunk) {
+        std::string().swap(bytes_);
+      } else {
+        bytes_.clear();
+      }
       head_ = 0;
     } else if (head_ >= kReadChunk && head_ * 2 >= bytes_.size()) {
       bytes_.erase(0, head_);
