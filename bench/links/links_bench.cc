@@ -197,9 +197,10 @@ int Receive(const Options& o) {
   auto listener = LinkListener::Listen(self, "127.0.0.1:0");
   if (!listener.ok()) Fail(listener.status().message());
   Tunnels tunnels;
-  Status serving = (*listener)->Serve([&](std::unique_ptr<TlsLink> link) {
+  // As a host does: the first message names the app, the answer says it runs.
+  Status serving = (*listener)->Serve([&](std::unique_ptr<TlsLink> link, std::string) {
     UniqueFd daemon = ConnectUnix(o.socket);
-    if (!daemon) return;
+    if (!daemon || !link->WriteMessage("ok", Clock::now() + std::chrono::seconds(1)).ok()) return;
     tunnels.Add(Tunnel::Start(std::move(link), std::move(daemon),
                               o.copy_filter ? std::make_unique<CopyFilter>() : nullptr, LogEnd));
   });
@@ -232,8 +233,10 @@ int Call(const Options& o) {
       UniqueFd daemon(::accept4(listening.get(), nullptr, nullptr, SOCK_CLOEXEC));
       if (!daemon) continue;
       auto link = DialLink(self, endpoint, o.node.string(), std::chrono::seconds(10));
-      if (!link.ok()) {
-        std::fprintf(stderr, "no link: %s\n", link.status().message().c_str());
+      Status asked = link.ok() ? (*link)->WriteMessage("bench", Clock::now() + std::chrono::seconds(10)) : link.status();
+      auto answer = asked.ok() ? (*link)->ReadMessage(100, Clock::now() + std::chrono::seconds(10)) : asked;
+      if (!answer.ok()) {
+        std::fprintf(stderr, "no link: %s\n", answer.status().message().c_str());
         continue;
       }
       tunnels.Add(Tunnel::Start(std::move(link).value(), std::move(daemon), nullptr, LogEnd));

@@ -164,7 +164,9 @@ class GrpcThroughTunnelsTest : public ::testing::Test {
     ASSERT_TRUE(listener.ok()) << listener.status().message();
     listener_ = std::move(listener).value();
     // The receiving host: each link goes through a tunnel to the daemon's socket.
-    ASSERT_TRUE(listener_->Serve([this](std::unique_ptr<TlsLink> link) {
+    ASSERT_TRUE(listener_->Serve([this](std::unique_ptr<TlsLink> link, std::string app) {
+                  ASSERT_EQ(app, "echo");
+                  ASSERT_TRUE(link->WriteMessage("ok", Clock::Real().Now() + 1s).ok());
                   UniqueFd daemon = ConnectUnix(socket_path_);
                   auto tunnel = Tunnel::Start(std::move(link), std::move(daemon),
                                               std::make_unique<CountingFilter>(&from_remote_, filter_limit_),
@@ -200,6 +202,9 @@ class GrpcThroughTunnelsTest : public ::testing::Test {
   std::shared_ptr<grpc::Channel> Channel() {
     auto link = DialLink(calling_node_, "127.0.0.1:" + std::to_string(listener_->port()), receiving_node_.id(), 10s);
     EXPECT_TRUE(link.ok()) << link.status().message();
+    EXPECT_TRUE((*link)->WriteMessage("echo", Clock::Real().Now() + 10s).ok());
+    auto answer = (*link)->ReadMessage(100, Clock::Real().Now() + 10s);
+    EXPECT_TRUE(answer.ok() && *answer == "ok") << answer.status().message();
     int fds[2];
     EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
     auto tunnel = Tunnel::Start(std::move(link).value(), UniqueFd(fds[1]), nullptr, [this](const Status& why) {

@@ -40,9 +40,12 @@ LinkPair Connect() {
   auto listener = LinkListener::Listen(b, "127.0.0.1:0");
   EXPECT_TRUE(listener.ok()) << listener.status().message();
   std::promise<std::unique_ptr<TlsLink>> accepted;
-  EXPECT_TRUE((*listener)->Serve([&](std::unique_ptr<TlsLink> link) { accepted.set_value(std::move(link)); }).ok());
+  EXPECT_TRUE((*listener)->Serve([&](std::unique_ptr<TlsLink> link, std::string) {
+    accepted.set_value(std::move(link));
+  }).ok());
   auto calling = DialLink(a, "127.0.0.1:" + std::to_string((*listener)->port()), b.id(), 10s);
   EXPECT_TRUE(calling.ok()) << calling.status().message();
+  EXPECT_TRUE((*calling)->WriteMessage("which app", Clock::Real().Now() + 10s).ok());
   auto receiving = accepted.get_future();
   EXPECT_EQ(receiving.wait_for(10s), std::future_status::ready);
   return {std::move(calling).value(), receiving.get()};
