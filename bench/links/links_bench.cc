@@ -219,6 +219,8 @@ int Receive(const Options& o) {
 int Call(const Options& o) {
   sigset_t stop = BlockStopSignals();
   NodeKey self{GenerateKeyPair()};
+  auto dialer = LinkDialer::Make(self);
+  if (!dialer.ok()) Fail(dialer.status().message());
   UniqueFd listening = ListenUnix(o.socket, SOCK_STREAM);
   UniqueFd stopped(::eventfd(0, EFD_CLOEXEC));
   if (!listening || !stopped) Fail("cannot listen on " + o.socket.string());
@@ -232,7 +234,7 @@ int Call(const Options& o) {
       if (fds[0].revents == 0) continue;
       UniqueFd daemon(::accept4(listening.get(), nullptr, nullptr, SOCK_CLOEXEC));
       if (!daemon) continue;
-      auto link = DialLink(self, endpoint, o.node.string(), std::chrono::seconds(10));
+      auto link = dialer->Dial(endpoint, o.node.string(), std::chrono::seconds(10));
       Status asked = link.ok() ? (*link)->WriteMessage("bench", Clock::now() + std::chrono::seconds(10)) : link.status();
       auto answer = asked.ok() ? (*link)->ReadMessage(100, Clock::now() + std::chrono::seconds(10)) : asked;
       if (!answer.ok()) {

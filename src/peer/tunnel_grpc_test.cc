@@ -200,7 +200,7 @@ class GrpcThroughTunnelsTest : public ::testing::Test {
   // The calling host: a channel whose connection is a socket pair, the other end
   // of which a tunnel moves over a fresh link.
   std::shared_ptr<grpc::Channel> Channel() {
-    auto link = DialLink(calling_node_, "127.0.0.1:" + std::to_string(listener_->port()), receiving_node_.id(), 10s);
+    auto link = dialer_->Dial("127.0.0.1:" + std::to_string(listener_->port()), receiving_node_.id(), 10s);
     EXPECT_TRUE(link.ok()) << link.status().message();
     EXPECT_TRUE((*link)->WriteMessage("echo", Clock::Real().Now() + 10s).ok());
     auto answer = (*link)->ReadMessage(100, Clock::Real().Now() + 10s);
@@ -241,6 +241,7 @@ class GrpcThroughTunnelsTest : public ::testing::Test {
   TempDir dir_{"mumba-tunnel"};
   std::string socket_path_;
   NodeKey calling_node_{GenerateKeyPair()}, receiving_node_{GenerateKeyPair()};
+  Expected<LinkDialer> dialer_ = LinkDialer::Make(calling_node_);
   CheckService check_;
   EchoService echo_;
   std::unique_ptr<grpc::Server> server_;
@@ -256,6 +257,9 @@ TEST_F(GrpcThroughTunnelsTest, UnaryCallsGoThrough) {
   auto stub = Health::NewStub(Channel());
   for (int i = 0; i < 200; ++i) ASSERT_TRUE(Check(*stub).ok()) << "call " << i;
   EXPECT_GT(from_remote_.load(), 0u);
+  // A second channel: a second link from the same dialer.
+  auto again = Health::NewStub(Channel());
+  ASSERT_TRUE(Check(*again).ok());
 }
 
 TEST_F(GrpcThroughTunnelsTest, AStreamOfSeveralMegabytesGoesThroughBothWays) {
