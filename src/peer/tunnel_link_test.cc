@@ -210,6 +210,20 @@ TEST(TunnelLinkTest, ADialToAnyNodeLearnsWhichNodeIsThere) {
   EXPECT_EQ((*link)->peer_node(), b.id());
 }
 
+TEST(TunnelLinkTest, LinksWorkOverIpv6) {
+  NodeKey a = FreshNode(), b = FreshNode();
+  Inbox inbox;  // Made first, so that it outlives the listener.
+  auto listener = LinkListener::Listen(b, "[::1]:0");
+  if (!listener.ok()) GTEST_SKIP() << "no IPv6 loopback here: " << listener.status().message();
+  ASSERT_TRUE((*listener)->Serve([&](std::unique_ptr<TlsLink> link, std::string first) {
+    inbox.Put(std::move(link), std::move(first));
+  }).ok());
+  auto link = Dial(a, "[::1]:" + std::to_string((*listener)->port()), b.id());
+  ASSERT_TRUE(link.ok()) << link.status().message();
+  EXPECT_EQ((*link)->peer_node(), b.id());
+  ASSERT_NE(inbox.Take(), nullptr);
+}
+
 TEST(TunnelLinkTest, DialFailuresSayWhy) {
   NodeKey a = FreshNode();
   EXPECT_EQ(DialLink(a, "localhost:80", "", 1s).status().code(), Code::kInvalidArgument);
