@@ -307,15 +307,22 @@ TEST_F(GrpcThroughTunnelsTest, ManyCallsAtOnceGoThrough) {
                    [c = call.get()](grpc::Status status) { c->done.set_value(status); });
     calls.push_back(std::move(call));
   }
+  int echoed = 0;
   for (int i = 0; i < 200; ++i) {
     auto done = calls[i]->done.get_future();
-    ASSERT_EQ(done.wait_for(30s), std::future_status::ready) << "echo " << i;
+    if (done.wait_for(60s) != std::future_status::ready) break;
     grpc::Status status = done.get();
-    ASSERT_TRUE(status.ok()) << "echo " << i << ": " << status.error_message();
-    EXPECT_EQ(Text(calls[i]->response), std::string(10 * 1024, static_cast<char>('A' + i % 26)));
+    EXPECT_TRUE(status.ok()) << "echo " << i << ": " << status.error_message();
+    if (status.ok() && Text(calls[i]->response) == std::string(10 * 1024, static_cast<char>('A' + i % 26))) echoed++;
   }
   for (auto& t : threads) t.join();
+  EXPECT_EQ(echoed, 200);
   EXPECT_EQ(failures.load(), 0);
+  // Calls still in flight (after a failure) end before their contexts go.
+  if (echoed < 200) {
+    for (auto& c : calls) c->ctx.TryCancel();
+    std::this_thread::sleep_for(1s);
+  }
 }
 
 TEST_F(GrpcThroughTunnelsTest, AFilterErrorFailsTheCallsAndEndsTheTunnels) {
