@@ -197,9 +197,10 @@ int Receive(const Options& o) {
   auto listener = LinkListener::Listen(self, "127.0.0.1:0");
   if (!listener.ok()) Fail(listener.status().message());
   Tunnels tunnels;
-  Status serving = (*listener)->Serve([&](std::unique_ptr<TlsLink> link) {
+  // As a host does: the first message names the app, the answer says it runs.
+  Status serving = (*listener)->Serve([&](std::unique_ptr<TlsLink> link, std::string) {
     UniqueFd daemon = ConnectUnix(o.socket);
-    if (!daemon) return;
+    if (!daemon || !link->WriteMessage("ok", Clock::now() + std::chrono::seconds(1)).ok()) return;
     tunnels.Add(Tunnel::Start(std::move(link), std::move(daemon),
                               o.copy_filter ? std::make_unique<CopyFilter>() : nullptr, LogEnd));
   });
@@ -218,6 +219,8 @@ int Receive(const Options& o) {
 int Call(const Options& o) {
   sigset_t stop = BlockStopSignals();
   NodeKey self{GenerateKeyPair()};
+  auto dialer = LinkDialer::Make(self);
+  if (!dialer.ok()) Fail(dialer.status().message());
   UniqueFd listening = ListenUnix(o.socket, SOCK_STREAM);
   UniqueFd stopped(::eventfd(0, EFD_CLOEXEC));
   if (!listening || !stopped) Fail("cannot listen on " + o.socket.string());
@@ -231,9 +234,11 @@ int Call(const Options& o) {
       if (fds[0].revents == 0) continue;
       UniqueFd daemon(::accept4(listening.get(), nullptr, nullptr, SOCK_CLOEXEC));
       if (!daemon) continue;
-      auto link = DialLink(self, endpoint, o.node.string(), std::chrono::seconds(10));
-      if (!link.ok()) {
-        std::fprintf(stderr, "no link: %s\n", link.status().message().c_str());
+      auto link = dialer->Dial(endpoint, o.node.string(), std::chrono::seconds(10));
+      Status asked = link.ok() ? (*link)->WriteMessage("bench", Clock::now() + std::chrono::seconds(10)) : link.status();
+      auto answer = asked.ok() ? (*link)->ReadMessage(100, Clock::now() + std::chrono::seconds(10)) : asked;
+      if (!answer.ok()) {
+        std::fprintf(stderr, "no link: %s\n", answer.status().message().c_str());
         continue;
       }
       tunnels.Add(Tunnel::Start(std::move(link).value(), std::move(daemon), nullptr, LogEnd));

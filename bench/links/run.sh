@@ -1,10 +1,12 @@
 #!/bin/sh
 # SPDX-License-Identifier: Apache-2.0
 # Builds mumba-links-bench and runs it once: a unary call between two processes
-# over an authenticated link (TLS, certificates bound to ed25519 node keys) vs the
+# over an authenticated link (gRPC's TLS, certificates bound to ed25519 node keys),
+# and through the tunnel path of a peer call (client -> calling host's tunnel ->
+# TLS link -> receiving host's tunnel -> server, four processes), each vs the
 # same call over plaintext TCP, 1 and N client threads, against the target of
-# issue 13 (the link at >= 0.8x plaintext).
-#   bench/links/run.sh [--calls N] [--clients N] [--rounds N] [--connects N]
+# issue 13 (a peer call at >= 0.8x plaintext).
+#   bench/links/run.sh [--calls N] [--clients N] [--rounds N] [--connects N] [--copy-filter]
 # BUILD_DIR picks the build folder (default: build/ in the source tree; see
 # bench/lib.sh). The table goes to stdout.
 #

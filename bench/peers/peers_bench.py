@@ -8,7 +8,8 @@ Echo takes 100000 calls a second from one node instead of 20). Host A's daemon c
 host B's daemon's /probe.v1.Echo/Say three ways, in alternating rounds after a
 warm-up, with the same client code (peer-probe's /call and /direct routes):
 
-  peer   App::PeerChannel: daemon A -> host A (unix) -> TLS link -> host B -> daemon B
+  peer   App::PeerChannel: daemon A -> socket pair -> host A's tunnel -> TLS link ->
+         host B's tunnel and HTTP/2 gate -> daemon B's unix socket (gRPC end to end)
   unix   a plain insecure channel straight to daemon B's own unix socket
   tcp    a plain insecure channel to a plaintext TCP server in daemon B (127.0.0.1)
 
@@ -254,7 +255,7 @@ def main():
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"# peer calls: unary Echo.Say, daemon A -> daemon B on 127.0.0.1; median of {args.rounds} alternating "
           f"rounds; load {load}")
-    print(f"# peer = PeerChannel (A's host, TLS link, B's host); unix/tcp = plain gRPC straight to B's daemon")
+    print(f"# peer = PeerChannel (A's host's tunnel, TLS link, B's host's tunnel and gate); unix/tcp = plain gRPC straight to B's daemon")
     print(f"{'clients':>7} {'path':>5} {'calls/s':>9} {'mean us':>8} {'peer/this':>9}  rounds (calls/s)")
     by = {(c, p): (rate, lat, all_) for c, p, rate, lat, all_ in rows}
     for clients, path, rate, lat, all_ in rows:

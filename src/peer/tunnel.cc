@@ -41,7 +41,12 @@ class Outbox {
   void Consume(size_t n) {
     head_ += n;
     if (head_ == bytes_.size()) {
-      bytes_.clear();
+      // An idle tunnel does not keep the memory of its last burst.
+      if (bytes_.capacity() > 2 * kReadChunk) {
+        std::string().swap(bytes_);
+      } else {
+        bytes_.clear();
+      }
       head_ = 0;
     } else if (head_ >= kReadChunk && head_ * 2 >= bytes_.size()) {
       bytes_.erase(0, head_);
@@ -110,6 +115,7 @@ class Pump {
       if (!to_local_.empty()) fds[1].events |= POLLOUT;
       if (remote_open_ && to_local_.size() < kTunnelBufferBytes) fds[2].events |= remote_read_waits_;
       if (!to_remote_.empty()) fds[2].events |= remote_write_waits_;
+      IgnoreIdle(fds);
       int n = ::poll(fds, 3, -1);
       if (n < 0) {
         if (errno == EINTR) continue;
@@ -118,6 +124,14 @@ class Pump {
       if (fds[0].revents != 0) return Status(Code::kCancelled, "the tunnel was stopped");
       Ready(fds[1].revents, fds[2].revents);
     }
+  }
+
+  // Leaves out of poll a side nothing is asked of (it waits for the other side):
+  // poll reports a hang-up whatever is asked, so a side that hung up while the
+  // pump holds back from it would otherwise wake the pump again and again.
+  static void IgnoreIdle(pollfd* fds) {
+    if (fds[1].events == 0) fds[1].fd = -1;
+    if (fds[2].events == 0) fds[2].fd = -1;
   }
 
   // Marks what poll said is ready.
@@ -143,6 +157,7 @@ class Pump {
       pollfd fds[3] = {{stop_, POLLIN, 0},
                        {local_.get(), static_cast<short>(local_left ? POLLOUT : 0), 0},
                        {remote_, static_cast<short>(remote_left ? remote_write_waits_ : 0), 0}};
+      IgnoreIdle(fds);
       int n = ::poll(fds, 3, static_cast<int>(left));
       if (n < 0 && errno != EINTR) return;
       if (n > 0 && fds[0].revents != 0) return;

@@ -88,8 +88,13 @@ Expected<std::string> TlsLink::ReadMessage(size_t max_bytes, Clock::time_point d
   return message;
 }
 
-Expected<std::unique_ptr<TlsLink>> DialLink(const NodeKey& self, const std::string& endpoint,
-                                            const std::string& expected_node, std::chrono::milliseconds timeout) {
+Expected<LinkDialer> LinkDialer::Make(const NodeKey& self) {
+  MUMBA_ASSIGN_OR_RETURN(auto ctx, tunnel_internal::MakeLinkContext(self, /*server=*/false));
+  return LinkDialer(std::shared_ptr<ssl_ctx_st>(ctx.release(), SSL_CTX_free));
+}
+
+Expected<std::unique_ptr<TlsLink>> LinkDialer::Dial(const std::string& endpoint, const std::string& expected_node,
+                                                    std::chrono::milliseconds timeout) const {
   const Clock::time_point deadline = Clock::Real().Now() + timeout;
   if (!expected_node.empty()) {
     auto parsed = ParseNodeId(expected_node);
@@ -110,10 +115,9 @@ Expected<std::unique_ptr<TlsLink>> DialLink(const NodeKey& self, const std::stri
   }
   tunnel_internal::SetNoDelay(socket.get());
 
-  MUMBA_ASSIGN_OR_RETURN(auto ctx, tunnel_internal::MakeLinkContext(self, /*server=*/false));
   tunnel_internal::PeerCheck check;
   check.expected_node = expected_node;
-  MUMBA_ASSIGN_OR_RETURN(auto ssl, tunnel_internal::NewLinkSsl(ctx.get(), socket.get(), /*server=*/false, &check));
+  MUMBA_ASSIGN_OR_RETURN(auto ssl, tunnel_internal::NewLinkSsl(ctx_.get(), socket.get(), /*server=*/false, &check));
   for (;;) {
     auto step = tunnel_internal::HandshakeStep(ssl.get());
     if (step == tunnel_internal::Step::kDone) break;
@@ -130,6 +134,12 @@ Expected<std::unique_ptr<TlsLink>> DialLink(const NodeKey& self, const std::stri
   return std::unique_ptr<TlsLink>(new TlsLink(std::move(socket),
                                               std::unique_ptr<ssl_st, TlsLink::SslFree>(ssl.release()),
                                               std::move(check.proved_node)));
+}
+
+Expected<std::unique_ptr<TlsLink>> DialLink(const NodeKey& self, const std::string& endpoint,
+                                            const std::string& expected_node, std::chrono::milliseconds timeout) {
+  MUMBA_ASSIGN_OR_RETURN(LinkDialer dialer, LinkDialer::Make(self));
+  return dialer.Dial(endpoint, expected_node, timeout);
 }
 
 }  // namespace mumba

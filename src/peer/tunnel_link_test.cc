@@ -3,7 +3,8 @@
 // expecting another node is refused (a man in the middle); messages round trip
 // and oversize ones are refused; and clients without a certificate, with one that
 // is not a link certificate, offering TLS 1.2, sending garbage or nothing are all
-// closed in the handshake while the listener keeps serving others.
+// closed in the handshake, as are a first message that is late or too long, while
+// the listener keeps serving others.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <openssl/pem.h>
@@ -35,12 +36,13 @@ using namespace std::chrono_literals;
 NodeKey FreshNode() { return NodeKey{GenerateKeyPair()}; }
 Clock::time_point In(std::chrono::milliseconds d) { return Clock::Real().Now() + d; }
 
-// The links a listener handed out, in order.
+// The links a listener handed out, in order, and their first messages.
 class Inbox {
  public:
-  void Put(std::unique_ptr<TlsLink> link) {
+  void Put(std::unique_ptr<TlsLink> link, std::string first_message) {
     std::lock_guard lock(mu_);
     links_.push_back(std::move(link));
+    messages_.push_back(std::move(first_message));
     cv_.notify_all();
   }
   // The next link, or null when none comes within `wait`.
@@ -49,7 +51,14 @@ class Inbox {
     if (!cv_.wait_for(lock, wait, [this] { return !links_.empty(); })) return nullptr;
     auto link = std::move(links_.front());
     links_.pop_front();
+    last_message_ = std::move(messages_.front());
+    messages_.pop_front();
     return link;
+  }
+  // The first message of the link Take returned last.
+  std::string last_message() {
+    std::lock_guard lock(mu_);
+    return last_message_;
   }
   size_t size() {
     std::lock_guard lock(mu_);
@@ -60,6 +69,8 @@ class Inbox {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::unique_ptr<TlsLink>> links_;
+  std::deque<std::string> messages_;
+  std::string last_message_;
 };
 
 // A listener on 127.0.0.1 serving as `node`, its links put in `inbox`. The
@@ -77,11 +88,20 @@ std::unique_ptr<Served> Serve(const NodeKey& node, LinkListenerOptions options =
   if (!listener.ok()) return nullptr;
   served->listener = std::move(listener).value();
   served->endpoint = "127.0.0.1:" + std::to_string(served->listener->port());
-  Status serving = served->listener->Serve([inbox = &served->inbox](std::unique_ptr<TlsLink> link) {
-    inbox->Put(std::move(link));
+  Status serving = served->listener->Serve([inbox = &served->inbox](std::unique_ptr<TlsLink> link, std::string first) {
+    inbox->Put(std::move(link), std::move(first));
   });
   EXPECT_TRUE(serving.ok()) << serving.message();
   return served;
+}
+
+// A link from `self` to the node `expected` at `endpoint`, with its first message sent.
+Expected<std::unique_ptr<TlsLink>> Dial(const NodeKey& self, const std::string& endpoint, const std::string& expected,
+                                        const std::string& first_message = "which app: hello") {
+  auto link = DialLink(self, endpoint, expected, 10s);
+  if (!link.ok()) return link;
+  MUMBA_TRY((*link)->WriteMessage(first_message, In(10s)));
+  return link;
 }
 
 // A blocking TCP connection to 127.0.0.1:`port` whose reads give up after 5 s.
@@ -139,6 +159,9 @@ bool ServerClosesTls(int port, const std::optional<TestIdentity>& identity, int 
   SSL_set_fd(ssl, fd.get());
   bool closed = true;
   if (SSL_connect(ssl) == 1) {
+    // A first message, as a link's client sends, so that only the handshake can
+    // keep this client from on_link.
+    SSL_write(ssl, "\0\0\0\x02hi", 6);
     char c;
     int n = SSL_read(ssl, &c, 1);
     closed = !(n <= 0 && SSL_get_error(ssl, n) == SSL_ERROR_WANT_READ);  // WANT_READ: the 5 s ran out.
@@ -158,12 +181,13 @@ TestIdentity LinkIdentityOf(const NodeKey& node) {
 TEST(TunnelLinkTest, ALinkProvesBothNodes) {
   NodeKey a = FreshNode(), b = FreshNode();
   auto served = Serve(b);
-  auto link = DialLink(a, served->endpoint, b.id(), 10s);
+  auto link = Dial(a, served->endpoint, b.id());
   ASSERT_TRUE(link.ok()) << link.status().message();
   EXPECT_EQ((*link)->peer_node(), b.id());
   auto accepted = served->inbox.Take();
   ASSERT_NE(accepted, nullptr);
   EXPECT_EQ(accepted->peer_node(), a.id());
+  EXPECT_EQ(served->inbox.last_message(), "which app: hello");
 }
 
 TEST(TunnelLinkTest, AServerHoldingAnotherKeyIsRefused) {
@@ -181,9 +205,23 @@ TEST(TunnelLinkTest, AServerHoldingAnotherKeyIsRefused) {
 TEST(TunnelLinkTest, ADialToAnyNodeLearnsWhichNodeIsThere) {
   NodeKey a = FreshNode(), b = FreshNode();
   auto served = Serve(b);
-  auto link = DialLink(a, served->endpoint, "", 10s);
+  auto link = Dial(a, served->endpoint, "");
   ASSERT_TRUE(link.ok()) << link.status().message();
   EXPECT_EQ((*link)->peer_node(), b.id());
+}
+
+TEST(TunnelLinkTest, LinksWorkOverIpv6) {
+  NodeKey a = FreshNode(), b = FreshNode();
+  Inbox inbox;  // Made first, so that it outlives the listener.
+  auto listener = LinkListener::Listen(b, "[::1]:0");
+  if (!listener.ok()) GTEST_SKIP() << "no IPv6 loopback here: " << listener.status().message();
+  ASSERT_TRUE((*listener)->Serve([&](std::unique_ptr<TlsLink> link, std::string first) {
+    inbox.Put(std::move(link), std::move(first));
+  }).ok());
+  auto link = Dial(a, "[::1]:" + std::to_string((*listener)->port()), b.id());
+  ASSERT_TRUE(link.ok()) << link.status().message();
+  EXPECT_EQ((*link)->peer_node(), b.id());
+  ASSERT_NE(inbox.Take(), nullptr);
 }
 
 TEST(TunnelLinkTest, DialFailuresSayWhy) {
@@ -202,19 +240,21 @@ TEST(TunnelLinkTest, DialFailuresSayWhy) {
 TEST(TunnelLinkTest, MessagesRoundTripAndOversizeOnesAreRefused) {
   NodeKey a = FreshNode(), b = FreshNode();
   auto served = Serve(b);
-  auto calling = DialLink(a, served->endpoint, b.id(), 10s);
+  auto calling = Dial(a, served->endpoint, b.id());
   ASSERT_TRUE(calling.ok()) << calling.status().message();
+  ASSERT_TRUE((*calling)->WriteMessage("", In(10s)).ok());
+  ASSERT_TRUE((*calling)->WriteMessage("second", In(10s)).ok());
   auto receiving = served->inbox.Take();
   ASSERT_NE(receiving, nullptr);
+  EXPECT_EQ(served->inbox.last_message(), "which app: hello");
 
-  ASSERT_TRUE((*calling)->WriteMessage("which app: hello", In(10s)).ok());
-  ASSERT_TRUE((*calling)->WriteMessage("", In(10s)).ok());
-  auto first = receiving->ReadMessage(100, In(10s));
-  ASSERT_TRUE(first.ok()) << first.status().message();
-  EXPECT_EQ(*first, "which app: hello");
+  // The messages after the first are the link's own reader's.
   auto empty = receiving->ReadMessage(100, In(10s));
   ASSERT_TRUE(empty.ok()) << empty.status().message();
   EXPECT_EQ(*empty, "");
+  auto second = receiving->ReadMessage(100, In(10s));
+  ASSERT_TRUE(second.ok()) << second.status().message();
+  EXPECT_EQ(*second, "second");
   ASSERT_TRUE(receiving->WriteMessage("ok", In(10s)).ok());
   auto answer = (*calling)->ReadMessage(100, In(10s));
   ASSERT_TRUE(answer.ok()) << answer.status().message();
@@ -235,7 +275,7 @@ TEST(TunnelLinkTest, MessagesRoundTripAndOversizeOnesAreRefused) {
 TEST(TunnelLinkTest, WritingToALinkThePeerClosedFailsWithoutSigpipe) {
   NodeKey a = FreshNode(), b = FreshNode();
   auto served = Serve(b);
-  auto calling = DialLink(a, served->endpoint, b.id(), 10s);
+  auto calling = Dial(a, served->endpoint, b.id());
   ASSERT_TRUE(calling.ok()) << calling.status().message();
   auto receiving = served->inbox.Take();
   ASSERT_NE(receiving, nullptr);
@@ -259,7 +299,7 @@ void ExpectRefused(Served& served, const NodeKey& server_node, const std::functi
   EXPECT_TRUE(hostile(served.listener->port())) << what << ": the server did not close the connection";
   EXPECT_EQ(served.inbox.size(), 0u) << what << " got a link";
   NodeKey good = FreshNode();
-  auto link = DialLink(good, served.endpoint, server_node.id(), 10s);
+  auto link = Dial(good, served.endpoint, server_node.id());
   ASSERT_TRUE(link.ok()) << "after " << what << ": " << link.status().message();
   auto accepted = served.inbox.Take();
   ASSERT_NE(accepted, nullptr) << "after " << what;
@@ -313,11 +353,33 @@ TEST(TunnelLinkTest, AClientThatSaysNothingIsClosedAndStallsNoOne) {
   NodeKey good = FreshNode();
   auto link = DialLink(good, served->endpoint, b.id(), 1s);
   ASSERT_TRUE(link.ok()) << link.status().message();
+  ASSERT_TRUE((*link)->WriteMessage("hello", In(1s)).ok());
+  ASSERT_TRUE(link.ok()) << link.status().message();
   ASSERT_NE(served->inbox.Take(), nullptr);
   // And the silent ones are closed once their time is up.
   EXPECT_TRUE(ClosedByServer(silent.get()));
   EXPECT_TRUE(ClosedByServer(also_silent.get()));
   EXPECT_GE(Clock::Real().Now() - start, 1400ms);
+}
+
+TEST(TunnelLinkTest, AFirstMessageThatIsLateOrTooLongIsRefused) {
+  NodeKey a = FreshNode(), b = FreshNode();
+  auto served = Serve(b, {.handshake_timeout = 1000ms, .max_first_message_bytes = 10});
+  // Too long: closed at once.
+  auto too_long = Dial(a, served->endpoint, b.id(), std::string(11, 'x'));
+  ASSERT_TRUE(too_long.ok()) << too_long.status().message();
+  EXPECT_EQ((*too_long)->ReadMessage(100, In(5s)).status().code(), Code::kUnavailable);
+  // Never sent: closed when the time is up; others are served meanwhile.
+  auto start = Clock::Real().Now();
+  auto silent = DialLink(a, served->endpoint, b.id(), 10s);
+  ASSERT_TRUE(silent.ok()) << silent.status().message();
+  auto good = Dial(a, served->endpoint, b.id(), std::string(10, 'x'));
+  ASSERT_TRUE(good.ok()) << good.status().message();
+  ASSERT_NE(served->inbox.Take(), nullptr);
+  EXPECT_EQ(served->inbox.last_message(), std::string(10, 'x'));
+  EXPECT_EQ((*silent)->ReadMessage(100, In(5s)).status().code(), Code::kUnavailable);
+  EXPECT_GE(Clock::Real().Now() - start, 900ms);
+  EXPECT_EQ(served->inbox.size(), 0u);
 }
 
 TEST(TunnelLinkTest, StopIsIdempotentAndEndsServing) {
@@ -326,7 +388,7 @@ TEST(TunnelLinkTest, StopIsIdempotentAndEndsServing) {
   served->listener->Stop();
   served->listener->Stop();
   EXPECT_EQ(DialLink(a, served->endpoint, b.id(), 1s).status().code(), Code::kUnavailable);
-  EXPECT_EQ(served->listener->Serve([](std::unique_ptr<TlsLink>) {}).code(), Code::kFailedPrecondition);
+  EXPECT_EQ(served->listener->Serve([](std::unique_ptr<TlsLink>, std::string) {}).code(), Code::kFailedPrecondition);
 }
 
 }  // namespace

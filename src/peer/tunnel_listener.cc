@@ -2,6 +2,7 @@
 #include "peer/tunnel_listener.h"
 
 #include <netinet/in.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -34,6 +35,9 @@ struct Handshake {
   tunnel_internal::Ssl ssl;
   Clock::time_point deadline;
   short wants = POLLIN;
+  bool handshaken = false;
+  std::string message;      // The first message as far as it came, length first.
+  size_t message_size = 0;  // Its length, once known.
 };
 
 std::string ErrnoText(int err) { return std::generic_category().message(err); }
@@ -75,7 +79,7 @@ Expected<std::unique_ptr<LinkListener>> LinkListener::Listen(const NodeKey& self
   return listener;
 }
 
-Status LinkListener::Serve(std::function<void(std::unique_ptr<TlsLink>)> on_link) {
+Status LinkListener::Serve(OnLink on_link) {
   if (stopped_ || thread_.joinable()) return FailedPrecondition("the link listener is already serving or stopped");
   try {
     thread_ = std::thread([this, on_link = std::move(on_link)] { ServeLoop(on_link); });
@@ -94,28 +98,55 @@ void LinkListener::Stop() {
   socket_.Reset();
 }
 
-void LinkListener::ServeLoop(const std::function<void(std::unique_ptr<TlsLink>)>& on_link) {
+void LinkListener::ServeLoop(const OnLink& on_link) {
   std::vector<std::unique_ptr<Handshake>> pending;
   std::vector<pollfd> fds;
   Clock::time_point accept_paused_until{};
   const auto max_handshakes = static_cast<size_t>(std::max(1, options_.max_handshakes));
 
-  // Runs `h`'s handshake as far as it goes without waiting. True while it is
-  // still under way; false once it ended (handed to on_link, or refused).
+  // Runs `h`'s handshake, then the read of its first message, as far as they go
+  // without waiting. True while under way; false once it ended (handed to
+  // on_link, or refused).
   auto advance = [&](Handshake& h) {
-    switch (tunnel_internal::HandshakeStep(h.ssl.get())) {
-      case Step::kWantRead: h.wants = POLLIN; return true;
-      case Step::kWantWrite: h.wants = POLLOUT; return true;
-      case Step::kFailed: tunnel_internal::TakeSslErrors(); return false;
-      case Step::kDone: break;
+    if (!h.handshaken) {
+      switch (tunnel_internal::HandshakeStep(h.ssl.get())) {
+        case Step::kWantRead: h.wants = POLLIN; return true;
+        case Step::kWantWrite: h.wants = POLLOUT; return true;
+        case Step::kFailed: tunnel_internal::TakeSslErrors(); return false;
+        case Step::kDone: break;
+      }
+      SSL_set_app_data(h.ssl.get(), nullptr);
+      // The handshake cannot finish unless the check passed; said again so that
+      // no configuration mistake ever hands out a link to an unknown node.
+      if (h.check->proved_node.empty()) return false;
+      h.handshaken = true;
     }
-    SSL_set_app_data(h.ssl.get(), nullptr);
-    // The handshake cannot finish unless the check passed; said again so that no
-    // configuration mistake ever hands out a link to an unknown node.
-    if (h.check->proved_node.empty()) return false;
+    // The first message: its 4-byte length, then exactly that many bytes, so that
+    // whatever follows stays in OpenSSL's buffer for the link's next reader.
+    for (;;) {
+      size_t want = h.message.size() < 4 ? 4 : 4 + h.message_size;
+      if (h.message.size() == want) break;
+      char buffer[4096];
+      ERR_clear_error();
+      int n = SSL_read(h.ssl.get(), buffer, static_cast<int>(std::min(sizeof(buffer), want - h.message.size())));
+      if (n <= 0) {
+        switch (SSL_get_error(h.ssl.get(), n)) {
+          case SSL_ERROR_WANT_READ: h.wants = POLLIN; return true;
+          case SSL_ERROR_WANT_WRITE: h.wants = POLLOUT; return true;
+          default: tunnel_internal::TakeSslErrors(); return false;
+        }
+      }
+      h.message.append(buffer, static_cast<size_t>(n));
+      if (h.message.size() == 4) {
+        auto* p = reinterpret_cast<const unsigned char*>(h.message.data());
+        h.message_size = (size_t{p[0]} << 24) | (size_t{p[1]} << 16) | (size_t{p[2]} << 8) | p[3];
+        if (h.message_size > options_.max_first_message_bytes) return false;
+      }
+    }
     on_link(std::unique_ptr<TlsLink>(new TlsLink(std::move(h.socket),
                                                  std::unique_ptr<ssl_st, TlsLink::SslFree>(h.ssl.release()),
-                                                 std::move(h.check->proved_node))));
+                                                 std::move(h.check->proved_node))),
+            h.message.substr(4));
     return false;
   };
 

@@ -6,8 +6,10 @@
 // failing and Stop each end it (real gRPC through tunnels: tunnel_grpc_test.cc).
 #include "peer/tunnel.h"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 
 #include <gtest/gtest.h>
 
@@ -38,9 +40,12 @@ LinkPair Connect() {
   auto listener = LinkListener::Listen(b, "127.0.0.1:0");
   EXPECT_TRUE(listener.ok()) << listener.status().message();
   std::promise<std::unique_ptr<TlsLink>> accepted;
-  EXPECT_TRUE((*listener)->Serve([&](std::unique_ptr<TlsLink> link) { accepted.set_value(std::move(link)); }).ok());
+  EXPECT_TRUE((*listener)->Serve([&](std::unique_ptr<TlsLink> link, std::string) {
+    accepted.set_value(std::move(link));
+  }).ok());
   auto calling = DialLink(a, "127.0.0.1:" + std::to_string((*listener)->port()), b.id(), 10s);
   EXPECT_TRUE(calling.ok()) << calling.status().message();
+  EXPECT_TRUE((*calling)->WriteMessage("which app", Clock::Real().Now() + 10s).ok());
   auto receiving = accepted.get_future();
   EXPECT_EQ(receiving.wait_for(10s), std::future_status::ready);
   return {std::move(calling).value(), receiving.get()};
@@ -282,6 +287,41 @@ TEST(TunnelTest, OnEndMayDestroyItsTunnel) {
   }
   caller.Reset();
   EXPECT_EQ(ended.get_future().wait_for(10s), std::future_status::ready);
+}
+
+// The CPU time this process has used.
+std::chrono::nanoseconds ProcessCpu() {
+  timespec t{};
+  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return std::chrono::seconds(t.tv_sec) + std::chrono::nanoseconds(t.tv_nsec);
+}
+
+TEST(TunnelTest, ATunnelHeldBackByASlowSideDoesNotSpin) {
+  LinkPair link = Connect();
+  auto [caller, local] = SocketPair();
+  EndWatch end;
+  auto tunnel = Tunnel::Start(std::move(link.calling), std::move(local), nullptr, end.Callback());
+  ASSERT_TRUE(tunnel.ok());
+  // The other host reads nothing: the link, then the tunnel's buffer, then the
+  // caller's socket fill up. Then the caller hangs up, which the pump, holding
+  // back from reading it, must not hear again and again.
+  ::fcntl(caller.get(), F_SETFL, O_NONBLOCK);
+  std::string chunk = Pattern(64 * 1024);
+  for (auto until = Clock::Real().Now() + 10s; Clock::Real().Now() < until;) {
+    if (::send(caller.get(), chunk.data(), chunk.size(), MSG_NOSIGNAL) < 0) {
+      ASSERT_TRUE(errno == EAGAIN || errno == EWOULDBLOCK) << std::strerror(errno);
+      std::this_thread::sleep_for(100ms);
+      if (::send(caller.get(), chunk.data(), chunk.size(), MSG_NOSIGNAL) < 0) break;
+    }
+  }
+  caller.Reset();
+  std::this_thread::sleep_for(100ms);
+  auto before = ProcessCpu();
+  std::this_thread::sleep_for(500ms);
+  EXPECT_LT(ProcessCpu() - before, 150ms);
+  EXPECT_EQ(end.count(), 0u);
+  link.receiving.reset();
+  EXPECT_FALSE(end.Wait().ok());
 }
 
 TEST(TunnelTest, ALinkThatGoesAwayEndsTheTunnel) {
