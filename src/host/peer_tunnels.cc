@@ -21,19 +21,18 @@ namespace {
 namespace pv1 = mumba::peer::v1;
 using std::chrono::milliseconds;
 
-// How long a dialled link may take to be made and answered, and how long an
-// accepted one may take to say what it wants (a silent one holds a thread).
+// How long a dialled link may take to be made and answered, and how long the
+// answer to an accepted tunnel's Open may wait for the peer to take it.
 constexpr milliseconds kDialTimeout{3'000};
 constexpr milliseconds kOpenTimeout{5'000};
-// An Open names an app's address; a reply says why not in a sentence.
-constexpr size_t kMaxOpenBytes = 1024;
+// A reply says why not in a sentence.
 constexpr size_t kMaxReplyBytes = 4096;
 // Tunnels held at once: from one node (each is a daemon's connection to one app,
 // and a daemon keeps one per peer), and in all.
 constexpr size_t kMaxTunnelsPerNode = 16;
 constexpr size_t kMaxTunnels = 1024;
-// Links whose Open is read and answered at once; more are closed unanswered (each
-// holds a thread for up to kOpenTimeout, or while its app starts).
+// Tunnels' Opens answered at once; more are refused (each holds a thread while its
+// app starts, and for up to kOpenTimeout while the answer waits).
 constexpr size_t kMaxOpening = 32;
 
 bool ServesPeers(const InstalledApp& app) {
@@ -92,14 +91,16 @@ Expected<int> PeerTunnels::Listen(const std::string& endpoint) {
   if (!listener.ok()) return Unavailable("cannot accept links on " + endpoint + ": " + listener.status().message());
   listener_ = std::move(*listener);
   port_ = listener_->port();
-  MUMBA_TRY(listener_->Serve([this](std::unique_ptr<TlsLink> link) { OnLink(std::move(link)); }));
+  MUMBA_TRY(listener_->Serve(
+      [this](std::unique_ptr<TlsLink> link, std::string first) { OnLink(std::move(link), std::move(first)); }));
   return port_;
 }
 
 Expected<std::string> PeerTunnels::Hello(const std::string& endpoint, const std::string& expected_node,
                                           const std::string& app_id) {
   const auto deadline = Clock::Real().Now() + kDialTimeout;
-  MUMBA_ASSIGN_OR_RETURN(std::unique_ptr<TlsLink> link, DialLink(key_, endpoint, expected_node, kDialTimeout));
+  MUMBA_ASSIGN_OR_RETURN(LinkDialer * dialer, Dialer());
+  MUMBA_ASSIGN_OR_RETURN(std::unique_ptr<TlsLink> link, dialer->Dial(endpoint, expected_node, kDialTimeout));
   if (link->peer_node() == id_) return FailedPrecondition("that is this node");
   pv1::Open open;
   open.set_app(app_id);
@@ -116,7 +117,8 @@ Expected<std::string> PeerTunnels::Hello(const std::string& endpoint, const std:
 Expected<UniqueFd> PeerTunnels::Open(const std::string& endpoint, const std::string& node,
                                      const std::string& app_id) {
   const auto deadline = Clock::Real().Now() + kDialTimeout;
-  MUMBA_ASSIGN_OR_RETURN(std::unique_ptr<TlsLink> link, DialLink(key_, endpoint, node, kDialTimeout));
+  MUMBA_ASSIGN_OR_RETURN(LinkDialer * dialer, Dialer());
+  MUMBA_ASSIGN_OR_RETURN(std::unique_ptr<TlsLink> link, dialer->Dial(endpoint, node, kDialTimeout));
   pv1::Open open;
   open.set_app(app_id);
   open.set_purpose(pv1::Open::CALLS);
@@ -136,7 +138,43 @@ Expected<UniqueFd> PeerTunnels::Open(const std::string& endpoint, const std::str
   return theirs;
 }
 
-void PeerTunnels::OnLink(std::unique_ptr<TlsLink> link) {
+Expected<LinkDialer*> PeerTunnels::Dialer() {
+  std::lock_guard lock(mu_);
+  if (!dialer_) {
+    MUMBA_ASSIGN_OR_RETURN(LinkDialer dialer, LinkDialer::Make(key_));
+    dialer_.emplace(std::move(dialer));
+  }
+  return &*dialer_;
+}
+
+void PeerTunnels::OnLink(std::unique_ptr<TlsLink> link, std::string first_message) {
+  const std::string node = link->peer_node();
+  // The listener's thread may not wait for the peer: a short answer is taken by
+  // the kernel at once, so this deadline only bounds a peer that reads nothing.
+  const auto deadline = Clock::Real().Now() + std::chrono::milliseconds(100);
+  pv1::Open open;
+  pv1::OpenReply reply;
+  auto answer = [&](const Status& st) {
+    reply.set_code(static_cast<int>(st.code()));
+    reply.set_message(st.message());
+    (void)link->WriteMessage(reply.SerializeAsString(), deadline);
+  };
+  if (!open.ParseFromString(first_message)) {
+    std::lock_guard lock(limits_mu_);
+    limits_.Strike(node, Clock::Real().Now());
+    return;
+  }
+  {
+    std::lock_guard lock(limits_mu_);
+    if (limits_.CutOff(node, Clock::Real().Now())) {
+      return answer(Unavailable("this node is cut off for a while: too many refused calls"));
+    }
+  }
+  if (open.purpose() != pv1::Open::CALLS) {
+    auto app = parts_.app(open.app());
+    reply.set_serves(app.ok() && ServesPeers(*app));
+    return answer(Status());
+  }
   std::list<std::unique_ptr<Opener>> finished;
   std::lock_guard lock(mu_);
   if (stopped_) return;
@@ -149,54 +187,33 @@ void PeerTunnels::OnLink(std::unique_ptr<TlsLink> link) {
     }
   }
   for (auto& f : finished) f->thread.join();
-  if (openers_.size() >= kMaxOpening) return;  // The link closes unanswered.
+  if (openers_.size() >= kMaxOpening) return answer(Unavailable("this node is busy opening tunnels; try again"));
   auto opener = std::make_unique<Opener>();
   Opener* o = opener.get();
-  opener->thread = std::thread([this, o, link = std::move(link)]() mutable {
-    Answer(std::move(link));
+  opener->thread = std::thread([this, o, link = std::move(link), app_id = open.app()]() mutable {
+    AnswerCalls(std::move(link), app_id);
     o->done = true;
   });
   openers_.push_back(std::move(opener));
 }
 
-void PeerTunnels::Answer(std::unique_ptr<TlsLink> link) {
+void PeerTunnels::AnswerCalls(std::unique_ptr<TlsLink> link, const std::string& app_id) {
   const std::string node = link->peer_node();
   const auto deadline = Clock::Real().Now() + kOpenTimeout;
-  auto bytes = link->ReadMessage(kMaxOpenBytes, deadline);
-  if (!bytes.ok()) return;
-  pv1::Open open;
   pv1::OpenReply reply;
   auto answer = [&](const Status& st) {
     reply.set_code(static_cast<int>(st.code()));
     reply.set_message(st.message());
     return link->WriteMessage(reply.SerializeAsString(), deadline);
   };
-  if (!open.ParseFromString(*bytes)) {
-    std::lock_guard lock(limits_mu_);
-    limits_.Strike(node, Clock::Real().Now());
-    return;
-  }
-  {
-    std::lock_guard lock(limits_mu_);
-    if (limits_.CutOff(node, Clock::Real().Now())) {
-      (void)answer(Unavailable("this node is cut off for a while: too many refused calls"));
-      return;
-    }
-  }
-  if (open.purpose() == pv1::Open::HELLO) {
-    auto app = parts_.app(open.app());
-    reply.set_serves(app.ok() && ServesPeers(*app));
-    (void)answer(Status());
-    return;
-  }
   UniqueFd daemon;
-  if (Status st = AcceptCalls(*link, open.app(), &daemon); !st.ok()) {
+  if (Status st = AcceptCalls(*link, app_id, &daemon); !st.ok()) {
     (void)answer(st);
     return;
   }
   auto gate = std::make_unique<H2Gate>(
-      [this, app_id = open.app(), node](std::string_view path) { return DecideCall(app_id, node, path); },
-      std::vector<std::pair<std::string, std::string>>{{kPeerNodeMetadata, node}});
+      [this, app_id, node](std::string_view path) { return DecideCall(app_id, node, path); },
+      H2Gate::Headers{{kPeerNodeMetadata, node}});
   if (Status st = answer(Status()); !st.ok()) return;
   if (Status st = Keep(node, /*incoming=*/true, std::move(link), std::move(daemon), std::move(gate)); !st.ok()) {
     spdlog::warn("peers: a tunnel from node {} was dropped: {}", node, st.message());

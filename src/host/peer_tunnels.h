@@ -18,6 +18,7 @@
 #include <list>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -71,11 +72,15 @@ class PeerTunnels {
  private:
   struct Held;
   struct Opener;
-  // On the listener's thread: hands `link` to a thread of its own (bounded).
-  void OnLink(std::unique_ptr<TlsLink> link);
-  // Reads the link's Open and answers it; may start the app, so it may block.
-  void Answer(std::unique_ptr<TlsLink> link);
+  // On the listener's thread, with the link's first message (its Open): answers a
+  // Hello at once, and hands a tunnel's Open to a thread of its own (bounded),
+  // since its app may have to start first.
+  void OnLink(std::unique_ptr<TlsLink> link, std::string first_message);
+  // Answers a tunnel's Open for app `app_id`; may start the app, so it may block.
+  void AnswerCalls(std::unique_ptr<TlsLink> link, const std::string& app_id);
   Status AcceptCalls(TlsLink& link, const std::string& app_id, UniqueFd* daemon);
+  // The dialer, made on first use; INTERNAL only if OpenSSL fails.
+  Expected<LinkDialer*> Dialer();
   H2GateVerdict DecideCall(const std::string& app_id, const std::string& node, std::string_view path);
   // Keeps `tunnel` until it ends; drops ended ones. RESOURCE_EXHAUSTED (and
   // `tunnel` is not started) over the bounds.
@@ -87,6 +92,7 @@ class PeerTunnels {
   PeerTunnelsParts parts_;
   std::unique_ptr<LinkListener> listener_;
   int port_ = 0;
+  std::optional<LinkDialer> dialer_;  // mu_.
 
   std::mutex limits_mu_;
   PeerLimits limits_;
