@@ -83,15 +83,6 @@ Expected<const google::protobuf::MethodDescriptor*> Transcoder::FindMethod(
   return md;
 }
 
-bool Transcoder::IsUnary(std::string_view method_path) const {
-  if (!pool_ || method_path.size() < 4 || method_path[0] != '/') return false;
-  size_t slash = method_path.find('/', 1);
-  if (slash == std::string_view::npos) return false;
-  const auto* sd = pool_->FindServiceByName(std::string(method_path.substr(1, slash - 1)));
-  const auto* md = sd ? sd->FindMethodByName(std::string(method_path.substr(slash + 1))) : nullptr;
-  return md && !md->client_streaming() && !md->server_streaming();
-}
-
 Expected<std::string> Transcoder::RequestFromJson(const google::protobuf::MethodDescriptor* method,
                                                   const std::string& json) const {
   google::protobuf::util::JsonParseOptions options;

@@ -34,9 +34,6 @@ class Transcoder {
   // what is missing. Only unary methods of exported services are found.
   Expected<const google::protobuf::MethodDescriptor*> FindMethod(const std::string& name) const;
 
-  // Whether "/pkg.Service/Method" is a unary method of any service in the app's
-  // descriptor set, exported or not; false for anything else.
-  bool IsUnary(std::string_view method_path) const;
 
   // Request JSON to wire bytes; INVALID_ARGUMENT says which field does not fit.
   Expected<std::string> RequestFromJson(const google::protobuf::MethodDescriptor* method,
