@@ -89,10 +89,10 @@ Expected<int> PeerTunnels::Listen(const std::string& endpoint) {
   if (listener_) return port_;
   auto listener = LinkListener::Listen(key_, endpoint);
   if (!listener.ok()) return Unavailable("cannot accept links on " + endpoint + ": " + listener.status().message());
+  MUMBA_TRY((*listener)->Serve(
+      [this](std::unique_ptr<TlsLink> link, std::string first) { OnLink(std::move(link), std::move(first)); }));
   listener_ = std::move(*listener);
   port_ = listener_->port();
-  MUMBA_TRY(listener_->Serve(
-      [this](std::unique_ptr<TlsLink> link, std::string first) { OnLink(std::move(link), std::move(first)); }));
   return port_;
 }
 
