@@ -2,8 +2,9 @@
 // Fuzzes the check of another host's link certificate (src/peer/link_certificate.h):
 // any node on the network may present any certificate. The input is DER (the first
 // byte picks whether the chain repeats the leaf, holds a second copy, or nothing),
-// wrapped in PEM as gRPC hands it over. A certificate that passes names a valid
-// node id, and reading the id again without the signature check gives the same.
+// wrapped in PEM as a link's certificate check hands it over. A certificate that
+// passes names a valid node id, and reading the id again without the signature
+// check gives the same.
 #include <cstddef>
 #include <cstdint>
 #include <string>

@@ -1,23 +1,23 @@
 // SPDX-License-Identifier: Apache-2.0
-// mumba-links-bench: what an authenticated link costs a unary call. A child
-// process (this program with --serve) answers grpc.health.v1.Health/Check on two
-// ports of 127.0.0.1, one plaintext and one behind LinkServerCredentials, and on
-// a unix socket (a daemon's). This process calls each path, alternating rounds,
-// over one channel shared by 1 and then N client threads (one connection per
-// pair of hosts, as links are), and prints calls/s and latency beside the issue's
-// target: a peer call at >= 0.8x plaintext.
+// mumba-links-bench: what the authenticated path between hosts costs a unary
+// call. A child process (this program with --serve) answers
+// grpc.health.v1.Health/Check on a port of 127.0.0.1 (plaintext) and on a unix
+// socket (a daemon's). This process calls each path, alternating rounds, over one
+// channel shared by 1 and then N client threads, and prints calls/s and latency
+// beside the issue's target: a peer call at >= 0.8x plaintext.
 //
-// The third path is the tunnel a peer call takes between two hosts: the client's
-// channel is a unix socket connection to a "calling host" child (--call), whose
-// Tunnel moves its bytes over a TLS link (peer/tunnel_link.h) to a "receiving
-// host" child (--receive), whose Tunnel moves them to the server's unix socket.
-// Four processes, as in the real system (daemon, host, host, daemon), so every
-// hop is a wakeup of another process. (A host hands its daemon one end of a
-// socket pair; a connection to a unix socket the calling host accepts is the
-// same kind of socket, and lets the bench make fresh channels.)
+// The measured path is the tunnel a peer call takes between two hosts: the
+// client's channel is a unix socket connection to a "calling host" child (--call),
+// whose Tunnel moves its bytes over a TLS 1.3 link (peer/tunnel_link.h) to a
+// "receiving host" child (--receive), whose Tunnel moves them to the server's unix
+// socket. Four processes, as in the real system (daemon, host, host, daemon), so
+// every hop is a wakeup of another process. (A host hands its daemon one end of a
+// socket pair; a connection to a unix socket the calling host accepts is the same
+// kind of socket, and lets the bench make fresh channels.) The baseline is the
+// same call over plaintext TCP straight from client to server.
 //
-// It also times a fresh channel's first call (connect and, for the link and the
-// tunnel, the TLS handshake with both certificates checked).
+// It also times a fresh channel's first call (connect and, for the tunnel, a new
+// link: the TLS handshake with both certificates checked).
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -35,7 +35,7 @@
 
 #include "bench_util.h"
 #include "grpc/health/v1/health.grpc.pb.h"
-#include "peer/link_credentials.h"
+#include "peer/node_key.h"
 #include "peer/tunnel.h"
 #include "peer/tunnel_link.h"
 #include "peer/tunnel_listener.h"
@@ -71,7 +71,7 @@ Options ParseOptions(int argc, char** argv) {
       "usage: mumba-links-bench [--calls N] [--clients N] [--rounds N] [--connects N] [--copy-filter]\n"
       "  --calls N      calls per round for each client count (default 20000)\n"
       "  --clients N    the larger client count (default 8; 1 is always measured)\n"
-      "  --rounds N     plaintext, link and tunnel rounds, alternating (default 3)\n"
+      "  --rounds N     plaintext and tunnel rounds, alternating (default 3)\n"
       "  --connects N   fresh channels timed to their first call (default 30)\n"
       "  --copy-filter  the receiving host's tunnels pass bytes through a filter that\n"
       "                 copies them (the least a gate costs)\n"
@@ -87,14 +87,11 @@ Options ParseOptions(int argc, char** argv) {
 
 // ---- The server child. ----
 
-// Answers every call, asking first which node made it, as a host's handler of
-// peer calls does (a plaintext call is simply told it came from no node).
+// Answers every call at once: the bench measures the path, not a handler.
 class CheckService final : public Health::CallbackService {
   grpc::ServerUnaryReactor* Check(grpc::CallbackServerContext* ctx, const HealthCheckRequest*,
                                   HealthCheckResponse* response) override {
-    auto peer = PeerNodeOf(*ctx);
-    response->set_status(peer.ok() || peer.status().code() == Code::kPermissionDenied ? HealthCheckResponse::SERVING
-                                                                                      : HealthCheckResponse::UNKNOWN);
+    response->set_status(HealthCheckResponse::SERVING);
     auto* reactor = ctx->DefaultReactor();
     reactor->Finish(grpc::Status::OK);
     return reactor;
@@ -116,21 +113,19 @@ void WaitForStop(const sigset_t& stop) {
   sigwait(&stop, &sig);
 }
 
-// Serves until SIGTERM; prints "PLAIN_PORT LINK_PORT NODE_ID" once listening, on
-// 127.0.0.1 and on the unix socket `socket`.
+// Serves until SIGTERM; prints "PLAIN_PORT" once listening, on 127.0.0.1 and on
+// the unix socket `socket`.
 int Serve(const fs::path& socket) {
   sigset_t stop = BlockStopSignals();
-  NodeKey self{GenerateKeyPair()};
   CheckService service;
-  int plain_port = 0, link_port = 0;
+  int plain_port = 0;
   grpc::ServerBuilder builder;
   builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &plain_port);
-  builder.AddListeningPort("127.0.0.1:0", LinkServerCredentials(self), &link_port);
   builder.AddListeningPort("unix:" + socket.string(), grpc::InsecureServerCredentials());
   builder.RegisterService(&service);
   auto server = builder.BuildAndStart();
-  if (!server || plain_port == 0 || link_port == 0) return 1;
-  std::printf("%d %d %s\n", plain_port, link_port, self.id().c_str());
+  if (!server || plain_port == 0) return 1;
+  std::printf("%d\n", plain_port);
   std::fflush(stdout);
   WaitForStop(stop);
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
@@ -276,19 +271,15 @@ pid_t StartChild(const std::vector<std::string>& args, const fs::path& log, std:
 struct Server {
   pid_t pid = 0;
   int plain_port = 0;
-  int link_port = 0;
-  std::string node_id;
 };
 
 Server StartServer(const fs::path& dir) {
   Server s;
   std::string line;
   s.pid = StartChild({"--serve", "--socket", (dir / "d.sock").string()}, dir / "server.log", &line);
-  char id[64] = {};
-  if (std::sscanf(line.c_str(), "%d %d %63s", &s.plain_port, &s.link_port, id) != 3) {
+  if (std::sscanf(line.c_str(), "%d", &s.plain_port) != 1) {
     Fail("the server did not start: " + Tail(dir / "server.log", 8));
   }
-  s.node_id = id;
   return s;
 }
 
@@ -402,21 +393,14 @@ grpc::ChannelArguments FreshConnection(grpc::ChannelArguments args = {}) {
 int Run(const Options& o) {
   fs::path dir = MakeTempDir("/tmp/mlb-");
   Server server = StartServer(dir);
-  Progress("server pid %d: plaintext on :%d, link on :%d as node %s", server.pid, server.plain_port,
-           server.link_port, server.node_id.c_str());
+  Progress("server pid %d: plaintext on :%d", server.pid, server.plain_port);
   Hosts hosts = StartHosts(dir, o.copy_filter);
   Progress("tunnel hosts: calling pid %d, receiving pid %d%s", hosts.calling, hosts.receiving,
            o.copy_filter ? " (copying filter)" : "");
-  NodeKey self{GenerateKeyPair()};
   const std::string plain_target = "127.0.0.1:" + std::to_string(server.plain_port);
-  const std::string link_target = "127.0.0.1:" + std::to_string(server.link_port);
   const std::string tunnel_target = "unix:" + (dir / "c.sock").string();
   auto plain_channel = [&] {
     return grpc::CreateCustomChannel(plain_target, grpc::InsecureChannelCredentials(), FreshConnection());
-  };
-  auto link_channel = [&] {
-    return grpc::CreateCustomChannel(link_target, LinkChannelCredentials(self, server.node_id),
-                                     FreshConnection(LinkChannelArguments()));
   };
   auto tunnel_channel = [&] {
     return grpc::CreateCustomChannel(tunnel_target, grpc::InsecureChannelCredentials(), FreshConnection());
@@ -427,7 +411,6 @@ int Run(const Options& o) {
     std::vector<double> rates, latencies_us;
   };
   std::vector<Path> paths = {{"plaintext", plain_channel(), {}, {}},
-                             {"link", link_channel(), {}, {}},
                              {"tunnel", tunnel_channel(), {}, {}}};
 
   std::vector<int> counts = {1};
@@ -445,23 +428,16 @@ int Run(const Options& o) {
       }
       Progress("%d client%s, round %d%s", clients, clients == 1 ? "" : "s", round + 1, line.c_str());
     }
-    double pr = Summarize(paths[0].rates).median, lr = Summarize(paths[1].rates).median;
-    double tr = Summarize(paths[2].rates).median;
+    double pr = Summarize(paths[0].rates).median, tr = Summarize(paths[1].rates).median;
     std::string who = Fmt("%d client%s", clients, clients == 1 ? "" : "s");
-    rows.push_back({"unary call over a link, " + who, PerSecond(lr), "plaintext TCP " + PerSecond(pr), Ratio(lr, pr),
-                    ">= 0.80x", lr >= kTarget * pr ? "yes" : "NO"});
     rows.push_back({"unary call through two tunnels, " + who, PerSecond(tr), "plaintext TCP " + PerSecond(pr),
                     Ratio(tr, pr), ">= 0.80x", tr >= kTarget * pr ? "yes" : "NO"});
-    rows.push_back({"  latency over a link, " + who, "", Latency(paths[1].latencies_us), "", "", ""});
-    rows.push_back({"  latency through two tunnels, " + who, "", Latency(paths[2].latencies_us), "", "", ""});
+    rows.push_back({"  latency through two tunnels, " + who, "", Latency(paths[1].latencies_us), "", "", ""});
     rows.push_back({"  latency over plaintext TCP, " + who, "", Latency(paths[0].latencies_us), "", "", ""});
   }
   double plain_connect = ConnectMs(plain_channel, o.connects);
-  double link_connect = ConnectMs(link_channel, o.connects);
   double tunnel_connect = ConnectMs(tunnel_channel, o.connects);
-  rows.push_back({"new channel to its first answer (median)", Fmt("%.2f ms", link_connect),
-                  Fmt("plaintext TCP %.2f ms", plain_connect), Ratio(link_connect, plain_connect), "", ""});
-  rows.push_back({"  the same through two tunnels (new link)", Fmt("%.2f ms", tunnel_connect),
+  rows.push_back({"new channel's first answer, two tunnels", Fmt("%.2f ms", tunnel_connect),
                   Fmt("plaintext TCP %.2f ms", plain_connect), Ratio(tunnel_connect, plain_connect), "", ""});
   std::printf("mumba-links-bench: %d calls per round, %d rounds (median rate), load %s\n", o.calls, o.rounds,
               LoadAverage().c_str());

@@ -1,11 +1,10 @@
 #!/bin/sh
 # SPDX-License-Identifier: Apache-2.0
-# Builds mumba-links-bench and runs it once: a unary call between two processes
-# over an authenticated link (gRPC's TLS, certificates bound to ed25519 node keys),
-# and through the tunnel path of a peer call (client -> calling host's tunnel ->
-# TLS link -> receiving host's tunnel -> server, four processes), each vs the
-# same call over plaintext TCP, 1 and N client threads, against the target of
-# issue 13 (a peer call at >= 0.8x plaintext).
+# Builds mumba-links-bench and runs it once: a unary call through the tunnel path
+# of a peer call (client -> calling host's tunnel -> TLS 1.3 link, certificates
+# bound to ed25519 node keys -> receiving host's tunnel -> server, four processes)
+# vs the same call over plaintext TCP, 1 and N client threads, against the target
+# of issue 13 (a peer call at >= 0.8x plaintext), and a new channel's first answer.
 #   bench/links/run.sh [--calls N] [--clients N] [--rounds N] [--connects N] [--copy-filter]
 # BUILD_DIR picks the build folder (default: build/ in the source tree; see
 # bench/lib.sh). The table goes to stdout.

@@ -23,9 +23,9 @@ namespace mumba {
 // asks for (SNI). It says nothing about the node.
 inline constexpr const char* kLinkCertificateName = "mumba-link";
 
-// A certificate and its private key, both PEM, as gRPC's certificate providers
-// take them. The private key is the node's secret: it is wiped when this goes.
-// Move-only.
+// A certificate and its private key, both PEM, as a link's TLS context loads
+// them (peer/tunnel_tls.h). The private key is the node's secret: it is wiped
+// when this goes. Move-only.
 struct LinkIdentity {
   std::string certificate_pem;
   std::string private_key_pem;
@@ -43,13 +43,13 @@ struct LinkIdentity {
 // OpenSSL fails, which a working installation does not.
 Expected<LinkIdentity> MakeLinkIdentity(const NodeKey& key);
 
-// The node id a peer proved, from the PEM text gRPC makes of what the TLS
-// handshake gave (so text around a PEM block is not the peer's): `leaf_pem`, the
-// certificate it presented (exactly one PEM certificate), and `chain_pem`, the
-// chain it sent (PEM certificates, possibly none; OpenSSL counts the leaf in it on
-// the client side and not on the server side). UNAUTHENTICATED, saying why, unless
-// the leaf is one well-formed certificate with an ed25519 key and a valid
-// signature by that same key, and the chain holds nothing but that leaf.
+// The node id a peer proved, from the PEM text a link's certificate check makes
+// of what the TLS handshake gave (so text around a PEM block is not the peer's):
+// `leaf_pem`, the certificate it presented (exactly one PEM certificate), and
+// `chain_pem`, the chain it sent (PEM certificates, possibly none; the leaf may
+// be in it, as OpenSSL gives it to a verify callback). UNAUTHENTICATED, saying
+// why, unless the leaf is one well-formed certificate with an ed25519 key and a
+// valid signature by that same key, and the chain holds nothing but that leaf.
 Expected<std::string> CheckLinkCertificate(std::string_view leaf_pem, std::string_view chain_pem);
 
 // The node id of the key in `leaf_pem`, a certificate a link's handshake has

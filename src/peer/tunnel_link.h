@@ -5,10 +5,10 @@
 // carries a few length-prefixed messages first (which app is called, and the
 // answer), then the tunnel's bytes.
 //
-// The certificate rules are CheckLinkCertificate's, the very function gRPC links'
-// verifier runs: one self-signed ed25519 leaf and nothing else in the chain. TLS
-// 1.2 and below are refused, as are session tickets and resumption: each link is
-// a full handshake in which both keys are proved again. Links listen and dial
+// The certificate rules are CheckLinkCertificate's (peer/link_certificate.h): one
+// self-signed ed25519 leaf and nothing else in the chain. TLS 1.2 and below are
+// refused, as are session tickets and resumption: each link is a full handshake
+// in which both keys are proved again. Links listen and dial
 // with LinkListener (peer/tunnel_listener.h) and DialLink.
 #pragma once
 

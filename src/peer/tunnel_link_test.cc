@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // Tunnel links over real TLS on 127.0.0.1: a link proves both nodes; a dial
-// expecting another node is refused (a man in the middle); messages round trip
-// and oversize ones are refused; and clients without a certificate, with one that
-// is not a link certificate, offering TLS 1.2, sending garbage or nothing are all
-// closed in the handshake, as are a first message that is late or too long, while
-// the listener keeps serving others.
+// expecting another node is refused (a man in the middle), and so is a server
+// whose certificate is not a link certificate, even to a dial that takes any
+// node; messages round trip and oversize ones are refused; and clients without a
+// certificate, with one that is not a link certificate or with a chain, offering
+// TLS 1.2, sending garbage or nothing are all closed in the handshake, as are a
+// first message that is late or too long, while the listener keeps serving others.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <openssl/pem.h>
@@ -128,33 +129,44 @@ bool ClosedByServer(int fd) {
   }
 }
 
+// Makes `ctx` present `identity`: the first certificate of its PEM is the leaf,
+// any others are sent after it as its chain.
+void UseIdentity(SSL_CTX* ctx, const TestIdentity& identity) {
+  BIO* cert = BIO_new_mem_buf(identity.certificate_pem.data(), static_cast<int>(identity.certificate_pem.size()));
+  BIO* key = BIO_new_mem_buf(identity.private_key_pem.data(), static_cast<int>(identity.private_key_pem.size()));
+  X509* leaf = PEM_read_bio_X509(cert, nullptr, nullptr, nullptr);
+  EVP_PKEY* pkey = PEM_read_bio_PrivateKey(key, nullptr, nullptr, nullptr);
+  EXPECT_EQ(SSL_CTX_use_certificate(ctx, leaf), 1);
+  EXPECT_EQ(SSL_CTX_use_PrivateKey(ctx, pkey), 1);
+  while (X509* more = PEM_read_bio_X509(cert, nullptr, nullptr, nullptr)) {
+    EXPECT_EQ(SSL_CTX_add1_chain_cert(ctx, more), 1);
+    X509_free(more);
+  }
+  X509_free(leaf);
+  EVP_PKEY_free(pkey);
+  BIO_free(cert);
+  BIO_free(key);
+}
+
 // A TLS client made with OpenSSL directly, as anyone may make one: it presents
 // `identity` (nullopt: no certificate), offers at most `max_version`, accepts any
 // server certificate, and reports whether the server closed the connection, in
 // the handshake or right after it (TLS 1.3 checks the client's certificate after
-// the client's side is done).
-bool ServerClosesTls(int port, const std::optional<TestIdentity>& identity, int max_version = TLS1_3_VERSION) {
+// the client's side is done), within `wait` after its first message.
+bool ServerClosesTls(int port, const std::optional<TestIdentity>& identity, int max_version = TLS1_3_VERSION,
+                     std::chrono::seconds wait = 5s) {
   // OpenSSL's own socket BIO writes without MSG_NOSIGNAL: a write to a closed
   // connection must fail here, not end the test.
   struct sigaction ignore {}, saved{};
   ignore.sa_handler = SIG_IGN;
   ::sigaction(SIGPIPE, &ignore, &saved);
   UniqueFd fd = ConnectTcp(port);
+  timeval read_wait{static_cast<time_t>(wait.count()), 0};
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &read_wait, sizeof(read_wait));
   SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
   SSL_CTX_set_max_proto_version(ctx, max_version);
   SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
-  if (identity) {
-    BIO* cert = BIO_new_mem_buf(identity->certificate_pem.data(), static_cast<int>(identity->certificate_pem.size()));
-    BIO* key = BIO_new_mem_buf(identity->private_key_pem.data(), static_cast<int>(identity->private_key_pem.size()));
-    X509* x509 = PEM_read_bio_X509(cert, nullptr, nullptr, nullptr);
-    EVP_PKEY* pkey = PEM_read_bio_PrivateKey(key, nullptr, nullptr, nullptr);
-    EXPECT_EQ(SSL_CTX_use_certificate(ctx, x509), 1);
-    EXPECT_EQ(SSL_CTX_use_PrivateKey(ctx, pkey), 1);
-    X509_free(x509);
-    EVP_PKEY_free(pkey);
-    BIO_free(cert);
-    BIO_free(key);
-  }
+  if (identity) UseIdentity(ctx, *identity);
   SSL* ssl = SSL_new(ctx);
   SSL_set_fd(ssl, fd.get());
   bool closed = true;
@@ -177,6 +189,63 @@ TestIdentity LinkIdentityOf(const NodeKey& node) {
   EXPECT_TRUE(identity.ok()) << identity.status().message();
   return {identity->certificate_pem, identity->private_key_pem};
 }
+
+// A TLS 1.3 server made with OpenSSL directly, as anyone may make one: it listens
+// on 127.0.0.1, presents `identity` (UseIdentity), asks no certificate of the
+// client, and takes the handshake of one connection, then waits for the client to
+// close it. Its destructor waits for that (at most some 10 s). SIGPIPE is ignored
+// meanwhile: OpenSSL's own socket BIO writes without MSG_NOSIGNAL, and a refusing
+// client may be gone when the server writes.
+class HostileServer {
+ public:
+  explicit HostileServer(const TestIdentity& identity) : ctx_(SSL_CTX_new(TLS_server_method())) {
+    struct sigaction ignore {};
+    ignore.sa_handler = SIG_IGN;
+    ::sigaction(SIGPIPE, &ignore, &saved_sigpipe_);
+    SSL_CTX_set_min_proto_version(ctx_, TLS1_3_VERSION);
+    SSL_CTX_set_num_tickets(ctx_, 0);
+    UseIdentity(ctx_, identity);
+    listening_ = UniqueFd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t size = sizeof(address);
+    EXPECT_EQ(::bind(listening_.get(), reinterpret_cast<sockaddr*>(&address), size), 0);
+    EXPECT_EQ(::listen(listening_.get(), 4), 0);
+    EXPECT_EQ(::getsockname(listening_.get(), reinterpret_cast<sockaddr*>(&address), &size), 0);
+    endpoint_ = "127.0.0.1:" + std::to_string(ntohs(address.sin_port));
+    thread_ = std::thread([this] { ServeOne(); });
+  }
+  ~HostileServer() {
+    thread_.join();
+    SSL_CTX_free(ctx_);
+    ::sigaction(SIGPIPE, &saved_sigpipe_, nullptr);
+  }
+
+  const std::string& endpoint() const { return endpoint_; }
+
+ private:
+  void ServeOne() {
+    timeval ten{10, 0};
+    ::setsockopt(listening_.get(), SOL_SOCKET, SO_RCVTIMEO, &ten, sizeof(ten));
+    UniqueFd fd(::accept4(listening_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    if (!fd) return;
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &ten, sizeof(ten));
+    SSL* ssl = SSL_new(ctx_);
+    SSL_set_fd(ssl, fd.get());
+    if (SSL_accept(ssl) == 1) {
+      char c;
+      SSL_read(ssl, &c, 1);
+    }
+    SSL_free(ssl);
+  }
+
+  SSL_CTX* ctx_;
+  struct sigaction saved_sigpipe_ {};
+  UniqueFd listening_;
+  std::string endpoint_;
+  std::thread thread_;
+};
 
 TEST(TunnelLinkTest, ALinkProvesBothNodes) {
   NodeKey a = FreshNode(), b = FreshNode();
@@ -208,6 +277,43 @@ TEST(TunnelLinkTest, ADialToAnyNodeLearnsWhichNodeIsThere) {
   auto link = Dial(a, served->endpoint, "");
   ASSERT_TRUE(link.ok()) << link.status().message();
   EXPECT_EQ((*link)->peer_node(), b.id());
+  auto accepted = served->inbox.Take();
+  ASSERT_NE(accepted, nullptr);
+  EXPECT_EQ(accepted->peer_node(), a.id());
+}
+
+TEST(TunnelLinkTest, AServerWithAnEd25519CertificateOfItsOwnIsAccepted) {
+  // The control for the refusals below: the hostile server itself works when its
+  // certificate is a link certificate in all but the name, and says its node.
+  NodeKey a = FreshNode();
+  TestIdentity identity = testing::SelfSigned(KeyKind::kEd25519);
+  auto id = CheckLinkCertificate(identity.certificate_pem, "");
+  ASSERT_TRUE(id.ok()) << id.status().message();
+  HostileServer server(identity);
+  auto link = DialLink(a, server.endpoint(), *id, 10s);
+  ASSERT_TRUE(link.ok()) << link.status().message();
+  EXPECT_EQ((*link)->peer_node(), *id);
+}
+
+TEST(TunnelLinkTest, ServersWithoutALinkCertificateAreRefused) {
+  NodeKey a = FreshNode(), b = FreshNode();
+  TestIdentity chain = LinkIdentityOf(b);
+  chain.certificate_pem += LinkIdentityOf(FreshNode()).certificate_pem;
+  const std::pair<TestIdentity, std::string> hostile[] = {
+      {testing::SelfSigned(KeyKind::kRsa), "an RSA certificate"},
+      {testing::SelfSigned(KeyKind::kEcdsa), "an ECDSA certificate"},
+      {testing::SignedByAnother(b), "b's key in a certificate another key signed"},
+      {chain, "b's link certificate in a chain of two"},
+  };
+  for (const auto& [identity, what] : hostile) {
+    // Whether the dial expects b or takes any node, the certificate is refused.
+    for (const std::string& expected : {b.id(), std::string()}) {
+      HostileServer server(identity);
+      auto link = DialLink(a, server.endpoint(), expected, 10s);
+      ASSERT_FALSE(link.ok()) << "a server with " << what << " (expecting '" << expected << "')";
+      EXPECT_EQ(link.status().code(), Code::kUnauthenticated) << what << ": " << link.status().message();
+    }
+  }
 }
 
 TEST(TunnelLinkTest, LinksWorkOverIpv6) {
@@ -317,6 +423,26 @@ TEST(TunnelLinkTest, AClientWithoutALinkCertificateIsRefused) {
   NodeKey c = FreshNode();
   ExpectRefused(*served, b, [&](int port) { return ServerClosesTls(port, testing::SignedByAnother(c)); },
                 "an ed25519 certificate another key signed");
+}
+
+TEST(TunnelLinkTest, AClientSendingAChainIsRefused) {
+  NodeKey b = FreshNode(), c = FreshNode();
+  auto served = Serve(b);
+  TestIdentity chain = LinkIdentityOf(c);
+  chain.certificate_pem += LinkIdentityOf(FreshNode()).certificate_pem;
+  ExpectRefused(*served, b, [&](int port) { return ServerClosesTls(port, chain); }, "a chain of two");
+}
+
+TEST(TunnelLinkTest, AnyTlsClientWithALinkCertificateIsAccepted) {
+  // The control for the refusals of hostile clients: the same client, with a link
+  // certificate and TLS 1.3, gets a link (the server waits for more).
+  NodeKey b = FreshNode(), c = FreshNode();
+  auto served = Serve(b);
+  EXPECT_FALSE(ServerClosesTls(served->listener->port(), LinkIdentityOf(c), TLS1_3_VERSION, 1s));
+  auto accepted = served->inbox.Take();
+  ASSERT_NE(accepted, nullptr);
+  EXPECT_EQ(accepted->peer_node(), c.id());
+  EXPECT_EQ(served->inbox.last_message(), "hi");
 }
 
 TEST(TunnelLinkTest, AClientOfferingOnlyTls12IsRefused) {

@@ -276,8 +276,12 @@ TEST(TunnelTest, OnEndMayDestroyItsTunnel) {
   std::unique_ptr<Tunnel> tunnel;
   std::mutex mu;
   auto started = Tunnel::Start(std::move(link.calling), std::move(local), nullptr, [&](const Status&) {
-    std::lock_guard lock(mu);
-    tunnel.reset();
+    {
+      std::lock_guard lock(mu);
+      tunnel.reset();
+    }
+    // Set last, with `mu` released: once the test sees it, it returns and
+    // destroys `mu`.
     ended.set_value();
   });
   ASSERT_TRUE(started.ok());

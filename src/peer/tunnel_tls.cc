@@ -83,9 +83,8 @@ std::string PemOf(X509* cert) {
 
 // OpenSSL's whole verification of the peer's chain, replaced: a link certificate
 // is self-signed and no CA is trusted, so the only question is CheckLinkCertificate's
-// (the same function, on the same PEM text, as gRPC links' verifier), and then
-// whether the node is the one expected. Returning 0 fails the handshake with an
-// alert.
+// (on PEM text, the form it is fuzzed in), and then whether the node is the one
+// expected. Returning 0 fails the handshake with an alert.
 int VerifyPeer(X509_STORE_CTX* store, void*) {
   auto* ssl = static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
   auto* check = ssl == nullptr ? nullptr : static_cast<PeerCheck*>(SSL_get_app_data(ssl));
