@@ -22,7 +22,7 @@ and bootstrapped to the others, are timed from `mumba start peer-probe` to the f
 `mumba peers peer-probe` that lists host A (median of --discoveries hosts), twice:
 while every DHT node answers (the new hosts stay up), and after those hosts stopped
 and linger in the others' routing tables as silent nodes. Last, mumba-links-bench
-gives the link alone (TLS vs plaintext TCP, no host between).
+gives the tunnels alone (a call through two tunnels in host processes vs plaintext TCP).
 
 Every host started is stopped (`mumba host stop`, then by PID) on any exit, error
 or Ctrl-C included.
@@ -200,7 +200,7 @@ def measure_discovery(bundle, seeds, trials):
 
 
 def run_links_bench(binary):
-    """The link alone: mumba-links-bench's table (TLS link vs plaintext TCP)."""
+    """The tunnels alone: mumba-links-bench's table (two tunnels vs plaintext TCP)."""
     if not binary or not os.path.exists(binary):
         return ["(mumba-links-bench not built: skipped)"]
     p = subprocess.run([binary, "--calls", "5000", "--rounds", "2", "--connects", "5"], capture_output=True,
@@ -217,7 +217,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=3, help="rounds of each path, alternating")
     ap.add_argument("--seeds", type=int, default=2, help="hosts running peer-probe before discovery is timed")
     ap.add_argument("--discoveries", type=int, default=5, help="new hosts timed to their first peer, in each phase")
-    ap.add_argument("--links-bench", default="", help="mumba-links-bench to run for the link alone")
+    ap.add_argument("--links-bench", default="", help="mumba-links-bench to run for the tunnels alone")
     args = ap.parse_args()
     if args.calls < 100 or args.clients < 1 or args.rounds < 1 or args.seeds < 2 or args.discoveries < 0:
         ap.error("out-of-range flag")
@@ -276,7 +276,7 @@ def main():
         print(f"discovery, {name}: mumba start -> first peer listed, median {med * 1000:.0f} ms "
               f"(target <= 1000 ms: {'meets' if med <= 1.0 else 'misses'}); "
               f"in order {' '.join(f'{t * 1000:.0f}' for t in times)} ms; {how}")
-    print("# the link alone (mumba-links-bench: TLS link vs plaintext TCP, health check, no host between)")
+    print("# the tunnels alone (mumba-links-bench: a call through two tunnels in host processes vs plaintext TCP, no app)")
     for line in links:
         print("  " + line)
 

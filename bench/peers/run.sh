@@ -5,7 +5,7 @@
 # authenticated path (PeerChannel, both hosts, the TLS link) against plain gRPC
 # between the same two daemons (their unix socket, and plaintext TCP), 1 and N
 # clients, beside issue 13's target (>= 0.8x); the time a new host takes from
-# `mumba start` to its first peer; and mumba-links-bench's figures for the link alone.
+# `mumba start` to its first peer; and mumba-links-bench's figures for the tunnels alone.
 #   bench/peers/run.sh [--calls N] [--clients N] [--rounds N] [--seeds N] [--discoveries N]
 # BUILD_DIR picks the build folder (default: build/ in the source tree; see
 # bench/lib.sh). The table goes to stdout, progress and the hosts' PIDs (to attach

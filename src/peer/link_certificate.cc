@@ -173,10 +173,4 @@ Expected<std::string> CheckLinkCertificate(std::string_view leaf_pem, std::strin
   return NodeIdOf(key);
 }
 
-Expected<std::string> NodeIdOfCheckedCertificate(std::string_view leaf_pem) {
-  MUMBA_ASSIGN_OR_RETURN(Cert leaf, ParseLeaf(leaf_pem));
-  MUMBA_ASSIGN_OR_RETURN(auto key, Ed25519KeyOf(leaf.get()));
-  return NodeIdOf(key);
-}
-
 }  // namespace mumba

@@ -52,10 +52,4 @@ Expected<LinkIdentity> MakeLinkIdentity(const NodeKey& key);
 // valid signature by that same key, and the chain holds nothing but that leaf.
 Expected<std::string> CheckLinkCertificate(std::string_view leaf_pem, std::string_view chain_pem);
 
-// The node id of the key in `leaf_pem`, a certificate a link's handshake has
-// already checked (CheckLinkCertificate): it is parsed and its key read, but its
-// signature is not checked again. UNAUTHENTICATED unless it is one certificate
-// with an ed25519 key.
-Expected<std::string> NodeIdOfCheckedCertificate(std::string_view leaf_pem);
-
 }  // namespace mumba

@@ -35,9 +35,6 @@ TEST(LinkCertificateTest, ANodesOwnCertificateNamesIt) {
   id = CheckLinkCertificate(identity->certificate_pem, identity->certificate_pem);
   ASSERT_TRUE(id.ok()) << id.status().message();
   EXPECT_EQ(*id, node.id());
-  auto checked = NodeIdOfCheckedCertificate(identity->certificate_pem);
-  ASSERT_TRUE(checked.ok()) << checked.status().message();
-  EXPECT_EQ(*checked, node.id());
 
   // Each certificate is fresh; the id is the key's.
   auto second = MakeLinkIdentity(node);
@@ -50,7 +47,6 @@ TEST(LinkCertificateTest, OtherKeyTypesAreRefused) {
   for (KeyKind kind : {KeyKind::kRsa, KeyKind::kEcdsa}) {
     auto other = testing::SelfSigned(kind);
     ExpectRefused(CheckLinkCertificate(other.certificate_pem, ""), "a non-ed25519 certificate");
-    ExpectRefused(NodeIdOfCheckedCertificate(other.certificate_pem), "a non-ed25519 certificate");
   }
 }
 
