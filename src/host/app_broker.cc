@@ -223,10 +223,6 @@ void AppBroker::HandleConnect(Conn& conn, uint64_t id, const std::string& target
     (void)conn.Send(reply);
   };
   if (target.size() > kMaxTargetChars) return refuse(InvalidArgument("connect: target too long"));
-  if (target.starts_with(kPeerTargetPrefix)) return HandlePeerConnect(conn, id, target);
-  const std::vector<Callee> apps = parts_.callees();
-  auto decision = DecideConnection(target, conn.app_id, parts_.grants(conn.app_id), apps);
-  if (!decision.ok()) return refuse(decision.status());
   {
     std::lock_guard lock(mu_);
     PruneLocked();
@@ -234,9 +230,19 @@ void AppBroker::HandleConnect(Conn& conn, uint64_t id, const std::string& target
     for (const auto& h : handed_) open += h->caller == conn.app_id;
     if (open >= kMaxOpenPerCaller) {
       return refuse(ResourceExhausted("an app may hold " + std::to_string(kMaxOpenPerCaller) +
-                                      " connections to other apps at once; close some first"));
+                                      " connections at once; close some first"));
     }
   }
+  if (target.starts_with(kPeerTargetPrefix)) {
+    auto caller_end = OpenPeer(conn.app_id, target);
+    if (!caller_end.ok()) return refuse(caller_end.status());
+    r->set_callee_id(conn.app_id);
+    (void)conn.Send(reply, caller_end->get());
+    return;
+  }
+  const std::vector<Callee> apps = parts_.callees();
+  auto decision = DecideConnection(target, conn.app_id, parts_.grants(conn.app_id), apps);
+  if (!decision.ok()) return refuse(decision.status());
   const std::string& callee = decision->callee.id;
   // A stopped callee is started, as routes and calls start it; its SDK says it
   // accepts connections before its socket appears, so once it serves it listens.
@@ -292,42 +298,21 @@ void AppBroker::HandleConnect(Conn& conn, uint64_t id, const std::string& target
   (void)conn.Send(reply, caller_end.get());
 }
 
-void AppBroker::HandlePeerConnect(Conn& conn, uint64_t id, const std::string& target) {
-  av1::BrokerReply reply;
-  auto* r = reply.mutable_connect();
-  r->set_id(id);
-  auto refuse = [&](const Status& st) {
-    r->set_code(static_cast<int>(st.code()));
-    r->set_message(st.message());
-    (void)conn.Send(reply);
-  };
-  {
-    std::lock_guard lock(mu_);
-    PruneLocked();
-    int open = 0;
-    for (const auto& h : handed_) open += h->caller == conn.app_id;
-    if (open >= kMaxOpenPerCaller) {
-      return refuse(ResourceExhausted("an app may hold " + std::to_string(kMaxOpenPerCaller) +
-                                      " connections at once; close some first"));
-    }
-  }
-  if (!parts_.open_peer) return refuse(Unavailable("this host runs no peer network"));
-  auto caller_end = parts_.open_peer(conn.app_id, target.substr(std::string_view(kPeerTargetPrefix).size()));
-  if (!caller_end.ok()) return refuse(caller_end.status());
+Expected<UniqueFd> AppBroker::OpenPeer(const std::string& caller_id, const std::string& target) {
+  if (!parts_.open_peer) return Unavailable("this host runs no peer network");
+  MUMBA_ASSIGN_OR_RETURN(UniqueFd caller_end,
+                         parts_.open_peer(caller_id, target.substr(std::string_view(kPeerTargetPrefix).size())));
   // The broker keeps its own descriptor of the caller's end: shutting it down when
   // the peers grant is revoked (Recheck) closes the connection for the daemon and,
   // through the tunnel, for the other node.
   auto handed = std::make_shared<Handed>();
-  handed->caller = conn.app_id;
+  handed->caller = caller_id;
   handed->callee = target;
-  handed->callee_end = UniqueFd(::fcntl(caller_end->get(), F_DUPFD_CLOEXEC, 0));
-  if (!handed->callee_end) return refuse(Unavailable(std::string("dup: ") + std::strerror(errno)));
-  {
-    std::lock_guard lock(mu_);
-    handed_.push_back(handed);
-  }
-  r->set_callee_id(conn.app_id);
-  (void)conn.Send(reply, caller_end->get());
+  handed->callee_end = UniqueFd(::fcntl(caller_end.get(), F_DUPFD_CLOEXEC, 0));
+  if (!handed->callee_end) return Unavailable(std::string("dup: ") + std::strerror(errno));
+  std::lock_guard lock(mu_);
+  handed_.push_back(handed);
+  return caller_end;
 }
 
 int AppBroker::Recheck(const std::string& caller_id) {

@@ -90,7 +90,9 @@ class AppBroker {
   void AcceptLoop(std::shared_ptr<Listener> listener);
   void ReadLoop(std::shared_ptr<Conn> conn);
   void HandleConnect(Conn& conn, uint64_t id, const std::string& target);
-  void HandlePeerConnect(Conn& conn, uint64_t id, const std::string& target);
+  // A connection to the same app on another node (target "node:<id>"), recorded
+  // as handed to `caller_id`: the caller's end, or why not.
+  Expected<UniqueFd> OpenPeer(const std::string& caller_id, const std::string& target);
   // Drops records of handed connections the caller has closed. mu_ held.
   void PruneLocked();
 
