@@ -60,7 +60,7 @@ elif [ "$mode" = hostile ]; then
 else
   build=build-tsan
   targets=(platform_test supervisor_test restart_policy_test kv_store_test sql_store_test file_store_test
-           safe_path_test gateway_test p2p_node_test presence_test)
+           safe_path_test gateway_test p2p_node_test presence_test tunnel_test)
 fi
 logs=$PWD/$build/sanitizer-logs
 sanitizer=$mode
@@ -92,7 +92,7 @@ status=0
     # folder have left their executables.
     excluded=_NOT_BUILT
     if [ "$mode" = thread ]; then
-      excluded="$excluded|^StorageTest\.|^QuotaTest\.|^StoragePoolTest\.|^SqlFunctionsTest\.ATrimTooCostlyIsRefused\$"
+      excluded="$excluded|^GrpcThroughTunnelsTest\.|^StorageTest\.|^QuotaTest\.|^StoragePoolTest\.|^SqlFunctionsTest\.ATrimTooCostlyIsRefused\$"
       excluded="$excluded|^GatewayTest\.(ADeclaredRouteStreamsToTheDaemon|AGetOfADeclaredRouteStreamsToo)\$"
       excluded="$excluded|^GatewayTest\.(TheSecretCookieOpensTheApp|AStalledStreamedRouteIsCutOffAtTheIdleTimeout)\$"
     fi
