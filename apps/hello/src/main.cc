@@ -30,6 +30,11 @@ class Greeter final : public hello::v1::Greeter::Service {
     return grpc::Status::OK;
   }
 
+  grpc::Status Ping(grpc::ServerContext*, const hello::v1::PingRequest*, hello::v1::PingReply* reply) override {
+    reply->set_ok(true);
+    return grpc::Status::OK;
+  }
+
  private:
   mumba::App* app_;
 };
