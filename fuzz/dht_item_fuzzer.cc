@@ -19,6 +19,7 @@
 
 #include "common/keys.h"
 #include "fuzz_check.h"
+#include "common/host_port.h"
 #include "p2p/format.h"
 #include "p2p/mutable_item.h"
 
@@ -36,7 +37,7 @@ const mumba::KeyPair& Key() {
 void CheckFormats(const std::string& text) {
   char bytes[32];
   if (mumba::p2p::FromHex(text, 20, bytes)) FUZZ_CHECK(mumba::p2p::ToHex(bytes, 20).size() == 40);
-  auto hp = mumba::p2p::SplitHostPort(text);
+  auto hp = mumba::SplitHostPort(text);
   if (hp.ok()) FUZZ_CHECK(!hp->host.empty() && hp->port >= 0 && hp->port <= 65535);
   if (mumba::p2p::IsSafeName(text)) {
     FUZZ_CHECK(text.find('/') == std::string::npos && text != ".." && text != ".");

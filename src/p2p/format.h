@@ -36,15 +36,6 @@ std::string UrlEncode(const std::string& s);
 std::string MagnetLink(const std::string& info_hash_v1, const std::string& info_hash_v2,
                        const std::string& name);
 
-struct HostPort {
-  std::string host;  // Without the brackets of an IPv6 literal.
-  int port = 0;
-};
-
-// Splits "host:port" or "[v6]:port" (port 0 to 65535). Says nothing about
-// whether host is an IP. INVALID_ARGUMENT, naming `text`, for anything else.
-Expected<HostPort> SplitHostPort(const std::string& text);
-
 // Piece size of every torrent the node makes, a function of the total size only:
 // 256 KiB, doubled while there would be more than 2048 pieces, at most 16 MiB.
 // It is part of the torrent format: changing it changes every info-hash.

@@ -7,6 +7,8 @@
 #include <array>
 #include <string>
 
+#include "common/host_port.h"
+
 namespace mumba::p2p {
 namespace {
 

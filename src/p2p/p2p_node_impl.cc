@@ -19,6 +19,7 @@
 #include <libtorrent/session_stats.hpp>
 
 #include "common/files.h"
+#include "common/host_port.h"
 #include "p2p/format.h"
 #include "p2p/session_settings.h"
 
@@ -339,12 +340,12 @@ P2pStatus P2pNodeImpl::Status() const {
 namespace mumba {
 
 Expected<std::unique_ptr<P2pNode>> P2pNode::Create(P2pOptions options) {
-  MUMBA_ASSIGN_OR_RETURN(p2p::HostPort hp, p2p::SplitHostPort(options.listen));
+  MUMBA_ASSIGN_OR_RETURN(HostPort hp, SplitHostPort(options.listen));
   lt::error_code ec;
   lt::address ip = lt::make_address(hp.host, ec);
   if (ec) return InvalidArgument("listen address '" + options.listen + "' needs a literal IP");
   for (const auto& node : options.bootstrap) {
-    auto parsed = p2p::SplitHostPort(node);
+    auto parsed = SplitHostPort(node);
     if (!parsed.ok()) return parsed.status().WithContext("bootstrap node");
   }
   auto node = std::make_unique<p2p::P2pNodeImpl>(std::move(options), ip.is_loopback());

@@ -15,27 +15,15 @@
 #include <vector>
 
 #include "common/keys.h"
+#include "peer/openssl_owners.h"
 
 namespace mumba {
 namespace {
 
-// Owners of OpenSSL objects.
-struct BioFree {
-  void operator()(BIO* b) const { BIO_free(b); }
-};
-struct PkeyFree {
-  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
-};
-struct X509Free {
-  void operator()(X509* x) const { X509_free(x); }
-};
-struct BnFree {
-  void operator()(BIGNUM* b) const { BN_free(b); }
-};
-using Bio = std::unique_ptr<BIO, BioFree>;
-using Pkey = std::unique_ptr<EVP_PKEY, PkeyFree>;
-using Cert = std::unique_ptr<X509, X509Free>;
-using Bn = std::unique_ptr<BIGNUM, BnFree>;
+using peer_internal::Bio;
+using peer_internal::Bn;
+using peer_internal::Cert;
+using peer_internal::Pkey;
 
 Status Refused(const std::string& why) { return Status(Code::kUnauthenticated, "link certificate refused: " + why); }
 

@@ -15,22 +15,17 @@
 #include <cstring>
 #include <system_error>
 
+#include "common/host_port.h"
 #include "peer/link_certificate.h"
+#include "peer/openssl_owners.h"
 #include "platform/errno_status.h"
 
 namespace mumba::tunnel_internal {
 namespace {
 
-struct BioFree {
-  void operator()(BIO* b) const { BIO_free(b); }
-};
-struct X509Free {
-  void operator()(X509* x) const { X509_free(x); }
-};
-struct PkeyFree {
-  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
-};
-using Bio = std::unique_ptr<BIO, BioFree>;
+using peer_internal::Bio;
+using peer_internal::Cert;
+using peer_internal::Pkey;
 
 // A PEM password callback that gives none (no PEM here is encrypted).
 int NoPassword(char*, int, int, void*) { return -1; }
@@ -121,8 +116,8 @@ Expected<SslCtx> MakeLinkContext(const NodeKey& self, bool server) {
   Bio cert_bio(BIO_new_mem_buf(identity.certificate_pem.data(), static_cast<int>(identity.certificate_pem.size())));
   Bio key_bio(BIO_new_mem_buf(identity.private_key_pem.data(), static_cast<int>(identity.private_key_pem.size())));
   if (!cert_bio || !key_bio) return Internal("OpenSSL cannot allocate a buffer");
-  std::unique_ptr<X509, X509Free> cert(PEM_read_bio_X509(cert_bio.get(), nullptr, NoPassword, nullptr));
-  std::unique_ptr<EVP_PKEY, PkeyFree> key(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, NoPassword, nullptr));
+  Cert cert(PEM_read_bio_X509(cert_bio.get(), nullptr, NoPassword, nullptr));
+  Pkey key(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, NoPassword, nullptr));
   if (!cert || !key || SSL_CTX_use_certificate(ctx.get(), cert.get()) != 1 ||
       SSL_CTX_use_PrivateKey(ctx.get(), key.get()) != 1 || SSL_CTX_check_private_key(ctx.get()) != 1) {
     return Internal("OpenSSL cannot load the link certificate: " + TakeSslErrors());
@@ -213,18 +208,12 @@ std::string TakeSslErrors() {
 }
 
 Expected<Endpoint> ParseEndpoint(const std::string& endpoint) {
-  size_t colon = endpoint.rfind(':');
-  if (colon == std::string::npos) return InvalidArgument("endpoint '" + endpoint + "' has no port (IP:PORT)");
-  std::string host = endpoint.substr(0, colon), port_text = endpoint.substr(colon + 1);
-  if (port_text.empty() || port_text.size() > 5 || port_text.find_first_not_of("0123456789") != std::string::npos ||
-      std::stoul(port_text) > 65535) {
-    return InvalidArgument("endpoint '" + endpoint + "' has no valid port");
-  }
-  auto port = htons(static_cast<uint16_t>(std::stoul(port_text)));
+  MUMBA_ASSIGN_OR_RETURN(HostPort hp, SplitHostPort(endpoint));
+  const auto port = htons(static_cast<uint16_t>(hp.port));
   Endpoint out;
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+  if (endpoint.front() == '[') {
     auto* v6 = reinterpret_cast<sockaddr_in6*>(&out.address);
-    if (inet_pton(AF_INET6, host.substr(1, host.size() - 2).c_str(), &v6->sin6_addr) != 1) {
+    if (inet_pton(AF_INET6, hp.host.c_str(), &v6->sin6_addr) != 1) {
       return InvalidArgument("endpoint '" + endpoint + "' has no valid IPv6 address");
     }
     v6->sin6_family = AF_INET6;
@@ -234,7 +223,7 @@ Expected<Endpoint> ParseEndpoint(const std::string& endpoint) {
     return out;
   }
   auto* v4 = reinterpret_cast<sockaddr_in*>(&out.address);
-  if (inet_pton(AF_INET, host.c_str(), &v4->sin_addr) != 1) {
+  if (inet_pton(AF_INET, hp.host.c_str(), &v4->sin_addr) != 1) {
     return InvalidArgument("endpoint '" + endpoint + "' has no valid IPv4 address (or [IPv6])");
   }
   v4->sin_family = AF_INET;
