@@ -63,6 +63,16 @@ Status FromRemote(const pv1::OpenReply& reply, const std::string& node) {
   return Status(c, "node " + node + ": " + reply.message().substr(0, 300));
 }
 
+// Answers a link's Open with `st` and, for a Hello, whether this node serves the
+// app; as TlsLink::WriteMessage fails.
+Status Answer(TlsLink& link, const Status& st, bool serves, Clock::time_point deadline) {
+  pv1::OpenReply reply;
+  reply.set_code(static_cast<int>(st.code()));
+  reply.set_message(st.message());
+  reply.set_serves(serves);
+  return link.WriteMessage(reply.SerializeAsString(), deadline);
+}
+
 }  // namespace
 
 // A tunnel and what it is to whom; `ended` is set by the tunnel's own thread.
@@ -96,37 +106,36 @@ Expected<int> PeerTunnels::Listen(const std::string& endpoint) {
   return port_;
 }
 
-Expected<std::string> PeerTunnels::Hello(const std::string& endpoint, const std::string& expected_node,
-                                          const std::string& app_id) {
+Expected<std::unique_ptr<TlsLink>> PeerTunnels::Ask(const std::string& endpoint, const std::string& expected_node,
+                                                     const std::string& app_id, bool calls, bool* serves) {
   const auto deadline = Clock::Real().Now() + kDialTimeout;
   MUMBA_ASSIGN_OR_RETURN(LinkDialer * dialer, Dialer());
   MUMBA_ASSIGN_OR_RETURN(std::unique_ptr<TlsLink> link, dialer->Dial(endpoint, expected_node, kDialTimeout));
-  if (link->peer_node() == id_) return FailedPrecondition("that is this node");
+  const std::string& node = link->peer_node();
+  if (node == id_) return FailedPrecondition("that is this node");
   pv1::Open open;
   open.set_app(app_id);
-  open.set_purpose(pv1::Open::HELLO);
-  MUMBA_TRY(link->WriteMessage(open.SerializeAsString(), deadline));
-  MUMBA_ASSIGN_OR_RETURN(std::string bytes, link->ReadMessage(kMaxReplyBytes, deadline));
-  pv1::OpenReply reply;
-  if (!reply.ParseFromString(bytes)) return Unavailable("node " + link->peer_node() + " answered garbage");
-  if (reply.code() != 0) return FromRemote(reply, link->peer_node());
-  if (!reply.serves()) return NotFound("the node does not serve the app");
-  return link->peer_node();
-}
-
-Expected<UniqueFd> PeerTunnels::Open(const std::string& endpoint, const std::string& node,
-                                     const std::string& app_id) {
-  const auto deadline = Clock::Real().Now() + kDialTimeout;
-  MUMBA_ASSIGN_OR_RETURN(LinkDialer * dialer, Dialer());
-  MUMBA_ASSIGN_OR_RETURN(std::unique_ptr<TlsLink> link, dialer->Dial(endpoint, node, kDialTimeout));
-  pv1::Open open;
-  open.set_app(app_id);
-  open.set_purpose(pv1::Open::CALLS);
+  open.set_purpose(calls ? pv1::Open::CALLS : pv1::Open::HELLO);
   MUMBA_TRY(link->WriteMessage(open.SerializeAsString(), deadline));
   MUMBA_ASSIGN_OR_RETURN(std::string bytes, link->ReadMessage(kMaxReplyBytes, deadline));
   pv1::OpenReply reply;
   if (!reply.ParseFromString(bytes)) return Unavailable("node " + node + " answered garbage");
   if (reply.code() != 0) return FromRemote(reply, node);
+  if (serves) *serves = reply.serves();
+  return link;
+}
+
+Expected<std::string> PeerTunnels::Hello(const std::string& endpoint, const std::string& expected_node,
+                                          const std::string& app_id) {
+  bool serves = false;
+  MUMBA_ASSIGN_OR_RETURN(std::unique_ptr<TlsLink> link, Ask(endpoint, expected_node, app_id, false, &serves));
+  if (!serves) return NotFound("the node does not serve the app");
+  return link->peer_node();
+}
+
+Expected<UniqueFd> PeerTunnels::Open(const std::string& endpoint, const std::string& node,
+                                     const std::string& app_id) {
+  MUMBA_ASSIGN_OR_RETURN(std::unique_ptr<TlsLink> link, Ask(endpoint, node, app_id, true, nullptr));
   int pair[2];
   // Non-blocking, as gRPC's event loop needs the descriptors it is given to be.
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, pair) != 0) {
@@ -152,13 +161,8 @@ void PeerTunnels::OnLink(std::unique_ptr<TlsLink> link, std::string first_messag
   // The listener's thread may not wait for the peer: a short answer is taken by
   // the kernel at once, so this deadline only bounds a peer that reads nothing.
   const auto deadline = Clock::Real().Now() + std::chrono::milliseconds(100);
+  auto answer = [&](const Status& st, bool serves = false) { (void)Answer(*link, st, serves, deadline); };
   pv1::Open open;
-  pv1::OpenReply reply;
-  auto answer = [&](const Status& st) {
-    reply.set_code(static_cast<int>(st.code()));
-    reply.set_message(st.message());
-    (void)link->WriteMessage(reply.SerializeAsString(), deadline);
-  };
   if (!open.ParseFromString(first_message)) {
     std::lock_guard lock(limits_mu_);
     limits_.Strike(node, Clock::Real().Now());
@@ -172,8 +176,7 @@ void PeerTunnels::OnLink(std::unique_ptr<TlsLink> link, std::string first_messag
   }
   if (open.purpose() != pv1::Open::CALLS) {
     auto app = parts_.app(open.app());
-    reply.set_serves(app.ok() && ServesPeers(*app));
-    return answer(Status());
+    return answer(Status(), app.ok() && ServesPeers(*app));
   }
   std::list<std::unique_ptr<Opener>> finished;
   std::lock_guard lock(mu_);
@@ -200,21 +203,15 @@ void PeerTunnels::OnLink(std::unique_ptr<TlsLink> link, std::string first_messag
 void PeerTunnels::AnswerCalls(std::unique_ptr<TlsLink> link, const std::string& app_id) {
   const std::string node = link->peer_node();
   const auto deadline = Clock::Real().Now() + kOpenTimeout;
-  pv1::OpenReply reply;
-  auto answer = [&](const Status& st) {
-    reply.set_code(static_cast<int>(st.code()));
-    reply.set_message(st.message());
-    return link->WriteMessage(reply.SerializeAsString(), deadline);
-  };
   UniqueFd daemon;
   if (Status st = AcceptCalls(*link, app_id, &daemon); !st.ok()) {
-    (void)answer(st);
+    (void)Answer(*link, st, false, deadline);
     return;
   }
   auto gate = std::make_unique<H2Gate>(
       [this, app_id, node](std::string_view path) { return DecideCall(app_id, node, path); },
       H2Gate::Headers{{kPeerNodeMetadata, node}});
-  if (Status st = answer(Status()); !st.ok()) return;
+  if (Status st = Answer(*link, Status(), false, deadline); !st.ok()) return;
   if (Status st = Keep(node, /*incoming=*/true, std::move(link), std::move(daemon), std::move(gate)); !st.ok()) {
     spdlog::warn("peers: a tunnel from node {} was dropped: {}", node, st.message());
   }

@@ -72,6 +72,13 @@ class PeerTunnels {
  private:
   struct Held;
   struct Opener;
+  // Dials `endpoint` (pinned to `expected_node`, or any node when empty), sends an
+  // Open for app `app_id` (a tunnel's when `calls`, else a Hello) and reads the
+  // answer: the link, with `*serves` set from it when not null. UNAVAILABLE when the
+  // node cannot be reached, proves another key or answers garbage,
+  // FAILED_PRECONDITION when it is this node, and its refusal otherwise.
+  Expected<std::unique_ptr<TlsLink>> Ask(const std::string& endpoint, const std::string& expected_node,
+                                         const std::string& app_id, bool calls, bool* serves);
   // On the listener's thread, with the link's first message (its Open): answers a
   // Hello at once, and hands a tunnel's Open to a thread of its own (bounded),
   // since its app may have to start first.

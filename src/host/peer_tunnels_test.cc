@@ -17,6 +17,7 @@
 #include <mutex>
 
 #include "common/peer_metadata.h"
+#include "mumba/peer/v1/node.pb.h"
 
 namespace mumba {
 namespace {
@@ -248,6 +249,55 @@ TEST_F(PeerTunnelsTest, ANodeRefusedTooOftenIsCutOffEverywhere) {
   EXPECT_NE(again.status().message().find("cut off"), std::string::npos) << again.status().message();
   EXPECT_EQ(a_->Hello(endpoint_, b_key_->id(), kApp).status().code(), Code::kUnavailable);
   EXPECT_EQ(daemon_.calls, 0);
+}
+
+// What another host sends before a tunnel starts is a stranger's: a first message
+// that is not an Open gets no answer and costs the listener nothing.
+TEST_F(PeerTunnelsTest, AFirstMessageThatIsNotAnOpenIsDroppedAndOthersAreServed) {
+  auto link = DialLink(*a_key_, endpoint_, b_key_->id(), std::chrono::seconds(3));
+  ASSERT_TRUE(link.ok()) << link.status().message();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  ASSERT_TRUE((*link)->WriteMessage(std::string("\xff\xff\xff\xff", 4), deadline).ok());
+  EXPECT_FALSE((*link)->ReadMessage(4096, deadline).ok());
+  auto node = a_->Hello(endpoint_, b_key_->id(), kApp);
+  EXPECT_TRUE(node.ok()) << node.status().message();
+}
+
+// A host that answers an Open with garbage, a status code gRPC does not have, a
+// long message or an answer over the size of one: the dialling host says so, and
+// keeps what it passes on short.
+TEST_F(PeerTunnelsTest, AnAnswerFromAnotherHostIsReadAsAStrangers) {
+  auto c_key = LoadOrCreateNodeKey(dir_ / "c.key");
+  ASSERT_TRUE(c_key.ok());
+  auto listener = LinkListener::Listen(*c_key, "127.0.0.1:0");
+  ASSERT_TRUE(listener.ok()) << listener.status().message();
+  std::atomic<int> answers{0};
+  ASSERT_TRUE((*listener)
+                  ->Serve([&answers](std::unique_ptr<TlsLink> link, std::string) {
+                    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+                    const int n = answers++;
+                    if (n == 0) {
+                      (void)link->WriteMessage(std::string("\xff\xff\xff\xff", 4), deadline);
+                      return;
+                    }
+                    mumba::peer::v1::OpenReply reply;
+                    reply.set_code(99);
+                    reply.set_message(std::string(n == 1 ? 3000 : 5000, 'x'));
+                    (void)link->WriteMessage(reply.SerializeAsString(), deadline);
+                  })
+                  .ok());
+  const std::string endpoint = "127.0.0.1:" + std::to_string((*listener)->port());
+  auto garbage = a_->Hello(endpoint, c_key->id(), kApp);
+  EXPECT_EQ(garbage.status().code(), Code::kUnavailable) << garbage.status().message();
+  EXPECT_NE(garbage.status().message().find("answered garbage"), std::string::npos);
+  auto odd = a_->Open(endpoint, c_key->id(), kApp);
+  EXPECT_EQ(odd.status().code(), Code::kUnknown) << odd.status().message();
+  EXPECT_LT(odd.status().message().size(), 400u);
+  EXPECT_EQ(odd.status().message().rfind("node " + c_key->id(), 0), 0u) << odd.status().message();
+  // An answer larger than an answer can be is not read at all.
+  auto big = a_->Hello(endpoint, c_key->id(), kApp);
+  EXPECT_EQ(big.status().code(), Code::kResourceExhausted) << big.status().message();
+  (*listener)->Stop();
 }
 
 TEST_F(PeerTunnelsTest, StoppingEndsEveryTunnel) {
