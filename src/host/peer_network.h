@@ -32,7 +32,6 @@
 #include <string>
 #include <vector>
 
-#include "common/peer_metadata.h"
 #include "host/installed_apps.h"
 #include "mumba/status.h"
 #include "p2p/p2p_node.h"
