@@ -2,6 +2,7 @@
 #include "peer/tunnel.h"
 
 #include <fcntl.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <poll.h>
@@ -342,6 +343,10 @@ Expected<std::unique_ptr<Tunnel>> Tunnel::Start(std::unique_ptr<TlsLink> link, U
     tunnel->thread_ = std::thread([pump = std::move(pump), on_end = std::move(on_end)]() mutable {
       Status why = pump->Run();
       pump.reset();
+      // OpenSSL's state for this thread (its error queue) goes now, not when the
+      // thread exits: once on_end has destroyed the Tunnel the thread is detached,
+      // and a process that ends meanwhile would leave it behind.
+      OPENSSL_thread_stop();
       // Nothing of the Tunnel is touched from here: on_end may destroy it.
       on_end(why);
     });
