@@ -237,6 +237,7 @@ pid_t SpawnChild(const std::vector<std::string>& argv, const SpawnOptions& optio
   const std::string log_s = options.log.string();
   const std::string cwd_s = options.cwd.string();
   const int stdout_fd = options.stdout_fd;
+  const int stdin_fd = options.stdin_fd;
 
   pid_t parent = ::getpid();
   pid_t pid = ::fork();
@@ -247,7 +248,7 @@ pid_t SpawnChild(const std::vector<std::string>& argv, const SpawnOptions& optio
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    int in = ::open("/dev/null", O_RDONLY);
+    int in = stdin_fd >= 0 ? stdin_fd : ::open("/dev/null", O_RDONLY);
     int out = ::open(log_s.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
     if (in >= 0) ::dup2(in, 0);
     if (out >= 0) ::dup2(out, 2);

@@ -167,10 +167,11 @@ void PrintTable(const std::vector<TableRow>& rows, const TableWidths& widths);
 
 // ---- Processes. ----
 
-// How SpawnChild connects the child. stdin is always /dev/null.
+// How SpawnChild connects the child.
 struct SpawnOptions {
   fs::path log{};        // stderr, appended; stdout too unless stdout_fd is set.
   int stdout_fd = -1;    // When >= 0: the child's stdout (the write end of a pipe).
+  int stdin_fd = -1;     // When >= 0: the child's stdin (the read end of a pipe); else /dev/null.
   fs::path cwd{};        // When not empty: the child's working folder.
 };
 

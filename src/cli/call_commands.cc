@@ -8,6 +8,7 @@
 #include <iterator>
 
 #include "cli/cli.h"
+#include "cli/json_lines.h"
 #include "cli/options.h"
 
 namespace mumba::cli {
@@ -16,6 +17,13 @@ namespace hv1 = mumba::host::v1;
 namespace {
 
 int Call(const Context& ctx, CallOptions& o) {
+  if (o.lines) {
+    auto caller = JsonLineCaller::Open(ctx, o.app, o.method);
+    if (!caller.ok()) return Fail(caller.status());
+    if (Status st = CallEachLine(**caller, stdin, stdout); !st.ok()) return Fail(st);
+    return 0;
+  }
+  // One call: the host's relay, one request to the host and no other connection.
   if (o.json == "-") o.json.assign(std::istreambuf_iterator<char>(std::cin), {});
   hv1::CallRequest req;
   req.set_app(o.app);
@@ -75,7 +83,8 @@ int Route(const Context& ctx, const RouteOptions& o) {
 
 void AddCallCommands(CLI::App& app, Context& ctx) {
   AddCommand<CallOptions>(
-      app, "call", "Call an exported unary gRPC method of an app with a JSON request; prints the JSON reply",
+      app, "call", "Call an exported unary gRPC method of an app with a JSON request; prints the JSON reply "
+      "(--lines: one call per line of stdin)",
       [&ctx](CallOptions& o) { return Call(ctx, o); });
   AddCommand<RouteOptions>(
       app, "route", "Send a request to an app's route, e.g. hello://greet?name=Ann, and print the body",

@@ -245,11 +245,18 @@ struct CallOptions {
   std::string app;
   std::string method;
   std::string json = "{}";
+  bool lines = false;
 
   void Bind(CLI::App* cmd) {
     cmd->add_option("APP", app, "App name or id")->required();
     cmd->add_option("METHOD", method, "package.Service/Method, e.g. hello.v1.Greeter/SayHello")->required();
-    cmd->add_option("JSON", json, "The request message as JSON ('-' reads stdin)")->default_val("{}");
+    auto* json_option =
+        cmd->add_option("JSON", json, "The request message as JSON ('-' reads stdin)")->default_val("{}");
+    cmd->add_flag("--lines", lines,
+                  "Many calls: one JSON request per line of stdin, one JSON reply per line of stdout, in "
+                  "order (blank lines skipped); stops at the first failed call, naming its line. Calls "
+                  "the daemon directly over one connection, for scripts that make many calls")
+        ->excludes(json_option);
   }
 };
 
