@@ -3,25 +3,12 @@
 
 #include <chrono>
 
+#include "common/byte_buffer.h"
 #include "common/unix_channel.h"
 
 namespace mumba {
 namespace {
 constexpr auto kCallTimeout = std::chrono::seconds(60);
-
-grpc::ByteBuffer ToBuffer(const std::string& bytes) {
-  // An empty message is still one (empty) slice: an empty ByteBuffer must not be sent.
-  grpc::Slice slice(bytes.data(), bytes.size());
-  return grpc::ByteBuffer(&slice, 1);
-}
-
-std::string FromBuffer(const grpc::ByteBuffer& buffer) {
-  std::vector<grpc::Slice> slices;
-  std::string out;
-  if (!buffer.Dump(&slices).ok()) return out;
-  for (const auto& s : slices) out.append(reinterpret_cast<const char*>(s.begin()), s.size());
-  return out;
-}
 }  // namespace
 
 std::shared_ptr<DaemonClient::Entry> DaemonClient::EntryFor(const std::string& socket) {
@@ -58,13 +45,13 @@ void DaemonClient::CallUnary(const std::string& socket, const std::string& metho
   };
   auto call = std::make_shared<Call>();
   call->entry = EntryFor(socket);
-  call->request = ToBuffer(request);
+  call->request = ToByteBuffer(request);
   call->done = std::move(done);
   call->ctx.set_deadline(std::chrono::system_clock::now() + kCallTimeout);
   call->ctx.set_wait_for_ready(true);
   call->entry->generic->UnaryCall(&call->ctx, method, grpc::StubOptions(), &call->request,
                                   &call->reply, [call](grpc::Status s) {
-                                    call->done(s, s.ok() ? FromBuffer(call->reply) : std::string());
+                                    call->done(s, s.ok() ? FromByteBuffer(call->reply) : std::string());
                                   });
 }
 

@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "bundle/bundle.h"
+#include "common/byte_buffer.h"
 #include "common/grpc_status.h"
 #include "platform/errno_status.h"
 
@@ -22,19 +23,6 @@ namespace hv1 = mumba::host::v1;
 namespace {
 // As long as the host's relay gives a daemon's call.
 constexpr auto kCallTimeout = std::chrono::seconds(60);
-
-grpc::ByteBuffer ToBuffer(const std::string& bytes) {
-  grpc::Slice slice(bytes.data(), bytes.size());
-  return grpc::ByteBuffer(&slice, 1);
-}
-
-std::string FromBuffer(const grpc::ByteBuffer& buffer) {
-  std::vector<grpc::Slice> slices;
-  std::string out;
-  if (!buffer.Dump(&slices).ok()) return out;
-  for (const auto& s : slices) out.append(reinterpret_cast<const char*>(s.begin()), s.size());
-  return out;
-}
 
 bool Blank(std::string_view line) { return line.find_first_not_of(" \t\r") == std::string_view::npos; }
 }  // namespace
@@ -106,14 +94,14 @@ Expected<std::string> JsonLineCaller::Call(const std::string& json) {
   context.set_deadline(std::chrono::system_clock::now() + kCallTimeout);
   grpc::ByteBuffer reply;
   grpc::Status status;
-  auto rpc = stub_->PrepareUnaryCall(&context, path_, ToBuffer(request), &cq_);
+  auto rpc = stub_->PrepareUnaryCall(&context, path_, ToByteBuffer(request), &cq_);
   rpc->StartCall();
   rpc->Finish(&reply, &status, this);
   void* tag = nullptr;
   bool ok = false;
   if (!cq_.Next(&tag, &ok) || tag != this) return Internal("the call's completion queue failed");
   if (!status.ok()) return FromGrpc(status).WithContext(app_);
-  return transcoder_->ResponseToJson(method_, FromBuffer(reply));
+  return transcoder_->ResponseToJson(method_, FromByteBuffer(reply));
 }
 
 Status CallEachLine(JsonLineCaller& caller, std::FILE* in, std::FILE* out) {
