@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "host/peer_tunnels.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -31,6 +33,10 @@ constexpr size_t kMaxReplyBytes = 4096;
 // and a daemon keeps one per peer), and in all.
 constexpr size_t kMaxTunnelsPerNode = 16;
 constexpr size_t kMaxTunnels = 1024;
+// Tunnels opened from one address (AddressGroup): node keys cost nothing to make,
+// so without this one host could take all kMaxTunnels with 64 of them and leave
+// none for anyone else.
+constexpr size_t kMaxTunnelsPerAddress = 64;
 // Tunnels' Opens answered at once; more are refused (each holds a thread while its
 // app starts, and for up to kOpenTimeout while the answer waits).
 constexpr size_t kMaxOpening = 32;
@@ -75,9 +81,22 @@ Status Answer(TlsLink& link, const Status& st, bool serves, Clock::time_point de
 
 }  // namespace
 
+std::string AddressGroup(std::string_view ip) {
+  const std::string text(ip);
+  in_addr v4{};
+  if (::inet_pton(AF_INET, text.c_str(), &v4) == 1) return text;
+  in6_addr v6{};
+  if (::inet_pton(AF_INET6, text.c_str(), &v6) != 1) return "";
+  std::memset(&v6.s6_addr[8], 0, 8);
+  char out[INET6_ADDRSTRLEN] = {};
+  if (!::inet_ntop(AF_INET6, &v6, out, sizeof(out))) return "";
+  return std::string(out) + "/64";
+}
+
 // A tunnel and what it is to whom; `ended` is set by the tunnel's own thread.
 struct PeerTunnels::Held {
   std::string node;
+  std::string group;  // The other side's AddressGroup, for a tunnel it opened.
   bool incoming = false;
   std::shared_ptr<std::atomic<bool>> ended = std::make_shared<std::atomic<bool>>(false);
   std::unique_ptr<Tunnel> tunnel;
@@ -143,7 +162,7 @@ Expected<UniqueFd> PeerTunnels::Open(const std::string& endpoint, const std::str
   }
   UniqueFd ours(pair[0]);
   UniqueFd theirs(pair[1]);
-  MUMBA_TRY(Keep(node, /*incoming=*/false, std::move(link), std::move(ours), nullptr));
+  MUMBA_TRY(Keep(node, "", /*incoming=*/false, std::move(link), std::move(ours), nullptr));
   return theirs;
 }
 
@@ -212,7 +231,9 @@ void PeerTunnels::AnswerCalls(std::unique_ptr<TlsLink> link, const std::string& 
       [this, app_id, node](std::string_view path) { return DecideCall(app_id, node, path); },
       H2Gate::Headers{{kPeerNodeMetadata, node}});
   if (Status st = Answer(*link, Status(), false, deadline); !st.ok()) return;
-  if (Status st = Keep(node, /*incoming=*/true, std::move(link), std::move(daemon), std::move(gate)); !st.ok()) {
+  std::string group = AddressGroup(link->peer_address());
+  if (Status st = Keep(node, std::move(group), /*incoming=*/true, std::move(link), std::move(daemon), std::move(gate));
+      !st.ok()) {
     spdlog::warn("peers: a tunnel from node {} was dropped: {}", node, st.message());
   }
 }
@@ -227,10 +248,20 @@ Status PeerTunnels::AcceptCalls(TlsLink& link, const std::string& app_id, Unique
   }
   {
     std::lock_guard lock(mu_);
+    const std::string group = AddressGroup(link.peer_address());
     size_t from_node = 0;
-    for (const auto& h : held_) from_node += h->incoming && h->node == link.peer_node() && !*h->ended;
+    size_t from_group = 0;
+    for (const auto& h : held_) {
+      if (!h->incoming || *h->ended) continue;
+      from_node += h->node == link.peer_node();
+      from_group += h->group == group;
+    }
     if (from_node >= kMaxTunnelsPerNode) {
       return ResourceExhausted("a node may hold " + std::to_string(kMaxTunnelsPerNode) + " tunnels to this one");
+    }
+    if (from_group >= kMaxTunnelsPerAddress) {
+      return ResourceExhausted("one address may hold " + std::to_string(kMaxTunnelsPerAddress) +
+                               " tunnels to this node");
     }
   }
   MUMBA_ASSIGN_OR_RETURN(std::string socket, parts_.ensure_running(app->record.id));
@@ -259,8 +290,8 @@ H2GateVerdict PeerTunnels::DecideCall(const std::string& app_id, const std::stri
   return {};
 }
 
-Status PeerTunnels::Keep(const std::string& node, bool incoming, std::unique_ptr<TlsLink> link, UniqueFd local,
-                         std::unique_ptr<TunnelFilter> filter) {
+Status PeerTunnels::Keep(const std::string& node, std::string group, bool incoming, std::unique_ptr<TlsLink> link,
+                         UniqueFd local, std::unique_ptr<TunnelFilter> filter) {
   std::vector<std::unique_ptr<Held>> ended;
   std::lock_guard lock(mu_);
   if (stopped_) return Unavailable("the host is stopping");
@@ -278,6 +309,7 @@ Status PeerTunnels::Keep(const std::string& node, bool incoming, std::unique_ptr
   }
   auto held = std::make_unique<Held>();
   held->node = node;
+  held->group = std::move(group);
   held->incoming = incoming;
   MUMBA_ASSIGN_OR_RETURN(held->tunnel,
                          Tunnel::Start(std::move(link), std::move(local), std::move(filter),

@@ -9,8 +9,9 @@
 // as such, its tunnel's HTTP/2 passes the gate (peer/h2_gate.h), which asks
 // `DecideCall` of each call before the daemon sees it, and a node refused too often
 // is cut off (broker/peer_policy.h) for every app at once. The number of tunnels
-// is bounded per node and in all, so a peer cannot make this host hold sockets
-// without end.
+// is bounded per node, per address and in all, so a peer cannot make this host
+// hold sockets without end, nor, with node keys made up by the dozen, take every
+// tunnel this host can hold.
 #pragma once
 
 #include <chrono>
@@ -20,6 +21,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include "broker/peer_policy.h"
@@ -33,6 +35,12 @@
 #include "platform/unique_fd.h"
 
 namespace mumba {
+
+// What the per-address bound on tunnels counts as one place: an IPv4 address
+// itself, an IPv6 address by its /64 (what one subscriber is usually given, so a
+// host cannot step around the bound with more addresses of its own). `ip` as
+// TlsLink::peer_address gives it; anything else is one place, "".
+std::string AddressGroup(std::string_view ip);
 
 struct PeerTunnelsParts {
   std::function<Expected<InstalledApp>(const std::string& id)> app;
@@ -91,8 +99,9 @@ class PeerTunnels {
   H2GateVerdict DecideCall(const std::string& app_id, const std::string& node, std::string_view path);
   // Keeps `tunnel` until it ends; drops ended ones. RESOURCE_EXHAUSTED (and
   // `tunnel` is not started) over the bounds.
-  Status Keep(const std::string& node, bool incoming, std::unique_ptr<TlsLink> link, UniqueFd local,
-              std::unique_ptr<TunnelFilter> filter);
+  // `group` is the other side's AddressGroup for a tunnel it opened, else "".
+  Status Keep(const std::string& node, std::string group, bool incoming, std::unique_ptr<TlsLink> link,
+              UniqueFd local, std::unique_ptr<TunnelFilter> filter);
 
   const NodeKey& key_;
   const std::string id_;

@@ -235,6 +235,50 @@ TEST_F(PeerTunnelsTest, ANodeHoldsABoundedNumberOfTunnels) {
   EXPECT_TRUE(again.ok()) << again.status().message();
 }
 
+TEST_F(PeerTunnelsTest, OneAddressHoldsABoundedNumberOfTunnelsWhateverNodesItClaims) {
+  // Node keys cost nothing: one host makes five and opens all it may with each.
+  std::vector<std::unique_ptr<NodeKey>> keys;
+  std::vector<std::unique_ptr<PeerTunnels>> nodes;
+  std::vector<UniqueFd> held;
+  Status last;
+  for (int n = 0; n < 5; ++n) {
+    keys.push_back(std::make_unique<NodeKey>(*LoadOrCreateNodeKey(dir_ / ("sybil" + std::to_string(n) + ".key"))));
+    nodes.push_back(std::make_unique<PeerTunnels>(*keys.back(), Parts()));
+    for (int i = 0; i < 17; ++i) {
+      auto fd = nodes.back()->Open(endpoint_, b_key_->id(), kApp);
+      if (!fd.ok()) {
+        last = fd.status();
+        break;
+      }
+      held.push_back(std::move(*fd));
+    }
+  }
+  EXPECT_EQ(held.size(), 64u) << "tunnels from one address";
+  EXPECT_EQ(last.code(), Code::kResourceExhausted);
+  EXPECT_NE(last.message().find("one address"), std::string::npos) << last.message();
+  // Closing one makes room for another from the same address.
+  held.pop_back();
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  Expected<UniqueFd> again = Unavailable("not tried");
+  while (!again.ok() && std::chrono::steady_clock::now() < deadline) {
+    again = nodes.back()->Open(endpoint_, b_key_->id(), kApp);
+    if (!again.ok()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(again.ok()) << again.status().message();
+  held.clear();
+  for (auto& n : nodes) n->Stop();
+}
+
+TEST(AddressGroupTest, AnIpv4AddressIsItselfAndAnIpv6OneItsSlash64) {
+  EXPECT_EQ(AddressGroup("192.0.2.7"), "192.0.2.7");
+  EXPECT_NE(AddressGroup("192.0.2.7"), AddressGroup("192.0.2.8"));
+  EXPECT_EQ(AddressGroup("2001:db8:1:2:3:4:5:6"), "2001:db8:1:2::/64");
+  EXPECT_EQ(AddressGroup("2001:db8:1:2::9"), AddressGroup("2001:db8:1:2:ffff::1"));
+  EXPECT_NE(AddressGroup("2001:db8:1:2::9"), AddressGroup("2001:db8:1:3::9"));
+  EXPECT_EQ(AddressGroup(""), "");
+  EXPECT_EQ(AddressGroup("not an address"), "");
+}
+
 TEST_F(PeerTunnelsTest, ANodeRefusedTooOftenIsCutOffEverywhere) {
   auto fd = a_->Open(endpoint_, b_key_->id(), kApp);
   ASSERT_TRUE(fd.ok()) << fd.status().message();

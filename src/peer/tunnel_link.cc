@@ -3,6 +3,8 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 
@@ -25,6 +27,25 @@ TlsLink::TlsLink(UniqueFd socket, std::unique_ptr<ssl_st, SslFree> ssl, std::str
 
 // The SSL goes first: its BIO borrows the socket.
 TlsLink::~TlsLink() { ssl_.reset(); }
+
+std::string TlsLink::peer_address() const {
+  sockaddr_storage addr{};
+  socklen_t size = sizeof(addr);
+  if (::getpeername(socket_.get(), reinterpret_cast<sockaddr*>(&addr), &size) != 0) return "";
+  char text[INET6_ADDRSTRLEN] = {};
+  if (addr.ss_family == AF_INET) {
+    const auto& v4 = reinterpret_cast<const sockaddr_in&>(addr);
+    return ::inet_ntop(AF_INET, &v4.sin_addr, text, sizeof(text)) ? text : "";
+  }
+  if (addr.ss_family == AF_INET6) {
+    const auto& v6 = reinterpret_cast<const sockaddr_in6&>(addr);
+    if (IN6_IS_ADDR_V4MAPPED(&v6.sin6_addr)) {
+      return ::inet_ntop(AF_INET, &v6.sin6_addr.s6_addr[12], text, sizeof(text)) ? text : "";
+    }
+    return ::inet_ntop(AF_INET6, &v6.sin6_addr, text, sizeof(text)) ? text : "";
+  }
+  return "";
+}
 
 Status TlsLink::WriteAll(const char* data, size_t size, Clock::time_point deadline) {
   while (size > 0) {

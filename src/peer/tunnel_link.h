@@ -50,6 +50,10 @@ class TlsLink {
   // The node id (node_key.h) whose key the other side proved in the handshake.
   const std::string& peer_node() const { return peer_node_; }
 
+  // The other side's IP address as text ("192.0.2.1", "2001:db8::1"; an
+  // IPv4-mapped IPv6 address as the IPv4 one), or "" when the socket cannot say.
+  std::string peer_address() const;
+
   // Sends `message` as one length-prefixed message (4 bytes, big-endian, then the
   // bytes), waiting at most until `deadline`. OK once it is handed to the kernel.
   // INVALID_ARGUMENT when it is longer than kMaxLinkMessageBytes (nothing is
