@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// mumba call APP package.Service/Method JSON | mumba route URL
+// mumba call APP package.Service/Method [JSON | --lines] | mumba route URL
 #include <unistd.h>
 
 #include <cstdio>

@@ -78,6 +78,14 @@ Status JsonLineCaller::Connect() {
   return {};
 }
 
+JsonLineCaller::~JsonLineCaller() {
+  cq_.Shutdown();
+  void* tag = nullptr;
+  bool ok = false;
+  while (cq_.Next(&tag, &ok)) {
+  }
+}
+
 bool JsonLineCaller::Closed() const {
   struct pollfd p {};
   p.fd = watch_.get();

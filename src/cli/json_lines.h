@@ -40,6 +40,9 @@ class JsonLineCaller {
   // twice.
   Expected<std::string> Call(const std::string& json);
 
+  // Shuts the completion queue down and drains it, as gRPC requires.
+  ~JsonLineCaller();
+
  private:
   JsonLineCaller(const Context& ctx, std::string app) : ctx_(ctx), app_(std::move(app)) {}
   // Control.Connect (which starts the app if it must), then a connection of our
