@@ -25,6 +25,7 @@
 //
 // Errors are exceptions (BenchError, bench_util.h), caught in main.
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -375,6 +376,16 @@ class LinesCaller final : public Caller {
         reply = pending_.substr(0, newline);
         pending_.erase(0, newline + 1);
         break;
+      }
+      // Bounded, so a CLI that stops answering fails the bench instead of hanging it.
+      struct pollfd p {};
+      p.fd = from_;
+      p.events = POLLIN;
+      int ready = ::poll(&p, 1, 10'000);
+      if (ready < 0 && errno == EINTR) continue;
+      if (ready == 0) {
+        *error = "mumba call --lines did not answer within 10 s";
+        return false;
       }
       char buffer[4096];
       ssize_t n = ::read(from_, buffer, sizeof buffer);

@@ -8,6 +8,7 @@
 #include <iterator>
 
 #include "cli/cli.h"
+#include "cli/each_line.h"
 #include "cli/json_lines.h"
 #include "cli/options.h"
 
@@ -20,7 +21,10 @@ int Call(const Context& ctx, CallOptions& o) {
   if (o.lines) {
     auto caller = JsonLineCaller::Open(ctx, o.app, o.method);
     if (!caller.ok()) return Fail(caller.status());
-    if (Status st = CallEachLine(**caller, stdin, stdout); !st.ok()) return Fail(st);
+    JsonLineCaller& c = **caller;
+    if (Status st = CallEachLine([&c](const std::string& line) { return c.Call(line); }, stdin, stdout); !st.ok()) {
+      return Fail(st);
+    }
     return 0;
   }
   // One call: the host's relay, one request to the host and no other connection.

@@ -44,7 +44,12 @@ std::shared_ptr<grpc::Channel> HostChannel(const HomeLayout& layout);
 // A stub on the socket without starting anything.
 std::unique_ptr<mumba::host::v1::Control::Stub> HostStub(const HomeLayout& layout);
 
-// Prints "mumba: <message>" on stderr and returns 1 (for `return Fail(...)`).
+// The status of a call to the host as the CLI says it: gRPC's UNAVAILABLE with no
+// message (nothing answered) is "the host is not answering".
+Status FromHostCall(const grpc::Status& status);
+
+// Prints "mumba: <message>" on stderr and returns 1 (for `return Fail(...)`); a
+// gRPC status as FromHostCall makes it.
 int Fail(const Status& status);
 int Fail(const grpc::Status& status);
 // Installs the bundle folder `bundle`. What the app asks for (the network, other

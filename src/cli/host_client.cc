@@ -128,12 +128,14 @@ int Fail(const Status& status) {
   return 1;
 }
 
-int Fail(const grpc::Status& status) {
+Status FromHostCall(const grpc::Status& status) {
   if (status.error_code() == grpc::StatusCode::UNAVAILABLE && status.error_message().empty()) {
-    return Fail(Unavailable("the host is not answering"));
+    return Unavailable("the host is not answering");
   }
-  return Fail(FromGrpc(status));
+  return FromGrpc(status);
 }
+
+int Fail(const grpc::Status& status) { return Fail(FromHostCall(status)); }
 
 std::string ToJson(const google::protobuf::Message& message) {
   google::protobuf::util::JsonPrintOptions options;

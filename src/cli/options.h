@@ -255,7 +255,7 @@ struct CallOptions {
     cmd->add_flag("--lines", lines,
                   "Many calls: one JSON request per line of stdin, one JSON reply per line of stdout, in "
                   "order (blank lines skipped); stops at the first failed call, naming its line. Calls "
-                  "the daemon directly over one connection, for scripts that make many calls")
+                  "the daemon directly, for scripts that make many calls")
         ->excludes(json_option);
   }
 };

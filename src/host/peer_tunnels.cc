@@ -33,9 +33,10 @@ constexpr size_t kMaxReplyBytes = 4096;
 // and a daemon keeps one per peer), and in all.
 constexpr size_t kMaxTunnelsPerNode = 16;
 constexpr size_t kMaxTunnels = 1024;
-// Tunnels opened from one address (AddressGroup): node keys cost nothing to make,
+// Tunnels opened from one place (AddressGroup): node keys cost nothing to make,
 // so without this one host could take all kMaxTunnels with 64 of them and leave
-// none for anyone else.
+// none for anyone else. Taking them all now needs 16 places. Nodes behind one
+// carrier-grade NAT address share this many.
 constexpr size_t kMaxTunnelsPerAddress = 64;
 // Tunnels' Opens answered at once; more are refused (each holds a thread while its
 // app starts, and for up to kOpenTimeout while the answer waits).
@@ -87,10 +88,15 @@ std::string AddressGroup(std::string_view ip) {
   if (::inet_pton(AF_INET, text.c_str(), &v4) == 1) return text;
   in6_addr v6{};
   if (::inet_pton(AF_INET6, text.c_str(), &v6) != 1) return "";
-  std::memset(&v6.s6_addr[8], 0, 8);
   char out[INET6_ADDRSTRLEN] = {};
+  if (v6.s6_addr[0] == 0x20 && v6.s6_addr[1] == 0x02) {
+    // 6to4 (2002::/16): the IPv4 address it is made from, which has 2^80 of them.
+    std::memcpy(&v4, &v6.s6_addr[2], 4);
+    return ::inet_ntop(AF_INET, &v4, out, sizeof(out)) ? out : "";
+  }
+  std::memset(&v6.s6_addr[6], 0, 10);
   if (!::inet_ntop(AF_INET6, &v6, out, sizeof(out))) return "";
-  return std::string(out) + "/64";
+  return std::string(out) + "/48";
 }
 
 // A tunnel and what it is to whom; `ended` is set by the tunnel's own thread.
@@ -223,7 +229,9 @@ void PeerTunnels::AnswerCalls(std::unique_ptr<TlsLink> link, const std::string& 
   const std::string node = link->peer_node();
   const auto deadline = Clock::Real().Now() + kOpenTimeout;
   UniqueFd daemon;
-  if (Status st = AcceptCalls(*link, app_id, &daemon); !st.ok()) {
+  // Read once: a peer that resets its connection later must not land in group "".
+  const std::string group = AddressGroup(link->peer_address());
+  if (Status st = AcceptCalls(*link, app_id, group, &daemon); !st.ok()) {
     (void)Answer(*link, st, false, deadline);
     return;
   }
@@ -231,14 +239,14 @@ void PeerTunnels::AnswerCalls(std::unique_ptr<TlsLink> link, const std::string& 
       [this, app_id, node](std::string_view path) { return DecideCall(app_id, node, path); },
       H2Gate::Headers{{kPeerNodeMetadata, node}});
   if (Status st = Answer(*link, Status(), false, deadline); !st.ok()) return;
-  std::string group = AddressGroup(link->peer_address());
-  if (Status st = Keep(node, std::move(group), /*incoming=*/true, std::move(link), std::move(daemon), std::move(gate));
+  if (Status st = Keep(node, group, /*incoming=*/true, std::move(link), std::move(daemon), std::move(gate));
       !st.ok()) {
     spdlog::warn("peers: a tunnel from node {} was dropped: {}", node, st.message());
   }
 }
 
-Status PeerTunnels::AcceptCalls(TlsLink& link, const std::string& app_id, UniqueFd* daemon) {
+Status PeerTunnels::AcceptCalls(TlsLink& link, const std::string& app_id, const std::string& group,
+                                UniqueFd* daemon) {
   auto app = parts_.app(app_id);
   if (!app.ok() || !ServesPeers(*app)) {
     std::lock_guard lock(limits_mu_);
@@ -247,22 +255,10 @@ Status PeerTunnels::AcceptCalls(TlsLink& link, const std::string& app_id, Unique
                     : NotFound("this node does not have that app");
   }
   {
+    // Refused early, before the app is started for it; Keep asks again, since other
+    // Opens from the same place may be answered meanwhile.
     std::lock_guard lock(mu_);
-    const std::string group = AddressGroup(link.peer_address());
-    size_t from_node = 0;
-    size_t from_group = 0;
-    for (const auto& h : held_) {
-      if (!h->incoming || *h->ended) continue;
-      from_node += h->node == link.peer_node();
-      from_group += h->group == group;
-    }
-    if (from_node >= kMaxTunnelsPerNode) {
-      return ResourceExhausted("a node may hold " + std::to_string(kMaxTunnelsPerNode) + " tunnels to this one");
-    }
-    if (from_group >= kMaxTunnelsPerAddress) {
-      return ResourceExhausted("one address may hold " + std::to_string(kMaxTunnelsPerAddress) +
-                               " tunnels to this node");
-    }
+    MUMBA_TRY(RoomFromLocked(link.peer_node(), group));
   }
   MUMBA_ASSIGN_OR_RETURN(std::string socket, parts_.ensure_running(app->record.id));
   MUMBA_ASSIGN_OR_RETURN(*daemon, ConnectUnix(socket));
@@ -290,6 +286,24 @@ H2GateVerdict PeerTunnels::DecideCall(const std::string& app_id, const std::stri
   return {};
 }
 
+Status PeerTunnels::RoomFromLocked(const std::string& node, const std::string& group) const {
+  size_t from_node = 0;
+  size_t from_group = 0;
+  for (const auto& h : held_) {
+    if (!h->incoming || *h->ended) continue;
+    from_node += h->node == node;
+    from_group += h->group == group;
+  }
+  if (from_node >= kMaxTunnelsPerNode) {
+    return ResourceExhausted("a node may hold " + std::to_string(kMaxTunnelsPerNode) + " tunnels to this one");
+  }
+  if (from_group >= kMaxTunnelsPerAddress) {
+    return ResourceExhausted("one address may hold " + std::to_string(kMaxTunnelsPerAddress) +
+                             " tunnels to this node");
+  }
+  return {};
+}
+
 Status PeerTunnels::Keep(const std::string& node, std::string group, bool incoming, std::unique_ptr<TlsLink> link,
                          UniqueFd local, std::unique_ptr<TunnelFilter> filter) {
   std::vector<std::unique_ptr<Held>> ended;
@@ -307,6 +321,7 @@ Status PeerTunnels::Keep(const std::string& node, std::string group, bool incomi
   if (held_.size() >= kMaxTunnels) {
     return ResourceExhausted("this host holds " + std::to_string(kMaxTunnels) + " tunnels already");
   }
+  if (incoming) MUMBA_TRY(RoomFromLocked(node, group));
   auto held = std::make_unique<Held>();
   held->node = node;
   held->group = std::move(group);

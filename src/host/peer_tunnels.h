@@ -9,7 +9,7 @@
 // as such, its tunnel's HTTP/2 passes the gate (peer/h2_gate.h), which asks
 // `DecideCall` of each call before the daemon sees it, and a node refused too often
 // is cut off (broker/peer_policy.h) for every app at once. The number of tunnels
-// is bounded per node, per address and in all, so a peer cannot make this host
+// is bounded per node, per place (address) and in all, so a peer cannot make this host
 // hold sockets without end, nor, with node keys made up by the dozen, take every
 // tunnel this host can hold.
 #pragma once
@@ -37,8 +37,9 @@
 namespace mumba {
 
 // What the per-address bound on tunnels counts as one place: an IPv4 address
-// itself, an IPv6 address by its /64 (what one subscriber is usually given, so a
-// host cannot step around the bound with more addresses of its own). `ip` as
+// itself; an IPv6 address by its /48, since a home is commonly given a /56 or a
+// /48 and a host must not step around the bound with addresses of its own; a 6to4
+// address (2002::/16) as the IPv4 address it is made from. `ip` as
 // TlsLink::peer_address gives it; anything else is one place, "".
 std::string AddressGroup(std::string_view ip);
 
@@ -93,7 +94,11 @@ class PeerTunnels {
   void OnLink(std::unique_ptr<TlsLink> link, std::string first_message);
   // Answers a tunnel's Open for app `app_id`; may start the app, so it may block.
   void AnswerCalls(std::unique_ptr<TlsLink> link, const std::string& app_id);
-  Status AcceptCalls(TlsLink& link, const std::string& app_id, UniqueFd* daemon);
+  // `group` is the link's AddressGroup.
+  Status AcceptCalls(TlsLink& link, const std::string& app_id, const std::string& group, UniqueFd* daemon);
+  // RESOURCE_EXHAUSTED when `node`, or place `group`, holds all the tunnels to this
+  // node it may; else OK. Holds mu_.
+  Status RoomFromLocked(const std::string& node, const std::string& group) const;
   // The dialer, made on first use; INTERNAL only if OpenSSL fails.
   Expected<LinkDialer*> Dialer();
   H2GateVerdict DecideCall(const std::string& app_id, const std::string& node, std::string_view path);

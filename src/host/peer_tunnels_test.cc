@@ -242,7 +242,9 @@ TEST_F(PeerTunnelsTest, OneAddressHoldsABoundedNumberOfTunnelsWhateverNodesItCla
   std::vector<UniqueFd> held;
   Status last;
   for (int n = 0; n < 5; ++n) {
-    keys.push_back(std::make_unique<NodeKey>(*LoadOrCreateNodeKey(dir_ / ("sybil" + std::to_string(n) + ".key"))));
+    auto key = LoadOrCreateNodeKey(dir_ / ("sybil" + std::to_string(n) + ".key"));
+    ASSERT_TRUE(key.ok()) << key.status().message();
+    keys.push_back(std::make_unique<NodeKey>(*key));
     nodes.push_back(std::make_unique<PeerTunnels>(*keys.back(), Parts()));
     for (int i = 0; i < 17; ++i) {
       auto fd = nodes.back()->Open(endpoint_, b_key_->id(), kApp);
@@ -269,12 +271,16 @@ TEST_F(PeerTunnelsTest, OneAddressHoldsABoundedNumberOfTunnelsWhateverNodesItCla
   for (auto& n : nodes) n->Stop();
 }
 
-TEST(AddressGroupTest, AnIpv4AddressIsItselfAndAnIpv6OneItsSlash64) {
+TEST(AddressGroupTest, AnIpv4AddressIsItselfAnIpv6OneItsSlash48And6to4ItsIpv4) {
   EXPECT_EQ(AddressGroup("192.0.2.7"), "192.0.2.7");
   EXPECT_NE(AddressGroup("192.0.2.7"), AddressGroup("192.0.2.8"));
-  EXPECT_EQ(AddressGroup("2001:db8:1:2:3:4:5:6"), "2001:db8:1:2::/64");
-  EXPECT_EQ(AddressGroup("2001:db8:1:2::9"), AddressGroup("2001:db8:1:2:ffff::1"));
-  EXPECT_NE(AddressGroup("2001:db8:1:2::9"), AddressGroup("2001:db8:1:3::9"));
+  EXPECT_EQ(AddressGroup("2001:db8:1:2:3:4:5:6"), "2001:db8:1::/48");
+  // The /64s and /56s of one home are one place.
+  EXPECT_EQ(AddressGroup("2001:db8:1:2::9"), AddressGroup("2001:db8:1:ff00::1"));
+  EXPECT_NE(AddressGroup("2001:db8:1:2::9"), AddressGroup("2001:db8:2:2::9"));
+  // 6to4 gives one IPv4 address 2^80 IPv6 ones: they count as that address.
+  EXPECT_EQ(AddressGroup("2002:c000:207:1::1"), "192.0.2.7");
+  EXPECT_EQ(AddressGroup("2002:c000:207:ffff::2"), "192.0.2.7");
   EXPECT_EQ(AddressGroup(""), "");
   EXPECT_EQ(AddressGroup("not an address"), "");
 }

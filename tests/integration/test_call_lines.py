@@ -2,8 +2,10 @@
 """`mumba call --lines`: many JSON calls from one process, straight to the daemon."""
 import json
 import os
+import select
 import signal
 import subprocess
+import tempfile
 import unittest
 
 from harness import MUMBA, Home, wait_for
@@ -73,24 +75,58 @@ class CallLinesRestartTest(unittest.TestCase):
     def setUp(self):
         self.home = Home(self)
         self.home.install_hello()
-        self.proc = subprocess.Popen([MUMBA, "call", "hello", HELLO_METHOD, "--lines"], env=self.home.env,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True, bufsize=1)
-        self.addCleanup(self.end)
+        self.proc, self.err = self.lines(HELLO_METHOD)
 
-    def end(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(timeout=10)
-        for f in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
-            f.close()
+    def lines(self, method):
+        """A `mumba call --lines` of `method`. Its stderr goes to a file: a host it
+        starts inherits the descriptor, so a pipe would never reach its end."""
+        err = tempfile.TemporaryFile(mode="w+")
+        proc = subprocess.Popen([MUMBA, "call", "hello", method, "--lines"], env=self.home.env,
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True, bufsize=1)
+        self.addCleanup(self.end, proc, err)
+        return proc, err
+
+    @staticmethod
+    def end(proc, err):
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
+        proc.stdin.close()
+        proc.stdout.close()
+        err.close()
+
+    @staticmethod
+    def reply(proc, err, line, timeout=30):
+        """Writes `line` and reads the reply line, waiting at most `timeout` s."""
+        proc.stdin.write(line + "\n")
+        proc.stdin.flush()
+        # A reply is one line, flushed whole: once any of it can be read, all of it can.
+        ready, _, _ = select.select([proc.stdout], [], [], timeout)
+        if not ready:
+            raise AssertionError(f"no reply to {line} within {timeout} s")
+        got = proc.stdout.readline()
+        if not got:
+            err.seek(0)
+            raise AssertionError(f"mumba call --lines ended: {err.read()}")
+        return json.loads(got)
 
     def ask(self, name):
-        self.proc.stdin.write(request(name) + "\n")
-        self.proc.stdin.flush()
-        line = self.proc.stdout.readline()  # Bounded: the CLI gives each call 60 s.
-        self.assertTrue(line, f"no reply to {name}: {self.proc.stderr.read() if self.proc.poll() is not None else ''}")
-        return json.loads(line)["message"]
+        return self.reply(self.proc, self.err, request(name))["message"]
+
+    def test_calls_go_straight_to_the_daemon(self):
+        self.assertEqual(self.ask("before"), "Hello, before!")
+        # hello's SayHello sends the host an event, which a stopped host never
+        # answers: use Ping, which does nothing else, on a second process.
+        ping, err = self.lines("hello.v1.Greeter/Ping")
+        self.assertEqual(self.reply(ping, err, "{}"), {"ok": True})
+        host = self.home.host_pid()
+        self.assertTrue(host)
+        os.kill(host, signal.SIGSTOP)
+        try:
+            # Through the host's relay this would wait for the host: it answers at once.
+            self.assertEqual(self.reply(ping, err, "{}", timeout=10), {"ok": True})
+        finally:
+            os.kill(host, signal.SIGCONT)
 
     def test_starts_the_app_and_follows_it_through_a_kill_and_a_stop(self):
         # hello was installed, not started: the first call starts it.
