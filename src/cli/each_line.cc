@@ -23,7 +23,8 @@ Status CallEachLine(const LineCall& call, std::FILE* in, std::FILE* out) {
     ssize_t n = ::getline(&buffer, &capacity, in);
     if (n < 0) {
       const int err = errno;
-      if (std::ferror(in)) result = ErrnoStatus(err, "reading line " + std::to_string(number));
+      // glibc's getline fails without setting the error flag too (ENOMEM, EINVAL).
+      if (std::ferror(in) || !std::feof(in)) result = ErrnoStatus(err, "reading line " + std::to_string(number));
       break;
     }
     std::string line(buffer, static_cast<size_t>(n));

@@ -61,12 +61,12 @@ Status JsonLineCaller::Connect() {
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd || ::connect(fd.get(), reinterpret_cast<struct sockaddr*>(&addr), sizeof(addr)) != 0) {
     const int err = errno;
-    return ErrnoStatus(err, "connecting to " + app_ + " on " + socket);
+    return Unavailable(ErrnoStatus(err, "connecting to " + app_ + " on " + socket).message());
   }
   UniqueFd watch(::fcntl(fd.get(), F_DUPFD_CLOEXEC, 0));
   if (!watch) {
     const int err = errno;
-    return ErrnoStatus(err, "connecting to " + app_);
+    return Unavailable(ErrnoStatus(err, "connecting to " + app_).message());
   }
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(32 << 20);

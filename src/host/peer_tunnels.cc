@@ -231,7 +231,8 @@ void PeerTunnels::AnswerCalls(std::unique_ptr<TlsLink> link, const std::string& 
   UniqueFd daemon;
   // Read once: a peer that resets its connection later must not land in group "".
   const std::string group = AddressGroup(link->peer_address());
-  if (Status st = AcceptCalls(*link, app_id, group, &daemon); !st.ok()) {
+  PendingOpen pending;  // Held until the tunnel is kept or refused, at the end.
+  if (Status st = AcceptCalls(*link, app_id, group, &daemon, &pending); !st.ok()) {
     (void)Answer(*link, st, false, deadline);
     return;
   }
@@ -246,7 +247,7 @@ void PeerTunnels::AnswerCalls(std::unique_ptr<TlsLink> link, const std::string& 
 }
 
 Status PeerTunnels::AcceptCalls(TlsLink& link, const std::string& app_id, const std::string& group,
-                                UniqueFd* daemon) {
+                                UniqueFd* daemon, PendingOpen* pending) {
   auto app = parts_.app(app_id);
   if (!app.ok() || !ServesPeers(*app)) {
     std::lock_guard lock(limits_mu_);
@@ -255,10 +256,12 @@ Status PeerTunnels::AcceptCalls(TlsLink& link, const std::string& app_id, const 
                     : NotFound("this node does not have that app");
   }
   {
-    // Refused early, before the app is started for it; Keep asks again, since other
-    // Opens from the same place may be answered meanwhile.
+    // Before the app is started for it.
     std::lock_guard lock(mu_);
     MUMBA_TRY(RoomFromLocked(link.peer_node(), group));
+    // `*pending` holds none yet, so the temporary it is swapped with ends empty and
+    // does not take the lock held here.
+    *pending = PendingOpen(mu_, pending_, pending_.insert(pending_.end(), {link.peer_node(), group}));
   }
   MUMBA_ASSIGN_OR_RETURN(std::string socket, parts_.ensure_running(app->record.id));
   MUMBA_ASSIGN_OR_RETURN(*daemon, ConnectUnix(socket));
@@ -286,6 +289,19 @@ H2GateVerdict PeerTunnels::DecideCall(const std::string& app_id, const std::stri
   return {};
 }
 
+PeerTunnels::PendingOpen& PeerTunnels::PendingOpen::operator=(PendingOpen&& other) noexcept {
+  std::swap(mu_, other.mu_);
+  std::swap(list_, other.list_);
+  std::swap(it_, other.it_);
+  return *this;
+}
+
+PeerTunnels::PendingOpen::~PendingOpen() {
+  if (!list_) return;
+  std::lock_guard lock(*mu_);
+  list_->erase(it_);
+}
+
 Status PeerTunnels::RoomFromLocked(const std::string& node, const std::string& group) const {
   size_t from_node = 0;
   size_t from_group = 0;
@@ -293,6 +309,12 @@ Status PeerTunnels::RoomFromLocked(const std::string& node, const std::string& g
     if (!h->incoming || *h->ended) continue;
     from_node += h->node == node;
     from_group += h->group == group;
+  }
+  // A pending Open whose tunnel was just kept is counted twice for a moment: a
+  // refusal too many then, never a tunnel too many.
+  for (const auto& p : pending_) {
+    from_node += p.node == node;
+    from_group += p.group == group;
   }
   if (from_node >= kMaxTunnelsPerNode) {
     return ResourceExhausted("a node may hold " + std::to_string(kMaxTunnelsPerNode) + " tunnels to this one");
@@ -321,7 +343,6 @@ Status PeerTunnels::Keep(const std::string& node, std::string group, bool incomi
   if (held_.size() >= kMaxTunnels) {
     return ResourceExhausted("this host holds " + std::to_string(kMaxTunnels) + " tunnels already");
   }
-  if (incoming) MUMBA_TRY(RoomFromLocked(node, group));
   auto held = std::make_unique<Held>();
   held->node = node;
   held->group = std::move(group);

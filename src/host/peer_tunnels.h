@@ -81,6 +81,29 @@ class PeerTunnels {
  private:
   struct Held;
   struct Opener;
+  // An Open that passed the bounds check and whose tunnel is not kept yet.
+  struct Pending {
+    std::string node;
+    std::string group;
+  };
+  // Counts an Open against the bounds from its check until it is destroyed, once
+  // its tunnel is kept or refused: Opens answered at the same time cannot all pass
+  // the check together. Borrows the list and its mutex (mu_).
+  class PendingOpen {
+   public:
+    PendingOpen() = default;
+    PendingOpen(std::mutex& mu, std::list<Pending>& list, std::list<Pending>::iterator it)
+        : mu_(&mu), list_(&list), it_(it) {}
+    PendingOpen(const PendingOpen&) = delete;
+    PendingOpen& operator=(const PendingOpen&) = delete;
+    PendingOpen& operator=(PendingOpen&& other) noexcept;
+    ~PendingOpen();
+
+   private:
+    std::mutex* mu_ = nullptr;
+    std::list<Pending>* list_ = nullptr;
+    std::list<Pending>::iterator it_;
+  };
   // Dials `endpoint` (pinned to `expected_node`, or any node when empty), sends an
   // Open for app `app_id` (a tunnel's when `calls`, else a Hello) and reads the
   // answer: the link, with `*serves` set from it when not null. UNAVAILABLE when the
@@ -95,9 +118,11 @@ class PeerTunnels {
   // Answers a tunnel's Open for app `app_id`; may start the app, so it may block.
   void AnswerCalls(std::unique_ptr<TlsLink> link, const std::string& app_id);
   // `group` is the link's AddressGroup.
-  Status AcceptCalls(TlsLink& link, const std::string& app_id, const std::string& group, UniqueFd* daemon);
+  // On success `*pending` counts the Open against the bounds.
+  Status AcceptCalls(TlsLink& link, const std::string& app_id, const std::string& group, UniqueFd* daemon,
+                     PendingOpen* pending);
   // RESOURCE_EXHAUSTED when `node`, or place `group`, holds all the tunnels to this
-  // node it may; else OK. Holds mu_.
+  // node it may, counting those kept and those pending; else OK. Holds mu_.
   Status RoomFromLocked(const std::string& node, const std::string& group) const;
   // The dialer, made on first use; INTERNAL only if OpenSSL fails.
   Expected<LinkDialer*> Dialer();
@@ -122,6 +147,7 @@ class PeerTunnels {
   bool stopped_ = false;
   std::list<std::unique_ptr<Held>> held_;
   std::list<std::unique_ptr<Opener>> openers_;  // Links whose Open is being answered.
+  std::list<Pending> pending_;
 };
 
 }  // namespace mumba

@@ -78,8 +78,8 @@ class CallLinesRestartTest(unittest.TestCase):
         self.proc, self.err = self.lines(HELLO_METHOD)
 
     def lines(self, method):
-        """A `mumba call --lines` of `method`. Its stderr goes to a file: a host it
-        starts inherits the descriptor, so a pipe would never reach its end."""
+        """A `mumba call --lines` of `method`. Its stderr goes to a file, which can
+        be read once the process has ended without anyone draining a pipe meanwhile."""
         err = tempfile.TemporaryFile(mode="w+")
         proc = subprocess.Popen([MUMBA, "call", "hello", method, "--lines"], env=self.home.env,
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True, bufsize=1)
