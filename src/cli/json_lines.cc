@@ -4,11 +4,9 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 
 #include <cerrno>
 #include <chrono>
-#include <cstring>
 #include <filesystem>
 #include <vector>
 
@@ -16,6 +14,7 @@
 #include "common/byte_buffer.h"
 #include "common/grpc_status.h"
 #include "platform/errno_status.h"
+#include "platform/unix_listener.h"
 
 namespace mumba::cli {
 namespace hv1 = mumba::host::v1;
@@ -54,12 +53,8 @@ Status JsonLineCaller::Connect() {
 
   // The connection is made here, not by gRPC, so that this side can see it end
   // (a channel on a path reconnects by itself, but only after a call has failed).
-  struct sockaddr_un addr {};
-  addr.sun_family = AF_UNIX;
-  if (socket.size() >= sizeof(addr.sun_path)) return Unavailable("socket path too long: " + socket);
-  std::memcpy(addr.sun_path, socket.c_str(), socket.size() + 1);
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd || ::connect(fd.get(), reinterpret_cast<struct sockaddr*>(&addr), sizeof(addr)) != 0) {
+  UniqueFd fd = ConnectUnix(socket, SOCK_STREAM);
+  if (!fd) {
     const int err = errno;
     return Unavailable(ErrnoStatus(err, "connecting to " + app_ + " on " + socket).message());
   }

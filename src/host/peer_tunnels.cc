@@ -5,7 +5,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 
 #include <spdlog/spdlog.h>
 
@@ -16,6 +15,7 @@
 #include "mumba/peer/v1/node.pb.h"
 #include "platform/clock.h"
 #include "platform/errno_status.h"
+#include "platform/unix_listener.h"
 
 namespace mumba {
 namespace {
@@ -46,18 +46,18 @@ bool ServesPeers(const InstalledApp& app) {
   return app.Granted("peers") && !app.manifest->peer_exports.empty();
 }
 
-Expected<UniqueFd> ConnectUnix(const std::string& path) {
-  sockaddr_un addr{};
-  if (path.size() >= sizeof(addr.sun_path)) return InvalidArgument("socket path too long: " + path);
-  addr.sun_family = AF_UNIX;
-  std::memcpy(addr.sun_path, path.data(), path.size());
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd) return ErrnoStatus(errno, "socket");
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    return ErrnoStatus(errno, "connect " + path);
+// A connection to the daemon's socket at `path`, non-blocking, as the tunnel's
+// pump needs.
+Expected<UniqueFd> ConnectDaemon(const std::string& path) {
+  UniqueFd fd = ConnectUnix(path, SOCK_STREAM);
+  if (!fd) {
+    const int err = errno;
+    return ErrnoStatus(err, "connect " + path);
   }
-  // Non-blocking from here on, as the tunnel's pump needs.
-  if (::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) | O_NONBLOCK) != 0) return ErrnoStatus(errno, "fcntl");
+  if (::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) | O_NONBLOCK) != 0) {
+    const int err = errno;
+    return ErrnoStatus(err, "fcntl");
+  }
   return fd;
 }
 
@@ -264,7 +264,7 @@ Status PeerTunnels::AcceptCalls(TlsLink& link, const std::string& app_id, const 
     *pending = PendingOpen(mu_, pending_, pending_.insert(pending_.end(), {link.peer_node(), group}));
   }
   MUMBA_ASSIGN_OR_RETURN(std::string socket, parts_.ensure_running(app->record.id));
-  MUMBA_ASSIGN_OR_RETURN(*daemon, ConnectUnix(socket));
+  MUMBA_ASSIGN_OR_RETURN(*daemon, ConnectDaemon(socket));
   return {};
 }
 

@@ -1,7 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <cstring>
+#include <filesystem>
+#include <string>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -10,11 +15,30 @@
 #include "platform/fake_clock.h"
 #include "platform/hex.h"
 #include "platform/unique_fd.h"
+#include "platform/unix_listener.h"
 
 namespace mumba {
 namespace {
 
 using namespace std::chrono_literals;
+
+TEST(UnixSocketTest, ConnectsToAListenerAndSaysWhyNot) {
+  const std::filesystem::path dir = std::filesystem::path(::testing::TempDir()) /
+                                    ("unix_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const auto path = dir / "s.sock";
+  UniqueFd listening = ListenUnix(path, SOCK_STREAM);
+  ASSERT_TRUE(listening) << std::strerror(errno);
+  UniqueFd client = ConnectUnix(path, SOCK_STREAM);
+  ASSERT_TRUE(client) << std::strerror(errno);
+  EXPECT_TRUE(::fcntl(client.get(), F_GETFD) & FD_CLOEXEC);
+
+  EXPECT_FALSE(ConnectUnix(dir / "none.sock", SOCK_STREAM));
+  EXPECT_EQ(errno, ENOENT);
+  EXPECT_FALSE(ConnectUnix(dir / std::string(200, 'x'), SOCK_STREAM));
+  EXPECT_EQ(errno, ENAMETOOLONG);
+  std::filesystem::remove_all(dir);
+}
 
 TEST(HexTest, RoundTripsEveryByte) {
   std::string all;

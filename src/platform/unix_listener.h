@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // A listening unix socket that only its owner may connect to: how the host makes
-// each app's sockets (host.sock, broker.sock).
+// each app's sockets (host.sock, broker.sock); and the connecting side.
 #pragma once
 
 #include <filesystem>
@@ -14,5 +14,10 @@ namespace mumba {
 // longer than a socket address holds gives ENAMETOOLONG). Whatever is at `path` is
 // not removed first: the caller decides.
 UniqueFd ListenUnix(const std::filesystem::path& path, int type);
+
+// Connects a unix socket of `type` (SOCK_STREAM or SOCK_SEQPACKET), blocking and
+// close-on-exec, to the one listening at `path`. An invalid fd when it cannot
+// (errno says why; a path longer than a socket address holds gives ENAMETOOLONG).
+UniqueFd ConnectUnix(const std::filesystem::path& path, int type);
 
 }  // namespace mumba
