@@ -2,7 +2,6 @@
 #include "cli/json_lines.h"
 
 #include <fcntl.h>
-#include <poll.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -13,6 +12,7 @@
 #include "bundle/bundle.h"
 #include "common/byte_buffer.h"
 #include "common/grpc_status.h"
+#include "common/hung_up.h"
 #include "platform/errno_status.h"
 #include "platform/unix_listener.h"
 
@@ -84,11 +84,7 @@ JsonLineCaller::~JsonLineCaller() {
 }
 
 bool JsonLineCaller::Closed() const {
-  if (!watch_) return true;
-  struct pollfd p {};
-  p.fd = watch_.get();
-  p.events = POLLRDHUP;
-  return ::poll(&p, 1, 0) != 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));
+  return !watch_ || HungUp(watch_.get());
 }
 
 Expected<std::string> JsonLineCaller::Call(const std::string& json) {

@@ -2,7 +2,6 @@
 #include "host/app_broker.h"
 
 #include <fcntl.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -16,6 +15,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/hung_up.h"
 #include "common/packet_socket.h"
 #include "mumba/app/v1/broker.pb.h"
 #include "platform/peer_credentials.h"
@@ -347,12 +347,7 @@ int AppBroker::Recheck(const std::string& caller_id) {
 }
 
 void AppBroker::PruneLocked() {
-  std::erase_if(handed_, [](const std::shared_ptr<Handed>& h) {
-    struct pollfd p {};
-    p.fd = h->callee_end.get();
-    p.events = POLLRDHUP;
-    return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
-  });
+  std::erase_if(handed_, [](const std::shared_ptr<Handed>& h) { return HungUp(h->callee_end.get()); });
 }
 
 }  // namespace mumba

@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
-// Owners of the OpenSSL objects src/peer makes (certificates, keys, memory BIOs):
-// each frees its object when it goes. Internal to src/peer.
+// Owners of the OpenSSL objects src/peer makes (certificates, keys, memory BIOs,
+// TLS contexts and connections): each frees its object when it goes. Internal to
+// src/peer.
 #pragma once
 
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/evp.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 
 #include <memory>
@@ -24,9 +26,17 @@ struct X509Free {
 struct BnFree {
   void operator()(BIGNUM* b) const { BN_free(b); }
 };
+struct SslCtxFree {
+  void operator()(SSL_CTX* ctx) const { SSL_CTX_free(ctx); }
+};
+struct SslFree {
+  void operator()(SSL* ssl) const { SSL_free(ssl); }
+};
 using Bio = std::unique_ptr<BIO, BioFree>;
 using Pkey = std::unique_ptr<EVP_PKEY, PkeyFree>;
 using Cert = std::unique_ptr<X509, X509Free>;
 using Bn = std::unique_ptr<BIGNUM, BnFree>;
+using SslCtx = std::unique_ptr<SSL_CTX, SslCtxFree>;
+using Ssl = std::unique_ptr<SSL, SslFree>;
 
 }  // namespace mumba::peer_internal

@@ -17,18 +17,13 @@
 
 #include "mumba/status.h"
 #include "peer/node_key.h"
+#include "peer/openssl_owners.h"
 #include "platform/clock.h"
 
 namespace mumba::tunnel_internal {
 
-struct SslCtxFree {
-  void operator()(SSL_CTX* ctx) const { SSL_CTX_free(ctx); }
-};
-struct SslFree {
-  void operator()(SSL* ssl) const { SSL_free(ssl); }
-};
-using SslCtx = std::unique_ptr<SSL_CTX, SslCtxFree>;
-using Ssl = std::unique_ptr<SSL, SslFree>;
+using peer_internal::Ssl;
+using peer_internal::SslCtx;
 
 // What the certificate check of one handshake expects and finds. The SSL points
 // at it (its app data) while the handshake runs, so it must outlive that.

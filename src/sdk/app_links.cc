@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // App::Connect and App::Fetch: the caller's side of the broker.
 #include <fcntl.h>
-#include <poll.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -11,6 +10,7 @@
 
 #include "app_impl.h"
 #include "common/grpc_status.h"
+#include "common/hung_up.h"
 #include "mumba/app/v1/routes.grpc.pb.h"
 
 namespace mumba {
@@ -37,11 +37,7 @@ std::shared_ptr<grpc::Channel> ChannelOn(BrokeredConnection& conn) {
 }
 
 bool KeptChannel::Broken() const {
-  if (!watch) return true;
-  struct pollfd p {};
-  p.fd = watch.get();
-  p.events = POLLRDHUP;
-  return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));
+  return !watch || HungUp(watch.get());
 }
 
 KeptChannel KeepChannelOn(BrokeredConnection& conn) {
